@@ -1,0 +1,2 @@
+// The Drizzle schema of the history index. Tables arrive with the archive service.
+export {};
