@@ -1,0 +1,98 @@
+import path from 'node:path';
+import { CoreError, CoreErrorCode } from './errors.js';
+
+/** Longest path we accept from a manifest, in UTF-16 code units (Linux's PATH_MAX is 4096 bytes). */
+const MAX_PATH_LENGTH = 4096;
+
+/**
+ * Checks one name (a single path segment) from untrusted input: no separators, no NUL, not `.` or `..`,
+ * not empty. Legacy manifests name top-level files only, so they go through this.
+ *
+ * @throws {CoreError} UNSAFE_PATH when the name could escape or is not a plain name.
+ */
+export function assertSafeName(name: string): void {
+	if (
+		typeof name !== 'string' ||
+		name.length === 0 ||
+		name === '.' ||
+		name === '..' ||
+		name.includes('/') ||
+		name.includes('\\') ||
+		name.includes('\0') ||
+		name.length > 255
+	) {
+		throw new CoreError(
+			CoreErrorCode.UnsafePath,
+			`Refusing unsafe name ${JSON.stringify(name)}: names may not be empty, '.', '..', or contain '/', '\\' or NUL.`,
+			{
+				paths: [String(name)]
+			}
+		);
+	}
+}
+
+/**
+ * Checks a relative archive path (`/`-separated, as stored in a manifest): not absolute, no drive letter,
+ * no empty, `.` or `..` segment, no backslash and no NUL.
+ *
+ * @throws {CoreError} UNSAFE_PATH when the path could escape its root.
+ */
+export function assertSafeRelativePath(relative: string): void {
+	if (
+		typeof relative !== 'string' ||
+		relative.length === 0 ||
+		relative.length > MAX_PATH_LENGTH ||
+		relative.startsWith('/') ||
+		/^[A-Za-z]:/.test(relative)
+	) {
+		throw new CoreError(
+			CoreErrorCode.UnsafePath,
+			`Refusing unsafe path ${JSON.stringify(relative)}: archive paths must be relative and '/'-separated.`,
+			{
+				paths: [String(relative)]
+			}
+		);
+	}
+	for (const segment of relative.split('/')) {
+		try {
+			assertSafeName(segment);
+		} catch {
+			throw new CoreError(
+				CoreErrorCode.UnsafePath,
+				`Refusing unsafe path ${JSON.stringify(relative)}: it has an empty, '.', '..' or otherwise unsafe segment.`,
+				{
+					paths: [relative]
+				}
+			);
+		}
+	}
+}
+
+/**
+ * Resolves a checked relative archive path under `root` and makes sure, lexically, that the result stays
+ * inside it. Symlinks on disk are the caller's concern (the assembler never follows one it did not make).
+ *
+ * @throws {CoreError} UNSAFE_PATH when the path is unsafe or would leave `root`.
+ */
+export function resolveInside(root: string, relative: string): string {
+	assertSafeRelativePath(relative);
+	const base = path.resolve(root);
+	const target = path.resolve(base, ...relative.split('/'));
+	if (target !== base && !target.startsWith(base + path.sep)) {
+		throw new CoreError(CoreErrorCode.UnsafePath, `Refusing path ${JSON.stringify(relative)}: it would be written outside ${base}.`, {
+			paths: [relative]
+		});
+	}
+	return target;
+}
+
+/**
+ * Whether a symlink placed at `linkPath` (relative, inside the restore root) with `target` would point
+ * inside the restore root. Absolute targets never do.
+ */
+export function isSymlinkTargetInside(linkPath: string, target: string): boolean {
+	if (target.length === 0 || target.includes('\0') || path.posix.isAbsolute(target) || path.win32.isAbsolute(target)) return false;
+	const parent = path.posix.dirname(linkPath);
+	const joined = path.posix.normalize(path.posix.join(parent, target));
+	return joined !== '..' && !joined.startsWith('../');
+}
