@@ -6,7 +6,6 @@ export default defineConfig({
 		pool: 'forks',
 		testTimeout: 60_000,
 		hookTimeout: 60_000,
-		// Property-based tests read FC_RUNS to run longer locally; CI keeps the default.
-		env: { FORCE_COLOR: '0' }
+		reporters: ['default', './test/support/summary-reporter.ts']
 	}
 });
