@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { TransportError, TransportErrorCode, abortedError } from './errors.js';
+
+/** The CDN answered with an HTTP error status (no body is kept). */
+export class CdnStatusError extends Error {
+	public readonly status: number;
+
+	public constructor(status: number) {
+		super(`The CDN answered HTTP ${status}.`);
+		this.name = 'CdnStatusError';
+		this.status = status;
+	}
+}
+
+/** No byte arrived for too long while downloading from the CDN. */
+export class CdnStallError extends Error {
+	public readonly code = 'ETIMEDOUT';
+
+	public constructor(idleMs: number) {
+		super(`No data from the CDN for ${idleMs} ms.`);
+		this.name = 'CdnStallError';
+	}
+}
+
+export interface CdnFetchOptions {
+	readonly signal?: AbortSignal;
+	/** Stop (SIZE_MISMATCH) as soon as more bytes than this arrive, or the announced length differs. */
+	readonly expectedSize?: number;
+	/** Abort the attempt when no byte arrives for this long. */
+	readonly idleTimeoutMs: number;
+	/** Called with the bytes received so far in this attempt, as they stream. */
+	readonly onBytes?: (bytesSoFar: number) => void;
+	/** Called once, right before the first byte is written to the sink. */
+	readonly onFirstWrite?: () => void;
+	/** Ids to name in errors. */
+	readonly where: { readonly channelId: string; readonly messageId: string; readonly attachmentId: string };
+}
+
+export interface CdnFetchResult {
+	readonly bytes: number;
+	/** sha256 of the bytes received, lowercase hex. */
+	readonly sha256: string;
+}
+
+/**
+ * One GET of a signed CDN URL, streamed into `sink` while hashing and counting: memory stays at one network
+ * chunk plus the sink's buffer. Sends no Authorization header. Does not end or destroy `sink`.
+ *
+ * @throws CdnStatusError on an HTTP error status; CdnStallError when the body stalls; TransportError
+ * SIZE_MISMATCH when the length differs from `expectedSize`; TransportError ABORTED when `signal` aborts;
+ * network errors from fetch as they come (the caller decides about retrying).
+ */
+export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetchOptions): Promise<CdnFetchResult> {
+	const controller = new AbortController();
+	const onAbort = () => controller.abort(options.signal?.reason);
+	if (options.signal?.aborted) throw abortedError(options.signal.reason);
+	options.signal?.addEventListener('abort', onAbort, { once: true });
+	let stalled = false;
+	let idleTimer: NodeJS.Timeout | undefined;
+	const armIdleTimer = () => {
+		clearTimeout(idleTimer);
+		idleTimer = setTimeout(() => {
+			stalled = true;
+			controller.abort();
+		}, options.idleTimeoutMs);
+	};
+	try {
+		armIdleTimer();
+		const response = await fetch(url, { signal: controller.signal, redirect: 'follow', headers: { Accept: '*/*' } });
+		if (!response.ok || response.body === null) {
+			await response.body?.cancel().catch(() => undefined);
+			throw new CdnStatusError(response.status);
+		}
+		const announced = response.headers.get('content-length');
+		if (options.expectedSize !== undefined && announced !== null && Number(announced) !== options.expectedSize) {
+			await response.body.cancel().catch(() => undefined);
+			throw sizeMismatch(options, Number(announced), 'announces');
+		}
+		const hash = createHash('sha256');
+		let bytes = 0;
+		let firstWrite = true;
+		for await (const piece of response.body as AsyncIterable<Uint8Array>) {
+			armIdleTimer();
+			bytes += piece.byteLength;
+			if (options.expectedSize !== undefined && bytes > options.expectedSize) {
+				controller.abort();
+				throw sizeMismatch(options, bytes, 'sent at least');
+			}
+			hash.update(piece);
+			if (firstWrite) {
+				firstWrite = false;
+				options.onFirstWrite?.();
+			}
+			if (sink.destroyed || sink.errored) throw sink.errored ?? new Error('The download target was closed.');
+			if (!sink.write(piece)) await once(sink, 'drain', { signal: controller.signal });
+			options.onBytes?.(bytes);
+		}
+		return { bytes, sha256: hash.digest('hex') };
+	} catch (error) {
+		if (options.signal?.aborted) throw abortedError(error);
+		if (stalled) throw new CdnStallError(options.idleTimeoutMs);
+		throw error;
+	} finally {
+		clearTimeout(idleTimer);
+		options.signal?.removeEventListener('abort', onAbort);
+	}
+}
+
+function sizeMismatch(options: CdnFetchOptions, actual: number, verb: string): TransportError {
+	return new TransportError(
+		TransportErrorCode.SizeMismatch,
+		`Attachment ${options.where.attachmentId} (message ${options.where.messageId}) should hold ${options.expectedSize} bytes but the CDN ${verb} ${actual}. It was changed or damaged on Discord's side: run a full verify of this archive.`,
+		{ ...options.where }
+	);
+}

@@ -1,0 +1,6 @@
+export * from './backoff.js';
+export * from './errors.js';
+export * from './messages.js';
+export * from './nonce.js';
+export * from './transport.js';
+export type { APIActionRowComponent, APIComponentInMessageActionRow, APIEmbed, APIMessageTopLevelComponent } from 'discord.js';
