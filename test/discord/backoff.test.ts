@@ -23,10 +23,9 @@ describe('withBackoff', () => {
 		const seen: number[] = [];
 		const result = await withBackoff(
 			fast,
-			async (attempt) => {
+			(attempt) => {
 				seen.push(attempt);
-				if (attempt < 3) throw new Error('transient');
-				return 'ok';
+				return attempt < 3 ? Promise.reject(new Error('transient')) : Promise.resolve('ok');
 			},
 			() => ({ retry: true })
 		);
@@ -39,9 +38,9 @@ describe('withBackoff', () => {
 		await expect(
 			withBackoff(
 				fast,
-				async (attempt) => {
+				(attempt) => {
 					calls++;
-					throw new Error(`failure ${attempt}`);
+					return Promise.reject(new Error(`failure ${attempt}`));
 				},
 				() => ({ retry: true })
 			)
@@ -54,9 +53,9 @@ describe('withBackoff', () => {
 		await expect(
 			withBackoff(
 				fast,
-				async () => {
+				() => {
 					calls++;
-					throw new Error('final');
+					return Promise.reject(new Error('final'));
 				},
 				() => ({ retry: false })
 			)

@@ -18,7 +18,7 @@ describe('chunkNonce', () => {
 				fc.nat(),
 				fc.nat(),
 				(archiveUid, kind, index, generation) => {
-					const nonce = chunkNonce({ archiveUid, kind: kind as 'data' | 'manifest', index, generation });
+					const nonce = chunkNonce({ archiveUid, kind, index, generation });
 					expect(nonce).toHaveLength(MAX_NONCE_LENGTH);
 					expect(nonce).toMatch(kind === 'data' ? /^d[0-9a-f]{24}$/ : /^m[0-9a-f]{24}$/);
 				}
