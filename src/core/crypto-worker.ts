@@ -1,0 +1,47 @@
+import { Piscina } from 'piscina';
+import { CoreError } from './errors.js';
+import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk, sha256Hex } from './sealing.js';
+
+/** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
+export type CryptoTask =
+	| { readonly op: 'seal'; readonly task: Omit<SealChunkTask, 'plain'>; readonly plain: ArrayBuffer; readonly plainLength: number }
+	| { readonly op: 'open'; readonly task: Omit<OpenChunkTask, 'sealed'>; readonly sealed: ArrayBuffer; readonly sealedLength: number }
+	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number };
+
+/** A worker's answer: errors travel as data, because CoreError does not survive structured cloning. */
+export type CryptoReply =
+	| { readonly ok: true; readonly bytes?: ArrayBuffer; readonly length?: number; readonly meta: Record<string, unknown> }
+	| { readonly ok: false; readonly code?: string; readonly message: string; readonly details?: unknown };
+
+/** Handles one task in a worker thread. */
+export default function handle(message: CryptoTask): unknown {
+	try {
+		switch (message.op) {
+			case 'seal': {
+				const result = sealChunk({ ...message.task, plain: new Uint8Array(message.plain, 0, message.plainLength) });
+				const { sealed, ...meta } = result;
+				return moveReply(sealed, meta);
+			}
+			case 'open': {
+				const result = openChunk({ ...message.task, sealed: new Uint8Array(message.sealed, 0, message.sealedLength) });
+				const { plain, header, ...meta } = result;
+				return moveReply(plain, { ...meta, compressed: header.compressed });
+			}
+			case 'hash':
+				return { ok: true, meta: { plainSha256: sha256Hex(new Uint8Array(message.plain, 0, message.plainLength)) } } satisfies CryptoReply;
+		}
+	} catch (error) {
+		if (error instanceof CoreError) return { ok: false, code: error.code, message: error.message, details: error.details } satisfies CryptoReply;
+		return { ok: false, message: error instanceof Error ? error.message : String(error) } satisfies CryptoReply;
+	}
+}
+
+function moveReply(bytes: Buffer, meta: Record<string, unknown>): unknown {
+	// Transfer only an ArrayBuffer the bytes own entirely; a slice of a shared one is copied first.
+	const buffer =
+		bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length
+			? (bytes.buffer as ArrayBuffer)
+			: (bytes.buffer as ArrayBuffer).slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+	const reply: CryptoReply = { ok: true, bytes: buffer, length: bytes.length, meta };
+	return Piscina.move({ [Piscina.transferableSymbol]: [buffer], [Piscina.valueSymbol]: reply } as unknown as ArrayBuffer);
+}

@@ -1,0 +1,129 @@
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { abortedError } from './abort.js';
+import type { CryptoReply, CryptoTask } from './crypto-worker.js';
+import { CoreError, CoreErrorCode, type CoreErrorDetails } from './errors.js';
+import type { OpenChunkTask, OpenedChunkData, SealChunkTask, SealedChunkData } from './sealing.js';
+
+/** Options of {@link createCryptoPool}. */
+export interface CryptoPoolOptions {
+	/** Worker threads; all cores by default. */
+	readonly workers?: number;
+}
+
+/** An opened chunk as the pool returns it (the header stays in the worker). */
+export interface PoolOpenedChunk {
+	readonly plain: Buffer;
+	readonly plainSha256: string;
+	readonly compressed: boolean;
+}
+
+/**
+ * A pool of worker threads that compress, encrypt, decrypt and hash chunks, so the calling thread only reads and
+ * writes. The bot owns one for its lifetime; the CLI makes one per command. Chunk bytes are transferred to and
+ * from the workers, never copied.
+ */
+export interface CryptoPool {
+	/** Number of worker threads. */
+	readonly workers: number;
+	/**
+	 * Hashes, compresses (when it pays) and seals one chunk. `task.plain` must own its whole ArrayBuffer: it is
+	 * transferred and unusable afterwards.
+	 *
+	 * @throws {CoreError} ABORTED; INVALID_OPTION for a bad task.
+	 */
+	seal(task: SealChunkTask, signal?: AbortSignal): Promise<SealedChunkData>;
+	/**
+	 * Checks, authenticates, decrypts and inflates one chunk (see `openChunk`). `task.sealed` is transferred.
+	 *
+	 * @throws {CoreError} TAMPERED_CHUNK, WRONG_KEY, MISPLACED_CHUNK, BAD_FORMAT, HASH_MISMATCH, ABORTED.
+	 */
+	open(task: OpenChunkTask, signal?: AbortSignal): Promise<PoolOpenedChunk>;
+	/** sha256 (hex) of the bytes; `plain` is transferred. */
+	hash(plain: Uint8Array, signal?: AbortSignal): Promise<string>;
+	/** Waits for running tasks and stops the threads. */
+	close(): Promise<void>;
+}
+
+/**
+ * Starts a crypto worker pool. It works both from `dist/` (JavaScript) and from the TypeScript sources (tests run
+ * through tsx): the worker module is resolved next to this one, with its extension.
+ *
+ * @throws {CoreError} INVALID_OPTION when `workers` is not a whole number from 1 to 256.
+ */
+export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
+	const workers = options.workers ?? Math.max(1, availableParallelism());
+	if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+		throw new CoreError(CoreErrorCode.InvalidOption, `The number of workers must be a whole number from 1 to 256, not ${workers}.`);
+	}
+	const fromSource = import.meta.url.endsWith('.ts');
+	const piscina = new Piscina<CryptoTask, unknown>({
+		filename: fileURLToPath(new URL(fromSource ? './crypto-worker.ts' : './crypto-worker.js', import.meta.url)),
+		minThreads: workers,
+		maxThreads: workers,
+		idleTimeout: 30_000,
+		...(fromSource ? { execArgv: ['--import', 'tsx'] } : {})
+	});
+	let closed = false;
+
+	const run = async (message: CryptoTask, transfer: ArrayBuffer, signal: AbortSignal | undefined): Promise<CryptoReply> => {
+		if (closed) throw new CoreError(CoreErrorCode.InvalidOption, 'The crypto pool is closed.');
+		if (signal?.aborted) throw abortedError(signal);
+		try {
+			return (await piscina.run(message, { transferList: [transfer], ...(signal ? { signal } : {}) })) as CryptoReply;
+		} catch (error) {
+			if (signal?.aborted) throw abortedError(signal);
+			throw error;
+		}
+	};
+
+	return {
+		workers,
+		async seal(task, signal) {
+			const { plain, ...rest } = task;
+			const buffer = ownedArrayBuffer(plain);
+			const reply = unwrap(await run({ op: 'seal', task: rest, plain: buffer, plainLength: plain.length }, buffer, signal));
+			return { ...(reply.meta as Omit<SealedChunkData, 'sealed'>), sealed: bytesOf(reply) };
+		},
+		async open(task, signal) {
+			const { sealed, ...rest } = task;
+			const buffer = ownedArrayBuffer(sealed);
+			const reply = unwrap(await run({ op: 'open', task: rest, sealed: buffer, sealedLength: sealed.length }, buffer, signal));
+			const meta = reply.meta as Omit<OpenedChunkData, 'plain' | 'header'> & { compressed: boolean };
+			return { plain: bytesOf(reply), plainSha256: meta.plainSha256, compressed: meta.compressed };
+		},
+		async hash(plain, signal) {
+			const buffer = ownedArrayBuffer(plain);
+			const reply = unwrap(await run({ op: 'hash', plain: buffer, plainLength: plain.length }, buffer, signal));
+			return reply.meta.plainSha256 as string;
+		},
+		async close() {
+			if (closed) return;
+			closed = true;
+			await piscina.close();
+		}
+	};
+}
+
+/**
+ * The ArrayBuffer behind `bytes` when the view covers all of it; otherwise an exact copy, so that Node's
+ * small-buffer pool or a caller's larger buffer is never transferred.
+ */
+function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+	if (bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.buffer.byteLength === bytes.length) return bytes.buffer;
+	return (bytes.buffer as ArrayBuffer).slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+}
+
+function unwrap(reply: CryptoReply): Extract<CryptoReply, { ok: true }> {
+	if (reply.ok) return reply;
+	if (reply.code !== undefined && (Object.values(CoreErrorCode) as string[]).includes(reply.code)) {
+		throw new CoreError(reply.code as CoreErrorCode, reply.message, (reply.details ?? {}));
+	}
+	throw new Error(`A crypto worker failed: ${reply.message}`);
+}
+
+function bytesOf(reply: Extract<CryptoReply, { ok: true }>): Buffer {
+	if (reply.bytes === undefined) return Buffer.alloc(0);
+	return Buffer.from(reply.bytes, 0, reply.length ?? reply.bytes.byteLength);
+}

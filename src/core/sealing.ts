@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { compressForStorage, gunzipPayload } from './compression.js';
+import { type ChunkHeader, type ChunkKind, type ContainerExpectation, openContainer, sealContainer } from './container.js';
+import { CoreError, CoreErrorCode } from './errors.js';
+
+/** Everything needed to seal one chunk; runs in a crypto worker. */
+export interface SealChunkTask {
+	readonly kind: ChunkKind;
+	readonly archiveKey: Uint8Array;
+	readonly archiveSalt: Uint8Array;
+	readonly kdfIterations: number;
+	readonly uid: Uint8Array;
+	readonly index: number;
+	readonly count: number;
+	/** 0 stores raw; otherwise gzip at this level when it pays. */
+	readonly gzipLevel: number;
+	readonly plain: Uint8Array;
+}
+
+/** One sealed chunk and what the manifest and the index record about it. */
+export interface SealedChunkData {
+	readonly sealed: Buffer;
+	readonly compressed: boolean;
+	readonly plainSize: number;
+	/** sha256 of the plaintext, hex. */
+	readonly plainSha256: string;
+	readonly storedSize: number;
+	/** sha256 of the sealed bytes, hex (checkable without the key). */
+	readonly sha256: string;
+	/** The GCM nonce, hex. */
+	readonly nonce: string;
+}
+
+/** Everything needed to open one chunk; runs in a crypto worker. */
+export interface OpenChunkTask {
+	readonly sealed: Uint8Array;
+	readonly archiveKey: Uint8Array;
+	readonly expect: ContainerExpectation;
+	/** The recorded sha256 of the sealed bytes: checked first, and a match makes a failing tag mean WRONG_KEY. */
+	readonly sha256?: string;
+	/** The recorded plaintext size: the most a compressed payload may inflate to, and checked exactly. */
+	readonly plainSize?: number;
+	/** The recorded plaintext sha256, checked when given. */
+	readonly plainSha256?: string;
+}
+
+/** An opened chunk. */
+export interface OpenedChunkData {
+	readonly header: ChunkHeader;
+	readonly plain: Buffer;
+	readonly plainSha256: string;
+}
+
+/** sha256 of some bytes, hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+	return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Hashes the plaintext, compresses when it pays, and seals. */
+export function sealChunk(task: SealChunkTask): SealedChunkData {
+	const plainSha256 = sha256Hex(task.plain);
+	const { payload, compressed } = compressForStorage(task.plain, task.gzipLevel);
+	const { sealed, header } = sealContainer({
+		kind: task.kind,
+		compressed,
+		archiveKey: task.archiveKey,
+		archiveSalt: task.archiveSalt,
+		kdfIterations: task.kdfIterations,
+		uid: task.uid,
+		index: task.index,
+		count: task.count,
+		payload
+	});
+	return {
+		sealed,
+		compressed,
+		plainSize: task.plain.length,
+		plainSha256,
+		storedSize: sealed.length,
+		sha256: sha256Hex(sealed),
+		nonce: header.nonce.toString('hex')
+	};
+}
+
+/**
+ * Checks the stored hash, authenticates, decrypts and inflates one chunk.
+ *
+ * @throws {CoreError} TAMPERED_CHUNK when the stored hash or the tag does not match; WRONG_KEY when the tag fails
+ * on intact bytes; MISPLACED_CHUNK / BAD_FORMAT for a wrong or damaged header; HASH_MISMATCH when the plaintext
+ * differs from its record.
+ */
+export function openChunk(task: OpenChunkTask): OpenedChunkData {
+	const label = task.expect.label ?? 'the chunk';
+	const details = task.expect.index === undefined ? {} : { chunks: [task.expect.index] };
+	let intact = task.expect.intact ?? false;
+	if (task.sha256 !== undefined) {
+		if (sha256Hex(task.sealed) !== task.sha256) {
+			throw new CoreError(
+				CoreErrorCode.TamperedChunk,
+				`${label} does not match its recorded sha256: it was changed or damaged. Fetch a good copy of it.`,
+				details
+			);
+		}
+		intact = true;
+	}
+	const { header, payload } = openContainer(task.sealed, task.archiveKey, { ...task.expect, intact });
+	const plain = header.compressed ? gunzipPayload(payload, task.plainSize ?? Number.MAX_SAFE_INTEGER, label) : payload;
+	if (task.plainSize !== undefined && plain.length !== task.plainSize) {
+		throw new CoreError(
+			CoreErrorCode.HashMismatch,
+			`${label} holds ${plain.length} bytes, not the ${task.plainSize} recorded. The archive is damaged.`,
+			details
+		);
+	}
+	const plainSha256 = sha256Hex(plain);
+	if (task.plainSha256 !== undefined && plainSha256 !== task.plainSha256) {
+		throw new CoreError(
+			CoreErrorCode.HashMismatch,
+			`${label} decrypted to bytes that differ from the recorded hash. The archive is damaged.`,
+			details
+		);
+	}
+	return { header, plain, plainSha256 };
+}

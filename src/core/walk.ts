@@ -1,0 +1,131 @@
+import type { Dirent } from 'node:fs';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { throwIfAborted } from './abort.js';
+import { CoreError, CoreErrorCode } from './errors.js';
+import { assertSafeName } from './paths.js';
+
+/** What an archive entry is. */
+export type EntryType = 'file' | 'directory' | 'symlink';
+
+/** One thing found under the source folder. */
+export interface SourceEntry {
+	/** Relative to the source folder, `/`-separated. */
+	readonly path: string;
+	readonly type: EntryType;
+	/** Bytes (files); 0 for directories and symlinks. */
+	readonly size: number;
+	/** Permission bits (`mode & 0o7777`). */
+	readonly mode: number;
+	readonly mtimeMs: number;
+	/** A symlink's target, as stored on disk (never followed). */
+	readonly target?: string;
+}
+
+/** Why an entry was left out. */
+export type SkipReason = 'special-file' | 'unsafe-name' | 'unreadable-name' | 'unreadable';
+
+/** Something under the source folder that the archive does not hold, and why. */
+export interface SkippedSource {
+	readonly path: string;
+	readonly reason: SkipReason;
+	readonly detail?: string;
+}
+
+/** The result of {@link walk}. */
+export interface WalkResult {
+	/** The source folder, absolute and with symlinks resolved. */
+	readonly root: string;
+	/** Entries in archive order: siblings by name in code-point order, a directory's contents right after it. */
+	readonly entries: readonly SourceEntry[];
+	readonly skipped: readonly SkippedSource[];
+}
+
+/** Options of {@link walk}. */
+export interface WalkOptions {
+	readonly signal?: AbortSignal;
+}
+
+/** Compares names by their UTF-8 bytes, which is code-point order (not JavaScript's UTF-16 order). */
+export function compareNames(a: string, b: string): number {
+	return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * Walks a folder recursively in a stable order: files, directories (empty ones too) and symlinks (recorded with
+ * their target, not followed), with modes and mtimes. Sockets, FIFOs and devices, names that are not valid UTF-8 or
+ * not safe to restore (a backslash), and unreadable directories are skipped and reported.
+ *
+ * @throws {CoreError} NOT_FOUND when `root` is not a folder; ABORTED.
+ */
+export async function walk(root: string, options: WalkOptions = {}): Promise<WalkResult> {
+	let realRoot: string;
+	try {
+		realRoot = await realpath(root);
+		if (!(await stat(realRoot)).isDirectory()) throw new Error('not a directory');
+	} catch (error) {
+		throw new CoreError(CoreErrorCode.NotFound, `${root} is not a folder that can be read. Check the path.`, { file: root }, { cause: error });
+	}
+	const entries: SourceEntry[] = [];
+	const skipped: SkippedSource[] = [];
+	const visit = async (absolute: string, relative: string): Promise<void> => {
+		throwIfAborted(options.signal);
+		let children: Dirent<Buffer>[];
+		try {
+			children = await readdir(absolute, { withFileTypes: true, encoding: 'buffer' });
+		} catch (error) {
+			skipped.push({ path: relative || '.', reason: 'unreadable', detail: (error as NodeJS.ErrnoException).code ?? String(error) });
+			return;
+		}
+		const named: { name: string; raw: Buffer }[] = [];
+		for (const child of children) {
+			const raw = child.name;
+			const name = raw.toString('utf8');
+			const childRelative = relative ? `${relative}/${name}` : name;
+			if (!Buffer.from(name, 'utf8').equals(raw)) {
+				skipped.push({ path: childRelative, reason: 'unreadable-name', detail: `name bytes ${raw.toString('hex')} are not UTF-8` });
+				continue;
+			}
+			try {
+				assertSafeName(name);
+			} catch {
+				skipped.push({ path: childRelative, reason: 'unsafe-name', detail: 'names with a backslash cannot be restored safely' });
+				continue;
+			}
+			named.push({ name, raw });
+		}
+		named.sort((a, b) => Buffer.compare(a.raw, b.raw));
+		for (const { name } of named) {
+			const childAbsolute = path.join(absolute, name);
+			const childRelative = relative ? `${relative}/${name}` : name;
+			let info;
+			try {
+				info = await lstat(childAbsolute);
+			} catch (error) {
+				skipped.push({ path: childRelative, reason: 'unreadable', detail: (error as NodeJS.ErrnoException).code ?? String(error) });
+				continue;
+			}
+			const common = { path: childRelative, mode: info.mode & 0o7777, mtimeMs: info.mtimeMs };
+			if (info.isFile()) {
+				entries.push({ ...common, type: 'file', size: info.size });
+			} else if (info.isDirectory()) {
+				entries.push({ ...common, type: 'directory', size: 0 });
+				await visit(childAbsolute, childRelative);
+			} else if (info.isSymbolicLink()) {
+				let target: string;
+				try {
+					target = await readlink(childAbsolute);
+				} catch (error) {
+					skipped.push({ path: childRelative, reason: 'unreadable', detail: (error as NodeJS.ErrnoException).code ?? String(error) });
+					continue;
+				}
+				entries.push({ ...common, type: 'symlink', size: 0, target });
+			} else {
+				const kind = info.isSocket() ? 'socket' : info.isFIFO() ? 'fifo' : info.isBlockDevice() ? 'block device' : 'character device';
+				skipped.push({ path: childRelative, reason: 'special-file', detail: kind });
+			}
+		}
+	};
+	await visit(realRoot, '');
+	return { root: realRoot, entries, skipped };
+}
