@@ -13,3 +13,8 @@ export * from './plan.js';
 export * from './slice.js';
 export * from './manifest.js';
 export * from './blob.js';
+export * from './selection.js';
+export * from './assemble.js';
+export * from './verify.js';
+export * from './staged.js';
+export * from './legacy/index.js';

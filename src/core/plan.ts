@@ -108,7 +108,7 @@ export function chunksSpanned(chunkSize: number, offset: number, size: number): 
 }
 
 /** Files of the plan with at least one byte in `[start, end)`, in stream order. */
-export function filesInRange(entries: readonly PlanEntry[], start: number, end: number): PlanEntry[] {
+export function filesInRange<E extends Pick<PlanEntry, 'type' | 'size' | 'offset'>>(entries: readonly E[], start: number, end: number): E[] {
 	return entries.filter((entry) => entry.type === 'file' && entry.size > 0 && entry.offset! < end && entry.offset! + entry.size > start);
 }
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { abortedError } from './abort.js';
 import type { CryptoReply, CryptoTask } from './crypto-worker.js';
-import { CoreError, CoreErrorCode, type CoreErrorDetails } from './errors.js';
+import { CoreError, CoreErrorCode } from './errors.js';
 import type { OpenChunkTask, OpenedChunkData, SealChunkTask, SealedChunkData } from './sealing.js';
 
 /** Options of {@link createCryptoPool}. */
@@ -118,7 +118,7 @@ function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 function unwrap(reply: CryptoReply): Extract<CryptoReply, { ok: true }> {
 	if (reply.ok) return reply;
 	if (reply.code !== undefined && (Object.values(CoreErrorCode) as string[]).includes(reply.code)) {
-		throw new CoreError(reply.code as CoreErrorCode, reply.message, (reply.details ?? {}));
+		throw new CoreError(reply.code as CoreErrorCode, reply.message, reply.details ?? {});
 	}
 	throw new Error(`A crypto worker failed: ${reply.message}`);
 }

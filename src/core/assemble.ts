@@ -1,0 +1,422 @@
+import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, lstat, lutimes, mkdir, open, realpath, rename, rm, symlink, unlink, utimes, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import { throwIfAborted } from './abort.js';
+import { CoreError, CoreErrorCode, fromFsError, isCoreError } from './errors.js';
+import { type ArchiveKey, deriveArchiveKey } from './keys.js';
+import type { Manifest, ManifestEntry } from './manifest.js';
+import { isSymlinkTargetInside, resolveInside } from './paths.js';
+import { mapOrdered } from './pipeline.js';
+import { chunkRange } from './plan.js';
+import type { CryptoPool } from './pool.js';
+import type { ProgressListener } from './progress.js';
+import { chunksForPaths, selectEntries } from './selection.js';
+
+/**
+ * Where sealed chunk bytes come from: a staged folder, downloaded files, memory. Returns the sealed bytes of data
+ * chunk `index` (they are transferred to a worker: hand over a buffer nobody else keeps).
+ *
+ * @throws {CoreError} MISSING_CHUNK when the chunk is not there.
+ */
+export type ChunkSource = (index: number, signal?: AbortSignal) => Promise<Uint8Array>;
+
+/** Options of {@link assemble}. */
+export interface AssembleOptions {
+	readonly manifest: Manifest;
+	readonly source: ChunkSource;
+	/** The restore folder: created if missing; existing files in it are never replaced unless `overwrite`. */
+	readonly outDir: string;
+	/** Restore only these entries (files or folders, relative, `/`-separated); all by default. */
+	readonly paths?: readonly string[];
+	readonly overwrite?: boolean;
+	/** The archive key (from `openManifest`); else derived from `passphrase` (one PBKDF2). */
+	readonly key?: ArchiveKey;
+	readonly passphrase?: string;
+	readonly pool: CryptoPool;
+	/** Chunks fetched ahead of the workers; default 1. */
+	readonly readAhead?: number;
+	readonly signal?: AbortSignal;
+	readonly onProgress?: ProgressListener;
+}
+
+/** An entry the restore left out on purpose. */
+export interface SkippedEntry {
+	readonly path: string;
+	readonly reason: 'symlink-outside';
+}
+
+/** What {@link assemble} restored. */
+export interface AssembleResult {
+	/** The restore folder, absolute and with symlinks resolved. */
+	readonly outDir: string;
+	readonly files: number;
+	readonly directories: number;
+	readonly symlinks: number;
+	readonly bytes: number;
+	/** Chunks read. */
+	readonly chunks: number;
+	readonly skipped: readonly SkippedEntry[];
+}
+
+/** Permission bits we restore: setuid and setgid are dropped (a restored archive must not grant privileges). */
+const RESTORED_MODE_MASK = 0o1777;
+const SYMLINK_HOPS = 40;
+
+/**
+ * Restores an archive (or selected paths of it) into a folder, streaming: reads only the chunks the selection spans,
+ * decrypts them in the pool, writes each file to a temporary name and renames it into place only when its sha256
+ * matches the manifest. Never writes outside the folder: it never follows a symlink when creating parents, opens
+ * files with O_EXCL | O_NOFOLLOW, creates symlinks last and only when they resolve inside the folder (others are
+ * skipped and reported). Restores empty directories, modes and mtimes (directories after their contents).
+ *
+ * @throws {CoreError} FILE_EXISTS when targets exist and `overwrite` is not set (nothing is written then);
+ * MISSING_CHUNK, TAMPERED_CHUNK, WRONG_KEY, MISPLACED_CHUNK, HASH_MISMATCH naming the chunk and the file being written
+ * (files already renamed into place are complete and verified; the one in progress is removed); UNSAFE_PATH;
+ * NOT_FOUND for a selected path not in the archive; DISK_FULL; ABORTED; NO_KEY.
+ */
+export async function assemble(options: AssembleOptions): Promise<AssembleResult> {
+	const { manifest, pool, signal } = options;
+	const entries = selectEntries(manifest, options.paths);
+	const neededChunks = chunksForPaths(manifest, options.paths);
+	const key =
+		options.key?.matches(Buffer.from(manifest.kdf.salt, 'hex'), manifest.kdf.iterations) === true
+			? options.key
+			: await deriveArchiveKey(options.passphrase ?? '', {
+					salt: Buffer.from(manifest.kdf.salt, 'hex'),
+					iterations: manifest.kdf.iterations,
+					...(signal ? { signal } : {})
+				});
+
+	await mkdir(options.outDir, { recursive: true }).catch((error: unknown) => {
+		throw fromFsError(error, options.outDir);
+	});
+	const root = await realpath(options.outDir);
+	const tree = new RestoreTree(root);
+	await preflight(tree, entries, options.overwrite ?? false);
+
+	const files = entries.filter((entry) => entry.type === 'file');
+	const directories = entries.filter((entry) => entry.type === 'directory');
+	const symlinks = entries.filter((entry) => entry.type === 'symlink');
+	for (const directory of directories) {
+		throwIfAborted(signal);
+		await tree.ensureDirectory(directory.path);
+	}
+
+	const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
+	let bytesDone = 0;
+	let chunksDone = 0;
+	const writer = new FileWriter(tree, files, options.overwrite ?? false);
+	const keyBytes = key.exportBytes();
+	const uid = Buffer.from(manifest.uid, 'hex');
+	const salt = Buffer.from(manifest.kdf.salt, 'hex');
+	try {
+		const opened = mapOrdered(neededChunks, pool.workers + (options.readAhead ?? 1), async (index) => {
+			const record = manifest.chunks[index]!;
+			const sealed = await options.source(index, signal);
+			return pool.open(
+				{
+					sealed,
+					archiveKey: keyBytes,
+					expect: { kind: 'data', uid, index, archiveSalt: salt, label: `Chunk ${index}` },
+					sha256: record.sha256,
+					plainSize: record.plainSize,
+					plainSha256: record.plainSha256
+				},
+				signal
+			);
+		});
+		for await (const { item: index, result } of opened) {
+			throwIfAborted(signal);
+			const written = await writer.write(
+				chunkRange({ chunkSize: manifest.chunkSize, totalBytes: manifest.totals.bytes }, index).start,
+				result.plain
+			);
+			bytesDone += written;
+			chunksDone++;
+			options.onProgress?.({ phase: 'assemble', bytesDone, bytesTotal, chunksDone, chunksTotal: neededChunks.length });
+		}
+		await writer.finish();
+	} catch (error) {
+		const paths = writer.pending();
+		await writer.abandon();
+		throw withAffectedPaths(error, paths);
+	} finally {
+		keyBytes.fill(0);
+	}
+
+	const skipped: SkippedEntry[] = [];
+	const byPath = new Map(manifest.entries.map((entry) => [entry.path, entry]));
+	for (const link of symlinks) {
+		throwIfAborted(signal);
+		if (!symlinkStaysInside(byPath, link.path, link.target!)) {
+			skipped.push({ path: link.path, reason: 'symlink-outside' });
+			continue;
+		}
+		if (!(await tree.createSymlink(link, options.overwrite ?? false))) skipped.push({ path: link.path, reason: 'symlink-outside' });
+	}
+	for (const directory of [...directories].reverse()) {
+		const target = await tree.existingDirectory(directory.path);
+		await chmod(target, directory.mode & RESTORED_MODE_MASK);
+		await utimes(target, directory.mtimeMs / 1000, directory.mtimeMs / 1000);
+	}
+	return {
+		outDir: root,
+		files: files.length,
+		directories: directories.length,
+		symlinks: symlinks.length - skipped.length,
+		bytes: bytesTotal,
+		chunks: neededChunks.length,
+		skipped
+	};
+}
+
+/**
+ * Whether a symlink of the archive resolves inside the restore folder, following the archive's own symlinks the way
+ * the kernel would (a lexical check alone can be fooled by a chain of links).
+ */
+export function symlinkStaysInside(entries: ReadonlyMap<string, Pick<ManifestEntry, 'type' | 'target'>>, linkPath: string, target: string): boolean {
+	if (!isSymlinkTargetInside(linkPath, target)) return false;
+	const current = linkPath.split('/').slice(0, -1);
+	let remaining = target.split('/');
+	let hops = 0;
+	while (remaining.length > 0) {
+		const [part, ...rest] = remaining as [string, ...string[]];
+		remaining = rest;
+		if (part === '' || part === '.') continue;
+		if (part === '..') {
+			if (current.length === 0) return false;
+			current.pop();
+			continue;
+		}
+		current.push(part);
+		const entry = entries.get(current.join('/'));
+		if (entry?.type === 'symlink') {
+			if (++hops > SYMLINK_HOPS || entry.target === undefined || path.posix.isAbsolute(entry.target) || entry.target.includes('\\'))
+				return false;
+			current.pop();
+			remaining = [...entry.target.split('/'), ...remaining];
+		}
+	}
+	return true;
+}
+
+async function preflight(tree: RestoreTree, entries: readonly ManifestEntry[], overwrite: boolean): Promise<void> {
+	const conflicts: string[] = [];
+	for (const entry of entries) {
+		const info = await lstat(resolveInside(tree.root, entry.path)).catch(() => undefined);
+		if (info === undefined) continue;
+		if (entry.type === 'directory') {
+			if (!info.isDirectory()) conflicts.push(entry.path);
+		} else if (info.isDirectory() || !overwrite) {
+			conflicts.push(entry.path);
+		}
+	}
+	if (conflicts.length > 0) {
+		const shown = conflicts.slice(0, 10).join(', ') + (conflicts.length > 10 ? ` and ${conflicts.length - 10} more` : '');
+		throw new CoreError(
+			CoreErrorCode.FileExists,
+			`The restore folder already holds ${shown}. Choose an empty folder, or pass --overwrite to replace files (folders are never replaced by files).`,
+			{ paths: conflicts, file: tree.root }
+		);
+	}
+}
+
+/** The restore folder, with every path created or checked without following symlinks. */
+class RestoreTree {
+	public readonly root: string;
+	private readonly checked = new Set<string>(['']);
+
+	public constructor(root: string) {
+		this.root = root;
+	}
+
+	/** Makes sure every directory of `relative` exists as a real directory (never a symlink), creating it. */
+	public async ensureDirectory(relative: string): Promise<string> {
+		const parts = relative.split('/');
+		for (let depth = 1; depth <= parts.length; depth++) {
+			const prefix = parts.slice(0, depth).join('/');
+			if (this.checked.has(prefix)) continue;
+			const absolute = resolveInside(this.root, prefix);
+			const info = await lstat(absolute).catch(() => undefined);
+			if (info === undefined) {
+				await mkdir(absolute, { mode: 0o700 }).catch((error: unknown) => {
+					throw fromFsError(error, prefix);
+				});
+			} else if (!info.isDirectory()) {
+				throw new CoreError(
+					CoreErrorCode.UnsafePath,
+					`Refusing to write through ${prefix}: it exists in the restore folder and is not a real folder${info.isSymbolicLink() ? ' (a symlink)' : ''}.`,
+					{ paths: [prefix] }
+				);
+			}
+			this.checked.add(prefix);
+		}
+		return resolveInside(this.root, relative);
+	}
+
+	/** The absolute path of an entry's parent directory, created and checked. */
+	public async parentOf(relative: string): Promise<string> {
+		const slash = relative.lastIndexOf('/');
+		return slash < 0 ? this.root : this.ensureDirectory(relative.slice(0, slash));
+	}
+
+	public async existingDirectory(relative: string): Promise<string> {
+		return this.ensureDirectory(relative);
+	}
+
+	/** Creates a symlink; returns false (and removes it) when it resolves outside the folder on disk. */
+	public async createSymlink(link: ManifestEntry, overwrite: boolean): Promise<boolean> {
+		await this.parentOf(link.path);
+		const absolute = resolveInside(this.root, link.path);
+		if (overwrite) {
+			const info = await lstat(absolute).catch(() => undefined);
+			if (info && !info.isDirectory()) await unlink(absolute);
+		}
+		await symlink(link.target!, absolute).catch((error: unknown) => {
+			const code = (error as NodeJS.ErrnoException).code;
+			if (code === 'EEXIST')
+				throw new CoreError(CoreErrorCode.FileExists, `${link.path} appeared in the restore folder while restoring.`, { paths: [link.path] });
+			throw fromFsError(error, link.path);
+		});
+		const resolved = await realpath(absolute).catch(() => undefined);
+		if (resolved !== undefined && resolved !== this.root && !resolved.startsWith(this.root + path.sep)) {
+			await unlink(absolute);
+			return false;
+		}
+		await lutimes(absolute, link.mtimeMs / 1000, link.mtimeMs / 1000).catch(() => undefined);
+		return true;
+	}
+}
+
+/** Writes the selected files from the plaintext stream, each through a temporary name, checking its sha256. */
+class FileWriter {
+	private readonly tree: RestoreTree;
+	private readonly files: readonly ManifestEntry[];
+	private readonly overwrite: boolean;
+	private cursor = 0;
+	private current: { handle: FileHandle; temp: string; hash: Hash; written: number } | undefined;
+
+	public constructor(tree: RestoreTree, files: readonly ManifestEntry[], overwrite: boolean) {
+		this.tree = tree;
+		this.files = files;
+		this.overwrite = overwrite;
+	}
+
+	/** Writes the parts of the selected files that `plain` (stream bytes from `start`) holds; returns bytes written. */
+	public async write(start: number, plain: Buffer): Promise<number> {
+		const end = start + plain.length;
+		let written = 0;
+		for (;;) {
+			const file = this.files[this.cursor];
+			if (file === undefined) break;
+			const fileStart = file.offset!;
+			const fileEnd = fileStart + file.size;
+			if (fileStart > end || (fileStart === end && file.size > 0)) break;
+			if (file.size === 0) {
+				await this.open(file);
+				await this.close(file);
+				continue;
+			}
+			if (fileEnd <= start) throw new CoreError(CoreErrorCode.BadFormat, `The chunks for ${file.path} came out of order.`);
+			if (this.current === undefined) await this.open(file);
+			const from = Math.max(start, fileStart + this.current!.written);
+			const to = Math.min(end, fileEnd);
+			const slice = plain.subarray(from - start, to - start);
+			await writeAll(this.current!.handle, slice, file.path);
+			this.current!.hash.update(slice);
+			this.current!.written += slice.length;
+			written += slice.length;
+			if (this.current!.written === file.size) await this.close(file);
+			else break;
+		}
+		return written;
+	}
+
+	/** Completes the remaining (empty) files after the last chunk. */
+	public async finish(): Promise<void> {
+		for (let file = this.files[this.cursor]; file !== undefined; file = this.files[this.cursor]) {
+			if (file.size !== 0) throw new CoreError(CoreErrorCode.MissingChunk, `The chunks for ${file.path} never came.`, { paths: [file.path] });
+			await this.open(file);
+			await this.close(file);
+		}
+	}
+
+	/** Paths of files not yet in place (the one being written). */
+	public pending(): string[] {
+		const file = this.files[this.cursor];
+		return file === undefined ? [] : [file.path];
+	}
+
+	/** Removes the temporary file of the file in progress. */
+	public async abandon(): Promise<void> {
+		const current = this.current;
+		this.current = undefined;
+		if (current === undefined) return;
+		await current.handle.close().catch(() => undefined);
+		await rm(current.temp, { force: true }).catch(() => undefined);
+	}
+
+	private async open(file: ManifestEntry): Promise<void> {
+		const parent = await this.tree.parentOf(file.path);
+		const temp = path.join(parent, `.dos-${randomBytes(6).toString('hex')}.partial`);
+		try {
+			const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+			this.current = { handle, temp, hash: createHash('sha256'), written: 0 };
+		} catch (error) {
+			throw fromFsError(error, file.path);
+		}
+	}
+
+	private async close(file: ManifestEntry): Promise<void> {
+		const current = this.current!;
+		const sha256 = current.hash.digest('hex');
+		if (sha256 !== file.sha256) {
+			throw new CoreError(
+				CoreErrorCode.HashMismatch,
+				`${file.path} restored with a different sha256 than the manifest records. The archive is damaged; it was not kept.`,
+				{
+					paths: [file.path]
+				}
+			);
+		}
+		try {
+			await current.handle.chmod(file.mode & RESTORED_MODE_MASK);
+			await current.handle.utimes(file.mtimeMs / 1000, file.mtimeMs / 1000);
+			await current.handle.close();
+		} catch (error) {
+			throw fromFsError(error, file.path);
+		}
+		const target = resolveInside(this.tree.root, file.path);
+		const existing = await lstat(target).catch(() => undefined);
+		if (existing !== undefined && (existing.isDirectory() || !this.overwrite)) {
+			throw new CoreError(CoreErrorCode.FileExists, `${file.path} appeared in the restore folder while restoring; it was not replaced.`, {
+				paths: [file.path]
+			});
+		}
+		await rename(current.temp, target).catch((error: unknown) => {
+			throw fromFsError(error, file.path);
+		});
+		this.current = undefined;
+		this.cursor++;
+	}
+}
+
+async function writeAll(handle: FileHandle, bytes: Buffer, label: string): Promise<void> {
+	let at = 0;
+	try {
+		while (at < bytes.length) at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+	} catch (error) {
+		throw fromFsError(error, label);
+	}
+}
+
+function withAffectedPaths(error: unknown, paths: readonly string[]): unknown {
+	if (!isCoreError(error) || paths.length === 0 || error.details.paths !== undefined) return error;
+	return new CoreError(
+		error.code,
+		`${error.message} Stopped at ${paths.join(', ')}, which was not kept; files restored before it are complete and verified.`,
+		{ ...error.details, paths: [...paths] },
+		{ cause: error.cause }
+	);
+}
