@@ -5,7 +5,7 @@ import path from 'node:path';
 import { throwIfAborted } from './abort.js';
 import { CoreError, CoreErrorCode, fromFsError, isCoreError } from './errors.js';
 import { type ArchiveKey, deriveArchiveKey } from './keys.js';
-import type { Manifest, ManifestEntry } from './manifest.js';
+import { type Manifest, type ManifestEntry, validateManifest } from './manifest.js';
 import { isSymlinkTargetInside, resolveInside } from './paths.js';
 import { mapOrdered } from './pipeline.js';
 import { chunkRange } from './plan.js';
@@ -76,7 +76,9 @@ const SYMLINK_HOPS = 40;
  * NOT_FOUND for a selected path not in the archive; DISK_FULL; ABORTED; NO_KEY.
  */
 export async function assemble(options: AssembleOptions): Promise<AssembleResult> {
-	const { manifest, pool, signal } = options;
+	const { pool, signal } = options;
+	// Re-validated here too: the assembler is the last line before the disk, whatever handed it the manifest.
+	const manifest = validateManifest(options.manifest);
 	const entries = selectEntries(manifest, options.paths);
 	const neededChunks = chunksForPaths(manifest, options.paths);
 	const key =
