@@ -278,7 +278,9 @@ export class DiscordTransport {
 	 * @throws TransportError NOT_FOUND, MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
 	 */
 	public async *pageMessages(channelId: string, options: PageOptions = {}): AsyncGenerator<LiveMessage, void, undefined> {
-		let after = options.from ?? '0';
+		// The oldest possible message of a channel is younger than the channel: start just below its id (a
+		// strict `after`, and a valid snowflake where `0` is refused by strict implementations).
+		let after = options.from ?? (BigInt(channelId) - 1n).toString();
 		for (;;) {
 			const page = await this.fetchPage(channelId, { after }, options.signal);
 			page.sort(compareSnowflakes);

@@ -1,0 +1,520 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+	TransportErrorCode,
+	chunkNonce,
+	isTransportError,
+	type DiscordTransport,
+	type LiveMessage,
+	type ThreadInfo,
+	type TransportError
+} from '../../src/discord/index.js';
+import { startFixture, type EmulatorFixture } from './emulator-fixture.js';
+
+const attachmentLimit = 256 * 1024;
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+const chunkName = (index: number, data: Uint8Array) => `241126-07.c${String(index).padStart(6, '0')}.${sha256(data).slice(0, 12)}.bin`;
+
+async function rejection(promise: Promise<unknown>): Promise<TransportError> {
+	const error = await promise.then(
+		() => {
+			throw new Error('expected a rejection');
+		},
+		(caught: unknown) => caught
+	);
+	if (!isTransportError(error)) throw error;
+	return error;
+}
+
+describe('DiscordTransport against the emulator', () => {
+	let emu: EmulatorFixture;
+	let transport: DiscordTransport;
+	let workDir: string;
+	let uid = 0;
+	/** A fresh card + thread for one test, so tests do not see each other's messages. */
+	const newThread = async (name = `#241126-${String(++uid).padStart(2, '0')}`) => {
+		const card = await transport.postCard(emu.archiveChannelId, { embeds: [{ title: name, description: 'uploading' }] });
+		const thread = await transport.startThread({ channelId: emu.archiveChannelId, messageId: card.messageId, name });
+		return { card, threadId: thread.id };
+	};
+	const chunkMessages = async (threadId: string) => (await emu.messages(threadId)).filter((message) => message.attachments.length > 0);
+
+	beforeAll(async () => {
+		emu = await startFixture({ limits: { attachmentBytes: attachmentLimit, channelMessagesPerWindow: 5, channelMessageWindowMs: 1000 } });
+		transport = emu.transport();
+		workDir = await mkdtemp(join(tmpdir(), 'dos-transport-'));
+	});
+
+	afterAll(async () => {
+		await emu?.close();
+		if (workDir) await rm(workDir, { recursive: true, force: true });
+	});
+
+	it('GIVEN chunks posted into a thread WHEN the thread is paged and each attachment downloaded THEN the bytes and hashes match, oldest first', async () => {
+		const { threadId } = await newThread();
+		const chunks = [randomBytes(100_000), randomBytes(1), randomBytes(200_000)];
+		const posted = [];
+		for (const [index, data] of chunks.entries()) {
+			let reported = 0;
+			posted.push(
+				await transport.postChunk({
+					threadId,
+					files: [{ name: chunkName(index, data), data }],
+					content: `chunk ${index + 1}/${chunks.length} · #241126-07`,
+					nonce: chunkNonce({ archiveUid: 'round-trip', kind: 'data', index, generation: 0 }),
+					onProgress: (bytes) => {
+						reported = bytes;
+					}
+				})
+			);
+			expect(reported).toBe(data.byteLength);
+		}
+		for (const [index, record] of posted.entries()) {
+			expect(record.channelId).toBe(threadId);
+			expect(record.matchesSent).toBe(true);
+			expect(record.attachments).toEqual([
+				{ id: expect.any(String), filename: chunkName(index, chunks[index]!), size: chunks[index]!.byteLength }
+			]);
+			expect(JSON.stringify(record)).not.toContain('http');
+		}
+
+		const paged = [];
+		for await (const message of transport.pageMessages(threadId)) if (message.attachments.length > 0) paged.push(message);
+		expect(paged.map((message) => message.id)).toEqual(posted.map((record) => record.messageId));
+		expect(paged[0]?.content).toBe('chunk 1/3 · #241126-07');
+
+		for (const [index, message] of paged.entries()) {
+			const attachment = message.attachments[0]!;
+			const file = join(workDir, attachment.filename);
+			const progress: number[] = [];
+			const result = await transport.downloadAttachment(
+				{ channelId: threadId, messageId: message.id, attachmentId: attachment.id },
+				{ file },
+				{
+					live: attachment,
+					expectedSize: chunks[index]!.byteLength,
+					expectedSha256: sha256(chunks[index]!),
+					onProgress: (bytes) => progress.push(bytes)
+				}
+			);
+			expect(result).toEqual({ bytes: chunks[index]!.byteLength, sha256: sha256(chunks[index]!) });
+			expect(Buffer.compare(await readFile(file), chunks[index]!)).toBe(0);
+			expect(progress.at(-1)).toBe(chunks[index]!.byteLength);
+		}
+		expect((await readdir(workDir)).filter((name) => name.endsWith('.part'))).toEqual([]);
+	});
+
+	it('GIVEN a recorded attachment WHEN downloaded into a stream without a live URL THEN the message is fetched and the stream gets the bytes', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(50_000);
+		const record = await transport.postChunk({
+			threadId,
+			files: [{ name: chunkName(0, data), data }],
+			content: 'chunk 1/1',
+			nonce: chunkNonce({ archiveUid: 'stream', kind: 'data', index: 0, generation: 0 })
+		});
+		const sink = new PassThrough();
+		const received: Buffer[] = [];
+		sink.on('data', (piece: Buffer) => received.push(piece));
+		await transport.downloadAttachment(
+			{ channelId: threadId, messageId: record.messageId, attachmentId: record.attachments[0]!.id },
+			{ stream: sink },
+			{ expectedSize: data.byteLength, expectedSha256: sha256(data) }
+		);
+		expect(Buffer.compare(Buffer.concat(received), data)).toBe(0);
+		expect(sink.writableEnded).toBe(true);
+	});
+
+	it('GIVEN the same nonce posted twice WHEN both posts return THEN the thread holds exactly one message', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(10_000);
+		const nonce = chunkNonce({ archiveUid: 'dedup', kind: 'data', index: 7, generation: 0 });
+		const post = (payload: Buffer) =>
+			transport.postChunk({ threadId, files: [{ name: chunkName(7, payload), data: payload }], content: 'chunk 8/9', nonce });
+		const first = await post(data);
+		const second = await post(data);
+		expect(second.messageId).toBe(first.messageId);
+		expect(second.matchesSent).toBe(true);
+		// A chunk sealed again (other ciphertext, other name) under the same nonce gets the message that landed.
+		const resealed = await post(randomBytes(10_000));
+		expect(resealed.messageId).toBe(first.messageId);
+		expect(resealed.matchesSent).toBe(false);
+		expect(resealed.attachments).toEqual(first.attachments);
+		expect(await chunkMessages(threadId)).toHaveLength(1);
+	});
+
+	it('GIVEN the answer to a chunk post is lost after Discord stored it WHEN the post is retried THEN the nonce makes it one message', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(20_000);
+		await emu.faults({ dropAfterCommitNext: 1, routes: ['POST /channels/:channel/messages'] });
+		try {
+			const record = await transport.postChunk({
+				threadId,
+				files: [{ name: chunkName(0, data), data }],
+				content: 'chunk 1/1',
+				nonce: chunkNonce({ archiveUid: 'dropped', kind: 'data', index: 0, generation: 0 })
+			});
+			expect(await emu.faults({})).toMatchObject({ dropAfterCommitNext: 0 });
+			const messages = await chunkMessages(threadId);
+			expect(messages).toHaveLength(1);
+			expect(messages[0]?.id).toBe(record.messageId);
+		} finally {
+			await emu.faults({ dropAfterCommitNext: 0, routes: null });
+		}
+	});
+
+	it('GIVEN an attachment over the emulator limit WHEN posted THEN it fails ATTACHMENT_TOO_LARGE after one request', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(attachmentLimit + 1);
+		const before = (await emu.stats()).byRoute['POST /channels/:channel/messages'] ?? 0;
+		const error = await rejection(
+			transport.postChunk({
+				threadId,
+				files: [{ name: chunkName(0, data), data }],
+				content: 'chunk 1/1',
+				nonce: chunkNonce({ archiveUid: 'too-large', kind: 'data', index: 0, generation: 0 })
+			})
+		);
+		expect(error.code).toBe(TransportErrorCode.AttachmentTooLarge);
+		expect(error.status).toBe(413);
+		expect(error.discordCode).toBe(40005);
+		expect(error.retryable).toBe(false);
+		expect((await emu.stats()).byRoute['POST /channels/:channel/messages']).toBe(before + 1);
+		expect(await chunkMessages(threadId)).toHaveLength(0);
+	});
+
+	it('GIVEN a configured attachment limit WHEN a larger chunk is posted THEN it fails ATTACHMENT_TOO_LARGE without a request', async () => {
+		const limited = emu.transport({ attachmentLimit: 1000 });
+		const before = (await emu.stats()).requests;
+		const error = await rejection(
+			limited.postChunk({
+				threadId: emu.archiveChannelId,
+				files: [{ name: 'a.bin', data: randomBytes(1001) }],
+				content: 'x',
+				nonce: 'n1'
+			})
+		);
+		expect(error.code).toBe(TransportErrorCode.AttachmentTooLarge);
+		expect((await emu.stats()).requests).toBe(before);
+	});
+
+	it('GIVEN a corrupted attachment WHEN downloaded with its recorded hash THEN it fails HASH_MISMATCH and leaves no file', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(30_000);
+		const record = await transport.postChunk({
+			threadId,
+			files: [{ name: chunkName(0, data), data }],
+			content: 'chunk 1/1',
+			nonce: chunkNonce({ archiveUid: 'corrupt', kind: 'data', index: 0, generation: 0 })
+		});
+		const attachmentId = record.attachments[0]!.id;
+		await emu.control('POST', `/attachments/${attachmentId}/corrupt`);
+		const file = join(workDir, 'corrupt.bin');
+		const error = await rejection(
+			transport.downloadAttachment(
+				{ channelId: threadId, messageId: record.messageId, attachmentId },
+				{ file },
+				{ expectedSize: data.byteLength, expectedSha256: sha256(data) }
+			)
+		);
+		expect(error.code).toBe(TransportErrorCode.HashMismatch);
+		expect(error.attachmentId).toBe(attachmentId);
+		expect(existsSync(file)).toBe(false);
+		expect(existsSync(`${file}.part`)).toBe(false);
+	});
+
+	it('GIVEN a recorded size that differs from what Discord lists WHEN downloaded THEN it fails SIZE_MISMATCH', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(1000);
+		const record = await transport.postChunk({
+			threadId,
+			files: [{ name: chunkName(0, data), data }],
+			content: 'chunk 1/1',
+			nonce: chunkNonce({ archiveUid: 'size', kind: 'data', index: 0, generation: 0 })
+		});
+		const error = await rejection(
+			transport.downloadAttachment(
+				{ channelId: threadId, messageId: record.messageId, attachmentId: record.attachments[0]!.id },
+				{ stream: new PassThrough() },
+				{ expectedSize: 999 }
+			)
+		);
+		expect(error.code).toBe(TransportErrorCode.SizeMismatch);
+	});
+
+	it('GIVEN a CDN URL the CDN refuses (403/404) WHEN downloaded THEN the message is fetched again and the download succeeds', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(5000);
+		const record = await transport.postChunk({
+			threadId,
+			files: [{ name: chunkName(0, data), data }],
+			content: 'chunk 1/1',
+			nonce: chunkNonce({ archiveUid: 'forged', kind: 'data', index: 0, generation: 0 })
+		});
+		const live = (await transport.fetchMessage(threadId, record.messageId)).attachments[0]!;
+		// Same expiry, broken signature: the CDN answers 404 as for a stale URL.
+		const stale = { ...live, url: live.url.replace(/hm=[0-9a-f]+/, `hm=${'0'.repeat(64)}`) };
+		const fetchesBefore = (await emu.stats()).byRoute['GET /channels/:channel/messages/:message'] ?? 0;
+		const result = await transport.downloadAttachment(
+			{ channelId: threadId, messageId: record.messageId, attachmentId: live.id },
+			{ stream: new PassThrough().resume() },
+			{ live: stale, expectedSize: data.byteLength, expectedSha256: sha256(data) }
+		);
+		expect(result.sha256).toBe(sha256(data));
+		expect((await emu.stats()).byRoute['GET /channels/:channel/messages/:message']).toBe(fetchesBefore + 1);
+	});
+
+	it('GIVEN 5xx answers and connection resets WHEN chunks are posted and downloaded THEN all land exactly once and download intact', async () => {
+		const { threadId } = await newThread();
+		const chunks = [randomBytes(40_000), randomBytes(40_000), randomBytes(40_000)];
+		// More 500s in a row than the REST client retries at once, so this layer's backoff has to carry on.
+		await emu.faults({ serverErrorNext: 5, resetMidBodyNext: 2, routes: ['POST /channels/:channel/messages'] });
+		const records = [];
+		try {
+			for (const [index, data] of chunks.entries()) {
+				records.push(
+					await transport.postChunk({
+						threadId,
+						files: [{ name: chunkName(index, data), data }],
+						content: `chunk ${index + 1}/3`,
+						nonce: chunkNonce({ archiveUid: 'faults', kind: 'data', index, generation: 0 })
+					})
+				);
+			}
+			expect(await emu.faults({})).toMatchObject({ serverErrorNext: 0, resetMidBodyNext: 0 });
+		} finally {
+			await emu.faults({ serverErrorNext: 0, resetMidBodyNext: 0, routes: null });
+		}
+		expect(await chunkMessages(threadId)).toHaveLength(3);
+		expect((await emu.stats()).status5xx).toBeGreaterThanOrEqual(5);
+
+		await emu.faults({ serverErrorNext: 3, routes: ['GET /attachments/:channel/:attachment/:filename'] });
+		try {
+			for (const [index, record] of records.entries()) {
+				const result = await transport.downloadAttachment(
+					{ channelId: threadId, messageId: record.messageId, attachmentId: record.attachments[0]!.id },
+					{ stream: new PassThrough().resume() },
+					{ expectedSize: chunks[index]!.byteLength, expectedSha256: sha256(chunks[index]!) }
+				);
+				expect(result.bytes).toBe(chunks[index]!.byteLength);
+			}
+			expect(await emu.faults({})).toMatchObject({ serverErrorNext: 0 });
+		} finally {
+			await emu.faults({ serverErrorNext: 0, routes: null });
+		}
+	});
+
+	it('GIVEN Discord keeps answering 500 WHEN a chunk is posted THEN it fails DISCORD_UNAVAILABLE after bounded retries', async () => {
+		const { threadId } = await newThread();
+		const impatient = emu.transport({ restRetries: 1, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
+		await emu.faults({ serverErrorRate: 1, routes: ['POST /channels/:channel/messages'] });
+		try {
+			const data = randomBytes(100);
+			const error = await rejection(
+				impatient.postChunk({ threadId, files: [{ name: chunkName(0, data), data }], content: 'chunk 1/1', nonce: 'unavailable-1' })
+			);
+			expect(error.code).toBe(TransportErrorCode.DiscordUnavailable);
+			expect(error.retryable).toBe(true);
+		} finally {
+			await emu.faults({ serverErrorRate: 0, routes: null });
+		}
+	});
+
+	it('GIVEN a burst of chunk posts into one thread WHEN sent at once THEN they all land with few or no 429s', async () => {
+		const { threadId } = await newThread();
+		const before = (await emu.stats()).status429;
+		const count = 12;
+		const records = await Promise.all(
+			Array.from({ length: count }, (_, index) => {
+				const data = randomBytes(2000);
+				return transport.postChunk({
+					threadId,
+					files: [{ name: chunkName(index, data), data }],
+					content: `chunk ${index + 1}/${count}`,
+					nonce: chunkNonce({ archiveUid: 'burst', kind: 'data', index, generation: 0 })
+				});
+			})
+		);
+		expect(new Set(records.map((record) => record.messageId)).size).toBe(count);
+		expect(await chunkMessages(threadId)).toHaveLength(count);
+		expect((await emu.stats()).status429 - before).toBeLessThanOrEqual(1);
+	});
+
+	it('GIVEN a card WHEN posted, edited and fetched THEN embeds and components travel as given and the thread shows on the card', async () => {
+		const components = [{ type: 1, components: [{ type: 2, style: 1, label: 'Download', custom_id: 'archive:download:abc' }] }];
+		const card = await transport.postCard(emu.archiveChannelId, { embeds: [{ title: '#241126-99', description: 'uploading' }], components });
+		await transport.editCard(emu.archiveChannelId, card.messageId, { embeds: [{ title: '#241126-99', description: 'complete' }] });
+		const fetched = await transport.fetchMessage(emu.archiveChannelId, card.messageId);
+		expect(fetched.embeds[0]).toMatchObject({ title: '#241126-99', description: 'complete' });
+		expect(fetched.components).toMatchObject(components);
+		expect(fetched.editedAt).not.toBeNull();
+
+		const thread = await transport.startThread({ channelId: emu.archiveChannelId, messageId: card.messageId, name: '#241126-99' });
+		expect(thread.id).toBe(card.messageId);
+		const cards = [];
+		for await (const message of transport.pageMessages(emu.archiveChannelId)) if (message.id === card.messageId) cards.push(message);
+		expect(cards).toHaveLength(1);
+		expect(cards[0]?.thread).toMatchObject({ id: card.messageId, archived: false });
+	});
+
+	it('GIVEN a thread WHEN started twice, archived, posted into, deleted twice THEN each step reports the thread state', async () => {
+		const { card, threadId } = await newThread('#241126-50');
+		expect(threadId).toBe(card.messageId);
+		const again = await transport.startThread({ channelId: emu.archiveChannelId, messageId: card.messageId, name: '#241126-50' });
+		expect(again.id).toBe(threadId);
+
+		expect((await transport.archiveThread(threadId)).archived).toBe(true);
+		expect((await transport.fetchThread(threadId)).archived).toBe(true);
+		const data = randomBytes(100);
+		await transport.postChunk({ threadId, files: [{ name: chunkName(0, data), data }], content: 'chunk 1/1', nonce: 'reopen-1' });
+		expect((await transport.fetchThread(threadId)).archived).toBe(false);
+		expect((await transport.unarchiveThread(threadId)).archived).toBe(false);
+
+		expect(await transport.deleteThread(threadId)).toBe(true);
+		expect(await transport.deleteThread(threadId)).toBe(false);
+		expect((await rejection(transport.fetchThread(threadId))).code).toBe(TransportErrorCode.NotFound);
+	});
+
+	it('GIVEN a message in an archived thread WHEN it is edited THEN the thread is reopened (50083) and the edit lands', async () => {
+		const { threadId } = await newThread();
+		const line = await transport.postLine(threadId, 'status: uploading');
+		await transport.archiveThread(threadId);
+		await transport.editCard(threadId, line.messageId, { content: 'status: complete' });
+		const messages = await emu.messages(threadId);
+		expect(messages.find((message) => message.id === line.messageId)?.content).toBe('status: complete');
+		expect((await transport.fetchThread(threadId)).archived).toBe(false);
+	});
+
+	it('GIVEN the bot lost its permissions in a channel WHEN it posts there THEN it fails MISSING_PERMISSIONS naming the channel', async () => {
+		await emu.control('POST', '/permissions', { channelId: emu.logChannelId, revoke: true });
+		try {
+			const error = await rejection(transport.postLine(emu.logChannelId, 'index backup'));
+			expect(error.code).toBe(TransportErrorCode.MissingPermissions);
+			expect(error.channelId).toBe(emu.logChannelId);
+			expect(error.message).toContain(emu.logChannelId);
+			expect(error.message).not.toContain('emulator-test-token');
+		} finally {
+			await emu.control('POST', '/permissions', { channelId: emu.logChannelId, revoke: false });
+		}
+	});
+
+	it('GIVEN index backups in the log channel WHEN the recent messages are listed THEN the newest comes first with its attachment', async () => {
+		const older = await transport.uploadFile(emu.logChannelId, {
+			file: { name: 'index-1.bin', data: randomBytes(500) },
+			content: 'index backup 1'
+		});
+		await transport.postLine(emu.logChannelId, 'a line between');
+		const newer = await transport.uploadFile(emu.logChannelId, {
+			file: { name: 'index-2.bin', data: randomBytes(600) },
+			content: 'index backup 2'
+		});
+		expect(newer.bytes).toBe(600);
+		const recent = await transport.recentMessages(emu.logChannelId, { limit: 3 });
+		expect(recent.map((message) => message.id)).toEqual([newer.messageId, expect.any(String), older.messageId]);
+		expect(recent[0]?.attachments[0]).toMatchObject({ filename: 'index-2.bin', size: 600 });
+	});
+
+	it('GIVEN an aborted signal WHEN a post or a download starts THEN it fails ABORTED', async () => {
+		const controller = new AbortController();
+		controller.abort();
+		const data = randomBytes(100);
+		const post = await rejection(
+			transport.postChunk({
+				threadId: emu.archiveChannelId,
+				files: [{ name: 'a.bin', data }],
+				content: 'x',
+				nonce: 'aborted-1',
+				signal: controller.signal
+			})
+		);
+		expect(post.code).toBe(TransportErrorCode.Aborted);
+		const download = await rejection(
+			transport.downloadAttachment(
+				{ channelId: emu.archiveChannelId, messageId: '1', attachmentId: '1' },
+				{ stream: new PassThrough() },
+				{ signal: controller.signal }
+			)
+		);
+		expect(download.code).toBe(TransportErrorCode.Aborted);
+	});
+});
+
+describe('DiscordTransport with short-lived CDN URLs, a small thread cap and many messages', () => {
+	let emu: EmulatorFixture;
+	let transport: DiscordTransport;
+
+	beforeAll(async () => {
+		emu = await startFixture({
+			limits: { cdnUrlLifetimeMs: 1500, activeThreads: 2, channelMessagesPerWindow: 1000, channelMessageWindowMs: 1000 }
+		});
+		transport = emu.transport({ urlExpiryMarginMs: 0 });
+	});
+
+	afterAll(async () => {
+		await emu?.close();
+	});
+
+	it('GIVEN a URL listed while paging WHEN it has expired before the download THEN a fresh one is fetched and the download succeeds', async () => {
+		const card = await transport.postCard(emu.archiveChannelId, { content: 'expiry' });
+		const { id: threadId } = await transport.startThread({ channelId: emu.archiveChannelId, messageId: card.messageId, name: 'expiry' });
+		const data = randomBytes(3000);
+		await transport.postChunk({ threadId, files: [{ name: 'expiry.bin', data }], content: 'chunk 1/1', nonce: 'expiry-1' });
+		let listed: LiveMessage | undefined;
+		for await (const message of transport.pageMessages(threadId)) if (message.attachments.length > 0) listed = message;
+		const live = listed!.attachments[0]!;
+		expect(live.expiresAt).not.toBeNull();
+		await new Promise((resolve) => setTimeout(resolve, Math.max(0, live.expiresAt!.getTime() - Date.now()) + 100));
+		const fetchesBefore = (await emu.stats()).byRoute['GET /channels/:channel/messages/:message'] ?? 0;
+		const result = await transport.downloadAttachment(
+			{ channelId: threadId, messageId: listed!.id, attachmentId: live.id },
+			{ stream: new PassThrough().resume() },
+			{ live, expectedSize: data.byteLength, expectedSha256: sha256(data) }
+		);
+		expect(result.sha256).toBe(sha256(data));
+		expect((await emu.stats()).byRoute['GET /channels/:channel/messages/:message']).toBe(fetchesBefore + 1);
+	});
+
+	it('GIVEN a thread of 201 messages WHEN paged both ways THEN every message comes once, in order', async () => {
+		const card = await transport.postCard(emu.archiveChannelId, { content: 'paging' });
+		const { id: threadId } = await transport.startThread({ channelId: emu.archiveChannelId, messageId: card.messageId, name: 'paging' });
+		const posted: string[] = [];
+		for (let index = 0; index < 201; index++) posted.push((await transport.postLine(threadId, `line ${index}`)).messageId);
+		const forward: string[] = [];
+		for await (const message of transport.pageMessages(threadId)) if (message.content.startsWith('line ')) forward.push(message.id);
+		expect(forward).toEqual(posted);
+		const backward: string[] = [];
+		for await (const message of transport.pageMessagesNewestFirst(threadId)) if (message.content.startsWith('line ')) backward.push(message.id);
+		expect(backward).toEqual([...posted].reverse());
+		expect((await transport.recentMessages(threadId, { limit: 150 })).length).toBe(150);
+	});
+
+	it('GIVEN the guild at its active-thread cap WHEN a thread is started THEN it waits for a thread to be archived, and gives up bounded', async () => {
+		const state = (await emu.control('GET', '/state')) as { channels: { id: string; parentId: string | null; archived: boolean }[] };
+		for (const channel of state.channels)
+			if (channel.parentId === emu.archiveChannelId && !channel.archived) await transport.archiveThread(channel.id);
+		const threads: ThreadInfo[] = [];
+		for (const name of ['cap-a', 'cap-b']) {
+			const card = await transport.postCard(emu.archiveChannelId, { content: name });
+			threads.push(await transport.startThread({ channelId: emu.archiveChannelId, messageId: card.messageId, name }));
+		}
+		const waiting = await transport.postCard(emu.archiveChannelId, { content: 'cap-c' });
+		const patient = emu.transport({ threadCapRetry: { attempts: 8, baseDelayMs: 100, maxDelayMs: 400 } });
+		const started = patient.startThread({ channelId: emu.archiveChannelId, messageId: waiting.messageId, name: 'cap-c' });
+		setTimeout(() => void transport.archiveThread(threads[0]!.id), 150);
+		expect((await started).id).toBe(waiting.messageId);
+
+		const hopeless = await transport.postCard(emu.archiveChannelId, { content: 'cap-d' });
+		const error = await rejection(
+			emu
+				.transport({ threadCapRetry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } })
+				.startThread({ channelId: emu.archiveChannelId, messageId: hopeless.messageId, name: 'cap-d' })
+		);
+		expect(error.code).toBe(TransportErrorCode.TooManyActiveThreads);
+		expect(error.discordCode).toBe(160006);
+	});
+});
