@@ -1,0 +1,176 @@
+import { and, asc, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { normalizeSha256 } from './content.js';
+import { guard, write, type IndexContext } from './database.js';
+import { IndexError, IndexErrorCode } from './errors.js';
+import { archives, entries } from './schema.js';
+import { containsPattern, minimumTermLength, searchTerms } from './search-query.js';
+import type { ArchiveStatus } from './vocabulary.js';
+
+/** An entry's row in the index. */
+export type EntryRecord = typeof entries.$inferSelect;
+
+/** A search hit: the entry, and the archive that holds it. */
+export interface EntryHit {
+	readonly entry: EntryRecord;
+	readonly archive: { readonly lot: number; readonly id: string; readonly label: string | null; readonly status: ArchiveStatus };
+}
+
+export interface EntrySearchOptions {
+	/** Match the file name only (default), or anywhere in the path. */
+	readonly field?: 'name' | 'path';
+	/** Only in archives with these statuses; all when omitted. */
+	readonly statuses?: readonly ArchiveStatus[];
+	/** Only in these archives (by lot). */
+	readonly lots?: readonly number[];
+	/** 1–100; default 25. */
+	readonly limit?: number;
+	/** The `nextBefore` of the previous page. */
+	readonly before?: number;
+}
+
+export interface EntrySearchPage {
+	/** Newest archives first (entries recorded later first). */
+	readonly hits: readonly EntryHit[];
+	readonly nextBefore: number | null;
+}
+
+export interface EntryListOptions {
+	/** Entries recorded after this entry id (the `id` of the last entry of the previous page). */
+	readonly after?: number;
+	/** Default 1,000. */
+	readonly limit?: number;
+}
+
+/** The files, directories and symlinks of archives: listing, spans and search by name. */
+export class EntryIndex {
+	readonly #context: IndexContext;
+
+	/** @internal Built by {@link openIndex}. */
+	public constructor(context: IndexContext) {
+		this.#context = context;
+	}
+
+	/** One entry of an archive by its path. */
+	public get(lot: number, path: string): EntryRecord | undefined {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select()
+				.from(entries)
+				.where(and(eq(entries.archiveLot, lot), eq(entries.path, path)))
+				.get()
+		);
+	}
+
+	/** A page of an archive's entries, in the order they were recorded (manifest order). */
+	public list(lot: number, options: EntryListOptions = {}): EntryRecord[] {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select()
+				.from(entries)
+				.where(and(eq(entries.archiveLot, lot), options.after === undefined ? undefined : gt(entries.id, options.after)))
+				.orderBy(asc(entries.id))
+				.limit(options.limit ?? 1_000)
+				.all()
+		);
+	}
+
+	/**
+	 * The files whose bytes lie in data chunks `first … last` of an archive (to name the files behind a chunk
+	 * whose source bytes changed, or to restore only what a range of chunks holds).
+	 */
+	public spanning(lot: number, first: number, last: number = first): EntryRecord[] {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select()
+				.from(entries)
+				.where(and(eq(entries.archiveLot, lot), lte(entries.firstChunk, last), gte(entries.lastChunk, first)))
+				.orderBy(asc(entries.id))
+				.all()
+		);
+	}
+
+	/**
+	 * Records the sha256 of files once the slicer has read them, in one transaction.
+	 *
+	 * @returns how many entries were updated.
+	 * @throws {IndexError} INVALID_RECORD for a malformed hash.
+	 */
+	public setFileHashes(lot: number, hashes: Iterable<readonly [path: string, sha256: string]>): number {
+		return write(this.#context, () => {
+			let changed = 0;
+			for (const [path, sha256] of hashes) {
+				changed += this.#context.db
+					.update(entries)
+					.set({ sha256: normalizeSha256(lot, `The sha256 of ${path}`, sha256) })
+					.where(and(eq(entries.archiveLot, lot), eq(entries.path, path)))
+					.run().changes;
+			}
+			return changed;
+		});
+	}
+
+	/**
+	 * Finds entries whose name (or path) contains every whitespace-separated term of `query`, across archives,
+	 * through the trigram full-text index: case-insensitive, accents ignored, substrings anywhere in the name.
+	 * At least one term needs 3 characters; shorter terms narrow what the long ones found.
+	 *
+	 * @throws {IndexError} QUERY_TOO_SHORT when no term has 3 characters; INVALID_RECORD for a limit outside 1–100.
+	 */
+	public search(query: string, options: EntrySearchOptions = {}): EntrySearchPage {
+		const field = options.field ?? 'name';
+		const { match, shortTerms } = searchTerms(query, [field]);
+		if (match === null) {
+			throw new IndexError(
+				IndexErrorCode.QueryTooShort,
+				`Type at least ${minimumTermLength} characters of the file name to search for (got "${query.trim()}").`
+			);
+		}
+		const limit = options.limit ?? 25;
+		if (!Number.isSafeInteger(limit) || limit < 1 || limit > 100) {
+			throw new IndexError(IndexErrorCode.InvalidRecord, `A page holds 1 to 100 hits, not ${limit}.`);
+		}
+		if (options.statuses?.length === 0 || options.lots?.length === 0) return { hits: [], nextBefore: null };
+		const column = field === 'name' ? sql`e.name` : sql`e.path`;
+		const conditions: SQL[] = [
+			sql`entries_fts match ${match}`,
+			...(options.before === undefined ? [] : [sql`f.rowid < ${options.before}`]),
+			...shortTerms.map((term) => sql`${column} like ${containsPattern(term)} escape '\\'`),
+			...(options.statuses === undefined
+				? []
+				: [
+						sql`a.status in ${sql`(${sql.join(
+							options.statuses.map((status) => sql`${status}`),
+							sql`, `
+						)})`}`
+					]),
+			...(options.lots === undefined
+				? []
+				: [
+						sql`e.archive_lot in ${sql`(${sql.join(
+							options.lots.map((lot) => sql`${lot}`),
+							sql`, `
+						)})`}`
+					])
+		];
+		return guard(this.#context, () => {
+			// CROSS JOIN keeps the FTS table as the outer loop: it yields rowids newest first and the LIMIT stops
+			// the scan early, however many entries match.
+			const ids = this.#context.db
+				.all<{ id: number }>(
+					sql`select e.id as id from entries_fts as f cross join entries as e on e.id = f.rowid cross join archives as a on a.lot = e.archive_lot
+						where ${sql.join(conditions, sql` and `)} order by f.rowid desc limit ${limit + 1}`
+				)
+				.map((row) => row.id);
+			if (ids.length === 0) return { hits: [], nextBefore: null };
+			const rows = this.#context.db
+				.select({ entry: entries, archive: { lot: archives.lot, id: archives.id, label: archives.label, status: archives.status } })
+				.from(entries)
+				.innerJoin(archives, eq(archives.lot, entries.archiveLot))
+				.where(inArray(entries.id, ids))
+				.orderBy(desc(entries.id))
+				.all();
+			const hits = rows.slice(0, limit);
+			return { hits, nextBefore: rows.length > limit ? (hits.at(-1)?.entry.id ?? null) : null };
+		});
+	}
+}

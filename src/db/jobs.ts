@@ -1,0 +1,350 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { and, asc, desc, eq, inArray, isNull, lte, sql } from 'drizzle-orm';
+import { guard, now, write, type IndexContext } from './database.js';
+import { IndexError, IndexErrorCode } from './errors.js';
+import { archives, jobs, type JobProgress, type JobResult } from './schema.js';
+import { ArchiveStatus, JobStatus, type JobKind, type JobOutcome } from './vocabulary.js';
+
+/** A job's row in the index. */
+export type Job = typeof jobs.$inferSelect;
+
+export interface JobRequest {
+	/** The archive the job works on, by lot; null for a rebuild or an index backup. */
+	readonly lot: number | null;
+	readonly kind: JobKind;
+	/** The Discord user id who asked (null for the CLI or an automatic job). */
+	readonly requestedBy?: string | null;
+}
+
+export interface JobLease {
+	/** The process token of the holder (see {@link createHolderToken}). */
+	readonly holder: string;
+	/** How long the lock lives without a heartbeat. */
+	readonly leaseMs: number;
+}
+
+export interface JobRelease {
+	readonly status: JobOutcome;
+	readonly result?: JobResult | null;
+	readonly error?: { readonly code: string; readonly message: string } | null;
+}
+
+/** Why a running job was marked interrupted, as recorded in its error code. */
+export const JobInterruption = {
+	/** Its lease ran out (the process stopped heartbeating) and another job took the lock. */
+	LeaseExpired: 'LEASE_EXPIRED',
+	/** Its process is gone (found at start-up). */
+	HolderGone: 'HOLDER_GONE',
+	/** Its process shut down gracefully before the job finished. */
+	Shutdown: 'SHUTDOWN'
+} as const;
+
+const interruptionMessages: Record<(typeof JobInterruption)[keyof typeof JobInterruption], string> = {
+	LEASE_EXPIRED: 'The process running this job stopped answering; the job can be resumed.',
+	HOLDER_GONE: 'The process running this job is gone; the job can be resumed.',
+	SHUTDOWN: 'The bot shut down before this job finished; the job can be resumed.'
+};
+
+/**
+ * A token naming this process as a job holder: host, pid and a random part (`host:pid:hex`), so a start-up
+ * sweep can tell the jobs of a dead process on this machine from those of another live process.
+ */
+export function createHolderToken(): string {
+	return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Whether the process named by a {@link createHolderToken} token is still alive, as far as this machine can
+ * tell: false only for a token of this host whose pid no longer exists. Tokens of other hosts count as alive
+ * (their leases decide).
+ */
+export function holderIsAlive(holder: string): boolean {
+	const [host, pidText] = holder.split(':');
+	const pid = Number(pidText);
+	if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0) return true;
+	if (pid === process.pid) return true;
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (error) {
+		return (error as NodeJS.ErrnoException).code === 'EPERM';
+	}
+}
+
+/**
+ * Jobs and the one-job-per-archive lock. A job holds its archive while `running`: a partial unique index
+ * allows one running job per archive (and one running rebuild and index backup), and acquiring runs in a
+ * `BEGIN IMMEDIATE` transaction. The holder renews a lease with heartbeats; a lock whose lease has passed
+ * belonged to a process that died, and the next acquire takes it over, marking the old job `interrupted`.
+ */
+export class JobLocks {
+	readonly #context: IndexContext;
+
+	/** @internal Built by {@link openIndex}. */
+	public constructor(context: IndexContext) {
+		this.#context = context;
+	}
+
+	/** One job. */
+	public get(id: number): Job | undefined {
+		return guard(this.#context, () => this.#context.db.select().from(jobs).where(eq(jobs.id, id)).get());
+	}
+
+	/** Running jobs, oldest first. */
+	public running(): Job[] {
+		return this.#byStatus(JobStatus.Running);
+	}
+
+	/** Queued jobs, oldest first. */
+	public queued(): Job[] {
+		return this.#byStatus(JobStatus.Queued);
+	}
+
+	/** The latest jobs of an archive, newest first. */
+	public forArchive(lot: number, limit = 10): Job[] {
+		return guard(this.#context, () =>
+			this.#context.db.select().from(jobs).where(eq(jobs.archiveLot, lot)).orderBy(desc(jobs.id)).limit(limit).all()
+		);
+	}
+
+	/** Records a job that will run later; it holds no lock until {@link acquire} starts it. */
+	public enqueue(request: JobRequest): Job {
+		return write(this.#context, () =>
+			this.#context.db
+				.insert(jobs)
+				.values({
+					archiveLot: request.lot,
+					kind: request.kind,
+					status: JobStatus.Queued,
+					requestedBy: request.requestedBy ?? null,
+					createdAt: now(this.#context)
+				})
+				.returning()
+				.get()
+		);
+	}
+
+	/**
+	 * Starts a job holding its archive's lock, atomically: a new job from `request`, or the queued job `jobId`.
+	 * A running job whose lease has expired is marked `interrupted` and its lock taken over (its archive, if it
+	 * was uploading, becomes `interrupted`).
+	 *
+	 * @throws {IndexError} ARCHIVE_BUSY when another job holds the archive with a live lease; JOB_NOT_FOUND for a
+	 * `jobId` that is not queued; ARCHIVE_NOT_FOUND for an unknown lot; INVALID_RECORD for a lease that is not positive.
+	 */
+	public acquire(request: JobRequest & JobLease & { readonly jobId?: number }): Job {
+		if (!Number.isSafeInteger(request.leaseMs) || request.leaseMs < 1) {
+			throw new IndexError(IndexErrorCode.InvalidRecord, `A job lease is a positive number of milliseconds, not ${request.leaseMs}.`);
+		}
+		const { db } = this.#context;
+		return write(this.#context, () => {
+			const at = now(this.#context);
+			if (request.lot !== null && !db.select({ lot: archives.lot }).from(archives).where(eq(archives.lot, request.lot)).get()) {
+				throw new IndexError(IndexErrorCode.ArchiveNotFound, `No archive with lot ${request.lot} in the index.`, { lot: request.lot });
+			}
+			const holding = db
+				.select()
+				.from(jobs)
+				.where(
+					and(
+						eq(jobs.status, JobStatus.Running),
+						request.lot === null ? and(isNull(jobs.archiveLot), eq(jobs.kind, request.kind)) : eq(jobs.archiveLot, request.lot)
+					)
+				)
+				.get();
+			if (holding) {
+				if (holding.leaseExpiresAt !== null && holding.leaseExpiresAt.getTime() > at.getTime()) {
+					const what = request.lot === null ? `A ${holding.kind} job` : `Archive lot ${request.lot}`;
+					throw new IndexError(
+						IndexErrorCode.ArchiveBusy,
+						`${what} is busy with ${request.lot === null ? '' : `a ${holding.kind} `}job ${holding.id}, started ${holding.startedAt?.toISOString() ?? 'recently'}. Wait for it to finish or cancel it, then try again.`,
+						{ jobId: holding.id, ...(request.lot === null ? {} : { lot: request.lot }) }
+					);
+				}
+				this.#interrupt([holding], JobInterruption.LeaseExpired);
+			}
+			const running = {
+				status: JobStatus.Running,
+				holder: request.holder,
+				leaseMs: request.leaseMs,
+				leaseExpiresAt: new Date(at.getTime() + request.leaseMs),
+				startedAt: at,
+				heartbeatAt: at
+			};
+			if (request.jobId !== undefined) {
+				const started = db
+					.update(jobs)
+					.set(running)
+					.where(and(eq(jobs.id, request.jobId), eq(jobs.status, JobStatus.Queued)))
+					.returning()
+					.get();
+				if (!started)
+					throw new IndexError(IndexErrorCode.JobNotFound, `No queued job ${request.jobId}: it already ran or was cancelled.`, {
+						jobId: request.jobId
+					});
+				return started;
+			}
+			return db
+				.insert(jobs)
+				.values({ ...running, archiveLot: request.lot, kind: request.kind, requestedBy: request.requestedBy ?? null, createdAt: at })
+				.returning()
+				.get();
+		});
+	}
+
+	/**
+	 * Renews the lease of a running job (and records its progress, when given).
+	 *
+	 * @throws {IndexError} LEASE_LOST when the job is no longer running under this holder: stop working on it.
+	 */
+	public heartbeat(jobId: number, holder: string, progress?: JobProgress): Job {
+		return write(this.#context, () => {
+			const at = now(this.#context);
+			const row = this.#context.db
+				.update(jobs)
+				.set({
+					leaseExpiresAt: sql`${at.getTime()} + ${jobs.leaseMs}`,
+					heartbeatAt: at,
+					...(progress === undefined ? {} : { progress })
+				})
+				.where(and(eq(jobs.id, jobId), eq(jobs.holder, holder), eq(jobs.status, JobStatus.Running)))
+				.returning()
+				.get();
+			return row ?? this.#lost(jobId);
+		});
+	}
+
+	/**
+	 * Ends a running job with its final status, releasing the archive.
+	 *
+	 * @throws {IndexError} LEASE_LOST when the job was already ended or taken over by another holder.
+	 */
+	public release(jobId: number, holder: string, outcome: JobRelease): Job {
+		return write(this.#context, () => {
+			const row = this.#context.db
+				.update(jobs)
+				.set({
+					status: outcome.status,
+					finishedAt: now(this.#context),
+					leaseExpiresAt: null,
+					result: outcome.result ?? null,
+					errorCode: outcome.error?.code ?? null,
+					errorMessage: outcome.error?.message ?? null
+				})
+				.where(and(eq(jobs.id, jobId), eq(jobs.holder, holder), eq(jobs.status, JobStatus.Running)))
+				.returning()
+				.get();
+			return row ?? this.#lost(jobId);
+		});
+	}
+
+	/**
+	 * Cancels a job that has not started.
+	 *
+	 * @throws {IndexError} JOB_NOT_FOUND when it is not queued.
+	 */
+	public cancelQueued(jobId: number): Job {
+		return write(this.#context, () => {
+			const row = this.#context.db
+				.update(jobs)
+				.set({ status: JobStatus.Cancelled, finishedAt: now(this.#context) })
+				.where(and(eq(jobs.id, jobId), eq(jobs.status, JobStatus.Queued)))
+				.returning()
+				.get();
+			if (!row)
+				throw new IndexError(IndexErrorCode.JobNotFound, `No queued job ${jobId}: it already started, finished or was cancelled.`, { jobId });
+			return row;
+		});
+	}
+
+	/**
+	 * For a graceful shutdown: marks every job this holder is running `interrupted` (and their archives
+	 * `interrupted` if they were uploading), so they can be resumed.
+	 *
+	 * @returns the jobs as they were before.
+	 */
+	public markRunningJobsInterrupted(holder: string): Job[] {
+		return write(this.#context, () => {
+			const held = this.#context.db
+				.select()
+				.from(jobs)
+				.where(and(eq(jobs.status, JobStatus.Running), eq(jobs.holder, holder)))
+				.all();
+			this.#interrupt(held, JobInterruption.Shutdown);
+			return held;
+		});
+	}
+
+	/**
+	 * The start-up sweep: marks `interrupted` every running job whose lease has expired or whose holder is
+	 * known dead (`isHolderAlive`, by default {@link holderIsAlive}), and their archives `interrupted` if they
+	 * were uploading. Jobs of a live process (a CLI running beside the bot) are left alone.
+	 *
+	 * @returns the jobs as they were before.
+	 */
+	public sweep(isHolderAlive: (holder: string) => boolean = holderIsAlive): Job[] {
+		return write(this.#context, () => {
+			const at = now(this.#context);
+			const running = this.#context.db.select().from(jobs).where(eq(jobs.status, JobStatus.Running)).all();
+			const expired = running.filter((job) => job.leaseExpiresAt === null || job.leaseExpiresAt.getTime() <= at.getTime());
+			const gone = running.filter((job) => !expired.includes(job) && job.holder !== null && !isHolderAlive(job.holder));
+			this.#interrupt(expired, JobInterruption.LeaseExpired);
+			this.#interrupt(gone, JobInterruption.HolderGone);
+			return [...expired, ...gone];
+		});
+	}
+
+	/** Running jobs whose lease has passed (for a status display). */
+	public expired(): Job[] {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select()
+				.from(jobs)
+				.where(and(eq(jobs.status, JobStatus.Running), lte(jobs.leaseExpiresAt, now(this.#context))))
+				.orderBy(asc(jobs.id))
+				.all()
+		);
+	}
+
+	#byStatus(status: JobStatus): Job[] {
+		return guard(this.#context, () => this.#context.db.select().from(jobs).where(eq(jobs.status, status)).orderBy(asc(jobs.id)).all());
+	}
+
+	#interrupt(held: readonly Job[], reason: (typeof JobInterruption)[keyof typeof JobInterruption]): void {
+		if (held.length === 0) return;
+		const at = now(this.#context);
+		const { db } = this.#context;
+		db.update(jobs)
+			.set({
+				status: JobStatus.Interrupted,
+				finishedAt: at,
+				leaseExpiresAt: null,
+				errorCode: reason,
+				errorMessage: interruptionMessages[reason]
+			})
+			.where(
+				inArray(
+					jobs.id,
+					held.map((job) => job.id)
+				)
+			)
+			.run();
+		const lots = held.flatMap((job) => (job.archiveLot === null ? [] : [job.archiveLot]));
+		if (lots.length === 0) return;
+		db.update(archives)
+			.set({ status: ArchiveStatus.Interrupted, errorCode: reason, errorMessage: interruptionMessages[reason], updatedAt: at })
+			.where(and(inArray(archives.lot, lots), eq(archives.status, ArchiveStatus.Uploading)))
+			.run();
+	}
+
+	#lost(jobId: number): never {
+		const job = this.get(jobId);
+		if (!job) throw new IndexError(IndexErrorCode.JobNotFound, `No job ${jobId}.`, { jobId });
+		throw new IndexError(
+			IndexErrorCode.LeaseLost,
+			`Job ${jobId} is no longer held by this process (it is ${job.status}${job.errorCode ? `: ${job.errorCode}` : ''}). Stop working on it; resume the archive to continue.`,
+			{ jobId, ...(job.archiveLot === null ? {} : { lot: job.archiveLot }) }
+		);
+	}
+}

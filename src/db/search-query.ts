@@ -1,0 +1,35 @@
+/**
+ * Turning what a user typed into an FTS5 query over the trigram-tokenized tables (entries_fts, archives_fts).
+ * Each whitespace-separated term of 3+ characters becomes a quoted phrase, which the trigram tokenizer
+ * serves as a substring match from the index; all terms must match. Shorter terms cannot use a trigram
+ * index: they are returned apart, for the caller to apply as a LIKE filter on rows the long terms found.
+ */
+
+/** The smallest term the trigram index can serve. */
+export const minimumTermLength = 3;
+
+export interface SearchTerms {
+	/** The FTS5 MATCH expression, or null when no term is long enough. */
+	readonly match: string | null;
+	/** Terms shorter than {@link minimumTermLength}, to filter with LIKE. */
+	readonly shortTerms: readonly string[];
+}
+
+/** Splits `input` into FTS5 phrases restricted to `columns`, and short terms. */
+export function searchTerms(input: string, columns: readonly string[]): SearchTerms {
+	const terms = input
+		.normalize('NFC')
+		.trim()
+		.split(/\s+/u)
+		.filter((term) => term.length > 0);
+	const long = terms.filter((term) => [...term].length >= minimumTermLength);
+	const shortTerms = terms.filter((term) => [...term].length < minimumTermLength);
+	const filter = `{${columns.join(' ')}}`;
+	const match = long.length === 0 ? null : long.map((term) => `${filter} : "${term.replaceAll('"', '""')}"`).join(' AND ');
+	return { match, shortTerms };
+}
+
+/** A LIKE pattern matching `term` anywhere, with `%`, `_` and `\` escaped (use with `ESCAPE '\'`). */
+export function containsPattern(term: string): string {
+	return `%${term.replace(/[\\%_]/gu, (character) => `\\${character}`)}%`;
+}

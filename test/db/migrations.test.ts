@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultMigrationsFolder, IndexErrorCode, openIndex, type HistoryIndex } from '../../src/db/index.js';
+import * as schema from '../../src/db/schema.js';
+import { memoryIndex, newArchive, tempFolder } from './index-fixture.js';
+
+const opened: HistoryIndex[] = [];
+const folders: ReturnType<typeof tempFolder>[] = [];
+afterEach(() => {
+	for (const index of opened.splice(0)) index.close();
+	for (const folder of folders.splice(0)) folder.remove();
+});
+
+describe('migrations', () => {
+	it('GIVEN the Drizzle schema WHEN diffed against the last committed snapshot THEN there is nothing left to generate', async () => {
+		const journal = JSON.parse(readFileSync(join(defaultMigrationsFolder, 'meta/_journal.json'), 'utf8')) as { entries: { idx: number }[] };
+		const last = journal.entries.at(-1)!.idx;
+		const snapshot = JSON.parse(readFileSync(join(defaultMigrationsFolder, `meta/${String(last).padStart(4, '0')}_snapshot.json`), 'utf8'));
+		const current = await generateSQLiteDrizzleJson(schema);
+		// Non-empty means the schema changed without `npm run db:generate -- --name <what_changed>`.
+		expect(await generateSQLiteMigration(snapshot, current)).toEqual([]);
+	});
+
+	it('GIVEN a new in-memory index WHEN opened THEN every table, FTS table and trigger exists and the FTS indexes are sound', () => {
+		const index = memoryIndex();
+		opened.push(index);
+		index.archives.allocate(newArchive());
+		expect(index.integrityProblems()).toEqual([]);
+		const folder = tempFolder();
+		folders.push(folder);
+		const file = join(folder.path, 'index.sqlite');
+		openIndex({ path: file }).close();
+		const raw = new Database(file, { readonly: true });
+		const names = (
+			raw.prepare(`SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`).all() as { type: string; name: string }[]
+		).map((row) => `${row.type}:${row.name}`);
+		raw.close();
+		for (const table of ['archives', 'chunks', 'entries', 'jobs', 'lot_counter', 'index_backups', 'meta', 'entries_fts', 'archives_fts']) {
+			expect(names).toContain(`table:${table}`);
+		}
+		for (const trigger of [
+			'entries_fts_after_insert',
+			'entries_fts_after_delete',
+			'entries_fts_after_update',
+			'archives_fts_after_insert',
+			'archives_fts_after_delete',
+			'archives_fts_after_update'
+		]) {
+			expect(names).toContain(`trigger:${trigger}`);
+		}
+		expect(names).toContain('index:jobs_one_running_per_archive');
+	});
+
+	it('GIVEN no column anywhere WHEN the schema is read THEN none of them holds a URL', () => {
+		const columns = Object.values(schema)
+			.filter((table): table is typeof schema.archives => typeof table === 'object' && table !== null && 'getSQL' in table)
+			.flatMap((table) => Object.values(table).map((column: { name?: unknown }) => column.name))
+			.filter((name): name is string => typeof name === 'string');
+		expect(columns.length).toBeGreaterThan(40);
+		expect(columns.filter((name) => /url/i.test(name))).toEqual([]);
+	});
+
+	it('GIVEN an index file WHEN opened, written, closed and reopened THEN it is in WAL mode with foreign keys on and keeps its rows', () => {
+		const folder = tempFolder();
+		folders.push(folder);
+		const file = join(folder.path, 'nested', 'index.sqlite');
+		const first = openIndex({ path: file });
+		const archive = first.archives.allocate(newArchive());
+		first.close();
+		expect(first.isOpen).toBe(false);
+
+		const again = openIndex({ path: file });
+		opened.push(again);
+		expect(again.archives.get(archive.lot)?.uid).toBe(archive.uid);
+		expect(again.archives.allocate(newArchive()).lot).toBe(archive.lot + 1);
+
+		const raw = new Database(file);
+		expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+		raw.close();
+		// Foreign keys are per connection: the index's own connection must cascade.
+		again.archives.remove(archive.lot);
+		expect(again.chunks.list(archive.lot)).toEqual([]);
+	});
+
+	it('GIVEN an index written by a newer version WHEN opened THEN it is refused with INDEX_TOO_NEW and left untouched', () => {
+		const folder = tempFolder();
+		folders.push(folder);
+		const file = join(folder.path, 'index.sqlite');
+		openIndex({ path: file }).close();
+		const raw = new Database(file);
+		raw.prepare('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)').run('future', 99_999_999_999_999);
+		raw.close();
+		expect(() => openIndex({ path: file })).toThrow(expect.objectContaining({ code: IndexErrorCode.IndexTooNew }));
+	});
+
+	it('GIVEN a file that is not a database WHEN opened THEN it is refused with INDEX_UNREADABLE', async () => {
+		const folder = tempFolder();
+		folders.push(folder);
+		const file = join(folder.path, 'index.sqlite');
+		const { writeFileSync } = await import('node:fs');
+		writeFileSync(file, 'this is not a database, but it is long enough to have a header of sorts......................');
+		expect(() => openIndex({ path: file })).toThrow(expect.objectContaining({ code: IndexErrorCode.IndexUnreadable }));
+	});
+});
