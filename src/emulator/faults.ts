@@ -1,0 +1,142 @@
+import { Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EmulatorError, EmulatorErrorCode } from './errors.js';
+
+/**
+ * Faults injected on request. Rates are shares in [0, 1] rolled per matching request; the `…Next` counters
+ * make the next N matching requests fail for sure (and count down), which is what tests want.
+ * `routes` limits the REST faults to route keys such as `POST /channels/:channel/messages`; null = all routes.
+ */
+export interface FaultSettings {
+	/** Share of requests answered 500 before they are handled. */
+	serverErrorRate: number;
+	serverErrorNext: number;
+	/** Share of requests answered 429 (a storm: shared scope, `retry_after` = rateLimitRetryAfterMs). */
+	rateLimitRate: number;
+	rateLimitNext: number;
+	rateLimitRetryAfterMs: number;
+	/** Milliseconds added before every REST and CDN request is handled. */
+	latencyMs: number;
+	/** Upload (request body) bandwidth cap, bytes per second; 0 = none. */
+	uploadBytesPerSec: number;
+	/** CDN download bandwidth cap, bytes per second; 0 = none. */
+	downloadBytesPerSec: number;
+	/** Share of committing requests (a message stored) whose connection is dropped instead of answered. */
+	dropAfterCommitRate: number;
+	dropAfterCommitNext: number;
+	/** Share of requests with a body whose connection is reset half way through the body. */
+	resetMidBodyRate: number;
+	resetMidBodyNext: number;
+	routes: string[] | null;
+}
+
+export type FaultKind = 'serverError' | 'rateLimit' | 'dropAfterCommit' | 'resetMidBody';
+
+export const NO_FAULTS: Readonly<FaultSettings> = Object.freeze({
+	serverErrorRate: 0,
+	serverErrorNext: 0,
+	rateLimitRate: 0,
+	rateLimitNext: 0,
+	rateLimitRetryAfterMs: 1000,
+	latencyMs: 0,
+	uploadBytesPerSec: 0,
+	downloadBytesPerSec: 0,
+	dropAfterCommitRate: 0,
+	dropAfterCommitNext: 0,
+	resetMidBodyRate: 0,
+	resetMidBodyNext: 0,
+	routes: null
+});
+
+const RATES = new Set(['serverErrorRate', 'rateLimitRate', 'dropAfterCommitRate', 'resetMidBodyRate']);
+
+/** The fault switchboard of one emulator. */
+export class Faults {
+	#settings: FaultSettings = { ...NO_FAULTS };
+	readonly #random: () => number;
+
+	public constructor(random: () => number = Math.random) {
+		this.#random = random;
+	}
+
+	public get settings(): Readonly<FaultSettings> {
+		return this.#settings;
+	}
+
+	/**
+	 * Changes some settings, keeps the others, and returns what is now in force.
+	 * @throws EmulatorError `EMULATOR_INVALID_OPTION` naming every bad field (nothing is changed then).
+	 */
+	public set(patch: Record<string, unknown>): FaultSettings {
+		const next: FaultSettings = { ...this.#settings };
+		const problems: string[] = [];
+		for (const [key, value] of Object.entries(patch)) {
+			if (!(key in NO_FAULTS)) {
+				problems.push(`unknown fault "${key}" (known: ${Object.keys(NO_FAULTS).join(', ')})`);
+				continue;
+			}
+			if (key === 'routes') {
+				if (value === null || (Array.isArray(value) && value.every((entry) => typeof entry === 'string'))) next.routes = value;
+				else problems.push('routes must be null or an array of route keys such as "POST /channels/:channel/messages"');
+				continue;
+			}
+			if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (RATES.has(key) && value > 1)) {
+				problems.push(`${key} must be ${RATES.has(key) ? 'a share between 0 and 1' : 'a number ≥ 0'}, got ${JSON.stringify(value)}`);
+				continue;
+			}
+			(next as unknown as Record<string, number>)[key] = RATES.has(key) ? value : Math.floor(value);
+		}
+		if (problems.length > 0) throw new EmulatorError(EmulatorErrorCode.InvalidOption, `Invalid faults: ${problems.join('; ')}.`);
+		this.#settings = next;
+		return { ...next };
+	}
+
+	public reset(): FaultSettings {
+		this.#settings = { ...NO_FAULTS };
+		return { ...this.#settings };
+	}
+
+	/** Whether a fault of this kind hits this request now (consuming one `…Next` if it does). */
+	public roll(kind: FaultKind, routeKey: string): boolean {
+		const settings = this.#settings;
+		if (settings.routes !== null && !settings.routes.includes(routeKey)) return false;
+		const nextKey = `${kind}Next` as const;
+		if (settings[nextKey] > 0) {
+			settings[nextKey]--;
+			return true;
+		}
+		const rate = settings[`${kind}Rate`];
+		return rate > 0 && this.#random() < rate;
+	}
+}
+
+/**
+ * A pass-through that holds bytes back to a rate (bytes per second). Memory stays at one chunk: the
+ * source is paused by back-pressure while the stage waits.
+ */
+export class BandwidthCap extends Transform {
+	readonly #bytesPerSec: number;
+	#startedAt = 0;
+	#sent = 0;
+
+	public constructor(bytesPerSec: number) {
+		super();
+		this.#bytesPerSec = bytesPerSec;
+	}
+
+	public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+		if (this.#startedAt === 0) this.#startedAt = Date.now();
+		this.#sent += chunk.length;
+		const due = this.#startedAt + (this.#sent / this.#bytesPerSec) * 1000;
+		const wait = due - Date.now();
+		if (wait <= 0) {
+			callback(null, chunk);
+			return;
+		}
+		sleep(wait).then(
+			() => callback(null, chunk),
+			(error: unknown) => callback(error as Error)
+		);
+	}
+}
