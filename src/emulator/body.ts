@@ -91,6 +91,7 @@ export async function readMessageBody(stream: Readable, contentType: string | un
 	let fileCount = 0;
 	let order = 0;
 	const writes: Promise<void>[] = [];
+	const outputs: WriteStream[] = [];
 	let parser: busboy.Busboy;
 	try {
 		parser = busboy({ headers: { 'content-type': contentType }, limits: { fieldSize: JSON_LIMIT, fields: 64, parts: 200 } });
@@ -114,6 +115,7 @@ export async function readMessageBody(stream: Readable, contentType: string | un
 			const path = limits.incomingPath();
 			temporary.push(path);
 			const out: WriteStream = createWriteStream(path);
+			outputs.push(out);
 			let size = 0;
 			let writing = true;
 			const written = new Promise<void>((resolveFile, rejectFile) => {
@@ -156,6 +158,8 @@ export async function readMessageBody(stream: Readable, contentType: string | un
 	} catch (error) {
 		stream.unpipe(parser);
 		stream.resume();
+		parser.destroy();
+		for (const out of outputs) out.destroy();
 		await Promise.allSettled(writes);
 		await discard();
 		if (stream.destroyed || (error as NodeJS.ErrnoException).code === 'ECONNRESET') throw error;
