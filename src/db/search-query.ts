@@ -3,6 +3,7 @@
  * Each whitespace-separated term of 3+ characters becomes a quoted phrase, which the trigram tokenizer
  * serves as a substring match from the index; all terms must match. Shorter terms cannot use a trigram
  * index: they are returned apart, for the caller to apply as a LIKE filter on rows the long terms found.
+ * A query made only of short terms but 3+ characters long in all ("ve 名前") is matched as one substring.
  */
 
 /** The smallest term the trigram index can serve. */
@@ -22,8 +23,14 @@ export function searchTerms(input: string, columns: readonly string[]): SearchTe
 		.trim()
 		.split(/\s+/u)
 		.filter((term) => term.length > 0);
-	const long = terms.filter((term) => [...term].length >= minimumTermLength);
-	const shortTerms = terms.filter((term) => [...term].length < minimumTermLength);
+	let long = terms.filter((term) => [...term].length >= minimumTermLength);
+	let shortTerms = terms.filter((term) => [...term].length < minimumTermLength);
+	// Only short terms (e.g. two-character CJK words, "ve 名前"): match the whole query as one substring.
+	const whole = terms.join(' ');
+	if (long.length === 0 && [...whole].length >= minimumTermLength) {
+		long = [whole];
+		shortTerms = [];
+	}
 	const filter = `{${columns.join(' ')}}`;
 	const match = long.length === 0 ? null : long.map((term) => `${filter} : "${term.replaceAll('"', '""')}"`).join(' AND ');
 	return { match, shortTerms };

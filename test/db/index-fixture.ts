@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,12 +31,9 @@ export function tempFolder(): { readonly path: string; readonly remove: () => vo
 	return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-let uidCounter = 0;
-
-/** A distinct 32-hex uid for each call. */
+/** A random 128-bit uid, as the upload makes them. */
 export function nextUid(): string {
-	uidCounter++;
-	return uidCounter.toString(16).padStart(32, '0');
+	return randomBytes(16).toString('hex');
 }
 
 /** A new archive as the upload would create it. */

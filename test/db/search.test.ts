@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { IndexErrorCode, type ArchiveEntryInput, type HistoryIndex } from '../../src/db/index.js';
+import { memoryIndex, newArchive } from './index-fixture.js';
+
+const opened: HistoryIndex[] = [];
+afterEach(() => {
+	for (const index of opened.splice(0)) index.close();
+});
+
+const files = (...paths: string[]): ArchiveEntryInput[] => paths.map((path) => ({ path, type: 'file', size: 1 }));
+
+/** Three archives: photos (complete), music (failed), and a deleted one. */
+function library(): { index: HistoryIndex; photos: number; music: number; gone: number } {
+	const index = memoryIndex();
+	opened.push(index);
+	const photos = index.archives.allocate(newArchive({ label: 'photos 2024', status: 'complete' })).lot;
+	index.archives.recordPlan(photos, {
+		entries: [
+			{ path: 'Vacances', type: 'directory' },
+			...files(
+				'Vacances/IMG_20240712_101500.jpg',
+				'Vacances/IMG_20240713_090000.JPG',
+				'Vacances/Ünïcødé naïve 名前.md',
+				'Vacances/smörgåsbord.png'
+			)
+		],
+		chunks: []
+	});
+	const music = index.archives.allocate(newArchive({ label: 'music', status: 'failed' })).lot;
+	index.archives.recordPlan(music, {
+		entries: files('albums/Beyoncé - Halo.flac', 'albums/img_cover.jpg', 'notes 100% "quoted" AND NEAR(x).txt'),
+		chunks: []
+	});
+	const gone = index.archives.allocate(newArchive({ label: 'old', status: 'deleted' })).lot;
+	index.archives.recordPlan(gone, { entries: files('IMG_20200101_000000.jpg'), chunks: [] });
+	return { index, photos, music, gone };
+}
+
+const paths = (index: HistoryIndex, query: string, options = {}) => index.entries.search(query, options).hits.map((hit) => hit.entry.path);
+
+describe('file search', () => {
+	it('GIVEN files across archives WHEN searched by a fragment in the middle of the name THEN every match comes back, any case, newest archive first', () => {
+		const { index } = library();
+		expect(paths(index, '0240')).toEqual(['Vacances/IMG_20240713_090000.JPG', 'Vacances/IMG_20240712_101500.jpg']);
+		expect(paths(index, 'img_')).toEqual([
+			'IMG_20200101_000000.jpg',
+			'albums/img_cover.jpg',
+			'Vacances/IMG_20240713_090000.JPG',
+			'Vacances/IMG_20240712_101500.jpg'
+		]);
+		expect(paths(index, '.JPG')).toHaveLength(4);
+	});
+
+	it('GIVEN non-ASCII names WHEN searched with or without their accents, or in CJK THEN they are found', () => {
+		const { index } = library();
+		expect(paths(index, 'naïve')).toEqual(['Vacances/Ünïcødé naïve 名前.md']);
+		expect(paths(index, 'NAIVE')).toEqual(['Vacances/Ünïcødé naïve 名前.md']);
+		expect(paths(index, 'unïc')).toEqual(['Vacances/Ünïcødé naïve 名前.md']);
+		expect(paths(index, 've 名前')).toEqual(['Vacances/Ünïcødé naïve 名前.md']);
+		expect(paths(index, 'smörgås')).toEqual(['Vacances/smörgåsbord.png']);
+		expect(paths(index, 'beyonce')).toEqual(['albums/Beyoncé - Halo.flac']);
+	});
+
+	it('GIVEN a query with FTS syntax in it WHEN searched THEN it is taken literally', () => {
+		const { index } = library();
+		expect(paths(index, '"quoted"')).toEqual(['notes 100% "quoted" AND NEAR(x).txt']);
+		expect(paths(index, 'NEAR(x)')).toEqual(['notes 100% "quoted" AND NEAR(x).txt']);
+		expect(paths(index, 'AND')).toEqual(['notes 100% "quoted" AND NEAR(x).txt']);
+		expect(paths(index, 'not 0%')).toEqual(['notes 100% "quoted" AND NEAR(x).txt']);
+		expect(paths(index, 'img 9%')).toEqual([]);
+	});
+
+	it('GIVEN several terms WHEN searched THEN all must match, short terms narrowing long ones; a query of short terms only is refused', () => {
+		const { index } = library();
+		expect(paths(index, 'img 13')).toEqual(['Vacances/IMG_20240713_090000.JPG']);
+		expect(paths(index, 'img cover')).toEqual(['albums/img_cover.jpg']);
+		expect(paths(index, 'g_ 13')).toEqual([]);
+		expect(() => index.entries.search('im')).toThrow(expect.objectContaining({ code: IndexErrorCode.QueryTooShort }));
+		expect(() => index.entries.search('  ')).toThrow(expect.objectContaining({ code: IndexErrorCode.QueryTooShort }));
+	});
+
+	it('GIVEN name and path fields WHEN a folder name is searched THEN the name search finds the folder and the path search the files under it', () => {
+		const { index } = library();
+		expect(paths(index, 'vacances')).toEqual(['Vacances']);
+		expect(paths(index, 'vacances', { field: 'path' })).toHaveLength(5);
+		expect(paths(index, 'albums/img', { field: 'path' })).toEqual(['albums/img_cover.jpg']);
+	});
+
+	it('GIVEN status and archive filters WHEN searched THEN hits come only from those archives, with the archive they belong to', () => {
+		const { index, photos, music } = library();
+		const hits = index.entries.search('img_', { statuses: ['complete', 'failed'] }).hits;
+		expect(hits.map((hit) => hit.archive.lot)).toEqual([music, photos, photos]);
+		expect(hits[0]!.archive).toMatchObject({ label: 'music', status: 'failed' });
+		expect(paths(index, 'img_', { lots: [photos] })).toHaveLength(2);
+		expect(paths(index, 'img_', { statuses: [] })).toEqual([]);
+	});
+
+	it('GIVEN many hits WHEN paged THEN pages follow each other without overlap until the last', () => {
+		const { index } = library();
+		const seen: string[] = [];
+		let before: number | undefined;
+		for (let page = 0; page < 10; page++) {
+			const result = index.entries.search('img', { limit: 1, ...(before === undefined ? {} : { before }) });
+			seen.push(...result.hits.map((hit) => hit.entry.path));
+			if (result.nextBefore === null) break;
+			before = result.nextBefore;
+		}
+		expect(seen).toEqual(paths(index, 'img', { limit: 10 }));
+		expect(seen).toHaveLength(4);
+	});
+
+	it('GIVEN an archive whose content is rebuilt WHEN searched THEN only the new names are found', () => {
+		const { index, music } = library();
+		const archive = index.archives.get(music)!;
+		index.archives.replaceContent({ ...archive, kdf: null, entries: files('albums/renamed.flac'), chunks: [] });
+		expect(paths(index, 'halo')).toEqual([]);
+		expect(paths(index, 'renamed')).toEqual(['albums/renamed.flac']);
+		expect(index.integrityProblems()).toEqual([]);
+	});
+});
