@@ -22,7 +22,7 @@ export interface EmulatorStateView {
 	users: { owner: string; member: string; outsider: string };
 	channels: { id: string; name: string; type: number; parentId: string | null; archived: boolean; locked: boolean; botAccess: BotAccess }[];
 	roles: WorldIds['roles'];
-	gateway: { url: string; connectedSessions: number; connections: number };
+	gateway: { url: string; connectedSessions: number; connections: number; identifies: number; resumes: number };
 	apiUrl: string;
 }
 
@@ -72,7 +72,13 @@ export class Control {
 				botAccess: this.#access(channel.id)
 			})),
 			roles: { ...world.ids.roles },
-			gateway: { url: gateway.url, connectedSessions: gateway.connectedSessions, connections: gateway.connections },
+			gateway: {
+				url: gateway.url,
+				connectedSessions: gateway.connectedSessions,
+				connections: gateway.connections,
+				identifies: gateway.identifies,
+				resumes: gateway.resumes
+			},
 			apiUrl: `${this.#emu.baseUrl}/api`
 		};
 	}

@@ -63,6 +63,8 @@ export class Gateway {
 	readonly #sessions = new Map<string, Session>();
 	readonly #unsubscribe: () => void;
 	#connections = 0;
+	#identifies = 0;
+	#resumes = 0;
 
 	public constructor(world: World, payloads: Payloads, limits: () => EmulatorLimits, url: string, token: string | undefined) {
 		this.#world = world;
@@ -76,6 +78,16 @@ export class Gateway {
 	/** Connections opened since start (each IDENTIFY or RESUME needs one). */
 	public get connections(): number {
 		return this.#connections;
+	}
+
+	/** IDENTIFYs accepted since start (a resumed session does not identify again). */
+	public get identifies(): number {
+		return this.#identifies;
+	}
+
+	/** RESUMEs accepted since start. */
+	public get resumes(): number {
+		return this.#resumes;
 	}
 
 	/** Sessions with an open connection. */
@@ -195,6 +207,7 @@ export class Gateway {
 	}
 
 	#identify(ws: WebSocket, intents: number): Session {
+		this.#identifies++;
 		const session: Session = { id: randomBytes(16).toString('hex'), intents, seq: 0, history: [], forgotten: 0, socket: ws, disconnectedAt: 0 };
 		this.#sessions.set(session.id, session);
 		const { ids } = this.#world;
@@ -231,6 +244,7 @@ export class Gateway {
 		}
 		if (session.socket && session.socket !== ws) session.socket.terminate();
 		session.socket = ws;
+		this.#resumes++;
 		for (const entry of session.history) {
 			if (entry.s > seq) ws.send(JSON.stringify({ op: GatewayOp.Dispatch, t: entry.t, s: entry.s, d: entry.d }));
 		}

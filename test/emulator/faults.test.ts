@@ -85,7 +85,7 @@ describe('emulator faults', () => {
 	it('GIVEN nonsense fault settings WHEN set THEN they are refused with a stable code and nothing changes', () => {
 		let error: unknown;
 		try {
-			emulator.faults.set({ serverErrorRate: 2 } as never);
+			emulator.faults.set({ serverErrorRate: 2 });
 		} catch (caught) {
 			error = caught;
 		}
