@@ -1,0 +1,347 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type * as Core from '../../src/core/index.js';
+import { type CorpusSpec, generateCorpus } from '../harness/corpus.js';
+import { runExternal } from '../harness/external.js';
+import type { BenchSuite, CaseOutcome, CaseParams, CaseResult, CorpusInfo, SuiteContext, TargetCheck } from '../harness/suite.js';
+import { chunkCountTarget, derivationTarget, peakRssTarget, rssGrowthTarget, throughputRatioTarget } from '../harness/targets.js';
+import { ORIGINAL_SLICE_SIZE, sliceLikeOriginal } from '../references/legacy-slicer.js';
+
+/**
+ * The `core` suite: slicing and assembling throughput and peak RSS of the engine (format 1) on generated corpora,
+ * with 1 worker and with all cores, beside the original tool's scheme, a `tar | gzip -9 | openssl enc` pipeline and
+ * one plain `openssl enc -aes-256-ctr` pass as references.
+ */
+
+const PASSPHRASE = 'bench passphrase: correct horse battery staple';
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const ARCHIVE_ID = '#010125-01';
+/** Files of the small-file corpus run through the original's scheme (one PBKDF2 each); the rest is projected. */
+const LEGACY_SMALL_SAMPLE = 400;
+
+/** The engine as built: worker threads then run plain JavaScript, as in production. */
+async function loadCore(): Promise<typeof Core> {
+	return (await import(new URL('../../dist/core/index.js', import.meta.url).href)) as typeof Core;
+}
+
+function text(params: CaseParams, key: string): string {
+	const value = params[key];
+	if (typeof value !== 'string') throw new Error(`parameter ${key} is missing`);
+	return value;
+}
+
+function count(params: CaseParams, key: string): number {
+	const value = params[key];
+	if (typeof value !== 'number') throw new Error(`parameter ${key} is missing`);
+	return value;
+}
+
+async function folderBytes(dir: string): Promise<{ files: number; bytes: number }> {
+	let files = 0;
+	let bytes = 0;
+	for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+		if (!entry.isFile()) continue;
+		files++;
+		bytes += (await stat(path.join(entry.parentPath, entry.name))).size;
+	}
+	return { files, bytes };
+}
+
+const cases = {
+	/** Loads the engine and does nothing: the harness's own footprint (Node, tsx, the engine's modules). */
+	async baseline(): Promise<CaseOutcome> {
+		await loadCore();
+		return { bytes: 0, note: 'harness footprint: Node + tsx + engine modules, no work' };
+	},
+
+	/** `stageArchive`: walk, plan, one PBKDF2, slice + gzip + seal in the pool, write chunk files, seal the manifest. */
+	async slice(params): Promise<CaseOutcome> {
+		const core = await loadCore();
+		const pool = core.createCryptoPool({ workers: count(params, 'workers') });
+		try {
+			const staged = await core.stageArchive({
+				source: text(params, 'source'),
+				outDir: text(params, 'outDir'),
+				passphrase: PASSPHRASE,
+				pool,
+				archiveId: ARCHIVE_ID
+			});
+			const { totals } = staged.manifest;
+			const compressed = staged.manifest.chunks.filter((chunk) => chunk.compressed).length;
+			return {
+				bytes: totals.bytes,
+				files: totals.files,
+				chunks: totals.chunks,
+				storedBytes: totals.storedBytes,
+				note: `${compressed}/${totals.chunks} chunks gzipped`
+			};
+		} finally {
+			await pool.close();
+		}
+	},
+
+	/** `assembleStagedFolder`: open the manifest (one PBKDF2), read, authenticate, inflate, write, check every file. */
+	async assemble(params): Promise<CaseOutcome> {
+		const core = await loadCore();
+		const pool = core.createCryptoPool({ workers: count(params, 'workers') });
+		try {
+			const result = await core.assembleStagedFolder(text(params, 'staged'), text(params, 'outDir'), { passphrase: PASSPHRASE, pool });
+			return { bytes: result.bytes, files: result.files, chunks: result.chunks, storedBytes: result.manifest.totals.storedBytes };
+		} finally {
+			await pool.close();
+		}
+	},
+
+	/** The original tool's scheme (reference implementation): per file, 9.5 MiB slices, gzip -9, PBKDF2 per chunk. */
+	async legacySlice(params): Promise<CaseOutcome> {
+		const source = text(params, 'source');
+		const limit = typeof params.limitFiles === 'number' ? params.limitFiles : Number.POSITIVE_INFINITY;
+		const started = performance.now();
+		const result = await sliceLikeOriginal(source, text(params, 'outDir'), PASSPHRASE, limit);
+		const seconds = (performance.now() - started) / 1000;
+		const total = (await readdir(source)).length;
+		const note =
+			result.files < total
+				? `first ${result.files} of ${total} files; all ${total.toLocaleString('en-US')} would take ≈ ${((seconds * total) / result.files / 60).toFixed(0)} min and make ≥ ${total.toLocaleString('en-US')} chunks`
+				: undefined;
+		return {
+			bytes: result.bytes,
+			files: result.files,
+			chunks: result.chunks,
+			storedBytes: result.storedBytes,
+			seconds,
+			...(note === undefined ? {} : { note })
+		};
+	},
+
+	/** Our legacy reader restoring what the reference slicer wrote (one PBKDF2 per chunk, two at a time). */
+	async legacyRestore(params): Promise<CaseOutcome> {
+		const core = await loadCore();
+		const result = await core.restoreLegacyFolder(text(params, 'dir'), text(params, 'outDir'), { passphrase: PASSPHRASE });
+		return {
+			bytes: result.files.reduce((sum, file) => sum + file.size, 0),
+			files: result.files.length,
+			chunks: result.chunksRead,
+			storedBytes: result.storedBytes
+		};
+	},
+
+	/** The yardstick: one `openssl enc -aes-256-ctr` pass over every file, written out like our chunks. */
+	async opensslCtr(params): Promise<CaseOutcome> {
+		const source = text(params, 'source');
+		const names = (await readdir(source)).sort();
+		const key = randomBytes(32).toString('hex');
+		const iv = randomBytes(16).toString('hex');
+		const run = await runExternal(
+			`out="$1"; shift; for f in "$@"; do openssl enc -aes-256-ctr -K ${key} -iv ${iv} -in "$f" -out "$out/$(basename "$f").enc"; done`,
+			[text(params, 'outDir'), ...names.map((name) => path.join(source, name))]
+		);
+		const { bytes, files } = await folderBytes(source);
+		return { bytes, files, seconds: run.seconds, ...(run.peakRssBytes === undefined ? {} : { externalPeakRssBytes: run.peakRssBytes }) };
+	},
+
+	/** `tar -c | gzip -9 | openssl enc -aes-256-cbc -pbkdf2`: the usual one-liner. */
+	async tarPipeline(params): Promise<CaseOutcome> {
+		const source = text(params, 'source');
+		const outFile = text(params, 'outFile');
+		const run = await runExternal('tar -cf - -C "$1" . | gzip -9 | openssl enc -aes-256-cbc -pbkdf2 -pass "pass:$3" -out "$2"', [
+			source,
+			outFile,
+			PASSPHRASE
+		]);
+		const { bytes, files } = await folderBytes(source);
+		return {
+			bytes,
+			files,
+			chunks: 1,
+			storedBytes: (await stat(outFile)).size,
+			seconds: run.seconds,
+			...(run.peakRssBytes === undefined ? {} : { externalPeakRssBytes: run.peakRssBytes })
+		};
+	}
+} satisfies BenchSuite['cases'];
+
+const CORPORA: readonly CorpusSpec[] = [
+	{ name: 'random-256m', kind: 'random', files: 1, bytes: 256 * MiB, seed: 'dos-bench-random-256m' },
+	{ name: 'random-1g', kind: 'random', files: 4, bytes: GiB, seed: 'dos-bench-random-1g' },
+	{ name: 'text-256m', kind: 'text', files: 1, bytes: 256 * MiB, seed: 'dos-bench-text-256m' },
+	{ name: 'text-1g', kind: 'text', files: 4, bytes: GiB, seed: 'dos-bench-text-1g' },
+	{ name: 'small-20k', kind: 'small-files', files: 20_000, maxFileBytes: 64 * 1024, seed: 'dos-bench-small-20k' }
+];
+
+async function run(context: SuiteContext): Promise<{ corpora: CorpusInfo[]; cases: CaseResult[]; targets: TargetCheck[]; notes: string[] }> {
+	const { scratch, log } = context;
+	const corpusDir = (name: string) => path.join(scratch, 'corpora', name);
+	const output = (name: string) => path.join(scratch, 'out', name);
+	const results: CaseResult[] = [];
+	const byId = (id: string) => results.find((entry) => entry.id === id);
+	const measure = async (spec: Parameters<SuiteContext['runCase']>[0]) => {
+		const result = await context.runCase(spec);
+		results.push(result);
+		return result;
+	};
+	const remove = async (...dirs: string[]) => {
+		for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+	};
+
+	const corpora: CorpusInfo[] = [];
+	for (const spec of CORPORA) {
+		const started = performance.now();
+		corpora.push(await generateCorpus(corpusDir(spec.name), scaled(spec, context.scale)));
+		log(`generated ${spec.name} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+	}
+
+	await measure({ id: 'baseline', kind: 'baseline', label: 'harness footprint (no work)', params: {} });
+
+	// The yardstick first, on the corpus our incompressible slicing is compared with.
+	await measure({
+		id: 'openssl-ctr/random-1g',
+		kind: 'opensslCtr',
+		label: 'openssl enc -aes-256-ctr, one pass (yardstick)',
+		corpus: 'random-1g',
+		params: { source: corpusDir('random-1g'), outDir: await fresh(output('openssl')) }
+	});
+	await remove(output('openssl'));
+
+	// Our format: slicing with 1 worker and with all cores; the all-cores archive is kept to assemble.
+	const cores = Math.max(2, os.availableParallelism());
+	const plans: { corpus: string; slicingWorkers: number[]; assemblingWorkers: number[] }[] = [
+		{ corpus: 'random-1g', slicingWorkers: [1, cores], assemblingWorkers: [1, cores] },
+		{ corpus: 'random-256m', slicingWorkers: [cores], assemblingWorkers: [cores] },
+		{ corpus: 'text-1g', slicingWorkers: [1, cores], assemblingWorkers: [1, cores] },
+		{ corpus: 'text-256m', slicingWorkers: [cores], assemblingWorkers: [cores] },
+		{ corpus: 'small-20k', slicingWorkers: [1, cores], assemblingWorkers: [1, cores] }
+	];
+	for (const plan of plans) {
+		const staged = output(`staged-${plan.corpus}`);
+		for (const workers of plan.slicingWorkers) {
+			await remove(staged);
+			await measure({
+				id: `slice/${plan.corpus}/w${workers}`,
+				kind: 'slice',
+				label: `slice (format 1, gzip -9), ${workers} worker${workers > 1 ? 's' : ''}`,
+				corpus: plan.corpus,
+				workers,
+				params: { source: corpusDir(plan.corpus), outDir: staged, workers }
+			});
+		}
+		for (const workers of plan.assemblingWorkers) {
+			const restored = output(`restored-${plan.corpus}`);
+			await measure({
+				id: `assemble/${plan.corpus}/w${workers}`,
+				kind: 'assemble',
+				label: `assemble (format 1), ${workers} worker${workers > 1 ? 's' : ''}`,
+				corpus: plan.corpus,
+				workers,
+				params: { staged, outDir: restored, workers }
+			});
+			await remove(restored);
+		}
+		await remove(staged);
+	}
+
+	// The original tool's scheme, and our legacy reader on its output.
+	for (const corpus of ['random-1g', 'text-1g', 'small-20k']) {
+		const legacy = output(`legacy-${corpus}`);
+		const sample: CaseParams = corpus === 'small-20k' ? { limitFiles: Math.max(10, Math.round(LEGACY_SMALL_SAMPLE * context.scale)) } : {};
+		await measure({
+			id: `legacy-slice/${corpus}`,
+			kind: 'legacySlice',
+			label: 'original scheme: per file, 9.5 MiB slices, gzip -9, PBKDF2 600k per chunk, 1 thread',
+			corpus,
+			params: { source: corpusDir(corpus), outDir: await fresh(legacy), ...sample }
+		});
+		if (corpus === 'text-1g') {
+			await measure({
+				id: `legacy-restore/${corpus}`,
+				kind: 'legacyRestore',
+				label: 'our legacy reader restoring that archive (PBKDF2 per chunk, 2 at a time)',
+				corpus,
+				params: { dir: legacy, outDir: output('legacy-restored') }
+			});
+			await remove(output('legacy-restored'));
+		}
+		await remove(legacy);
+	}
+
+	for (const corpus of ['random-1g', 'text-1g', 'small-20k']) {
+		const outFile = path.join(await fresh(output('tar')), 'archive.tar.gz.enc');
+		await measure({
+			id: `tar-pipeline/${corpus}`,
+			kind: 'tarPipeline',
+			label: 'tar | gzip -9 | openssl enc -aes-256-cbc -pbkdf2',
+			corpus,
+			params: { source: corpusDir(corpus), outFile }
+		});
+		await remove(output('tar'));
+	}
+
+	const chunkSize = 9_961_472;
+	const oneGiBCases = results.filter((entry) => (entry.kind === 'slice' || entry.kind === 'assemble') && entry.corpus?.endsWith('-1g'));
+	const ours = results.filter((entry) => entry.kind === 'slice' || entry.kind === 'assemble');
+	const targets: TargetCheck[] = [
+		throughputRatioTarget(
+			'ctr-half',
+			`incompressible slicing (random-1g, ${cores} workers) ≥ 0.5 × one openssl aes-256-ctr pass`,
+			byId(`slice/random-1g/w${cores}`),
+			byId('openssl-ctr/random-1g'),
+			0.5
+		),
+		throughputRatioTarget(
+			'gzip-scaling',
+			`compressible slicing at gzip -9 (text-1g): ${cores} workers ≥ 1.7 × 1 worker`,
+			byId(`slice/text-1g/w${cores}`),
+			byId('slice/text-1g/w1'),
+			1.7
+		),
+		peakRssTarget('rss-1g', 'peak RSS of every slice and assemble run on a 1 GiB corpus', oneGiBCases, 300e6),
+		...(['slice', 'assemble'] as const).flatMap((kind) =>
+			(['random', 'text'] as const).map((corpus) =>
+				rssGrowthTarget(
+					`rss-flat-${kind}-${corpus}`,
+					`${kind} peak RSS does not grow with input: ${corpus}-1g vs ${corpus}-256m (${cores} workers)`,
+					byId(`${kind}/${corpus}-256m/w${cores}`),
+					byId(`${kind}/${corpus}-1g/w${cores}`),
+					1.15,
+					24e6
+				)
+			)
+		),
+		chunkCountTarget('small-files-chunks', '20,000 small files share chunks (chunk count)', byId(`slice/small-20k/w${cores}`), chunkSize),
+		derivationTarget('one-kdf', 'PBKDF2 derivations per archive, slicing and assembling (counted on dos:kdf)', ours, 1)
+	];
+
+	const notes = [
+		'Corpora are generated once per run (seeded, deterministic) into a temporary folder and removed at the end; they sit in the page cache, so reads are mostly from memory for every case alike.',
+		`Our format uses the default chunk size (${chunkSize.toLocaleString('en-US')} B) and gzip -9, storing a chunk raw when a deflate -1 probe shows it would not shrink.`,
+		`The original's scheme runs one chunk at a time, as the Python tool did; on small-20k only the first ${LEGACY_SMALL_SAMPLE} files are run (each costs a PBKDF2 of 600,000 iterations) and the note projects the whole corpus. It slices files of ${ORIGINAL_SLICE_SIZE.toLocaleString('en-US')} B.`,
+		'The yardstick and the tar pipeline write their output into the same scratch folder as our chunks; their peak RSS is that of their largest process (GNU time %M).',
+		'Peak RSS of our cases includes the harness footprint (Node, the tsx loader, the engine): see the baseline row.',
+		'This machine is shared with other running work (see the load average above); rerun `npm run bench -- core` for fresh figures.'
+	];
+	return { corpora, cases: results, targets, notes };
+}
+
+/** A corpus shrunk for a trial run (names stay, so the case ids do too). */
+function scaled(spec: CorpusSpec, scale: number): CorpusSpec {
+	if (scale === 1) return spec;
+	if (spec.kind === 'small-files') return { ...spec, files: Math.max(50, Math.round(spec.files * scale)) };
+	return { ...spec, bytes: Math.max(spec.files * 1024, Math.round(spec.bytes * scale)) };
+}
+
+async function fresh(dir: string): Promise<string> {
+	await rm(dir, { recursive: true, force: true });
+	await mkdir(dir, { recursive: true });
+	return dir;
+}
+
+export const suite: BenchSuite = {
+	name: 'core',
+	description: 'slicing and assembling throughput and peak RSS of the engine, with the original scheme and tar/openssl as references',
+	cases,
+	run
+};
