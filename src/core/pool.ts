@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { abortedError } from './abort.js';
 import type { CryptoReply, CryptoTask } from './crypto-worker.js';
@@ -63,7 +64,7 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 		minThreads: workers,
 		maxThreads: workers,
 		idleTimeout: 30_000,
-		...(fromSource ? { execArgv: ['--import', 'tsx'] } : {})
+		...(fromSource ? { execArgv: ['--import', typeScriptLoader()] } : {})
 	});
 	let closed = false;
 
@@ -104,6 +105,18 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 			await piscina.close();
 		}
 	};
+}
+
+/**
+ * The TypeScript loader for workers started from the sources (tests, `node --import tsx`), resolved from this module
+ * rather than from the working directory, so it is found wherever the process was started.
+ */
+function typeScriptLoader(): string {
+	try {
+		return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+	} catch {
+		return 'tsx';
+	}
 }
 
 /**

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+import { type AppConfig, type ConfigNeed, loadConfig } from '../config.js';
+import { type CryptoPool, createCryptoPool } from '../core/index.js';
+import type { ExitCode } from './failure.js';
+import type { CliIo } from './io.js';
+import { Reporter } from './report.js';
+
+/** State shared by the commands of one run. */
+export interface CliContext {
+	readonly io: CliIo;
+	exitCode: ExitCode;
+}
+
+/** What a command handler gets. */
+export interface CommandRun {
+	readonly io: CliIo;
+	readonly reporter: Reporter;
+	/** Loads the configuration, requiring only what this command needs. */
+	readonly config: (require?: readonly ConfigNeed[]) => AppConfig;
+	/** A crypto pool for this command, closed when it ends. */
+	readonly pool: (workers: number) => CryptoPool;
+}
+
+/**
+ * Runs a command handler with a reporter and a pool, turning any error into its message and exit code. The handler
+ * returns the exit code (1 when the work found problems, as `verify` does).
+ */
+export async function runCommand(context: CliContext, json: boolean, handler: (run: CommandRun) => Promise<ExitCode>): Promise<void> {
+	const reporter = new Reporter(context.io, json);
+	const pools: CryptoPool[] = [];
+	try {
+		context.exitCode = await handler({
+			io: context.io,
+			reporter,
+			config: (require = []) => loadConfig({ env: context.io.env, cwd: context.io.cwd, require }),
+			pool: (workers) => {
+				const pool = createCryptoPool({ workers });
+				pools.push(pool);
+				return pool;
+			}
+		});
+	} catch (error) {
+		context.exitCode = reporter.error(error).exitCode;
+	} finally {
+		reporter.close();
+		await Promise.all(pools.map((pool) => pool.close()));
+	}
+}
+
+/** A commander parser for whole numbers within a range. */
+export function integerOption(name: string, min: number, max: number): (value: string) => number {
+	return (value) => {
+		const parsed = Number(value.replace(/_/g, ''));
+		if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max)
+			throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+		return parsed;
+	};
+}
+
+/** Collects a repeatable option. */
+export function collect(value: string, previous: string[] = []): string[] {
+	return [...previous, value];
+}
+
+/** The package version, for `--version` and the manifest's `tool` field. */
+export function toolVersion(): string {
+	try {
+		const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+		return pkg.version ?? '0.0.0';
+	} catch {
+		return '0.0.0';
+	}
+}

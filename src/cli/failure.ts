@@ -1,0 +1,37 @@
+import { CommanderError } from 'commander';
+import { ConfigError } from '../config.js';
+import { CoreErrorCode, isCoreError } from '../core/index.js';
+
+/** Exit codes of `dos`: 0 done, 1 the work failed, 2 the command cannot run as given (usage, configuration). */
+export const ExitCode = { Ok: 0, Failed: 1, Usage: 2 } as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** An error as the CLI reports it: a stable code, one line of text, and the exit code. */
+export interface Failure {
+	readonly code: string;
+	readonly message: string;
+	readonly exitCode: ExitCode;
+}
+
+/** Codes that mean the command was asked wrongly rather than that the work failed. */
+const usageCodes = new Set<string>([CoreErrorCode.NoKey, CoreErrorCode.InvalidOption, CoreErrorCode.ChunkTooLarge, CoreErrorCode.NotFound]);
+
+/** Maps any error to what the CLI prints and the exit code; the one place that does so. */
+export function describeFailure(error: unknown): Failure {
+	if (error instanceof CommanderError)
+		return { code: 'USAGE', message: error.message.replace(/^error: /, ''), exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage };
+	if (error instanceof ConfigError) return { code: 'CONFIG', message: error.message, exitCode: ExitCode.Usage };
+	if (isCoreError(error)) {
+		return { code: error.code, message: oneLine(error.message), exitCode: usageCodes.has(error.code) ? ExitCode.Usage : ExitCode.Failed };
+	}
+	const message = error instanceof Error ? error.message : String(error);
+	return {
+		code: 'UNEXPECTED',
+		message: `Unexpected error: ${oneLine(message)}. Please report it with the command you ran.`,
+		exitCode: ExitCode.Failed
+	};
+}
+
+function oneLine(text: string): string {
+	return text.replace(/\s*\n\s*/g, ' ').trim();
+}

@@ -1,0 +1,47 @@
+import { Command, CommanderError } from 'commander';
+import { register as registerAssemble } from './commands/assemble.js';
+import { register as registerEmulator } from './commands/emulator.js';
+import { register as registerInspect } from './commands/inspect.js';
+import { register as registerSlice } from './commands/slice.js';
+import { register as registerVerify } from './commands/verify.js';
+import { type CliContext, toolVersion } from './context.js';
+import { describeFailure, ExitCode } from './failure.js';
+import type { CliIo } from './io.js';
+
+/** Builds the `dos` program: each command module registers itself. */
+export function buildProgram(context: CliContext): Command {
+	const program = new Command('dos')
+		.description('Discord Object Store: durable, encrypted, resumable folder archives in a Discord channel.')
+		.version(toolVersion())
+		.showHelpAfterError('(run with --help for usage)')
+		.exitOverride()
+		.configureOutput({
+			writeOut: (text) => context.io.stdout.write(text),
+			writeErr: (text) => context.io.stderr.write(text)
+		});
+	registerSlice(program, context);
+	registerAssemble(program, context);
+	registerVerify(program, context);
+	registerInspect(program, context);
+	registerEmulator(program);
+	for (const command of program.commands)
+		command
+			.exitOverride()
+			.configureOutput({ writeOut: (text) => context.io.stdout.write(text), writeErr: (text) => context.io.stderr.write(text) });
+	return program;
+}
+
+/** Runs `dos` with the given arguments (without `node` and the script) and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+	const context: CliContext = { io, exitCode: ExitCode.Ok };
+	const program = buildProgram(context);
+	try {
+		await program.parseAsync([...argv], { from: 'user' });
+	} catch (error) {
+		if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+		const failure = describeFailure(error);
+		io.stderr.write(`dos: ${failure.message}\n`);
+		return failure.exitCode;
+	}
+	return context.exitCode;
+}

@@ -1,0 +1,116 @@
+import { SingleBar } from 'cli-progress';
+import type { ProgressEvent } from '../core/index.js';
+import { describeFailure, type Failure } from './failure.js';
+import type { CliIo } from './io.js';
+
+/**
+ * Output of one command: progress (a bar on a terminal's stderr, or JSON lines on stdout with `--json`), warnings,
+ * and a final result (human lines, or one JSON line).
+ */
+export class Reporter {
+	private readonly io: CliIo;
+	private readonly json: boolean;
+	private bar: SingleBar | undefined;
+	private barPhase: string | undefined;
+
+	public constructor(io: CliIo, json: boolean) {
+		this.io = io;
+		this.json = json;
+	}
+
+	/** Receives progress events (bind it as an `onProgress` listener). */
+	public readonly progress = (
+		event: ProgressEvent | { phase: string; bytesDone: number; bytesTotal: number; chunksDone: number; chunksTotal: number }
+	): void => {
+		if (this.json) {
+			this.line({
+				type: 'progress',
+				phase: event.phase,
+				bytesDone: event.bytesDone,
+				bytesTotal: event.bytesTotal,
+				chunksDone: event.chunksDone,
+				chunksTotal: event.chunksTotal
+			});
+			return;
+		}
+		if (!this.io.interactive) return;
+		const byBytes = event.bytesTotal > 0;
+		const total = byBytes ? event.bytesTotal : event.chunksTotal;
+		const value = byBytes ? event.bytesDone : event.chunksDone;
+		if (this.bar === undefined || this.barPhase !== event.phase) {
+			this.bar?.stop();
+			this.bar = new SingleBar({
+				stream: this.io.stderr,
+				format: `${event.phase.padEnd(8)} [{bar}] {percentage}% | {shown} | {chunks} chunks | ETA {eta_formatted}`,
+				hideCursor: true,
+				clearOnComplete: false,
+				etaBuffer: 20
+			});
+			this.barPhase = event.phase;
+			this.bar.start(Math.max(total, 1), value, { shown: '', chunks: '' });
+		}
+		this.bar.setTotal(Math.max(total, 1));
+		this.bar.update(value, {
+			shown: byBytes ? `${formatBytes(event.bytesDone)} / ${formatBytes(event.bytesTotal)}` : '',
+			chunks: `${event.chunksDone}/${event.chunksTotal}`
+		});
+	};
+
+	/** A warning: stderr in human mode, a JSON line in JSON mode. */
+	public warn(message: string, data: Record<string, unknown> = {}): void {
+		this.stopBar();
+		if (this.json) this.line({ type: 'warning', message, ...data });
+		else this.io.stderr.write(`warning: ${message}\n`);
+	}
+
+	/** The final result of a successful command. */
+	public result(data: Record<string, unknown>, lines: readonly string[]): void {
+		this.stopBar();
+		if (this.json) this.line({ type: 'result', ok: true, ...data });
+		else for (const text of lines) this.io.stdout.write(`${text}\n`);
+	}
+
+	/** A result that is a failure of the work (verify found problems): printed like a result, exit code 1. */
+	public problems(data: Record<string, unknown>, lines: readonly string[]): void {
+		this.stopBar();
+		if (this.json) this.line({ type: 'result', ok: false, ...data });
+		else for (const text of lines) this.io.stderr.write(`${text}\n`);
+	}
+
+	/** Reports an error; returns the failure so the caller can exit with its code. */
+	public error(error: unknown): Failure {
+		this.stopBar();
+		const failure = describeFailure(error);
+		if (this.json) this.line({ type: 'error', code: failure.code, message: failure.message, exitCode: failure.exitCode });
+		this.io.stderr.write(
+			`dos: ${failure.message}${failure.code === 'CONFIG' || failure.code === 'USAGE' || failure.code === 'UNEXPECTED' ? '' : ` [${failure.code}]`}\n`
+		);
+		return failure;
+	}
+
+	public close(): void {
+		this.stopBar();
+	}
+
+	private stopBar(): void {
+		this.bar?.stop();
+		this.bar = undefined;
+		this.barPhase = undefined;
+	}
+
+	private line(value: Record<string, unknown>): void {
+		this.io.stdout.write(`${JSON.stringify(value)}\n`);
+	}
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+	const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+	let value = bytes;
+	let unit = 0;
+	while (value >= 1024 && unit < units.length - 1) {
+		value /= 1024;
+		unit++;
+	}
+	return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

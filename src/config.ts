@@ -1,0 +1,240 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+import { CONTAINER_OVERHEAD, DEFAULT_ATTACHMENT_LIMIT, DEFAULT_CHUNK_SIZE, DEFAULT_GZIP_LEVEL } from './core/index.js';
+
+/**
+ * The one place that reads the environment (DESIGN.md §6). Values come from the process environment and, beneath
+ * it, a `.env` file; everything is validated at once and every problem is listed.
+ */
+
+/** A secret value (bot token, USER_KEY). Printing it in any way shows `[redacted]`; `reveal()` gives the value. */
+export class Secret {
+	readonly #value: string;
+
+	public constructor(value: string) {
+		this.#value = value;
+	}
+
+	public reveal(): string {
+		return this.#value;
+	}
+
+	public toString(): string {
+		return '[redacted]';
+	}
+
+	public toJSON(): string {
+		return '[redacted]';
+	}
+
+	public [inspect.custom](): string {
+		return 'Secret([redacted])';
+	}
+}
+
+/** The validated configuration. */
+export interface AppConfig {
+	readonly discord: {
+		readonly token: Secret | undefined;
+		readonly archiveChannelId: string | undefined;
+		readonly logChannelId: string | undefined;
+		/** A development guild: commands are registered there only, instantly. */
+		readonly guildId: string | undefined;
+		/** Base URL of the Discord REST API (an emulator in tests and the sandbox). */
+		readonly apiUrl: string;
+	};
+	/** The passphrase of every archive; without it, encrypted work is refused. */
+	readonly userKey: Secret | undefined;
+	readonly paths: {
+		readonly uploadRoot: string;
+		readonly downloadRoot: string;
+		readonly database: string;
+	};
+	readonly access: {
+		readonly ownerIds: readonly string[];
+		readonly allowedRoleIds: readonly string[];
+	};
+	readonly engine: {
+		readonly chunkSize: number;
+		readonly gzipLevel: number;
+		readonly workers: number;
+		readonly uploadConcurrency: number;
+		readonly attachmentLimit: number;
+	};
+}
+
+/** What a command needs beyond the engine settings, so that each asks only for its own. */
+export type ConfigNeed = 'userKey' | 'discordToken' | 'archiveChannel' | 'owners' | 'logChannel';
+
+/** The configuration is invalid or incomplete; `problems` lists every one, each saying what to set. */
+export class ConfigError extends Error {
+	public readonly problems: readonly string[];
+
+	public constructor(problems: readonly string[]) {
+		super(
+			`The configuration has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`
+		);
+		this.name = 'ConfigError';
+		this.problems = problems;
+	}
+}
+
+/** The variables read, as documented in DESIGN.md §6. */
+export const CONFIG_VARIABLES = [
+	'DISCORD_BOT_TOKEN',
+	'DISCORD_DRIVE_ARCHIVE_CHANNEL_ID',
+	'USER_KEY',
+	'DISCORD_DRIVE_LOG_CHANNEL_ID',
+	'DISCORD_DRIVE_UPLOAD_PATH',
+	'DISCORD_DRIVE_DOWNLOAD_PATH',
+	'DOS_DB_PATH',
+	'OWNER_IDS',
+	'ALLOWED_ROLE_IDS',
+	'GUILD_ID',
+	'DOS_CHUNK_SIZE',
+	'DOS_GZIP_LEVEL',
+	'DOS_WORKERS',
+	'DOS_UPLOAD_CONCURRENCY',
+	'DOS_ATTACHMENT_LIMIT',
+	'DISCORD_API_URL'
+] as const;
+
+export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
+export type ConfigEnv = Readonly<Partial<Record<string, string | undefined>>>;
+
+const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17–20 digits)');
+const optional = <T extends z.ZodType>(schema: T) =>
+	z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema.optional());
+const integer = (min: number, max: number) => z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min).max(max);
+const idList = z
+	.string()
+	.transform((value) => value.split(/[\s,]+/).filter(Boolean))
+	.pipe(z.array(snowflake));
+
+const envSchema = z.object({
+	DISCORD_BOT_TOKEN: optional(z.string().min(20, 'does not look like a bot token')),
+	DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: optional(snowflake),
+	USER_KEY: optional(z.string()),
+	DISCORD_DRIVE_LOG_CHANNEL_ID: optional(snowflake),
+	DISCORD_DRIVE_UPLOAD_PATH: optional(z.string()),
+	DISCORD_DRIVE_DOWNLOAD_PATH: optional(z.string()),
+	DOS_DB_PATH: optional(z.string()),
+	OWNER_IDS: optional(idList),
+	ALLOWED_ROLE_IDS: optional(idList),
+	GUILD_ID: optional(snowflake),
+	DOS_CHUNK_SIZE: optional(integer(1, 0xffff_ffff)),
+	DOS_GZIP_LEVEL: optional(integer(0, 9)),
+	DOS_WORKERS: optional(integer(1, 256)),
+	DOS_UPLOAD_CONCURRENCY: optional(integer(1, 32)),
+	DOS_ATTACHMENT_LIMIT: optional(integer(CONTAINER_OVERHEAD + 1, 1024 * 1024 * 1024)),
+	DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }))
+});
+
+const needs: Record<ConfigNeed, { variable: ConfigVariable; missing: string }> = {
+	userKey: {
+		variable: 'USER_KEY',
+		missing: 'USER_KEY is not set: put your archive passphrase in it (`export USER_KEY=…` or a `USER_KEY=…` line in .env).'
+	},
+	discordToken: {
+		variable: 'DISCORD_BOT_TOKEN',
+		missing: 'DISCORD_BOT_TOKEN is not set: copy the bot token from the Discord developer portal into it.'
+	},
+	archiveChannel: {
+		variable: 'DISCORD_DRIVE_ARCHIVE_CHANNEL_ID',
+		missing: 'DISCORD_DRIVE_ARCHIVE_CHANNEL_ID is not set: put the id of the channel that holds the archive cards in it.'
+	},
+	owners: { variable: 'OWNER_IDS', missing: 'OWNER_IDS is not set: list the Discord user ids allowed to run archive commands (comma-separated).' },
+	logChannel: {
+		variable: 'DISCORD_DRIVE_LOG_CHANNEL_ID',
+		missing: 'DISCORD_DRIVE_LOG_CHANNEL_ID is not set: put the id of the channel for index backups in it.'
+	}
+};
+
+/** Options of {@link parseConfig} and {@link loadConfig}. */
+export interface ConfigOptions {
+	/** Fail unless these are set (each command asks only for what it uses). */
+	readonly require?: readonly ConfigNeed[];
+	/** Relative paths are resolved from here; default the working directory. */
+	readonly cwd?: string;
+}
+
+/**
+ * Validates configuration from an environment object (testable: pass any object).
+ *
+ * @throws {ConfigError} listing every invalid or missing variable at once; secrets never appear in it.
+ */
+export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppConfig {
+	const cwd = options.cwd ?? process.cwd();
+	const picked = Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, env[name]]));
+	const parsed = envSchema.safeParse(picked);
+	const problems: string[] = [];
+	if (!parsed.success) {
+		for (const issue of parsed.error.issues) {
+			const name = String(issue.path[0] ?? '(environment)');
+			const secret = name === 'USER_KEY' || name === 'DISCORD_BOT_TOKEN';
+			problems.push(`${name} ${issue.message}${secret ? '' : ` (got ${JSON.stringify(String(picked[name] ?? ''))})`}.`);
+		}
+	}
+	for (const need of options.require ?? []) {
+		const { variable, missing } = needs[need];
+		if ((picked[variable] ?? '').trim() === '') problems.push(missing);
+	}
+	const values = parsed.success ? parsed.data : undefined;
+	const chunkSize = values?.DOS_CHUNK_SIZE ?? DEFAULT_CHUNK_SIZE;
+	const attachmentLimit = values?.DOS_ATTACHMENT_LIMIT ?? DEFAULT_ATTACHMENT_LIMIT;
+	if (chunkSize + CONTAINER_OVERHEAD > attachmentLimit) {
+		problems.push(
+			`DOS_CHUNK_SIZE (${chunkSize}) plus ${CONTAINER_OVERHEAD} bytes of chunk overhead exceeds DOS_ATTACHMENT_LIMIT (${attachmentLimit}): use a chunk size of at most ${attachmentLimit - CONTAINER_OVERHEAD}.`
+		);
+	}
+	if (values === undefined || problems.length > 0) throw new ConfigError(problems);
+	const resolve = (value: string | undefined, fallback: string) => path.resolve(cwd, value ?? fallback);
+	return {
+		discord: {
+			token: values.DISCORD_BOT_TOKEN === undefined ? undefined : new Secret(values.DISCORD_BOT_TOKEN),
+			archiveChannelId: values.DISCORD_DRIVE_ARCHIVE_CHANNEL_ID,
+			logChannelId: values.DISCORD_DRIVE_LOG_CHANNEL_ID,
+			guildId: values.GUILD_ID,
+			apiUrl: (values.DISCORD_API_URL ?? 'https://discord.com/api').replace(/\/+$/, '')
+		},
+		userKey: values.USER_KEY === undefined ? undefined : new Secret(values.USER_KEY),
+		paths: {
+			uploadRoot: resolve(values.DISCORD_DRIVE_UPLOAD_PATH, 'data/uploads'),
+			downloadRoot: resolve(values.DISCORD_DRIVE_DOWNLOAD_PATH, 'data/downloads'),
+			database: resolve(values.DOS_DB_PATH, 'data/dos.sqlite')
+		},
+		access: { ownerIds: values.OWNER_IDS ?? [], allowedRoleIds: values.ALLOWED_ROLE_IDS ?? [] },
+		engine: {
+			chunkSize,
+			gzipLevel: values.DOS_GZIP_LEVEL ?? DEFAULT_GZIP_LEVEL,
+			workers: values.DOS_WORKERS ?? Math.max(1, availableParallelism()),
+			uploadConcurrency: values.DOS_UPLOAD_CONCURRENCY ?? 3,
+			attachmentLimit
+		}
+	};
+}
+
+/**
+ * Loads the configuration: the process environment (or `env`) over the `.env` file in `cwd` (or `envFile`), which
+ * never overrides a variable that is already set.
+ *
+ * @throws {ConfigError} as {@link parseConfig}, and when `envFile` is named but cannot be read.
+ */
+export function loadConfig(options: ConfigOptions & { env?: ConfigEnv; envFile?: string } = {}): AppConfig {
+	const cwd = options.cwd ?? process.cwd();
+	const envFile = options.envFile ?? path.join(cwd, '.env');
+	let fromFile: Record<string, string> = {};
+	try {
+		fromFile = parseDotenv(readFileSync(envFile));
+	} catch (error) {
+		if (options.envFile !== undefined || (error as NodeJS.ErrnoException).code !== 'ENOENT') {
+			throw new ConfigError([`${envFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`]);
+		}
+	}
+	const fromEnv = Object.entries(options.env ?? process.env).filter((entry): entry is [string, string] => entry[1] !== undefined);
+	return parseConfig({ ...fromFile, ...Object.fromEntries(fromEnv) }, { ...options, cwd });
+}

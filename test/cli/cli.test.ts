@@ -1,0 +1,165 @@
+import { execFile } from 'node:child_process';
+import { pbkdf2Sync } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeTree } from '../core/tree.js';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const entry = path.join(repo, 'src/cli/index.ts');
+const loader = createRequire(import.meta.url).resolve('tsx');
+const KEY = 'correct horse battery staple';
+
+interface Run {
+	code: number;
+	stdout: string;
+	stderr: string;
+	lines: Record<string, unknown>[];
+}
+
+/** Runs the CLI from its sources in a child process, in `cwd`, with only the given environment. */
+function dos(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+	return new Promise((resolve) => {
+		execFile(
+			process.execPath,
+			['--import', loader, entry, ...args],
+			{ cwd: options.cwd, env: { PATH: process.env.PATH ?? '', DOS_WORKERS: '2', ...options.env }, maxBuffer: 16 * 1024 * 1024 },
+			(error, stdout, stderr) => {
+				const lines = stdout
+					.split('\n')
+					.filter((line) => line.startsWith('{'))
+					.map((line) => JSON.parse(line) as Record<string, unknown>);
+				resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, lines });
+			}
+		);
+	});
+}
+
+let work: string;
+beforeAll(async () => {
+	work = await mkdtemp(path.join(tmpdir(), 'dos-cli-'));
+	await mkdir(path.join(work, 'source/docs/empty'), { recursive: true });
+	await writeFile(path.join(work, 'source/docs/readme.md'), '# hello\n'.repeat(5000));
+	await writeFile(path.join(work, 'source/data.bin'), Buffer.from(Array.from({ length: 150_000 }, (_, i) => (i * 7919) % 251)));
+});
+afterAll(async () => {
+	await rm(work, { recursive: true, force: true });
+});
+
+describe('dos CLI', () => {
+	it('GIVEN a folder WHEN sliced, verified and assembled with --json THEN each step exits 0 and the tree comes back', async () => {
+		const env = { USER_KEY: KEY };
+		const slice = await dos(['slice', 'source', '--out', 'staged', '--chunk-size', '65536', '--label', 'docs', '--json'], { cwd: work, env });
+		expect(slice.stderr).toBe('');
+		expect(slice.code).toBe(0);
+		const sliced = slice.lines.at(-1)!;
+		expect(sliced).toMatchObject({ type: 'result', ok: true, files: 2, directories: 2 });
+		expect(slice.lines.some((line) => line.type === 'progress' && line.phase === 'slice')).toBe(true);
+		const names = await readdir(path.join(work, 'staged'));
+		expect(names.every((name) => /^\d{6}-\d{2,}\.(c\d{6}|m\d{3})\.[0-9a-f]{12}\.bin$/.test(name))).toBe(true);
+		expect(names.join(' ')).not.toMatch(/readme|data|docs/);
+
+		const verify = await dos(['verify', 'staged', '--json'], { cwd: work, env });
+		expect(verify.code).toBe(0);
+		expect(verify.lines.at(-1)).toMatchObject({ type: 'result', ok: true, authenticated: true, files: 2 });
+
+		const assemble = await dos(['assemble', 'staged', '--out', 'restored', '--json'], { cwd: work, env });
+		expect(assemble.code).toBe(0);
+		expect(assemble.lines.at(-1)).toMatchObject({ type: 'result', ok: true, files: 2, archiveId: sliced.archiveId });
+		expect(await describeTree(path.join(work, 'restored'))).toEqual(await describeTree(path.join(work, 'source')));
+
+		const again = await dos(['assemble', 'staged', '--out', 'restored'], { cwd: work, env });
+		expect(again.code).toBe(1);
+		expect(again.stderr).toMatch(/already holds .*--overwrite.*\[FILE_EXISTS\]/);
+	});
+
+	it('GIVEN no USER_KEY anywhere WHEN slicing or assembling THEN it refuses with exit 2 and says how to set it', async () => {
+		const slice = await dos(['slice', 'source', '--out', 'nokey'], { cwd: work });
+		expect(slice.code).toBe(2);
+		expect(slice.stderr).toContain('export USER_KEY=');
+		expect(slice.stderr).toContain('.env');
+		await expect(readdir(path.join(work, 'nokey'))).rejects.toThrow();
+		const assemble = await dos(['assemble', 'staged', '--out', 'nokey'], { cwd: work });
+		expect(assemble.code).toBe(2);
+		expect(assemble.stderr).toContain('USER_KEY is not set');
+	});
+
+	it('GIVEN USER_KEY in a .env file WHEN the CLI runs THEN it is used', async () => {
+		const dir = path.join(work, 'dotenv');
+		await mkdir(dir);
+		await writeFile(path.join(dir, '.env'), `USER_KEY=${KEY}\n`);
+		const slice = await dos(['slice', path.join(work, 'source/docs'), '--out', 'staged', '--json'], { cwd: dir });
+		expect(slice.code).toBe(0);
+	});
+
+	it('GIVEN bad usage WHEN run THEN exit 2', async () => {
+		expect((await dos(['slice', 'source'], { cwd: work })).code).toBe(2);
+		expect((await dos(['no-such-command'], { cwd: work })).code).toBe(2);
+		expect((await dos(['slice', 'source', '--out', 'x', '--gzip-level', '11'], { cwd: work, env: { USER_KEY: KEY } })).code).toBe(2);
+		const help = await dos(['--help'], { cwd: work });
+		expect(help.code).toBe(0);
+		expect(help.stdout).toMatch(/slice[\s\S]*assemble[\s\S]*verify[\s\S]*inspect/);
+	});
+
+	it('GIVEN a tampered chunk WHEN verified THEN exit 1 naming the chunk, with and without the key', async () => {
+		const staged = path.join(work, 'tampered');
+		await cp(path.join(work, 'staged'), staged, { recursive: true });
+		const name = (await readdir(staged)).find((file) => file.includes('.c000001.'))!;
+		const bytes = await readFile(path.join(staged, name));
+		bytes[100]! ^= 0xff;
+		await writeFile(path.join(staged, name), bytes);
+		const keyless = await dos(['verify', 'tampered'], { cwd: work });
+		expect(keyless.code).toBe(1);
+		expect(keyless.stderr).toMatch(/chunk 1: TAMPERED_CHUNK/);
+		expect(keyless.stderr).toContain('Bad chunks: 1.');
+		const keyed = await dos(['verify', 'tampered', '--json'], { cwd: work, env: { USER_KEY: KEY } });
+		expect(keyed.code).toBe(1);
+		expect(keyed.lines.at(-1)).toMatchObject({
+			type: 'result',
+			ok: false,
+			badChunks: [expect.objectContaining({ index: 1, code: 'TAMPERED_CHUNK' })]
+		});
+	});
+
+	it('GIVEN a manifest part WHEN inspected with the key THEN it shows the header and entries but never the key', async () => {
+		const part = (await readdir(path.join(work, 'staged'))).find((file) => file.includes('.m000.'))!;
+		const bytes = await readFile(path.join(work, 'staged', part));
+		const derived = pbkdf2Sync(KEY, bytes.subarray(12, 28), bytes.readUInt32BE(8), 32, 'sha256').toString('hex');
+		const shown = await dos(['inspect', path.join('staged', part)], { cwd: work, env: { USER_KEY: KEY } });
+		expect(shown.code).toBe(0);
+		expect(shown.stdout).toContain('manifest container, format 1');
+		expect(shown.stdout).toContain('600000 iterations');
+		expect(shown.stdout).toContain('docs/readme.md');
+		const json = await dos(['inspect', path.join('staged', part), '--json'], { cwd: work, env: { USER_KEY: KEY } });
+		expect(json.lines.at(-1)).toMatchObject({ header: { kind: 'manifest', index: 0, count: 1 }, manifest: { label: 'docs' } });
+		for (const output of [shown.stdout + shown.stderr, json.stdout + json.stderr]) {
+			expect(output).not.toContain(KEY);
+			expect(output).not.toContain(derived);
+		}
+		const chunk = (await readdir(path.join(work, 'staged'))).find((file) => file.includes('.c000000.'))!;
+		const header = await dos(['inspect', path.join('staged', chunk), '--json'], { cwd: work });
+		expect(header.lines.at(-1)).toMatchObject({ header: { kind: 'data', index: 0, count: 0, version: 1 } });
+	});
+
+	it('GIVEN a legacy "[Archive] #DDMMYY-NN" folder WHEN assembled THEN it is detected and restored bit for bit', async () => {
+		const fixture = path.join(repo, 'test/fixtures/legacy-v3.1/[Archive] #241126-07');
+		const expected = JSON.parse(await readFile(path.join(repo, 'test/fixtures/legacy-v3.1/expected-sha256.json'), 'utf8')) as Record<
+			string,
+			unknown
+		>;
+		const run = await dos(['assemble', fixture, '--out', 'legacy-out', '--json'], { cwd: work, env: { USER_KEY: KEY } });
+		expect(run.stderr).toBe('');
+		expect(run.code).toBe(0);
+		expect(run.lines.at(-1)).toMatchObject({ type: 'result', ok: true, format: 'legacy' });
+		const restored = await describeTree(path.join(work, 'legacy-out'));
+		const hashes = Object.fromEntries(Object.entries(restored).map(([name, entry]) => [name, entry.sha256]));
+		const wanted = (expected.files ?? expected) as Record<string, unknown>;
+		for (const [name, value] of Object.entries(wanted)) {
+			const sha = typeof value === 'string' ? value : (value as { sha256: string }).sha256;
+			expect(hashes[name], name).toBe(sha);
+		}
+	});
+});

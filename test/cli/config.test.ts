@@ -1,0 +1,89 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config.js';
+
+const SECRET = 'correct horse battery staple';
+const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.abcdefghijklmnopqrstuvwxyz0123';
+
+describe('configuration', () => {
+	it('GIVEN an empty environment WHEN parsed THEN defaults live under ./data and the engine defaults apply', () => {
+		const config = parseConfig({}, { cwd: '/srv/dos' });
+		expect(config.paths).toEqual({
+			uploadRoot: '/srv/dos/data/uploads',
+			downloadRoot: '/srv/dos/data/downloads',
+			database: '/srv/dos/data/dos.sqlite'
+		});
+		expect(config.engine).toMatchObject({ chunkSize: 9_961_472, gzipLevel: 9, attachmentLimit: 10_485_760 });
+		expect(config.engine.workers).toBeGreaterThanOrEqual(1);
+		expect(config.discord.apiUrl).toBe('https://discord.com/api');
+		expect(config.userKey).toBeUndefined();
+	});
+
+	it('GIVEN several invalid variables WHEN parsed THEN every problem is listed at once', () => {
+		const error = (() => {
+			try {
+				parseConfig(
+					{
+						DOS_CHUNK_SIZE: 'big',
+						DOS_GZIP_LEVEL: '12',
+						USER_KEY: '',
+						OWNER_IDS: '123456789012345678, nope',
+						DISCORD_API_URL: 'ftp://x',
+						GUILD_ID: '42'
+					},
+					{ require: ['userKey'] }
+				);
+			} catch (e) {
+				return e as ConfigError;
+			}
+			throw new Error('no error');
+		})();
+		expect(error).toBeInstanceOf(ConfigError);
+		const text = error.problems.join('\n');
+		for (const name of ['DOS_CHUNK_SIZE', 'DOS_GZIP_LEVEL', 'OWNER_IDS', 'DISCORD_API_URL', 'GUILD_ID', 'USER_KEY']) expect(text).toContain(name);
+		expect(error.problems).toHaveLength(6);
+	});
+
+	it('GIVEN a chunk size that cannot fit the attachment limit WHEN parsed THEN it is refused with the largest size that fits', () => {
+		expect(() => parseConfig({ DOS_CHUNK_SIZE: '10485760' })).toThrow(/at most 10485664/);
+	});
+
+	it('GIVEN a command that needs the key WHEN USER_KEY is unset THEN the problem says how to set it; others are not required', () => {
+		expect(() => parseConfig({}, { require: ['userKey'] })).toThrow(/export USER_KEY=/);
+		expect(() => parseConfig({}, { require: ['userKey', 'discordToken', 'owners'] })).toThrow(
+			expect.objectContaining({ problems: expect.arrayContaining([expect.stringContaining('OWNER_IDS')]) })
+		);
+		expect(parseConfig({ USER_KEY: SECRET }, { require: ['userKey'] }).userKey?.reveal()).toBe(SECRET);
+	});
+
+	it('GIVEN secrets WHEN the configuration is printed, serialized or rejected THEN they never appear', () => {
+		const config = parseConfig({ USER_KEY: SECRET, DISCORD_BOT_TOKEN: TOKEN, OWNER_IDS: '123456789012345678' });
+		for (const text of [inspect(config, { depth: 10 }), JSON.stringify(config), String(config.userKey), `${String(config.discord.token)}`]) {
+			expect(text).not.toContain(SECRET);
+			expect(text).not.toContain(TOKEN);
+		}
+		try {
+			parseConfig({ USER_KEY: SECRET, DISCORD_BOT_TOKEN: 'short-secret-token', DOS_WORKERS: '0' });
+		} catch (error) {
+			expect(String((error as Error).message)).not.toContain('short-secret-token');
+			expect((error as ConfigError).problems).toHaveLength(2);
+		}
+	});
+
+	it('GIVEN a .env file WHEN loaded THEN it fills what the environment does not set, and never overrides it', async () => {
+		const dir = await mkdtemp(path.join(tmpdir(), 'dos-config-'));
+		try {
+			await writeFile(path.join(dir, '.env'), `USER_KEY="${SECRET}"\nDOS_GZIP_LEVEL=3\nDOS_WORKERS=2\n`);
+			const config = loadConfig({ cwd: dir, env: { DOS_GZIP_LEVEL: '5' } });
+			expect(config.userKey?.reveal()).toBe(SECRET);
+			expect(config.engine.gzipLevel).toBe(5);
+			expect(config.engine.workers).toBe(2);
+			expect(loadConfig({ cwd: path.join(dir, 'none'), env: {} }).userKey).toBeUndefined();
+		} finally {
+			await rm(dir, { recursive: true, force: true });
+		}
+	});
+});
