@@ -22,6 +22,9 @@ register(program);
 await program.parseAsync(process.argv.slice(process.argv.indexOf('emulator')), { from: 'user' });
 `;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON as an outside script reads it: untyped on purpose.
+type Json = any;
+
 interface Ready {
 	ready: true;
 	api: string;
@@ -64,7 +67,7 @@ const control = async (method: string, path: string, body?: unknown) => {
 		method,
 		...(body === undefined ? {} : { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
 	});
-	return { status: response.status, body: response.status === 204 ? null : ((await response.json()) as Record<string, any>) };
+	return { status: response.status, body: response.status === 204 ? null : ((await response.json()) as Record<string, Json>) };
 };
 
 const api = async (method: string, path: string, body?: unknown, auth = true) => {
@@ -73,19 +76,19 @@ const api = async (method: string, path: string, body?: unknown, auth = true) =>
 		headers: { ...(auth ? { Authorization: `Bot ${ready.token}` } : {}), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
 		...(body === undefined ? {} : { body: JSON.stringify(body) })
 	});
-	return { status: response.status, body: response.status === 204 ? null : ((await response.json()) as any) };
+	return { status: response.status, body: response.status === 204 ? null : ((await response.json()) as Json) };
 };
 
 /** A bare gateway client: identifies, collects dispatches. */
 class RawGateway {
-	public readonly events: { t: string; d: any }[] = [];
+	public readonly events: { t: string; d: Json }[] = [];
 	readonly #socket: WebSocket;
 	#waiters: (() => void)[] = [];
 
 	public constructor(url: string, token: string) {
 		this.#socket = new WebSocket(`${url}?v=10&encoding=json`);
 		this.#socket.on('message', (raw: Buffer) => {
-			const payload = JSON.parse(raw.toString()) as { op: number; t: string; d: any };
+			const payload = JSON.parse(raw.toString()) as { op: number; t: string; d: Json };
 			if (payload.op === 10) this.#socket.send(JSON.stringify({ op: 2, d: { token, intents: (1 << 0) | (1 << 9), properties: {} } }));
 			if (payload.op === 0) {
 				this.events.push({ t: payload.t, d: payload.d });
@@ -94,7 +97,7 @@ class RawGateway {
 		});
 	}
 
-	public async next(type: string, from = 0): Promise<any> {
+	public async next(type: string, from = 0): Promise<Json> {
 		for (;;) {
 			const found = this.events.slice(from).find((event) => event.t === type);
 			if (found) return found.d;
