@@ -155,10 +155,12 @@ export class JobLocks {
 				.get();
 			if (holding) {
 				if (holding.leaseExpiresAt !== null && holding.leaseExpiresAt.getTime() > at.getTime()) {
-					const what = request.lot === null ? `A ${holding.kind} job` : `Archive lot ${request.lot}`;
+					const since = holding.startedAt?.toISOString() ?? 'recently';
 					throw new IndexError(
 						IndexErrorCode.ArchiveBusy,
-						`${what} is busy with ${request.lot === null ? '' : `a ${holding.kind} `}job ${holding.id}, started ${holding.startedAt?.toISOString() ?? 'recently'}. Wait for it to finish or cancel it, then try again.`,
+						request.lot === null
+							? `Another ${holding.kind} job (job ${holding.id}) is running since ${since}. Wait for it to finish or cancel it, then try again.`
+							: `Archive lot ${request.lot} is busy with a ${holding.kind} job (job ${holding.id}) since ${since}. Wait for it to finish or cancel it, then try again.`,
 						{ jobId: holding.id, ...(request.lot === null ? {} : { lot: request.lot }) }
 					);
 				}

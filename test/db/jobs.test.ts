@@ -1,6 +1,8 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHolderToken, holderIsAlive, IndexErrorCode, JobInterruption, type HistoryIndex } from '../../src/db/index.js';
-import { manualClock, memoryIndex, newArchive, type ManualClock } from './index-fixture.js';
+import { createHolderToken, holderIsAlive, IndexErrorCode, JobInterruption, openIndex, type HistoryIndex } from '../../src/db/index.js';
+import { manualClock, memoryIndex, newArchive, tempFolder, type ManualClock } from './index-fixture.js';
 
 const opened: HistoryIndex[] = [];
 afterEach(() => {
@@ -78,6 +80,25 @@ describe('job lock', () => {
 			expect.objectContaining({ code: IndexErrorCode.ArchiveBusy })
 		);
 		expect(index.jobs.acquire({ lot: null, kind: 'index-backup', holder: 'bot', leaseMs: lease }).status).toBe('running');
+	});
+
+	it('GIVEN the schema itself WHEN a second running job is written for an archive behind the API THEN SQLite refuses it', () => {
+		const folder = tempFolder();
+		try {
+			const file = join(folder.path, 'index.sqlite');
+			const index = openIndex({ path: file });
+			const { lot } = index.archives.allocate(newArchive());
+			index.jobs.acquire({ lot, kind: 'upload', holder: 'bot', leaseMs: lease });
+			index.close();
+			const raw = new Database(file);
+			const insert = raw.prepare(
+				`INSERT INTO jobs (archive_lot, kind, status, holder, lease_expires_at, created_at) VALUES (?, 'verify', 'running', 'x', 1, 1)`
+			);
+			expect(() => insert.run(lot)).toThrow(/UNIQUE/);
+			raw.close();
+		} finally {
+			folder.remove();
+		}
 	});
 
 	it('GIVEN a queued job WHEN started THEN it takes the lock; a cancelled one cannot start', () => {
