@@ -58,6 +58,7 @@ export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetc
 	if (options.signal?.aborted) throw abortedError(options.signal.reason);
 	options.signal?.addEventListener('abort', onAbort, { once: true });
 	let stalled = false;
+	let releaseBody: (() => Promise<unknown>) | undefined;
 	let idleTimer: NodeJS.Timeout | undefined;
 	const armIdleTimer = () => {
 		clearTimeout(idleTimer);
@@ -81,7 +82,18 @@ export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetc
 		const hash = createHash('sha256');
 		let bytes = 0;
 		let firstWrite = true;
-		for await (const piece of response.body as AsyncIterable<Uint8Array>) {
+		// Node 20's fetch can leave a pending read unanswered when it is aborted after the whole body arrived
+		// but before it was read: race every read against the abort so an abort always ends the loop.
+		const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+		const aborted = new Promise<never>((_resolve, reject) => {
+			if (controller.signal.aborted) reject(new DOMException('The download was aborted.', 'AbortError'));
+			controller.signal.addEventListener('abort', () => reject(new DOMException('The download was aborted.', 'AbortError')), { once: true });
+		});
+		aborted.catch(() => undefined);
+		releaseBody = () => reader.cancel().catch(() => undefined);
+		for (;;) {
+			const { done, value: piece } = await Promise.race([reader.read(), aborted]);
+			if (done) break;
 			armIdleTimer();
 			bytes += piece.byteLength;
 			if (options.expectedSize !== undefined && bytes > options.expectedSize) {
@@ -97,8 +109,11 @@ export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetc
 			if (!sink.write(piece)) await once(sink, 'drain', { signal: controller.signal });
 			options.onBytes?.(bytes);
 		}
+		// An abort that came with the last bytes still means the caller asked to stop.
+		if (options.signal?.aborted) throw abortedError(options.signal.reason);
 		return { bytes, sha256: hash.digest('hex') };
 	} catch (error) {
+		void releaseBody?.();
 		if (options.signal?.aborted) throw abortedError(error);
 		if (stalled) throw new CdnStallError(options.idleTimeoutMs);
 		throw error;

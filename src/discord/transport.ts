@@ -1,11 +1,11 @@
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { MessageFlags, REST, Routes, makeURLSearchParams } from 'discord.js';
 import type { APIChannel, APIMessage, RESTPostAPIChannelMessageJSONBody, RawFile } from 'discord.js';
 import { withBackoff, type BackoffPolicy } from './backoff.js';
-import { CdnStatusError, fetchFromCdn } from './cdn.js';
+import { CdnStallError, CdnStatusError, fetchFromCdn } from './cdn.js';
+import { fromFsError } from '../core/errors.js';
 import { DiscordCode, TransportError, TransportErrorCode, abortedError, fromRestError, isNetworkError, type OperationContext } from './errors.js';
 import {
 	toLiveMessage,
@@ -357,8 +357,8 @@ export class DiscordTransport {
 	 * it is not retried (the bytes cannot be taken back): DOWNLOAD_FAILED then. It is ended on success.
 	 *
 	 * @throws TransportError SIZE_MISMATCH, HASH_MISMATCH (not retried), DOWNLOAD_FAILED (retries used up),
-	 * NOT_FOUND, MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED; a CoreError-free fs error when the
-	 * file cannot be written.
+	 * NOT_FOUND, MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED; CoreError DISK_FULL when the disk
+	 * is full; other file-system errors as they are; errors of a stream target as they are.
 	 */
 	public async downloadAttachment(location: AttachmentLocation, target: DownloadTarget, options: DownloadOptions = {}): Promise<DownloadResult> {
 		const { signal } = options;
@@ -379,7 +379,7 @@ export class DiscordTransport {
 								where
 							);
 						}
-						const sink = partFile === null ? (target as { stream: Writable }).stream : createWriteStream(partFile, { flags: 'w' });
+						const sink = partFile === null ? (target as { stream: Writable }).stream : await openPartFile(partFile);
 						try {
 							const fetched = await fetchFromCdn(live.url, sink, {
 								signal,
@@ -425,7 +425,7 @@ export class DiscordTransport {
 			return result;
 		} catch (error) {
 			if (partFile !== null) await rm(partFile, { force: true });
-			throw this.downloadError(error, location, signal);
+			throw this.downloadError(error, location, signal, 'file' in target ? target.file : undefined);
 		}
 	}
 
@@ -694,11 +694,13 @@ export class DiscordTransport {
 		}
 	}
 
-	private downloadError(error: unknown, location: AttachmentLocation, signal: AbortSignal | undefined): unknown {
+	/** Network and CDN failures become DOWNLOAD_FAILED; disk errors a CoreError (DISK_FULL) or themselves; the rest passes. */
+	private downloadError(error: unknown, location: AttachmentLocation, signal: AbortSignal | undefined, file: string | undefined): unknown {
 		if (error instanceof TransportError) return error;
 		if (signal?.aborted) return abortedError(error);
+		if (isFsError(error)) return fromFsError(error, file ?? '(download target)');
 		const status = error instanceof CdnStatusError ? error.status : undefined;
-		if (status !== undefined || isNetworkError(error, signal) || error instanceof Error) {
+		if (status !== undefined || error instanceof CdnStallError || isNetworkError(error, signal)) {
 			const reason = status === undefined ? describeNetworkFailure(error) : `HTTP ${status}`;
 			return new TransportError(
 				TransportErrorCode.DownloadFailed,
@@ -752,11 +754,24 @@ function compareSnowflakes(a: { id: string }, b: { id: string }): number {
 
 function isRetryableCdnError(error: unknown, signal: AbortSignal | undefined): boolean {
 	if (error instanceof CdnStatusError) return error.status >= 500 || error.status === 429 || error.status === 408;
-	return isNetworkError(error, signal) || (error instanceof Error && error.name === 'CdnStallError');
+	return isNetworkError(error, signal) || error instanceof CdnStallError;
 }
 
 function streamTouchedBlocksRetry(target: DownloadTarget, touched: boolean): boolean {
 	return 'stream' in target && touched;
+}
+
+/** Opens `<file>.part` for writing; errors of the stream surface through `errored` and `finished`, never unhandled. */
+async function openPartFile(path: string): Promise<Writable> {
+	const handle = await open(path, 'w');
+	const stream = handle.createWriteStream();
+	stream.on('error', () => undefined);
+	return stream;
+}
+
+/** An error from the file system (it names a syscall), as opposed to one from the network. */
+function isFsError(error: unknown): error is NodeJS.ErrnoException {
+	return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string' && !isNetworkError(error);
 }
 
 function describeNetworkFailure(error: unknown): string {

@@ -419,6 +419,62 @@ describe('DiscordTransport against the emulator', () => {
 		expect(recent[0]?.attachments[0]).toMatchObject({ filename: 'index-2.bin', size: 600 });
 	});
 
+	it('GIVEN a slow download WHEN its signal aborts once bytes flow THEN it fails ABORTED and leaves no file behind', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(64 * 1024);
+		const record = await transport.postChunk({
+			threadId,
+			files: [{ name: chunkName(0, data), data }],
+			content: 'chunk 1/1',
+			nonce: chunkNonce({ archiveUid: 'abort', kind: 'data', index: 0, generation: 0 })
+		});
+		await emu.faults({ downloadBytesPerSec: 256 * 1024 });
+		try {
+			const controller = new AbortController();
+			const file = join(workDir, 'aborted.bin');
+			let seen = 0;
+			const error = await rejection(
+				transport.downloadAttachment(
+					{ channelId: threadId, messageId: record.messageId, attachmentId: record.attachments[0]!.id },
+					{ file },
+					{
+						signal: controller.signal,
+						expectedSize: data.byteLength,
+						onProgress: (bytes) => {
+							seen = bytes;
+							if (bytes > 0) controller.abort();
+						}
+					}
+				)
+			);
+			expect(error.code).toBe(TransportErrorCode.Aborted);
+			expect(seen).toBeGreaterThan(0);
+			expect(existsSync(file)).toBe(false);
+			expect(existsSync(`${file}.part`)).toBe(false);
+		} finally {
+			await emu.faults({ downloadBytesPerSec: 0 });
+		}
+	});
+
+	it('GIVEN a download target in a folder that does not exist WHEN downloaded THEN the file-system error comes through, not DOWNLOAD_FAILED', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(100);
+		const record = await transport.postChunk({
+			threadId,
+			files: [{ name: chunkName(0, data), data }],
+			content: 'chunk 1/1',
+			nonce: chunkNonce({ archiveUid: 'no-folder', kind: 'data', index: 0, generation: 0 })
+		});
+		const error = await transport
+			.downloadAttachment(
+				{ channelId: threadId, messageId: record.messageId, attachmentId: record.attachments[0]!.id },
+				{ file: join(workDir, 'missing-folder', 'a.bin') }
+			)
+			.catch((caught: unknown) => caught);
+		expect(isTransportError(error)).toBe(false);
+		expect((error as NodeJS.ErrnoException).code).toBe('ENOENT');
+	});
+
 	it('GIVEN an aborted signal WHEN a post or a download starts THEN it fails ABORTED', async () => {
 		const controller = new AbortController();
 		controller.abort();
