@@ -2,7 +2,9 @@ import { createDecipheriv, pbkdf2 } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import { throwIfAborted } from '../abort.js';
 import { CoreError, CoreErrorCode } from '../errors.js';
+import { KDF_CHANNEL } from '../keys.js';
 import { assertLegacyChunkBytes } from './chunk-name.js';
 
 /** PBKDF2-HMAC-SHA256 iterations of the original tool, run once for every chunk (v3.1) or file (v3.0). */
@@ -26,8 +28,8 @@ export const LEGACY_MAX_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /** How many PBKDF2 derivations of legacy chunks run at once in this process, whatever the caller. */
 const KDF_PARALLELISM = 2;
-/** Where every PBKDF2 derivation is announced (`{ iterations }`), the same channel as the new format's. */
-const kdfChannel = diagnosticsChannel.channel('dos:kdf');
+/** Where every PBKDF2 derivation is announced (`{ iterations }`): the same channel as the new format's. */
+const kdfChannel = diagnosticsChannel.channel(KDF_CHANNEL);
 
 const pbkdf2Async = promisify(pbkdf2);
 const gunzipAsync = promisify(gunzip);
@@ -167,9 +169,4 @@ export function legacyAuthenticationError(label: string, cause?: unknown): CoreE
 		{ file: label },
 		{ cause }
 	);
-}
-
-/** @throws {CoreError} ABORTED when `signal` has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-	if (signal?.aborted) throw new CoreError(CoreErrorCode.Aborted, 'Stopped on request.', {}, { cause: signal.reason });
 }

@@ -12,24 +12,22 @@ import {
 	decryptLegacyBlob,
 	deriveLegacyKey,
 	gunzipLegacyPayload,
-	legacyAuthenticationError,
-	throwIfAborted
+	legacyAuthenticationError
 } from './chunk.js';
+import { throwIfAborted } from '../abort.js';
 import type { LegacyChunkEntry, LegacyFileEntry, LegacyManifest } from './manifest.js';
+import type { ProgressEvent } from '../progress.js';
 
 /**
  * The shared machinery of restore and verify: locating chunk files, reading and checking them, opening them
  * in the three legacy layouts, and telling a wrong passphrase from an altered chunk.
  */
 
-/** Progress of a legacy restore or verify, in stored (downloaded) bytes and chunks. */
-export interface LegacyProgress {
-	readonly phase: 'restore' | 'verify';
-	readonly bytesDone: number;
-	readonly bytesTotal: number;
-	readonly chunksDone: number;
-	readonly chunksTotal: number;
-	/** The file being worked on. */
+/**
+ * Progress of a legacy restore (`phase: 'assemble'`) or verify (`'verify'`), in stored (downloaded) bytes and
+ * chunks: the engine's progress event, with the file being worked on.
+ */
+export interface LegacyProgress extends ProgressEvent {
 	readonly file?: string;
 }
 

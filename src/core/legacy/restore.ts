@@ -3,7 +3,8 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
-import { LEGACY_MAX_CHUNK_BYTES, throwIfAborted } from './chunk.js';
+import { throwIfAborted } from '../abort.js';
+import { LEGACY_MAX_CHUNK_BYTES } from './chunk.js';
 import { type LegacyFileEntry, type LegacyManifest, readLegacyManifestFile } from './manifest.js';
 import {
 	type LegacyProgress,
@@ -111,7 +112,7 @@ export async function restoreLegacyFolder(dir: string, outDir: string, options: 
 		onChunkRead: (_chunk, stored) => {
 			chunksDone++;
 			bytesDone += stored;
-			options.onProgress?.({ phase: 'restore', bytesDone, bytesTotal, chunksDone, chunksTotal, file: currentFile });
+			options.onProgress?.({ phase: 'assemble', bytesDone, bytesTotal, chunksDone, chunksTotal, file: currentFile });
 		}
 	};
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CoreError, CoreErrorCode } from '../errors.js';
-import { LEGACY_MAX_CHUNK_BYTES, throwIfAborted } from './chunk.js';
+import { throwIfAborted } from '../abort.js';
+import { LEGACY_MAX_CHUNK_BYTES } from './chunk.js';
 import type { LegacyChunkEntry, LegacyFileEntry, LegacyFormat } from './manifest.js';
 import { readLegacyManifestFile } from './manifest.js';
 import {
