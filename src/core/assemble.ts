@@ -100,11 +100,6 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 	const files = entries.filter((entry) => entry.type === 'file');
 	const directories = entries.filter((entry) => entry.type === 'directory');
 	const symlinks = entries.filter((entry) => entry.type === 'symlink');
-	for (const directory of directories) {
-		throwIfAborted(signal);
-		await tree.ensureDirectory(directory.path);
-	}
-
 	const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
 	let bytesDone = 0;
 	let chunksDone = 0;
@@ -147,6 +142,12 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 		keyBytes.fill(0);
 	}
 
+	// Folders are made as files need them, and the rest (empty ones) only now, so a restore that fails at its
+	// first chunk leaves no skeleton behind.
+	for (const directory of directories) {
+		throwIfAborted(signal);
+		await tree.ensureDirectory(directory.path);
+	}
 	const skipped: SkippedEntry[] = [];
 	const byPath = new Map(manifest.entries.map((entry) => [entry.path, entry]));
 	for (const link of symlinks) {

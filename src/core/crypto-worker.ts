@@ -19,8 +19,8 @@ export default function handle(message: CryptoTask): unknown {
 		switch (message.op) {
 			case 'seal': {
 				const result = sealChunk({ ...message.task, plain: new Uint8Array(message.plain, 0, message.plainLength) });
-				const { sealed, ...meta } = result;
-				return moveReply(sealed, meta);
+				const { bytes, ...meta } = result;
+				return moveReply(bytes, meta);
 			}
 			case 'open': {
 				const result = openChunk({ ...message.task, sealed: new Uint8Array(message.sealed, 0, message.sealedLength) });

@@ -85,7 +85,7 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 			const { plain, ...rest } = task;
 			const buffer = ownedArrayBuffer(plain);
 			const reply = unwrap(await run({ op: 'seal', task: rest, plain: buffer, plainLength: plain.length }, buffer, signal));
-			return { ...(reply.meta as Omit<SealedChunkData, 'sealed'>), sealed: bytesOf(reply) };
+			return { ...(reply.meta as Omit<SealedChunkData, 'bytes'>), bytes: bytesOf(reply) };
 		},
 		async open(task, signal) {
 			const { sealed, ...rest } = task;

@@ -19,7 +19,8 @@ export interface SealChunkTask {
 
 /** One sealed chunk and what the manifest and the index record about it. */
 export interface SealedChunkData {
-	readonly sealed: Buffer;
+	/** The sealed container: header ‖ ciphertext ‖ tag. */
+	readonly bytes: Buffer;
 	readonly compressed: boolean;
 	readonly plainSize: number;
 	/** sha256 of the plaintext, hex. */
@@ -72,7 +73,7 @@ export function sealChunk(task: SealChunkTask): SealedChunkData {
 		payload
 	});
 	return {
-		sealed,
+		bytes: sealed,
 		compressed,
 		plainSize: task.plain.length,
 		plainSha256,

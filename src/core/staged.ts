@@ -87,7 +87,7 @@ export async function stageArchive(options: StageArchiveOptions): Promise<Staged
 	const records: ChunkRecord[] = [];
 	const chunkFiles: string[] = [];
 	for await (const chunk of slicing) {
-		await writeAtomically(path.join(outDir, chunk.filename), chunk.sealed);
+		await writeAtomically(path.join(outDir, chunk.filename), chunk.bytes);
 		records.push(toChunkRecord(chunk));
 		chunkFiles.push(chunk.filename);
 	}

@@ -119,7 +119,9 @@ describe('assembly failures', () => {
 				chunk.index === 0 ? { ...chunk, sha256: createHash('sha256').update(foreign).digest('hex') } : chunk
 			)
 		};
-		await expect(assemble({ manifest: forged, key, pool, outDir: first.out, source: () => Promise.resolve(Buffer.from(foreign)) })).rejects.toMatchObject({
+		await expect(
+			assemble({ manifest: forged, key, pool, outDir: first.out, source: () => Promise.resolve(Buffer.from(foreign)) })
+		).rejects.toMatchObject({
 			code: CoreErrorCode.MisplacedChunk
 		});
 	});
@@ -128,6 +130,19 @@ describe('assembly failures', () => {
 		const { staged, out } = await stage();
 		await expect(assembleStagedFolder(staged.outDir, out, { passphrase: 'not the passphrase', pool })).rejects.toMatchObject({
 			code: CoreErrorCode.WrongKey
+		});
+		expect(await listAll(out)).toEqual([]);
+	});
+
+	it('GIVEN a manifest and the wrong passphrase WHEN assembled directly THEN WRONG_KEY at the first chunk and no skeleton is left', async () => {
+		const { staged, out } = await stage();
+		const folder = await readStagedFolder(staged.outDir);
+		const { manifest } = await openStagedManifest(folder, PASS);
+		await expect(
+			assemble({ manifest, passphrase: 'wrong', pool, outDir: out, source: stagedChunkSource(folder, manifest) })
+		).rejects.toMatchObject({
+			code: CoreErrorCode.WrongKey,
+			details: { chunks: [0] }
 		});
 		expect(await listAll(out)).toEqual([]);
 	});

@@ -136,7 +136,7 @@ describe('chunk sealing', () => {
 		const plain = randomBytes(1024 * 1024);
 		const sealed = sealChunk({ ...task, plain });
 		expect(sealed.compressed).toBe(false);
-		expect(decodeChunkHeader(sealed.sealed).compressed).toBe(false);
+		expect(decodeChunkHeader(sealed.bytes).compressed).toBe(false);
 		expect(sealed.storedSize).toBe(plain.length + CONTAINER_OVERHEAD);
 	});
 
@@ -146,7 +146,7 @@ describe('chunk sealing', () => {
 		expect(sealed.compressed).toBe(true);
 		expect(sealed.storedSize).toBeLessThan(plain.length / 10);
 		const opened = openChunk({
-			sealed: sealed.sealed,
+			sealed: sealed.bytes,
 			archiveKey,
 			expect: { kind: 'data', uid, index: 0 },
 			sha256: sealed.sha256,
@@ -164,13 +164,13 @@ describe('chunk sealing', () => {
 
 	it('GIVEN a recorded sha256 WHEN the bytes differ THEN TAMPERED_CHUNK before any decryption, and WRONG_KEY when intact', () => {
 		const sealed = sealChunk({ ...task, plain: Buffer.from('x'.repeat(100)) });
-		const copy = Buffer.from(sealed.sealed);
+		const copy = Buffer.from(sealed.bytes);
 		copy[copy.length - 1]! ^= 1;
 		expect(codeOf(() => openChunk({ sealed: copy, archiveKey, expect: { kind: 'data', index: 0 }, sha256: sealed.sha256 }))).toBe(
 			CoreErrorCode.TamperedChunk
 		);
 		expect(
-			codeOf(() => openChunk({ sealed: sealed.sealed, archiveKey: randomBytes(32), expect: { kind: 'data', index: 0 }, sha256: sealed.sha256 }))
+			codeOf(() => openChunk({ sealed: sealed.bytes, archiveKey: randomBytes(32), expect: { kind: 'data', index: 0 }, sha256: sealed.sha256 }))
 		).toBe(CoreErrorCode.WrongKey);
 	});
 });
