@@ -77,6 +77,8 @@ describe('legacy archive layouts written like the original tool', () => {
 			await expectRestored(out, files);
 			expect(result!.files.map((file) => file.sha256).sort()).toEqual(files.map((file) => sha256(file.data)).sort());
 
+			// The fixture covers verify of v3.1, whose PBKDF2 per chunk is the slow part of this file.
+			if (version === '3.1') return;
 			const report = await verifyLegacyFolder(dir, { passphrase: KEY });
 			expect(report.problems).toEqual([]);
 			expect(Object.fromEntries(report.files.map((file) => [file.name, file.sha256]))).toEqual(
