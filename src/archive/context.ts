@@ -19,6 +19,13 @@ export interface ArchiveSettings {
 	readonly attachmentLimit: number;
 	/** How many archives upload at the same time (each into its own thread). */
 	readonly uploadConcurrency: number;
+	/**
+	 * PBKDF2 iterations for new archive keys; default the core's 600,000. Only tests and benchmarks lower it (existing
+	 * archives always use the count recorded in their chunks and manifest).
+	 */
+	readonly kdfIterations?: number;
+	/** Minimum seconds between two progress edits of one card; default 4 (card edits share the channel's rate limit). */
+	readonly cardEditIntervalMs?: number;
 }
 
 /** One line of structured log. Implementations must never receive secrets; callers never pass any. */
