@@ -24,7 +24,7 @@ export interface ArchiveSettings {
 	 * archives always use the count recorded in their chunks and manifest).
 	 */
 	readonly kdfIterations?: number;
-	/** Minimum seconds between two progress edits of one card; default 4 (card edits share the channel's rate limit). */
+	/** Minimum milliseconds between two progress edits of one card; default 4000 (card edits share the channel's rate limit). */
 	readonly cardEditIntervalMs?: number;
 }
 
