@@ -129,7 +129,7 @@ export interface StagedFolder {
 }
 
 /**
- * Lists a staged folder: data chunks and manifest parts by their names; when no part is named as such, any file
+ * Lists a staged folder: data chunks and manifest parts by their names, and as manifest parts also any other file
  * whose header says "manifest" (renamed files still work).
  *
  * @throws {CoreError} NOT_FOUND when the folder cannot be read; BAD_FORMAT when it holds several archives' manifests.
@@ -161,15 +161,14 @@ export async function readStagedFolder(dir: string): Promise<StagedFolder> {
 			chunks.set(parsed.index, [...(chunks.get(parsed.index) ?? []), staged]);
 		}
 	}
-	if (manifestParts.length === 0) {
-		for (const name of unnamed) {
-			const head = await readHead(path.join(dir, name));
-			if (head === undefined) continue;
-			try {
-				if (decodeChunkHeader(head).kind === 'manifest') manifestParts.push({ file: path.join(dir, name), name });
-			} catch {
-				// Not one of ours: other files may sit beside the archive.
-			}
+	// Renamed parts still count: any other file whose header says "manifest".
+	for (const name of unnamed) {
+		const head = await readHead(path.join(dir, name));
+		if (head === undefined) continue;
+		try {
+			if (decodeChunkHeader(head).kind === 'manifest') manifestParts.push({ file: path.join(dir, name), name });
+		} catch {
+			// Not one of ours: other files may sit beside the archive.
 		}
 	}
 	if (ids.size > 1) {
