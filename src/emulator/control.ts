@@ -37,6 +37,8 @@ export interface EmulatorStats {
 	bytesStored: number;
 	unknownRoutes: string[];
 	gatewayConnections: number;
+	/** The emulator process's memory now and at its peak (it must not grow with the bytes stored). */
+	memory: { rssBytes: number; peakRssBytes: number; heapUsedBytes: number };
 }
 
 /** The bot's access to a channel: everything, reading only (writes get 50013), or none (50001). */
@@ -107,7 +109,12 @@ export class Control {
 			attachments: world.attachmentCount,
 			bytesStored: world.bytesStored,
 			unknownRoutes: [...stats.unknownRoutes],
-			gatewayConnections: gateway.connections
+			gatewayConnections: gateway.connections,
+			memory: {
+				rssBytes: process.memoryUsage.rss(),
+				peakRssBytes: process.resourceUsage().maxRSS * 1024,
+				heapUsedBytes: process.memoryUsage().heapUsed
+			}
 		};
 	}
 

@@ -306,7 +306,18 @@ describe('dos emulator and the HTTP control API', () => {
 
 		const stats = await control('GET', '/stats');
 		expect(Object.keys(stats.body!).sort()).toEqual(
-			['requests', 'byRoute', 'status429', 'status5xx', 'messages', 'attachments', 'bytesStored', 'unknownRoutes', 'gatewayConnections'].sort()
+			[
+				'requests',
+				'byRoute',
+				'status429',
+				'status5xx',
+				'messages',
+				'attachments',
+				'bytesStored',
+				'unknownRoutes',
+				'gatewayConnections',
+				'memory'
+			].sort()
 		);
 		expect(stats.body).toMatchObject({ status5xx: 1, attachments: 1, bytesStored: 'hello, emulator'.length, unknownRoutes: [] });
 		expect(stats.body!.byRoute['GET /users/@me']).toBe(2);

@@ -14,7 +14,7 @@ import {
 	requireBotPermissions
 } from '../messaging.js';
 import { Permission } from '../permissions.js';
-import { compareSnowflakes, isSnowflake } from '../snowflake.js';
+import { compareSnowflakes } from '../snowflake.js';
 import type { StoredChannel } from '../world.js';
 import { ChannelType } from '../world.js';
 
@@ -234,7 +234,7 @@ function listMessages(emu: Emulation, channel: StoredChannel, query: URLSearchPa
 		['after', after],
 		['around', around]
 	] as const) {
-		if (value !== null && !isSnowflake(value))
+		if (value !== null && !/^\d{1,20}$/.test(value))
 			throw invalidFormBody([{ path: [name], code: 'NUMBER_TYPE_COERCE', message: `Value "${value}" is not snowflake.` }]);
 	}
 	let page: string[];
