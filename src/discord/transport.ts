@@ -354,7 +354,8 @@ export class DiscordTransport {
 	 *
 	 * A file target is written as `<file>.part` and renamed to `<file>` only once size and hash match; on failure
 	 * nothing is left behind. A stream target is not ended on failure, and an attempt that already wrote bytes into
-	 * it is not retried (the bytes cannot be taken back): DOWNLOAD_FAILED then. It is ended on success.
+	 * it is not retried (the bytes cannot be taken back): DOWNLOAD_FAILED then. It is ended on success (not waited for:
+	 * consume it concurrently, as a pipeline does).
 	 *
 	 * @throws TransportError SIZE_MISMATCH, HASH_MISMATCH (not retried), DOWNLOAD_FAILED (retries used up),
 	 * NOT_FOUND, MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED; CoreError DISK_FULL when the disk
@@ -418,10 +419,8 @@ export class DiscordTransport {
 			);
 			this.checkDownload(result, location, options);
 			if (partFile !== null && 'file' in target) await rename(partFile, target.file);
-			else if ('stream' in target) {
-				target.stream.end();
-				await finished(target.stream);
-			}
+			// The caller reads its own stream (and sees its errors): waiting for its finish could deadlock them.
+			else if ('stream' in target) target.stream.end();
 			return result;
 		} catch (error) {
 			if (partFile !== null) await rm(partFile, { force: true });

@@ -345,6 +345,36 @@ describe('DiscordTransport against the emulator', () => {
 		expect((await emu.stats()).status429 - before).toBeLessThanOrEqual(1);
 	});
 
+	it('GIVEN a short 429 storm WHEN a chunk is posted THEN the REST client waits it out and the chunk lands once', async () => {
+		const { threadId } = await newThread();
+		await emu.faults({ rateLimitNext: 2, rateLimitRetryAfterMs: 50, routes: ['POST /channels/:channel/messages'] });
+		try {
+			const data = randomBytes(1000);
+			const before = (await emu.stats()).status429;
+			await transport.postChunk({ threadId, files: [{ name: chunkName(0, data), data }], content: 'chunk 1/1', nonce: 'storm-1' });
+			expect((await emu.stats()).status429 - before).toBe(2);
+			expect(await chunkMessages(threadId)).toHaveLength(1);
+		} finally {
+			await emu.faults({ rateLimitNext: 0, rateLimitRetryAfterMs: 1000, routes: null });
+		}
+	});
+
+	it('GIVEN a 429 asking to wait longer than the transport waits WHEN a chunk is posted THEN it fails RATE_LIMITED', async () => {
+		const { threadId } = await newThread();
+		const hurried = emu.transport({ maxRateLimitWaitMs: 1000 });
+		await emu.faults({ rateLimitNext: 1, rateLimitRetryAfterMs: 60_000, routes: ['POST /channels/:channel/messages'] });
+		try {
+			const data = randomBytes(1000);
+			const error = await rejection(
+				hurried.postChunk({ threadId, files: [{ name: chunkName(0, data), data }], content: 'chunk 1/1', nonce: 'storm-2' })
+			);
+			expect(error.code).toBe(TransportErrorCode.RateLimited);
+			expect(error.retryable).toBe(true);
+		} finally {
+			await emu.faults({ rateLimitNext: 0, rateLimitRetryAfterMs: 1000, routes: null });
+		}
+	});
+
 	it('GIVEN a card WHEN posted, edited and fetched THEN embeds and components travel as given and the thread shows on the card', async () => {
 		const components = [{ type: 1, components: [{ type: 2, style: 1, label: 'Download', custom_id: 'archive:download:abc' }] }];
 		const card = await transport.postCard(emu.archiveChannelId, { embeds: [{ title: '#241126-99', description: 'uploading' }], components });
