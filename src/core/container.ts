@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { CoreError, CoreErrorCode } from './errors.js';
 import { deriveChunkKey, KEY_SIZE, MAX_KDF_ITERATIONS, SALT_SIZE } from './keys.js';
 
@@ -95,6 +95,11 @@ export interface ContainerExpectation {
 	 * means the key is wrong (WRONG_KEY), else the bytes were changed (TAMPERED_CHUNK).
 	 */
 	readonly intact?: boolean;
+	/**
+	 * The recorded sha256 of the sealed bytes (hex). A difference is TAMPERED_CHUNK whatever else fails; a match makes
+	 * the bytes intact, so a failing tag then means WRONG_KEY.
+	 */
+	readonly sha256?: string;
 	/** Shown in messages (a file name, "chunk 42"). */
 	readonly label?: string;
 }
@@ -103,6 +108,10 @@ export interface ContainerExpectation {
 export interface OpenedContainer {
 	readonly header: ChunkHeader;
 	readonly payload: Buffer;
+	/** sha256 of the sealed bytes, hex. */
+	readonly sha256: string;
+	/** sha256 of the payload, hex. */
+	readonly payloadSha256: string;
 }
 
 /**
@@ -184,13 +193,23 @@ export function decodeChunkHeader(bytes: Uint8Array, label = 'this file'): Chunk
 	};
 }
 
+/** A sealed container and the hashes computed while sealing it. */
+export interface SealedContainer {
+	/** header ‖ ciphertext ‖ tag, in one buffer that owns its whole ArrayBuffer (so it can be transferred). */
+	readonly sealed: Buffer;
+	readonly header: ChunkHeader;
+	/** sha256 of `sealed`, hex. */
+	readonly sha256: string;
+	/** sha256 of the payload, hex. */
+	readonly payloadSha256: string;
+}
+
 /**
  * Seals a payload: random chunk salt and nonce, chunk key by HKDF from the archive key, AES-256-GCM with the header
  * as AAD. Synchronous: it runs inside the crypto workers (and for small single blobs on the calling thread).
  *
- * @returns header ‖ ciphertext ‖ tag, in one freshly allocated buffer that owns its whole ArrayBuffer.
  */
-export function sealContainer(input: SealContainerInput): { sealed: Buffer; header: ChunkHeader } {
+export function sealContainer(input: SealContainerInput): SealedContainer {
 	assertField(input.archiveKey.length === KEY_SIZE, 'archive key length');
 	const chunkSalt = Buffer.from(input.chunkSalt ?? randomBytes(SALT_SIZE));
 	const nonce = Buffer.from(input.nonce ?? randomBytes(NONCE_SIZE));
@@ -213,14 +232,30 @@ export function sealContainer(input: SealContainerInput): { sealed: Buffer; head
 	// cache-sized steps, which is markedly faster than one call over megabytes.
 	const sealed = Buffer.from(new ArrayBuffer(HEADER_SIZE + input.payload.length + TAG_SIZE));
 	headerBytes.copy(sealed, 0);
+	// Both hashes are fed step by step while the bytes are still in cache: one pass over memory instead of three.
+	const sealedHash = createHash('sha256').update(headerBytes);
+	const payloadHash = createHash('sha256');
 	let at = HEADER_SIZE;
 	for (let start = 0; start < input.payload.length; start += CIPHER_STEP) {
-		at += cipher.update(input.payload.subarray(start, start + CIPHER_STEP)).copy(sealed, at);
+		const piece = input.payload.subarray(start, start + CIPHER_STEP);
+		payloadHash.update(piece);
+		const encrypted = cipher.update(piece);
+		sealedHash.update(encrypted);
+		at += encrypted.copy(sealed, at);
 	}
-	at += cipher.final().copy(sealed, at);
-	cipher.getAuthTag().copy(sealed, at);
+	const last = cipher.final();
+	sealedHash.update(last);
+	at += last.copy(sealed, at);
+	const tag = cipher.getAuthTag();
+	sealedHash.update(tag);
+	tag.copy(sealed, at);
 	key.fill(0);
-	return { sealed, header: { ...fields, version: CONTAINER_VERSION, kdfId: KDF_ID_PBKDF2_SHA256 } };
+	return {
+		sealed,
+		header: { ...fields, version: CONTAINER_VERSION, kdfId: KDF_ID_PBKDF2_SHA256 },
+		sha256: sealedHash.digest('hex'),
+		payloadSha256: payloadHash.digest('hex')
+	};
 }
 
 const CIPHER_STEP = 64 * 1024;
@@ -228,34 +263,59 @@ const CIPHER_STEP = 64 * 1024;
 /**
  * Opens a container: checks its header against what the caller expects, then authenticates and decrypts it.
  *
- * @throws {CoreError} BAD_FORMAT / UNSUPPORTED_VERSION for a bad header; MISPLACED_CHUNK when kind, uid, index, count
- * or archive salt differ from the expectation; WRONG_KEY when the tag fails on bytes the caller knows are intact;
- * TAMPERED_CHUNK when the tag fails otherwise.
+ * @throws {CoreError} TAMPERED_CHUNK when the bytes differ from a recorded sha256; BAD_FORMAT / UNSUPPORTED_VERSION
+ * for a bad header; MISPLACED_CHUNK when kind, uid, index, count or archive salt differ from the expectation;
+ * WRONG_KEY when the tag fails on bytes known to be intact; TAMPERED_CHUNK when the tag fails otherwise.
  */
 export function openContainer(sealedBytes: Uint8Array, archiveKey: Uint8Array, expect: ContainerExpectation): OpenedContainer {
 	const sealed = Buffer.from(sealedBytes.buffer, sealedBytes.byteOffset, sealedBytes.byteLength);
 	const label = expect.label ?? 'the chunk';
-	const header = decodeChunkHeader(sealed, label);
-	checkExpectation(header, expect, label);
+	let header: ChunkHeader;
+	try {
+		header = decodeChunkHeader(sealed, label);
+		checkExpectation(header, expect, label);
+	} catch (error) {
+		// With a record, a damaged header is damage like any other byte.
+		if (expect.sha256 !== undefined && createHash('sha256').update(sealed).digest('hex') !== expect.sha256) throw recordMismatch(expect, label);
+		throw error;
+	}
 	const key = deriveChunkKey(archiveKey, header.chunkSalt);
 	const decipher = createDecipheriv('aes-256-gcm', key, header.nonce);
-	decipher.setAAD(sealed.subarray(0, HEADER_SIZE));
-	decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+	const aad = sealed.subarray(0, HEADER_SIZE);
+	const tag = sealed.subarray(sealed.length - TAG_SIZE);
+	decipher.setAAD(aad);
+	decipher.setAuthTag(tag);
 	const ciphertext = sealed.subarray(HEADER_SIZE, sealed.length - TAG_SIZE);
 	const payload = Buffer.from(new ArrayBuffer(ciphertext.length));
+	// Both hashes are fed step by step while the bytes are in cache, as when sealing.
+	const sealedHash = createHash('sha256').update(aad);
+	const payloadHash = createHash('sha256');
 	let at = 0;
+	let failure: unknown;
 	try {
 		for (let start = 0; start < ciphertext.length; start += CIPHER_STEP) {
-			at += decipher.update(ciphertext.subarray(start, start + CIPHER_STEP)).copy(payload, at);
+			const piece = ciphertext.subarray(start, start + CIPHER_STEP);
+			sealedHash.update(piece);
+			const plain = decipher.update(piece);
+			payloadHash.update(plain);
+			at += plain.copy(payload, at);
 		}
 		decipher.final();
 	} catch (error) {
-		payload.fill(0);
-		throw authenticationError(header, expect, label, error);
+		failure = error;
 	} finally {
 		key.fill(0);
 	}
-	return { header, payload };
+	const sha256 = sealedHash.update(tag).digest('hex');
+	if (expect.sha256 !== undefined && sha256 !== expect.sha256) {
+		payload.fill(0);
+		throw recordMismatch(expect, label);
+	}
+	if (failure !== undefined) {
+		payload.fill(0);
+		throw authenticationError(header, { ...expect, intact: expect.intact === true || expect.sha256 !== undefined }, label, failure);
+	}
+	return { header, payload, sha256, payloadSha256: payloadHash.digest('hex') };
 }
 
 /**
@@ -278,6 +338,14 @@ export function checkExpectation(header: ChunkHeader, expect: ContainerExpectati
 			expect.kind === ChunkKind.Data && expect.index !== undefined ? { chunks: [expect.index] } : {}
 		);
 	}
+}
+
+function recordMismatch(expect: ContainerExpectation, label: string): CoreError {
+	return new CoreError(
+		CoreErrorCode.TamperedChunk,
+		`${label} does not match its recorded sha256: it was changed or damaged. Fetch a good copy of it.`,
+		expect.kind === ChunkKind.Data && expect.index !== undefined ? { chunks: [expect.index] } : {}
+	);
 }
 
 function authenticationError(header: ChunkHeader, expect: ContainerExpectation, label: string, cause: unknown): CoreError {

@@ -10,7 +10,6 @@ import { type ArchiveKey, deriveArchiveKey } from './keys.js';
 import { manifestPartFileName, parseArchiveId } from './names.js';
 import { assertSafeRelativePath } from './paths.js';
 import { type ArchivePlan, chunkCountFor, chunkRange } from './plan.js';
-import { sha256Hex } from './sealing.js';
 import type { ChunkRecord } from './slice.js';
 import type { EntryType } from './walk.js';
 
@@ -308,7 +307,7 @@ export async function sealManifest(
 	const keyBytes = key.exportBytes();
 	try {
 		return Array.from({ length: count }, (_, index) => {
-			const { sealed } = sealContainer({
+			const { sealed, sha256 } = sealContainer({
 				kind: ChunkKind.Manifest,
 				compressed: true,
 				archiveKey: keyBytes,
@@ -319,7 +318,6 @@ export async function sealManifest(
 				count,
 				payload: packed.subarray(index * partSize, (index + 1) * partSize)
 			});
-			const sha256 = sha256Hex(sealed);
 			return { index, count, bytes: sealed, storedSize: sealed.length, sha256, filename: manifestPartFileName(manifest.id, index, sha256) };
 		});
 	} finally {

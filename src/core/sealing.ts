@@ -59,9 +59,8 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 /** Hashes the plaintext, compresses when it pays, and seals. */
 export function sealChunk(task: SealChunkTask): SealedChunkData {
-	const plainSha256 = sha256Hex(task.plain);
 	const { payload, compressed } = compressForStorage(task.plain, task.gzipLevel);
-	const { sealed, header } = sealContainer({
+	const { sealed, header, sha256, payloadSha256 } = sealContainer({
 		kind: task.kind,
 		compressed,
 		archiveKey: task.archiveKey,
@@ -76,9 +75,10 @@ export function sealChunk(task: SealChunkTask): SealedChunkData {
 		bytes: sealed,
 		compressed,
 		plainSize: task.plain.length,
-		plainSha256,
+		// Stored raw, the payload is the plaintext and its hash came with the sealing.
+		plainSha256: compressed ? sha256Hex(task.plain) : payloadSha256,
 		storedSize: sealed.length,
-		sha256: sha256Hex(sealed),
+		sha256,
 		nonce: header.nonce.toString('hex')
 	};
 }
@@ -93,18 +93,10 @@ export function sealChunk(task: SealChunkTask): SealedChunkData {
 export function openChunk(task: OpenChunkTask): OpenedChunkData {
 	const label = task.expect.label ?? 'the chunk';
 	const details = task.expect.index === undefined ? {} : { chunks: [task.expect.index] };
-	let intact = task.expect.intact ?? false;
-	if (task.sha256 !== undefined) {
-		if (sha256Hex(task.sealed) !== task.sha256) {
-			throw new CoreError(
-				CoreErrorCode.TamperedChunk,
-				`${label} does not match its recorded sha256: it was changed or damaged. Fetch a good copy of it.`,
-				details
-			);
-		}
-		intact = true;
-	}
-	const { header, payload } = openContainer(task.sealed, task.archiveKey, { ...task.expect, intact });
+	const { header, payload, payloadSha256 } = openContainer(task.sealed, task.archiveKey, {
+		...task.expect,
+		...(task.sha256 === undefined ? {} : { sha256: task.sha256 })
+	});
 	const plain = header.compressed ? gunzipPayload(payload, task.plainSize ?? Number.MAX_SAFE_INTEGER, label) : payload;
 	if (task.plainSize !== undefined && plain.length !== task.plainSize) {
 		throw new CoreError(
@@ -113,7 +105,7 @@ export function openChunk(task: OpenChunkTask): OpenedChunkData {
 			details
 		);
 	}
-	const plainSha256 = sha256Hex(plain);
+	const plainSha256 = header.compressed ? sha256Hex(plain) : payloadSha256;
 	if (task.plainSha256 !== undefined && plainSha256 !== task.plainSha256) {
 		throw new CoreError(
 			CoreErrorCode.HashMismatch,

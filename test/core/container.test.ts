@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +86,21 @@ describe('chunk container format 1', () => {
 		expect(codes.has(CoreErrorCode.TamperedChunk)).toBe(true);
 		expect(codes.has(CoreErrorCode.BadFormat)).toBe(true);
 		expect(codes.has(CoreErrorCode.MisplacedChunk)).toBe(true);
+	});
+
+	it('GIVEN a recorded sha256 WHEN ANY byte is flipped THEN it is always TAMPERED_CHUNK, and intact bytes with another key are WRONG_KEY', () => {
+		const sealed = seal(randomBytes(40));
+		const sha256 = createHash('sha256').update(sealed).digest('hex');
+		for (let at = 0; at < sealed.length; at++) {
+			const copy = Buffer.from(sealed);
+			copy[at]! ^= 0x80;
+			expect(
+				codeOf(() => openContainer(copy, archiveKey, { kind: 'data', uid, index: 7, sha256 })),
+				`byte ${at}`
+			).toBe(CoreErrorCode.TamperedChunk);
+		}
+		expect(codeOf(() => openContainer(sealed, randomBytes(32), { kind: 'data', uid, index: 7, sha256 }))).toBe(CoreErrorCode.WrongKey);
+		expect(openContainer(sealed, archiveKey, { kind: 'data', uid, index: 7, sha256 }).sha256).toBe(sha256);
 	});
 
 	it('GIVEN a chunk of index 7 WHEN it is opened as index 8, as another archive or as a manifest THEN MISPLACED_CHUNK', () => {
