@@ -69,7 +69,7 @@ export async function locateLegacyChunks(
 		size: await storedSize(dir, chunk.name)
 	}))) {
 		if (size === null) absent.push({ chunk, file, actualSize: null });
-		else if (chunk.size !== null && chunk.size !== size) absent.push({ chunk, file, actualSize: size });
+		else if ((chunk.size !== null && chunk.size !== size) || size > LEGACY_MAX_CHUNK_BYTES) absent.push({ chunk, file, actualSize: size });
 		else sizes.set(chunk.name, size);
 	}
 	return { sizes, absent };
@@ -93,9 +93,16 @@ export function absenceError(dir: string, absent: readonly LegacyChunkAbsence[])
 	const first = absent[0]!;
 	return new CoreError(
 		CoreErrorCode.TamperedChunk,
-		`${absent.length} chunk(s) in ${dir} do not have the size the manifest records: ${names(absent)} (${first.chunk.name} is ${first.actualSize} bytes, the manifest says ${first.chunk.size}). Download them again and retry.`,
+		`${absent.length} chunk(s) in ${dir} do not have the size the manifest records: ${names(absent)} (${describeWrongSize(first)}). Download them again and retry.`,
 		{ file: first.chunk.name, paths: [...new Set(absent.map((entry) => entry.file.name))] }
 	);
+}
+
+/** Why a present chunk's size is wrong, in words. */
+export function describeWrongSize({ chunk, actualSize }: LegacyChunkAbsence): string {
+	return chunk.size === null
+		? `${chunk.name} is ${actualSize} bytes, more than the ${LEGACY_MAX_CHUNK_BYTES} a chunk can be`
+		: `${chunk.name} is ${actualSize} bytes, the manifest says ${chunk.size}`;
 }
 
 /**

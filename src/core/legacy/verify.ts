@@ -7,6 +7,7 @@ import { readLegacyManifestFile } from './manifest.js';
 import {
 	type LegacyProgress,
 	type LegacyReadContext,
+	describeWrongSize,
 	isTagFailure,
 	locateLegacyChunks,
 	mapInOrder,
@@ -87,16 +88,12 @@ export async function verifyLegacyFolder(dir: string, options: VerifyLegacyOptio
 	};
 
 	const { sizes, absent } = await locateLegacyChunks(dir, manifest.files);
-	for (const { chunk, file, actualSize } of absent) {
+	for (const entry of absent) {
+		const { chunk, file } = entry;
 		report(
-			actualSize === null
+			entry.actualSize === null
 				? { code: CoreErrorCode.MissingChunk, chunk: chunk.name, file: file.name, message: `Chunk ${chunk.name} is missing.` }
-				: {
-						code: CoreErrorCode.TamperedChunk,
-						chunk: chunk.name,
-						file: file.name,
-						message: `Chunk ${chunk.name} is ${actualSize} bytes, the manifest says ${chunk.size}.`
-					}
+				: { code: CoreErrorCode.TamperedChunk, chunk: chunk.name, file: file.name, message: `Chunk ${describeWrongSize(entry)}.` }
 		);
 	}
 

@@ -195,6 +195,19 @@ describe('legacy v3.1 restore of the original tool’s fixture', () => {
 		expect(report.problems).toEqual([expect.objectContaining({ code: CoreErrorCode.MissingChunk, chunk: missing.name, file: missing.file })]);
 	});
 
+	it('GIVEN a truncated chunk WHEN the fixture is restored THEN its size names it as tampered before any key work', async () => {
+		const victim = (await fixtureChunks(dir))[7]!;
+		const bytes = await readFile(path.join(dir, victim.name));
+		await writeFile(path.join(dir, victim.name), bytes.subarray(0, bytes.length - 1));
+		const { error, derivations } = await countDerivations(() => restoreLegacyFolder(dir, out, { passphrase: FIXTURE_KEY }));
+		expect(isCoreError(error, CoreErrorCode.TamperedChunk)).toBe(true);
+		expect((error as CoreError).message).toContain(victim.name);
+		expect(derivations).toBe(0);
+		expect(await listOrEmpty(out)).toEqual([]);
+		const report = await verifyLegacyFolder(dir);
+		expect(report.problems).toEqual([expect.objectContaining({ code: CoreErrorCode.TamperedChunk, chunk: victim.name })]);
+	});
+
 	it('GIVEN an existing file in the target WHEN restoring without overwrite THEN it is refused and left untouched; with overwrite it is replaced', async () => {
 		const expected = await expectedHashes();
 		await restoreLegacyFolder(dir, out, { passphrase: FIXTURE_KEY, paths: ['empty.dat'] });
