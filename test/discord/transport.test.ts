@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REST, Routes } from 'discord.js';
 import {
+	DiscordTransport,
 	TransportErrorCode,
 	chunkNonce,
 	isTransportError,
-	type DiscordTransport,
 	type LiveMessage,
 	type ThreadInfo,
 	type TransportError
@@ -505,6 +506,20 @@ describe('DiscordTransport against the emulator', () => {
 		expect((error as NodeJS.ErrnoException).code).toBe('ENOENT');
 	});
 
+	it('GIVEN a REST client shared with the bot WHEN the transport uses it and closes THEN requests work and the client stays usable', async () => {
+		const rest = new REST({ api: emu.apiUrl, globalRequestsPerSecond: 1000 }).setToken('emulator-test-token');
+		try {
+			const shared = new DiscordTransport({ rest });
+			const line = await shared.postLine(emu.logChannelId, 'through a shared client');
+			shared.close();
+			const fetched = (await rest.get(Routes.channelMessage(emu.logChannelId, line.messageId))) as { content: string };
+			expect(fetched.content).toBe('through a shared client');
+		} finally {
+			rest.clearHashSweeper();
+			rest.clearHandlerSweeper();
+		}
+	});
+
 	it('GIVEN an aborted signal WHEN a post or a download starts THEN it fails ABORTED', async () => {
 		const controller = new AbortController();
 		controller.abort();
@@ -527,6 +542,10 @@ describe('DiscordTransport against the emulator', () => {
 			)
 		);
 		expect(download.code).toBe(TransportErrorCode.Aborted);
+	});
+
+	it('GIVEN everything above WHEN the emulator lists unknown routes THEN the transport hit none', async () => {
+		expect((await emu.stats()).unknownRoutes).toEqual([]);
 	});
 });
 
