@@ -2,6 +2,7 @@
  * The content of an archive as the index records it (its entries and chunks), checked and turned into rows.
  * Shared by plan recording (upload) and content replacement (rebuild).
  */
+import { sql } from 'drizzle-orm';
 import { assertSafeRelativePath } from '../core/paths.js';
 import type { IndexDatabase } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
@@ -57,8 +58,67 @@ export interface ContentTotals {
 }
 
 const sha256Pattern = /^[0-9a-f]{64}$/;
-/** Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters. */
-const batchRows = 500;
+
+/**
+ * One prepared INSERT per table and connection, run once per row. Building a multi-row INSERT through the
+ * query builder costs about ten times more than the database work (12 s against 1 s for 100,000 entries).
+ */
+function buildEntryInsert(db: IndexDatabase) {
+	const p = (name: string) => sql.placeholder(name);
+	return db
+		.insert(entries)
+		.values({
+			archiveLot: p('archiveLot'),
+			path: p('path'),
+			name: p('name'),
+			type: p('type'),
+			size: p('size'),
+			mode: p('mode'),
+			mtimeMs: p('mtimeMs'),
+			sha256: p('sha256'),
+			offset: p('offset'),
+			firstChunk: p('firstChunk'),
+			lastChunk: p('lastChunk'),
+			target: p('target')
+		})
+		.prepare();
+}
+
+function buildChunkInsert(db: IndexDatabase) {
+	const p = (name: string) => sql.placeholder(name);
+	return db
+		.insert(chunks)
+		.values({
+			archiveLot: p('archiveLot'),
+			kind: p('kind'),
+			index: p('index'),
+			state: p('state'),
+			postNonce: p('postNonce'),
+			messageId: p('messageId'),
+			attachmentId: p('attachmentId'),
+			filename: p('filename'),
+			storedSize: p('storedSize'),
+			sha256: p('sha256'),
+			plainSize: p('plainSize'),
+			plainSha256: p('plainSha256'),
+			compressed: p('compressed'),
+			recordedAt: p('recordedAt'),
+			updatedAt: p('updatedAt')
+		})
+		.prepare();
+}
+
+const entryInserts = new WeakMap<IndexDatabase, ReturnType<typeof buildEntryInsert>>();
+const chunkInserts = new WeakMap<IndexDatabase, ReturnType<typeof buildChunkInsert>>();
+
+function cached<T>(cache: WeakMap<IndexDatabase, T>, db: IndexDatabase, build: (db: IndexDatabase) => T): T {
+	let statement = cache.get(db);
+	if (statement === undefined) {
+		statement = build(db);
+		cache.set(db, statement);
+	}
+	return statement;
+}
 
 function invalid(lot: number | undefined, message: string): IndexError {
 	return new IndexError(IndexErrorCode.InvalidRecord, message, lot === undefined ? {} : { lot });
@@ -140,11 +200,8 @@ export function insertEntries(db: IndexDatabase, lot: number, input: readonly Ar
 			target: entry.target ?? null
 		};
 	});
-	for (let start = 0; start < rows.length; start += batchRows) {
-		db.insert(entries)
-			.values(rows.slice(start, start + batchRows))
-			.run();
-	}
+	const insert = cached(entryInserts, db, buildEntryInsert);
+	for (const row of rows) insert.run(row);
 	return { originalBytes, fileCount, directoryCount, symlinkCount };
 }
 
@@ -200,10 +257,7 @@ export function insertChunks(db: IndexDatabase, lot: number, input: readonly Rec
 			updatedAt: at
 		};
 	});
-	for (let start = 0; start < rows.length; start += batchRows) {
-		db.insert(chunks)
-			.values(rows.slice(start, start + batchRows))
-			.run();
-	}
+	const insert = cached(chunkInserts, db, buildChunkInsert);
+	for (const row of rows) insert.run(row);
 	return { dataChunks, storedDataChunks, storedBytes };
 }

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { normalizeSha256 } from './content.js';
 import { guard, write, type IndexContext } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
@@ -16,8 +16,6 @@ export interface EntryHit {
 }
 
 export interface EntrySearchOptions {
-	/** Match the file name only (default), or anywhere in the path. */
-	readonly field?: 'name' | 'path';
 	/** Only in archives with these statuses; all when omitted. */
 	readonly statuses?: readonly ArchiveStatus[];
 	/** Only in these archives (by lot). */
@@ -35,6 +33,8 @@ export interface EntrySearchPage {
 }
 
 export interface EntryListOptions {
+	/** Only the entries below this folder (relative path, no trailing `/`), at any depth. */
+	readonly under?: string;
 	/** Entries recorded after this entry id (the `id` of the last entry of the previous page). */
 	readonly after?: number;
 	/** Default 1,000. */
@@ -61,13 +61,23 @@ export class EntryIndex {
 		);
 	}
 
-	/** A page of an archive's entries, in the order they were recorded (manifest order). */
+	/**
+	 * A page of an archive's entries, in the order they were recorded (manifest order); with `under`, only
+	 * those below a folder (a range on the archive's path index: `folder/` ≤ path < `folder0`).
+	 */
 	public list(lot: number, options: EntryListOptions = {}): EntryRecord[] {
+		const folder = options.under?.replace(/\/+$/u, '');
 		return guard(this.#context, () =>
 			this.#context.db
 				.select()
 				.from(entries)
-				.where(and(eq(entries.archiveLot, lot), options.after === undefined ? undefined : gt(entries.id, options.after)))
+				.where(
+					and(
+						eq(entries.archiveLot, lot),
+						folder === undefined || folder === '' ? undefined : and(gte(entries.path, `${folder}/`), lt(entries.path, `${folder}0`)),
+						options.after === undefined ? undefined : gt(entries.id, options.after)
+					)
+				)
 				.orderBy(asc(entries.id))
 				.limit(options.limit ?? 1_000)
 				.all()
@@ -110,15 +120,15 @@ export class EntryIndex {
 	}
 
 	/**
-	 * Finds entries whose name (or path) contains every whitespace-separated term of `query`, across archives,
-	 * through the trigram full-text index: case-insensitive, accents ignored, substrings anywhere in the name.
-	 * At least one term needs 3 characters; shorter terms narrow what the long ones found.
+	 * Finds entries (files, folders, symlinks) whose name contains every whitespace-separated term of `query`,
+	 * across archives, through the trigram full-text index: case-insensitive, accents ignored, substrings
+	 * anywhere in the name, newest archives first. At least one term needs 3 characters; shorter terms narrow
+	 * what the long ones found. A folder's files are then listed with `list(lot, { under })`.
 	 *
 	 * @throws {IndexError} QUERY_TOO_SHORT when no term has 3 characters; INVALID_RECORD for a limit outside 1–100.
 	 */
 	public search(query: string, options: EntrySearchOptions = {}): EntrySearchPage {
-		const field = options.field ?? 'name';
-		const { match, shortTerms } = searchTerms(query, [field]);
+		const { match, shortTerms } = searchTerms(query, ['name']);
 		if (match === null) {
 			throw new IndexError(
 				IndexErrorCode.QueryTooShort,
@@ -130,11 +140,10 @@ export class EntryIndex {
 			throw new IndexError(IndexErrorCode.InvalidRecord, `A page holds 1 to 100 hits, not ${limit}.`);
 		}
 		if (options.statuses?.length === 0 || options.lots?.length === 0) return { hits: [], nextBefore: null };
-		const column = field === 'name' ? sql`e.name` : sql`e.path`;
 		const conditions: SQL[] = [
 			sql`entries_fts match ${match}`,
 			...(options.before === undefined ? [] : [sql`f.rowid < ${options.before}`]),
-			...shortTerms.map((term) => sql`${column} like ${containsPattern(term)} escape '\\'`),
+			...shortTerms.map((term) => sql`e.name like ${containsPattern(term)} escape '\\'`),
 			...(options.statuses === undefined
 				? []
 				: [

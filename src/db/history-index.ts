@@ -26,7 +26,10 @@ export const defaultMigrationsFolder = fileURLToPath(new URL('../../migrations',
 export interface OpenIndexOptions {
 	/** The SQLite file (its folder is created), or `:memory:` for a private in-memory index. */
 	readonly path: string;
-	/** How long a statement waits for another process's lock before failing with INDEX_BUSY. Default 5 s. */
+	/**
+	 * How long a write waits for another process's lock before failing with INDEX_BUSY. Default 30 s: recording
+	 * the plan of a very large upload (a million files) holds the write lock for several seconds. Reads never wait (WAL).
+	 */
 	readonly busyTimeoutMs?: number;
 	/** Milliseconds since the epoch; default `Date.now`. Tests inject a clock to expire leases without waiting. */
 	readonly clock?: () => number;
@@ -214,7 +217,7 @@ export class HistoryIndex {
 export function openIndex(options: OpenIndexOptions): HistoryIndex {
 	const file = options.path;
 	const migrationsFolder = options.migrationsFolder ?? defaultMigrationsFolder;
-	const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+	const busyTimeoutMs = options.busyTimeoutMs ?? 30_000;
 	const inMemory = file === ':memory:';
 	if (!inMemory) mkdirSync(dirname(file), { recursive: true });
 	let client: Database.Database;

@@ -235,6 +235,7 @@ describe('archive records', () => {
 		});
 		expect(index.entries.list(lot).map((entry) => entry.path)).toEqual(['only.bin']);
 		expect(index.chunks.list(lot).map((chunk) => `${chunk.kind}:${chunk.index}:${chunk.state}`)).toEqual(['data:0:stored', 'manifest:0:stored']);
+		expect(index.chunks.get(lot, { index: 0 })?.recordedAt.getTime()).toBe(manualClock().now());
 
 		const imported = index.archives.replaceContent({ ...newArchive(), id: '#241126-40', lot: 40, entries: [], chunks: [stored(0, 5)] });
 		expect(imported).toMatchObject({ lot: 40, chunkCount: 1, storedBytes: 5 });

@@ -79,11 +79,17 @@ describe('file search', () => {
 		expect(() => index.entries.search('  ')).toThrow(expect.objectContaining({ code: IndexErrorCode.QueryTooShort }));
 	});
 
-	it('GIVEN name and path fields WHEN a folder name is searched THEN the name search finds the folder and the path search the files under it', () => {
-		const { index } = library();
-		expect(paths(index, 'vacances')).toEqual(['Vacances']);
-		expect(paths(index, 'vacances', { field: 'path' })).toHaveLength(5);
-		expect(paths(index, 'albums/img', { field: 'path' })).toEqual(['albums/img_cover.jpg']);
+	it('GIVEN a folder name WHEN searched THEN the folder is found, and its files are listed under it through the path index', () => {
+		const { index, photos } = library();
+		const [folder] = index.entries.search('vacances').hits;
+		expect(folder?.entry).toMatchObject({ path: 'Vacances', type: 'directory', archiveLot: photos });
+		expect(index.entries.list(photos, { under: folder!.entry.path }).map((entry) => entry.path)).toEqual([
+			'Vacances/IMG_20240712_101500.jpg',
+			'Vacances/IMG_20240713_090000.JPG',
+			'Vacances/Ünïcødé naïve 名前.md',
+			'Vacances/smörgåsbord.png'
+		]);
+		expect(index.entries.list(photos, { under: 'Vacan' })).toEqual([]);
 	});
 
 	it('GIVEN status and archive filters WHEN searched THEN hits come only from those archives, with the archive they belong to', () => {
