@@ -1,0 +1,728 @@
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import {
+	type ArchiveKey,
+	assemble,
+	type AssembleResult,
+	assertPassphrase,
+	assertSafeName,
+	chunksForPaths,
+	CoreError,
+	CoreErrorCode,
+	fromFsError,
+	legacyArchiveFolderName,
+	legacyChunkHash,
+	type LegacyManifest,
+	type Manifest,
+	NAME_HASH_LENGTH,
+	openManifest,
+	parseLegacyChunkName,
+	parseLegacyManifest,
+	parseStagedName,
+	resolveInside,
+	restoreLegacyFolder,
+	throwIfAborted
+} from '../core/index.js';
+import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, type ChunkRecord } from '../db/index.js';
+import { type AttachmentLocation, isTransportError, type LiveAttachment, TransportErrorCode } from '../discord/index.js';
+import type { ArchiveContext, JobRun } from './context.js';
+
+/**
+ * The read side's downloads (DESIGN.md §4, Download): one archive, or selected paths of it, from its thread into
+ * `[Archive] #DDMMYY-NN` under the download root, then restored into a new folder beside it. URLs are never
+ * stored: the thread is paged right before downloading and the transport fetches fresh ones on 403/404/expiry.
+ */
+
+/** What to download. */
+export interface DownloadRequest {
+	/** The archive: `#241126-07`, `241126-07`, a lot number or the uid. */
+	readonly archive: string;
+	/** Restore only these entries (relative, `/`-separated; for legacy archives, file names); all when absent. */
+	readonly paths?: readonly string[];
+	/** Restore into an existing restore folder, replacing files there. Off: a new folder is always made. */
+	readonly overwrite?: boolean;
+	/** Keep the chunk folder after a clean restore (it is deleted by default). */
+	readonly keepChunks?: boolean;
+}
+
+/** What {@link downloadArchive} did. */
+export interface DownloadResult {
+	readonly archiveId: string;
+	readonly lot: number;
+	readonly format: ArchiveFormat;
+	/** The chunk folder (`[Archive] #DDMMYY-NN` under the download root). */
+	readonly chunkDir: string;
+	/** Whether the chunk folder was deleted after the restore. */
+	readonly chunkDirRemoved: boolean;
+	/** The folder the files were restored into. */
+	readonly restoredTo: string;
+	readonly files: number;
+	readonly bytes: number;
+	/** Data chunks the restore needed. */
+	readonly chunksNeeded: number;
+	/** Chunks fetched from Discord in this run (manifest parts included). */
+	readonly chunksFetched: number;
+	/** Chunks already in the chunk folder with the right size and hash, not fetched again. */
+	readonly chunksReused: number;
+}
+
+/** One attachment of an archive thread, as just listed: its live URL must be used at once, never stored. */
+export interface ThreadAttachment {
+	readonly messageId: string;
+	readonly attachment: LiveAttachment;
+}
+
+/** How many chunk downloads run at once (one thread is one rate-limit bucket only for posts; the CDN is not). */
+const DOWNLOAD_CONCURRENCY = 3;
+
+/**
+ * Every attachment of a thread, oldest message first, with live URLs (use them at once).
+ *
+ * @throws {CoreError} MISSING_CHUNK when the thread is gone; TransportError otherwise.
+ */
+export async function listThreadAttachments(
+	ctx: ArchiveContext,
+	archive: Pick<ThreadRef, 'id' | 'threadId'>,
+	signal?: AbortSignal
+): Promise<ThreadAttachment[]> {
+	const { threadId } = archive;
+	const found: ThreadAttachment[] = [];
+	try {
+		for await (const message of ctx.transport.pageMessages(threadId, signal ? { signal } : {})) {
+			for (const attachment of message.attachments) found.push({ messageId: message.id, attachment });
+		}
+	} catch (error) {
+		if (isTransportError(error, TransportErrorCode.NotFound)) {
+			throw new CoreError(
+				CoreErrorCode.MissingChunk,
+				`The thread of archive ${archive.id} (${threadId}) is gone from Discord: the archive was deleted there. Its files cannot be fetched.`,
+				{},
+				{ cause: error }
+			);
+		}
+		throw error;
+	}
+	return found;
+}
+
+/** The thread of an indexed archive. @throws {CoreError} NOT_FOUND as {@link requireThread}. */
+export function threadRefOf(archive: Archive): ThreadRef {
+	return { id: archive.id, threadId: requireThread(archive), lot: archive.lot, uid: archive.uid };
+}
+
+/** The thread id of an archive, or NOT_FOUND when it has none (never posted, or deleted). */
+export function requireThread(archive: Archive): string {
+	if (archive.status === ArchiveStatus.Deleted) {
+		throw new CoreError(CoreErrorCode.NotFound, `Archive ${archive.id} was deleted (its thread is gone); there is nothing to fetch.`);
+	}
+	if (archive.threadId === null) {
+		throw new CoreError(CoreErrorCode.NotFound, `Archive ${archive.id} has no thread on record: its upload never started. Upload it again.`);
+	}
+	return archive.threadId;
+}
+
+/** The folder chunks of an archive are downloaded into: `[Archive] #DDMMYY-NN` under the download root. */
+export function chunkFolderOf(ctx: ArchiveContext, archive: Pick<Archive, 'id'>): string {
+	return resolveInside(ctx.settings.downloadRoot, legacyArchiveFolderName(archive.id));
+}
+
+/**
+ * Downloads one archive (or the chunks selected paths span) and restores it into a new folder under the download
+ * root. The manifest is opened with the key first, so a wrong key fails before any data chunk is fetched. Chunks
+ * already in the chunk folder with the recorded size and sha256 are not fetched again; every other chunk is checked
+ * against its recorded size and sha256 as it arrives. Damaged or missing chunks are all named (index and message)
+ * and nothing is restored then. After a clean restore the chunk folder is deleted.
+ *
+ * @throws {CoreError} NO_KEY; WRONG_KEY (at the manifest); TAMPERED_CHUNK / MISSING_CHUNK naming every bad chunk;
+ * NOT_FOUND (archive deleted, or a path it does not hold); FILE_EXISTS; HASH_MISMATCH; UNSAFE_PATH; DISK_FULL;
+ * ABORTED. {@link IndexError} ARCHIVE_NOT_FOUND. TransportError when Discord stays unavailable.
+ */
+export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequest, run: JobRun): Promise<DownloadResult> {
+	const archive = ctx.index.archives.require(request.archive);
+	assertPassphrase(ctx.settings.passphrase);
+	const chunkDir = chunkFolderOf(ctx, archive);
+	await mkdir(chunkDir, { recursive: true }).catch((error: unknown) => {
+		throw fromFsError(error, chunkDir);
+	});
+	const listed = await listThreadAttachments(ctx, threadRefOf(archive), run.signal);
+	const downloaded =
+		archive.format === ArchiveFormat.Dos1
+			? await downloadOurs(ctx, archive, listed, chunkDir, request, run)
+			: await downloadLegacy(ctx, archive, listed, chunkDir, request, run);
+	throwIfAborted(run.signal);
+	let chunkDirRemoved = false;
+	if (request.keepChunks !== true) {
+		await rm(chunkDir, { recursive: true, force: true });
+		chunkDirRemoved = true;
+	}
+	run.progress({
+		archiveId: archive.id,
+		phase: 'done',
+		bytesDone: downloaded.bytes,
+		bytesTotal: downloaded.bytes,
+		chunksDone: downloaded.chunksNeeded,
+		chunksTotal: downloaded.chunksNeeded,
+		note: `restored ${downloaded.files} files into ${downloaded.restoredTo}`
+	});
+	return { archiveId: archive.id, lot: archive.lot, format: archive.format, chunkDir, chunkDirRemoved, ...downloaded };
+}
+
+/**
+ * The archives of a lot range, for `dos download <id> --through <id>`: every archive from the first lot to the
+ * last (inclusive) that the index holds and that can be downloaded (complete, or imported legacy ones).
+ *
+ * @throws {IndexError} ARCHIVE_NOT_FOUND for either end; {@link CoreError} INVALID_OPTION when the range is reversed.
+ */
+export function archivesInRange(ctx: ArchiveContext, from: string, through: string): Archive[] {
+	const first = ctx.index.archives.require(from);
+	const last = ctx.index.archives.require(through);
+	if (last.lot < first.lot) {
+		throw new CoreError(CoreErrorCode.InvalidOption, `The range ${first.id} … ${last.id} runs backwards: name the older archive first.`);
+	}
+	const archives: Archive[] = [];
+	for (let lot = first.lot; lot <= last.lot; lot++) {
+		const archive = ctx.index.archives.get(lot);
+		if (archive !== undefined && archive.status === ArchiveStatus.Complete) archives.push(archive);
+	}
+	return archives;
+}
+
+type Downloaded = Omit<DownloadResult, 'archiveId' | 'lot' | 'format' | 'chunkDir' | 'chunkDirRemoved'>;
+
+/** A chunk to put into the chunk folder. */
+interface WantedChunk {
+	readonly index: number;
+	readonly label: string;
+	readonly filename: string;
+	readonly storedSize: number;
+	/** Full sha256 (ours), or undefined when only the name's short hash is known (legacy). */
+	readonly sha256: string | undefined;
+	/** Checks a file's bytes without the key; true when they are the chunk. */
+	readonly matches: (bytes: Buffer) => boolean;
+	readonly source: ThreadAttachment | undefined;
+}
+
+async function downloadOurs(
+	ctx: ArchiveContext,
+	archive: Archive,
+	listed: readonly ThreadAttachment[],
+	chunkDir: string,
+	request: DownloadRequest,
+	run: JobRun
+): Promise<Downloaded> {
+	const { manifest, key, fetched: manifestFetched } = await openArchiveManifest(ctx, threadRefOf(archive), listed, run, chunkDir);
+	const needed = chunksForPaths(manifest, request.paths);
+	const records = new Map(ctx.index.chunks.list(archive.lot, { kind: ChunkKind.Data }).map((row) => [row.index, row]));
+	const byIndex = dataAttachments(archive, listed);
+	const wanted = needed.map((index): WantedChunk => {
+		const record = manifest.chunks[index]!;
+		const source = pickAttachment(byIndex.get(index) ?? [], records.get(index), record.sha256);
+		const filename =
+			source?.attachment.filename ?? records.get(index)?.filename ?? `${archive.id.slice(1)}.c${String(index).padStart(6, '0')}.bin`;
+		return {
+			index,
+			label: `Chunk ${index}`,
+			filename,
+			storedSize: record.storedSize,
+			sha256: record.sha256,
+			matches: (bytes) => bytes.length === record.storedSize && sha256(bytes) === record.sha256,
+			source
+		};
+	});
+	const fetchedChunks = await fetchChunks(ctx, archive, wanted, chunkDir, run);
+	const restoredTo = await newRestoreFolder(ctx, archive, manifest.label, request.overwrite === true);
+	const result: AssembleResult = await assemble({
+		manifest,
+		key,
+		source: async (index) => {
+			const chunk = wanted.find((candidate) => candidate.index === index);
+			if (chunk === undefined) throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} was not downloaded.`, { chunks: [index] });
+			return readFile(path.join(chunkDir, chunk.filename));
+		},
+		outDir: restoredTo,
+		...(request.paths === undefined ? {} : { paths: request.paths }),
+		overwrite: request.overwrite === true,
+		pool: ctx.pool,
+		signal: run.signal,
+		onProgress: (event) =>
+			run.progress({
+				archiveId: archive.id,
+				phase: 'restoring',
+				bytesDone: event.bytesDone,
+				bytesTotal: event.bytesTotal,
+				chunksDone: event.chunksDone,
+				chunksTotal: event.chunksTotal
+			})
+	});
+	return {
+		restoredTo: result.outDir,
+		files: result.files,
+		bytes: result.bytes,
+		chunksNeeded: needed.length,
+		chunksFetched: fetchedChunks.fetched + manifestFetched,
+		chunksReused: fetchedChunks.reused
+	};
+}
+
+/** The data chunks a thread holds, by index (several when stray copies were posted). */
+function dataAttachments(archive: Archive, listed: readonly ThreadAttachment[]): Map<number, ThreadAttachment[]> {
+	const byIndex = new Map<number, ThreadAttachment[]>();
+	for (const item of listed) {
+		const name = parseStagedName(item.attachment.filename);
+		if (name?.kind !== 'data' || name.archiveId !== archive.id) continue;
+		byIndex.set(name.index, [...(byIndex.get(name.index) ?? []), item]);
+	}
+	return byIndex;
+}
+
+/** Of several copies of a chunk, the one the index recorded, else the one whose name carries the recorded hash. */
+function pickAttachment(
+	candidates: readonly ThreadAttachment[],
+	record: ChunkRecord | undefined,
+	sha: string | undefined
+): ThreadAttachment | undefined {
+	return (
+		candidates.find((candidate) => record?.attachmentId != null && candidate.attachment.id === record.attachmentId) ??
+		candidates.find((candidate) => sha !== undefined && candidate.attachment.filename.includes(`.${sha.slice(0, NAME_HASH_LENGTH)}.`)) ??
+		candidates.at(-1)
+	);
+}
+
+/** An opened manifest, the archive key and how many manifest parts were fetched. */
+export interface OpenedArchiveManifest {
+	readonly manifest: Manifest;
+	readonly key: ArchiveKey;
+	readonly fetched: number;
+	/** The parts used, by part index, with the sha256 and size of their bytes. */
+	readonly parts: ReadonlyMap<number, { readonly item: ThreadAttachment; readonly sha256: string; readonly size: number }>;
+}
+
+/** An archive's thread, as far as it is known (a rebuild knows only what the names in the thread say). */
+export interface ThreadRef {
+	/** `#DDMMYY-NN`. */
+	readonly id: string;
+	readonly threadId: string;
+	/** The index lot, when the archive is in the index (its records are then preferred). */
+	readonly lot?: number;
+	/** The uid the manifest must carry, when known. */
+	readonly uid?: string;
+}
+
+/**
+ * Fetches the manifest parts of one of our archives from its thread (the index's records first, else the newest
+ * copy of each part), and opens them with the key: one PBKDF2, and a wrong key fails here, before any data chunk.
+ * With `chunkDir`, the parts are also written there (so the chunk folder is a staged folder `dos assemble` reads).
+ *
+ * @throws {CoreError} NO_KEY; WRONG_KEY; MISSING_CHUNK when the thread holds no manifest (an upload that did not
+ * finish); TAMPERED_CHUNK naming a damaged part; MISPLACED_CHUNK; BAD_FORMAT.
+ */
+export async function openArchiveManifest(
+	ctx: ArchiveContext,
+	archive: ThreadRef,
+	listed: readonly ThreadAttachment[],
+	run: Pick<JobRun, 'signal'>,
+	chunkDir?: string
+): Promise<OpenedArchiveManifest> {
+	const records = new Map(
+		archive.lot === undefined ? [] : ctx.index.chunks.list(archive.lot, { kind: ChunkKind.Manifest }).map((row) => [row.index, row] as const)
+	);
+	const parts = new Map<number, ThreadAttachment>();
+	for (const item of listed) {
+		const name = parseStagedName(item.attachment.filename);
+		if (name?.kind !== 'manifest' || name.archiveId !== archive.id) continue;
+		const recorded = records.get(name.index)?.attachmentId;
+		const current = parts.get(name.index);
+		if (current === undefined || recorded === item.attachment.id || current.attachment.id !== recorded) parts.set(name.index, item);
+	}
+	if (parts.size === 0) {
+		throw new CoreError(
+			CoreErrorCode.MissingChunk,
+			`The thread of archive ${archive.id} holds no manifest: its upload did not finish. Resume the upload, or run a quick verify.`
+		);
+	}
+	const inputs = [];
+	const partHashes = new Map<number, { item: ThreadAttachment; sha256: string; size: number }>();
+	for (const [index, item] of [...parts].sort(([a], [b]) => a - b)) {
+		const record = records.get(index);
+		const expectedSha256 = record?.attachmentId === item.attachment.id ? (record.sha256 ?? undefined) : undefined;
+		const bytes = await fetchToMemory(ctx, archive, item, { index, kind: 'manifest', expectedSha256 }, run.signal);
+		const digest = sha256(bytes);
+		partHashes.set(index, { item, sha256: digest, size: bytes.length });
+		const nameHash = parseStagedName(item.attachment.filename)?.hash;
+		if (nameHash !== undefined && !digest.startsWith(nameHash)) {
+			throw new CoreError(
+				CoreErrorCode.TamperedChunk,
+				`Manifest part ${index} of ${archive.id} (${item.attachment.filename}, message ${item.messageId}) does not match the hash in its name: it was damaged on Discord.`
+			);
+		}
+		if (chunkDir !== undefined) await writeChunkFile(path.join(chunkDir, item.attachment.filename), bytes);
+		inputs.push({ bytes, intact: nameHash !== undefined || expectedSha256 !== undefined, label: `manifest part ${index} of ${archive.id}` });
+	}
+	const opened = await openManifest(inputs, ctx.settings.passphrase, { signal: run.signal });
+	if (archive.uid !== undefined && opened.manifest.uid !== archive.uid) {
+		throw new CoreError(
+			CoreErrorCode.MisplacedChunk,
+			`The manifest in the thread of ${archive.id} belongs to another archive (uid ${opened.manifest.uid}, not ${archive.uid}). Rebuild the index.`
+		);
+	}
+	return { ...opened, fetched: inputs.length, parts: partHashes };
+}
+
+async function downloadLegacy(
+	ctx: ArchiveContext,
+	archive: Archive,
+	listed: readonly ThreadAttachment[],
+	chunkDir: string,
+	request: DownloadRequest,
+	run: JobRun
+): Promise<Downloaded> {
+	const { manifest, file: manifestFile } = await fetchLegacyManifest(ctx, threadRefOf(archive), listed, run.signal, chunkDir);
+	const files =
+		request.paths === undefined || request.paths.length === 0
+			? manifest.files
+			: manifest.files.filter((file) => request.paths!.includes(file.name));
+	const unknown = (request.paths ?? []).filter((name) => !manifest.files.some((file) => file.name === name));
+	if (unknown.length > 0) {
+		throw new CoreError(
+			CoreErrorCode.NotFound,
+			`Not in archive ${archive.id}: ${unknown.join(', ')}. Its files are named at its top level only.`,
+			{
+				paths: unknown
+			}
+		);
+	}
+	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
+	const wanted = files.flatMap((file) =>
+		file.chunks.map((chunk): WantedChunk => ({
+			index: chunk.seq - 1,
+			label: `Chunk ${chunk.name}`,
+			filename: chunk.name,
+			storedSize: chunk.size ?? byName.get(chunk.name)?.attachment.size ?? 0,
+			sha256: undefined,
+			matches: (bytes) => (chunk.size === null || bytes.length === chunk.size) && legacyChunkHash(bytes) === chunk.hash16,
+			source: byName.get(chunk.name)
+		}))
+	);
+	const fetchedChunks = await fetchChunks(ctx, archive, wanted, chunkDir, run);
+	const restoredTo = await newRestoreFolder(ctx, archive, manifest.sourceFolder ?? '', request.overwrite === true);
+	const expectedSha256 = Object.fromEntries(
+		ctx.index.entries
+			.list(archive.lot, { limit: 100_000 })
+			.filter((entry) => entry.sha256 !== null)
+			.map((entry) => [entry.path, entry.sha256!])
+	);
+	const restored = await restoreLegacyFolder(chunkDir, restoredTo, {
+		passphrase: ctx.settings.passphrase,
+		...(request.paths === undefined || request.paths.length === 0 ? {} : { paths: request.paths }),
+		overwrite: request.overwrite === true,
+		expectedSha256,
+		manifestFile,
+		signal: run.signal,
+		onProgress: (event) =>
+			run.progress({
+				archiveId: archive.id,
+				phase: 'restoring',
+				bytesDone: event.bytesDone,
+				bytesTotal: event.bytesTotal,
+				chunksDone: event.chunksDone,
+				chunksTotal: event.chunksTotal
+			})
+	});
+	return {
+		restoredTo: await realpath(restoredTo),
+		files: restored.files.length,
+		bytes: restored.files.reduce((sum, file) => sum + file.size, 0),
+		chunksNeeded: wanted.length,
+		chunksFetched: fetchedChunks.fetched + 1,
+		chunksReused: fetchedChunks.reused
+	};
+}
+
+/** The JSON manifest of a legacy archive, fetched from its thread (no key needed: it is plain JSON). */
+export interface FetchedLegacyManifest {
+	readonly manifest: LegacyManifest;
+	/** Its attachment's file name. */
+	readonly file: string;
+	readonly messageId: string;
+	readonly attachmentId: string;
+	readonly size: number;
+	/** sha256 of the manifest file. */
+	readonly sha256: string;
+}
+
+/**
+ * Fetches and validates the manifest of a legacy archive from its thread: the attachment whose name ends in
+ * `.json` and contains `manifest`, as the original tool looked for it (the newest when several).
+ *
+ * @throws {CoreError} MISSING_CHUNK when the thread holds none; BAD_FORMAT / UNSUPPORTED_VERSION / UNSAFE_PATH for
+ * a manifest that cannot be trusted.
+ */
+export async function fetchLegacyManifest(
+	ctx: ArchiveContext,
+	archive: Pick<ThreadRef, 'id' | 'threadId'>,
+	listed: readonly ThreadAttachment[],
+	signal?: AbortSignal,
+	chunkDir?: string
+): Promise<FetchedLegacyManifest> {
+	const candidates = listed.filter(({ attachment }) => isLegacyManifestName(attachment.filename));
+	const item = candidates.at(-1);
+	if (item === undefined) {
+		throw new CoreError(
+			CoreErrorCode.MissingChunk,
+			`The thread of legacy archive ${archive.id} holds no manifest (a file like 11-manifest_021328_241126.json): its upload did not finish.`
+		);
+	}
+	assertSafeName(item.attachment.filename);
+	const bytes = await fetchToMemory(ctx, archive, item, { index: 0, kind: 'manifest', expectedSha256: undefined }, signal);
+	const manifest = parseLegacyManifest(bytes.toString('utf8'));
+	if (chunkDir !== undefined) await writeChunkFile(path.join(chunkDir, item.attachment.filename), bytes);
+	return {
+		manifest,
+		file: item.attachment.filename,
+		messageId: item.messageId,
+		attachmentId: item.attachment.id,
+		size: bytes.length,
+		sha256: sha256(bytes)
+	};
+}
+
+/** Whether an attachment name is a legacy manifest's, as the original tool recognised them. */
+export function isLegacyManifestName(name: string): boolean {
+	const lower = name.toLowerCase();
+	return lower.endsWith('.json') && lower.includes('manifest');
+}
+
+/** Whether an attachment name is a legacy chunk's. */
+export function isLegacyChunkAttachment(name: string): boolean {
+	return parseLegacyChunkName(name) !== null;
+}
+
+/**
+ * Puts every wanted chunk into the chunk folder: a file already there with the right bytes is kept; any other is
+ * downloaded (fresh URL, size and hash checked as it arrives, renamed into place only when right). All chunks are
+ * tried; then every damaged or missing one is named at once.
+ */
+async function fetchChunks(
+	ctx: ArchiveContext,
+	archive: Archive,
+	wanted: readonly WantedChunk[],
+	chunkDir: string,
+	run: JobRun
+): Promise<{ fetched: number; reused: number }> {
+	const bytesTotal = wanted.reduce((sum, chunk) => sum + chunk.storedSize, 0);
+	let bytesDone = 0;
+	let chunksDone = 0;
+	let fetched = 0;
+	let reused = 0;
+	const failures: { chunk: WantedChunk; error: CoreError }[] = [];
+	const report = (chunk: WantedChunk, note: string) => {
+		bytesDone += chunk.storedSize;
+		chunksDone++;
+		run.progress({ archiveId: archive.id, phase: 'downloading', bytesDone, bytesTotal, chunksDone, chunksTotal: wanted.length, note });
+	};
+	run.progress({ archiveId: archive.id, phase: 'downloading', bytesDone, bytesTotal, chunksDone, chunksTotal: wanted.length });
+	await forEachConcurrently(wanted, DOWNLOAD_CONCURRENCY, run.signal, async (chunk) => {
+		const file = path.join(chunkDir, chunk.filename);
+		if (await holdsChunk(file, chunk)) {
+			reused++;
+			report(chunk, `${chunk.label.toLowerCase()} already downloaded`);
+			return;
+		}
+		if (chunk.source === undefined) {
+			failures.push({
+				chunk,
+				error: new CoreError(CoreErrorCode.MissingChunk, `${chunk.label} (${chunk.filename}) is not in the thread of ${archive.id}.`, {
+					chunks: [chunk.index]
+				})
+			});
+			return;
+		}
+		try {
+			await ctx.transport.downloadAttachment(
+				location(threadRefOf(archive), chunk.source),
+				{ file },
+				{
+					live: chunk.source.attachment,
+					expectedSize: chunk.storedSize,
+					...(chunk.sha256 === undefined ? {} : { expectedSha256: chunk.sha256 }),
+					signal: run.signal
+				}
+			);
+			if (chunk.sha256 === undefined && !chunk.matches(await readFile(file))) {
+				await rm(file, { force: true });
+				throw new CoreError(CoreErrorCode.TamperedChunk, `does not match the hash in its name`);
+			}
+			fetched++;
+			report(chunk, `${chunk.label.toLowerCase()} downloaded`);
+		} catch (error) {
+			const failure = chunkFailure(error, archive, chunk.index, chunk.label, chunk.source);
+			if (failure === undefined) throw error;
+			failures.push({ chunk, error: failure });
+		}
+	});
+	if (failures.length > 0) {
+		failures.sort((a, b) => a.chunk.index - b.chunk.index);
+		const tampered = failures.some((failure) => failure.error.code === CoreErrorCode.TamperedChunk);
+		throw new CoreError(
+			tampered ? CoreErrorCode.TamperedChunk : CoreErrorCode.MissingChunk,
+			`${failures.length} chunk(s) of ${archive.id} could not be fetched intact, so nothing was restored: ${failures
+				.map((failure) => failure.error.message)
+				.join(' ')} Run a full verify; resume the upload from the source if you still have it.`,
+			{ chunks: failures.map((failure) => failure.chunk.index) }
+		);
+	}
+	return { fetched, reused };
+}
+
+/** Whether the chunk folder already holds this chunk with the right size and hash. */
+async function holdsChunk(file: string, chunk: WantedChunk): Promise<boolean> {
+	const info = await lstat(file).catch(() => undefined);
+	if (info === undefined || !info.isFile() || info.size !== chunk.storedSize) return false;
+	return chunk.matches(await readFile(file));
+}
+
+/** Downloads a small attachment (a manifest, a sample chunk) into memory. */
+export async function fetchToMemory(
+	ctx: ArchiveContext,
+	archive: Pick<ThreadRef, 'id' | 'threadId'>,
+	item: ThreadAttachment,
+	what: { readonly index: number; readonly kind: 'data' | 'manifest'; readonly expectedSha256: string | undefined; readonly expectedSize?: number },
+	signal?: AbortSignal
+): Promise<Buffer> {
+	const parts: Buffer[] = [];
+	const sink = new Writable({
+		write(piece: Buffer, _encoding, callback) {
+			parts.push(piece);
+			callback();
+		}
+	});
+	try {
+		await ctx.transport.downloadAttachment(
+			location(archive, item),
+			{ stream: sink },
+			{
+				live: item.attachment,
+				expectedSize: what.expectedSize ?? item.attachment.size,
+				...(what.expectedSha256 === undefined ? {} : { expectedSha256: what.expectedSha256 }),
+				...(signal ? { signal } : {})
+			}
+		);
+	} catch (error) {
+		const label = what.kind === 'data' ? `Chunk ${what.index}` : `Manifest part ${what.index}`;
+		throw chunkFailure(error, archive, what.index, label, item) ?? error;
+	}
+	return Buffer.concat(parts);
+}
+
+/** Where an attachment of an archive's thread lives. */
+export function location(archive: Pick<ThreadRef, 'threadId'>, item: ThreadAttachment): AttachmentLocation {
+	return { channelId: archive.threadId, messageId: item.messageId, attachmentId: item.attachment.id };
+}
+
+/**
+ * A chunk that arrived damaged or is gone, as a CoreError naming it (index, file name and message); undefined for
+ * other failures (Discord unavailable, disk full, stopped), which end the job.
+ */
+export function chunkFailure(
+	error: unknown,
+	archive: Pick<ThreadRef, 'id'>,
+	index: number,
+	label: string,
+	item: ThreadAttachment | undefined
+): CoreError | undefined {
+	const where = item === undefined ? '' : ` (${item.attachment.filename}, message ${item.messageId})`;
+	const details = { chunks: [index] };
+	if (error instanceof CoreError && error.code === CoreErrorCode.TamperedChunk) {
+		return new CoreError(CoreErrorCode.TamperedChunk, `${label}${where} is damaged: it ${error.message}.`, details, { cause: error });
+	}
+	if (isTransportError(error, TransportErrorCode.HashMismatch) || isTransportError(error, TransportErrorCode.SizeMismatch)) {
+		return new CoreError(
+			CoreErrorCode.TamperedChunk,
+			`${label}${where} of ${archive.id} is damaged on Discord: its bytes do not match the recorded size and sha256.`,
+			details,
+			{ cause: error }
+		);
+	}
+	if (isTransportError(error, TransportErrorCode.NotFound)) {
+		return new CoreError(CoreErrorCode.MissingChunk, `${label}${where} of ${archive.id} is gone from Discord.`, details, { cause: error });
+	}
+	return undefined;
+}
+
+/**
+ * A new folder to restore into under the download root: `#DDMMYY-NN <name>`, or with ` (2)`, ` (3)`… when that
+ * exists, so nothing is ever written over; with `overwrite`, the first name is reused.
+ */
+async function newRestoreFolder(ctx: ArchiveContext, archive: Archive, hint: string, overwrite: boolean): Promise<string> {
+	const base = `${archive.id} ${safeFolderHint(hint || path.posix.basename(archive.source))}`.trim();
+	for (let attempt = 1; attempt < 1000; attempt++) {
+		const name = attempt === 1 ? base : `${base} (${attempt})`;
+		const folder = resolveInside(ctx.settings.downloadRoot, name);
+		const exists = await stat(folder).then(
+			() => true,
+			() => false
+		);
+		if (!exists || (overwrite && attempt === 1)) {
+			await mkdir(folder, { recursive: true }).catch((error: unknown) => {
+				throw fromFsError(error, folder);
+			});
+			return folder;
+		}
+	}
+	throw new CoreError(CoreErrorCode.FileExists, `Too many restore folders named ${base} under ${ctx.settings.downloadRoot}. Tidy them up.`);
+}
+
+/** A label or folder name made safe as one path segment (or empty). */
+function safeFolderHint(hint: string): string {
+	const cleaned = [...hint]
+		.map((char) => (char.charCodeAt(0) < 0x20 || '\\/:*?"<>|'.includes(char) ? ' ' : char))
+		.join('')
+		.replace(/\s+/g, ' ')
+		.trim()
+		.slice(0, 80)
+		.replace(/^\.+/, '')
+		.trim();
+	try {
+		if (cleaned.length > 0) assertSafeName(cleaned);
+		return cleaned;
+	} catch {
+		return '';
+	}
+}
+
+async function writeChunkFile(file: string, bytes: Buffer): Promise<void> {
+	await writeFile(file, bytes).catch((error: unknown) => {
+		throw fromFsError(error, file);
+	});
+}
+
+function sha256(bytes: Uint8Array): string {
+	return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Runs `task` over `items` with at most `limit` at once; the first unexpected error stops the rest and is thrown. */
+export async function forEachConcurrently<T>(
+	items: readonly T[],
+	limit: number,
+	signal: AbortSignal,
+	task: (item: T) => Promise<void>
+): Promise<void> {
+	let next = 0;
+	let failed: { error: unknown } | undefined;
+	const worker = async () => {
+		while (failed === undefined && next < items.length) {
+			throwIfAborted(signal);
+			const item = items[next++]!;
+			try {
+				await task(item);
+			} catch (error) {
+				failed ??= { error };
+			}
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+	if (failed !== undefined) throw failed.error;
+	throwIfAborted(signal);
+}
