@@ -1,0 +1,53 @@
+/**
+ * The archive service's own error class. Failures that belong to a lower layer keep that layer's error
+ * (CoreError UNSAFE_PATH / SOURCE_CHANGED / NO_KEY, IndexError ARCHIVE_BUSY, TransportError …): the bot and the CLI
+ * map all of them in one place each. These codes are the service's own decisions.
+ */
+export const ArchiveErrorCode = {
+	/** A card's machine-readable record is missing, of an unknown version, or malformed. */
+	BadCardRecord: 'BAD_CARD_RECORD',
+	/** The archive cannot be resumed in its state (complete, deleted, legacy, or planned without a card). */
+	NotResumable: 'NOT_RESUMABLE',
+	/** A request the service refuses as given (an empty or too long label, a folder that is the upload root itself). */
+	InvalidRequest: 'INVALID_REQUEST',
+	/** The service was shut down: it takes no new job. */
+	ServiceClosed: 'SERVICE_CLOSED',
+	/** No running or queued job with that id, or for that archive. */
+	NoSuchJob: 'NO_SUCH_JOB',
+	/** The thread holds something the index cannot explain (a chunk with another hash under the same name). */
+	ThreadMismatch: 'THREAD_MISMATCH'
+} as const;
+
+export type ArchiveErrorCode = (typeof ArchiveErrorCode)[keyof typeof ArchiveErrorCode];
+
+export interface ArchiveErrorDetails {
+	readonly archiveId?: string;
+	readonly lot?: number;
+	readonly jobId?: number;
+}
+
+export class ArchiveError extends Error {
+	public readonly code: ArchiveErrorCode;
+	public readonly details: ArchiveErrorDetails;
+
+	public constructor(code: ArchiveErrorCode, message: string, details: ArchiveErrorDetails = {}, options?: ErrorOptions) {
+		super(message, options);
+		this.name = 'ArchiveError';
+		this.code = code;
+		this.details = details;
+	}
+}
+
+/** Whether `error` is an {@link ArchiveError}, optionally with the given code. */
+export function isArchiveError(error: unknown, code?: ArchiveErrorCode): error is ArchiveError {
+	return error instanceof ArchiveError && (code === undefined || error.code === code);
+}
+
+/** The stable code and message of any error, for job rows, archive rows and cards. */
+export function errorSummary(error: unknown): { code: string; message: string } {
+	if (error instanceof Error) {
+		const code = (error as { code?: unknown }).code;
+		return { code: typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code) ? code : 'UNEXPECTED', message: error.message };
+	}
+	return { code: 'UNEXPECTED', message: String(error) };
+}

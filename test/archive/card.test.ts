@@ -1,0 +1,164 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+	CardStatus,
+	EmbedLimits,
+	ProgressMeter,
+	cardActions,
+	embedLength,
+	parseCardCustomId,
+	renderCard,
+	type CardProgress
+} from '../../src/archive/card.js';
+import { CARD_RECORD_PREFIX, cardRecordOf, encodeCardRecord, findCardRecord, parseCardRecord } from '../../src/archive/card-record.js';
+import { isArchiveError } from '../../src/archive/errors.js';
+import { type Archive, openIndex } from '../../src/db/index.js';
+
+const runs = Number(process.env.FC_RUNS ?? 30);
+const index = openIndex({ path: ':memory:' });
+afterAll(() => index.close());
+
+let uidCounter = 0;
+function archive(patch: Partial<Archive> = {}): Archive {
+	const uid = (++uidCounter).toString(16).padStart(32, 'a');
+	const row = index.archives.allocate({
+		uid,
+		source: 'photos',
+		label: 'photos-2024',
+		chunkSize: 9_961_472,
+		createdAt: new Date('2024-11-26T10:00:00Z')
+	});
+	return {
+		...index.archives.update(row.lot, {
+			fileCount: 12,
+			directoryCount: 3,
+			originalBytes: 3_400_000_000,
+			chunkCount: 342,
+			threadId: '1234567890123456789'
+		}),
+		...patch
+	};
+}
+
+const progress: CardProgress = { bytesDone: 500, bytesTotal: 1000, chunksDone: 5, chunksTotal: 10, rate: 2_000_000, etaMs: 130_000 };
+
+describe('card record', () => {
+	it('GIVEN an archive row WHEN its record is encoded and parsed THEN the same record comes back', () => {
+		const row = archive();
+		const record = cardRecordOf(row);
+		const text = encodeCardRecord(record);
+		expect(text.startsWith(CARD_RECORD_PREFIX)).toBe(true);
+		expect(parseCardRecord(text)).toEqual(record);
+		expect(record).toMatchObject({
+			id: row.id,
+			lot: row.lot,
+			uid: row.uid,
+			label: 'photos-2024',
+			files: 12,
+			dirs: 3,
+			chunks: 342,
+			thread: '1234567890123456789'
+		});
+	});
+
+	it('GIVEN a rendered card WHEN its embeds are searched THEN the record is found in the footer', () => {
+		const row = archive();
+		const body = renderCard({ archive: row, status: 'uploading', progress });
+		expect(findCardRecord(body.embeds ?? [])).toEqual(cardRecordOf(row));
+		expect(findCardRecord([{ title: 'chat', footer: { text: 'Lot 7 • Uploader: x' } }])).toBeNull();
+	});
+
+	it.each([
+		['no prefix', '{"v":1}'],
+		['another version', 'dos-card/2 {"v":2}'],
+		['not JSON', `${CARD_RECORD_PREFIX}{oops`],
+		['an extra field', 'extra'],
+		['a bad uid', 'uid'],
+		['an id naming another lot', 'lot']
+	])('GIVEN a record with %s WHEN parsed THEN BAD_CARD_RECORD', (_name, variant) => {
+		const good = cardRecordOf(archive());
+		const text =
+			variant === 'extra'
+				? `${CARD_RECORD_PREFIX}${JSON.stringify({ ...good, secret: 'x' })}`
+				: variant === 'uid'
+					? `${CARD_RECORD_PREFIX}${JSON.stringify({ ...good, uid: 'XYZ' })}`
+					: variant === 'lot'
+						? `${CARD_RECORD_PREFIX}${JSON.stringify({ ...good, lot: good.lot + 1 })}`
+						: variant;
+		let caught: unknown;
+		try {
+			parseCardRecord(text);
+		} catch (error) {
+			caught = error;
+		}
+		expect(isArchiveError(caught, 'BAD_CARD_RECORD')).toBe(true);
+	});
+});
+
+describe('card rendering', () => {
+	it.each([
+		['uploading', ['cancel']],
+		['slicing', ['cancel']],
+		['verifying', ['cancel']],
+		['complete', ['download', 'verify', 'delete']],
+		['failed', ['resume', 'delete']],
+		['interrupted', ['resume', 'delete']],
+		['cancelled', ['resume', 'delete']],
+		['deleted', []]
+	] as const)('GIVEN a %s card WHEN rendered THEN its buttons are %j with archive:<action>:<uid> ids', (status, actions) => {
+		const row = archive({ status: status === 'slicing' || status === 'verifying' ? 'uploading' : status });
+		const body = renderCard({ archive: row, status, progress });
+		const buttons = (body.components ?? []).flatMap((row) => row.components) as unknown as { custom_id: string }[];
+		expect(buttons.map((button) => parseCardCustomId(button.custom_id)?.action)).toEqual(actions);
+		for (const button of buttons) expect(button.custom_id).toBe(`archive:${parseCardCustomId(button.custom_id)!.action}:${row.uid}`);
+		expect(cardActions(status, row)).toEqual(actions);
+	});
+
+	it('GIVEN a running upload WHEN rendered THEN the card shows a progress bar with rate and ETA', () => {
+		const body = renderCard({
+			archive: archive({ status: 'uploading' }),
+			status: CardStatus.Uploading,
+			progress,
+			startedBy: '123456789012345678'
+		});
+		const embed = body.embeds![0]!;
+		expect(embed.title).toContain('Uploading');
+		const progressField = embed.fields!.find((field) => field.name === 'Progress')!;
+		expect(progressField.value).toMatch(/50%.*5\/10 chunks.*\/s.*ETA 2m 10s/);
+		expect(embed.fields!.find((field) => field.name === 'Started by')!.value).toBe('<@123456789012345678>');
+	});
+
+	it('GIVEN a failed upload WHEN rendered THEN the card says what failed and offers Resume', () => {
+		const row = archive({ status: 'failed', errorCode: 'MISSING_PERMISSIONS', errorMessage: 'The bot may not post in the thread.' });
+		const embed = renderCard({ archive: row }).embeds![0]!;
+		expect(embed.fields!.find((field) => field.name === 'What happened')!.value).toContain('MISSING_PERMISSIONS');
+	});
+
+	it('GIVEN any label, failure and progress WHEN rendered THEN the card stays within Discord limits', () => {
+		fc.assert(
+			fc.property(
+				fc.string({ maxLength: 400 }),
+				fc.string({ maxLength: 5000 }),
+				fc.constantFrom(...Object.values(CardStatus)),
+				(label, failure, status) => {
+					const row = archive({ label, status: 'failed', errorCode: 'X', errorMessage: failure });
+					const body = renderCard({ archive: row, status, progress, failure, startedBy: label || null });
+					const embed = body.embeds![0]!;
+					expect(embed.title!.length).toBeLessThanOrEqual(EmbedLimits.title);
+					for (const field of embed.fields ?? []) expect(field.value.length).toBeLessThanOrEqual(EmbedLimits.fieldValue);
+					expect(embedLength(embed)).toBeLessThanOrEqual(EmbedLimits.total);
+					expect(findCardRecord(body.embeds!)!.uid).toBe(row.uid);
+				}
+			),
+			{ numRuns: runs }
+		);
+	});
+
+	it('GIVEN steady progress WHEN sampled THEN the meter reports its rate and ETA', () => {
+		const meter = new ProgressMeter();
+		expect(meter.sample(0, { bytesDone: 0, bytesTotal: 10_000, chunksDone: 0, chunksTotal: 10 }).rate).toBeNull();
+		const later = meter.sample(2_000, { bytesDone: 2_000, bytesTotal: 10_000, chunksDone: 2, chunksTotal: 10 });
+		expect(later.rate).toBe(1_000);
+		expect(later.etaMs).toBe(8_000);
+	});
+});
