@@ -4,8 +4,10 @@ import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.js';
 import { describeTree } from '../core/tree.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -36,6 +38,26 @@ function dos(args: string[], options: { cwd: string; env?: Record<string, string
 			}
 		);
 	});
+}
+
+/** Runs the CLI program in this process (fast: for usage and refusals that never reach the workers' hot path). */
+async function dosHere(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+	let stdout = '';
+	let stderr = '';
+	const sink = (write: (text: string) => void) => new Writable({ write: (chunk: Buffer, _encoding, done) => (write(chunk.toString()), done()) });
+	const code = await runCli(args, {
+		stdout: sink((text) => (stdout += text)),
+		stderr: sink((text) => (stderr += text)),
+		env: { DOS_WORKERS: '1', ...options.env },
+		cwd: options.cwd,
+		interactive: false,
+		signal: new AbortController().signal
+	});
+	const lines = stdout
+		.split('\n')
+		.filter((line) => line.startsWith('{'))
+		.map((line) => JSON.parse(line) as Record<string, unknown>);
+	return { code, stdout, stderr, lines };
 }
 
 let work: string;
@@ -77,12 +99,12 @@ describe('dos CLI', () => {
 	});
 
 	it('GIVEN no USER_KEY anywhere WHEN slicing or assembling THEN it refuses with exit 2 and says how to set it', async () => {
-		const slice = await dos(['slice', 'source', '--out', 'nokey'], { cwd: work });
+		const slice = await dosHere(['slice', 'source', '--out', 'nokey'], { cwd: work });
 		expect(slice.code).toBe(2);
 		expect(slice.stderr).toContain('export USER_KEY=');
 		expect(slice.stderr).toContain('.env');
 		await expect(readdir(path.join(work, 'nokey'))).rejects.toThrow();
-		const assemble = await dos(['assemble', 'staged', '--out', 'nokey'], { cwd: work });
+		const assemble = await dosHere(['assemble', 'staged', '--out', 'nokey'], { cwd: work });
 		expect(assemble.code).toBe(2);
 		expect(assemble.stderr).toContain('USER_KEY is not set');
 	});
@@ -96,10 +118,11 @@ describe('dos CLI', () => {
 	});
 
 	it('GIVEN bad usage WHEN run THEN exit 2', async () => {
-		expect((await dos(['slice', 'source'], { cwd: work })).code).toBe(2);
-		expect((await dos(['no-such-command'], { cwd: work })).code).toBe(2);
-		expect((await dos(['slice', 'source', '--out', 'x', '--gzip-level', '11'], { cwd: work, env: { USER_KEY: KEY } })).code).toBe(2);
-		const help = await dos(['--help'], { cwd: work });
+		expect((await dosHere(['slice', 'source'], { cwd: work })).code).toBe(2);
+		expect((await dosHere(['no-such-command'], { cwd: work })).code).toBe(2);
+		expect((await dosHere(['slice', 'source', '--out', 'x', '--gzip-level', '11'], { cwd: work, env: { USER_KEY: KEY } })).code).toBe(2);
+		expect((await dosHere(['slice', 'missing-folder', '--out', 'x'], { cwd: work, env: { USER_KEY: KEY } })).code).toBe(2);
+		const help = await dosHere(['--help'], { cwd: work });
 		expect(help.code).toBe(0);
 		expect(help.stdout).toMatch(/slice[\s\S]*assemble[\s\S]*verify[\s\S]*inspect/);
 	});
