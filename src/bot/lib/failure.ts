@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { UserError } from '@sapphire/framework';
+import { ConfigError } from '../../config.js';
+import { CoreErrorCode, isCoreError } from '../../core/index.js';
+import { IndexErrorCode, isIndexError } from '../../db/index.js';
+import { isTransportError, TransportErrorCode } from '../../discord/index.js';
+import { isBotError } from './errors.js';
+
+/**
+ * Errors as a person reads them in Discord: one short ephemeral sentence with a stable code. The one place
+ * that maps codes to words for the bot (the CLI has its own, src/cli/failure.ts). The detail goes to the log.
+ */
+export interface BotFailure {
+	/** Stable code shown to the person (`ARCHIVE_BUSY`, `UNEXPECTED`…). */
+	readonly code: string;
+	/** What the person reads, at most {@link REPLY_TEXT_MAX} characters. */
+	readonly message: string;
+	/** Whether this is an expected outcome (a refusal, a busy archive) rather than a fault worth a stack trace. */
+	readonly expected: boolean;
+	/** For unexpected errors, a short reference printed in the reply and in the log line, to find one from the other. */
+	readonly reference: string | undefined;
+}
+
+/** Replies stay far below Discord's 2000-character content limit. */
+export const REPLY_TEXT_MAX = 1_500;
+
+/** Codes whose layer message already says what to do, so it is shown as it is. */
+const expectedCodes = new Set<string>([
+	CoreErrorCode.NoKey,
+	CoreErrorCode.WrongKey,
+	CoreErrorCode.UnsafePath,
+	CoreErrorCode.SourceChanged,
+	CoreErrorCode.FileExists,
+	CoreErrorCode.NotFound,
+	CoreErrorCode.InvalidOption,
+	CoreErrorCode.Aborted,
+	IndexErrorCode.ArchiveNotFound,
+	IndexErrorCode.ArchiveBusy,
+	IndexErrorCode.InvalidArchiveId,
+	IndexErrorCode.QueryTooShort,
+	IndexErrorCode.IndexBusy,
+	TransportErrorCode.MissingPermissions,
+	TransportErrorCode.RateLimited,
+	TransportErrorCode.DiscordUnavailable
+]);
+
+/** Codes of the archive service's errors that are outcomes, not faults (matched by name until it exports a guard). */
+const expectedArchiveCodes = /^(ARCHIVE_BUSY|NOT_RESUMABLE|NOT_COMPLETE|ALREADY_DELETED|NOTHING_TO_CANCEL|JOB_NOT_FOUND|NO_KEY|.*_REFUSED)$/;
+
+/** Maps any error to what the person reads. */
+export function describeBotFailure(error: unknown): BotFailure {
+	const reference = randomBytes(3).toString('hex');
+	if (error instanceof UserError) return known(error.identifier, error.message, true);
+	if (isBotError(error)) return known(error.code, error.message, true);
+	if (error instanceof ConfigError) return known('CONFIG', error.message, false, reference);
+	if (isCoreError(error) || isIndexError(error) || isTransportError(error)) {
+		return known(error.code, error.message, expectedCodes.has(error.code), expectedCodes.has(error.code) ? undefined : reference);
+	}
+	if (isCodedArchiveError(error)) {
+		const expected = expectedArchiveCodes.test(error.code);
+		return known(error.code, error.message, expected, expected ? undefined : reference);
+	}
+	return {
+		code: 'UNEXPECTED',
+		message: `Something went wrong on the bot's side (code UNEXPECTED, ref ${reference}). The bot's log has the detail; try again, and report it if it persists.`,
+		expected: false,
+		reference
+	};
+}
+
+/** The archive layer's errors: an Error subclass with a stable upper-case code. */
+function isCodedArchiveError(error: unknown): error is Error & { code: string } {
+	if (!(error instanceof Error) || !/^Archive[A-Za-z]*Error$/.test(error.name)) return false;
+	const { code } = error as Error & { code?: unknown };
+	return typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code);
+}
+
+function known(code: string, message: string, expected: boolean, reference?: string): BotFailure {
+	const body = oneLine(message);
+	const suffix = reference === undefined ? ` (code ${code})` : ` (code ${code}, ref ${reference})`;
+	const limit = REPLY_TEXT_MAX - suffix.length;
+	return { code, message: (body.length > limit ? `${body.slice(0, limit - 1)}…` : body) + suffix, expected, reference };
+}
+
+function oneLine(text: string): string {
+	return text.replace(/\s*\n\s*/g, ' ').trim();
+}

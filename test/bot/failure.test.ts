@@ -1,0 +1,53 @@
+import { UserError } from '@sapphire/framework';
+import { describe, expect, it } from 'vitest';
+import { CoreError, CoreErrorCode } from '../../src/core/index.js';
+import { IndexError, IndexErrorCode } from '../../src/db/index.js';
+import { BotError, BotErrorCode } from '../../src/bot/lib/errors.js';
+import { describeBotFailure, REPLY_TEXT_MAX } from '../../src/bot/lib/failure.js';
+import { Redactor } from '../../src/bot/lib/redact.js';
+
+describe('error mapping', () => {
+	it('GIVEN a busy archive WHEN described THEN its message and stable code are shown, as an expected outcome', () => {
+		const failure = describeBotFailure(new IndexError(IndexErrorCode.ArchiveBusy, 'Archive #241126-07 is busy with a resume job.\nWait for it.'));
+		expect(failure).toMatchObject({ code: 'ARCHIVE_BUSY', expected: true, reference: undefined });
+		expect(failure.message).toBe('Archive #241126-07 is busy with a resume job. Wait for it. (code ARCHIVE_BUSY)');
+	});
+
+	it('GIVEN a refusal from a precondition or a button WHEN described THEN the sentence is shown with REFUSED', () => {
+		expect(describeBotFailure(new UserError({ identifier: 'REFUSED', message: 'Only the owners may.' })).message).toBe(
+			'Only the owners may. (code REFUSED)'
+		);
+		expect(describeBotFailure(new BotError(BotErrorCode.ConfirmationExpired, 'Expired.')).code).toBe('CONFIRMATION_EXPIRED');
+	});
+
+	it('GIVEN a fault of a lower layer WHEN described THEN the code is kept and a reference ties the reply to the log', () => {
+		const failure = describeBotFailure(new CoreError(CoreErrorCode.TamperedChunk, 'Chunk 3 of #241126-07 does not authenticate.'));
+		expect(failure.code).toBe('TAMPERED_CHUNK');
+		expect(failure.expected).toBe(false);
+		expect(failure.reference).toMatch(/^[0-9a-f]{6}$/);
+		expect(failure.message).toContain(`ref ${failure.reference!}`);
+	});
+
+	it('GIVEN an archive-layer error WHEN described THEN its own code is used', () => {
+		const error = Object.assign(new Error('Archive #241126-07 is complete: nothing to resume.'), { name: 'ArchiveError', code: 'NOT_RESUMABLE' });
+		expect(describeBotFailure(error)).toMatchObject({ code: 'NOT_RESUMABLE', expected: true });
+	});
+
+	it('GIVEN an unknown error WHEN described THEN the person reads a generic sentence with UNEXPECTED, never the raw message', () => {
+		const failure = describeBotFailure(new TypeError('Cannot read properties of undefined (reading token=abc)'));
+		expect(failure.code).toBe('UNEXPECTED');
+		expect(failure.message).not.toContain('token');
+		expect(failure.message).toContain(failure.reference!);
+	});
+
+	it('GIVEN a very long message WHEN described THEN it is cut below the reply bound', () => {
+		const failure = describeBotFailure(new CoreError(CoreErrorCode.SourceChanged, `Changed: ${'a/'.repeat(5_000)}`));
+		expect(failure.message.length).toBeLessThanOrEqual(REPLY_TEXT_MAX);
+		expect(failure.message.endsWith('(code SOURCE_CHANGED)')).toBe(true);
+	});
+
+	it('GIVEN secrets WHEN text passes the redactor THEN every occurrence is replaced', () => {
+		const redactor = new Redactor(['my-secret-token.abc', 'correct horse', undefined, 'abc']);
+		expect(redactor.redact('a my-secret-token.abc b correct horse c my-secret-token.abc abc')).toBe('a [redacted] b [redacted] c [redacted] abc');
+	});
+});
