@@ -104,7 +104,14 @@ export async function postTestArchive(
 	});
 	for (const part of await sealManifest(manifest, key, { gzipLevel: settings.gzipLevel })) {
 		const nonce = chunkNonce({ archiveUid: archive.uid, kind: 'manifest', index: part.index, generation: 0 });
-		const facts = { kind: ChunkKind.Manifest, index: part.index, filename: part.filename, storedSize: part.storedSize, sha256: part.sha256 };
+		const facts = {
+			kind: ChunkKind.Manifest,
+			index: part.index,
+			filename: part.filename,
+			storedSize: part.storedSize,
+			sha256: part.sha256,
+			compressed: true
+		};
 		index.chunks.markInFlight(archive.lot, { ...facts, nonce });
 		const posted = await transport.postChunk({
 			threadId: thread.id,

@@ -1,0 +1,77 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ArchiveContext } from '../../src/archive/context.js';
+import { rebuildIndex } from '../../src/archive/rebuild.js';
+import type { HistoryIndex } from '../../src/db/index.js';
+import { FIXTURE_DIR as LEGACY_DIR } from '../core/legacy/legacy-fixture.js';
+import { postLegacyFixture, postTestArchive } from './read-fixture.js';
+import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness } from './support/harness.js';
+
+/** The tables as a rebuild must give them back (ids that only this index knows — nonces, row ids, timestamps of writes — left out). */
+function tables(index: HistoryIndex) {
+	const archives = index.archives.list({ limit: 100 }).archives;
+	return archives
+		.map((archive) => {
+			const { source: _source, updatedAt: _updatedAt, completedAt: _completedAt, ...row } = archive;
+			return {
+				archive: row,
+				chunks: index.chunks.list(archive.lot).map(({ postNonce: _nonce, recordedAt: _recorded, updatedAt: _updated, ...chunk }) => chunk),
+				entries: index.entries.list(archive.lot, { limit: 10_000 }).map(({ id: _id, ...entry }) => entry)
+			};
+		})
+		.sort((a, b) => a.archive.lot - b.archive.lot);
+}
+
+describe('rebuildIndex', () => {
+	let harness: ArchiveHarness;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	it('GIVEN archives of ours and a legacy card WHEN the SQLite file is deleted and the index rebuilt THEN the same archives, chunks, hashes and entries come back, and a second run changes nothing', async () => {
+		await harness.writeTree('first', nestedTree());
+		await harness.writeTree('second', { 'data.bin': randomContent(150_000, 'second') });
+		await postTestArchive(harness, 'first', { label: 'first archive' });
+		await postTestArchive(harness, 'second');
+		await postLegacyFixture(harness, LEGACY_DIR);
+		await harness.emulator.postAsUser(harness.archiveChannelId, 'member', 'just chatting');
+		const before = tables(harness.index);
+		expect(before).toHaveLength(2);
+
+		harness.index.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+		const index = harness.reopenIndex();
+		const context: ArchiveContext = { ...harness.context, index };
+
+		const dry = await rebuildIndex(context, { dryRun: true }, harness.jobRun());
+		expect(dry.archives.map((archive) => archive.archiveId).sort()).toEqual([...before.map((t) => t.archive.id), '#241126-07'].sort());
+		expect(dry.archives.every((archive) => !archive.written)).toBe(true);
+		expect(index.archives.count()).toBe(0);
+
+		const run = harness.jobRun();
+		const rebuilt = await rebuildIndex(context, {}, run);
+		expect(rebuilt.skipped).toEqual([]);
+		expect(rebuilt.archives.every((archive) => archive.written && archive.depth === 'full')).toBe(true);
+		expect(run.events.some((event) => event.phase === 'scanning')).toBe(true);
+		const after = tables(index);
+		const ours = after.filter((table) => table.archive.format === 'dos-1');
+		expect(ours).toEqual(before);
+
+		const legacy = after.find((table) => table.archive.id === '#241126-07')!;
+		expect(legacy.archive).toMatchObject({ lot: 7, format: 'legacy-v3.1', status: 'complete', fileCount: 5 });
+		expect(legacy.chunks.filter((chunk) => chunk.kind === 'data' && chunk.state === 'stored')).toHaveLength(11);
+		expect(legacy.entries.map((entry) => entry.path).sort()).toEqual(
+			['empty.dat', 'exact.bin', 'notes.txt', 'random.bin', 'Ünïcødé naïve 名前.md'].sort()
+		);
+
+		const again = await rebuildIndex(context, {}, harness.jobRun());
+		expect(again.archives).toHaveLength(3);
+		expect(tables(index)).toEqual(after);
+		expect(index.integrityProblems()).toEqual([]);
+	});
+});
