@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { DosClient } from '../../bot/client.js';
+import { type AppConfig, type ConfigEnv, parseConfig } from '../../config.js';
+import { type Emulator, type EmulatorLimits, startEmulator } from '../../emulator/index.js';
+import { type CliContext, integerOption } from '../context.js';
+import { describeFailure, ExitCode } from '../failure.js';
+
+/** The token the sandbox's bot presents; the sandbox's emulator accepts any. Not a secret. */
+const SANDBOX_TOKEN = 'sandbox.bot-token.not-a-secret';
+
+/** Options of {@link startSandbox}. */
+export interface SandboxOptions {
+	/** Where the sandbox keeps everything: the emulated Discord, the index, the upload and download roots, the sandbox key. */
+	readonly dataDir: string;
+	/** TCP port of the emulator on 127.0.0.1; 0 picks a free one. */
+	readonly port?: number;
+	/** The environment the settings come from (USER_KEY, DOS_CHUNK_SIZE…); Discord settings are the sandbox's own. */
+	readonly env?: ConfigEnv;
+	/** Emulator limits to change (tests, the demo). */
+	readonly limits?: Partial<EmulatorLimits>;
+	/** Receives the bot's log lines; default stderr. */
+	readonly writeLog?: (line: string) => void;
+	/** Receives the sandbox's own notices (the sandbox-key warning); default stderr. */
+	readonly notice?: (text: string) => void;
+}
+
+/** The one JSON line `dos sandbox` prints when the bot is ready. */
+export interface SandboxReady {
+	readonly ready: true;
+	/** Base URL of the control API (`POST {control}/interactions`, `GET {control}/channels/:id/messages`…). */
+	readonly control: string;
+	readonly uploadRoot: string;
+	readonly downloadRoot: string;
+	readonly archiveChannelId: string;
+	readonly logChannelId: string;
+	readonly api: string;
+	readonly guildId: string;
+	readonly users: { readonly owner: string; readonly member: string; readonly outsider: string };
+	readonly dataDir: string;
+}
+
+/** A running sandbox: the emulator and the bot in this process. */
+export interface Sandbox {
+	readonly emulator: Emulator;
+	readonly client: DosClient;
+	readonly config: AppConfig;
+	readonly ready: SandboxReady;
+	/** Stops the bot (running jobs become interrupted), then the emulator (saving its world). Idempotent. */
+	readonly close: () => Promise<void>;
+}
+
+/**
+ * Starts the local emulator and the bot against it, in this process: upload and download roots under the data
+ * folder, the owner, member and outsider of the emulator as OWNER_IDS / allowed role, and — when USER_KEY is
+ * unset — a generated sandbox key kept in the data folder (said loudly). Resolves once `/archive` is registered.
+ *
+ * @throws ConfigError for invalid engine settings in the environment; the emulator's and the client's start-up errors.
+ */
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+	const dataDir = path.resolve(options.dataDir);
+	const notice = options.notice ?? ((text: string) => process.stderr.write(text));
+	const paths = {
+		discord: path.join(dataDir, 'discord'),
+		uploads: path.join(dataDir, 'uploads'),
+		downloads: path.join(dataDir, 'downloads'),
+		database: path.join(dataDir, 'dos.sqlite'),
+		key: path.join(dataDir, 'sandbox-user-key')
+	};
+	await mkdir(paths.uploads, { recursive: true });
+	await mkdir(paths.downloads, { recursive: true });
+	const env = options.env ?? process.env;
+	let userKey = env.USER_KEY;
+	if (userKey === undefined || userKey === '') {
+		userKey = await sandboxKey(paths.key);
+		notice(
+			[
+				'',
+				'!!! USER_KEY is not set: the sandbox encrypts its archives with a generated key kept in',
+				`!!!   ${paths.key}`,
+				'!!! It is for trying the bot only. For anything you care about, set your own USER_KEY and keep it safe:',
+				'!!! without it no archive can ever be restored.',
+				''
+			].join('\n') + '\n'
+		);
+	}
+	const emulator = await startEmulator({ port: options.port ?? 0, dataDir: paths.discord, ...(options.limits ? { limits: options.limits } : {}) });
+	try {
+		const { ids } = emulator;
+		const config = parseConfig(
+			{
+				...env,
+				DISCORD_BOT_TOKEN: SANDBOX_TOKEN,
+				DISCORD_API_URL: emulator.apiUrl,
+				DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: ids.channels.archive,
+				DISCORD_DRIVE_LOG_CHANNEL_ID: ids.channels.log,
+				GUILD_ID: ids.guildId,
+				OWNER_IDS: ids.users.owner,
+				ALLOWED_ROLE_IDS: ids.roles.member,
+				USER_KEY: userKey,
+				DISCORD_DRIVE_UPLOAD_PATH: paths.uploads,
+				DISCORD_DRIVE_DOWNLOAD_PATH: paths.downloads,
+				DOS_DB_PATH: paths.database
+			},
+			{ cwd: dataDir }
+		);
+		await import('../../bot/setup.js');
+		const [{ DosClient }, { Events }] = await Promise.all([import('../../bot/client.js'), import('@sapphire/framework')]);
+		const client = new DosClient({ config, ...(options.writeLog ? { writeLog: options.writeLog } : {}) });
+		const registered = new Promise<void>((resolve) => client.once(Events.ApplicationCommandRegistriesRegistered, () => resolve()));
+		try {
+			await client.login();
+			await registered;
+		} catch (error) {
+			await client.destroy();
+			throw error;
+		}
+		const ready: SandboxReady = {
+			ready: true,
+			control: emulator.controlUrl,
+			uploadRoot: paths.uploads,
+			downloadRoot: paths.downloads,
+			archiveChannelId: ids.channels.archive,
+			logChannelId: ids.channels.log,
+			api: emulator.apiUrl,
+			guildId: ids.guildId,
+			users: ids.users,
+			dataDir
+		};
+		let closing: Promise<void> | undefined;
+		const close = () =>
+			(closing ??= (async () => {
+				// The bot first: the other order leaves the client reconnecting to nothing.
+				try {
+					await client.destroy();
+				} finally {
+					await emulator.close();
+				}
+			})());
+		return { emulator, client, config, ready, close };
+	} catch (error) {
+		await emulator.close();
+		throw error;
+	}
+}
+
+/** The sandbox's key: read from its file, or made once (random, 0600) and kept there. */
+async function sandboxKey(file: string): Promise<string> {
+	try {
+		const existing = (await readFile(file, 'utf8')).trim();
+		if (existing !== '') return existing;
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+	}
+	const key = `sandbox-${randomBytes(24).toString('base64url')}`;
+	await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+	return key;
+}
+
+interface SandboxCommandOptions {
+	data: string;
+	port: number;
+}
+
+/** `dos sandbox [--data DIR] [--port N]`: the emulator and the bot in one process, until Ctrl-C. */
+export function register(program: Command, context: CliContext): void {
+	program
+		.command('sandbox')
+		.description('Run the bot against a local emulated Discord, no token needed; prints one JSON line when ready.')
+		.option('--data <dir>', 'folder for the sandbox (emulated Discord, index, upload and download roots)', 'data/sandbox')
+		.option('--port <n>', 'TCP port of the emulator on 127.0.0.1 (0 picks a free one)', integerOption('--port', 0, 65_535), 0)
+		.action(async (options: SandboxCommandOptions) => {
+			const { io } = context;
+			let sandbox: Sandbox;
+			try {
+				sandbox = await startSandbox({
+					dataDir: path.resolve(io.cwd, options.data),
+					port: options.port,
+					env: io.env,
+					writeLog: (line) => io.stderr.write(line),
+					notice: (text) => io.stderr.write(text)
+				});
+			} catch (error) {
+				const failure = describeFailure(error);
+				io.stderr.write(`dos sandbox: ${failure.message}\n`);
+				context.exitCode = failure.exitCode;
+				return;
+			}
+			io.stdout.write(`${JSON.stringify(sandbox.ready)}\n`);
+			await new Promise<void>((resolve) => {
+				if (io.signal.aborted) resolve();
+				io.signal.addEventListener('abort', () => resolve(), { once: true });
+				process.once('SIGTERM', () => resolve());
+			});
+			await sandbox.close();
+			context.exitCode = ExitCode.Ok;
+		});
+}
