@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { register as registerAssemble } from './commands/assemble.js';
 import { register as registerEmulator } from './commands/emulator.js';
 import { register as registerInspect } from './commands/inspect.js';
+import { register as registerSandbox } from './commands/sandbox.js';
 import { register as registerSlice } from './commands/slice.js';
 import { register as registerVerify } from './commands/verify.js';
 import { type CliContext, toolVersion } from './context.js';
@@ -24,6 +25,7 @@ export function buildProgram(context: CliContext): Command {
 	registerVerify(program, context);
 	registerInspect(program, context);
 	registerEmulator(program);
+	registerSandbox(program, context);
 	for (const command of program.commands)
 		command
 			.exitOverride()
