@@ -101,6 +101,8 @@ export function legacyCardContent(metadata: Readonly<Record<string, unknown>>): 
 
 function fromEmbed(message: Pick<LiveMessage, 'embeds'>): Record<string, unknown> | null {
 	const embed = message.embeds[0];
+	// A card of ours carries its record in the footer: never read it as the original tool's.
+	if (embed?.footer?.text.startsWith('dos-card/') === true) return null;
 	const title = embed?.title ?? '';
 	if (!/archive/i.test(title)) return null;
 	const id = /#\d{6}-\d+/.exec(title)?.[0];

@@ -11,6 +11,8 @@ import {
 } from '../db/index.js';
 import { isTransportError, type LiveMessage } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
+import { type CardRecord, findCardRecord } from './card-record.js';
+import { isArchiveError } from './errors.js';
 import { fetchLegacyManifest, listThreadAttachments, openArchiveManifest, type ThreadAttachment } from './download.js';
 import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard } from './legacy-card.js';
 
@@ -85,14 +87,17 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	});
 	for await (const message of ctx.transport.pageMessages(channelId, { signal: run.signal })) {
 		messagesScanned++;
-		const legacy = parseLegacyCard(message);
+		let legacy: LegacyCard | null = null;
 		try {
+			if (findCardRecord(message.embeds) === null) legacy = parseLegacyCard(message);
 			const content =
 				legacy !== null ? await readLegacyArchive(ctx, message, legacy, run.signal) : await readOurArchive(ctx, message, run.signal);
 			if (content === null) continue;
 			let written = false;
 			if (!dryRun) {
-				ctx.index.archives.replaceContent(content.content);
+				const archive = ctx.index.archives.replaceContent(content.content);
+				// The index derives counts from the entries; a skeleton has none, so its card's counts are kept.
+				if (content.counts !== undefined) ctx.index.archives.update(archive.lot, content.counts);
 				written = true;
 			}
 			archives.push({ ...content.summary, written });
@@ -107,7 +112,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 			});
 		} catch (error) {
 			if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
-			if (!(isCoreError(error) || isIndexError(error) || isTransportError(error))) throw error;
+			if (!(isCoreError(error) || isIndexError(error) || isTransportError(error) || isArchiveError(error))) throw error;
 			skipped.push({ messageId: message.id, archiveId: legacy?.archiveId ?? null, code: error.code, reason: error.message });
 			ctx.log('warn', 'rebuild skipped a card', { messageId: message.id, code: error.code });
 		}
@@ -118,6 +123,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 
 interface FoundArchive {
 	readonly content: ArchiveContent;
+	readonly counts?: { readonly fileCount: number; readonly directoryCount: number; readonly symlinkCount: number };
 	readonly summary: Omit<RebuiltArchive, 'written'>;
 }
 
@@ -126,12 +132,22 @@ interface FoundArchive {
  * (a chat line, a card whose thread holds no chunk of ours).
  */
 async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal: AbortSignal): Promise<FoundArchive | null> {
-	if (message.thread === null || !message.authorIsBot) return null;
-	const threadId = message.thread.id;
-	const listed = await listThreadAttachments(ctx, { id: '(unknown)', threadId }, signal);
+	const record = findCardRecord(message.embeds);
+	const threadId = record?.thread ?? message.thread?.id ?? null;
+	if (record === null && (threadId === null || !message.authorIsBot)) return null;
+	if (record !== null && (record.status === ArchiveStatus.Deleted || threadId === null)) return skeleton(ctx, message, record, threadId, []);
+	let listed: ThreadAttachment[];
+	try {
+		listed = await listThreadAttachments(ctx, { id: record?.id ?? '(unknown)', threadId: threadId! }, signal);
+	} catch (error) {
+		if (record !== null && isCoreError(error, CoreErrorCode.MissingChunk))
+			return skeleton(ctx, message, { ...record, status: ArchiveStatus.Deleted }, null, []);
+		throw error;
+	}
 	const named = listed.map((item) => ({ item, name: parseStagedName(item.attachment.filename) })).filter((entry) => entry.name !== undefined);
+	if (record === null && named.length === 0) return null;
 	const ids = new Set(named.filter((entry) => entry.name!.kind === 'manifest').map((entry) => entry.name!.archiveId));
-	if (named.length === 0) return null;
+	if (record !== null && (ctx.settings.passphrase === undefined || !ids.has(record.id))) return skeleton(ctx, message, record, threadId, listed);
 	if (ids.size === 0) {
 		throw new CoreError(
 			CoreErrorCode.MissingChunk,
@@ -141,7 +157,7 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 	if (ids.size > 1)
 		throw new CoreError(CoreErrorCode.BadFormat, `The thread ${threadId} holds the manifests of several archives (${[...ids].join(', ')}).`);
 	const archiveId = [...ids][0]!;
-	const opened = await openArchiveManifest(ctx, { id: archiveId, threadId }, listed, { signal });
+	const opened = await openArchiveManifest(ctx, { id: archiveId, threadId: threadId! }, listed, { signal });
 	const { manifest } = opened;
 	const chunks = dataChunkRows(manifest, listed);
 	for (const [index, part] of opened.parts) {
@@ -166,13 +182,14 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 		uid: manifest.uid,
 		label: manifest.label.length > 0 ? manifest.label : null,
 		source: manifest.label.length > 0 ? manifest.label : manifest.id,
+		...(record === null ? {} : { label: record.label }),
 		status,
 		format: ArchiveFormat.Dos1,
 		chunkSize: manifest.chunkSize,
 		gzipLevel: manifest.compression.level,
 		kdf: { id: manifest.kdf.id, iterations: manifest.kdf.iterations, salt: manifest.kdf.salt },
 		channelId: ctx.settings.archiveChannelId,
-		threadId,
+		threadId: threadId!,
 		cardMessageId: message.id,
 		createdAt: new Date(manifest.createdAt),
 		...(status === ArchiveStatus.Complete
@@ -192,6 +209,72 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 			chunks: manifest.chunks.length,
 			chunksPresent: present,
 			depth: 'full'
+		}
+	};
+}
+
+/**
+ * An archive of ours known only from its card record (no key, or its thread is gone): the row as the record says,
+ * and the chunks the thread holds by their names (message, attachment, name and size; hashes need the manifest).
+ */
+function skeleton(
+	ctx: ArchiveContext,
+	message: LiveMessage,
+	record: CardRecord,
+	threadId: string | null,
+	listed: readonly ThreadAttachment[]
+): FoundArchive {
+	const chunks: RecordedChunkInput[] = [];
+	const seen = new Set<string>();
+	for (const item of listed) {
+		const name = parseStagedName(item.attachment.filename);
+		if (name === undefined || name.archiveId !== record.id) continue;
+		const key = `${name.kind}:${name.index}`;
+		if (seen.has(key)) continue;
+		seen.add(key);
+		chunks.push({
+			kind: name.kind === 'data' ? ChunkKind.Data : ChunkKind.Manifest,
+			index: name.index,
+			state: ChunkState.Stored,
+			messageId: item.messageId,
+			attachmentId: item.attachment.id,
+			filename: item.attachment.filename,
+			storedSize: item.attachment.size
+		});
+	}
+	const present = chunks.filter((chunk) => chunk.kind === ChunkKind.Data).length;
+	return {
+		counts: { fileCount: record.files, directoryCount: record.dirs, symlinkCount: record.links },
+		content: {
+			id: record.id,
+			lot: record.lot,
+			uid: record.uid,
+			label: record.label,
+			source: record.label ?? record.id,
+			status: record.status,
+			format: record.format,
+			chunkSize: record.chunkSize,
+			channelId: ctx.settings.archiveChannelId,
+			threadId,
+			cardMessageId: message.id,
+			createdAt: new Date(record.created),
+			originalBytes: record.bytes,
+			fileCount: record.files,
+			directoryCount: record.dirs,
+			symlinkCount: record.links,
+			chunkCount: record.chunks,
+			entries: [],
+			chunks: chunks.filter((chunk) => chunk.kind === ChunkKind.Manifest || chunk.index < record.chunks)
+		},
+		summary: {
+			archiveId: record.id,
+			lot: record.lot,
+			format: record.format,
+			status: record.status,
+			files: record.files,
+			chunks: record.chunks,
+			chunksPresent: present,
+			depth: 'skeleton'
 		}
 	};
 }

@@ -15,6 +15,7 @@ import {
 import { type Archive, ArchiveStatus, ChunkKind } from '../../src/db/index.js';
 import { chunkNonce } from '../../src/discord/index.js';
 import { type ArchiveHarness, testKdfIterations, testPassphrase } from './support/harness.js';
+import { cardRecordOf, encodeCardRecord } from '../../src/archive/card-record.js';
 import { legacyCardContent } from '../../src/archive/legacy-card.js';
 
 /**
@@ -123,6 +124,9 @@ export async function postTestArchive(
 	}
 	await transport.archiveThread(thread.id);
 	archive = index.archives.setStatus(archive.lot, ArchiveStatus.Complete);
+	await transport.editCard(settings.archiveChannelId, card.messageId, {
+		embeds: [{ title: `Archive ${archive.id}`, footer: { text: encodeCardRecord(cardRecordOf(archive)) } }]
+	});
 	return { archive, manifest, threadId: thread.id };
 }
 

@@ -49,6 +49,7 @@ describe('rebuildIndex', () => {
 		const context: ArchiveContext = { ...harness.context, index };
 
 		const dry = await rebuildIndex(context, { dryRun: true }, harness.jobRun());
+		expect(dry.skipped).toEqual([]);
 		expect(dry.archives.map((archive) => archive.archiveId).sort()).toEqual([...before.map((t) => t.archive.id), '#241126-07'].sort());
 		expect(dry.archives.every((archive) => !archive.written)).toBe(true);
 		expect(index.archives.count()).toBe(0);
@@ -73,5 +74,31 @@ describe('rebuildIndex', () => {
 		expect(again.archives).toHaveLength(3);
 		expect(tables(index)).toEqual(after);
 		expect(index.integrityProblems()).toEqual([]);
+	});
+
+	it('GIVEN no key WHEN the index is rebuilt THEN our archives come back as skeletons from their card records, with every chunk message found by name', async () => {
+		const index = harness.reopenIndex();
+		const expected = index.archives.list({ limit: 100, statuses: ['complete'] }).archives.filter((archive) => archive.format === 'dos-1');
+		index.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+		const fresh = harness.reopenIndex();
+		const context: ArchiveContext = { ...harness.context, index: fresh, settings: { ...harness.settings, passphrase: undefined } };
+		const result = await rebuildIndex(context, {}, harness.jobRun());
+		const skeletons = result.archives.filter((archive) => archive.format === 'dos-1');
+		expect(skeletons.map((archive) => archive.depth)).toEqual(expected.map(() => 'skeleton'));
+		for (const archive of expected) {
+			const row = fresh.archives.get(archive.lot)!;
+			expect(row).toMatchObject({
+				id: archive.id,
+				uid: archive.uid,
+				status: 'complete',
+				fileCount: archive.fileCount,
+				chunkCount: archive.chunkCount,
+				threadId: archive.threadId
+			});
+			const chunks = fresh.chunks.list(archive.lot, { kind: 'data' });
+			expect(chunks.map((chunk) => chunk.index)).toEqual(Array.from({ length: archive.chunkCount }, (_, i) => i));
+			expect(chunks.every((chunk) => chunk.state === 'stored' && chunk.messageId !== null && chunk.sha256 === null)).toBe(true);
+		}
 	});
 });
