@@ -10,7 +10,14 @@ export type CryptoTask =
 
 /** A worker's answer: errors travel as data, because CoreError does not survive structured cloning. */
 export type CryptoReply =
-	| { readonly ok: true; readonly bytes?: ArrayBuffer; readonly length?: number; readonly meta: Record<string, unknown> }
+	| {
+			readonly ok: true;
+			readonly bytes?: ArrayBuffer;
+			readonly length?: number;
+			readonly meta: Record<string, unknown>;
+			/** The task's input buffer, handed back for reuse. */
+			readonly returned?: ArrayBuffer;
+	  }
 	| { readonly ok: false; readonly code?: string; readonly message: string; readonly details?: unknown };
 
 /** Handles one task in a worker thread. */
@@ -20,15 +27,21 @@ export default function handle(message: CryptoTask): unknown {
 			case 'seal': {
 				const result = sealChunk({ ...message.task, plain: new Uint8Array(message.plain, 0, message.plainLength) });
 				const { bytes, ...meta } = result;
-				return moveReply(bytes, meta);
+				// The plaintext buffer goes back too, for the slicer to read the next chunk into.
+				return moveReply(bytes, meta, message.plain);
 			}
 			case 'open': {
 				const result = openChunk({ ...message.task, sealed: new Uint8Array(message.sealed, 0, message.sealedLength) });
 				const { plain, header, ...meta } = result;
 				return moveReply(plain, { ...meta, compressed: header.compressed });
 			}
-			case 'hash':
-				return { ok: true, meta: { plainSha256: sha256Hex(new Uint8Array(message.plain, 0, message.plainLength)) } } satisfies CryptoReply;
+			case 'hash': {
+				const plainSha256 = sha256Hex(new Uint8Array(message.plain, 0, message.plainLength));
+				return Piscina.move({
+					[Piscina.transferableSymbol]: [message.plain],
+					[Piscina.valueSymbol]: { ok: true, meta: { plainSha256 }, returned: message.plain } satisfies CryptoReply
+				} as unknown as ArrayBuffer);
+			}
 		}
 	} catch (error) {
 		if (error instanceof CoreError) return { ok: false, code: error.code, message: error.message, details: error.details } satisfies CryptoReply;
@@ -36,12 +49,13 @@ export default function handle(message: CryptoTask): unknown {
 	}
 }
 
-function moveReply(bytes: Buffer, meta: Record<string, unknown>): unknown {
+function moveReply(bytes: Buffer, meta: Record<string, unknown>, returned?: ArrayBuffer): unknown {
 	// Transfer only an ArrayBuffer the bytes own entirely; a slice of a shared one is copied first.
 	const buffer =
 		bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length
 			? (bytes.buffer as ArrayBuffer)
 			: (bytes.buffer as ArrayBuffer).slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
-	const reply: CryptoReply = { ok: true, bytes: buffer, length: bytes.length, meta };
-	return Piscina.move({ [Piscina.transferableSymbol]: [buffer], [Piscina.valueSymbol]: reply } as unknown as ArrayBuffer);
+	const reply: CryptoReply = { ok: true, bytes: buffer, length: bytes.length, meta, ...(returned ? { returned } : {}) };
+	const transfer = returned ? [buffer, returned] : [buffer];
+	return Piscina.move({ [Piscina.transferableSymbol]: transfer, [Piscina.valueSymbol]: reply } as unknown as ArrayBuffer);
 }

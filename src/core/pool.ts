@@ -13,6 +13,12 @@ export interface CryptoPoolOptions {
 	readonly workers?: number;
 }
 
+/** A sealed chunk as the pool returns it, with the plaintext's ArrayBuffer handed back for reuse. */
+export interface PoolSealedChunk extends SealedChunkData {
+	/** The ArrayBuffer that held the plaintext: read the next chunk into it instead of allocating. */
+	readonly returned?: ArrayBuffer;
+}
+
 /** An opened chunk as the pool returns it (the header stays in the worker). */
 export interface PoolOpenedChunk {
 	readonly plain: Buffer;
@@ -29,20 +35,20 @@ export interface CryptoPool {
 	/** Number of worker threads. */
 	readonly workers: number;
 	/**
-	 * Hashes, compresses (when it pays) and seals one chunk. `task.plain` must own its whole ArrayBuffer: it is
-	 * transferred and unusable afterwards.
+	 * Hashes, compresses (when it pays) and seals one chunk. The ArrayBuffer behind `task.plain` (which must start at
+	 * its offset 0) is transferred and unusable afterwards; it comes back as `returned`.
 	 *
 	 * @throws {CoreError} ABORTED; INVALID_OPTION for a bad task.
 	 */
-	seal(task: SealChunkTask, signal?: AbortSignal): Promise<SealedChunkData>;
+	seal(task: SealChunkTask, signal?: AbortSignal): Promise<PoolSealedChunk>;
 	/**
 	 * Checks, authenticates, decrypts and inflates one chunk (see `openChunk`). `task.sealed` is transferred.
 	 *
 	 * @throws {CoreError} TAMPERED_CHUNK, WRONG_KEY, MISPLACED_CHUNK, BAD_FORMAT, HASH_MISMATCH, ABORTED.
 	 */
 	open(task: OpenChunkTask, signal?: AbortSignal): Promise<PoolOpenedChunk>;
-	/** sha256 (hex) of the bytes; `plain` is transferred. */
-	hash(plain: Uint8Array, signal?: AbortSignal): Promise<string>;
+	/** sha256 (hex) of the bytes; `plain` is transferred, and handed back as `returned` for reuse. */
+	hash(plain: Uint8Array, signal?: AbortSignal): Promise<{ plainSha256: string; returned?: ArrayBuffer }>;
 	/** Waits for running tasks and stops the threads. */
 	close(): Promise<void>;
 }
@@ -85,7 +91,11 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 			const { plain, ...rest } = task;
 			const buffer = ownedArrayBuffer(plain);
 			const reply = unwrap(await run({ op: 'seal', task: rest, plain: buffer, plainLength: plain.length }, buffer, signal));
-			return { ...(reply.meta as Omit<SealedChunkData, 'bytes'>), bytes: bytesOf(reply) };
+			return {
+				...(reply.meta as Omit<SealedChunkData, 'bytes'>),
+				bytes: bytesOf(reply),
+				...(reply.returned ? { returned: reply.returned } : {})
+			};
 		},
 		async open(task, signal) {
 			const { sealed, ...rest } = task;
@@ -97,7 +107,7 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 		async hash(plain, signal) {
 			const buffer = ownedArrayBuffer(plain);
 			const reply = unwrap(await run({ op: 'hash', plain: buffer, plainLength: plain.length }, buffer, signal));
-			return reply.meta.plainSha256 as string;
+			return { plainSha256: reply.meta.plainSha256 as string, ...(reply.returned ? { returned: reply.returned } : {}) };
 		},
 		async close() {
 			if (closed) return;
@@ -119,12 +129,22 @@ function typeScriptLoader(): string {
 	}
 }
 
+/** From this size a buffer cannot come from Node's small-buffer pool (8 KiB slabs). */
+const WHOLE_BUFFER_MIN = 64 * 1024;
+
 /**
- * The ArrayBuffer behind `bytes` when the view covers all of it; otherwise an exact copy, so that Node's
- * small-buffer pool or a caller's larger buffer is never transferred.
+ * The ArrayBuffer behind `bytes` when the view starts it and covers all of it, or when the view starts a large
+ * buffer (a reused chunk buffer, the last chunk shorter than the others); otherwise an exact copy, so that Node's
+ * small-buffer pool is never transferred.
  */
 function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-	if (bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.buffer.byteLength === bytes.length) return bytes.buffer;
+	if (
+		bytes.byteOffset === 0 &&
+		bytes.buffer instanceof ArrayBuffer &&
+		(bytes.buffer.byteLength === bytes.length || bytes.buffer.byteLength >= WHOLE_BUFFER_MIN)
+	) {
+		return bytes.buffer;
+	}
 	return (bytes.buffer as ArrayBuffer).slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
 }
 

@@ -98,6 +98,7 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 		const reader = new StreamReader(options.root, plan.entries, fileHashes, signal);
 		const inFlight: { index: number; task: Promise<SealedChunk | undefined> }[] = [];
 		const limit = pool.workers + readAhead;
+		const spare: ArrayBuffer[] = [];
 		let bytesDone = 0;
 		let chunksDone = 0;
 		const report = (index: number) => {
@@ -110,13 +111,16 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 			for (let index = 0; index < plan.chunkCount; index++) {
 				throwIfAborted(signal);
 				const { start, end } = chunkRange(plan, index);
-				const plain = Buffer.from(new ArrayBuffer(end - start));
+				// Chunk buffers come back from the workers and are read into again: a few large allocations in all, so
+				// the heap does not fragment and memory stays flat however large the archive.
+				const plain = Buffer.from(spare.pop() ?? new ArrayBuffer(plan.chunkSize), 0, end - start);
 				await reader.read(plain, start);
 				const recorded = options.stored?.get(index);
 				const task =
 					recorded === undefined
 						? sealOne(index, plain)
-						: pool.hash(plain, signal).then((plainSha256) => {
+						: pool.hash(plain, signal).then(({ plainSha256, returned }) => {
+								if (returned?.byteLength === plan.chunkSize) spare.push(returned);
 								if (plainSha256 !== recorded)
 									throw sourceChanged(
 										filesInRange(plan.entries, start, end).map((entry) => entry.path),
@@ -163,7 +167,9 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 					{ chunks: [index] }
 				);
 			}
-			return { ...sealed, index, filename: chunkFileName(options.archiveId, index, sealed.sha256) };
+			const { returned, ...data } = sealed;
+			if (returned?.byteLength === options.plan.chunkSize) spare.push(returned);
+			return { ...data, index, filename: chunkFileName(options.archiveId, index, data.sha256) };
 		}
 	}
 

@@ -341,7 +341,7 @@ export async function verifyStagedFolder(
 		try {
 			const bytes = await readFile(file.file);
 			const header = decodeChunkHeader(bytes, file.name);
-			const digest = await options.pool.hash(bytes, options.signal);
+			const { plainSha256: digest } = await options.pool.hash(bytes, options.signal);
 			if (!digest.startsWith(file.nameHash!))
 				return { index, code: CoreErrorCode.TamperedChunk, message: `Chunk ${index} (${file.name}) does not match the hash in its name.` };
 			if (header.kind !== 'data' || header.index !== index) {

@@ -66,7 +66,7 @@ export async function verifyChunkHashes(
 					CoreErrorCode.TamperedChunk,
 					`Chunk ${chunk.index} is ${sealed.length} B, not the ${chunk.storedSize} B recorded.`
 				);
-			const sha256 = await pool.hash(sealed, signal);
+			const { plainSha256: sha256 } = await pool.hash(sealed, signal);
 			return sha256 === chunk.sha256
 				? undefined
 				: problem(chunk.index, CoreErrorCode.TamperedChunk, `Chunk ${chunk.index} does not match its recorded sha256.`);
