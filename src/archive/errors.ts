@@ -51,3 +51,24 @@ export function errorSummary(error: unknown): { code: string; message: string } 
 	}
 	return { code: 'UNEXPECTED', message: String(error) };
 }
+
+/** Why a job's AbortSignal fired: a user's Cancel, or the process shutting down (the job stays resumable either way). */
+export type JobStopKind = 'cancel' | 'shutdown';
+
+/** The abort reason the job runner gives a job's signal. */
+export class JobStop extends Error {
+	public readonly kind: JobStopKind;
+
+	public constructor(kind: JobStopKind) {
+		super(kind === 'cancel' ? 'Cancelled on request.' : 'Stopped because the process is shutting down.');
+		this.name = 'JobStop';
+		this.kind = kind;
+	}
+}
+
+/** Why `signal` fired (`cancel` for any reason that is not a {@link JobStop}), or null while it has not. */
+export function stopReasonOf(signal: AbortSignal): JobStopKind | null {
+	if (!signal.aborted) return null;
+	const reason: unknown = signal.reason;
+	return reason instanceof JobStop ? reason.kind : 'cancel';
+}

@@ -1,0 +1,78 @@
+import type { CardBody, DiscordTransport } from '../discord/index.js';
+import type { ArchiveLog } from './context.js';
+
+/** Default minimum time between two progress edits of one card: card edits share the channel's rate limit. */
+export const DEFAULT_CARD_EDIT_INTERVAL_MS = 4_000;
+
+export interface CardUpdaterOptions {
+	readonly transport: DiscordTransport;
+	readonly channelId: string;
+	readonly messageId: string;
+	readonly log: ArchiveLog;
+	/** Minimum milliseconds between two edits; default {@link DEFAULT_CARD_EDIT_INTERVAL_MS}. */
+	readonly intervalMs?: number;
+}
+
+/**
+ * Edits one card at most once per interval: {@link update} keeps only the newest body and writes it when the interval
+ * allows; {@link finish} always writes the final body (after any edit in progress) even if intermediate ones were
+ * skipped. A failed edit is logged, never thrown: progress on a card must not fail the job it reports on.
+ */
+export class CardUpdater {
+	readonly #options: CardUpdaterOptions;
+	readonly #intervalMs: number;
+	#pending: CardBody | null = null;
+	#lastEditAt = Number.NEGATIVE_INFINITY;
+	#timer: NodeJS.Timeout | null = null;
+	#inFlight: Promise<void> = Promise.resolve();
+	#finished = false;
+	/** Edits sent (for tests and benchmarks). */
+	public edits = 0;
+
+	public constructor(options: CardUpdaterOptions) {
+		this.#options = options;
+		this.#intervalMs = Math.max(0, options.intervalMs ?? DEFAULT_CARD_EDIT_INTERVAL_MS);
+	}
+
+	/** Schedules `body` as the card's next state; earlier unsent states are dropped. */
+	public update(body: CardBody): void {
+		if (this.#finished) return;
+		this.#pending = body;
+		if (this.#timer !== null) return;
+		const wait = Math.max(0, this.#lastEditAt + this.#intervalMs - Date.now());
+		this.#timer = setTimeout(() => {
+			this.#timer = null;
+			this.#flush();
+		}, wait);
+		this.#timer.unref();
+	}
+
+	/** Writes `body` as the final state (waiting for an edit in progress) and stops further updates. */
+	public async finish(body: CardBody): Promise<void> {
+		this.#finished = true;
+		if (this.#timer !== null) clearTimeout(this.#timer);
+		this.#timer = null;
+		this.#pending = body;
+		this.#flush();
+		await this.#inFlight;
+	}
+
+	#flush(): void {
+		const body = this.#pending;
+		if (body === null) return;
+		this.#pending = null;
+		this.#inFlight = this.#inFlight.then(async () => {
+			this.#lastEditAt = Date.now();
+			try {
+				await this.#options.transport.editCard(this.#options.channelId, this.#options.messageId, body);
+				this.edits++;
+			} catch (error) {
+				this.#options.log('warn', 'card edit failed', {
+					messageId: this.#options.messageId,
+					code: (error as { code?: unknown }).code,
+					error: error instanceof Error ? error.message : String(error)
+				});
+			}
+		});
+	}
+}

@@ -1,0 +1,14 @@
+/**
+ * The archive service (DESIGN.md §2, src/archive): the jobs built from core, db and discord, and the facade the bot
+ * and the CLI use.
+ */
+export * from './context.js';
+export * from './errors.js';
+export * from './card-record.js';
+export * from './card.js';
+export * from './card-updater.js';
+export * from './reconcile.js';
+export * from './upload.js';
+export * from './resume.js';
+export * from './runner.js';
+export * from './service.js';

@@ -1,0 +1,157 @@
+import { parseStagedName } from '../core/index.js';
+import { type Archive, ChunkKind, type ChunkRecord, ChunkState } from '../db/index.js';
+import { fromRestError, isTransportError, TransportErrorCode } from '../discord/index.js';
+import type { ArchiveContext } from './context.js';
+
+/**
+ * Reconciles the index with what an archive's thread really holds (DESIGN.md §4, Resume), before anything is posted
+ * again: a crash between a post and its record must neither duplicate nor lose a chunk.
+ */
+
+/** What a reconciliation found and did. */
+export interface ReconcileReport {
+	/** Messages in the thread that hold a chunk of this archive. */
+	readonly messagesSeen: number;
+	/** Chunks found in the thread although the index did not record them as stored (posted, then a crash): adopted. */
+	readonly adopted: readonly ChunkLabel[];
+	/** Chunks recorded as stored whose message or attachment is gone: pending again. */
+	readonly vanished: readonly ChunkLabel[];
+	/** Chunks that were in flight and never landed: pending again. */
+	readonly neverLanded: readonly ChunkLabel[];
+	/** Messages deleted because they duplicate a chunk kept elsewhere (or hold a chunk marked bad). */
+	readonly deletedMessages: readonly string[];
+}
+
+/** `c12` (data chunk 12) or `m0` (manifest part 0). */
+export type ChunkLabel = string;
+
+interface ThreadChunk {
+	readonly messageId: string;
+	readonly attachmentId: string;
+	readonly filename: string;
+	readonly size: number;
+	readonly kind: ChunkKind;
+	readonly index: number;
+}
+
+const label = (kind: ChunkKind, index: number): ChunkLabel => `${kind === ChunkKind.Data ? 'c' : 'm'}${index}`;
+
+/**
+ * Pages the archive's thread and brings the index in line with it:
+ * - a chunk whose recorded message still holds its attachment stays stored;
+ * - a chunk not recorded as stored whose sealed file (same opaque name and size, recorded before its post) is in the
+ *   thread is adopted as stored — it is not posted twice;
+ * - a stored chunk whose message vanished, and an in-flight chunk that never landed, become pending;
+ * - a chunk marked bad has its message deleted and becomes pending;
+ * - every other message holding a chunk of this archive (a duplicate of a kept one, an earlier sealing of a chunk that
+ *   is pending) is deleted, so the thread ends with at most one message per chunk.
+ *
+ * Messages that are not chunks of this archive (chat, other names) are left alone.
+ *
+ * @throws TransportError from paging or deleting (NOT_FOUND when the thread itself is gone, MISSING_PERMISSIONS …).
+ */
+export async function reconcileThread(ctx: ArchiveContext, archive: Archive, signal: AbortSignal): Promise<ReconcileReport> {
+	const lot = archive.lot;
+	const adopted: ChunkLabel[] = [];
+	const vanished: ChunkLabel[] = [];
+	const neverLanded: ChunkLabel[] = [];
+	const deletedMessages: string[] = [];
+	const rows = ctx.index.chunks.list(lot);
+	if (archive.threadId === null) {
+		const unposted = rows.filter((row) => row.state === ChunkState.InFlight).map((row) => ({ kind: row.kind, index: row.index }));
+		ctx.index.chunks.markState(lot, unposted, ChunkState.Pending);
+		return { messagesSeen: 0, adopted, vanished, neverLanded: unposted.map((key) => label(key.kind, key.index)), deletedMessages };
+	}
+	const threadId = archive.threadId;
+	const found: ThreadChunk[] = [];
+	const archiveNamePrefix = archive.id.slice(1);
+	for await (const message of ctx.transport.pageMessages(threadId, { signal })) {
+		for (const attachment of message.attachments) {
+			const parsed = parseStagedName(attachment.filename);
+			if (parsed === undefined || parsed.archiveId.slice(1) !== archiveNamePrefix) continue;
+			found.push({
+				messageId: message.id,
+				attachmentId: attachment.id,
+				filename: attachment.filename,
+				size: attachment.size,
+				kind: parsed.kind === 'data' ? ChunkKind.Data : ChunkKind.Manifest,
+				index: parsed.index
+			});
+		}
+	}
+	const keep = new Set<string>();
+	const toDelete = new Set<string>();
+	for (const row of rows) {
+		const candidates = found.filter((chunk) => chunk.kind === row.kind && chunk.index === row.index);
+		if (row.state === ChunkState.Stored) {
+			const held = candidates.find((chunk) => chunk.messageId === row.messageId && chunk.attachmentId === row.attachmentId);
+			if (held) keep.add(held.messageId);
+			else {
+				ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
+				vanished.push(label(row.kind, row.index));
+			}
+			continue;
+		}
+		if (row.state === ChunkState.Bad) {
+			if (row.messageId !== null) toDelete.add(row.messageId);
+			ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
+			continue;
+		}
+		const landed = adoptable(row, candidates);
+		if (landed) {
+			ctx.index.chunks.markStored(lot, {
+				kind: row.kind,
+				index: row.index,
+				messageId: landed.messageId,
+				attachmentId: landed.attachmentId,
+				filename: landed.filename,
+				storedSize: landed.size,
+				sha256: row.sha256!
+			});
+			keep.add(landed.messageId);
+			adopted.push(label(row.kind, row.index));
+		} else if (row.state === ChunkState.InFlight) {
+			ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
+			neverLanded.push(label(row.kind, row.index));
+		}
+	}
+	for (const chunk of found) if (!keep.has(chunk.messageId)) toDelete.add(chunk.messageId);
+	for (const messageId of toDelete) {
+		if (keep.has(messageId)) continue;
+		await deleteThreadMessage(ctx, threadId, messageId, signal);
+		deletedMessages.push(messageId);
+	}
+	const messagesSeen = new Set(found.map((chunk) => chunk.messageId)).size;
+	if (adopted.length + vanished.length + neverLanded.length + deletedMessages.length > 0) {
+		ctx.log('info', 'reconciled archive thread', {
+			archiveId: archive.id,
+			messagesSeen,
+			adopted: adopted.length,
+			vanished: vanished.length,
+			neverLanded: neverLanded.length,
+			deleted: deletedMessages.length
+		});
+	}
+	return { messagesSeen, adopted, vanished, neverLanded, deletedMessages };
+}
+
+/** The thread chunk that is exactly the sealed file recorded before the post (same opaque name and size). */
+function adoptable(row: ChunkRecord, candidates: readonly ThreadChunk[]): ThreadChunk | undefined {
+	if (row.filename === null || row.sha256 === null || row.storedSize === null) return undefined;
+	return candidates.find((chunk) => chunk.filename === row.filename && chunk.size === row.storedSize);
+}
+
+/**
+ * Deletes one message of a thread; a message already gone counts as deleted.
+ *
+ * @throws TransportError MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
+ */
+export async function deleteThreadMessage(ctx: ArchiveContext, threadId: string, messageId: string, signal: AbortSignal): Promise<void> {
+	try {
+		await ctx.transport.rest.delete(`/channels/${threadId}/messages/${messageId}`, { signal });
+	} catch (error) {
+		const mapped = fromRestError(error, { action: `delete message ${messageId} in thread ${threadId}`, channelId: threadId, messageId }, signal);
+		if (isTransportError(mapped, TransportErrorCode.NotFound)) return;
+		throw mapped;
+	}
+}

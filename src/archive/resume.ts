@@ -1,0 +1,180 @@
+import {
+	type ArchivePlan,
+	assertPassphrase,
+	chunkCountFor,
+	compareSource,
+	CoreError,
+	CoreErrorCode,
+	deriveArchiveKey,
+	type PlanEntry
+} from '../core/index.js';
+import { type Archive, ArchiveStatus, ChunkKind, ChunkState, type EntryRecord } from '../db/index.js';
+import { isResumable } from './card.js';
+import type { ArchiveContext, JobRun } from './context.js';
+import { ArchiveError, ArchiveErrorCode } from './errors.js';
+import { type ReconcileReport, reconcileThread } from './reconcile.js';
+import { continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
+
+/**
+ * The resume job (DESIGN.md §4, Resume): reconcile the index with the thread first, then check the source against
+ * the recorded plan, then slice again in resume mode — re-reading every stored chunk's bytes and checking them against
+ * the plaintext hash recorded when it was sealed, sealing only the missing chunks under the same archive key (one
+ * PBKDF2, from the recorded salt) — post them, the manifest if missing, archive the thread, final card.
+ */
+
+export interface ResumeRequest {
+	/** The archive: `#241126-07`, `241126-07`, a lot number or the uid. */
+	readonly archive: string;
+	/** Who asked (a Discord user id), or null for the CLI. */
+	readonly requestedBy?: string | null;
+}
+
+export interface ResumeResult extends UploadResult {
+	readonly reconciled: ReconcileReport;
+}
+
+/**
+ * Checks that an archive can be resumed.
+ *
+ * @throws {ArchiveError} NOT_RESUMABLE when it is complete, deleted, imported (legacy) or lacks its key parameters.
+ */
+export function assertResumable(archive: Archive): void {
+	if (!isResumable(archive)) {
+		const why =
+			archive.status === ArchiveStatus.Complete
+				? 'it is already complete'
+				: archive.status === ArchiveStatus.Deleted
+					? 'it was deleted'
+					: `it is a ${archive.format} archive, which this program does not upload`;
+		throw new ArchiveError(ArchiveErrorCode.NotResumable, `Archive ${archive.id} cannot be resumed: ${why}.`, {
+			archiveId: archive.id,
+			lot: archive.lot
+		});
+	}
+	if (archive.archiveSalt === null || archive.kdfIterations === null) {
+		throw new ArchiveError(
+			ArchiveErrorCode.NotResumable,
+			`Archive ${archive.id} has no recorded key parameters, so its missing chunks cannot be sealed under its key. Start a new upload of ${archive.source}.`,
+			{ archiveId: archive.id, lot: archive.lot }
+		);
+	}
+}
+
+/**
+ * Rebuilds an archive's plan from its recorded entries (manifest order, offsets, sizes, modes, mtimes, targets).
+ */
+export function planFromIndex(ctx: ArchiveContext, archive: Archive): ArchivePlan {
+	const entries: PlanEntry[] = [];
+	const totals = { files: 0, directories: 0, symlinks: 0 };
+	let totalBytes = 0;
+	for (let after: number | undefined; ;) {
+		const page: EntryRecord[] = ctx.index.entries.list(archive.lot, { limit: 1_000, ...(after === undefined ? {} : { after }) });
+		for (const entry of page) {
+			const base = {
+				path: entry.path,
+				type: entry.type,
+				size: entry.type === 'file' ? entry.size : 0,
+				mode: entry.mode ?? 0,
+				mtimeMs: entry.mtimeMs ?? 0
+			};
+			if (entry.type === 'file') {
+				totals.files++;
+				entries.push({ ...base, offset: entry.offset ?? totalBytes });
+				totalBytes += entry.size;
+			} else if (entry.type === 'directory') {
+				totals.directories++;
+				entries.push(base);
+			} else {
+				totals.symlinks++;
+				entries.push({ ...base, target: entry.target ?? '' });
+			}
+		}
+		const last = page.at(-1);
+		if (last === undefined || page.length < 1_000) break;
+		after = last.id;
+	}
+	const chunkCount = chunkCountFor(totalBytes, archive.chunkSize);
+	if (chunkCount !== archive.chunkCount) {
+		throw new ArchiveError(
+			ArchiveErrorCode.NotResumable,
+			`The index lists ${totalBytes} bytes of files for archive ${archive.id}, which makes ${chunkCount} chunks, but it planned ${archive.chunkCount}. The index is inconsistent: rebuild it from Discord.`,
+			{ archiveId: archive.id, lot: archive.lot }
+		);
+	}
+	return { chunkSize: archive.chunkSize, entries, totalBytes, chunkCount, totals };
+}
+
+/**
+ * Resumes an interrupted, failed or cancelled upload. On failure the archive is `failed` (or `cancelled` /
+ * `interrupted` when stopped) and its card says why, as for an upload.
+ *
+ * @throws {ArchiveError} NOT_RESUMABLE; THREAD_MISMATCH.
+ * @throws {CoreError} NO_KEY; SOURCE_CHANGED naming the files that changed; UNSAFE_PATH / NOT_FOUND when the source
+ * folder is gone or moved out of the upload root; ABORTED.
+ * @throws {IndexError} ARCHIVE_NOT_FOUND. TransportError from reconciling or posting.
+ */
+export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest, run: JobRun): Promise<ResumeResult> {
+	const { signal } = run;
+	assertPassphrase(ctx.settings.passphrase);
+	const archive = ctx.index.archives.require(request.archive);
+	assertResumable(archive);
+	const startedBy = request.requestedBy ?? null;
+	let reconciled: ReconcileReport;
+	let continued: Parameters<typeof continueUpload>[3];
+	try {
+		run.progress({
+			archiveId: archive.id,
+			phase: 'reconciling',
+			bytesDone: 0,
+			bytesTotal: archive.originalBytes,
+			chunksDone: archive.storedChunkCount,
+			chunksTotal: archive.chunkCount,
+			note: 'reading the thread'
+		});
+		reconciled = await reconcileThread(ctx, archive, signal);
+		const plan = planFromIndex(ctx, archive);
+		const { root } = await resolveUploadFolder(ctx.settings.uploadRoot, archive.source);
+		const changes = await compareSource(root, plan, { signal });
+		if (changes.length > 0) {
+			const named = changes.slice(0, 20).map((change) => `${change.path} (${change.change})`);
+			throw new CoreError(
+				CoreErrorCode.SourceChanged,
+				`The source of ${archive.id} changed since it was planned: ${named.join(', ')}${changes.length > 20 ? ` and ${changes.length - 20} more` : ''}. Its missing chunks cannot be rebuilt; restore those files as they were, or start a new upload.`,
+				{ paths: changes.map((change) => change.path) }
+			);
+		}
+		const key = await deriveArchiveKey(ctx.settings.passphrase, {
+			salt: Buffer.from(archive.archiveSalt!, 'hex'),
+			iterations: archive.kdfIterations!,
+			signal
+		});
+		continued = { root, plan, key, startedBy, ...knownFileHashes(ctx, archive, plan) };
+	} catch (error) {
+		await recordUploadFailure(ctx, archive.lot, error, signal, { startedBy });
+		throw error;
+	}
+	const result = await continueUpload(ctx, archive.lot, run, continued);
+	return { ...result, reconciled };
+}
+
+/**
+ * When every data chunk is stored and every file's hash is recorded, the manifest can be written without re-reading
+ * the source.
+ */
+function knownFileHashes(ctx: ArchiveContext, archive: Archive, plan: ArchivePlan): { fileHashes?: ReadonlyMap<string, string> } {
+	const counts = ctx.index.chunks.countByState(archive.lot);
+	if (counts[ChunkKind.Data][ChunkState.Stored] !== plan.chunkCount) return {};
+	const hashes = new Map<string, string>();
+	for (let after: number | undefined; ;) {
+		const page = ctx.index.entries.list(archive.lot, { limit: 1_000, ...(after === undefined ? {} : { after }) });
+		for (const entry of page) {
+			if (entry.type !== 'file') continue;
+			if (entry.sha256 === null) return {};
+			hashes.set(entry.path, entry.sha256);
+		}
+		const last = page.at(-1);
+		if (last === undefined || page.length < 1_000) break;
+		after = last.id;
+	}
+	return { fileHashes: hashes };
+}
