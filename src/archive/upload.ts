@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -227,6 +228,8 @@ export async function uploadArchive(ctx: ArchiveContext, planned: PlannedUpload,
 export async function continueUpload(ctx: ArchiveContext, lot: number, run: JobRun, options: ContinueUploadOptions): Promise<UploadResult> {
 	const { index, transport, settings } = ctx;
 	const { signal } = run;
+	// Every chunk in flight (a worker task, a post) listens to the job's signal for a moment.
+	setMaxListeners(256, signal);
 	let archive = index.archives.require(lot);
 	const startedBy = options.startedBy ?? null;
 	const meter = new ProgressMeter();
