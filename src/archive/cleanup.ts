@@ -1,0 +1,86 @@
+import { ArchiveFormat, ArchiveStatus } from '../db/index.js';
+import { isTransportError, TransportErrorCode } from '../discord/index.js';
+import { renderCard } from './card.js';
+import type { ArchiveContext, JobRun } from './context.js';
+import { legacyCardContent, parseLegacyCard } from './legacy-card.js';
+
+/**
+ * Cleanup (DESIGN.md §4): deletes an archive's thread — every chunk message in one request — marks the archive
+ * `deleted` in the index (its row, file list and history stay, so it can still be found and its card explained) and
+ * greys its card. Idempotent: a second run, or a thread someone already deleted, is a success that changes nothing.
+ */
+
+/** What to clean up. The caller asks for confirmation first (the bot's buttons, the CLI's `--yes`). */
+export interface CleanupRequest {
+	/** The archive: `#241126-07`, `241126-07`, a lot number or the uid. */
+	readonly archive: string;
+}
+
+/** What {@link cleanupArchive} did. */
+export interface CleanupResult {
+	readonly archiveId: string;
+	readonly lot: number;
+	/** Whether this run deleted the thread (false when it was already gone or the archive had none). */
+	readonly threadDeleted: boolean;
+	/** Whether the archive was already `deleted` before this run. */
+	readonly alreadyDeleted: boolean;
+	/** Whether the card now shows "deleted" (false when it could not be edited; the index is marked anyway). */
+	readonly cardUpdated: boolean;
+}
+
+/**
+ * Deletes an archive's thread, marks it `deleted` and edits its card to say so.
+ *
+ * @throws {IndexError} ARCHIVE_NOT_FOUND. TransportError MISSING_PERMISSIONS (the bot may not delete the thread:
+ * nothing is marked then), DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED. A card that cannot be edited is logged, not
+ * thrown: the thread is gone and the index says so.
+ */
+export async function cleanupArchive(ctx: ArchiveContext, request: CleanupRequest, run: JobRun): Promise<CleanupResult> {
+	let archive = ctx.index.archives.require(request.archive);
+	const alreadyDeleted = archive.status === ArchiveStatus.Deleted;
+	run.progress({
+		archiveId: archive.id,
+		phase: 'cleaning',
+		bytesDone: 0,
+		bytesTotal: 0,
+		chunksDone: 0,
+		chunksTotal: 1,
+		note: 'deleting the thread'
+	});
+	const threadDeleted = archive.threadId === null ? false : await ctx.transport.deleteThread(archive.threadId, { signal: run.signal });
+	if (!alreadyDeleted) archive = ctx.index.archives.setStatus(archive.lot, ArchiveStatus.Deleted);
+	let cardUpdated = false;
+	if (archive.cardMessageId !== null) {
+		const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
+		try {
+			if (archive.format === ArchiveFormat.Dos1) {
+				await ctx.transport.editCard(channelId, archive.cardMessageId, renderCard({ archive }), { signal: run.signal });
+			} else {
+				const message = await ctx.transport.fetchMessage(channelId, archive.cardMessageId, { signal: run.signal });
+				const card = parseLegacyCard(message);
+				if (card !== null && card.status !== 'deleted') {
+					await ctx.transport.editCard(
+						channelId,
+						archive.cardMessageId,
+						{ content: legacyCardContent({ ...card.metadata, status: 'deleted' }) },
+						{ signal: run.signal }
+					);
+				}
+			}
+			cardUpdated = true;
+		} catch (error) {
+			if (!isTransportError(error) || error.code === TransportErrorCode.Aborted) throw error;
+			ctx.log('warn', 'the card of a deleted archive could not be edited', { archiveId: archive.id, code: error.code });
+		}
+	}
+	run.progress({
+		archiveId: archive.id,
+		phase: 'done',
+		bytesDone: 0,
+		bytesTotal: 0,
+		chunksDone: 1,
+		chunksTotal: 1,
+		note: threadDeleted ? 'thread deleted' : 'nothing left to delete'
+	});
+	return { archiveId: archive.id, lot: archive.lot, threadDeleted, alreadyDeleted, cardUpdated };
+}
