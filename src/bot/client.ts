@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { ApplicationCommandRegistries, container, LogLevel, SapphireClient } from '@sapphire/framework';
 import { GatewayIntentBits } from 'discord.js';
+import { ArchiveService } from '../archive/service.js';
 import type { AppConfig } from '../config.js';
 import type { AccessPolicy } from './lib/access.js';
 import { openArchiveContext, type OwnedArchiveContext } from './lib/archive-context.js';
@@ -17,6 +18,8 @@ export interface BotRuntime {
 declare module '@sapphire/pieces' {
 	interface Container {
 		dos: BotRuntime;
+		/** The archive service; set between `login()` and `destroy()`. */
+		archive: ArchiveService;
 	}
 }
 
@@ -39,6 +42,7 @@ export interface DosClientOptions {
 export class DosClient extends SapphireClient {
 	readonly #config: AppConfig;
 	#archive: OwnedArchiveContext | undefined;
+	#service: ArchiveService | undefined;
 	#stopping: Promise<void> | undefined;
 
 	public constructor(options: DosClientOptions) {
@@ -74,6 +78,9 @@ export class DosClient extends SapphireClient {
 			container.logger[level](fields === undefined ? message : `${message} ${JSON.stringify(fields)}`)
 		);
 		try {
+			this.#service = new ArchiveService(this.#archive.context);
+			container.archive = this.#service;
+			await this.#service.start();
 			return await super.login(secret);
 		} catch (error) {
 			await this.#closeArchive();
@@ -94,8 +101,14 @@ export class DosClient extends SapphireClient {
 	}
 
 	async #closeArchive(): Promise<void> {
+		const service = this.#service;
 		const archive = this.#archive;
+		this.#service = undefined;
 		this.#archive = undefined;
-		if (archive) await archive.close();
+		try {
+			if (service) await service.shutdown();
+		} finally {
+			if (archive) await archive.close();
+		}
 	}
 }

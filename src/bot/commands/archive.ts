@@ -1,0 +1,156 @@
+import { Subcommand } from '@sapphire/plugin-subcommands';
+import { type ChatInputCommandInteraction, InteractionContextType, MessageFlags, PermissionFlagsBits } from 'discord.js';
+import { MAX_LABEL_LENGTH } from '../../archive/card-record.js';
+import { type ArchiveAction, ArchiveAction as Action } from '../lib/access.js';
+import { deferEphemeral, startResume, startUpload } from '../lib/archive-actions.js';
+import { findPage, listPage } from '../lib/archive-pages.js';
+import { statusEmbed } from '../lib/status-embed.js';
+
+/** The precondition entry that guards one subcommand (see lib/access.ts for who may do what). */
+const guard = (action: ArchiveAction) => [{ name: 'ArchiveAccess' as const, context: { action } }];
+
+/**
+ * `/archive`: upload, download, resume, verify, cleanup, status, list, find, rebuild. Thin: each subcommand checks
+ * access (precondition), defers where it may be slow, and hands the work to the archive service.
+ */
+export class ArchiveCommand extends Subcommand {
+	public constructor(context: Subcommand.LoaderContext, options: Subcommand.Options) {
+		super(context, {
+			...options,
+			name: 'archive',
+			description: 'Durable, encrypted folder archives in this channel',
+			subcommands: [
+				{ name: 'upload', chatInputRun: 'chatInputUpload', preconditions: guard(Action.Upload) },
+				{ name: 'download', chatInputRun: 'chatInputDownload', preconditions: guard(Action.Download) },
+				{ name: 'resume', chatInputRun: 'chatInputResume', preconditions: guard(Action.Resume) },
+				{ name: 'verify', chatInputRun: 'chatInputVerify', preconditions: guard(Action.Verify) },
+				{ name: 'cleanup', chatInputRun: 'chatInputCleanup', preconditions: guard(Action.Cleanup) },
+				{ name: 'status', chatInputRun: 'chatInputStatus', preconditions: guard(Action.Status) },
+				{ name: 'list', chatInputRun: 'chatInputList', preconditions: guard(Action.List) },
+				{ name: 'find', chatInputRun: 'chatInputFind', preconditions: guard(Action.Find) },
+				{ name: 'rebuild', chatInputRun: 'chatInputRebuild', preconditions: guard(Action.Rebuild) }
+			]
+		});
+	}
+
+	public override registerApplicationCommands(registry: Subcommand.Registry): void {
+		registry.registerChatInputCommand((builder) =>
+			builder
+				.setName(this.name)
+				.setDescription(this.description)
+				// Hidden from members without Manage Server until an admin grants it (Server Settings → Integrations);
+				// the bot checks OWNER_IDS and ALLOWED_ROLE_IDS again at run time.
+				.setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+				.setContexts(InteractionContextType.Guild)
+				.addSubcommand((sub) =>
+					sub
+						.setName('upload')
+						.setDescription('Archive a folder from the upload root')
+						.addStringOption((option) =>
+							option
+								.setName('source')
+								.setDescription('Folder under the upload root')
+								.setRequired(true)
+								.setAutocomplete(true)
+								.setMaxLength(1_000)
+						)
+						.addStringOption((option) => option.setName('label').setDescription('A name to find it by').setMaxLength(MAX_LABEL_LENGTH))
+				)
+				.addSubcommand((sub) =>
+					sub
+						.setName('download')
+						.setDescription('Bring an archive back into the download root')
+						.addStringOption((option) => archiveOption(option, 'The archive (id, label or a file name in it)'))
+						.addStringOption((option) =>
+							option
+								.setName('through')
+								.setDescription('Download every archive from id through this one')
+								.setAutocomplete(true)
+								.setMaxLength(100)
+						)
+						.addStringOption((option) =>
+							option.setName('path').setDescription('Only this file or folder inside the archive').setMaxLength(1_000)
+						)
+				)
+				.addSubcommand((sub) =>
+					sub
+						.setName('resume')
+						.setDescription('Finish an interrupted or failed upload')
+						.addStringOption((option) => archiveOption(option, 'The archive to resume'))
+				)
+				.addSubcommand((sub) =>
+					sub
+						.setName('verify')
+						.setDescription('Check that an archive is whole on Discord')
+						.addStringOption((option) => archiveOption(option, 'The archive to verify'))
+						.addStringOption((option) =>
+							option
+								.setName('level')
+								.setDescription('quick: every chunk present; full: download and check every byte')
+								.addChoices({ name: 'quick', value: 'quick' }, { name: 'full', value: 'full' })
+						)
+						.addIntegerOption((option) =>
+							option.setName('sample').setDescription('Full check of this percentage of the chunks').setMinValue(1).setMaxValue(100)
+						)
+				)
+				.addSubcommand((sub) =>
+					sub
+						.setName('cleanup')
+						.setDescription('Delete an archive from Discord (asks to confirm)')
+						.addStringOption((option) => archiveOption(option, 'The archive to delete'))
+				)
+				.addSubcommand((sub) => sub.setName('status').setDescription('Bot state, roots, free space and running jobs'))
+				.addSubcommand((sub) =>
+					sub
+						.setName('list')
+						.setDescription('Recent archives')
+						.addStringOption((option) => option.setName('query').setDescription('Id, lot, label or folder').setMaxLength(100))
+				)
+				.addSubcommand((sub) =>
+					sub
+						.setName('find')
+						.setDescription('Search file names across archives')
+						.addStringOption((option) => option.setName('name').setDescription('Part of a file name').setRequired(true).setMaxLength(200))
+				)
+				.addSubcommand((sub) =>
+					sub
+						.setName('rebuild')
+						.setDescription('Rebuild the index from the archive channel')
+						.addBooleanOption((option) => option.setName('dry_run').setDescription('Only report what would be rebuilt'))
+				)
+		);
+	}
+
+	public async chatInputUpload(interaction: ChatInputCommandInteraction): Promise<void> {
+		await startUpload(interaction, interaction.options.getString('source', true), interaction.options.getString('label'));
+	}
+
+	public async chatInputResume(interaction: ChatInputCommandInteraction): Promise<void> {
+		await startResume(interaction, interaction.options.getString('id', true));
+	}
+
+	public async chatInputStatus(interaction: ChatInputCommandInteraction): Promise<void> {
+		await deferEphemeral(interaction);
+		await interaction.editReply({ embeds: [statusEmbed(await this.container.archive.status())] });
+	}
+
+	public async chatInputList(interaction: ChatInputCommandInteraction): Promise<void> {
+		await interaction.reply({ ...listPage(interaction.options.getString('query') ?? '', null), flags: MessageFlags.Ephemeral });
+	}
+
+	public async chatInputFind(interaction: ChatInputCommandInteraction): Promise<void> {
+		await interaction.reply({ ...findPage(interaction.options.getString('name', true)), flags: MessageFlags.Ephemeral });
+	}
+}
+
+function archiveOption<
+	T extends {
+		setName(name: string): T;
+		setDescription(text: string): T;
+		setRequired(required: boolean): T;
+		setAutocomplete(on: boolean): T;
+		setMaxLength(max: number): T;
+	}
+>(option: T, description: string): T {
+	return option.setName('id').setDescription(description).setRequired(true).setAutocomplete(true).setMaxLength(100);
+}

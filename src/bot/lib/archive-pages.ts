@@ -1,0 +1,81 @@
+import { container } from '@sapphire/framework';
+import { type APIActionRowComponent, type APIButtonComponent, type APIEmbed, ButtonStyle, ComponentType } from 'discord.js';
+import { formatBytes } from '../../archive/card.js';
+import type { Archive } from '../../db/index.js';
+import { cardLink } from './card-link.js';
+import { listPageId } from './custom-ids.js';
+
+/** Archives per `list` page, and hits per `find` answer: both well inside an embed's 4096-character description. */
+export const LIST_PAGE_SIZE = 10;
+export const FIND_PAGE_SIZE = 15;
+
+/** What a page answer carries (sent as a reply or as the update of a paging click). */
+export interface PageBody {
+	readonly content?: string;
+	readonly embeds: APIEmbed[];
+	readonly components: APIActionRowComponent<APIButtonComponent>[];
+}
+
+/**
+ * One page of `/archive list`, newest first, below lot `before` (null: the first page), with ⏮ Newest and
+ * Older ▶ buttons that carry the query in their custom id. Answered from the index.
+ */
+export function listPage(query: string, before: number | null): PageBody {
+	const page = container.archive.list({ query: query === '' ? undefined : query, limit: LIST_PAGE_SIZE, ...(before === null ? {} : { before }) });
+	const guildId = container.dos.config.discord.guildId ?? null;
+	const lines = page.archives.map((archive) => archiveLine(archive, guildId));
+	const embed: APIEmbed = {
+		title: query === '' ? 'Archives' : `Archives matching “${query.slice(0, 200)}”`,
+		description: lines.length > 0 ? lines.join('\n') : before === null ? 'No archive yet.' : 'No older archive.',
+		color: 0x5865f2
+	};
+	const buttons: APIButtonComponent[] = [
+		{
+			type: ComponentType.Button,
+			style: ButtonStyle.Secondary,
+			label: '⏮ Newest',
+			custom_id: listPageId(null, query),
+			disabled: before === null
+		},
+		{
+			type: ComponentType.Button,
+			style: ButtonStyle.Secondary,
+			label: 'Older ▶',
+			custom_id: listPageId(page.nextBefore ?? 0, query),
+			disabled: page.nextBefore === null
+		}
+	];
+	return { embeds: [embed], components: [{ type: ComponentType.ActionRow, components: buttons }] };
+}
+
+/** `/archive find name:`: files, folders and links whose name matches, newest archives first. */
+export function findPage(name: string): PageBody {
+	const { hits, nextBefore } = container.archive.find(name, { limit: FIND_PAGE_SIZE });
+	const lines = hits.map(
+		({ entry, archive }) =>
+			`\`${truncate(entry.path, 120)}\` · ${entry.type === 'file' ? formatBytes(entry.size) : entry.type} · **${archive.id}**${archive.label ? ` (${truncate(archive.label, 40)})` : ''} · ${archive.status}`
+	);
+	const more = nextBefore === null ? '' : `\n…and more: refine the name to narrow the search.`;
+	return {
+		embeds: [
+			{
+				title: `Files matching “${truncate(name, 200)}”`,
+				description: lines.length > 0 ? lines.join('\n') + more : 'Nothing matches in the index.',
+				color: 0x5865f2
+			}
+		],
+		components: []
+	};
+}
+
+function archiveLine(archive: Archive, guildId: string | null): string {
+	const when = `<t:${Math.floor(archive.createdAt.getTime() / 1000)}:d>`;
+	const label = archive.label ? ` · ${truncate(archive.label, 60)}` : '';
+	const fallback = container.dos.config.discord.archiveChannelId ?? '';
+	const card = archive.cardMessageId === null ? '' : ` · [card](${cardLink(guildId, archive, fallback)})`;
+	return `**${archive.id}**${label} · ${formatBytes(archive.originalBytes)} · ${archive.status} · ${when}${card}`;
+}
+
+function truncate(text: string, max: number): string {
+	return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
