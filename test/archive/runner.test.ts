@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { findCardRecord } from '../../src/archive/card-record.js';
+import type { RunnerEvent } from '../../src/archive/runner.js';
+import { ArchiveService } from '../../src/archive/service.js';
+import { JobKind } from '../../src/db/index.js';
+import { type ArchiveHarness, nestedTree, startArchiveHarness } from './support/harness.js';
+
+let harness: ArchiveHarness | undefined;
+afterEach(async () => {
+	await harness?.close();
+	harness = undefined;
+});
+
+const options = { emulator: { limits: { channelMessagesPerWindow: 1000 } }, settings: { chunkSize: 16 * 1024, uploadConcurrency: 1 } } as const;
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+	try {
+		await promise;
+	} catch (error) {
+		return error;
+	}
+	throw new Error('expected a failure');
+}
+
+function cardOf(h: ArchiveHarness, lot: number) {
+	const archive = h.index.archives.require(lot);
+	const card = h.emulator.messages(h.archiveChannelId).find((message) => message.id === archive.cardMessageId)!;
+	return { record: findCardRecord(card.embeds as never), buttons: JSON.stringify(card.components) };
+}
+
+describe('job runner', () => {
+	it('GIVEN a running upload WHEN its Cancel is pressed THEN the job ends cancelled, the card offers Resume, and the upload resumes to completion', async () => {
+		harness = await startArchiveHarness({ ...options, emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+		await harness.writeTree('nested', nestedTree());
+		harness.emulator.faults.set({ latencyMs: 30 });
+		const service = new ArchiveService(harness.context);
+		const events: RunnerEvent[] = [];
+		service.subscribe((event) => events.push(event));
+		const handle = await service.upload({ folder: 'nested' });
+		await new Promise<void>((resolve) => {
+			const stop = service.subscribe((event) => {
+				if (event.type === 'progress' && event.event.phase === 'uploading' && event.event.chunksDone >= 2) {
+					stop();
+					resolve();
+				}
+			});
+		});
+		expect(service.cancel(String(handle.lot))).toBe(true);
+		expect((await caught(handle.result)) as { code?: string }).toMatchObject({ code: 'ABORTED' });
+		harness.emulator.faults.reset();
+		const archive = harness.index.archives.require(handle.lot!);
+		expect(archive.status).toBe('cancelled');
+		expect(harness.index.jobs.get(handle.jobId)?.status).toBe('cancelled');
+		expect(cardOf(harness, archive.lot).buttons).toContain(`archive:resume:${archive.uid}`);
+		expect(events.map((event) => event.type)).toEqual(expect.arrayContaining(['started', 'progress', 'finished']));
+
+		await service.resume({ archive: archive.id }).result;
+		expect(harness.index.archives.require(archive.lot).status).toBe('complete');
+		expect(cardOf(harness, archive.lot).record?.status).toBe('complete');
+		await service.shutdown();
+	});
+
+	it('GIVEN upload concurrency 1 WHEN two uploads are asked THEN the second is queued until the first ends', async () => {
+		harness = await startArchiveHarness(options);
+		await harness.writeTree('one', nestedTree());
+		await harness.writeTree('two', nestedTree());
+		const service = new ArchiveService(harness.context);
+		const order: string[] = [];
+		service.subscribe((event) => {
+			if (event.type !== 'progress') order.push(`${event.type}:${event.job.id}`);
+		});
+		const first = await service.upload({ folder: 'one' });
+		const second = await service.upload({ folder: 'two' });
+		expect(harness.index.jobs.get(second.jobId)?.status).toBe('queued');
+		await Promise.all([first.result, second.result]);
+		expect(order.indexOf(`started:${second.jobId}`)).toBeGreaterThan(order.indexOf(`finished:${first.jobId}`));
+		expect(order).toContain(`queued:${second.jobId}`);
+		await service.shutdown();
+	});
+
+	it('GIVEN a running upload WHEN the service shuts down THEN the job and the archive end interrupted and resumable', async () => {
+		harness = await startArchiveHarness(options);
+		await harness.writeTree('nested', nestedTree());
+		harness.emulator.faults.set({ latencyMs: 50 });
+		const service = new ArchiveService(harness.context);
+		const handle = await service.upload({ folder: 'nested' });
+		await new Promise<void>((resolve) => {
+			const stop = service.subscribe((event) => {
+				if (event.type === 'progress' && event.event.phase === 'uploading') {
+					stop();
+					resolve();
+				}
+			});
+		});
+		await service.shutdown();
+		await caught(handle.result);
+		expect(harness.index.archives.require(handle.lot!).status).toBe('interrupted');
+		expect(harness.index.jobs.get(handle.jobId)?.status).toBe('interrupted');
+		expect(() => service.resume({ archive: String(handle.lot) })).toThrow(/shutting down/);
+	});
+
+	it('GIVEN a job left running by a process that died WHEN a new service starts THEN the sweep marks it interrupted and its card says so', async () => {
+		let now = Date.now();
+		harness = await startArchiveHarness({ ...options, clock: () => now });
+		await harness.writeTree('nested', nestedTree());
+		const service = new ArchiveService(harness.context, { leaseMs: 1_000 });
+		const handle = await service.upload({ folder: 'nested' });
+		await handle.result;
+		// A job of a dead process: acquired with a lease, never released.
+		const stale = harness.index.jobs.acquire({ lot: handle.lot, kind: JobKind.Resume, holder: 'elsewhere:1:dead', leaseMs: 1_000 });
+		harness.index.archives.setStatus(handle.lot!, 'uploading');
+		now += 5_000;
+		const restarted = new ArchiveService(harness.secondContext());
+		await restarted.start();
+		expect(harness.index.jobs.get(stale.id)?.status).toBe('interrupted');
+		expect(harness.index.archives.require(handle.lot!).status).toBe('interrupted');
+		expect(cardOf(harness, handle.lot!).record?.status).toBe('interrupted');
+		await service.shutdown();
+		await restarted.shutdown();
+	});
+});
