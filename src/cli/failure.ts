@@ -1,6 +1,9 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
+import { ArchiveErrorCode, isArchiveError } from '../archive/index.js';
 import { CoreErrorCode, isCoreError } from '../core/index.js';
+import { IndexErrorCode, isIndexError } from '../db/index.js';
+import { isTransportError, TransportErrorCode } from '../discord/index.js';
 
 /** Exit codes of `dos`: 0 done, 1 the work failed, 2 the command cannot run as given (usage, configuration). */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2 } as const;
@@ -16,6 +19,15 @@ export interface Failure {
 /** Codes that mean the command was asked wrongly rather than that the work failed. */
 const usageCodes = new Set<string>([CoreErrorCode.NoKey, CoreErrorCode.InvalidOption, CoreErrorCode.ChunkTooLarge, CoreErrorCode.NotFound]);
 
+/** Codes of the archive service, the index and the transport that mean the command cannot run as given. */
+const serviceUsageCodes = new Set<string>([
+	ArchiveErrorCode.InvalidRequest,
+	ArchiveErrorCode.NotResumable,
+	IndexErrorCode.ArchiveNotFound,
+	IndexErrorCode.QueryTooShort,
+	TransportErrorCode.InvalidToken
+]);
+
 /** Maps any error to what the CLI prints and the exit code; the one place that does so. */
 export function describeFailure(error: unknown): Failure {
 	if (error instanceof CommanderError)
@@ -23,6 +35,9 @@ export function describeFailure(error: unknown): Failure {
 	if (error instanceof ConfigError) return { code: 'CONFIG', message: error.message, exitCode: ExitCode.Usage };
 	if (isCoreError(error)) {
 		return { code: error.code, message: oneLine(error.message), exitCode: usageCodes.has(error.code) ? ExitCode.Usage : ExitCode.Failed };
+	}
+	if (isArchiveError(error) || isIndexError(error) || isTransportError(error)) {
+		return { code: error.code, message: oneLine(error.message), exitCode: serviceUsageCodes.has(error.code) ? ExitCode.Usage : ExitCode.Failed };
 	}
 	const message = error instanceof Error ? error.message : String(error);
 	return {
