@@ -1,0 +1,380 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { findCardRecord } from '../../archive/card-record.js';
+import type { CardRecord } from '../../archive/card-record.js';
+import type { APIEmbed } from '../../discord/index.js';
+import type { ControlMessage, InteractionRequest, InteractionView } from '../../emulator/index.js';
+import type { CliContext } from '../context.js';
+import { describeFailure, ExitCode } from '../failure.js';
+import { startSandbox } from './sandbox.js';
+
+/**
+ * A client of the emulator's control API (`/_emu`): act as a user (slash commands, autocomplete, buttons), read a
+ * channel, the limits and the stats. The demo drives the bot only through it, as the end-to-end tests do.
+ */
+export class ControlClient {
+	readonly #base: string;
+
+	/** @param base The control URL, e.g. `http://127.0.0.1:PORT/_emu`. */
+	public constructor(base: string) {
+		this.#base = base.replace(/\/+$/, '');
+	}
+
+	/** Starts an interaction as a user; returns its id. @throws Error with the emulator's message when it refuses the request. */
+	public async interact(request: InteractionRequest): Promise<string> {
+		const { id } = await this.#call<{ id: string }>('POST', '/interactions', request);
+		return id;
+	}
+
+	/** The interaction as it stands, waiting up to `waitMs` for its first answer. */
+	public async interaction(id: string, waitMs = 0): Promise<InteractionView> {
+		return this.#call<InteractionView>('GET', `/interactions/${id}?wait=${waitMs}`);
+	}
+
+	/**
+	 * Runs an interaction and waits until the bot's answer satisfies `done` (by default: an autocomplete answered, or
+	 * a reply with content, embeds or a follow-up — a deferral alone is not an answer).
+	 *
+	 * @throws Error when the interaction expires unanswered or `timeoutMs` passes.
+	 */
+	public async run(
+		request: InteractionRequest,
+		options: { timeoutMs?: number; done?: (view: InteractionView) => boolean } = {}
+	): Promise<InteractionView> {
+		const id = await this.interact(request);
+		const done = options.done ?? answered;
+		const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+		let view = await this.interaction(id, 5_000);
+		while (!done(view)) {
+			if (view.status === 'expired') throw new Error(`The bot did not answer ${describeRequest(request)} within Discord's 3 s window.`);
+			if (Date.now() > deadline)
+				throw new Error(
+					`The bot's answer to ${describeRequest(request)} did not come in time (last: ${JSON.stringify(view.reply?.content ?? null)}).`
+				);
+			await delay(150);
+			view = await this.interaction(id);
+		}
+		return view;
+	}
+
+	/** Every message of a channel or thread, oldest first. */
+	public async messages(channelId: string): Promise<ControlMessage[]> {
+		return this.#call<ControlMessage[]>('GET', `/channels/${channelId}/messages`);
+	}
+
+	/** The card of an archive in the archive channel (by id `#DDMMYY-NN` or uid), with its record; null when absent. */
+	public async card(archiveChannelId: string, archive: string): Promise<{ message: ControlMessage; record: CardRecord } | null> {
+		for (const message of (await this.messages(archiveChannelId)).reverse()) {
+			const record = recordOf(message);
+			if (record && (record.id === archive || record.uid === archive)) return { message, record };
+		}
+		return null;
+	}
+
+	/** Polls the card until `done` holds. @throws Error after `timeoutMs`, with the card's last state. */
+	public async waitForCard(
+		archiveChannelId: string,
+		archive: string,
+		done: (record: CardRecord, message: ControlMessage) => boolean,
+		timeoutMs = 60_000
+	): Promise<{ message: ControlMessage; record: CardRecord }> {
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			const card = await this.card(archiveChannelId, archive);
+			if (card && done(card.record, card.message)) return card;
+			if (Date.now() > deadline)
+				throw new Error(`The card of ${archive} did not reach the expected state: ${card ? cardText(card.message) : 'no card'}`);
+			await delay(200);
+		}
+	}
+
+	public async stats(): Promise<{ status429: number; requests: number; byRoute: Record<string, number> }> {
+		return this.#call('GET', '/stats');
+	}
+
+	public async setLimits(patch: Record<string, number>): Promise<Record<string, number>> {
+		return this.#call('PUT', '/limits', patch);
+	}
+
+	async #call<T>(method: string, route: string, body?: unknown): Promise<T> {
+		const response = await fetch(`${this.#base}${route}`, {
+			method,
+			...(body === undefined ? {} : { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+		});
+		const text = await response.text();
+		if (!response.ok) throw new Error(`${method} /_emu${route}: ${response.status} ${text}`);
+		return (text === '' ? undefined : JSON.parse(text)) as T;
+	}
+}
+
+/** Whether the bot has answered: autocomplete choices, or a reply or follow-up with something in it. */
+export function answered(view: InteractionView): boolean {
+	if (view.kind === 'autocomplete') return view.choices !== null;
+	const hasBody = (message: ControlMessage | null) => message !== null && (message.content !== '' || message.embeds.length > 0);
+	return hasBody(view.reply) || view.followups.length > 0 || view.responseType === 7;
+}
+
+/** The card record a message carries, or null. */
+export function recordOf(message: ControlMessage): CardRecord | null {
+	try {
+		return findCardRecord(message.embeds as APIEmbed[]);
+	} catch {
+		return null;
+	}
+}
+
+/** A message as a person sees it in Discord, in plain text: content, embeds (title, description, fields), buttons. */
+export function cardText(message: ControlMessage): string {
+	const lines: string[] = [];
+	if (message.content !== '') lines.push(message.content);
+	for (const embed of message.embeds as APIEmbed[]) {
+		if (embed.title) lines.push(`┃ ${embed.title}`);
+		if (embed.description) lines.push(...embed.description.split('\n').map((line) => `┃ ${line}`));
+		for (const field of embed.fields ?? []) lines.push(`┃ ${field.name}: ${field.value.replace(/\n/g, ' · ')}`);
+		if (embed.footer?.text && !embed.footer.text.startsWith('dos-card/')) lines.push(`┃ ${embed.footer.text}`);
+	}
+	const buttons: string[] = [];
+	const collect = (components: unknown): void => {
+		if (!Array.isArray(components)) return;
+		for (const component of components as { type?: number; label?: string; disabled?: boolean; components?: unknown }[]) {
+			if (component.type === 2 && component.label) buttons.push(`[${component.label}${component.disabled ? ' (disabled)' : ''}]`);
+			collect(component.components);
+		}
+	};
+	collect(message.components);
+	if (buttons.length > 0) lines.push(buttons.join(' '));
+	return lines.join('\n');
+}
+
+function describeRequest(request: InteractionRequest): string {
+	if (request.kind === 'button') return `the button ${request.customId ?? ''}`;
+	return `/${request.command ?? ''}${request.subcommand === undefined ? '' : ` ${request.subcommand}`}`;
+}
+
+function delay(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A folder as a map of relative path → sha256 (files), `dir` (folders) or `link:<target>`, to compare trees. */
+export async function treeDigest(root: string): Promise<Map<string, string>> {
+	const digest = new Map<string, string>();
+	const walk = async (relative: string): Promise<void> => {
+		for (const entry of await readdir(path.join(root, relative), { withFileTypes: true })) {
+			const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
+			if (entry.isDirectory()) {
+				digest.set(child, 'dir');
+				await walk(child);
+			} else if (entry.isFile()) {
+				digest.set(
+					child,
+					createHash('sha256')
+						.update(await readFile(path.join(root, child)))
+						.digest('hex')
+				);
+			} else {
+				digest.set(child, 'other');
+			}
+		}
+	};
+	await walk('');
+	return digest;
+}
+
+/** Whether two digests are equal; otherwise the first few differences, for a person to read. */
+export function treeDifferences(expected: Map<string, string>, actual: Map<string, string>): string[] {
+	const differences: string[] = [];
+	for (const [name, hash] of expected) {
+		const other = actual.get(name);
+		if (other === undefined) differences.push(`missing: ${name}`);
+		else if (other !== hash) differences.push(`different: ${name}`);
+	}
+	for (const name of actual.keys()) if (!expected.has(name)) differences.push(`unexpected: ${name}`);
+	return differences;
+}
+
+/** Deterministic bytes that do not compress (xorshift32), like photos. */
+function noise(size: number, seed: number): Buffer {
+	const bytes = Buffer.alloc(Math.ceil(size / 4) * 4);
+	let state = seed >>> 0 || 1;
+	for (let index = 0; index < bytes.length; index += 4) {
+		state ^= state << 13;
+		state >>>= 0;
+		state ^= state >>> 17;
+		state ^= state << 5;
+		state >>>= 0;
+		bytes.writeUInt32LE(state, index);
+	}
+	return bytes.subarray(0, size);
+}
+
+/** The sample folder of the demo: nested folders, an empty one, a non-ASCII name, photos-like noise and compressible text. */
+export async function makeSampleFolder(folder: string): Promise<{ files: number; bytes: number }> {
+	const files: [string, Buffer][] = [
+		['README.txt', Buffer.from('A sample folder made by `npm run demo`.\nEvery byte of it comes back from the archive.\n')],
+		['photos/2024/beach.raw', noise(640 * 1024, 7)],
+		['photos/2024/city.raw', noise(384 * 1024 + 123, 11)],
+		['notes/ünïcode – notes.md', Buffer.from('# Notes\n\nNames keep their accents and dashes.\n')],
+		['logs/server.log', Buffer.from('GET /index.html 200 1024\n'.repeat(8_000))]
+	];
+	await mkdir(path.join(folder, 'empty'), { recursive: true });
+	let bytes = 0;
+	for (const [name, data] of files) {
+		await mkdir(path.dirname(path.join(folder, name)), { recursive: true });
+		await writeFile(path.join(folder, name), data);
+		bytes += data.length;
+	}
+	return { files: files.length, bytes };
+}
+
+interface DemoOptions {
+	keep?: boolean;
+}
+
+/**
+ * `dos demo` (`npm run demo`): starts the sandbox in a temporary folder, makes a sample folder, and drives
+ * `/archive upload` → the card's progress → `/archive verify` → `/archive download` through the emulator's control
+ * API, as a person clicking in Discord would, printing each step and the final card. Exit code 0 only when the
+ * restored files are identical to the sample.
+ */
+export async function runDemo(context: CliContext, options: DemoOptions): Promise<ExitCode> {
+	const { io } = context;
+	const say = (line = '') => io.stdout.write(`${line}\n`);
+	const dataDir = await mkdtemp(path.join(tmpdir(), 'dos-demo-'));
+	const logFile = path.join(dataDir, 'bot.log');
+	const logLines: string[] = [];
+	let ok = false;
+	say('Discord Object Store — demo. Everything runs on this machine against a local emulated Discord; no token, no network.');
+	say();
+	say('1. Starting the sandbox (the emulator and the bot in this process)…');
+	const started = Date.now();
+	const sandbox = await startSandbox({
+		dataDir,
+		env: {
+			...io.env,
+			DOS_CHUNK_SIZE: io.env.DOS_CHUNK_SIZE ?? String(128 * 1024),
+			USER_KEY: io.env.USER_KEY ?? 'demo passphrase: use your own USER_KEY for real archives'
+		},
+		writeLog: (line) => logLines.push(line),
+		notice: (text) => io.stderr.write(text)
+	});
+	try {
+		const { ready } = sandbox;
+		const control = new ControlClient(ready.control);
+		say(`   ready in ${((Date.now() - started) / 1000).toFixed(1)} s — control API ${ready.control}`);
+		say();
+		const sample = path.join(ready.uploadRoot, 'demo-folder');
+		const made = await makeSampleFolder(sample);
+		say(
+			`2. Made a sample folder under the upload root: demo-folder/ — ${made.files} files in nested folders, ${(made.bytes / 1024 / 1024).toFixed(2)} MiB`
+		);
+		say();
+
+		say('3. You type: /archive upload source:demo-folder label:Demo folder');
+		const upload = await control.run({
+			kind: 'command',
+			command: 'archive',
+			subcommand: 'upload',
+			options: { source: 'demo-folder', label: 'Demo folder' }
+		});
+		say(`   The bot answers (only you see it): ${upload.reply?.content ?? '(nothing)'}`);
+		const archiveId = /\*\*(#\d{6}-\d{2,})\*\*/.exec(upload.reply?.content ?? '')?.[1];
+		if (archiveId === undefined) throw new Error('The bot did not name the new archive.');
+		let lastProgress = '';
+		const uploaded = await control.waitForCard(
+			ready.archiveChannelId,
+			archiveId,
+			(record, message) => {
+				const progress = progressOf(message);
+				if (progress !== null && progress !== lastProgress) {
+					lastProgress = progress;
+					say(`   card: ${progress}`);
+				}
+				return record.status !== 'uploading' && record.status !== 'planned';
+			},
+			300_000
+		);
+		say(`   card: ${uploaded.record.status} — ${uploaded.record.stored}/${uploaded.record.chunks} chunks stored`);
+		if (uploaded.record.status !== 'complete') throw new Error(`The upload ended ${uploaded.record.status}.`);
+		say();
+
+		say(`4. You type: /archive verify id:${archiveId} level:full`);
+		const verify = await control.run(
+			{ kind: 'command', command: 'archive', subcommand: 'verify', options: { id: archiveId, level: 'full' } },
+			{ timeoutMs: 300_000, done: (view) => /^(✅|❌|⚠️)/u.test(view.reply?.content ?? '') }
+		);
+		say(`   The bot answers: ${verify.reply?.content ?? '(nothing)'}`);
+		say();
+
+		say(`5. You type: /archive download id:${archiveId}`);
+		const download = await control.run(
+			{ kind: 'command', command: 'archive', subcommand: 'download', options: { id: archiveId } },
+			{ timeoutMs: 300_000, done: (view) => /^(✅|❌)/u.test(view.reply?.content ?? '') }
+		);
+		say(`   The bot answers: ${download.reply?.content ?? '(nothing)'}`);
+		say();
+
+		say('6. Comparing the restored files with the sample, byte for byte…');
+		const expected = await treeDigest(sample);
+		const restored = await findRestored(ready.downloadRoot, expected);
+		if (restored.folder === null) {
+			say(`   ✗ The restore differs from the sample: ${restored.differences.slice(0, 5).join('; ') || 'no restored folder found'}`);
+		} else {
+			ok = true;
+			say(`   ✓ identical: ${expected.size} entries in ${path.relative(ready.downloadRoot, restored.folder)}/`);
+		}
+		say();
+		const card = await control.card(ready.archiveChannelId, archiveId);
+		say('The card in the archive channel, as everyone in the channel sees it:');
+		say(card === null ? '(no card)' : cardText(card.message));
+		say();
+	} catch (error) {
+		say(`✗ The demo stopped: ${describeFailure(error).message}`);
+	} finally {
+		await sandbox.close();
+		await writeFile(logFile, logLines.join(''));
+		if (ok && options.keep !== true) await rm(dataDir, { recursive: true, force: true });
+		else say(`The sandbox folder is kept for a look: ${dataDir} (the bot's log is bot.log there).`);
+	}
+	say(ok ? 'Demo passed: the archive went to (emulated) Discord encrypted and came back identical.' : 'Demo FAILED.');
+	return ok ? ExitCode.Ok : ExitCode.Failed;
+}
+
+/** The card's progress line, or its status title when it shows none. */
+function progressOf(message: ControlMessage): string | null {
+	const embed = (message.embeds as APIEmbed[])[0];
+	if (!embed) return null;
+	const progress = embed.fields?.find((field) => field.name === 'Progress')?.value;
+	return progress === undefined ? (embed.title ?? null) : `${embed.title ?? ''} · ${progress}`;
+}
+
+/** The folder under the download root whose tree equals the sample's (searched two levels deep). */
+async function findRestored(downloadRoot: string, expected: Map<string, string>): Promise<{ folder: string | null; differences: string[] }> {
+	let closest: string[] = [];
+	const candidates: string[] = [];
+	for (const entry of await readdir(downloadRoot, { withFileTypes: true })) {
+		if (!entry.isDirectory()) continue;
+		const folder = path.join(downloadRoot, entry.name);
+		candidates.push(folder);
+		for (const inner of await readdir(folder, { withFileTypes: true })) if (inner.isDirectory()) candidates.push(path.join(folder, inner.name));
+	}
+	for (const folder of candidates) {
+		const differences = treeDifferences(expected, await treeDigest(folder));
+		if (differences.length === 0) return { folder, differences };
+		if (closest.length === 0 || differences.length < closest.length) closest = differences;
+	}
+	return { folder: null, differences: closest };
+}
+
+/** `dos demo [--keep]`: the README's first command (`npm run demo`). */
+export function register(program: Command, context: CliContext): void {
+	program
+		.command('demo')
+		.description('Upload, verify and download a sample folder through the bot and a local emulated Discord; no token, offline.')
+		.option('--keep', 'keep the sandbox folder afterwards, even when the demo passes')
+		.action(async (options: DemoOptions) => {
+			context.exitCode = await runDemo(context, options);
+		});
+}
