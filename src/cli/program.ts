@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { register as registerAssemble } from './commands/assemble.js';
+import { register as registerDemo } from './commands/demo.js';
 import { register as registerEmulator } from './commands/emulator.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerSandbox } from './commands/sandbox.js';
@@ -26,6 +27,7 @@ export function buildProgram(context: CliContext): Command {
 	registerInspect(program, context);
 	registerEmulator(program);
 	registerSandbox(program, context);
+	registerDemo(program, context);
 	for (const command of program.commands)
 		command
 			.exitOverride()
