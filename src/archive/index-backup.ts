@@ -1,0 +1,268 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { CoreError, CoreErrorCode, openBlob, sealBlob, throwIfAborted } from '../core/index.js';
+import { restoreIndexSnapshot } from '../db/index.js';
+import type { DiscordTransport, LiveAttachment } from '../discord/index.js';
+import type { ArchiveContext, ArchiveLog, JobRun } from './context.js';
+
+/**
+ * Index backups through the log channel (DESIGN.md §4): a consistent snapshot of the SQLite index (online backup
+ * API), sealed as kind "index backup" under the passphrase, posted as `dos-index.<UTC time>.<hash>.bin` — opaque, and
+ * recognisable among other messages. Restoring fetches the newest one, opens it with the key and only then replaces
+ * the index file; a backup that does not open leaves the current index untouched.
+ */
+
+/** Names of index backup attachments: `dos-index.20250102T030405Z.3fa9c0d1e2b4.bin` (time, then the sealed bytes' hash). */
+export const INDEX_BACKUP_NAME = /^dos-index\.(\d{8}T\d{6}Z)\.([0-9a-f]{12})\.bin$/;
+
+/** A backup just posted. */
+export interface IndexBackupResult {
+	readonly filename: string;
+	readonly channelId: string;
+	readonly messageId: string;
+	readonly attachmentId: string;
+	/** Bytes of the sealed snapshot. */
+	readonly size: number;
+	readonly sha256: string;
+	readonly archives: number;
+}
+
+/**
+ * Snapshots the index, seals it and posts it to the log channel, and records the backup in the index.
+ *
+ * @throws {CoreError} INVALID_OPTION when no log channel is configured; NO_KEY; ABORTED. {@link IndexError}
+ * INDEX_DISK_FULL / INDEX_BUSY. TransportError when the post fails.
+ */
+export async function backupIndex(ctx: ArchiveContext, _request: Readonly<Record<string, never>>, run: JobRun): Promise<IndexBackupResult> {
+	const channelId = ctx.settings.logChannelId;
+	if (channelId === undefined) {
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			'No log channel: set DISCORD_DRIVE_LOG_CHANNEL_ID to the channel that keeps index backups, then back up again.'
+		);
+	}
+	run.progress({
+		archiveId: undefined,
+		phase: 'backing-up',
+		bytesDone: 0,
+		bytesTotal: 0,
+		chunksDone: 0,
+		chunksTotal: 1,
+		note: 'taking a snapshot'
+	});
+	const scratch = await mkdtemp(path.join(tmpdir(), 'dos-index-backup-'));
+	try {
+		const snapshot = await ctx.index.snapshot(path.join(scratch, 'index.sqlite'));
+		throwIfAborted(run.signal);
+		const sealed = await sealBlob('index-backup', await readFile(snapshot.file), ctx.settings.passphrase, {
+			...(ctx.settings.kdfIterations === undefined ? {} : { iterations: ctx.settings.kdfIterations }),
+			signal: run.signal
+		});
+		const sha256 = createHash('sha256').update(sealed).digest('hex');
+		const filename = `dos-index.${compactUtc(snapshot.takenAt)}.${sha256.slice(0, 12)}.bin`;
+		const archives = ctx.index.archives.count();
+		const posted = await ctx.transport.uploadFile(channelId, {
+			file: { name: filename, data: sealed },
+			content: `Index backup · ${archives} archive${archives === 1 ? '' : 's'}`,
+			signal: run.signal
+		});
+		const attachment = posted.attachments[0]!;
+		ctx.index.backups.record({ channelId, messageId: posted.messageId, attachmentId: attachment.id, filename, size: sealed.length, sha256 });
+		run.progress({
+			archiveId: undefined,
+			phase: 'done',
+			bytesDone: sealed.length,
+			bytesTotal: sealed.length,
+			chunksDone: 1,
+			chunksTotal: 1,
+			note: filename
+		});
+		return { filename, channelId, messageId: posted.messageId, attachmentId: attachment.id, size: sealed.length, sha256, archives };
+	} finally {
+		await rm(scratch, { recursive: true, force: true });
+	}
+}
+
+/** What {@link restoreIndexFromLog} needs: it runs while no index is open (the bot stopped). */
+export interface IndexRestoreOptions {
+	readonly transport: DiscordTransport;
+	readonly logChannelId: string | undefined;
+	readonly passphrase: string | undefined;
+	/** The index file to replace (DOS_DB_PATH). */
+	readonly indexPath: string;
+	readonly signal?: AbortSignal;
+}
+
+/** What {@link restoreIndexFromLog} restored. */
+export interface IndexRestoreResult {
+	readonly filename: string;
+	readonly messageId: string;
+	/** When the backup was taken (from its name). */
+	readonly takenAt: Date;
+	/** Where the replaced index was kept, or null when there was none. */
+	readonly previous: string | null;
+}
+
+/**
+ * Replaces the index file with the newest backup in the log channel. The backup is downloaded, checked against the
+ * hash in its name and opened with the key before anything is touched: a wrong key or a damaged backup leaves the
+ * current index as it is. The old file is kept as `<path>.before-restore`.
+ *
+ * @throws {CoreError} INVALID_OPTION (no log channel); NOT_FOUND (no backup in it); NO_KEY; WRONG_KEY;
+ * TAMPERED_CHUNK; ABORTED. {@link IndexError} BAD_SNAPSHOT, INDEX_TOO_NEW, INDEX_BUSY (the index is open elsewhere).
+ */
+export async function restoreIndexFromLog(options: IndexRestoreOptions): Promise<IndexRestoreResult> {
+	const { transport, signal } = options;
+	if (options.logChannelId === undefined) {
+		throw new CoreError(CoreErrorCode.InvalidOption, 'No log channel: set DISCORD_DRIVE_LOG_CHANNEL_ID to the channel that keeps index backups.');
+	}
+	let found: { messageId: string; attachment: LiveAttachment; takenAt: Date; nameHash: string } | undefined;
+	for await (const message of transport.pageMessagesNewestFirst(options.logChannelId, signal ? { signal } : {})) {
+		for (const attachment of message.attachments) {
+			const match = INDEX_BACKUP_NAME.exec(attachment.filename);
+			if (match === null) continue;
+			const takenAt = parseCompactUtc(match[1]!);
+			if (found === undefined || takenAt > found.takenAt) found = { messageId: message.id, attachment, takenAt, nameHash: match[2]! };
+		}
+		if (found !== undefined) break;
+	}
+	if (found === undefined) {
+		throw new CoreError(
+			CoreErrorCode.NotFound,
+			'The log channel holds no index backup (dos-index.….bin). Rebuild the index from the archive channel instead: `dos index rebuild`.'
+		);
+	}
+	const parts: Buffer[] = [];
+	await transport.downloadAttachment(
+		{ channelId: options.logChannelId, messageId: found.messageId, attachmentId: found.attachment.id },
+		{
+			stream: new Writable({
+				write(piece: Buffer, _encoding, callback) {
+					parts.push(piece);
+					callback();
+				}
+			})
+		},
+		{ live: found.attachment, expectedSize: found.attachment.size, ...(signal ? { signal } : {}) }
+	);
+	const sealed = Buffer.concat(parts);
+	const intact = createHash('sha256').update(sealed).digest('hex').startsWith(found.nameHash);
+	if (!intact) {
+		throw new CoreError(
+			CoreErrorCode.TamperedChunk,
+			`The index backup ${found.attachment.filename} (message ${found.messageId}) does not match the hash in its name: it is damaged. The current index was not touched.`
+		);
+	}
+	const snapshot = await openBlob('index-backup', sealed, options.passphrase, { intact, ...(signal ? { signal } : {}) });
+	throwIfAborted(signal);
+	const scratch = await mkdtemp(path.join(tmpdir(), 'dos-index-restore-'));
+	try {
+		const file = path.join(scratch, 'index.sqlite');
+		await writeFile(file, snapshot);
+		const { previous } = await restoreIndexSnapshot({ snapshot: file, path: options.indexPath });
+		return { filename: found.attachment.filename, messageId: found.messageId, takenAt: found.takenAt, previous };
+	} finally {
+		await rm(scratch, { recursive: true, force: true });
+	}
+}
+
+/** A debounced index backup: call {@link IndexBackupTrigger.notify} after every change. */
+export interface IndexBackupTrigger {
+	/** Something changed: a backup will run, at most one per interval, and the last change is always backed up. */
+	notify(): void;
+	/** Runs a pending backup now (e.g. at shutdown) and waits for it and for one already running. */
+	flush(): Promise<void>;
+	/** Stops the timer; a pending change is backed up first. */
+	close(): Promise<void>;
+}
+
+/** Options of {@link createIndexBackupTrigger}. */
+export interface IndexBackupTriggerOptions {
+	/** Takes one backup (e.g. `() => service.backupIndex()`); its failures are logged, and retried at the next change. */
+	readonly backup: () => Promise<unknown>;
+	/** At most one backup per this many milliseconds. */
+	readonly minIntervalMs: number;
+	readonly log?: ArchiveLog;
+	/** Milliseconds since the epoch; default `Date.now` (tests pass fake timers instead). */
+	readonly now?: () => number;
+}
+
+/**
+ * A trailing-edge throttle around index backups for the write side and the bot: the first change is backed up at
+ * once, later ones at most once per `minIntervalMs`, and a change made while a backup runs gets a backup of its own
+ * after it, so the newest state always ends up in the log channel.
+ */
+export function createIndexBackupTrigger(options: IndexBackupTriggerOptions): IndexBackupTrigger {
+	const now = options.now ?? Date.now;
+	let lastStart = Number.NEGATIVE_INFINITY;
+	let dirty = false;
+	let timer: NodeJS.Timeout | undefined;
+	let running: Promise<void> | undefined;
+	let closed = false;
+
+	const run = (): Promise<void> => {
+		timer = undefined;
+		if (running !== undefined || !dirty) return running ?? Promise.resolve();
+		dirty = false;
+		lastStart = now();
+		running = options
+			.backup()
+			.then(
+				() => undefined,
+				(error: unknown) => {
+					dirty = true;
+					options.log?.('warn', 'index backup failed; it is retried at the next change', {
+						code: (error as { code?: unknown }).code ?? 'UNEXPECTED'
+					});
+				}
+			)
+			.finally(() => {
+				running = undefined;
+				if (dirty && !closed) schedule();
+			});
+		return running;
+	};
+
+	const schedule = () => {
+		if (timer !== undefined || running !== undefined) return;
+		const wait = Math.max(0, lastStart + options.minIntervalMs - now());
+		timer = setTimeout(() => void run(), wait);
+		timer.unref?.();
+	};
+
+	return {
+		notify() {
+			if (closed) return;
+			dirty = true;
+			schedule();
+		},
+		async flush() {
+			if (timer !== undefined) clearTimeout(timer);
+			timer = undefined;
+			await running;
+			await run();
+		},
+		async close() {
+			closed = true;
+			if (timer !== undefined) clearTimeout(timer);
+			timer = undefined;
+			await running;
+			await run();
+		}
+	};
+}
+
+/** `2025-01-02T03:04:05.678Z` → `20250102T030405Z`. */
+function compactUtc(date: Date): string {
+	return date
+		.toISOString()
+		.replace(/[-:]/g, '')
+		.replace(/\.\d{3}/, '');
+}
+
+function parseCompactUtc(text: string): Date {
+	return new Date(`${text.slice(0, 4)}-${text.slice(4, 6)}-${text.slice(6, 8)}T${text.slice(9, 11)}:${text.slice(11, 13)}:${text.slice(13, 15)}Z`);
+}

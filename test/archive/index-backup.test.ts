@@ -1,0 +1,108 @@
+import { readFile, rm, stat } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { backupIndex, createIndexBackupTrigger, INDEX_BACKUP_NAME, restoreIndexFromLog } from '../../src/archive/index-backup.js';
+import { CoreErrorCode, isCoreError } from '../../src/core/index.js';
+import type { HistoryIndex } from '../../src/db/index.js';
+import { postTestArchive } from './read-fixture.js';
+import { type ArchiveHarness, randomContent, startArchiveHarness, testPassphrase } from './support/harness.js';
+
+function tables(index: HistoryIndex) {
+	return index.archives.list({ limit: 100 }).archives.map((archive) => ({
+		archive,
+		chunks: index.chunks.list(archive.lot),
+		entries: index.entries.list(archive.lot, { limit: 10_000 })
+	}));
+}
+
+describe('index backup and restore through the log channel', () => {
+	let harness: ArchiveHarness;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ withLogChannel: true, emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	it('GIVEN an index backed up to the log channel WHEN the SQLite file is lost and restored THEN the same tables come back; a wrong key is refused and leaves the index untouched', async () => {
+		await harness.writeTree('kept', { 'a.bin': randomContent(100_000, 'kept'), 'b/c.txt': 'c\n' });
+		await postTestArchive(harness, 'kept');
+		const before = tables(harness.index);
+		const run = harness.jobRun();
+		const backup = await backupIndex(harness.context, {}, run);
+		expect(backup.filename).toMatch(INDEX_BACKUP_NAME);
+		expect(harness.index.backups.latest()).toMatchObject({ messageId: backup.messageId, sha256: backup.sha256 });
+		const posted = harness.emulator.messages(harness.logChannelId).at(-1)!;
+		expect(posted.attachments[0]!.filename).toBe(backup.filename);
+		expect(run.events.some((event) => event.phase === 'backing-up')).toBe(true);
+		const backedUp = tables(harness.index);
+
+		harness.index.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+		const options = { transport: harness.transport, logChannelId: harness.logChannelId, indexPath: harness.indexPath };
+
+		const refused = await restoreIndexFromLog({ ...options, passphrase: 'not the passphrase' }).catch((error: unknown) => error);
+		expect(isCoreError(refused, CoreErrorCode.WrongKey)).toBe(true);
+		await expect(stat(harness.indexPath)).rejects.toThrow();
+
+		const restored = await restoreIndexFromLog({ ...options, passphrase: testPassphrase });
+		expect(restored).toMatchObject({ filename: backup.filename, messageId: backup.messageId, previous: null });
+		const index = harness.reopenIndex();
+		expect(tables(index)).toEqual(backedUp);
+		expect(backedUp).toEqual(before);
+		expect(index.integrityProblems()).toEqual([]);
+
+		const current = await readFile(harness.indexPath);
+		const wrongAgain = await restoreIndexFromLog({ ...options, passphrase: 'nope' }).catch((error: unknown) => error);
+		expect(isCoreError(wrongAgain, CoreErrorCode.WrongKey)).toBe(true);
+		expect((await readFile(harness.indexPath)).equals(current)).toBe(true);
+		index.close();
+	});
+
+	it('GIVEN no log channel WHEN backing up THEN it says what to set', async () => {
+		const context = { ...harness.context, settings: { ...harness.settings, logChannelId: undefined } };
+		const error = await backupIndex(context, {}, harness.jobRun()).catch((caught: unknown) => caught);
+		expect(isCoreError(error, CoreErrorCode.InvalidOption)).toBe(true);
+		expect((error as Error).message).toContain('DISCORD_DRIVE_LOG_CHANNEL_ID');
+	});
+});
+
+describe('createIndexBackupTrigger', () => {
+	it('GIVEN a burst of changes WHEN notified THEN one backup runs at once, one more after the interval, and the last change is always backed up', async () => {
+		vi.useFakeTimers();
+		try {
+			let backups = 0;
+			let release: (() => void) | undefined;
+			const trigger = createIndexBackupTrigger({
+				minIntervalMs: 10_000,
+				now: () => Date.now(),
+				backup: () =>
+					new Promise<void>((resolve) => {
+						backups++;
+						release = resolve;
+					})
+			});
+			trigger.notify();
+			await vi.advanceTimersByTimeAsync(0);
+			expect(backups).toBe(1);
+			for (let i = 0; i < 5; i++) trigger.notify();
+			release!();
+			await vi.advanceTimersByTimeAsync(5_000);
+			expect(backups).toBe(1);
+			await vi.advanceTimersByTimeAsync(5_000);
+			expect(backups).toBe(2);
+			release!();
+			await vi.advanceTimersByTimeAsync(60_000);
+			expect(backups).toBe(2);
+			trigger.notify();
+			const closing = trigger.close();
+			await vi.advanceTimersByTimeAsync(0);
+			expect(backups).toBe(3);
+			release!();
+			await closing;
+		} finally {
+			vi.useRealTimers();
+		}
+	});
+});
