@@ -138,7 +138,8 @@ export class ArchiveService {
 	}
 }
 
-async function rootStatus(path: string): Promise<RootStatus> {
+/** A root folder and its free space (null when it cannot be read). */
+export async function rootStatus(path: string): Promise<RootStatus> {
 	try {
 		const stats = await statfs(path);
 		return { path, freeBytes: stats.bavail * stats.bsize };

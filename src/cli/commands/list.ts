@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { formatBytes } from '../../archive/index.js';
+import { type CliContext, integerOption, runCommand } from '../context.js';
+import { ExitCode } from '../failure.js';
+import type { OutputOptions } from '../io.js';
+import { openCliIndex } from '../service.js';
+
+interface ListOptions extends OutputOptions {
+	readonly limit: number;
+	readonly before?: number;
+}
+
+/** `dos list [query]`: recent archives from the index, newest first, with paging. */
+export function register(program: Command, context: CliContext): void {
+	program
+		.command('list')
+		.description('List archives from the index, newest first (filter by id, lot, label or source folder).')
+		.argument('[query]', 'an id prefix, a lot, or a fragment of the label or folder')
+		.option('--limit <n>', 'archives per page', integerOption('--limit', 1, 100), 20)
+		.option('--before <lot>', 'the page after this lot (as printed at the end of a page)', integerOption('--before', 1, Number.MAX_SAFE_INTEGER))
+		.option('--json', 'print one JSON line')
+		.action(async (query: string | undefined, options: ListOptions) =>
+			runCommand(context, options.json ?? false, (run) => {
+				const { index } = openCliIndex(run);
+				try {
+					const page = index.archives.list({
+						limit: options.limit,
+						...(query ? { query } : {}),
+						...(options.before ? { before: options.before } : {})
+					});
+					const lines = page.archives.map(
+						(archive) =>
+							`${archive.id.padEnd(11)} ${archive.status.padEnd(11)} ${formatBytes(archive.originalBytes).padStart(10)}  ${archive.fileCount} files  ${archive.label ?? archive.source}`
+					);
+					if (lines.length === 0) lines.push('No archives.');
+					if (page.nextBefore !== null) lines.push(`More: dos list${query ? ` ${query}` : ''} --before ${page.nextBefore}`);
+					run.reporter.result({ archives: page.archives, nextBefore: page.nextBefore }, lines);
+					return Promise.resolve(ExitCode.Ok);
+				} finally {
+					index.close();
+				}
+			})
+		);
+}

@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { formatBytes } from '../../archive/index.js';
+import { type CliContext, integerOption, runCommand } from '../context.js';
+import { ExitCode } from '../failure.js';
+import type { OutputOptions } from '../io.js';
+import { followJob, openCliService } from '../service.js';
+
+interface ResumeOptions extends OutputOptions {
+	readonly workers?: number;
+}
+
+/** `dos resume <id>`: reconciles an unfinished archive with its thread and posts what is missing. */
+export function register(program: Command, context: CliContext): void {
+	program
+		.command('resume')
+		.description('Resume an interrupted, failed or cancelled upload: reconcile its thread, then post only what is missing (needs USER_KEY).')
+		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid')
+		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
+		.option('--json', 'print JSON lines (progress and result) on stdout')
+		.action(async (id: string, options: ResumeOptions) =>
+			runCommand(context, options.json ?? false, async (run) => {
+				const cli = await openCliService(run, ['userKey'], options.workers);
+				try {
+					const result = await followJob(cli, run, cli.service.resume({ archive: id, requestedBy: null }));
+					const { reconciled } = result;
+					run.reporter.result({ ...result }, [
+						`Resumed ${result.archiveId}: ${result.chunksPosted} chunk(s) posted, ${result.chunks} in all (${formatBytes(result.storedBytes)} stored), ${result.manifestParts} manifest part(s).`,
+						`The thread held ${reconciled.messagesSeen} chunk message(s): ${reconciled.adopted.length} adopted, ${reconciled.vanished.length + reconciled.neverLanded.length} posted again, ${reconciled.deletedMessages.length} duplicate(s) deleted.`
+					]);
+					return ExitCode.Ok;
+				} finally {
+					await cli.close();
+				}
+			})
+		);
+}

@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { CLI_STARTER, formatBytes } from '../../archive/index.js';
+import { type CliContext, integerOption, runCommand } from '../context.js';
+import { ExitCode } from '../failure.js';
+import type { OutputOptions } from '../io.js';
+import { followJob, openCliService } from '../service.js';
+
+interface UploadOptions extends OutputOptions {
+	readonly label?: string;
+	readonly workers?: number;
+}
+
+/** `dos upload <folder> [--label]`: uploads a folder under the upload root as a new archive, headless. */
+export function register(program: Command, context: CliContext): void {
+	program
+		.command('upload')
+		.description('Upload a folder (inside DISCORD_DRIVE_UPLOAD_PATH) as a new archive: card, thread, chunks, manifest (needs USER_KEY).')
+		.argument('<folder>', 'the folder, relative to the upload root or absolute inside it')
+		.option('--label <label>', 'a label shown on the card and stored in the manifest')
+		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
+		.option('--json', 'print JSON lines (progress and result) on stdout')
+		.action(async (folder: string, options: UploadOptions) =>
+			runCommand(context, options.json ?? false, async (run) => {
+				const cli = await openCliService(run, ['userKey'], options.workers);
+				try {
+					const handle = await cli.service.upload({ folder, label: options.label ?? null, requestedBy: null });
+					const archive = cli.context.index.archives.require(handle.lot!);
+					run.reporter.warn(`uploading ${archive.id} (job ${handle.jobId}); if it stops, run: dos resume ${archive.id}`, {
+						archiveId: archive.id,
+						jobId: handle.jobId,
+						starter: CLI_STARTER
+					});
+					const result = await followJob(cli, run, handle);
+					for (const skipped of result.skipped)
+						run.reporter.warn(`skipped ${skipped.path}: ${skipped.reason}${skipped.detail ? ` (${skipped.detail})` : ''}`, {
+							path: skipped.path,
+							reason: skipped.reason
+						});
+					run.reporter.result({ ...result }, [
+						`Uploaded ${result.archiveId}: ${formatBytes(result.originalBytes)} in ${result.chunks} chunks (${formatBytes(result.storedBytes)} stored) and ${result.manifestParts} manifest part(s).`,
+						`Thread ${result.threadId}, card ${result.cardMessageId}.`
+					]);
+					return ExitCode.Ok;
+				} finally {
+					await cli.close();
+				}
+			})
+		);
+}

@@ -1,0 +1,108 @@
+import { ArchiveService, type ArchiveContext, type ArchiveLog, type ArchiveSettings } from '../archive/index.js';
+import type { AppConfig, ConfigNeed } from '../config.js';
+import { createHolderToken, type HistoryIndex, openIndex } from '../db/index.js';
+import { DiscordTransport } from '../discord/index.js';
+import type { CommandRun } from './context.js';
+
+/**
+ * The archive service for one CLI command: the index (DOS_DB_PATH), a transport to Discord (DISCORD_BOT_TOKEN, and
+ * DISCORD_API_URL for an emulator), the command's crypto pool, and the settings from the configuration. `close()`
+ * stops the runner (a running job ends interrupted, resumable) and closes the index and the transport; the pool is
+ * closed by `runCommand`.
+ */
+export interface CliService {
+	readonly config: AppConfig;
+	readonly service: ArchiveService;
+	readonly context: ArchiveContext;
+	close(): Promise<void>;
+}
+
+/** Configuration the online commands need beyond the engine settings. */
+export const onlineNeeds: readonly ConfigNeed[] = ['discordToken', 'archiveChannel'];
+
+/** The archive settings of a validated configuration. */
+export function archiveSettings(config: AppConfig): ArchiveSettings {
+	return {
+		passphrase: config.userKey?.reveal(),
+		uploadRoot: config.paths.uploadRoot,
+		downloadRoot: config.paths.downloadRoot,
+		archiveChannelId: config.discord.archiveChannelId ?? '',
+		logChannelId: config.discord.logChannelId,
+		chunkSize: config.engine.chunkSize,
+		gzipLevel: config.engine.gzipLevel,
+		attachmentLimit: config.engine.attachmentLimit,
+		uploadConcurrency: config.engine.uploadConcurrency
+	};
+}
+
+/**
+ * Opens the service for a command, runs the start-up sweep, and stops the job on Ctrl-C (it ends interrupted).
+ *
+ * @throws ConfigError when something `needs` lists is missing; IndexError when the index cannot be opened.
+ */
+export async function openCliService(run: CommandRun, needs: readonly ConfigNeed[] = onlineNeeds, workers?: number): Promise<CliService> {
+	const config = run.config([...new Set([...onlineNeeds, ...needs])]);
+	const index = openIndex({ path: config.paths.database });
+	let transport: DiscordTransport;
+	try {
+		transport = new DiscordTransport({
+			token: config.discord.token!.reveal(),
+			apiUrl: config.discord.apiUrl,
+			attachmentLimit: config.engine.attachmentLimit
+		});
+	} catch (error) {
+		index.close();
+		throw error;
+	}
+	const log: ArchiveLog = (level, message, fields) => {
+		if (level === 'debug' || level === 'info') return;
+		run.io.stderr.write(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+	};
+	const context: ArchiveContext = {
+		index,
+		transport,
+		pool: run.pool(workers ?? config.engine.workers),
+		settings: archiveSettings(config),
+		holder: createHolderToken(),
+		log
+	};
+	const service = new ArchiveService(context);
+	const stopOnInterrupt = () => void service.shutdown();
+	run.io.signal.addEventListener('abort', stopOnInterrupt, { once: true });
+	try {
+		await service.start();
+	} catch (error) {
+		transport.close();
+		index.close();
+		throw error;
+	}
+	return {
+		config,
+		service,
+		context,
+		async close() {
+			run.io.signal.removeEventListener('abort', stopOnInterrupt);
+			await service.shutdown();
+			transport.close();
+			index.close();
+		}
+	};
+}
+
+/** The index alone, for commands that only read it (list, find, status). */
+export function openCliIndex(run: CommandRun): { config: AppConfig; index: HistoryIndex } {
+	const config = run.config([]);
+	return { config, index: openIndex({ path: config.paths.database }) };
+}
+
+/** Shows a job's progress through the reporter (bars on a terminal, JSON lines with --json) and waits for its result. */
+export async function followJob<R>(cli: CliService, run: CommandRun, handle: { readonly jobId: number; readonly result: Promise<R> }): Promise<R> {
+	const stop = cli.service.subscribe((event) => {
+		if (event.type === 'progress' && event.event.jobId === String(handle.jobId)) run.reporter.progress(event.event);
+	});
+	try {
+		return await handle.result;
+	} finally {
+		stop();
+	}
+}
