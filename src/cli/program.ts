@@ -2,9 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { register as registerAssemble } from './commands/assemble.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerEmulator } from './commands/emulator.js';
+import { register as registerFind } from './commands/find.js';
 import { register as registerInspect } from './commands/inspect.js';
+import { register as registerList } from './commands/list.js';
+import { register as registerResume } from './commands/resume.js';
 import { register as registerSandbox } from './commands/sandbox.js';
 import { register as registerSlice } from './commands/slice.js';
+import { register as registerStatus } from './commands/status.js';
+import { register as registerUpload } from './commands/upload.js';
 import { register as registerVerify } from './commands/verify.js';
 import { type CliContext, toolVersion } from './context.js';
 import { describeFailure, ExitCode } from './failure.js';
@@ -28,6 +33,11 @@ export function buildProgram(context: CliContext): Command {
 	registerEmulator(program);
 	registerSandbox(program, context);
 	registerDemo(program, context);
+	registerUpload(program, context);
+	registerResume(program, context);
+	registerList(program, context);
+	registerFind(program, context);
+	registerStatus(program, context);
 	for (const command of program.commands)
 		command
 			.exitOverride()
