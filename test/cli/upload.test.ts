@@ -1,0 +1,188 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CryptoPool, createCryptoPool } from '../../src/core/index.js';
+import { openIndex } from '../../src/db/index.js';
+import { DiscordTransport } from '../../src/discord/index.js';
+import { type Emulator, startEmulator } from '../../src/emulator/index.js';
+import {
+	type ArchiveHarness,
+	chunkCensus,
+	nestedTree,
+	restoreFromThread,
+	testPassphrase,
+	treeDigest,
+	writeTree
+} from '../archive/support/harness.js';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const entry = path.join(repo, 'src/cli/index.ts');
+const loader = createRequire(import.meta.url).resolve('tsx');
+
+interface Run {
+	code: number | null;
+	signal: NodeJS.Signals | null;
+	stdout: string;
+	stderr: string;
+	lines: Record<string, unknown>[];
+}
+
+let emulator: Emulator;
+let dir: string;
+let uploadRoot: string;
+let env: Record<string, string>;
+let pool: CryptoPool;
+
+beforeAll(async () => {
+	emulator = await startEmulator({ port: 0, limits: { channelMessagesPerWindow: 1000 } });
+	dir = await mkdtemp(path.join(tmpdir(), 'dos-cli-upload-'));
+	uploadRoot = path.join(dir, 'uploads');
+	pool = createCryptoPool({ workers: 1 });
+	env = {
+		PATH: process.env.PATH ?? '',
+		DISCORD_BOT_TOKEN: 'emulator-token-for-cli-tests',
+		DISCORD_API_URL: emulator.apiUrl,
+		DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: emulator.ids.channels.archive,
+		USER_KEY: testPassphrase,
+		DISCORD_DRIVE_UPLOAD_PATH: uploadRoot,
+		DISCORD_DRIVE_DOWNLOAD_PATH: path.join(dir, 'downloads'),
+		DOS_DB_PATH: path.join(dir, 'index.sqlite'),
+		DOS_CHUNK_SIZE: String(4 * 1024),
+		DOS_GZIP_LEVEL: '1',
+		DOS_WORKERS: '1'
+	};
+});
+
+afterAll(async () => {
+	await pool.close();
+	await emulator.close();
+	await rm(dir, { recursive: true, force: true });
+});
+
+/** Starts `dos …` from the sources; `killWhen` sees each JSON line and may return true to SIGKILL the process there. */
+function dos(args: string[], killWhen?: (line: Record<string, unknown>, count: number) => boolean): Promise<Run> {
+	return new Promise((resolve) => {
+		const child: ChildProcess = spawn(process.execPath, ['--import', loader, entry, ...args], {
+			cwd: dir,
+			env,
+			stdio: ['ignore', 'pipe', 'pipe']
+		});
+		let stdout = '';
+		let stderr = '';
+		let buffered = '';
+		const lines: Record<string, unknown>[] = [];
+		child.stdout!.on('data', (chunk: Buffer) => {
+			stdout += chunk.toString();
+			buffered += chunk.toString();
+			for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+				const text = buffered.slice(0, newline);
+				buffered = buffered.slice(newline + 1);
+				if (!text.startsWith('{')) continue;
+				const line = JSON.parse(text) as Record<string, unknown>;
+				lines.push(line);
+				if (killWhen?.(line, lines.length) && child.exitCode === null) child.kill('SIGKILL');
+			}
+		});
+		child.stderr!.on('data', (chunk: Buffer) => {
+			stderr += chunk.toString();
+		});
+		child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, lines }));
+	});
+}
+
+/** Restores an archive straight from its thread with core's assembler (independently of the CLI). */
+async function restore(threadId: string, outDir: string): Promise<void> {
+	const transports: DiscordTransport[] = [];
+	const harnessLike = {
+		pool,
+		newTransport: () => {
+			const transport = new DiscordTransport({ token: 'emulator-token-for-cli-tests', apiUrl: emulator.apiUrl, globalRequestsPerSecond: 1000 });
+			transports.push(transport);
+			return transport;
+		}
+	} as unknown as ArchiveHarness;
+	try {
+		await restoreFromThread(harnessLike, threadId, outDir);
+	} finally {
+		for (const transport of transports) transport.close();
+	}
+}
+
+function expectOnePerChunk(threadId: string, chunks: number): void {
+	const census = chunkCensus(emulator, threadId);
+	for (let index = 0; index < chunks; index++) expect(census.get(`c${index}`), `chunk ${index}`).toBe(1);
+	const manifest = [...census.keys()].filter((key) => key.startsWith('m'));
+	expect(manifest.length).toBeGreaterThan(0);
+	for (const key of manifest) expect(census.get(key)).toBe(1);
+	expect(census.size).toBe(chunks + manifest.length);
+}
+
+describe('dos upload, resume, list, find, status', () => {
+	it('GIVEN a folder WHEN dos upload --json runs THEN it reports progress and the result, and list, find and status show the archive', async () => {
+		const source = await writeTree(path.join(uploadRoot, 'plain'), nestedTree());
+		const upload = await dos(['upload', 'plain', '--label', 'plain files', '--json']);
+		expect(upload.code, upload.stderr).toBe(0);
+		expect(upload.lines.some((line) => line.type === 'progress' && line.phase === 'uploading')).toBe(true);
+		const result = upload.lines.find((line) => line.type === 'result')!;
+		expect(result).toMatchObject({ ok: true, archiveId: expect.stringMatching(/^#\d{6}-\d{2}$/) as unknown });
+		expectOnePerChunk(result.threadId as string, result.chunks as number);
+		const outDir = path.join(dir, 'restored-plain');
+		await restore(result.threadId as string, outDir);
+		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
+
+		const list = await dos(['list', '--json']);
+		expect(list.code).toBe(0);
+		expect((list.lines[0]!.archives as { id: string; status: string }[])[0]).toMatchObject({ id: result.archiveId, status: 'complete' });
+		const find = await dos(['find', 'today', '--json']);
+		expect((find.lines[0]!.hits as { entry: { path: string } }[]).map((hit) => hit.entry.path)).toContain('docs/notes/today.md');
+		const status = await dos(['status']);
+		expect(status.code).toBe(0);
+		expect(status.stdout).toMatch(/1 archive\(s\) \(1 complete\)/);
+	});
+
+	it('GIVEN uploads killed with SIGKILL at several points WHEN dos resume runs after each THEN nothing is duplicated and the restore is byte-identical', async () => {
+		const source = await writeTree(path.join(uploadRoot, 'killed'), nestedTree());
+		emulator.faults.set({ latencyMs: 25 });
+		let archiveId: string | undefined;
+		const killAtUploadProgress = (count: number) => (line: Record<string, unknown>) => {
+			if (line.type === 'warning' && typeof line.archiveId === 'string') archiveId = line.archiveId;
+			return line.type === 'progress' && line.phase === 'uploading' && (line.chunksDone as number) >= count;
+		};
+		// Kill points: a few chunks in, then further into each resume (random offsets within each stretch).
+		const points = [3, 15, 30].map((base) => base + Math.floor(Math.random() * 5));
+		const first = await dos(['upload', 'killed', '--json'], killAtUploadProgress(points[0]!));
+		expect(first.signal).toBe('SIGKILL');
+		expect(archiveId).toBeDefined();
+		for (const point of points.slice(1)) {
+			const killed = await dos(['resume', archiveId!, '--json'], killAtUploadProgress(point));
+			expect(killed.signal ?? killed.code, killed.stderr).toBe('SIGKILL');
+		}
+		emulator.faults.reset();
+		const final = await dos(['resume', archiveId!, '--json']);
+		expect(final.code, final.stderr).toBe(0);
+		const result = final.lines.find((line) => line.type === 'result')!;
+		expectOnePerChunk(result.threadId as string, result.chunks as number);
+
+		const index = openIndex({ path: env.DOS_DB_PATH! });
+		try {
+			const archive = index.archives.require(archiveId!);
+			expect(archive.status).toBe('complete');
+			expect(index.jobs.forArchive(archive.lot).filter((job) => job.status === 'interrupted').length).toBeGreaterThanOrEqual(3);
+		} finally {
+			index.close();
+		}
+		const outDir = path.join(dir, 'restored-killed');
+		await restore(result.threadId as string, outDir);
+		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
+	});
+
+	it('GIVEN a folder outside the upload root WHEN dos upload runs THEN it fails with UNSAFE_PATH and exit code 1', async () => {
+		const run = await dos(['upload', '../outside']);
+		expect(run.code).toBe(1);
+		expect(run.stderr).toContain('UNSAFE_PATH');
+	});
+});
