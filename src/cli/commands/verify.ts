@@ -1,12 +1,22 @@
 import type { Command } from 'commander';
 import { isLegacyArchiveFolder, verifyLegacyFolder, verifyStagedFolder } from '../../core/index.js';
-import { type CliContext, integerOption, runCommand } from '../context.js';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { verifyArchive } from '../../archive/verify.js';
+import { JobKind } from '../../db/index.js';
+import { type CliContext, type CommandRun, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
+import { followJob, openCliService } from '../service.js';
 
 interface VerifyOptions extends OutputOptions {
 	readonly workers?: number;
+	readonly full?: boolean;
+	readonly sample?: number;
 }
+
+/** What names an archive in the index rather than a folder: `#241126-07`, `241126-07`, a lot number or a uid. */
+const ARCHIVE_REFERENCE = /^(#?\d{6}-\d{2,}|\d{1,15}|[0-9a-f]{32})$/i;
 
 /**
  * `dos verify <dir>`: every chunk's hash; with USER_KEY also authentication, decompression and every file's hash.
@@ -18,11 +28,15 @@ export function register(program: Command, context: CliContext): void {
 		.description(
 			'Check a staged (or legacy) archive folder: every chunk hash; with USER_KEY, also decrypt and check every file hash (nothing is written).'
 		)
-		.argument('<dir>', 'the staged (or legacy) archive folder')
+		.argument('<dir>', 'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid')
+		.option('--full', 'for an archive on Discord: download and check every chunk and file (needs USER_KEY); default: a quick check')
+		.option('--sample <pct>', 'with --full: check only this percentage of the chunks, chosen at random', integerOption('--sample', 1, 100))
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: VerifyOptions) =>
-			runCommand(context, options.json ?? false, async ({ config, pool, reporter, io }) => {
+			runCommand(context, options.json ?? false, async (run) => {
+				if (ARCHIVE_REFERENCE.test(dir) && !(await isDirectory(dir, run.io.cwd))) return verifyOnline(run, dir, options);
+				const { config, pool, reporter, io } = run;
 				const settings = config();
 				const passphrase = settings.userKey?.reveal();
 				if (passphrase === undefined) {
@@ -83,4 +97,47 @@ export function register(program: Command, context: CliContext): void {
 				return ExitCode.Failed;
 			})
 		);
+}
+
+async function isDirectory(target: string, cwd: string): Promise<boolean> {
+	return stat(path.resolve(cwd, target)).then(
+		(info) => info.isDirectory(),
+		() => false
+	);
+}
+
+/** `dos verify <id> [--full] [--sample <pct>]`: the archive on Discord, through the job runner; exit 1 naming each bad chunk. */
+async function verifyOnline(run: CommandRun, reference: string, options: VerifyOptions): Promise<ExitCode> {
+	const full = options.full === true || options.sample !== undefined;
+	const cli = await openCliService(run, full ? ['userKey'] : [], options.workers);
+	try {
+		const archive = cli.context.index.archives.require(reference);
+		const handle = cli.service.runner.run({ kind: JobKind.Verify, lot: archive.lot, archiveId: archive.id, requestedBy: null }, (job) =>
+			verifyArchive(
+				cli.context,
+				{
+					archive: String(archive.lot),
+					level: full ? 'full' : 'quick',
+					...(options.sample === undefined ? {} : { samplePercent: options.sample })
+				},
+				job
+			)
+		);
+		const result = await followJob(cli, run, handle);
+		if (result.ok) {
+			run.reporter.result({ ...result }, [`${result.archiveId}: ${result.summary}`]);
+			return ExitCode.Ok;
+		}
+		run.reporter.problems({ ...result }, [
+			...result.chunks.map(
+				(chunk) =>
+					`${chunk.kind === 'data' ? `chunk ${chunk.index}` : `manifest part ${chunk.index}`}${chunk.messageId ? ` (message ${chunk.messageId})` : ''}: ${chunk.code} ${chunk.message}`
+			),
+			...result.files.map((file) => `file ${file.path}: ${file.code}`),
+			`${result.archiveId}: ${result.summary}`
+		]);
+		return ExitCode.Failed;
+	} finally {
+		await cli.close();
+	}
 }

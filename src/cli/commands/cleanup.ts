@@ -1,0 +1,47 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { cleanupArchive } from '../../archive/cleanup.js';
+import { JobKind } from '../../db/index.js';
+import { type CliContext, runCommand } from '../context.js';
+import { ExitCode } from '../failure.js';
+import type { OutputOptions } from '../io.js';
+import { followJob, openCliService } from '../service.js';
+
+interface CleanupOptions extends OutputOptions {
+	readonly yes?: boolean;
+}
+
+/** `dos cleanup <id> --yes`: deletes an archive's thread and marks it deleted (refused without --yes). */
+export function register(program: Command, context: CliContext): void {
+	program
+		.command('cleanup')
+		.description("Delete an archive's thread (all its chunks) from Discord and mark it deleted; its card and history stay.")
+		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid')
+		.option('--yes', 'confirm: the chunks are deleted from Discord for good')
+		.option('--json', 'print JSON lines (progress and result) on stdout')
+		.action(async (id: string, options: CleanupOptions) =>
+			runCommand(context, options.json ?? false, async (run) => {
+				if (options.yes !== true) {
+					throw new InvalidArgumentError(
+						`dos cleanup deletes every chunk of ${id} from Discord for good. Run it again with --yes to confirm.`
+					);
+				}
+				const cli = await openCliService(run, []);
+				try {
+					const archive = cli.context.index.archives.require(id);
+					const handle = cli.service.runner.run(
+						{ kind: JobKind.Cleanup, lot: archive.lot, archiveId: archive.id, requestedBy: null },
+						(job) => cleanupArchive(cli.context, { archive: String(archive.lot) }, job)
+					);
+					const result = await followJob(cli, run, handle);
+					run.reporter.result({ ...result }, [
+						result.alreadyDeleted
+							? `${result.archiveId} was already deleted; nothing left to do.`
+							: `Deleted ${result.archiveId}: its thread is gone${result.cardUpdated ? ' and its card says so' : ' (its card could not be edited)'}.`
+					]);
+					return ExitCode.Ok;
+				} finally {
+					await cli.close();
+				}
+			})
+		);
+}
