@@ -1,8 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { register as registerAssemble } from './commands/assemble.js';
+import { register as registerCleanup } from './commands/cleanup.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerDownload } from './commands/download.js';
 import { register as registerEmulator } from './commands/emulator.js';
 import { register as registerFind } from './commands/find.js';
+import { register as registerIndex } from './commands/index.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerList } from './commands/list.js';
 import { register as registerResume } from './commands/resume.js';
@@ -38,6 +41,9 @@ export function buildProgram(context: CliContext): Command {
 	registerList(program, context);
 	registerFind(program, context);
 	registerStatus(program, context);
+	registerDownload(program, context);
+	registerCleanup(program, context);
+	registerIndex(program, context);
 	for (const command of program.commands)
 		command
 			.exitOverride()
