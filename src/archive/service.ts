@@ -11,10 +11,17 @@ import {
 	JobKind,
 	type SuggestOptions
 } from '../db/index.js';
+import { renderCard } from './card.js';
+import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
 import type { ArchiveContext } from './context.js';
+import { type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
+import { errorSummary } from './errors.js';
+import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type IndexBackupTrigger } from './index-backup.js';
+import { type RebuildRequest, type RebuildResult, rebuildIndex } from './rebuild.js';
 import { assertResumable, type ResumeRequest, type ResumeResult, resumeArchive } from './resume.js';
 import { type JobHandle, JobRunner, type JobRunnerOptions, type RunnerListener } from './runner.js';
 import { planUpload, type UploadRequest, type UploadResult, uploadArchive } from './upload.js';
+import { type VerifyRequest, type VerifyResult, verifyArchive } from './verify.js';
 
 /**
  * The archive service: the one facade the bot and the CLI use. It owns a {@link JobRunner} on a context and exposes
@@ -40,13 +47,33 @@ export interface ServiceStatus {
 	readonly jobs: ReturnType<JobRunner['jobs']>;
 }
 
+export interface ArchiveServiceOptions extends JobRunnerOptions {
+	/**
+	 * With a log channel configured, the index is backed up there after every upload, resume, cleanup and rebuild that
+	 * changed it, at most once per this many milliseconds (default 10 minutes); 0 turns automatic backups off.
+	 */
+	readonly indexBackupIntervalMs?: number;
+}
+
+/** Jobs after which the index holds something new worth a backup. */
+const changingKinds = new Set<string>([JobKind.Upload, JobKind.Resume, JobKind.Cleanup, JobKind.Rebuild, JobKind.Verify]);
+
 export class ArchiveService {
 	public readonly context: ArchiveContext;
 	public readonly runner: JobRunner;
+	readonly #backupTrigger: IndexBackupTrigger | null;
 
-	public constructor(context: ArchiveContext, options: JobRunnerOptions = {}) {
+	public constructor(context: ArchiveContext, options: ArchiveServiceOptions = {}) {
 		this.context = context;
 		this.runner = new JobRunner(context, options);
+		const interval = options.indexBackupIntervalMs ?? 600_000;
+		if (context.settings.logChannelId !== undefined && context.settings.passphrase !== undefined && interval > 0) {
+			const trigger = createIndexBackupTrigger({ backup: () => this.backupIndex().result, minIntervalMs: interval, log: context.log });
+			this.#backupTrigger = trigger;
+			this.runner.subscribe((event) => {
+				if (event.type === 'finished' && event.error === undefined && changingKinds.has(event.job.kind)) trigger.notify();
+			});
+		} else this.#backupTrigger = null;
 	}
 
 	/** Receives job events (queued, started, progress, finished) until the returned function is called. */
@@ -93,6 +120,61 @@ export class ArchiveService {
 		);
 	}
 
+	/**
+	 * Starts a download of one archive (or selected paths of it) into the download root and its restore.
+	 *
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED. The job's failures arrive
+	 * through `result` (see `downloadArchive`).
+	 */
+	public download(request: DownloadRequest): JobHandle<DownloadResult> {
+		const archive = this.context.index.archives.require(request.archive);
+		return this.runner.run({ kind: JobKind.Download, lot: archive.lot, archiveId: archive.id }, (run) =>
+			downloadArchive(this.context, { ...request, archive: String(archive.lot) }, run)
+		);
+	}
+
+	/**
+	 * Starts a verification; the card shows "verifying" while it runs and the outcome afterwards.
+	 *
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED.
+	 */
+	public verify(request: VerifyRequest & { readonly requestedBy?: string | null }): JobHandle<VerifyResult> {
+		const archive = this.context.index.archives.require(request.archive);
+		return this.runner.run(
+			{ kind: JobKind.Verify, lot: archive.lot, archiveId: archive.id, requestedBy: request.requestedBy ?? null },
+			async (run) => {
+				await this.#showCard(archive.lot, 'verifying', request.requestedBy ?? null);
+				try {
+					return await verifyArchive(this.context, { ...request, archive: String(archive.lot) }, run);
+				} finally {
+					await this.#showCard(archive.lot, undefined, request.requestedBy ?? null);
+				}
+			}
+		);
+	}
+
+	/**
+	 * Starts the cleanup of an archive (the caller asked for confirmation first).
+	 *
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED.
+	 */
+	public cleanup(request: CleanupRequest & { readonly requestedBy?: string | null }): JobHandle<CleanupResult> {
+		const archive = this.context.index.archives.require(request.archive);
+		return this.runner.run({ kind: JobKind.Cleanup, lot: archive.lot, archiveId: archive.id, requestedBy: request.requestedBy ?? null }, (run) =>
+			cleanupArchive(this.context, { archive: String(archive.lot) }, run)
+		);
+	}
+
+	/** Starts a rebuild of the index from the archive channel (one at a time). @throws ARCHIVE_BUSY, SERVICE_CLOSED. */
+	public rebuild(request: RebuildRequest = {}): JobHandle<RebuildResult> {
+		return this.runner.run({ kind: JobKind.Rebuild, lot: null }, (run) => rebuildIndex(this.context, request, run));
+	}
+
+	/** Starts an index backup to the log channel (one at a time). @throws ARCHIVE_BUSY, SERVICE_CLOSED. */
+	public backupIndex(): JobHandle<IndexBackupResult> {
+		return this.runner.run({ kind: JobKind.IndexBackup, lot: null }, (run) => backupIndex(this.context, {}, run));
+	}
+
 	/** Cancels this process's job on an archive. @returns false when there is none. */
 	public cancel(reference: string): boolean {
 		const archive = this.context.index.archives.require(reference);
@@ -134,7 +216,17 @@ export class ArchiveService {
 
 	/** Stops the runner (running jobs end interrupted, resumable). The owner closes the index, pool and transport after. */
 	public async shutdown(): Promise<void> {
+		await this.#backupTrigger?.close();
 		await this.runner.shutdown();
+	}
+
+	/** Re-renders an archive's card (with a transient status such as `verifying`); edit failures are logged. */
+	async #showCard(lot: number, status: Parameters<typeof renderCard>[0]['status'], startedBy: string | null): Promise<void> {
+		const archive = this.context.index.archives.get(lot);
+		if (!archive || archive.cardMessageId === null || archive.channelId === null) return;
+		await this.context.transport
+			.editCard(archive.channelId, archive.cardMessageId, renderCard({ archive, ...(status === undefined ? {} : { status }), startedBy }))
+			.catch((error: unknown) => this.context.log('warn', 'card edit failed', { archiveId: archive.id, ...errorSummary(error) }));
 	}
 }
 

@@ -107,4 +107,22 @@ describe('upload', () => {
 		expect(harness.index.chunks.list(results[0]!.lot, { states: [ChunkState.InFlight, ChunkState.Pending] })).toHaveLength(0);
 		await service.shutdown();
 	});
+
+	it('GIVEN the service WHEN a folder is uploaded, verified in full and downloaded THEN the restore is byte-identical, the card shows the verification and the index is backed up to the log channel', async () => {
+		harness = await startArchiveHarness({ withLogChannel: true, emulator: { limits: { channelMessagesPerWindow: 100 } } });
+		const source = await harness.writeTree('nested', nestedTree());
+		const service = new ArchiveService(harness.context, { indexBackupIntervalMs: 60_000 });
+		const uploaded = await (await service.upload({ folder: 'nested', label: 'round trip' })).result;
+		const verified = await service.verify({ archive: uploaded.archiveId, level: 'full' }).result;
+		expect(verified.ok).toBe(true);
+		const card = harness.emulator.messages(harness.archiveChannelId).find((message) => message.id === uploaded.cardMessageId)!;
+		expect(JSON.stringify(card.embeds)).toContain('Last verification');
+		const downloaded = await service.download({ archive: uploaded.archiveId }).result;
+		expect(await treeDigest(downloaded.restoredTo)).toEqual(await treeDigest(source));
+		await service.shutdown();
+		const backups = harness.emulator
+			.messages(harness.logChannelId)
+			.flatMap((message) => message.attachments.map((attachment) => attachment.filename));
+		expect(backups.some((name) => name.startsWith('dos-index.'))).toBe(true);
+	});
 });
