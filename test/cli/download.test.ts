@@ -1,0 +1,116 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.js';
+import { openIndex } from '../../src/db/index.js';
+import { type Emulator, startEmulator } from '../../src/emulator/index.js';
+import { nestedTree, testPassphrase, treeDigest, writeTree } from '../archive/support/harness.js';
+
+let emulator: Emulator;
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+	emulator = await startEmulator({ port: 0, limits: { channelMessagesPerWindow: 1000 } });
+	dir = await mkdtemp(path.join(tmpdir(), 'dos-cli-download-'));
+	env = {
+		DISCORD_BOT_TOKEN: 'emulator-token-for-cli-tests',
+		DISCORD_API_URL: emulator.apiUrl,
+		DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: emulator.ids.channels.archive,
+		DISCORD_DRIVE_LOG_CHANNEL_ID: emulator.ids.channels.log,
+		USER_KEY: testPassphrase,
+		DISCORD_DRIVE_UPLOAD_PATH: path.join(dir, 'uploads'),
+		DISCORD_DRIVE_DOWNLOAD_PATH: path.join(dir, 'downloads'),
+		DOS_DB_PATH: path.join(dir, 'index.sqlite'),
+		DOS_CHUNK_SIZE: String(16 * 1024),
+		DOS_GZIP_LEVEL: '1',
+		DOS_WORKERS: '1'
+	};
+});
+
+afterAll(async () => {
+	await emulator?.close();
+	await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs `dos …` in-process and collects its output and JSON lines. */
+async function dos(
+	args: string[],
+	extraEnv: Record<string, string> = {}
+): Promise<{ code: number; stdout: string; stderr: string; result: Record<string, unknown> | undefined }> {
+	let stdout = '';
+	let stderr = '';
+	const sink = (append: (text: string) => void) =>
+		new Writable({
+			write(chunk: Buffer, _encoding, callback) {
+				append(chunk.toString());
+				callback();
+			}
+		});
+	const code = await runCli(args, {
+		stdout: sink((text) => (stdout += text)),
+		stderr: sink((text) => (stderr += text)),
+		env: { ...env, ...extraEnv },
+		cwd: dir,
+		interactive: false,
+		signal: new AbortController().signal
+	});
+	const lines = stdout
+		.split('\n')
+		.filter((line) => line.startsWith('{'))
+		.map((line) => JSON.parse(line) as Record<string, unknown>);
+	return { code, stdout, stderr, result: lines.find((line) => line.type === 'result') };
+}
+
+describe('dos download, verify, cleanup and index', () => {
+	it('GIVEN an uploaded folder WHEN verified, downloaded, backed up, rebuilt and cleaned up through the CLI THEN each step succeeds with its exit code', async () => {
+		const source = await writeTree(path.join(dir, 'uploads', 'docs'), nestedTree());
+		const upload = await dos(['upload', 'docs', '--json']);
+		expect(upload.code, upload.stderr).toBe(0);
+		const id = String(upload.result!.archiveId);
+
+		const verify = await dos(['verify', id, '--full', '--json']);
+		expect(verify.code, verify.stderr).toBe(0);
+		expect(verify.result).toMatchObject({ ok: true, level: 'full' });
+		const sample = await dos(['verify', id.slice(1), '--sample', '50', '--json']);
+		expect(sample.code, sample.stderr).toBe(0);
+
+		const download = await dos(['download', id, '--json']);
+		expect(download.code, download.stderr).toBe(0);
+		const [restored] = download.result!.archives as { restoredTo: string }[];
+		expect(await treeDigest(restored!.restoredTo)).toEqual(await treeDigest(source));
+
+		const wrongKey = await dos(['download', id], { USER_KEY: 'not the passphrase' });
+		expect(wrongKey.code).toBe(1);
+		expect(wrongKey.stderr).toContain('WRONG_KEY');
+
+		const backup = await dos(['index', 'backup', '--json']);
+		expect(backup.code, backup.stderr).toBe(0);
+
+		const dry = await dos(['index', 'rebuild', '--dry-run', '--json']);
+		expect(dry.code, dry.stderr).toBe(0);
+		expect(dry.result).toMatchObject({ dryRun: true, archives: [expect.objectContaining({ archiveId: id, written: false })] });
+
+		const refused = await dos(['cleanup', id]);
+		expect(refused.code).toBe(2);
+		expect(refused.stderr).toContain('--yes');
+		const cleanup = await dos(['cleanup', id, '--yes', '--json']);
+		expect(cleanup.code, cleanup.stderr).toBe(0);
+		expect((await dos(['cleanup', id, '--yes', '--json'])).result).toMatchObject({ alreadyDeleted: true });
+
+		await rm(env.DOS_DB_PATH!, { force: true });
+		for (const suffix of ['-wal', '-shm']) await rm(`${env.DOS_DB_PATH}${suffix}`, { force: true });
+		const restore = await dos(['index', 'restore', '--json']);
+		expect(restore.code, restore.stderr).toBe(0);
+		// The service backs the index up after each job: the newest backup already knows the cleanup.
+		const index = openIndex({ path: env.DOS_DB_PATH! });
+		try {
+			expect(index.archives.require(id).status).toBe('deleted');
+			expect(index.entries.list(index.archives.require(id).lot).length).toBeGreaterThan(0);
+		} finally {
+			index.close();
+		}
+	});
+});
