@@ -1,0 +1,267 @@
+/**
+ * The archive service end to end through the emulator with Discord-like limits (10 MiB attachments, 5 messages per
+ * 5 s per channel): upload and download throughput of one archive and of several in parallel, as a fraction of the
+ * ceiling those limits allow; the overhead of resuming a 90 %-done archive; and peak RSS during a 2 GiB upload.
+ *
+ * The emulator runs in its own process (the built `dist/emulator`); the archive service runs as built (`dist/`) in the
+ * case process, so the case's peak RSS is the service's (with its worker threads).
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type * as Archive from '../../src/archive/index.js';
+import type * as Core from '../../src/core/index.js';
+import type * as Db from '../../src/db/index.js';
+import type * as Discord from '../../src/discord/index.js';
+import { generateCorpus } from '../harness/corpus.js';
+import type { BenchSuite, CaseParams, CaseResult, SuiteContext, TargetCheck } from '../harness/suite.js';
+import { peakRssTarget } from '../harness/targets.js';
+
+const MiB = 1024 * 1024;
+const CHUNK = 9_961_472;
+const EMULATOR = fileURLToPath(new URL('../../dist/emulator/index.js', import.meta.url));
+/** Discord's observed message limit per channel (DISCORD.md). */
+const MESSAGES_PER_WINDOW = 5;
+const WINDOW_SECONDS = 5;
+
+async function load() {
+	const dist = (name: string) => new URL(`../../dist/${name}/index.js`, import.meta.url).href;
+	return {
+		archive: (await import(dist('archive'))) as typeof Archive,
+		core: (await import(dist('core'))) as typeof Core,
+		db: (await import(dist('db'))) as typeof Db,
+		discord: (await import(dist('discord'))) as typeof Discord
+	};
+}
+
+interface Started {
+	api: string;
+	control: string;
+	token: string;
+	archive: string;
+	log: string;
+}
+
+/** Starts the built emulator in its own process; `discordLimits` false lifts the message rate limit (memory case). */
+async function startEmulatorProcess(dataDir: string, discordLimits: boolean) {
+	const limits = discordLimits
+		? { attachmentBytes: 10 * MiB, channelMessagesPerWindow: MESSAGES_PER_WINDOW, channelMessageWindowMs: WINDOW_SECONDS * 1000 }
+		: { channelMessagesPerWindow: 1_000_000, globalRequestsPerSecond: 1_000_000, routeRequestsPerSecond: 1_000_000 };
+	const entry = `
+const { startEmulator } = await import(${JSON.stringify(EMULATOR)});
+const emulator = await startEmulator({ dataDir: ${JSON.stringify(dataDir)}, limits: ${JSON.stringify(limits)} });
+process.stdout.write(JSON.stringify({ api: emulator.apiUrl, control: emulator.controlUrl, token: emulator.token, archive: emulator.ids.channels.archive, log: emulator.ids.channels.log }) + '\\n');
+process.on('SIGTERM', () => emulator.close().then(() => process.exit(0)));
+`;
+	const child = spawn(process.execPath, ['--input-type=module', '-e', entry], { stdio: ['ignore', 'pipe', 'inherit'] });
+	const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+	return { child, started: JSON.parse(line) as Started };
+}
+
+interface Stats {
+	status429: number;
+	messages: number;
+	bytesStored: number;
+}
+
+/** The seconds Discord-like limits need at least to post `messages` into one channel (5 at once, then 5 per 5 s). */
+export function ceilingSeconds(messages: number): number {
+	return Math.max(1, Math.ceil(messages / MESSAGES_PER_WINDOW) - 1) * WINDOW_SECONDS;
+}
+
+/** One case: an emulator, an index and a service, with `archives` folders of `chunks` chunks each. */
+async function withService<T>(params: CaseParams, work: (env: Awaited<ReturnType<typeof setUp>>) => Promise<T>): Promise<T> {
+	const env = await setUp(params);
+	try {
+		return await work(env);
+	} finally {
+		await env.close();
+	}
+}
+
+async function setUp(params: CaseParams) {
+	const { archive, core, db, discord } = await load();
+	const root = String(params.dir);
+	await rm(root, { recursive: true, force: true });
+	const uploadRoot = path.join(root, 'uploads');
+	const downloadRoot = path.join(root, 'downloads');
+	await mkdir(downloadRoot, { recursive: true });
+	const folders: string[] = [];
+	for (let index = 0; index < Number(params.archives); index++) {
+		const name = `folder-${index}`;
+		await generateCorpus(path.join(uploadRoot, name), {
+			kind: 'random',
+			name,
+			files: Number(params.files ?? 4),
+			bytes: Number(params.bytes),
+			seed: `archive-${index}`
+		});
+		folders.push(name);
+	}
+	const { child, started } = await startEmulatorProcess(path.join(root, 'emulator'), params.discordLimits !== false);
+	const index = db.openIndex({ path: path.join(root, 'index.sqlite') });
+	const transport = new discord.DiscordTransport({ token: started.token, apiUrl: started.api });
+	const pool = core.createCryptoPool({ workers: Number(params.workers ?? 2) });
+	const context: Archive.ArchiveContext = {
+		index,
+		transport,
+		pool,
+		settings: {
+			passphrase: 'bench passphrase',
+			uploadRoot,
+			downloadRoot,
+			archiveChannelId: started.archive,
+			logChannelId: undefined,
+			chunkSize: CHUNK,
+			gzipLevel: Number(params.gzipLevel ?? 6),
+			attachmentLimit: 10 * MiB,
+			uploadConcurrency: Number(params.archives)
+		},
+		holder: db.createHolderToken(),
+		log: () => undefined
+	};
+	const service = new archive.ArchiveService(context);
+	const stats = async () => (await (await fetch(`${started.control}/stats`)).json()) as Stats;
+	return {
+		archive,
+		core,
+		service,
+		context,
+		folders,
+		stats,
+		async close() {
+			await service.shutdown();
+			transport.close();
+			index.close();
+			await pool.close();
+			const exited = once(child, 'exit');
+			child.kill('SIGTERM');
+			await exited;
+			await rm(root, { recursive: true, force: true });
+		}
+	};
+}
+
+const cases = {
+	/** Uploads `archives` folders in parallel, then downloads each; reports both against the limits' ceiling. */
+	async transfer(params: CaseParams) {
+		return withService(params, async ({ service, folders, stats }) => {
+			const before = await stats();
+			const started = performance.now();
+			const handles = await Promise.all(folders.map((folder) => service.upload({ folder })));
+			const uploaded = await Promise.all(handles.map((handle) => handle.result));
+			const uploadSeconds = (performance.now() - started) / 1000;
+			const after = await stats();
+			const bytes = uploaded.reduce((sum, result) => sum + result.originalBytes, 0);
+			const messagesPerThread = Math.max(...uploaded.map((result) => result.chunks + result.manifestParts));
+			const ceiling = bytes / ceilingSeconds(messagesPerThread);
+			const downloadStart = performance.now();
+			for (const result of uploaded) await service.download({ archive: result.archiveId }).result;
+			const downloadSeconds = (performance.now() - downloadStart) / 1000;
+			return {
+				bytes,
+				chunks: uploaded.reduce((sum, result) => sum + result.chunks, 0),
+				storedBytes: uploaded.reduce((sum, result) => sum + result.storedBytes, 0),
+				seconds: uploadSeconds,
+				note:
+					`upload ${(bytes / MiB / uploadSeconds).toFixed(1)} MiB/s = ${((bytes / uploadSeconds / ceiling) * 100).toFixed(0)} % of the ${(ceiling / MiB).toFixed(1)} MiB/s the limits allow ` +
+					`(${folders.length} thread(s), ${messagesPerThread} messages each); 429s ${after.status429 - before.status429}; ` +
+					`download + restore ${(bytes / MiB / downloadSeconds).toFixed(1)} MiB/s`
+			};
+		});
+	},
+
+	/** Uploads one archive, stops it at 90 %, then measures the resume against posting the missing 10 % alone. */
+	async resume(params: CaseParams) {
+		return withService(params, async ({ archive, service, context, folders }) => {
+			const planned = await archive.planUpload(context, { folder: folders[0]! });
+			const total = planned.plan.chunkCount;
+			const stopAt = Math.floor(total * 0.9);
+			const controller = new AbortController();
+			const uploadStart = performance.now();
+			await archive
+				.uploadArchive(context, planned, {
+					jobId: 'bench',
+					signal: controller.signal,
+					progress: (event) => {
+						if (event.phase === 'uploading' && event.chunksDone >= stopAt) controller.abort();
+					}
+				})
+				.catch(() => undefined);
+			const partialSeconds = (performance.now() - uploadStart) / 1000;
+			const stored = context.index.archives.require(planned.archive.lot).storedChunkCount;
+			const resumeStart = performance.now();
+			const result = await service.resume({ archive: planned.archive.id }).result;
+			const resumeSeconds = (performance.now() - resumeStart) / 1000;
+			const perChunk = partialSeconds / Math.max(1, stored);
+			const ideal = perChunk * (total - stored);
+			return {
+				bytes: result.originalBytes,
+				chunks: result.chunksPosted,
+				seconds: resumeSeconds,
+				note: `${stored}/${total} chunks stored before the resume; resume ${resumeSeconds.toFixed(1)} s posting ${result.chunksPosted} chunk(s) vs ${ideal.toFixed(1)} s to post them at the upload's pace: overhead ${(resumeSeconds - ideal).toFixed(1)} s (reconcile + re-reading ${stored} stored chunks)`
+			};
+		});
+	},
+
+	/** Uploads one large archive with the rate limit lifted: peak RSS must stay flat whatever the size. */
+	async memory(params: CaseParams) {
+		return withService(params, async ({ service, folders }) => {
+			const started = performance.now();
+			const result = await (await service.upload({ folder: folders[0]! })).result;
+			const seconds = (performance.now() - started) / 1000;
+			return {
+				bytes: result.originalBytes,
+				chunks: result.chunks,
+				storedBytes: result.storedBytes,
+				seconds,
+				note: `${(result.originalBytes / MiB).toFixed(0)} MiB in ${result.chunks} chunks, ${(result.originalBytes / MiB / seconds).toFixed(1)} MiB/s without rate limits`
+			};
+		});
+	}
+} satisfies BenchSuite['cases'];
+
+async function run(context: SuiteContext) {
+	const chunks = (count: number) => Math.max(1, Math.round(count * context.scale)) * CHUNK;
+	const dir = (id: string) => path.join(context.scratch, id.replace(/\//g, '-'));
+	const results: CaseResult[] = [];
+	const spec: { id: string; kind: string; label: string; params: CaseParams }[] = [
+		{ id: 'transfer/1x30', kind: 'transfer', label: 'one archive of 30 chunks, Discord-like limits', params: { archives: 1, bytes: chunks(30) } },
+		{
+			id: 'transfer/3x15',
+			kind: 'transfer',
+			label: 'three archives of 15 chunks in parallel, Discord-like limits',
+			params: { archives: 3, bytes: chunks(15) }
+		},
+		{ id: 'resume/90pct', kind: 'resume', label: 'resume of a 90 %-done archive of 30 chunks', params: { archives: 1, bytes: chunks(30) } },
+		{
+			id: 'memory/2g',
+			kind: 'memory',
+			label: '2 GiB upload, rate limits lifted',
+			params: { archives: 1, files: 8, bytes: Math.max(CHUNK, Math.round(2048 * MiB * context.scale)), discordLimits: false, gzipLevel: 1 }
+		}
+	];
+	for (const entry of spec) results.push(await context.runCase({ ...entry, workers: 2, params: { ...entry.params, dir: dir(entry.id) } }));
+	const targets: TargetCheck[] = [peakRssTarget('archive-upload-rss', 'peak RSS of the service during a 2 GiB upload', [results[3]], 600e6)];
+	return {
+		corpora: [],
+		cases: results,
+		targets,
+		notes: [
+			`The ceiling of the limits: ${MESSAGES_PER_WINDOW} messages per ${WINDOW_SECONDS} s per thread, 9.5 MiB of plaintext per message; n messages need at least (⌈n/5⌉ − 1) × 5 s.`,
+			'Throughput counts plaintext bytes; download + restore includes fetching fresh URLs, hashing, decrypting, inflating and writing every file.',
+			'Resume overhead: the resume re-reads and re-hashes every stored chunk against its recorded plaintext hash before posting the missing ones.'
+		]
+	};
+}
+
+export const suite: BenchSuite = {
+	name: 'archive',
+	description: 'the archive service through the emulator with Discord-like limits: upload/download throughput, resume overhead, upload memory',
+	cases,
+	run
+};
