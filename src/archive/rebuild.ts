@@ -170,8 +170,8 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 			filename: part.item.attachment.filename,
 			storedSize: part.size,
 			sha256: part.sha256,
-			// Every manifest part holds a slice of one gzip stream.
-			compressed: true
+			// As the upload records manifest parts: their compression is a property of the whole manifest, not per part.
+			compressed: null
 		});
 	}
 	const present = chunks.filter((chunk) => chunk.kind === undefined && chunk.state === ChunkState.Stored).length;

@@ -110,8 +110,7 @@ export async function postTestArchive(
 			index: part.index,
 			filename: part.filename,
 			storedSize: part.storedSize,
-			sha256: part.sha256,
-			compressed: true
+			sha256: part.sha256
 		};
 		index.chunks.markInFlight(archive.lot, { ...facts, nonce });
 		const posted = await transport.postChunk({
