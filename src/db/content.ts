@@ -101,7 +101,8 @@ function buildChunkInsert(db: IndexDatabase) {
 			sha256: p('sha256'),
 			plainSize: p('plainSize'),
 			plainSha256: p('plainSha256'),
-			compressed: p('compressed'),
+			// A raw placeholder: the boolean column's encoder would turn null ("not applicable", manifest parts) into 0.
+			compressed: sql`${p('compressed')}`,
 			recordedAt: p('recordedAt'),
 			updatedAt: p('updatedAt')
 		})
@@ -252,7 +253,7 @@ export function insertChunks(db: IndexDatabase, lot: number, input: readonly Rec
 			sha256: normalizeSha256(lot, `The sha256 of chunk ${chunk.index}`, chunk.sha256),
 			plainSize: chunk.plainSize ?? null,
 			plainSha256: normalizeSha256(lot, `The plaintext sha256 of chunk ${chunk.index}`, chunk.plainSha256),
-			compressed: chunk.compressed ?? null,
+			compressed: chunk.compressed == null ? null : chunk.compressed ? 1 : 0,
 			recordedAt: at,
 			updatedAt: at
 		};

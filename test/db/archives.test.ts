@@ -221,7 +221,10 @@ describe('archive records', () => {
 			id,
 			lot,
 			entries: [{ path: 'only.bin', type: 'file', size: 10, offset: 0, firstChunk: 0, lastChunk: 0, sha256: fakeSha('b') }],
-			chunks: [stored(0, 64), { ...stored(0, 30), kind: 'manifest' }]
+			chunks: [
+				{ ...stored(0, 64), compressed: true },
+				{ ...stored(0, 30), kind: 'manifest', compressed: null }
+			]
 		});
 		expect(rebuilt).toMatchObject({
 			label: 'renamed',
@@ -236,6 +239,8 @@ describe('archive records', () => {
 		expect(index.entries.list(lot).map((entry) => entry.path)).toEqual(['only.bin']);
 		expect(index.chunks.list(lot).map((chunk) => `${chunk.kind}:${chunk.index}:${chunk.state}`)).toEqual(['data:0:stored', 'manifest:0:stored']);
 		expect(index.chunks.get(lot, { index: 0 })?.recordedAt.getTime()).toBe(manualClock().now());
+		// Three states survive the round trip: compressed, raw, and not applicable (manifest parts).
+		expect(index.chunks.list(lot).map((chunk) => chunk.compressed)).toEqual([true, null]);
 
 		const imported = index.archives.replaceContent({ ...newArchive(), id: '#241126-40', lot: 40, entries: [], chunks: [stored(0, 5)] });
 		expect(imported).toMatchObject({ lot: 40, chunkCount: 1, storedBytes: 5 });
