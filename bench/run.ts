@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- <suite>...]`: runs the benchmark suites in `bench/suites/` (all by default), each case in
  * its own child process, and writes `bench/results/<suite>.json` and `bench/results/RESULTS.md`.
+ * `npm run bench -- --render` only regenerates RESULTS.md from the JSON files.
  *
  * The engine is measured as built (`dist/`, compiled by `npm run build` first), so worker threads run plain
  * JavaScript as in production; the harness itself runs through tsx.
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { machineInfo, saveResults } from './harness/results.js';
+import { machineInfo, renderResultsFile, saveResults } from './harness/results.js';
 import { runCaseInChild } from './harness/run-case.js';
 import { selectSuites } from './harness/selection.js';
 import type { BenchSuite, SuiteContext } from './harness/suite.js';
@@ -23,6 +24,12 @@ if (!(scale > 0 && scale <= 1)) {
 }
 // Scaled-down trial runs never overwrite the committed results.
 const resultsDir = path.join(here, 'results', ...(scale === 1 ? [] : ['tmp']));
+
+if (process.argv.includes('--render')) {
+	// Only regenerate RESULTS.md from the JSON files (after a renderer change, or by hand-picked runs).
+	console.error(`wrote ${path.relative(process.cwd(), await renderResultsFile(resultsDir))}`);
+	process.exit(0);
+}
 
 const available = (await readdir(path.join(here, 'suites')))
 	.filter((name) => name.endsWith('.ts'))

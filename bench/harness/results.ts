@@ -36,7 +36,7 @@ function caseRow(entry: CaseResult): string {
 		'',
 		cell(entry.id),
 		cell(entry.label),
-		fixed(entry.mbPerSecond, 1),
+		fixed(entry.mbPerSecond, entry.mbPerSecond > 0 && entry.mbPerSecond < 1 ? 3 : 1),
 		fixed(entry.seconds, 2),
 		rss,
 		cell(entry.chunks),
@@ -58,6 +58,12 @@ export function renderSuite(result: SuiteResultFile): string {
 		`Run ${result.date} in ${fixed(result.durationSeconds / 60, 1)} min · Node ${result.node} · ${machine.cpu}, ${machine.cores} cores, ${fixed(machine.memoryBytes / 2 ** 30, 1)} GiB RAM · ${machine.platform} ${machine.arch} ${machine.release} · load average at start ${machine.loadAverage}`,
 		''
 	);
+	if (machine.loadAverage > machine.cores) {
+		lines.push(
+			`> **Contended run:** the load average was ${machine.loadAverage} on ${machine.cores} cores when it started, so other work competed for the CPU throughout; speeds, and above all the scaling with workers, are understated. Rerun \`npm run bench -- ${result.suite}\` on a quiet machine before drawing conclusions.`,
+			''
+		);
+	}
 	if (result.targets.length > 0) {
 		lines.push('### Targets', '', '| result | target | measured | threshold |', '| --- | --- | --- | --- |');
 		for (const target of result.targets) {
@@ -111,6 +117,11 @@ export function renderResults(results: readonly SuiteResultFile[]): string {
 /** Writes `<suite>.json` and regenerates RESULTS.md from all JSON files in `dir`. */
 export async function saveResults(dir: string, result: SuiteResultFile): Promise<string> {
 	await writeFile(path.join(dir, `${result.suite}.json`), `${JSON.stringify(result, null, '\t')}\n`);
+	return renderResultsFile(dir);
+}
+
+/** Regenerates RESULTS.md from all JSON files in `dir`; returns its path. */
+export async function renderResultsFile(dir: string): Promise<string> {
 	const all: SuiteResultFile[] = [];
 	for (const name of (await readdir(dir)).filter((entry) => entry.endsWith('.json')).sort()) {
 		all.push(JSON.parse(await readFile(path.join(dir, name), 'utf8')) as SuiteResultFile);

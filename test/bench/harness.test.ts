@@ -102,6 +102,13 @@ describe('bench results', () => {
 		}
 	});
 
+	it('GIVEN a run that started with more load than cores WHEN rendered THEN it is flagged as contended; a quiet one is not', () => {
+		expect(renderResults([{ ...file, machine: { ...file.machine, loadAverage: 6.2 } }])).toContain(
+			'**Contended run:** the load average was 6.2 on 2 cores'
+		);
+		expect(renderResults([file])).not.toContain('Contended run');
+	});
+
 	it('GIVEN several suites WHEN rendered THEN they appear by name', () => {
 		const markdown = renderResults([{ ...file, suite: 'emulator' }, file]);
 		expect(markdown.indexOf('## core')).toBeLessThan(markdown.indexOf('## emulator'));
