@@ -77,6 +77,12 @@ export class DosClient extends SapphireClient {
 		this.#archive = openArchiveContext(this.#config, this.rest, (level, message, fields) =>
 			container.logger[level](fields === undefined ? message : `${message} ${JSON.stringify(fields)}`)
 		);
+		// Sapphire decides between import() and require() from the package.json in the working directory; the bot is
+		// ESM wherever it is started from (a service manager, another folder, the sandbox).
+		for (const store of this.stores.values()) {
+			const strategy = store.strategy as { clientUsesESModules?: boolean };
+			if ('clientUsesESModules' in strategy) strategy.clientUsesESModules = true;
+		}
 		try {
 			this.#service = new ArchiveService(this.#archive.context);
 			container.archive = this.#service;

@@ -2,7 +2,7 @@ import { Subcommand } from '@sapphire/plugin-subcommands';
 import { type ChatInputCommandInteraction, InteractionContextType, MessageFlags, PermissionFlagsBits } from 'discord.js';
 import { MAX_LABEL_LENGTH } from '../../archive/card-record.js';
 import { type ArchiveAction, ArchiveAction as Action } from '../lib/access.js';
-import { deferEphemeral, startResume, startUpload } from '../lib/archive-actions.js';
+import { askCleanup, deferEphemeral, startDownload, startRebuild, startResume, startUpload, startVerify } from '../lib/archive-actions.js';
 import { findPage, listPage } from '../lib/archive-pages.js';
 import { statusEmbed } from '../lib/status-embed.js';
 
@@ -123,6 +123,30 @@ export class ArchiveCommand extends Subcommand {
 
 	public async chatInputUpload(interaction: ChatInputCommandInteraction): Promise<void> {
 		await startUpload(interaction, interaction.options.getString('source', true), interaction.options.getString('label'));
+	}
+
+	public async chatInputDownload(interaction: ChatInputCommandInteraction): Promise<void> {
+		const { options } = interaction;
+		await startDownload(interaction, options.getString('id', true), options.getString('through'), options.getString('path'));
+	}
+
+	public async chatInputVerify(interaction: ChatInputCommandInteraction): Promise<void> {
+		const { options } = interaction;
+		const level = options.getString('level');
+		await startVerify(
+			interaction,
+			options.getString('id', true),
+			level === 'quick' || level === 'full' ? level : null,
+			options.getInteger('sample')
+		);
+	}
+
+	public async chatInputCleanup(interaction: ChatInputCommandInteraction): Promise<void> {
+		await askCleanup(interaction, interaction.options.getString('id', true));
+	}
+
+	public async chatInputRebuild(interaction: ChatInputCommandInteraction): Promise<void> {
+		await startRebuild(interaction, interaction.options.getBoolean('dry_run') ?? false);
 	}
 
 	public async chatInputResume(interaction: ChatInputCommandInteraction): Promise<void> {

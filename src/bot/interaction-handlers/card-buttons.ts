@@ -1,8 +1,18 @@
 import { InteractionHandler, InteractionHandlerTypes } from '@sapphire/framework';
 import type { ButtonInteraction } from 'discord.js';
 import { type CardAction, parseCardCustomId } from '../../archive/card.js';
-import { cancelJob, startResume } from '../lib/archive-actions.js';
-import { BotError, BotErrorCode } from '../lib/errors.js';
+import { ArchiveAction } from '../lib/access.js';
+import { askCleanup, cancelJob, startDownload, startResume, startVerify } from '../lib/archive-actions.js';
+import { assertMayRun } from '../lib/asker.js';
+
+/** The action (and so the access rule) behind each card button. */
+const buttonAction: Readonly<Record<CardAction, ArchiveAction>> = {
+	download: ArchiveAction.Download,
+	verify: ArchiveAction.Verify,
+	resume: ArchiveAction.Resume,
+	cancel: ArchiveAction.Cancel,
+	delete: ArchiveAction.Delete
+};
 
 /**
  * The buttons of an archive card, `archive:<action>:<uid>`: Download, Verify, Resume, Cancel, Delete. Each applies
@@ -19,18 +29,19 @@ export class CardButtonsHandler extends InteractionHandler {
 	}
 
 	public async run(interaction: ButtonInteraction, { action, uid }: { action: CardAction; uid: string }): Promise<void> {
+		// The access check comes first, whatever the button: a refusal changes nothing.
+		assertMayRun(interaction, buttonAction[action]);
 		switch (action) {
+			case 'download':
+				return startDownload(interaction, uid, null, null);
+			case 'verify':
+				return startVerify(interaction, uid, 'quick', null);
 			case 'resume':
 				return startResume(interaction, uid);
 			case 'cancel':
 				return cancelJob(interaction, uid);
-			case 'download':
-			case 'verify':
 			case 'delete':
-				throw new BotError(
-					BotErrorCode.NotAvailable,
-					`The ${action} button needs the archive service's ${action} job, which this build does not have yet.`
-				);
+				return askCleanup(interaction, uid);
 		}
 	}
 }

@@ -1,13 +1,29 @@
+import path from 'node:path';
 import { container } from '@sapphire/framework';
-import { type ButtonInteraction, type ChatInputCommandInteraction, MessageFlags } from 'discord.js';
+import {
+	type APIActionRowComponent,
+	type APIButtonComponent,
+	type ButtonInteraction,
+	ButtonStyle,
+	type ChatInputCommandInteraction,
+	ComponentType,
+	MessageFlags
+} from 'discord.js';
 import { formatBytes } from '../../archive/card.js';
+import { archivesInRange, type DownloadResult } from '../../archive/download.js';
 import type { JobHandle } from '../../archive/runner.js';
-import type { Archive } from '../../db/index.js';
+import type { VerifyResult } from '../../archive/verify.js';
+import { type Archive, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
 import { ArchiveAction } from './access.js';
 import { assertMayRun } from './asker.js';
 import { cardLink } from './card-link.js';
+import { cleanupConfirmationId } from './custom-ids.js';
+import { BotError, BotErrorCode } from './errors.js';
 import { describeBotFailure } from './failure.js';
 import { replyEphemeral } from './replies.js';
+
+/** How long a cleanup confirmation can be answered. */
+export const CLEANUP_CONFIRMATION_MS = 60_000;
 
 /**
  * What `/archive` and the card buttons do, shared so a button and its subcommand behave the same: check access,
@@ -70,6 +86,167 @@ export async function cancelJob(interaction: AskingInteraction, reference: strin
 }
 
 /**
+ * `/archive download id: [through:] [path:]` and the Download button: the archive (or every complete archive from
+ * `id` through `through`, one after the other) into the download root, restored into a new folder.
+ */
+export async function startDownload(
+	interaction: AskingInteraction,
+	reference: string,
+	through: string | null,
+	selected: string | null
+): Promise<void> {
+	assertMayRun(interaction, ArchiveAction.Download);
+	await deferEphemeral(interaction);
+	const service = container.archive;
+	const archives = through === null ? [service.archive(reference)] : archivesInRange(service.context, reference, through);
+	if (archives.length === 0)
+		throw new BotError(BotErrorCode.InvalidOption, `No complete archive from ${reference} through ${through ?? reference}.`);
+	const paths = selected === null ? undefined : [selected];
+	const first = archives[0]!;
+	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}) });
+	const names = archives.map((archive) => archive.id).join(', ');
+	await replyEphemeral(
+		interaction,
+		`⬇️ Downloading **${first.id}**${archives.length > 1 ? ` and ${archives.length - 1} more (${names})` : ''}${selected === null ? '' : ` (only \`${selected}\`)`} into the download root. I will update this message when it is restored.`
+	);
+	if (archives.length === 1) {
+		followJob(interaction, handle, (result) => downloadLine(result));
+		return;
+	}
+	void downloadInTurn(interaction, handle, archives.slice(1), paths);
+}
+
+async function downloadInTurn(
+	interaction: AskingInteraction,
+	first: JobHandle<DownloadResult>,
+	rest: readonly Archive[],
+	paths: string[] | undefined
+): Promise<void> {
+	const lines: string[] = [];
+	let handle: JobHandle<DownloadResult> | null = first;
+	let queue = [...rest];
+	while (handle !== null) {
+		try {
+			lines.push(downloadLine(await handle.result));
+		} catch (error) {
+			lines.push(`❌ ${describeBotFailure(error).message}`);
+		}
+		await answerLater(interaction, lines.join('\n').slice(0, 1_900));
+		const next: Archive | undefined = queue[0];
+		queue = queue.slice(1);
+		handle = null;
+		if (next !== undefined) {
+			try {
+				handle = container.archive.download({ archive: String(next.lot), ...(paths ? { paths } : {}) });
+			} catch (error) {
+				lines.push(`❌ ${next.id}: ${describeBotFailure(error).message}`);
+			}
+		}
+	}
+}
+
+function downloadLine(result: DownloadResult): string {
+	const where = path.relative(container.archive.context.settings.downloadRoot, result.restoredTo) || '.';
+	return `✅ **${result.archiveId}** restored: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into \`${where}\` under the download root (${plural(result.chunksFetched, 'chunk')} fetched${result.chunksReused > 0 ? `, ${result.chunksReused} reused` : ''}).`;
+}
+
+/** `/archive verify id: [level:] [sample:]` and the Verify button (a quick check). */
+export async function startVerify(
+	interaction: AskingInteraction,
+	reference: string,
+	level: VerificationLevel | null,
+	sample: number | null
+): Promise<void> {
+	assertMayRun(interaction, ArchiveAction.Verify);
+	if (level === 'quick' && sample !== null)
+		throw new BotError(BotErrorCode.InvalidOption, 'A sample applies to a full verification: use level:full with sample, or leave sample out.');
+	const chosen: VerificationLevel = level ?? (sample === null ? 'quick' : 'full');
+	await deferEphemeral(interaction);
+	const handle = container.archive.verify({
+		archive: reference,
+		level: chosen,
+		...(sample === null ? {} : { samplePercent: sample }),
+		requestedBy: interaction.user.id
+	});
+	const archive = container.archive.archive(reference);
+	await replyEphemeral(
+		interaction,
+		`🔍 Verifying **${archive.id}** (${chosen}${sample === null ? '' : `, ${sample} % sample`}). The card shows the outcome: ${link(interaction, archive)}`
+	);
+	followJob(
+		interaction,
+		handle,
+		(result: VerifyResult) =>
+			`${result.ok ? '✅' : '⚠️'} **${result.archiveId}** ${result.ok ? 'is whole' : 'has problems'} (${result.level}): ${result.summary}`
+	);
+}
+
+/** `/archive cleanup id:` and the Delete button: asks first, with its own ephemeral, expiring buttons. */
+export async function askCleanup(interaction: AskingInteraction, reference: string): Promise<void> {
+	assertMayRun(interaction, ArchiveAction.Cleanup);
+	const archive = container.archive.archive(reference);
+	if (archive.status === ArchiveStatus.Deleted) {
+		await replyEphemeral(interaction, `**${archive.id}** is already deleted.`);
+		return;
+	}
+	const expiresAt = Date.now() + CLEANUP_CONFIRMATION_MS;
+	const buttons: APIButtonComponent[] = [
+		{
+			type: ComponentType.Button,
+			style: ButtonStyle.Danger,
+			label: `Delete ${archive.id}`,
+			custom_id: cleanupConfirmationId('confirm', archive.uid, expiresAt)
+		},
+		{
+			type: ComponentType.Button,
+			style: ButtonStyle.Secondary,
+			label: 'Keep it',
+			custom_id: cleanupConfirmationId('keep', archive.uid, expiresAt)
+		}
+	];
+	const row: APIActionRowComponent<APIButtonComponent> = { type: ComponentType.ActionRow, components: buttons };
+	const content = `🗑️ Delete **${archive.id}**${archive.label ? ` (${archive.label})` : ''} from Discord? Its thread and all ${plural(archive.chunkCount, 'chunk')} are deleted; the card stays, greyed. Files on disk are not touched. This question expires <t:${Math.ceil(expiresAt / 1000)}:R>.`;
+	if (interaction.deferred || interaction.replied) await interaction.followUp({ content, components: [row], flags: MessageFlags.Ephemeral });
+	else await interaction.reply({ content, components: [row], flags: MessageFlags.Ephemeral });
+}
+
+/** The confirmation's Delete button: runs the cleanup, replacing the question with the answer. */
+export async function confirmCleanup(interaction: ButtonInteraction, uid: string): Promise<void> {
+	assertMayRun(interaction, ArchiveAction.Cleanup);
+	const archive = container.archive.archive(uid);
+	const handle = container.archive.cleanup({ archive: String(archive.lot), requestedBy: interaction.user.id });
+	await interaction.update({ content: `🗑️ Deleting **${archive.id}**…`, components: [] });
+	followJob(interaction, handle, (result) =>
+		result.alreadyDeleted
+			? `**${result.archiveId}** was already deleted.`
+			: `🗑️ **${result.archiveId}** is deleted; its card says so: ${link(interaction, archive)}`
+	);
+}
+
+/** `/archive rebuild [dry_run:]`: the index from the archive channel. */
+export async function startRebuild(interaction: AskingInteraction, dryRun: boolean): Promise<void> {
+	assertMayRun(interaction, ArchiveAction.Rebuild);
+	await deferEphemeral(interaction);
+	const handle = container.archive.rebuild({ dryRun });
+	await replyEphemeral(
+		interaction,
+		`🔁 ${dryRun ? 'Scanning (dry run: nothing is written)' : 'Rebuilding the index from'} the archive channel… I will update this message with what was found.`
+	);
+	followJob(interaction, handle, (result) => {
+		const full = result.archives.filter((archive) => archive.depth === 'full').length;
+		const head = `${result.dryRun ? '🔎 Dry run: found' : '✅ Rebuilt'} ${plural(result.archives.length, 'archive')} (${full} in full, ${result.archives.length - full} as skeletons) from ${plural(result.messagesScanned, 'message')}`;
+		const skipped =
+			result.skipped.length === 0
+				? '.'
+				: `; ${result.skipped.length} skipped: ${result.skipped
+						.slice(0, 5)
+						.map((skip) => `${skip.archiveId ?? skip.messageId} (${skip.code})`)
+						.join(', ')}.`;
+		return head + skipped;
+	});
+}
+
+/**
  * Edits the ephemeral answer with the job's outcome when it ends, as long as the interaction token lives. Never
  * throws: an expired token (a job longer than 15 minutes) only means the card alone tells the end.
  */
@@ -83,7 +260,7 @@ export function followJob<R>(interaction: AskingInteraction, handle: JobHandle<R
 	);
 }
 
-async function answerLater(interaction: AskingInteraction, content: string): Promise<void> {
+export async function answerLater(interaction: AskingInteraction, content: string): Promise<void> {
 	try {
 		await replyEphemeral(interaction, content);
 	} catch (error) {

@@ -12,9 +12,7 @@ export const BotErrorCode = {
 	/** An option value the bot cannot use. */
 	InvalidOption: 'INVALID_OPTION',
 	/** The command was used outside a server. */
-	GuildOnly: 'GUILD_ONLY',
-	/** The action needs a part of the archive service this build lacks. */
-	NotAvailable: 'NOT_AVAILABLE'
+	GuildOnly: 'GUILD_ONLY'
 } as const;
 export type BotErrorCode = (typeof BotErrorCode)[keyof typeof BotErrorCode];
 

@@ -146,7 +146,25 @@ export function cardText(message: ControlMessage): string {
 	};
 	collect(message.components);
 	if (buttons.length > 0) lines.push(buttons.join(' '));
-	return lines.join('\n');
+	return lines.map(readable).join('\n');
+}
+
+/** Discord's markup as the client shows it: `<t:…:R>` as a relative time, `<t:…:d>` as a date, mentions as @user. */
+function readable(line: string): string {
+	return line
+		.replace(/<t:(\d+):R>/g, (_, seconds: string) => relativeTime(Number(seconds) * 1000))
+		.replace(/<t:(\d+)(?::[a-zA-Z])?>/g, (_, seconds: string) => new Date(Number(seconds) * 1000).toISOString().slice(0, 10))
+		.replace(/<@!?(\d+)>/g, '@user')
+		.replace(/<#(\d+)>/g, '#channel');
+}
+
+function relativeTime(at: number): string {
+	const seconds = Math.round((Date.now() - at) / 1000);
+	if (Math.abs(seconds) < 60) return 'just now';
+	const minutes = Math.round(seconds / 60);
+	if (Math.abs(minutes) < 60) return minutes > 0 ? `${minutes} min ago` : `in ${-minutes} min`;
+	const hours = Math.round(minutes / 60);
+	return hours > 0 ? `${hours} h ago` : `in ${-hours} h`;
 }
 
 function describeRequest(request: InteractionRequest): string {

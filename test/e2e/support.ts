@@ -1,0 +1,217 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ControlClient } from '../../src/cli/commands/demo.js';
+import { type Emulator, type EmulatorLimits, startEmulator } from '../../src/emulator/index.js';
+
+/**
+ * End-to-end harness: the emulator in the test process, the bot as its own process (`node dist/bot/index.js`, the
+ * built bot, exactly what `npm start` runs), and nothing but the emulator's control API to drive it.
+ */
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const builtBot = path.join(repoRoot, 'dist/bot/index.js');
+export const builtCli = path.join(repoRoot, 'dist/cli/index.js');
+export const BOT_TOKEN = 'e2e.bot-token.0123456789abcdef';
+export const USER_KEY = 'e2e passphrase, never logged';
+
+/**
+ * Builds `dist/` when any file under `src/` is newer than the last build (one build at a time across test files,
+ * through a lock directory). `DOS_E2E_BUILD=0` skips it (CI builds in `npm ci`).
+ */
+export async function ensureBuilt(): Promise<void> {
+	if (process.env.DOS_E2E_BUILD === '0') return;
+	const lock = path.join(tmpdir(), `dos-e2e-build-${Buffer.from(repoRoot).toString('hex').slice(-24)}.lock`);
+	const deadline = Date.now() + 240_000;
+	for (;;) {
+		try {
+			await mkdir(lock);
+			break;
+		} catch {
+			if (Date.now() > deadline) throw new Error(`Waited too long for ${lock}; remove it if no build is running.`);
+			await delay(500);
+		}
+	}
+	try {
+		if (builtIsFresh()) return;
+		const result = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+			cwd: repoRoot,
+			encoding: 'utf8'
+		});
+		// tsc emits even when another file in the tree has a type error; the bot's own files must have been emitted.
+		if (!builtIsFresh()) throw new Error(`npm run build did not produce a fresh dist/:\n${result.stdout}${result.stderr}`);
+	} finally {
+		await rmdir(lock);
+	}
+}
+
+function builtIsFresh(): boolean {
+	let built: number;
+	try {
+		built = Math.min(statSync(builtBot).mtimeMs, statSync(builtCli).mtimeMs);
+	} catch {
+		return false;
+	}
+	const newest = (folder: string): number => {
+		let latest = 0;
+		for (const entry of readdirSync(folder, { withFileTypes: true })) {
+			const full = path.join(folder, entry.name);
+			latest = Math.max(latest, entry.isDirectory() ? newest(full) : entry.name.endsWith('.ts') ? statSync(full).mtimeMs : 0);
+		}
+		return latest;
+	};
+	return newest(path.join(repoRoot, 'src')) <= built;
+}
+
+/** A world: the emulator, a data folder with upload and download roots and the index, and a way to start the bot. */
+export interface World {
+	readonly emulator: Emulator;
+	readonly control: ControlClient;
+	readonly dir: string;
+	readonly uploadRoot: string;
+	readonly downloadRoot: string;
+	readonly database: string;
+	readonly archiveChannelId: string;
+	readonly logChannelId: string;
+	/** The environment the bot process gets. */
+	readonly env: Record<string, string>;
+	startBot(extraEnv?: Record<string, string>): Promise<BotProcess>;
+	close(): Promise<void>;
+}
+
+/** The bot running as its own process. */
+export interface BotProcess {
+	readonly child: ChildProcess;
+	/** Everything it logged so far (stdout and stderr). */
+	log(): string;
+	/** SIGTERM (graceful: running jobs become interrupted), resolving with the exit code. */
+	stop(): Promise<number | null>;
+	/** SIGKILL: no chance to record anything. */
+	kill(): Promise<void>;
+}
+
+export async function startWorld(options: { limits?: Partial<EmulatorLimits>; env?: Record<string, string> } = {}): Promise<World> {
+	const dir = await mkdtemp(path.join(tmpdir(), 'dos-e2e-'));
+	const uploadRoot = path.join(dir, 'uploads');
+	const downloadRoot = path.join(dir, 'downloads');
+	await mkdir(uploadRoot);
+	await mkdir(downloadRoot);
+	const emulator = await startEmulator({ port: 0, dataDir: path.join(dir, 'discord'), ...(options.limits ? { limits: options.limits } : {}) });
+	const { ids } = emulator;
+	const database = path.join(dir, 'dos.sqlite');
+	const env: Record<string, string> = {
+		PATH: process.env.PATH ?? '',
+		HOME: dir,
+		DISCORD_BOT_TOKEN: BOT_TOKEN,
+		DISCORD_API_URL: emulator.apiUrl,
+		DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: ids.channels.archive,
+		DISCORD_DRIVE_LOG_CHANNEL_ID: ids.channels.log,
+		GUILD_ID: ids.guildId,
+		OWNER_IDS: ids.users.owner,
+		ALLOWED_ROLE_IDS: ids.roles.member,
+		USER_KEY,
+		DISCORD_DRIVE_UPLOAD_PATH: uploadRoot,
+		DISCORD_DRIVE_DOWNLOAD_PATH: downloadRoot,
+		DOS_DB_PATH: database,
+		DOS_CHUNK_SIZE: String(64 * 1024),
+		DOS_WORKERS: '1',
+		...options.env
+	};
+	const bots: BotProcess[] = [];
+	return {
+		emulator,
+		control: new ControlClient(emulator.controlUrl),
+		dir,
+		uploadRoot,
+		downloadRoot,
+		database,
+		archiveChannelId: ids.channels.archive,
+		logChannelId: ids.channels.log,
+		env,
+		async startBot(extraEnv = {}) {
+			const bot = await startBot(dir, { ...env, ...extraEnv });
+			bots.push(bot);
+			return bot;
+		},
+		async close() {
+			// The bot before the emulator: the other order leaves it reconnecting.
+			for (const bot of bots) if (bot.child.exitCode === null && bot.child.signalCode === null) await bot.kill();
+			await emulator.close();
+			await rm(dir, { recursive: true, force: true });
+		}
+	};
+}
+
+async function startBot(cwd: string, env: Record<string, string>): Promise<BotProcess> {
+	const child = spawn(process.execPath, [builtBot], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+	let output = '';
+	child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+	child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+	const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+	const deadline = Date.now() + 60_000;
+	while (!output.includes('Commands registered')) {
+		if (child.exitCode !== null) throw new Error(`The bot exited with ${child.exitCode} before it was ready:\n${output}`);
+		if (Date.now() > deadline) {
+			child.kill('SIGKILL');
+			throw new Error(`The bot was not ready in time:\n${output}`);
+		}
+		await delay(50);
+	}
+	return {
+		child,
+		log: () => output,
+		async stop() {
+			child.kill('SIGTERM');
+			return exited;
+		},
+		async kill() {
+			child.kill('SIGKILL');
+			await exited;
+		}
+	};
+}
+
+/** Bytes with a recognisable pattern (small: big data belongs in the bench). */
+export function patterned(size: number, seed = 1): Buffer {
+	const bytes = Buffer.alloc(size);
+	for (let index = 0; index < size; index++) bytes[index] = (index * 31 + seed * 7 + (index >> 8)) & 0xff;
+	return bytes;
+}
+
+/** Whether a path exists. */
+export async function exists(file: string): Promise<boolean> {
+	try {
+		await stat(file);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+export function delay(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The archive id the bot names in its answer (`**#241126-07**`). */
+export function archiveIdIn(text: string | undefined): string {
+	const id = /\*\*(#\d{6}-\d{2,})\*\*/.exec(text ?? '')?.[1];
+	if (id === undefined) throw new Error(`No archive id in the answer: ${JSON.stringify(text)}`);
+	return id;
+}
+
+/** The custom ids of a message's buttons. */
+export function buttonIds(message: { components: unknown[] }): string[] {
+	const ids: string[] = [];
+	const walk = (components: unknown): void => {
+		if (!Array.isArray(components)) return;
+		for (const component of components as { type?: number; custom_id?: string; components?: unknown }[]) {
+			if (component.type === 2 && component.custom_id) ids.push(component.custom_id);
+			walk(component.components);
+		}
+	};
+	walk(message.components);
+	return ids;
+}
