@@ -13,7 +13,7 @@ import { isResumable } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type ReconcileReport, reconcileThread } from './reconcile.js';
-import { continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
+import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
 
 /**
  * The resume job (DESIGN.md §4, Resume): reconcile the index with the thread first, then check the source against
@@ -25,7 +25,7 @@ import { continueUpload, recordUploadFailure, resolveUploadFolder, type UploadRe
 export interface ResumeRequest {
 	/** The archive: `#241126-07`, `241126-07`, a lot number or the uid. */
 	readonly archive: string;
-	/** Who asked (a Discord user id), or null for the CLI. */
+	/** Who asked (a Discord user id), or null for the CLI (the card then names the CLI). */
 	readonly requestedBy?: string | null;
 }
 
@@ -118,7 +118,7 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 	assertPassphrase(ctx.settings.passphrase);
 	const archive = ctx.index.archives.require(request.archive);
 	assertResumable(archive);
-	const startedBy = request.requestedBy ?? null;
+	const startedBy = request.requestedBy ?? CLI_STARTER;
 	let reconciled: ReconcileReport;
 	let continued: Parameters<typeof continueUpload>[3];
 	try {

@@ -20,7 +20,7 @@ import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type Ind
 import { type RebuildRequest, type RebuildResult, rebuildIndex } from './rebuild.js';
 import { assertResumable, type ResumeRequest, type ResumeResult, resumeArchive } from './resume.js';
 import { type JobHandle, JobRunner, type JobRunnerOptions, type RunnerListener } from './runner.js';
-import { planUpload, type UploadRequest, type UploadResult, uploadArchive } from './upload.js';
+import { CLI_STARTER, planUpload, type UploadRequest, type UploadResult, uploadArchive } from './upload.js';
 import { type VerifyRequest, type VerifyResult, verifyArchive } from './verify.js';
 
 /**
@@ -98,7 +98,7 @@ export class ArchiveService {
 		try {
 			return this.runner.run(
 				{ kind: JobKind.Upload, lot: planned.archive.lot, archiveId: planned.archive.id, requestedBy: request.requestedBy ?? null },
-				(run) => uploadArchive(this.context, planned, run, request.requestedBy ?? null)
+				(run) => uploadArchive(this.context, planned, run, request.requestedBy ?? CLI_STARTER)
 			);
 		} catch (error) {
 			this.context.index.archives.setStatus(planned.archive.lot, ArchiveStatus.Failed, { code: 'NOT_STARTED', message: String(error) });

@@ -86,7 +86,7 @@ export interface ContinueUploadOptions {
 	readonly fileHashes?: ReadonlyMap<string, string>;
 }
 
-/** The name the CLI shows on cards as the starter of its jobs. */
+/** How cards name the starter of a job nobody on Discord asked for (the CLI, a nightly cron job). */
 export const CLI_STARTER = 'dos CLI';
 
 /**

@@ -149,7 +149,7 @@ describe('dos upload, resume, list, find, status', () => {
 		emulator.faults.set({ latencyMs: 25 });
 		let archiveId: string | undefined;
 		const killAtUploadProgress = (count: number) => (line: Record<string, unknown>) => {
-			if (line.type === 'warning' && typeof line.archiveId === 'string') archiveId = line.archiveId;
+			if (line.type === 'started' && typeof line.archiveId === 'string') archiveId = line.archiveId;
 			return line.type === 'progress' && line.phase === 'uploading' && (line.chunksDone as number) >= count;
 		};
 		// Kill points: a few chunks in, then further into each resume (random offsets within each stretch).

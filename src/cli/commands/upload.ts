@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CLI_STARTER, formatBytes } from '../../archive/index.js';
+import { formatBytes } from '../../archive/index.js';
 import { type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
@@ -25,11 +25,10 @@ export function register(program: Command, context: CliContext): void {
 				try {
 					const handle = await cli.service.upload({ folder, label: options.label ?? null, requestedBy: null });
 					const archive = cli.context.index.archives.require(handle.lot!);
-					run.reporter.warn(`uploading ${archive.id} (job ${handle.jobId}); if it stops, run: dos resume ${archive.id}`, {
-						archiveId: archive.id,
-						jobId: handle.jobId,
-						starter: CLI_STARTER
-					});
+					// The archive id comes first, so a script (or a person) knows what to resume if this process dies.
+					if (options.json)
+						run.io.stdout.write(`${JSON.stringify({ type: 'started', archiveId: archive.id, lot: archive.lot, jobId: handle.jobId })}\n`);
+					else run.io.stderr.write(`Uploading ${archive.id} (job ${handle.jobId}). If it stops, run: dos resume ${archive.id}\n`);
 					const result = await followJob(cli, run, handle);
 					for (const skipped of result.skipped)
 						run.reporter.warn(`skipped ${skipped.path}: ${skipped.reason}${skipped.detail ? ` (${skipped.detail})` : ''}`, {
