@@ -89,7 +89,7 @@ const STOPWORDS = [
 	'at'
 ];
 const LEVELS = ['INFO', 'INFO', 'INFO', 'DEBUG', 'DEBUG', 'WARN', 'ERROR'];
-const COMPONENTS = ['upload.worker', 'http.server', 'db.pool', 'scheduler', 'auth', 'cache', 'thumbnailer', 'sync.agent'];
+const COMPONENTS = ['upload.worker', 'http.server', 'db.pool', 'scheduler', 'auth', 'cache', 'thumbnailer', 'sync.daemon'];
 
 /**
  * Generates realistic text: timestamped log lines (two thirds) and prose sentences, from a seeded vocabulary.
