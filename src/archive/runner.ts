@@ -1,5 +1,15 @@
 import { abortedError } from '../core/index.js';
-import { ArchiveStatus, IndexError, IndexErrorCode, isIndexError, type Job, type JobKind, JobKind as JobKinds, JobStatus } from '../db/index.js';
+import {
+	ArchiveFormat,
+	ArchiveStatus,
+	IndexError,
+	IndexErrorCode,
+	isIndexError,
+	type Job,
+	type JobKind,
+	JobKind as JobKinds,
+	JobStatus
+} from '../db/index.js';
 import { renderCard } from './card.js';
 import type { ArchiveContext, JobProgressEvent, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, JobStop, stopReasonOf } from './errors.js';
@@ -319,7 +329,7 @@ export class JobRunner {
 		for (const job of jobs) {
 			if (job.archiveLot === null) continue;
 			const archive = this.#ctx.index.archives.get(job.archiveLot);
-			if (!archive || archive.cardMessageId === null || archive.channelId === null) continue;
+			if (!archive || archive.format !== ArchiveFormat.Dos1 || archive.cardMessageId === null || archive.channelId === null) continue;
 			await this.#ctx.transport.editCard(archive.channelId, archive.cardMessageId, renderCard({ archive })).catch((error: unknown) => {
 				this.#ctx.log('warn', 'card edit failed', { archiveId: archive.id, ...errorSummary(error) });
 			});

@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import {
 	type Archive,
+	ArchiveFormat,
 	type ArchiveListOptions,
 	type ArchivePage,
 	ArchiveStatus,
@@ -223,7 +224,8 @@ export class ArchiveService {
 	/** Re-renders an archive's card (with a transient status such as `verifying`); edit failures are logged. */
 	async #showCard(lot: number, status: Parameters<typeof renderCard>[0]['status'], startedBy: string | null): Promise<void> {
 		const archive = this.context.index.archives.get(lot);
-		if (!archive || archive.cardMessageId === null || archive.channelId === null) return;
+		// Cards of the original tool keep their own layout (its JSON block and embed): only ours are re-rendered.
+		if (!archive || archive.format !== ArchiveFormat.Dos1 || archive.cardMessageId === null || archive.channelId === null) return;
 		await this.context.transport
 			.editCard(archive.channelId, archive.cardMessageId, renderCard({ archive, ...(status === undefined ? {} : { status }), startedBy }))
 			.catch((error: unknown) => this.context.log('warn', 'card edit failed', { archiveId: archive.id, ...errorSummary(error) }));

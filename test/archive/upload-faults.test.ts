@@ -55,7 +55,7 @@ describe('upload under faults', () => {
 	});
 
 	it('GIVEN Discord-like rate limits (5 messages / 5 s per channel) WHEN a whole upload runs THEN it causes few or no 429s', async () => {
-		harness = await startArchiveHarness({ settings: { chunkSize: 48 * 1024, cardEditIntervalMs: 1_000 } });
+		harness = await startArchiveHarness({ settings: { chunkSize: 48 * 1024, cardEditIntervalMs: 2_000 } });
 		harness.emulator.resetStats();
 		await uploadUnder(harness, {});
 		const stats = harness.emulator.stats();
