@@ -5,6 +5,7 @@ import { ArchiveService } from '../archive/service.js';
 import type { AppConfig } from '../config.js';
 import type { AccessPolicy } from './lib/access.js';
 import { openArchiveContext, type OwnedArchiveContext } from './lib/archive-context.js';
+import { logFinishedJobs } from './lib/job-log.js';
 import { BotLogger } from './lib/logger.js';
 import { Redactor } from './lib/redact.js';
 
@@ -86,6 +87,7 @@ export class DosClient extends SapphireClient {
 		try {
 			this.#service = new ArchiveService(this.#archive.context);
 			container.archive = this.#service;
+			logFinishedJobs(this.#service);
 			await this.#service.start();
 			return await super.login(secret);
 		} catch (error) {

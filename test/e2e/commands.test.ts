@@ -208,6 +208,8 @@ describe('/archive end to end', () => {
 		);
 		expect(JSON.stringify(after.message.embeds)).toMatch(/✅ full/u);
 		expect(after.record.status).toBe('complete');
+		const log = await world.control.messages(world.logChannelId);
+		expect(log.filter((message) => message.content.startsWith(`✅ verify of ${archiveId} done`))).toHaveLength(2);
 	});
 
 	it('GIVEN the complete archive WHEN the member runs /archive download THEN the folder is restored byte for byte under the download root', async () => {
