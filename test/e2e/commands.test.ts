@@ -231,6 +231,21 @@ describe('/archive end to end', () => {
 		expect(view.reply?.content).toMatch(/^🔎 Dry run: found 1 archive \(1 in full/u);
 	});
 
+	it('GIVEN requests that cannot be done WHEN the owner makes them THEN one ephemeral sentence names the problem with a stable code', async () => {
+		const unknown = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'download', options: { id: '#010101-99' } });
+		expect(unknown.reply?.flags).toBe(64);
+		expect(unknown.reply?.content).toMatch(/^No archive #010101-99 in the index\..*\(code ARCHIVE_NOT_FOUND\)$/);
+		const escape = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'upload', options: { source: '../..' } });
+		expect(escape.reply?.content).toMatch(/\(code (UNSAFE_PATH|INVALID_REQUEST|NOT_FOUND)\)$/);
+		const sampleQuick = await world.control.run({
+			kind: 'command',
+			command: 'archive',
+			subcommand: 'verify',
+			options: { id: archiveId, level: 'quick', sample: 10 }
+		});
+		expect(sampleQuick.reply?.content).toMatch(/\(code INVALID_OPTION\)$/);
+	});
+
 	it('GIVEN the outsider WHEN they run any subcommand THEN each is refused in one ephemeral sentence and nothing happens', async () => {
 		const requests: Record<string, Record<string, unknown>> = {
 			upload: { source: 'photos' },

@@ -30,7 +30,7 @@ describe('archive jobs through the bot, end to end', () => {
 		bot = await world.startBot();
 		for (const [name, chunks, seed] of [
 			['crash', 10, 1],
-			['graceful', 8, 2],
+			['graceful', 14, 2],
 			['slow', 8, 3]
 		] as const) {
 			await mkdir(path.join(world.uploadRoot, name, 'inner'), { recursive: true });
@@ -128,17 +128,42 @@ describe('archive jobs through the bot, end to end', () => {
 		expect(await treeDigest(path.join(world.downloadRoot, folder))).toEqual(await treeDigest(path.join(world.uploadRoot, 'crash')));
 	});
 
-	it('GIVEN a running upload WHEN the bot gets SIGTERM THEN it exits cleanly and the card already reads Interrupted with Resume', async () => {
+	it('GIVEN a running upload WHEN the member clicks Cancel THEN it is refused; WHEN the owner does THEN the card reads Cancelled with Resume; a resumed job stopped by SIGTERM reads Interrupted, and completes after a restart', async () => {
 		const archiveId = await upload('graceful');
 		await waitForChunks(archiveId, 2);
+		const running = (await world.control.card(world.archiveChannelId, archiveId))!;
+		const uid = running.record.uid;
+		expect(buttonIds(running.message)).toEqual([`archive:cancel:${uid}`]);
+		const refused = await world.control.run({ kind: 'button', user: 'member', messageId: running.message.id, customId: `archive:cancel:${uid}` });
+		expect(refused.reply?.content).toBe("Only the bot's owners may cancel archive jobs. (code REFUSED)");
+		const cancel = await world.control.run({ kind: 'button', messageId: running.message.id, customId: `archive:cancel:${uid}` });
+		expect(cancel.reply?.content).toMatch(/^⏹️ Cancelling the job on/u);
+		const cancelled = await world.control.waitForCard(world.archiveChannelId, archiveId, (record) => record.status === 'cancelled');
+		expect(buttonIds(cancelled.message)).toContain(`archive:resume:${uid}`);
+		const memberResume = await world.control.run({
+			kind: 'button',
+			user: 'member',
+			messageId: cancelled.message.id,
+			customId: `archive:resume:${uid}`
+		});
+		expect(memberResume.reply?.content).toBe("Only the bot's owners may resume archives. (code REFUSED)");
+		expect((await world.control.card(world.archiveChannelId, archiveId))!.record.status).toBe('cancelled');
+
+		const resumed = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'resume', options: { id: archiveId } });
+		expect(resumed.reply?.content).toMatch(/^▶️ Resuming/u);
+		const before = (await chunkMessages(archiveId)).length;
+		await waitForChunks(archiveId, before + 1);
 		expect(await bot.stop()).toBe(0);
 		const card = await world.control.card(world.archiveChannelId, archiveId);
 		expect(card?.record.status).toBe('interrupted');
-		expect(buttonIds(card!.message)).toContain(`archive:resume:${card!.record.uid}`);
+		expect(buttonIds(card!.message)).toContain(`archive:resume:${uid}`);
+
 		bot = await world.startBot();
-		const view = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'resume', options: { id: archiveId } });
-		expect(view.reply?.content).toMatch(/^▶️ Resuming/u);
+		const again = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'resume', options: { id: archiveId } });
+		expect(again.reply?.content).toMatch(/^▶️ Resuming/u);
 		await world.control.waitForCard(world.archiveChannelId, archiveId, (record) => record.status === 'complete', 120_000);
+		const notResumable = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'resume', options: { id: archiveId } });
+		expect(notResumable.reply?.content).toMatch(/\(code NOT_RESUMABLE\)$/);
 	});
 
 	it('GIVEN an interaction token that lives 1.5 s WHEN an upload takes longer THEN the card still shows its progress and result, and the bot keeps answering', async () => {
