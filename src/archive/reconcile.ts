@@ -1,6 +1,5 @@
 import { parseStagedName } from '../core/index.js';
 import { type Archive, ChunkKind, type ChunkRecord, ChunkState } from '../db/index.js';
-import { fromRestError, isTransportError, TransportErrorCode } from '../discord/index.js';
 import type { ArchiveContext } from './context.js';
 
 /**
@@ -147,11 +146,5 @@ function adoptable(row: ChunkRecord, candidates: readonly ThreadChunk[]): Thread
  * @throws TransportError MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
  */
 export async function deleteThreadMessage(ctx: ArchiveContext, threadId: string, messageId: string, signal: AbortSignal): Promise<void> {
-	try {
-		await ctx.transport.rest.delete(`/channels/${threadId}/messages/${messageId}`, { signal });
-	} catch (error) {
-		const mapped = fromRestError(error, { action: `delete message ${messageId} in thread ${threadId}`, channelId: threadId, messageId }, signal);
-		if (isTransportError(mapped, TransportErrorCode.NotFound)) return;
-		throw mapped;
-	}
+	await ctx.transport.deleteMessage(threadId, messageId, { signal });
 }

@@ -580,6 +580,24 @@ export class DiscordTransport {
 		}
 	}
 
+	/**
+	 * Deletes one message (a stray duplicate chunk, say). Idempotent: a message already gone gives `false`.
+	 * Inside an archived thread (50083) the thread is reopened and the delete tried once more.
+	 *
+	 * @returns true if this call deleted it, false if it did not exist.
+	 * @throws TransportError MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
+	 */
+	public async deleteMessage(channelId: string, messageId: string, options: CallOptions = {}): Promise<boolean> {
+		const context = { action: `delete message ${messageId} in channel ${channelId}`, channelId, messageId };
+		try {
+			await this.callInThread(context, options.signal, (signal) => this.rest.delete(Routes.channelMessage(channelId, messageId), { signal }));
+			return true;
+		} catch (error) {
+			if (error instanceof TransportError && error.code === TransportErrorCode.NotFound) return false;
+			throw error;
+		}
+	}
+
 	// ---- internals ------------------------------------------------------------------------------------------
 
 	/** POST a message (with files as multipart) with a nonce and enforce_nonce; 50083 reopens the thread once. */

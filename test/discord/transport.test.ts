@@ -411,6 +411,16 @@ describe('DiscordTransport against the emulator', () => {
 		expect((await rejection(transport.fetchThread(threadId))).code).toBe(TransportErrorCode.NotFound);
 	});
 
+	it('GIVEN a chunk message in an archived thread WHEN it is deleted twice THEN the first call deletes it and the second finds it gone', async () => {
+		const { threadId } = await newThread();
+		const data = randomBytes(100);
+		const posted = await transport.postChunk({ threadId, files: [{ name: chunkName(0, data), data }], content: 'chunk 1/1', nonce: 'delete-1' });
+		await transport.archiveThread(threadId);
+		expect(await transport.deleteMessage(threadId, posted.messageId)).toBe(true);
+		expect(await transport.deleteMessage(threadId, posted.messageId)).toBe(false);
+		expect((await emu.messages(threadId)).map((message) => message.id)).not.toContain(posted.messageId);
+	});
+
 	it('GIVEN a message in an archived thread WHEN it is edited THEN the thread is reopened (50083) and the edit lands', async () => {
 		const { threadId } = await newThread();
 		const line = await transport.postLine(threadId, 'status: uploading');
