@@ -187,8 +187,15 @@ describe('/archive end to end', () => {
 		}
 		const page = await waitForEdit(first.id, first.reply!.editedAt);
 		expect(lines(page.embeds)[0]).not.toBe(lines(first.reply?.embeds)[0]);
-		const find = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'find', options: { name: 'beach' } });
-		expect(JSON.stringify(find.reply?.embeds)).toContain('photos/2024/summer/beach.raw');
+		expect(buttonIds(page)[0]).toBe('archive-list:-:');
+	});
+
+	it('GIVEN an archived file WHEN the member runs /archive find THEN the file, its size and its archive are listed', async () => {
+		const find = await world.control.run({ kind: 'command', user: 'member', command: 'archive', subcommand: 'find', options: { name: 'beach' } });
+		expect(find.reply?.flags).toBe(64);
+		expect((find.reply?.embeds[0] as { description: string }).description).toBe(
+			`\`2024/summer/beach.raw\` · 195.3 KiB · **${archiveId}** (Photos 2024) · complete`
+		);
 	});
 
 	it('GIVEN the complete archive WHEN the member clicks Verify and the owner runs a full verify THEN both pass and the card shows the last verification', async () => {
@@ -310,10 +317,25 @@ describe('/archive end to end', () => {
 		expect(confirm).toMatch(new RegExp(`^archive-cleanup:confirm:${uid}:[0-9a-z]+$`));
 		expect(keep).toMatch(new RegExp(`^archive-cleanup:keep:${uid}:[0-9a-z]+$`));
 		const thread = (await world.control.card(world.archiveChannelId, archiveId))!.record.thread!;
-		if (!(await ephemeralButtonsClickable(ask.reply!.id, confirm!))) {
+		if (!(await ephemeralButtonsClickable(ask.reply!.id, keep!))) {
 			context.skip('the emulator does not let a user click buttons on ephemeral messages yet');
 			return;
 		}
+		const kept = await waitForEdit(ask.id, ask.reply!.editedAt);
+		expect(kept.content).toBe('Kept: nothing was deleted.');
+		expect(buttonIds(kept)).toEqual([]);
+		expect((await world.control.card(world.archiveChannelId, archiveId))!.record.status).toBe('complete');
+
+		const askAgain = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'cleanup', options: { id: archiveId } });
+		const [confirmAgain] = buttonIds(askAgain.reply!);
+		const member = await world.control.interact({ kind: 'button', user: 'member', messageId: askAgain.reply!.id, customId: confirmAgain! }).then(
+			() => 'clicked',
+			() => 'not theirs'
+		);
+		expect(member).toBe('not theirs');
+		await world.control.interact({ kind: 'button', messageId: askAgain.reply!.id, customId: confirmAgain! });
+		const answered = await waitForEdit(askAgain.id, askAgain.reply!.editedAt);
+		expect(answered.content).toMatch(/^🗑️ (Deleting|\*\*#\d{6}-\d+\*\* is deleted)/u);
 		const card = await world.control.waitForCard(world.archiveChannelId, archiveId, (record) => record.status === 'deleted');
 		expect(buttonIds(card.message)).toEqual([]);
 		const state = (await (await fetch(`${world.emulator.controlUrl}/state`)).json()) as { channels: { id: string }[] };

@@ -4,10 +4,19 @@ import { describeBotFailure } from './failure.js';
 
 /**
  * Answers the person who asked, ephemerally, whatever state the interaction is in: an ephemeral deferral is
- * edited, a deferred update (a button) or an earlier reply gets an ephemeral follow-up, a fresh one a reply.
+ * edited, as is an ephemeral message a button already updated; a deferred update of a public message or an earlier
+ * reply gets an ephemeral follow-up; a fresh interaction a reply.
  */
 export async function replyEphemeral(interaction: RepliableInteraction, content: string): Promise<void> {
 	if (interaction.deferred && interaction.ephemeral === true) {
+		await interaction.editReply({ content, embeds: [], components: [] });
+	} else if (
+		interaction.isMessageComponent() &&
+		interaction.replied &&
+		!interaction.deferred &&
+		interaction.message.flags.has(MessageFlags.Ephemeral)
+	) {
+		// A button on an ephemeral message (the cleanup question, a list page) that updated it: the answer replaces it.
 		await interaction.editReply({ content, embeds: [], components: [] });
 	} else if (interaction.deferred || interaction.replied) {
 		await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
