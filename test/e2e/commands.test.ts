@@ -228,6 +228,15 @@ describe('/archive end to end', () => {
 		const folder = /into `([^`]+)`/.exec(view.reply!.content)![1]!;
 		const restored = await treeDigest(path.join(world.downloadRoot, folder));
 		expect(restored).toEqual(await treeDigest(path.join(world.uploadRoot, 'photos')));
+
+		const card = await world.control.card(world.archiveChannelId, archiveId);
+		const button = await world.control.run(
+			{ kind: 'button', user: 'member', messageId: card!.message.id, customId: `archive:download:${uid}` },
+			{ done: (answer) => /^(✅|❌)/u.test(answer.reply?.content ?? '') }
+		);
+		const second = /into `([^`]+)`/.exec(button.reply!.content)![1]!;
+		expect(second).not.toBe(folder);
+		expect(await treeDigest(path.join(world.downloadRoot, second))).toEqual(restored);
 	});
 
 	it('GIVEN the archive channel WHEN the owner runs a dry-run rebuild THEN the answer says what it found and nothing changes', async () => {
@@ -316,7 +325,12 @@ describe('/archive end to end', () => {
 		const [confirm, keep] = buttonIds(ask.reply!);
 		expect(confirm).toMatch(new RegExp(`^archive-cleanup:confirm:${uid}:[0-9a-z]+$`));
 		expect(keep).toMatch(new RegExp(`^archive-cleanup:keep:${uid}:[0-9a-z]+$`));
-		const thread = (await world.control.card(world.archiveChannelId, archiveId))!.record.thread!;
+		const current = (await world.control.card(world.archiveChannelId, archiveId))!;
+		const thread = current.record.thread!;
+		const viaButton = await world.control.run({ kind: 'button', messageId: current.message.id, customId: `archive:delete:${uid}` });
+		expect(viaButton.reply?.flags).toBe(64);
+		expect(viaButton.reply?.content).toMatch(/^🗑️ Delete \*\*#\d{6}-\d+\*\*/u);
+		expect(buttonIds(viaButton.reply!)[0]).toMatch(new RegExp(`^archive-cleanup:confirm:${uid}:`));
 		if (!(await ephemeralButtonsClickable(ask.reply!.id, keep!))) {
 			context.skip('the emulator does not let a user click buttons on ephemeral messages yet');
 			return;
