@@ -31,6 +31,12 @@ export async function ensureBuilt(): Promise<void> {
 			await mkdir(lock);
 			break;
 		} catch {
+			// A lock left by a test run that died mid-build is stale after five minutes.
+			const age = await stat(lock).then(
+				(info) => Date.now() - info.mtimeMs,
+				() => 0
+			);
+			if (age > 300_000) await rmdir(lock).catch(() => undefined);
 			if (Date.now() > deadline) throw new Error(`Waited too long for ${lock}; remove it if no build is running.`);
 			await delay(500);
 		}

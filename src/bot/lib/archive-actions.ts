@@ -44,9 +44,12 @@ export async function startUpload(interaction: AskingInteraction, folder: string
 	await deferEphemeral(interaction);
 	const handle = await container.archive.upload({ folder, label, requestedBy: interaction.user.id });
 	const archive = await archiveWithCard(handle.lot);
+	const what = `\`${folder}\` as **${archive.id}** (${plural(archive.fileCount, 'file')}, ${formatBytes(archive.originalBytes)})`;
 	await replyEphemeral(
 		interaction,
-		`⬆️ Uploading \`${folder}\` as **${archive.id}** (${plural(archive.fileCount, 'file')}, ${formatBytes(archive.originalBytes)}). Progress is on the card: ${link(interaction, archive)}`
+		isQueued(handle.jobId)
+			? `⏳ Queued ${what}: it starts when one of the uploads running now ends. The card will show its progress: ${link(interaction, archive)}`
+			: `⬆️ Uploading ${what}. Progress is on the card: ${link(interaction, archive)}`
 	);
 	followJob(
 		interaction,
@@ -269,6 +272,11 @@ export async function answerLater(interaction: AskingInteraction, content: strin
 			error instanceof Error ? error.message : error
 		);
 	}
+}
+
+/** Whether the job waits for an upload slot (`DOS_UPLOAD_CONCURRENCY` uploads run at once). */
+function isQueued(jobId: number): boolean {
+	return container.archive.runner.jobs().some((job) => job.jobId === jobId && !job.started);
 }
 
 /**
