@@ -1,5 +1,6 @@
 import { UserError } from '@sapphire/framework';
 import { describe, expect, it } from 'vitest';
+import { ArchiveError, ArchiveErrorCode } from '../../src/archive/errors.js';
 import { CoreError, CoreErrorCode } from '../../src/core/index.js';
 import { IndexError, IndexErrorCode } from '../../src/db/index.js';
 import { BotError, BotErrorCode } from '../../src/bot/lib/errors.js';
@@ -29,8 +30,11 @@ describe('error mapping', () => {
 	});
 
 	it('GIVEN an archive-layer error WHEN described THEN its own code is used', () => {
-		const error = Object.assign(new Error('Archive #241126-07 is complete: nothing to resume.'), { name: 'ArchiveError', code: 'NOT_RESUMABLE' });
-		expect(describeBotFailure(error)).toMatchObject({ code: 'NOT_RESUMABLE', expected: true });
+		const error = new ArchiveError(ArchiveErrorCode.NotResumable, 'Archive #241126-07 is complete: nothing to resume.');
+		expect(describeBotFailure(error)).toMatchObject({ code: 'NOT_RESUMABLE', expected: true, reference: undefined });
+		const fault = describeBotFailure(new ArchiveError(ArchiveErrorCode.ThreadMismatch, 'The thread holds another chunk 3.'));
+		expect(fault).toMatchObject({ code: 'THREAD_MISMATCH', expected: false });
+		expect(fault.reference).toMatch(/^[0-9a-f]{6}$/);
 	});
 
 	it('GIVEN an unknown error WHEN described THEN the person reads a generic sentence with UNEXPECTED, never the raw message', () => {

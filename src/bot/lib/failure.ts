@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { UserError } from '@sapphire/framework';
+import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
 import { ConfigError } from '../../config.js';
 import { CoreErrorCode, isCoreError } from '../../core/index.js';
 import { IndexErrorCode, isIndexError } from '../../db/index.js';
@@ -44,8 +45,13 @@ const expectedCodes = new Set<string>([
 	TransportErrorCode.DiscordUnavailable
 ]);
 
-/** Codes of the archive service's errors that are outcomes, not faults (matched by name until it exports a guard). */
-const expectedArchiveCodes = /^(ARCHIVE_BUSY|NOT_RESUMABLE|NOT_COMPLETE|ALREADY_DELETED|NOTHING_TO_CANCEL|JOB_NOT_FOUND|NO_KEY|.*_REFUSED)$/;
+/** The archive service's codes that are outcomes of a request, not faults. */
+const expectedArchiveCodes = new Set<string>([
+	ArchiveErrorCode.NotResumable,
+	ArchiveErrorCode.InvalidRequest,
+	ArchiveErrorCode.ServiceClosed,
+	ArchiveErrorCode.NoSuchJob
+]);
 
 /** Maps any error to what the person reads. */
 export function describeBotFailure(error: unknown): BotFailure {
@@ -56,8 +62,8 @@ export function describeBotFailure(error: unknown): BotFailure {
 	if (isCoreError(error) || isIndexError(error) || isTransportError(error)) {
 		return known(error.code, error.message, expectedCodes.has(error.code), expectedCodes.has(error.code) ? undefined : reference);
 	}
-	if (isCodedArchiveError(error)) {
-		const expected = expectedArchiveCodes.test(error.code);
+	if (isArchiveError(error)) {
+		const expected = expectedArchiveCodes.has(error.code);
 		return known(error.code, error.message, expected, expected ? undefined : reference);
 	}
 	return {
@@ -66,13 +72,6 @@ export function describeBotFailure(error: unknown): BotFailure {
 		expected: false,
 		reference
 	};
-}
-
-/** The archive layer's errors: an Error subclass with a stable upper-case code. */
-function isCodedArchiveError(error: unknown): error is Error & { code: string } {
-	if (!(error instanceof Error) || !/^Archive[A-Za-z]*Error$/.test(error.name)) return false;
-	const { code } = error as Error & { code?: unknown };
-	return typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code);
 }
 
 function known(code: string, message: string, expected: boolean, reference?: string): BotFailure {
