@@ -135,7 +135,8 @@ export class Interactions {
 			if (typeof request.messageId !== 'string' || typeof request.customId !== 'string')
 				throw bad('a button interaction needs "messageId" and "customId".');
 			message = world.messages.get(request.messageId) ?? null;
-			if (!message || message.ephemeral) throw notFound(`No message ${request.messageId}.`);
+			// An ephemeral message exists only for the user it was shown to: nobody else can see, let alone click, it.
+			if (!message || (message.ephemeral && message.interaction?.userId !== userId)) throw notFound(`No message ${request.messageId}.`);
 			const button = findButton(message.components, request.customId);
 			if (!button) throw bad(`Message ${message.id} has no button with custom id "${request.customId}".`);
 			if (button.disabled === true) throw bad(`The button "${request.customId}" on message ${message.id} is disabled: a user cannot click it.`);
