@@ -19,16 +19,17 @@ interface VerifyOptions extends OutputOptions {
 const ARCHIVE_REFERENCE = /^(#?\d{6}-\d{2,}|\d{1,15}|[0-9a-f]{32})$/i;
 
 /**
- * `dos verify <dir>`: every chunk's hash; with USER_KEY also authentication, decompression and every file's hash.
- * Writes no plaintext. Exit 1 naming each bad chunk.
+ * `dos verify <dir|id>`: a staged or legacy folder offline (every chunk's hash; with USER_KEY also authentication,
+ * decompression and every file's hash), or an archive on Discord (quick, full, or a full sample). Writes no
+ * plaintext. Exit 1 naming each bad chunk.
  */
 export function register(program: Command, context: CliContext): void {
 	program
 		.command('verify')
 		.description(
-			'Check a staged (or legacy) archive folder: every chunk hash; with USER_KEY, also decrypt and check every file hash (nothing is written).'
+			'Check a staged (or legacy) archive folder, or an archive on Discord: every chunk hash; with USER_KEY (and --full online), also decrypt and check every file hash (nothing is written).'
 		)
-		.argument('<dir>', 'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid')
+		.argument('<dir|id>', 'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid')
 		.option('--full', 'for an archive on Discord: download and check every chunk and file (needs USER_KEY); default: a quick check')
 		.option('--sample <pct>', 'with --full: check only this percentage of the chunks, chosen at random', integerOption('--sample', 1, 100))
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
