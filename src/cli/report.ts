@@ -1,5 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { ProgressEvent } from '../core/index.js';
+import { formatBytes } from '../archive/index.js';
 import { describeFailure, type Failure } from './failure.js';
 import type { CliIo } from './io.js';
 
@@ -101,16 +102,4 @@ export class Reporter {
 	private line(value: Record<string, unknown>): void {
 		this.io.stdout.write(`${JSON.stringify(value)}\n`);
 	}
-}
-
-/** 1536 → "1.5 KiB". */
-export function formatBytes(bytes: number): string {
-	const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-	let value = bytes;
-	let unit = 0;
-	while (value >= 1024 && unit < units.length - 1) {
-		value /= 1024;
-		unit++;
-	}
-	return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -3,7 +3,7 @@ import { assembleStagedFolder, isLegacyArchiveFolder, restoreLegacyFolder } from
 import { type CliContext, collect, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
-import { formatBytes } from '../report.js';
+import { formatBytes } from '../../archive/index.js';
 
 interface AssembleOptions extends OutputOptions {
 	readonly out: string;

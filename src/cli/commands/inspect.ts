@@ -14,7 +14,7 @@ import {
 import { type CliContext, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
-import { formatBytes } from '../report.js';
+import { formatBytes } from '../../archive/index.js';
 
 interface InspectOptions extends OutputOptions {
 	readonly entries?: boolean;

@@ -3,7 +3,7 @@ import { formatArchiveId, MAX_GZIP_LEVEL, stageArchive } from '../../core/index.
 import { type CliContext, integerOption, runCommand, toolVersion } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
-import { formatBytes } from '../report.js';
+import { formatBytes } from '../../archive/index.js';
 
 interface SliceOptions extends OutputOptions {
 	readonly out: string;
