@@ -78,6 +78,11 @@ export interface SealContainerInput {
 	readonly payload: Uint8Array;
 	readonly chunkSalt?: Uint8Array;
 	readonly nonce?: Uint8Array;
+	/**
+	 * A buffer to seal into when it is large enough (payload + {@link CONTAINER_OVERHEAD}): a recycled chunk buffer, so
+	 * that no new memory is touched. Otherwise a new buffer is allocated.
+	 */
+	readonly into?: ArrayBuffer;
 }
 
 /** What the opener expects of a container; anything else is MISPLACED_CHUNK. */
@@ -195,7 +200,10 @@ export function decodeChunkHeader(bytes: Uint8Array, label = 'this file'): Chunk
 
 /** A sealed container and the hashes computed while sealing it. */
 export interface SealedContainer {
-	/** header ‖ ciphertext ‖ tag, in one buffer that owns its whole ArrayBuffer (so it can be transferred). */
+	/**
+	 * header ‖ ciphertext ‖ tag, in one buffer that starts its ArrayBuffer and owns all of it (so it can be transferred):
+	 * either exactly, or as the start of `into`.
+	 */
 	readonly sealed: Buffer;
 	readonly header: ChunkHeader;
 	/** sha256 of `sealed`, hex. */
@@ -230,7 +238,8 @@ export function sealContainer(input: SealContainerInput): SealedContainer {
 	cipher.setAAD(headerBytes);
 	// One allocation for the whole container (not pooled, so it can be transferred between threads); GCM runs in
 	// cache-sized steps, which is markedly faster than one call over megabytes.
-	const sealed = Buffer.from(new ArrayBuffer(HEADER_SIZE + input.payload.length + TAG_SIZE));
+	const size = HEADER_SIZE + input.payload.length + TAG_SIZE;
+	const sealed = Buffer.from(input.into !== undefined && input.into.byteLength >= size ? input.into : new ArrayBuffer(size), 0, size);
 	headerBytes.copy(sealed, 0);
 	// Both hashes are fed step by step while the bytes are still in cache: one pass over memory instead of three.
 	const sealedHash = createHash('sha256').update(headerBytes);

@@ -4,7 +4,14 @@ import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk, sha256Hex
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
-	| { readonly op: 'seal'; readonly task: Omit<SealChunkTask, 'plain'>; readonly plain: ArrayBuffer; readonly plainLength: number }
+	| {
+			readonly op: 'seal';
+			readonly task: Omit<SealChunkTask, 'plain' | 'into'>;
+			readonly plain: ArrayBuffer;
+			readonly plainLength: number;
+			/** A recycled buffer to seal into (transferred). */
+			readonly into?: ArrayBuffer;
+	  }
 	| { readonly op: 'open'; readonly task: Omit<OpenChunkTask, 'sealed'>; readonly sealed: ArrayBuffer; readonly sealedLength: number }
 	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number };
 
@@ -25,10 +32,14 @@ export default function handle(message: CryptoTask): unknown {
 	try {
 		switch (message.op) {
 			case 'seal': {
-				const result = sealChunk({ ...message.task, plain: new Uint8Array(message.plain, 0, message.plainLength) });
+				const result = sealChunk({
+					...message.task,
+					plain: new Uint8Array(message.plain, 0, message.plainLength),
+					...(message.into === undefined ? {} : { into: message.into })
+				});
 				const { bytes, ...meta } = result;
 				// The plaintext buffer goes back too, for the slicer to read the next chunk into.
-				return moveReply(bytes, meta, message.plain);
+				return moveReply(bytes, meta, message.plain, message.into);
 			}
 			case 'open': {
 				const result = openChunk({ ...message.task, sealed: new Uint8Array(message.sealed, 0, message.sealedLength) });
@@ -49,10 +60,11 @@ export default function handle(message: CryptoTask): unknown {
 	}
 }
 
-function moveReply(bytes: Buffer, meta: Record<string, unknown>, returned?: ArrayBuffer): unknown {
-	// Transfer only an ArrayBuffer the bytes own entirely; a slice of a shared one is copied first.
+function moveReply(bytes: Buffer, meta: Record<string, unknown>, returned?: ArrayBuffer, into?: ArrayBuffer): unknown {
+	// Transfer only an ArrayBuffer the bytes own entirely (exactly, or as the start of a recycled buffer given for
+	// them); a slice of a shared one is copied first.
 	const buffer =
-		bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length
+		bytes.byteOffset === 0 && (bytes.buffer.byteLength === bytes.length || bytes.buffer === into)
 			? (bytes.buffer as ArrayBuffer)
 			: (bytes.buffer as ArrayBuffer).slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
 	const reply: CryptoReply = { ok: true, bytes: buffer, length: bytes.length, meta, ...(returned ? { returned } : {}) };

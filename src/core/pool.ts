@@ -36,7 +36,8 @@ export interface CryptoPool {
 	readonly workers: number;
 	/**
 	 * Hashes, compresses (when it pays) and seals one chunk. The ArrayBuffer behind `task.plain` (which must start at
-	 * its offset 0) is transferred and unusable afterwards; it comes back as `returned`.
+	 * its offset 0) is transferred and unusable afterwards; it comes back as `returned`. `task.into`, a recycled buffer
+	 * of an earlier sealed chunk, is transferred too, and the sealed bytes are written into it when it is large enough.
 	 *
 	 * @throws {CoreError} ABORTED; INVALID_OPTION for a bad task.
 	 */
@@ -74,11 +75,12 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 	});
 	let closed = false;
 
-	const run = async (message: CryptoTask, transfer: ArrayBuffer, signal: AbortSignal | undefined): Promise<CryptoReply> => {
+	const run = async (message: CryptoTask, transfer: ArrayBuffer | ArrayBuffer[], signal: AbortSignal | undefined): Promise<CryptoReply> => {
 		if (closed) throw new CoreError(CoreErrorCode.InvalidOption, 'The crypto pool is closed.');
 		if (signal?.aborted) throw abortedError(signal);
 		try {
-			return (await piscina.run(message, { transferList: [transfer], ...(signal ? { signal } : {}) })) as CryptoReply;
+			const transferList = Array.isArray(transfer) ? transfer : [transfer];
+			return (await piscina.run(message, { transferList, ...(signal ? { signal } : {}) })) as CryptoReply;
 		} catch (error) {
 			if (signal?.aborted) throw abortedError(signal);
 			throw error;
@@ -88,9 +90,12 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 	return {
 		workers,
 		async seal(task, signal) {
-			const { plain, ...rest } = task;
+			const { plain, into, ...rest } = task;
 			const buffer = ownedArrayBuffer(plain);
-			const reply = unwrap(await run({ op: 'seal', task: rest, plain: buffer, plainLength: plain.length }, buffer, signal));
+			// Never seal into the plaintext's own buffer.
+			const recycled = into !== undefined && into !== buffer ? into : undefined;
+			const message: CryptoTask = { op: 'seal', task: rest, plain: buffer, plainLength: plain.length, ...(recycled ? { into: recycled } : {}) };
+			const reply = unwrap(await run(message, recycled ? [buffer, recycled] : buffer, signal));
 			return {
 				...(reply.meta as Omit<SealedChunkData, 'bytes'>),
 				bytes: bytesOf(reply),

@@ -15,6 +15,8 @@ export interface SealChunkTask {
 	/** 0 stores raw; otherwise gzip at this level when it pays. */
 	readonly gzipLevel: number;
 	readonly plain: Uint8Array;
+	/** A recycled buffer to seal into, when large enough (see `sealContainer`). */
+	readonly into?: ArrayBuffer;
 }
 
 /** One sealed chunk and what the manifest and the index record about it. */
@@ -69,7 +71,8 @@ export function sealChunk(task: SealChunkTask): SealedChunkData {
 		uid: task.uid,
 		index: task.index,
 		count: task.count,
-		payload
+		payload,
+		...(task.into === undefined ? {} : { into: task.into })
 	});
 	return {
 		bytes: sealed,

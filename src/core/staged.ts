@@ -79,6 +79,8 @@ export async function stageArchive(options: StageArchiveOptions): Promise<Staged
 		uid,
 		archiveId,
 		pool: options.pool,
+		// Each chunk is written before the next is asked for, and only its record is kept.
+		recycleSealed: true,
 		...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
 		...(options.attachmentLimit === undefined ? {} : { attachmentLimit: options.attachmentLimit }),
 		...(signal ? { signal } : {}),

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
 	assertChunkSize,
+	ChunkKind,
 	compareSource,
 	CONTAINER_OVERHEAD,
 	CoreErrorCode,
@@ -12,8 +13,10 @@ import {
 	type CryptoPool,
 	deriveArchiveKey,
 	newArchiveUid,
+	openChunk,
 	planArchive,
 	type SealedChunk,
+	sha256Hex,
 	sliceArchive,
 	walk
 } from '../../src/core/index.js';
@@ -161,6 +164,29 @@ describe('source changes while slicing', () => {
 				code: CoreErrorCode.Aborted
 			}
 		);
+	});
+});
+
+describe('recycled sealed buffers', () => {
+	it('GIVEN recycleSealed WHEN each chunk is copied before the next is asked for THEN buffers are sealed into again and every chunk opens to its bytes', async () => {
+		const content = randomBytes(64 * 12 + 17);
+		const root = await folder({ 'r.bin': content });
+		const { plan, key, uid } = await setup(root, 64);
+		const copies: { chunk: SealedChunk; bytes: Buffer }[] = [];
+		await collect(sliceArchive({ root, plan, key, uid, archiveId: '#010125-01', pool, recycleSealed: true }), (chunk) => {
+			copies.push({ chunk, bytes: Buffer.from(chunk.bytes) });
+			return Promise.resolve();
+		});
+		expect(copies).toHaveLength(plan.chunkCount);
+		// A recycled buffer went back to a worker: the views handed out earlier are detached.
+		expect(copies.filter(({ chunk }) => chunk.bytes.buffer.byteLength === 0).length).toBeGreaterThan(0);
+		const keyBytes = key.exportBytes();
+		const restored = copies.map(({ chunk, bytes }) => {
+			expect(bytes).toHaveLength(chunk.storedSize);
+			expect(sha256Hex(bytes)).toBe(chunk.sha256);
+			return openChunk({ sealed: bytes, archiveKey: keyBytes, expect: { kind: ChunkKind.Data, uid, index: chunk.index } }).plain;
+		});
+		expect(Buffer.concat(restored).equals(content)).toBe(true);
 	});
 });
 
