@@ -60,11 +60,14 @@ export default function handle(message: CryptoTask): unknown {
 	}
 }
 
+/** From this size a buffer cannot come from Node's small-buffer pool (8 KiB slabs). */
+const WHOLE_BUFFER_MIN = 64 * 1024;
+
 function moveReply(bytes: Buffer, meta: Record<string, unknown>, returned?: ArrayBuffer, into?: ArrayBuffer): unknown {
-	// Transfer only an ArrayBuffer the bytes own entirely (exactly, or as the start of a recycled buffer given for
-	// them); a slice of a shared one is copied first.
+	// Transfer only an ArrayBuffer the bytes own entirely (exactly, as the start of a recycled buffer given for them,
+	// or as the start of one too large to come from Node's small-buffer pool); a slice of a shared one is copied first.
 	const buffer =
-		bytes.byteOffset === 0 && (bytes.buffer.byteLength === bytes.length || bytes.buffer === into)
+		bytes.byteOffset === 0 && (bytes.buffer.byteLength === bytes.length || bytes.buffer === into || bytes.buffer.byteLength >= WHOLE_BUFFER_MIN)
 			? (bytes.buffer as ArrayBuffer)
 			: (bytes.buffer as ArrayBuffer).slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
 	const reply: CryptoReply = { ok: true, bytes: buffer, length: bytes.length, meta, ...(returned ? { returned } : {}) };

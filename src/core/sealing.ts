@@ -100,7 +100,9 @@ export function openChunk(task: OpenChunkTask): OpenedChunkData {
 		...task.expect,
 		...(task.sha256 === undefined ? {} : { sha256: task.sha256 })
 	});
-	const plain = header.compressed ? gunzipPayload(payload, task.plainSize ?? Number.MAX_SAFE_INTEGER, label) : payload;
+	const plain = header.compressed
+		? gunzipPayload(payload, task.plainSize ?? Number.MAX_SAFE_INTEGER, label, task.plainSize !== undefined)
+		: payload;
 	if (task.plainSize !== undefined && plain.length !== task.plainSize) {
 		throw new CoreError(
 			CoreErrorCode.HashMismatch,

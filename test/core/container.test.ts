@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
 	ChunkKind,
@@ -9,6 +10,7 @@ import {
 	decodeChunkHeader,
 	deriveArchiveKey,
 	deriveChunkKey,
+	gunzipPayload,
 	HEADER_SIZE,
 	KDF_CHANNEL,
 	openBlob,
@@ -187,6 +189,25 @@ describe('chunk sealing', () => {
 		expect(
 			codeOf(() => openChunk({ sealed: sealed.bytes, archiveKey: randomBytes(32), expect: { kind: 'data', index: 0 }, sha256: sealed.sha256 }))
 		).toBe(CoreErrorCode.WrongKey);
+	});
+});
+
+describe('inflating a payload', () => {
+	const text = Buffer.from('chunk of a log line that repeats\n'.repeat(4000));
+	const gzipped = gzipSync(text, { level: 9 });
+
+	it('GIVEN the exact recorded size WHEN inflated THEN the bytes come back whole in one buffer that starts it', () => {
+		const plain = gunzipPayload(gzipped, text.length, 'the chunk', true);
+		expect(plain.equals(text)).toBe(true);
+		expect(plain.byteOffset).toBe(0);
+	});
+
+	it('GIVEN a payload that inflates past the recorded size WHEN inflated exactly or not THEN BAD_FORMAT', () => {
+		for (const exact of [true, false]) {
+			expect(() => gunzipPayload(gzipped, text.length - 1, 'the chunk', exact)).toThrow(
+				expect.objectContaining({ code: CoreErrorCode.BadFormat })
+			);
+		}
 	});
 });
 
