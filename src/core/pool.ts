@@ -71,7 +71,9 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 		minThreads: workers,
 		maxThreads: workers,
 		idleTimeout: 30_000,
-		...(fromSource ? { execArgv: ['--import', typeScriptLoader()] } : {})
+		// Workers run plain JavaScript from dist/: they must not inherit loaders the parent was started with
+		// (a TypeScript loader in a worker costs tens of MB and start-up time), only the TypeScript sources need one.
+		execArgv: fromSource ? ['--import', typeScriptLoader()] : []
 	});
 	let closed = false;
 
