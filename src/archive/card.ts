@@ -11,15 +11,9 @@ import { cardRecordOf, encodeCardRecord } from './card-record.js';
 
 /** What a card shows: the archive's status, or what its running job is doing. */
 export const CardStatus = {
-	Planned: 'planned',
+	...ArchiveStatus,
 	Slicing: 'slicing',
-	Uploading: 'uploading',
-	Verifying: 'verifying',
-	Complete: 'complete',
-	Failed: 'failed',
-	Interrupted: 'interrupted',
-	Cancelled: 'cancelled',
-	Deleted: 'deleted'
+	Verifying: 'verifying'
 } as const;
 export type CardStatus = (typeof CardStatus)[keyof typeof CardStatus];
 

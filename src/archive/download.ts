@@ -16,6 +16,7 @@ import {
 	legacyChunkHash,
 	type LegacyManifest,
 	type Manifest,
+	type ProgressEvent,
 	NAME_HASH_LENGTH,
 	openManifest,
 	parseLegacyChunkName,
@@ -246,15 +247,7 @@ async function downloadOurs(
 		overwrite: request.overwrite === true,
 		pool: ctx.pool,
 		signal: run.signal,
-		onProgress: (event) =>
-			run.progress({
-				archiveId: archive.id,
-				phase: 'restoring',
-				bytesDone: event.bytesDone,
-				bytesTotal: event.bytesTotal,
-				chunksDone: event.chunksDone,
-				chunksTotal: event.chunksTotal
-			})
+		onProgress: restoringProgress(run, archive.id)
 	});
 	return {
 		restoredTo: result.outDir,
@@ -420,15 +413,7 @@ async function downloadLegacy(
 		expectedSha256,
 		manifestFile,
 		signal: run.signal,
-		onProgress: (event) =>
-			run.progress({
-				archiveId: archive.id,
-				phase: 'restoring',
-				bytesDone: event.bytesDone,
-				bytesTotal: event.bytesTotal,
-				chunksDone: event.chunksDone,
-				chunksTotal: event.chunksTotal
-			})
+		onProgress: restoringProgress(run, archive.id)
 	});
 	return {
 		restoredTo: await realpath(restoredTo),
@@ -725,4 +710,17 @@ export async function forEachConcurrently<T>(
 	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 	if (failed !== undefined) throw failed.error;
 	throwIfAborted(signal);
+}
+
+/** Reports an engine's restore progress as the job's `restoring` phase. */
+function restoringProgress(run: JobRun, archiveId: string): (event: ProgressEvent) => void {
+	return (event) =>
+		run.progress({
+			archiveId,
+			phase: 'restoring',
+			bytesDone: event.bytesDone,
+			bytesTotal: event.bytesTotal,
+			chunksDone: event.chunksDone,
+			chunksTotal: event.chunksTotal
+		});
 }
