@@ -156,19 +156,9 @@ export class Gateway {
 				case GatewayOp.Heartbeat:
 					send({ op: GatewayOp.HeartbeatAck, d: null, s: null, t: null });
 					return;
-				case GatewayOp.Identify: {
-					if (session) {
-						ws.close(GatewayClose.AlreadyAuthenticated, 'Already authenticated.');
-						return;
-					}
-					if (!this.#tokenOk(d.token)) {
-						ws.close(GatewayClose.AuthenticationFailed, 'Authentication failed.');
-						return;
-					}
-					session = this.#identify(ws, typeof d.intents === 'number' ? d.intents : 0);
-					return;
-				}
+				case GatewayOp.Identify:
 				case GatewayOp.Resume: {
+					// Both open a session: refused on an authenticated socket, or with a bad token.
 					if (session) {
 						ws.close(GatewayClose.AlreadyAuthenticated, 'Already authenticated.');
 						return;
@@ -177,7 +167,10 @@ export class Gateway {
 						ws.close(GatewayClose.AuthenticationFailed, 'Authentication failed.');
 						return;
 					}
-					session = this.#resume(ws, d.session_id, d.seq);
+					session =
+						payload.op === GatewayOp.Identify
+							? this.#identify(ws, typeof d.intents === 'number' ? d.intents : 0)
+							: this.#resume(ws, d.session_id, d.seq);
 					return;
 				}
 				case GatewayOp.PresenceUpdate:
