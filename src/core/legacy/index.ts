@@ -41,7 +41,7 @@ export {
 	readLegacyManifest,
 	readLegacyManifestFile
 } from './manifest.js';
-export type { LegacyProgress } from './reader.js';
+export type { LegacyProgress, LegacyReadOptions } from './reader.js';
 export { type LegacyRestoreResult, type LegacyRestoredFile, type RestoreLegacyOptions, restoreLegacyFolder } from './restore.js';
 export {
 	type LegacyVerifiedFile,

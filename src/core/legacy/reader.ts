@@ -31,6 +31,18 @@ export interface LegacyProgress extends ProgressEvent {
 	readonly file?: string;
 }
 
+/** What reading a legacy folder takes, whether to restore it or to verify it. */
+export interface LegacyReadOptions {
+	/** USER_KEY of the original tool; needed to decrypt encrypted (v3.x) archives. */
+	readonly passphrase?: string;
+	/** Expected sha256 (hex) by file name, e.g. from an index, checked when the contents are read. */
+	readonly expectedSha256?: Readonly<Record<string, string>>;
+	/** The manifest's file name when the folder holds several. */
+	readonly manifestFile?: string;
+	readonly signal?: AbortSignal;
+	readonly onProgress?: (progress: LegacyProgress) => void;
+}
+
 /** Receives a file's plaintext in order. */
 export type PlaintextSink = (bytes: Buffer) => Promise<void> | void;
 

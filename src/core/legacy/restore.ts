@@ -7,7 +7,7 @@ import { throwIfAborted } from '../abort.js';
 import { LEGACY_MAX_CHUNK_BYTES } from './chunk.js';
 import { type LegacyFileEntry, type LegacyManifest, readLegacyManifestFile } from './manifest.js';
 import {
-	type LegacyProgress,
+	type LegacyReadOptions,
 	type LegacyReadContext,
 	absenceError,
 	classifyTagFailure,
@@ -20,20 +20,12 @@ import {
 	streamBlobFile
 } from './reader.js';
 
-/** Options of {@link restoreLegacyFolder}. */
-export interface RestoreLegacyOptions {
-	/** USER_KEY of the original tool; needed for encrypted (v3.x) archives. */
-	readonly passphrase?: string;
+/** Options of {@link restoreLegacyFolder}: a file is kept only if it matches `expectedSha256`, when given. */
+export interface RestoreLegacyOptions extends LegacyReadOptions {
 	/** Names of the files to restore (as in the manifest); only their chunks are read. All files when absent. */
 	readonly paths?: readonly string[];
 	/** Replace files that already exist in the output folder. Off by default: an existing file is an error. */
 	readonly overwrite?: boolean;
-	/** Expected sha256 (hex) by file name, e.g. from an index; a file is kept only if it matches. */
-	readonly expectedSha256?: Readonly<Record<string, string>>;
-	/** The manifest's file name when the folder holds several. */
-	readonly manifestFile?: string;
-	readonly signal?: AbortSignal;
-	readonly onProgress?: (progress: LegacyProgress) => void;
 }
 
 /** One restored file. */

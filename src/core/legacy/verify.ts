@@ -5,7 +5,7 @@ import { LEGACY_MAX_CHUNK_BYTES } from './chunk.js';
 import type { LegacyChunkEntry, LegacyFileEntry, LegacyFormat } from './manifest.js';
 import { readLegacyManifestFile } from './manifest.js';
 import {
-	type LegacyProgress,
+	type LegacyReadOptions,
 	type LegacyReadContext,
 	describeWrongSize,
 	isTagFailure,
@@ -18,17 +18,8 @@ import {
 	tamperedByTag
 } from './reader.js';
 
-/** Options of {@link verifyLegacyFolder}. */
-export interface VerifyLegacyOptions {
-	/** With the key, every chunk is also decrypted and inflated (nothing is written). */
-	readonly passphrase?: string;
-	/** Expected sha256 (hex) by file name, checked when the contents are read. */
-	readonly expectedSha256?: Readonly<Record<string, string>>;
-	/** The manifest's file name when the folder holds several. */
-	readonly manifestFile?: string;
-	readonly signal?: AbortSignal;
-	readonly onProgress?: (progress: LegacyProgress) => void;
-}
+/** Options of {@link verifyLegacyFolder}: with the passphrase, every chunk is also decrypted and inflated (nothing is written). */
+export type VerifyLegacyOptions = LegacyReadOptions;
 
 /** One problem found by {@link verifyLegacyFolder}. */
 export interface LegacyVerifyProblem {
