@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bodyWithoutFiles, readJsonBody } from './body.js';
 import type { Emulation } from './emulation.js';
 import { DiscordApiError, EmulatorError, EmulatorErrorCode } from './errors.js';
-import type { FaultSettings } from './faults.js';
+import type { FaultKind, FaultSettings } from './faults.js';
 import type { GatewayDropMode } from './gateway.js';
 import { GatewayIntent } from './gateway-intents.js';
 import type { InteractionRequest, InteractionView } from './interactions.js';
@@ -32,6 +32,8 @@ export interface EmulatorStats {
 	byRoute: Record<string, number>;
 	status429: number;
 	status5xx: number;
+	/** Faults that actually hit a request, per kind (a rate may roll none in a short run: assert on these). */
+	faultsInjected: Record<FaultKind, number>;
 	messages: number;
 	attachments: number;
 	bytesStored: number;
@@ -105,6 +107,7 @@ export class Control {
 			byRoute: { ...stats.byRoute },
 			status429: stats.status429,
 			status5xx: stats.status5xx,
+			faultsInjected: { ...this.#emu.faults.injected },
 			messages,
 			attachments: world.attachmentCount,
 			bytesStored: world.bytesStored,
@@ -120,6 +123,7 @@ export class Control {
 
 	public resetStats(): void {
 		this.#emu.stats.reset();
+		this.#emu.faults.resetCounts();
 	}
 
 	public faults(): FaultSettings {

@@ -55,6 +55,16 @@ const RATES = new Set(['serverErrorRate', 'rateLimitRate', 'dropAfterCommitRate'
 export class Faults {
 	#settings: FaultSettings = { ...NO_FAULTS };
 	readonly #random: () => number;
+	/** How many faults of each kind actually hit a request (since start or the last stats reset). */
+	public injected: Record<FaultKind, number> = Faults.#zero();
+
+	static #zero(): Record<FaultKind, number> {
+		return { serverError: 0, rateLimit: 0, dropAfterCommit: 0, resetMidBody: 0 };
+	}
+
+	public resetCounts(): void {
+		this.injected = Faults.#zero();
+	}
 
 	public constructor(random: () => number = Math.random) {
 		this.#random = random;
@@ -104,10 +114,13 @@ export class Faults {
 		const nextKey = `${kind}Next` as const;
 		if (settings[nextKey] > 0) {
 			settings[nextKey]--;
+			this.injected[kind]++;
 			return true;
 		}
 		const rate = settings[`${kind}Rate`];
-		return rate > 0 && this.#random() < rate;
+		const hit = rate > 0 && this.#random() < rate;
+		if (hit) this.injected[kind]++;
+		return hit;
 	}
 }
 

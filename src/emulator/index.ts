@@ -6,7 +6,7 @@ export { startEmulator } from './server.js';
 export type { Emulator } from './server.js';
 export type { EmulatorOptions, EmulatorLimits } from './options.js';
 export { DEFAULT_LIMITS } from './options.js';
-export type { FaultSettings } from './faults.js';
+export type { FaultKind, FaultSettings } from './faults.js';
 export { NO_FAULTS } from './faults.js';
 export type { BotAccess, EmulatorStateView, EmulatorStats } from './control.js';
 export type { InteractionRequest, InteractionView, InteractionKind, InteractionStatus, AutocompleteChoice } from './interactions.js';

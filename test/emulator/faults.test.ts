@@ -44,6 +44,9 @@ describe('emulator faults', () => {
 		emulator.faults.set({ rateLimitNext: 2, rateLimitRetryAfterMs: 20 });
 		await post({ content: 'x' });
 		expect(emulator.stats()).toMatchObject({ status429: 2, messages: 1 });
+		expect(emulator.stats().faultsInjected).toEqual({ serverError: 0, rateLimit: 2, dropAfterCommit: 0, resetMidBody: 0 });
+		emulator.resetStats();
+		expect(emulator.stats().faultsInjected.rateLimit).toBe(0);
 	});
 
 	it('GIVEN a dropped response after commit WHEN discord.js posts THEN it fails although the message landed, and a nonce repeat returns it', async () => {
