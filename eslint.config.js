@@ -28,7 +28,7 @@ const discordPackages = ['discord.js', '@discordjs/rest', '@discordjs/ws', '@dis
 const sqlPackages = ['better-sqlite3', 'drizzle-orm'];
 
 export default tseslint.config(
-	{ ignores: ['dist/**', 'node_modules/**', 'migrations/**', 'coverage/**', 'bench/results/**', 'test/fixtures/**', 'data/**'] },
+	{ ignores: ['dist/**', 'node_modules/**', 'migrations/**', 'coverage/**', 'bench/results/**', 'bench/.build/**', 'test/fixtures/**', 'data/**'] },
 	js.configs.recommended,
 	...tseslint.configs.recommendedTypeChecked,
 	{

@@ -4,7 +4,8 @@
  * `npm run bench -- --render` only regenerates RESULTS.md from the JSON files.
  *
  * The engine is measured as built (`dist/`, compiled by `npm run build` first), so worker threads run plain
- * JavaScript as in production; the harness itself runs through tsx.
+ * JavaScript as in production. This runner runs through tsx; each measured case runs in a plain Node process on the
+ * bench compiled by `tsc -p tsconfig.bench.json` (into bench/.build/), so no TypeScript loader inflates its RSS.
  */
 import { access, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';

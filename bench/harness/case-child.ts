@@ -1,11 +1,13 @@
 /**
  * Entry of the child process that runs one measured case:
- * `node --import tsx bench/harness/case-child.ts <suite> <kind> <params JSON> <result file>`.
+ * `node bench/.build/bench/harness/case-child.js <suite> <kind> <params JSON> <result file>` (compiled by
+ * `tsc -p tsconfig.bench.json`, so no TypeScript loader sits in the measured process).
  * It counts PBKDF2 derivations on `dos:kdf`, times the case and writes a JSON result file.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { MODULE_EXTENSION } from './paths.js';
 import type { BenchSuite, CaseOutcome, CaseParams } from './suite.js';
 
 export interface ChildReport {
@@ -27,7 +29,7 @@ subscribe('dos:kdf', () => {
 	kdfDerivations++;
 });
 
-const { suite } = (await import(new URL(`../suites/${suiteName}.ts`, import.meta.url).href)) as { suite: BenchSuite };
+const { suite } = (await import(new URL(`../suites/${suiteName}${MODULE_EXTENSION}`, import.meta.url).href)) as { suite: BenchSuite };
 const run = suite.cases[kind];
 if (run === undefined) throw new Error(`Suite ${suiteName} has no case kind ${kind}.`);
 const params = JSON.parse(paramsJson) as CaseParams;

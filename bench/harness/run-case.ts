@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ChildReport } from './case-child.js';
+import { COMPILED_CASE_CHILD } from './paths.js';
 import type { CaseParams, CaseResult } from './suite.js';
-
-const CHILD = fileURLToPath(new URL('./case-child.ts', import.meta.url));
 
 export interface CaseSpec {
 	readonly id: string;
@@ -17,13 +15,14 @@ export interface CaseSpec {
 }
 
 /**
- * Runs one case of `suite` in a fresh Node process (TypeScript through tsx, like the runner) and turns its report
+ * Runs one case of `suite` in a fresh plain Node process (the bench compiled to JavaScript: a TypeScript loader would
+ * add its own thread and some 40 MB to every peak RSS measured) and turns its report
  * into a {@link CaseResult}. A case that throws or whose process dies yields `ok: false` with the reason.
  */
 export async function runCaseInChild(suite: string, spec: CaseSpec, scratch: string): Promise<CaseResult> {
 	const resultFile = path.join(scratch, `case-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}.json`);
 	const exitCode = await new Promise<number | null>((resolve, reject) => {
-		const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, suite, spec.kind, JSON.stringify(spec.params), resultFile], {
+		const child = spawn(process.execPath, ['--expose-gc', COMPILED_CASE_CHILD, suite, spec.kind, JSON.stringify(spec.params), resultFile], {
 			stdio: ['ignore', 'inherit', 'inherit']
 		});
 		child.on('error', reject);

@@ -12,24 +12,24 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type * as Archive from '../../src/archive/index.js';
 import type * as Core from '../../src/core/index.js';
 import type * as Db from '../../src/db/index.js';
 import type * as Discord from '../../src/discord/index.js';
 import { generateCorpus } from '../harness/corpus.js';
+import { distEntry, distEntryUrl } from '../harness/paths.js';
 import type { BenchSuite, CaseParams, CaseResult, SuiteContext, TargetCheck } from '../harness/suite.js';
 import { peakRssTarget } from '../harness/targets.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 9_961_472;
-const EMULATOR = fileURLToPath(new URL('../../dist/emulator/index.js', import.meta.url));
+const EMULATOR = distEntry('emulator');
 /** Discord's observed message limit per channel (DISCORD.md). */
 const MESSAGES_PER_WINDOW = 5;
 const WINDOW_SECONDS = 5;
 
 async function load() {
-	const dist = (name: string) => new URL(`../../dist/${name}/index.js`, import.meta.url).href;
+	const dist = distEntryUrl;
 	return {
 		archive: (await import(dist('archive'))) as typeof Archive,
 		core: (await import(dist('core'))) as typeof Core,

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type * as Core from '../../src/core/index.js';
 import { type CorpusSpec, generateCorpus } from '../harness/corpus.js';
 import { runExternal } from '../harness/external.js';
+import { distEntryUrl } from '../harness/paths.js';
 import type { BenchSuite, CaseOutcome, CaseParams, CaseResult, CorpusInfo, SuiteContext, TargetCheck } from '../harness/suite.js';
 import { chunkCountTarget, derivationTarget, peakRssTarget, rssGrowthTarget, throughputRatioTarget } from '../harness/targets.js';
 import { ORIGINAL_SLICE_SIZE, sliceLikeOriginal } from '../references/legacy-slicer.js';
@@ -25,7 +26,7 @@ const LEGACY_SMALL_SAMPLE = 400;
 
 /** The engine as built: worker threads then run plain JavaScript, as in production. */
 async function loadCore(): Promise<typeof Core> {
-	return (await import(new URL('../../dist/core/index.js', import.meta.url).href)) as typeof Core;
+	return (await import(distEntryUrl('core'))) as typeof Core;
 }
 
 function text(params: CaseParams, key: string): string {
@@ -55,7 +56,7 @@ const cases = {
 	/** Loads the engine and does nothing: the harness's own footprint (Node, tsx, the engine's modules). */
 	async baseline(): Promise<CaseOutcome> {
 		await loadCore();
-		return { bytes: 0, note: 'harness footprint: Node + tsx + engine modules, no work' };
+		return { bytes: 0, note: 'harness footprint: Node + the engine modules, no work' };
 	},
 
 	/** `stageArchive`: walk, plan, one PBKDF2, slice + gzip + seal in the pool, write chunk files, seal the manifest. */
@@ -320,7 +321,7 @@ async function run(context: SuiteContext): Promise<{ corpora: CorpusInfo[]; case
 		`Our format uses the default chunk size (${chunkSize.toLocaleString('en-US')} B) and gzip -9, storing a chunk raw when a deflate -1 probe shows it would not shrink.`,
 		`The original's scheme runs one chunk at a time, as the Python tool did; on small-20k only the first ${LEGACY_SMALL_SAMPLE} files are run (each costs a PBKDF2 of 600,000 iterations) and the note projects the whole corpus. It slices files of ${ORIGINAL_SLICE_SIZE.toLocaleString('en-US')} B.`,
 		'The yardstick and the tar pipeline write their output into the same scratch folder as our chunks; their peak RSS is that of their largest process (GNU time %M).',
-		'Peak RSS of our cases includes the harness footprint (Node, the tsx loader, the engine): see the baseline row.',
+		'Peak RSS of our cases includes the harness footprint (Node and the engine modules; each case runs as compiled JavaScript, without a TypeScript loader): see the baseline row.',
 		'This machine is shared with other running work (see the load average above); rerun `npm run bench -- core` for fresh figures.'
 	];
 	return { corpora, cases: results, targets, notes };

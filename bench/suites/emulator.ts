@@ -13,13 +13,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { BenchSuite, CaseParams, CaseResult, SuiteContext, TargetCheck } from '../harness/suite.js';
+import { distEntry } from '../harness/paths.js';
 import { rssGrowthTarget } from '../harness/targets.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 9_961_472;
-const DIST = fileURLToPath(new URL('../../dist/emulator/index.js', import.meta.url));
+const DIST = distEntry('emulator');
 
 interface Started {
 	api: string;

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom, TextGenerator, formatSize } from '../../bench/harness/corpus.js';
@@ -146,5 +148,16 @@ describe('bench corpora', () => {
 		expect(formatSize(256 * 1024 ** 2)).toBe('256 MiB');
 		expect(formatSize(1536)).toBe('1.5 KiB');
 		expect(formatSize(12)).toBe('12 B');
+	});
+});
+
+describe('bench paths', () => {
+	it('GIVEN the bench run as TypeScript WHEN it locates the repository THEN it finds package.json and the built layers under it', async () => {
+		const { REPO_ROOT, MODULE_EXTENSION, distEntry, COMPILED_CASE_CHILD } = await import('../../bench/harness/paths.js');
+		expect(existsSync(path.join(REPO_ROOT, 'package.json'))).toBe(true);
+		expect(existsSync(path.join(REPO_ROOT, 'bench', 'harness', 'paths.ts'))).toBe(true);
+		expect(MODULE_EXTENSION).toBe('.ts');
+		expect(distEntry('core')).toBe(path.join(REPO_ROOT, 'dist', 'core', 'index.js'));
+		expect(COMPILED_CASE_CHILD.startsWith(path.join(REPO_ROOT, 'bench', '.build'))).toBe(true);
 	});
 });
