@@ -1,5 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+/** The route key of CDN downloads, as `stats.byRoute` counts them and fault `routes` name them. */
+export const CDN_ROUTE_KEY = 'GET /attachments/:channel/:attachment/:filename';
+
 /**
  * Signs and checks CDN attachment URLs the way Discord does: `?ex=<hex expiry>&is=<hex issued>&hm=<hex HMAC>`,
  * both times in Unix seconds. The signature covers the path and both times, so a URL cannot be extended or

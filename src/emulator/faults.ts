@@ -1,4 +1,5 @@
-import { Transform } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import { Transform, Writable } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmulatorError, EmulatorErrorCode } from './errors.js';
@@ -6,7 +7,8 @@ import { EmulatorError, EmulatorErrorCode } from './errors.js';
 /**
  * Faults injected on request. Rates are shares in [0, 1] rolled per matching request; the `…Next` counters
  * make the next N matching requests fail for sure (and count down), which is what tests want.
- * `routes` limits the REST faults to route keys such as `POST /channels/:channel/messages`; null = all routes.
+ * `routes` limits every fault kind to route keys such as `POST /channels/:channel/messages` (the CDN's key is
+ * `GET /attachments/:channel/:attachment/:filename`); null = all routes.
  */
 export interface FaultSettings {
 	/** Share of requests answered 500 before they are handled. */
@@ -28,10 +30,16 @@ export interface FaultSettings {
 	/** Share of requests with a body whose connection is reset half way through the body. */
 	resetMidBodyRate: number;
 	resetMidBodyNext: number;
+	/**
+	 * Share of CDN downloads (GET with at least 2 body bytes) whose connection is closed after half the body
+	 * (of the range, for a `Range` request): the client gets `Content-Length` announced and fewer bytes.
+	 */
+	cdnResetMidBodyRate: number;
+	cdnResetMidBodyNext: number;
 	routes: string[] | null;
 }
 
-export type FaultKind = 'serverError' | 'rateLimit' | 'dropAfterCommit' | 'resetMidBody';
+export type FaultKind = 'serverError' | 'rateLimit' | 'dropAfterCommit' | 'resetMidBody' | 'cdnResetMidBody';
 
 export const NO_FAULTS: Readonly<FaultSettings> = Object.freeze({
 	serverErrorRate: 0,
@@ -46,10 +54,12 @@ export const NO_FAULTS: Readonly<FaultSettings> = Object.freeze({
 	dropAfterCommitNext: 0,
 	resetMidBodyRate: 0,
 	resetMidBodyNext: 0,
+	cdnResetMidBodyRate: 0,
+	cdnResetMidBodyNext: 0,
 	routes: null
 });
 
-const RATES = new Set(['serverErrorRate', 'rateLimitRate', 'dropAfterCommitRate', 'resetMidBodyRate']);
+const RATES = new Set(['serverErrorRate', 'rateLimitRate', 'dropAfterCommitRate', 'resetMidBodyRate', 'cdnResetMidBodyRate']);
 
 /** The fault switchboard of one emulator. */
 export class Faults {
@@ -59,7 +69,7 @@ export class Faults {
 	public injected: Record<FaultKind, number> = Faults.#zero();
 
 	static #zero(): Record<FaultKind, number> {
-		return { serverError: 0, rateLimit: 0, dropAfterCommit: 0, resetMidBody: 0 };
+		return { serverError: 0, rateLimit: 0, dropAfterCommit: 0, resetMidBody: 0, cdnResetMidBody: 0 };
 	}
 
 	public resetCounts(): void {
@@ -151,5 +161,43 @@ export class BandwidthCap extends Transform {
 			() => callback(null, chunk),
 			(error: unknown) => callback(error as Error)
 		);
+	}
+}
+
+/**
+ * The last stage of a CDN response that is to be cut: writes what it is given into the response and, once that
+ * source has ended (it holds only the bytes before the cut) and those bytes went out to the socket, closes the
+ * connection without finishing the response. The client sees the announced `Content-Length` and fewer bytes.
+ * Memory stays at one chunk: each write waits until the response took it.
+ */
+export class CutResponse extends Writable {
+	readonly #response: ServerResponse;
+
+	public constructor(response: ServerResponse) {
+		super();
+		this.#response = response;
+	}
+
+	public override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+		const response = this.#response;
+		if (response.destroyed) {
+			callback(new Error('The client closed the connection.'));
+			return;
+		}
+		let settled = false;
+		const settle = (error?: Error | null) => {
+			if (settled) return;
+			settled = true;
+			response.off('close', onClose);
+			callback(error ?? null);
+		};
+		const onClose = () => settle(new Error('The client closed the connection.'));
+		response.once('close', onClose);
+		response.write(chunk, settle);
+	}
+
+	public override _final(callback: (error?: Error | null) => void): void {
+		this.#response.destroy();
+		callback();
 	}
 }

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { PassThrough, Transform, pipeline } from 'node:stream';
 import type { Readable, TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CdnSigner } from './cdn.js';
+import { CDN_ROUTE_KEY, CdnSigner } from './cdn.js';
 import type { BotAccess, EmulatorStateView, EmulatorStats } from './control.js';
 import { Control } from './control.js';
 import type { Emulation, Reply, RestContext, RestRoute } from './emulation.js';
 import { NonceRegistry, Stats } from './emulation.js';
 import { DiscordApiError, DiscordRefusal, EmulatorError, EmulatorErrorCode } from './errors.js';
 import type { FaultSettings } from './faults.js';
-import { BandwidthCap, Faults } from './faults.js';
+import { BandwidthCap, CutResponse, Faults } from './faults.js';
 import { Gateway } from './gateway.js';
 import type { GatewayDropMode } from './gateway.js';
 import type { InteractionRequest, InteractionView } from './interactions.js';
@@ -390,9 +390,12 @@ async function serveRest(
 
 const CDN_PATH = /^\/attachments\/(\d+)\/(\d+)\/([^/]+)$/;
 
-/** The CDN: signed, expiring attachment URLs served from disk (with Range support and the download cap). */
+/**
+ * The CDN: signed, expiring attachment URLs served from disk (with Range support, the download cap, 5xx and
+ * connections cut mid-body on request).
+ */
 async function serveAttachment(emu: Emulation, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
-	const routeKey = 'GET /attachments/:channel/:attachment/:filename';
+	const routeKey = CDN_ROUTE_KEY;
 	emu.stats.count(routeKey);
 	const notAvailable = () => {
 		response.writeHead(404, { 'Content-Type': 'text/plain' }).end('This content is no longer available.');
@@ -444,17 +447,22 @@ async function serveAttachment(emu: Emulation, request: IncomingMessage, respons
 		status = 206;
 		headers['Content-Range'] = `bytes ${start}-${end}/${attachment.size}`;
 	}
-	headers['Content-Length'] = String(Math.max(0, end - start + 1));
+	const length = Math.max(0, end - start + 1);
+	headers['Content-Length'] = String(length);
 	response.writeHead(status, headers);
-	if (request.method === 'HEAD' || attachment.size === 0) {
+	if (request.method === 'HEAD' || length === 0) {
 		response.end();
 		return;
 	}
-	const file = createReadStream(emu.world.attachmentPath(attachment.id), { start, end, highWaterMark: 256 * 1024 });
+	// A cut response reads only the bytes before the cut from disk; a body under 2 bytes has no middle to cut at.
+	const cut = length >= 2 && emu.faults.roll('cdnResetMidBody', routeKey);
+	const last = cut ? start + Math.floor(length / 2) - 1 : end;
+	const file = createReadStream(emu.world.attachmentPath(attachment.id), { start, end: last, highWaterMark: 256 * 1024 });
 	const cap = emu.faults.settings.downloadBytesPerSec;
+	const stages: (Readable | Transform | NodeJS.WritableStream)[] = [file];
+	if (cap > 0) stages.push(new BandwidthCap(cap));
+	stages.push(cut ? new CutResponse(response) : response);
 	await new Promise<void>((resolve) => {
-		const done = () => resolve();
-		if (cap > 0) pipeline(file, new BandwidthCap(cap), response, done);
-		else pipeline(file, response, done);
+		pipeline(stages as unknown as [Readable, NodeJS.WritableStream], () => resolve());
 	});
 }
