@@ -791,10 +791,21 @@ function isFsError(error: unknown): error is NodeJS.ErrnoException {
 	return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string' && !isNetworkError(error);
 }
 
+/** Plain words for the network error codes a download meets (undici's and the system's); others are shown as they are. */
+const NETWORK_FAILURES: Readonly<Record<string, string>> = {
+	ETIMEDOUT: 'no data for too long',
+	UND_ERR_SOCKET: 'the connection was cut off mid-download',
+	ECONNRESET: 'the connection was reset',
+	ECONNREFUSED: 'the connection was refused',
+	UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+	EAI_AGAIN: 'the name could not be resolved (DNS)',
+	ENOTFOUND: 'the host was not found (DNS)'
+};
+
 function describeNetworkFailure(error: unknown): string {
 	for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
 		const code = (current as NodeJS.ErrnoException).code;
-		if (code !== undefined) return code === 'ETIMEDOUT' ? 'no data for too long' : code;
+		if (code !== undefined) return NETWORK_FAILURES[code] ?? code;
 	}
 	// A message may quote the signed URL: keep URLs out of error text.
 	return error instanceof Error ? error.message.replace(/https?:\/\/\S+/g, '<url>') : 'unknown error';

@@ -142,6 +142,7 @@ describe('DiscordTransport downloads under CDN faults', () => {
 		expect(error.attachmentId).toBe(location.attachmentId);
 		expect(error.message).toContain(location.attachmentId);
 		expect(error.message).not.toMatch(/https?:|hm=/);
+		expect(error.message).toContain('the connection was cut off mid-download');
 		expect(existsSync(file)).toBe(false);
 		expect(existsSync(`${file}.part`)).toBe(false);
 		expect(await leftovers()).toEqual([]);
