@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { normalizeSha256 } from './content.js';
 import { guard, now, sqliteCode, write, type IndexContext } from './database.js';
+import { recordStoredFileHashes } from './entries.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { archives, chunks } from './schema.js';
 import { ChunkKind, ChunkState } from './vocabulary.js';
@@ -39,6 +40,11 @@ export interface StoredChunk extends ChunkKey, SealedChunkFacts {
 	readonly filename: string;
 	readonly storedSize: number;
 	readonly sha256: string;
+	/**
+	 * Data chunks only: files hashed by the time this chunk was sealed whose bytes all lie in this chunk or earlier ones
+	 * (path → sha256), recorded in the same transaction (see `markStored`).
+	 */
+	readonly completedFiles?: Iterable<readonly [path: string, sha256: string]>;
 }
 
 export interface ChunkListOptions {
@@ -180,9 +186,13 @@ export class ChunkIndex {
 	/**
 	 * Records, after the post, where a chunk lives: message, attachment, name, size and hash. Accepted from any
 	 * state (a resume reconciles chunks it finds in the thread), and again for the same message (idempotent).
+	 * In the same transaction it records the sha256 of the `completedFiles`, so a crash after this commit loses no
+	 * file hash and a resume need not read those files again; a file's hash is accepted only once every data chunk
+	 * holding its bytes is stored (this one included), and never over a different recorded hash.
 	 *
 	 * @throws {IndexError} CHUNK_NOT_FOUND for a chunk never recorded; CHUNK_CONFLICT when it is already stored in
-	 * another message; INVALID_RECORD for a bad hash or size.
+	 * another message; INVALID_RECORD for a bad hash or size, file hashes given for a manifest part, or a file hash
+	 * that cannot be recorded yet (then nothing of the call is recorded).
 	 */
 	public markStored(lot: number, chunk: StoredChunk): ChunkRecord {
 		const kind = chunk.kind ?? ChunkKind.Data;
@@ -219,6 +229,19 @@ export class ChunkIndex {
 				.returning()
 				.get();
 			this.#adjustCounters(lot, kind, existing, row);
+			if (chunk.completedFiles !== undefined) {
+				if (kind !== ChunkKind.Data) {
+					throw new IndexError(
+						IndexErrorCode.InvalidRecord,
+						`File hashes are recorded with data chunks, not with ${kind} part ${chunk.index}.`,
+						{
+							lot,
+							chunks: [chunk.index]
+						}
+					);
+				}
+				recordStoredFileHashes(this.#context, lot, chunk.completedFiles);
+			}
 			return row;
 		});
 	}

@@ -4,7 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { assertSafeRelativePath } from '../core/paths.js';
-import type { IndexDatabase } from './database.js';
+import { cached, type IndexDatabase } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { chunks, entries } from './schema.js';
 import { ChunkKind, ChunkState, EntryType, type ChunkKind as ChunkKindValue, type ChunkState as ChunkStateValue } from './vocabulary.js';
@@ -111,15 +111,6 @@ function buildChunkInsert(db: IndexDatabase) {
 
 const entryInserts = new WeakMap<IndexDatabase, ReturnType<typeof buildEntryInsert>>();
 const chunkInserts = new WeakMap<IndexDatabase, ReturnType<typeof buildChunkInsert>>();
-
-function cached<T>(cache: WeakMap<IndexDatabase, T>, db: IndexDatabase, build: (db: IndexDatabase) => T): T {
-	let statement = cache.get(db);
-	if (statement === undefined) {
-		statement = build(db);
-		cache.set(db, statement);
-	}
-	return statement;
-}
 
 function invalid(lot: number | undefined, message: string): IndexError {
 	return new IndexError(IndexErrorCode.InvalidRecord, message, lot === undefined ? {} : { lot });

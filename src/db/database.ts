@@ -29,6 +29,16 @@ export function write<T>(context: IndexContext, work: () => T): T {
 	return guard(context, () => context.db.transaction(() => work(), { behavior: 'immediate' }));
 }
 
+/** The prepared statement of `cache` for this connection, built on first use. */
+export function cached<T>(cache: WeakMap<IndexDatabase, T>, db: IndexDatabase, build: (db: IndexDatabase) => T): T {
+	let statement = cache.get(db);
+	if (statement === undefined) {
+		statement = build(db);
+		cache.set(db, statement);
+	}
+	return statement;
+}
+
 /** Runs `work`, turning SQLite's operational failures into IndexErrors that say what to do. */
 export function guard<T>(context: IndexContext, work: () => T): T {
 	try {

@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { normalizeSha256 } from './content.js';
-import { guard, write, type IndexContext } from './database.js';
+import { cached, guard, write, type IndexContext, type IndexDatabase } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
-import { archives, entries } from './schema.js';
+import { archives, chunks, entries } from './schema.js';
 import { containsPattern, minimumTermLength, searchTerms } from './search-query.js';
 import type { ArchiveStatus } from './vocabulary.js';
 
@@ -100,21 +100,19 @@ export class EntryIndex {
 	}
 
 	/**
-	 * Records the sha256 of files once the slicer has read them, in one transaction.
+	 * Records the sha256 of files once the slicer has read them, in one transaction: the end-of-upload record of every
+	 * file's hash. Files whose hash is already recorded, with the same value, are left as they are (an upload records
+	 * most hashes as it goes, with the chunk that completes each file: see `ChunkIndex.markStored`).
 	 *
-	 * @returns how many entries were updated.
+	 * @returns how many entries changed.
 	 * @throws {IndexError} INVALID_RECORD for a malformed hash.
 	 */
 	public setFileHashes(lot: number, hashes: Iterable<readonly [path: string, sha256: string]>): number {
+		const normalized = [...hashes].map(([path, sha256]) => [path, normalizeSha256(lot, `The sha256 of ${path}`, sha256)!] as const);
 		return write(this.#context, () => {
+			const statement = cached(fileHashSets, this.#context.db, buildFileHashSet);
 			let changed = 0;
-			for (const [path, sha256] of hashes) {
-				changed += this.#context.db
-					.update(entries)
-					.set({ sha256: normalizeSha256(lot, `The sha256 of ${path}`, sha256) })
-					.where(and(eq(entries.archiveLot, lot), eq(entries.path, path)))
-					.run().changes;
-			}
+			for (const [path, sha256] of normalized) changed += statement.run({ lot, path, sha256 }).changes;
 			return changed;
 		});
 	}
@@ -183,3 +181,73 @@ export class EntryIndex {
 		});
 	}
 }
+
+/**
+ * Records the sha256 of files whose every byte is stored, inside the caller's write transaction (the one that records
+ * a chunk as stored). A file's hash is written only when each data chunk it spans is stored — so the index never holds
+ * a hash for bytes that were never posted — and never over another hash recorded before (that would describe other
+ * bytes than the ones posted). Recording the same hash again changes nothing.
+ *
+ * @throws {IndexError} INVALID_RECORD for a malformed hash, a path that is no file of the archive, a file with a chunk
+ * not stored yet, or a file whose recorded hash differs.
+ */
+export function recordStoredFileHashes(context: IndexContext, lot: number, hashes: Iterable<readonly [path: string, sha256: string]>): number {
+	const statement = cached(storedFileHashSets, context.db, buildStoredFileHashSet);
+	let recorded = 0;
+	for (const [path, given] of hashes) {
+		const sha256 = normalizeSha256(lot, `The sha256 of ${path}`, given)!;
+		if (statement.run({ lot, path, sha256 }).changes === 1) {
+			recorded++;
+			continue;
+		}
+		const entry = context.db
+			.select({ type: entries.type, sha256: entries.sha256 })
+			.from(entries)
+			.where(and(eq(entries.archiveLot, lot), eq(entries.path, path)))
+			.get();
+		const why =
+			entry?.type !== 'file'
+				? `there is no file ${path} in the archive`
+				: entry.sha256 !== null && entry.sha256 !== sha256
+					? `another sha256 is recorded for ${path} (${entry.sha256}): its bytes on Discord are those, not the ones hashed now`
+					: `not every chunk holding ${path} is stored yet, and a hash is recorded only for bytes already posted`;
+		throw new IndexError(IndexErrorCode.InvalidRecord, `Cannot record the sha256 of ${path} in lot ${lot}: ${why}.`, { lot });
+	}
+	return recorded;
+}
+
+/** The end-of-upload update: one prepared statement, run once per file. */
+function buildFileHashSet(db: IndexDatabase) {
+	return db
+		.update(entries)
+		.set({ sha256: sql`${sql.placeholder('sha256')}` })
+		.where(
+			and(
+				eq(entries.archiveLot, sql.placeholder('lot')),
+				eq(entries.path, sql.placeholder('path')),
+				sql`${entries.sha256} is not ${sql.placeholder('sha256')}`
+			)
+		)
+		.prepare();
+}
+
+/**
+ * The guarded update of {@link recordStoredFileHashes}. Raw SQL for the subquery: the query builder names the updated
+ * table's columns unqualified, which inside the subquery would resolve to the chunks' columns of the same name.
+ */
+function buildStoredFileHashSet(db: IndexDatabase) {
+	return db
+		.update(entries)
+		.set({ sha256: sql`${sql.placeholder('sha256')}` })
+		.where(
+			sql`"entries"."archive_lot" = ${sql.placeholder('lot')} and "entries"."path" = ${sql.placeholder('path')} and "entries"."type" = 'file'
+				and ("entries"."sha256" is null or "entries"."sha256" = ${sql.placeholder('sha256')})
+				and ("entries"."first_chunk" is null or not exists (
+					select 1 from ${chunks} where "chunks"."archive_lot" = "entries"."archive_lot" and "chunks"."kind" = 'data'
+						and "chunks"."chunk_index" between "entries"."first_chunk" and "entries"."last_chunk" and "chunks"."state" <> 'stored'))`
+		)
+		.prepare();
+}
+
+const fileHashSets = new WeakMap<IndexDatabase, ReturnType<typeof buildFileHashSet>>();
+const storedFileHashSets = new WeakMap<IndexDatabase, ReturnType<typeof buildStoredFileHashSet>>();
