@@ -143,11 +143,13 @@ export function chunkFolderOf(ctx: ArchiveContext, archive: Pick<Archive, 'id'>)
 export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequest, run: JobRun): Promise<DownloadResult> {
 	const archive = ctx.index.archives.require(request.archive);
 	assertPassphrase(ctx.settings.passphrase);
+	// A deleted archive, or one that never got a thread, is refused before anything is made under the download root.
+	const thread = threadRefOf(archive);
 	const chunkDir = chunkFolderOf(ctx, archive);
 	await mkdir(chunkDir, { recursive: true }).catch((error: unknown) => {
 		throw fromFsError(error, chunkDir);
 	});
-	const listed = await listThreadAttachments(ctx, threadRefOf(archive), run.signal);
+	const listed = await listThreadAttachments(ctx, thread, run.signal);
 	const downloaded =
 		archive.format === ArchiveFormat.Dos1
 			? await downloadOurs(ctx, archive, listed, chunkDir, request, run)
@@ -170,24 +172,78 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 	return { archiveId: archive.id, lot: archive.lot, format: archive.format, chunkDir, chunkDirRemoved, ...downloaded };
 }
 
+/** A lot of a range that is not downloaded, and why. */
+export interface SkippedInRange {
+	readonly lot: number;
+	/** `#DDMMYY-NN`, or null when the index holds no archive with this lot. */
+	readonly id: string | null;
+	/** The archive's status, or null when the index holds no archive with this lot. */
+	readonly status: ArchiveStatus | null;
+	/** Why it is skipped and what to do, to follow its id: `was cleaned up (its thread is gone from Discord)`. */
+	readonly reason: string;
+}
+
+/** A lot range as {@link resolveArchiveRange} finds it. */
+export interface ArchiveRange {
+	/** The archive the range starts at, as named. */
+	readonly first: Archive;
+	/** The archive the range ends at, as named. */
+	readonly last: Archive;
+	/** The archives that can be downloaded (complete, legacy imports included), oldest lot first. */
+	readonly archives: Archive[];
+	/** Every other lot of the range, oldest first, with the reason. */
+	readonly skipped: SkippedInRange[];
+}
+
 /**
- * The archives of a lot range, for `dos download <id> --through <id>`: every archive from the first lot to the
- * last (inclusive) that the index holds and that can be downloaded (complete, or imported legacy ones).
+ * A lot range, for `/archive download id: through:` and `dos download <id> --through <id>`: every lot from the
+ * first to the last (inclusive), split into the archives that can be downloaded (complete) and the lots skipped
+ * with the reason (cleaned up, upload unfinished, not in the index), so an answer can name every one.
+ *
+ * @throws {IndexError} ARCHIVE_NOT_FOUND for either end; {@link CoreError} INVALID_OPTION when the range is reversed.
+ */
+export function resolveArchiveRange(ctx: ArchiveContext, from: string, through: string): ArchiveRange {
+	const first = ctx.index.archives.require(from);
+	const last = ctx.index.archives.require(through);
+	if (last.lot < first.lot) {
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			`The range ${first.id} … ${last.id} runs backwards (lot ${first.lot} to lot ${last.lot}): name the older archive first, as id:${last.id} through:${first.id}. Nothing was downloaded.`
+		);
+	}
+	const archives: Archive[] = [];
+	const skipped: SkippedInRange[] = [];
+	for (let lot = first.lot; lot <= last.lot; lot++) {
+		const archive = ctx.index.archives.get(lot);
+		if (archive === undefined)
+			skipped.push({ lot, id: null, status: null, reason: 'is not in the index (rebuild the index if it exists on Discord)' });
+		else if (archive.status === ArchiveStatus.Complete) archives.push(archive);
+		else skipped.push({ lot, id: archive.id, status: archive.status, reason: notDownloadable(archive.status) });
+	}
+	return { first, last, archives, skipped };
+}
+
+/**
+ * The archives of a lot range that can be downloaded, as {@link resolveArchiveRange} finds them (the skipped lots
+ * are left out silently: use {@link resolveArchiveRange} to name them).
  *
  * @throws {IndexError} ARCHIVE_NOT_FOUND for either end; {@link CoreError} INVALID_OPTION when the range is reversed.
  */
 export function archivesInRange(ctx: ArchiveContext, from: string, through: string): Archive[] {
-	const first = ctx.index.archives.require(from);
-	const last = ctx.index.archives.require(through);
-	if (last.lot < first.lot) {
-		throw new CoreError(CoreErrorCode.InvalidOption, `The range ${first.id} … ${last.id} runs backwards: name the older archive first.`);
+	return resolveArchiveRange(ctx, from, through).archives;
+}
+
+/** Why an archive that is not complete is not downloaded as part of a range. */
+function notDownloadable(status: ArchiveStatus): string {
+	switch (status) {
+		case ArchiveStatus.Deleted:
+			return 'was cleaned up (its thread is gone from Discord)';
+		case ArchiveStatus.Planned:
+		case ArchiveStatus.Uploading:
+			return 'is still uploading';
+		default:
+			return `did not finish uploading (${status}: resume it first)`;
 	}
-	const archives: Archive[] = [];
-	for (let lot = first.lot; lot <= last.lot; lot++) {
-		const archive = ctx.index.archives.get(lot);
-		if (archive !== undefined && archive.status === ArchiveStatus.Complete) archives.push(archive);
-	}
-	return archives;
 }
 
 type Downloaded = Omit<DownloadResult, 'archiveId' | 'lot' | 'format' | 'chunkDir' | 'chunkDirRemoved'>;

@@ -10,7 +10,7 @@ import {
 	MessageFlags
 } from 'discord.js';
 import { formatBytes } from '../../archive/card.js';
-import { archivesInRange, type DownloadResult } from '../../archive/download.js';
+import { type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
 import type { JobHandle } from '../../archive/runner.js';
 import type { VerifyResult } from '../../archive/verify.js';
 import { type Archive, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
@@ -90,7 +90,9 @@ export async function cancelJob(interaction: AskingInteraction, reference: strin
 
 /**
  * `/archive download id: [through:] [path:]` and the Download button: the archive (or every complete archive from
- * `id` through `through`, one after the other) into the download root, restored into a new folder.
+ * `id` through `through`, one after the other) into the download root, restored into a new folder. A range names
+ * every lot it skips and why (cleaned up, unfinished, not in the index); one that holds nothing to download is
+ * refused before anything is written.
  */
 export async function startDownload(
 	interaction: AskingInteraction,
@@ -101,51 +103,105 @@ export async function startDownload(
 	assertMayRun(interaction, ArchiveAction.Download);
 	await deferEphemeral(interaction);
 	const service = container.archive;
-	const archives = through === null ? [service.archive(reference)] : archivesInRange(service.context, reference, through);
-	if (archives.length === 0)
-		throw new BotError(BotErrorCode.InvalidOption, `No complete archive from ${reference} through ${through ?? reference}.`);
 	const paths = selected === null ? undefined : [selected];
-	const first = archives[0]!;
-	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}) });
-	const names = archives.map((archive) => archive.id).join(', ');
-	await replyEphemeral(
-		interaction,
-		`⬇️ Downloading **${first.id}**${archives.length > 1 ? ` and ${archives.length - 1} more (${names})` : ''}${selected === null ? '' : ` (only \`${selected}\`)`} into the download root. I will update this message when it is restored.`
-	);
-	if (archives.length === 1) {
+	const only = selected === null ? '' : ` (only \`${selected}\`)`;
+	if (through === null) {
+		const archive = service.archive(reference);
+		const handle = service.download({ archive: String(archive.lot), ...(paths ? { paths } : {}) });
+		await replyEphemeral(
+			interaction,
+			`⬇️ Downloading **${archive.id}**${only} into the download root. I will update this message when it is restored.`
+		);
 		followJob(interaction, handle, (result) => downloadLine(result));
 		return;
 	}
-	void downloadInTurn(interaction, handle, archives.slice(1), paths);
+	const range = resolveArchiveRange(service.context, reference, through);
+	const [first, ...rest] = range.archives;
+	if (first === undefined) {
+		throw new BotError(
+			BotErrorCode.InvalidOption,
+			`Nothing from ${range.first.id} through ${range.last.id} can be downloaded, so nothing was: ${skippedText(range.skipped, '')}.`
+		);
+	}
+	// The first job starts before the answer, so a busy archive is refused with nothing started.
+	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}) });
+	const span = `**${range.first.id}** through **${range.last.id}**`;
+	await replyEphemeral(
+		interaction,
+		`⬇️ Downloading ${plural(range.archives.length, 'archive')} from ${span}${only} into the download root, one after the other: ${range.archives
+			.map((archive) => archive.id)
+			.join(', ')
+			.slice(
+				0,
+				600
+			)}.${range.skipped.length > 0 ? ` Not downloaded: ${skippedText(range.skipped, '**')}.` : ''} I will update this message as each is restored.`.slice(
+			0,
+			1_900
+		)
+	);
+	void downloadInTurn(interaction, span, handle, [first, ...rest], range.skipped, paths);
 }
 
+/**
+ * Waits for the first download of a range, then starts and waits for each next one; the answer is edited after
+ * each with a summary line, the skipped lots and one line per archive. A failure (or a busy archive) is one line and
+ * the range goes on.
+ */
 async function downloadInTurn(
 	interaction: AskingInteraction,
+	span: string,
 	first: JobHandle<DownloadResult>,
-	rest: readonly Archive[],
+	archives: readonly Archive[],
+	skipped: readonly SkippedInRange[],
 	paths: string[] | undefined
 ): Promise<void> {
 	const lines: string[] = [];
-	let handle: JobHandle<DownloadResult> | null = first;
-	let queue = [...rest];
-	while (handle !== null) {
+	let restored = 0;
+	for (const [position, archive] of archives.entries()) {
 		try {
+			const handle = position === 0 ? first : container.archive.download({ archive: String(archive.lot), ...(paths ? { paths } : {}) });
 			lines.push(downloadLine(await handle.result));
+			restored++;
 		} catch (error) {
-			lines.push(`❌ ${describeBotFailure(error).message}`);
+			const { message } = describeBotFailure(error);
+			const line = `❌ ${message.includes(archive.id) ? '' : `**${archive.id}**: `}${message}`;
+			lines.push(line.length > RANGE_LINE_MAX ? `${line.slice(0, RANGE_LINE_MAX - 1)}…` : line);
 		}
-		await answerLater(interaction, lines.join('\n').slice(0, 1_900));
-		const next: Archive | undefined = queue[0];
-		queue = queue.slice(1);
-		handle = null;
-		if (next !== undefined) {
-			try {
-				handle = container.archive.download({ archive: String(next.lot), ...(paths ? { paths } : {}) });
-			} catch (error) {
-				lines.push(`❌ ${next.id}: ${describeBotFailure(error).message}`);
-			}
-		}
+		const done = position + 1;
+		const failed = done - restored;
+		const summary =
+			done < archives.length
+				? `⬇️ ${span}: ${done} of ${archives.length} done, the next is downloading…`
+				: `${failed === 0 ? '✅' : '⚠️'} ${span}: ${restored} of ${plural(archives.length, 'archive')} restored${failed > 0 ? `, ${failed} failed` : ''}${skipped.length > 0 ? `, ${skipped.length} not downloaded` : ''}.`;
+		await answerLater(interaction, rangeAnswer(summary, skipped, lines));
 	}
+}
+
+/** A failed archive's line in a range answer is cut here, so one long failure cannot crowd out the others. */
+const RANGE_LINE_MAX = 400;
+
+/** The answer to a range: the summary, the lots not downloaded, then as many result lines as fit in one message. */
+function rangeAnswer(summary: string, skipped: readonly SkippedInRange[], lines: readonly string[]): string {
+	const head = [summary, ...(skipped.length > 0 ? [`⏭️ Not downloaded: ${skippedText(skipped, '**')}.`] : [])];
+	const budget = 1_900 - head.join('\n').length;
+	const shown: string[] = [];
+	let used = 0;
+	for (const [index, line] of lines.entries()) {
+		const more = `…and ${lines.length - index} more.`;
+		if (used + line.length + 1 > budget - (index < lines.length - 1 ? more.length + 1 : 0)) {
+			shown.push(more);
+			break;
+		}
+		shown.push(line);
+		used += line.length + 1;
+	}
+	return [...head, ...shown].join('\n');
+}
+
+/** The skipped lots of a range in words: `#B was cleaned up (…); lot 5 is not in the index (…)`, the first ten. */
+function skippedText(skipped: readonly SkippedInRange[], bold: string): string {
+	const named = skipped.slice(0, 10).map((lot) => `${lot.id === null ? `lot ${lot.lot}` : `${bold}${lot.id}${bold}`} ${lot.reason}`);
+	return skipped.length > 10 ? `${named.join('; ')}; and ${skipped.length - 10} more lots` : named.join('; ');
 }
 
 function downloadLine(result: DownloadResult): string {
