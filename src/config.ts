@@ -58,6 +58,10 @@ export interface AppConfig {
 		readonly ownerIds: readonly string[];
 		readonly allowedRoleIds: readonly string[];
 	};
+	readonly interactions: {
+		/** Seconds the cleanup question's Delete and Keep buttons can be answered (`DOS_CLEANUP_CONFIRM_SECONDS`). */
+		readonly cleanupConfirmSeconds: number;
+	};
 	readonly engine: {
 		readonly chunkSize: number;
 		readonly gzipLevel: number;
@@ -100,8 +104,12 @@ export const CONFIG_VARIABLES = [
 	'DOS_WORKERS',
 	'DOS_UPLOAD_CONCURRENCY',
 	'DOS_ATTACHMENT_LIMIT',
+	'DOS_CLEANUP_CONFIRM_SECONDS',
 	'DISCORD_API_URL'
 ] as const;
+
+/** How long the cleanup question can be answered by default, and the bounds of `DOS_CLEANUP_CONFIRM_SECONDS`. */
+export const CLEANUP_CONFIRM_SECONDS = { default: 60, min: 1, max: 900 } as const;
 
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
 export type ConfigEnv = Readonly<Partial<Record<string, string | undefined>>>;
@@ -131,6 +139,17 @@ const envSchema = z.object({
 	DOS_WORKERS: optional(integer(1, 256)),
 	DOS_UPLOAD_CONCURRENCY: optional(integer(1, 32)),
 	DOS_ATTACHMENT_LIMIT: optional(integer(CONTAINER_OVERHEAD + 1, 1024 * 1024 * 1024)),
+	// Bounded by the 15 minutes Discord keeps an interaction answerable; below a second nobody could click in time.
+	DOS_CLEANUP_CONFIRM_SECONDS: optional(
+		z.coerce
+			.number({ error: 'must be a whole number of seconds' })
+			.int('must be a whole number of seconds')
+			.min(CLEANUP_CONFIRM_SECONDS.min, `must be at least ${CLEANUP_CONFIRM_SECONDS.min} second (default ${CLEANUP_CONFIRM_SECONDS.default})`)
+			.max(
+				CLEANUP_CONFIRM_SECONDS.max,
+				`must be at most ${CLEANUP_CONFIRM_SECONDS.max} seconds, 15 minutes (default ${CLEANUP_CONFIRM_SECONDS.default})`
+			)
+	),
 	DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }))
 });
 
@@ -208,6 +227,7 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			database: resolve(values.DOS_DB_PATH, 'data/dos.sqlite')
 		},
 		access: { ownerIds: values.OWNER_IDS ?? [], allowedRoleIds: values.ALLOWED_ROLE_IDS ?? [] },
+		interactions: { cleanupConfirmSeconds: values.DOS_CLEANUP_CONFIRM_SECONDS ?? CLEANUP_CONFIRM_SECONDS.default },
 		engine: {
 			chunkSize,
 			gzipLevel: values.DOS_GZIP_LEVEL ?? DEFAULT_GZIP_LEVEL,

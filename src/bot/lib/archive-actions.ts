@@ -22,9 +22,6 @@ import { BotError, BotErrorCode } from './errors.js';
 import { describeBotFailure } from './failure.js';
 import { replyEphemeral } from './replies.js';
 
-/** How long a cleanup confirmation can be answered. */
-export const CLEANUP_CONFIRMATION_MS = 60_000;
-
 /**
  * What `/archive` and the card buttons do, shared so a button and its subcommand behave the same: check access,
  * defer ephemerally inside Discord's 3 s, start the job through the archive service, answer the person who asked
@@ -248,7 +245,8 @@ export async function askCleanup(interaction: AskingInteraction, reference: stri
 		await replyEphemeral(interaction, `**${archive.id}** is already deleted.`);
 		return;
 	}
-	const expiresAt = Date.now() + CLEANUP_CONFIRMATION_MS;
+	// How long the question lasts is a setting (DOS_CLEANUP_CONFIRM_SECONDS); the expiry travels in the buttons' custom ids.
+	const expiresAt = Date.now() + container.dos.config.interactions.cleanupConfirmSeconds * 1_000;
 	const buttons: APIButtonComponent[] = [
 		{
 			type: ComponentType.Button,
