@@ -18,7 +18,18 @@ export interface SealedChunk extends SealedChunkData {
 	readonly index: number;
 	/** Opaque attachment / file name (see `chunkFileName`). */
 	readonly filename: string;
+	/**
+	 * Files hashed since the previous chunk was yielded whose every byte lies in this chunk or an earlier one: path →
+	 * sha256 (hex). Empty files count as lying in the chunk they are passed with. An uploader records them in the same
+	 * step that records this chunk as stored: the chunks are posted in order, so by then every byte they hash has been
+	 * posted, and never before. Hashes completed in a range that is not yielded (a stored chunk) ride on the next
+	 * yielded chunk, or are only in {@link ArchiveSlicing.fileHashes} when none follows.
+	 */
+	readonly completedFiles: ReadonlyMap<string, string>;
 }
+
+/** A sealed chunk before the files it completes are attached. */
+type SealedData = Omit<SealedChunk, 'completedFiles'>;
 
 /** What the manifest records of each chunk. */
 export interface ChunkRecord {
@@ -46,10 +57,16 @@ export interface SliceOptions {
 	/** Every sealed chunk is checked against it; default 10 MiB. */
 	readonly attachmentLimit?: number;
 	/**
-	 * Resume: chunks already stored, index → the plaintext sha256 recorded when they were sealed. Their byte ranges are
-	 * re-read and re-hashed (not sealed); a difference is SOURCE_CHANGED.
+	 * Resume: chunks already stored, index → the plaintext sha256 recorded when they were sealed. They are not sealed
+	 * again; what of them is read and checked is decided by {@link planSliceReads}.
 	 */
 	readonly stored?: ReadonlyMap<number, string>;
+	/**
+	 * Resume: the sha256 already recorded of files, path → hex. A file whose hash is known and whose bytes all lie in
+	 * stored chunks is not read at all (its hash is taken as recorded); a file with a known hash that is read anyway
+	 * must hash to it, or the slicing stops with SOURCE_CHANGED.
+	 */
+	readonly knownFileHashes?: ReadonlyMap<string, string>;
 	/** Chunks read ahead of the workers; default 1. */
 	readonly readAhead?: number;
 	/**
@@ -66,18 +83,96 @@ export interface SliceOptions {
  * sha256 of every file.
  */
 export interface ArchiveSlicing extends AsyncIterable<SealedChunk> {
-	/** sha256 (hex) of every file by path; complete once iteration has finished without error. */
+	/**
+	 * sha256 (hex) of every file by path — hashed while read, or as recorded for the files not read; complete once
+	 * iteration has finished without error.
+	 */
 	readonly fileHashes: ReadonlyMap<string, string>;
+	/** What the slicing reads of the source, known before the first chunk (see {@link planSliceReads}). */
+	readonly reads: SliceReadPlan;
 	/** Whether every chunk was produced (or re-checked) and every file hashed. */
 	readonly done: boolean;
+}
+
+/**
+ * What a slicing does with one chunk: `seal` it (read whole, then compressed and encrypted: it is not stored yet);
+ * `check` it (stored, and read whole because re-read files cover all of it: re-hashed and compared with the recorded
+ * plaintext hash); `partial` (stored, only the bytes of re-read files in it are read, and the chunk cannot be
+ * re-hashed); `skip` (stored, nothing in it is read).
+ */
+export type ChunkReading = 'seal' | 'check' | 'partial' | 'skip';
+
+/** What a slicing reads of its source, decided before the first read. */
+export interface SliceReadPlan {
+	/** Paths of the files read, each whole from its first byte (empty files included when their hash is not known). */
+	readonly files: ReadonlySet<string>;
+	/** What is done with each chunk, by index. */
+	readonly chunks: readonly ChunkReading[];
+	/** Bytes read from the source. */
+	readonly bytes: number;
+	/** Chunks per reading. */
+	readonly counts: Readonly<Record<ChunkReading, number>>;
+}
+
+/**
+ * Decides what a slicing reads. Without `stored` every file is read and every chunk sealed. On resume a file is read
+ * — whole, from its first byte, to hash it — when it has a byte in a chunk that is not stored or when its hash is not
+ * known; the chunks not stored are read whole and sealed. A file whose hash is known and whose bytes all lie in stored
+ * chunks is not read: its bytes are posted already and its recorded hash describes exactly those bytes, so the
+ * archive stays consistent even if the file changed since. A stored chunk the re-read files cover in full is
+ * re-hashed and compared with its recorded plaintext hash (`check`); one they cover in part (`partial`) cannot be —
+ * its other bytes are not read — so the re-read files' bytes in it are checked only through their own recorded hash
+ * when they have one, and otherwise only through their size and modification time.
+ */
+export function planSliceReads(
+	plan: Pick<ArchivePlan, 'entries' | 'chunkSize' | 'chunkCount' | 'totalBytes'>,
+	stored: ReadonlyMap<number, string> = new Map(),
+	knownFileHashes: ReadonlyMap<string, string> = new Map()
+): SliceReadPlan {
+	const { chunkSize, chunkCount } = plan;
+	const isStored = (index: number) => stored.has(index);
+	// missingBefore[i]: chunks below i that are not stored, so "does a span hold a missing chunk" is one subtraction.
+	const missingBefore = new Array<number>(chunkCount + 1);
+	missingBefore[0] = 0;
+	for (let index = 0; index < chunkCount; index++) missingBefore[index + 1] = missingBefore[index]! + (isStored(index) ? 0 : 1);
+	const covered = new Array<number>(chunkCount).fill(0);
+	const files = new Set<string>();
+	let bytes = 0;
+	for (const entry of plan.entries) {
+		if (entry.type !== 'file') continue;
+		if (entry.size === 0) {
+			if (!knownFileHashes.has(entry.path)) files.add(entry.path);
+			continue;
+		}
+		const offset = entry.offset!;
+		const first = Math.floor(offset / chunkSize);
+		const last = Math.floor((offset + entry.size - 1) / chunkSize);
+		const touchesMissing = missingBefore[last + 1]! - missingBefore[first]! > 0;
+		if (!touchesMissing && knownFileHashes.has(entry.path)) continue;
+		files.add(entry.path);
+		bytes += entry.size;
+		for (let index = first; index <= last; index++) {
+			const { start, end } = chunkRange(plan, index);
+			covered[index]! += Math.min(end, offset + entry.size) - Math.max(start, offset);
+		}
+	}
+	const counts: Record<ChunkReading, number> = { seal: 0, check: 0, partial: 0, skip: 0 };
+	const chunks = covered.map((bytesCovered, index): ChunkReading => {
+		const { start, end } = chunkRange(plan, index);
+		const reading: ChunkReading = !isStored(index) ? 'seal' : bytesCovered === 0 ? 'skip' : bytesCovered === end - start ? 'check' : 'partial';
+		counts[reading]++;
+		return reading;
+	});
+	return { files, chunks, bytes, counts };
 }
 
 /**
  * Slices a planned folder: reads the files in plan order as one stream, cuts it into chunks, and has the pool
  * compress and seal each; yields the sealed chunks in order. At most `pool.workers + readAhead` chunks are in
  * memory at once, whatever the archive size. Files are checked while read: a file whose type, size or mtime differs
- * from the plan, that shrinks or grows while read, or (on resume) whose already-stored bytes hash differently,
- * stops the slicing.
+ * from the plan, that shrinks or grows while read, or (on resume) whose already-stored bytes or recorded hash differ
+ * from what is read now, stops the slicing. On resume (`stored`, `knownFileHashes`) only what
+ * {@link planSliceReads} decides is read.
  *
  * @throws {CoreError} SOURCE_CHANGED naming the files; CHUNK_TOO_LARGE when a sealed chunk would exceed the attachment
  * limit; INVALID_OPTION; DISK_FULL / ABORTED.
@@ -91,6 +186,8 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 	if (!Number.isInteger(readAhead) || readAhead < 0 || readAhead > 64) {
 		throw new CoreError(CoreErrorCode.InvalidOption, `Read-ahead must be a whole number from 0 to 64, not ${readAhead}.`);
 	}
+	const knownFileHashes = options.knownFileHashes ?? new Map<string, string>();
+	const reads = planSliceReads(options.plan, options.stored, knownFileHashes);
 	const fileHashes = new Map<string, string>();
 	let started = false;
 	let done = false;
@@ -100,13 +197,22 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 		started = true;
 		const { plan, pool, signal } = options;
 		const keyBytes = options.key.exportBytes();
-		const reader = new StreamReader(options.root, plan.entries, fileHashes, signal);
-		const inFlight: { index: number; task: Promise<SealedChunk | undefined> }[] = [];
+		const reader = new StreamReader({ root: options.root, entries: plan.entries, reads: reads.files, knownFileHashes, fileHashes, signal });
+		const inFlight: { index: number; task: Promise<SealedData | undefined> }[] = [];
 		const limit = pool.workers + readAhead;
 		const spare: ArrayBuffer[] = [];
 		/** Buffers of sealed chunks the consumer is done with (when `recycleSealed`), large enough for any chunk. */
 		const spareSealed: ArrayBuffer[] = [];
 		const sealedCapacity = plan.chunkSize + CONTAINER_OVERHEAD;
+		/** Files hashed while reading chunk `index`, waiting for a yielded chunk at or after it. */
+		const completed: { index: number; files: Map<string, string> }[] = [];
+		const completedUpTo = (index: number): Map<string, string> => {
+			const files = new Map<string, string>();
+			while (completed[0] !== undefined && completed[0].index <= index) {
+				for (const [path, sha256] of completed.shift()!.files) files.set(path, sha256);
+			}
+			return files;
+		};
 		let bytesDone = 0;
 		let chunksDone = 0;
 		const report = (index: number) => {
@@ -119,23 +225,27 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 			for (let index = 0; index < plan.chunkCount; index++) {
 				throwIfAborted(signal);
 				const { start, end } = chunkRange(plan, index);
-				// Chunk buffers come back from the workers and are read into again: a few large allocations in all, so
-				// the heap does not fragment and memory stays flat however large the archive.
-				const plain = Buffer.from(spare.pop() ?? new ArrayBuffer(plan.chunkSize), 0, end - start);
-				await reader.read(plain, start);
-				const recorded = options.stored?.get(index);
-				const task =
-					recorded === undefined
-						? sealOne(index, plain)
-						: pool.hash(plain, signal).then(({ plainSha256, returned }) => {
-								if (returned?.byteLength === plan.chunkSize) spare.push(returned);
-								if (plainSha256 !== recorded)
-									throw sourceChanged(
-										filesInRange(plan.entries, start, end).map((entry) => entry.path),
-										index
-									);
-								return undefined;
-							});
+				const reading = reads.chunks[index]!;
+				let task: Promise<SealedData | undefined>;
+				if (reading === 'skip') {
+					await reader.skipTo(end);
+					task = Promise.resolve(undefined);
+				} else {
+					// Chunk buffers come back from the workers and are read into again: a few large allocations in all, so
+					// the heap does not fragment and memory stays flat however large the archive.
+					const buffer = spare.pop() ?? new ArrayBuffer(plan.chunkSize);
+					const plain = Buffer.from(buffer, 0, end - start);
+					await reader.read(plain, start);
+					if (reading === 'seal') task = sealOne(index, plain);
+					else if (reading === 'check') task = checkOne(index, plain, options.stored!.get(index)!, start, end);
+					else {
+						// Only the re-read files' bytes are in the buffer: there is nothing to hash the chunk against.
+						spare.push(buffer);
+						task = Promise.resolve(undefined);
+					}
+				}
+				const hashed = reader.takeCompleted();
+				if (hashed.size > 0) completed.push({ index, files: hashed });
 				// Rejections are handled when the chunk's turn comes; until then they must not count as unhandled.
 				task.catch(() => undefined);
 				inFlight.push({ index, task });
@@ -144,7 +254,7 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 					const chunk = await next.task;
 					report(next.index);
 					if (chunk) {
-						yield chunk;
+						yield { ...chunk, completedFiles: completedUpTo(next.index) };
 						const { buffer } = chunk.bytes;
 						if (
 							options.recycleSealed &&
@@ -164,7 +274,19 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 			await reader.close();
 		}
 
-		async function sealOne(index: number, plain: Buffer): Promise<SealedChunk> {
+		async function checkOne(index: number, plain: Buffer, recorded: string, start: number, end: number): Promise<undefined> {
+			const { plainSha256, returned } = await pool.hash(plain, signal);
+			if (returned?.byteLength === plan.chunkSize) spare.push(returned);
+			if (plainSha256 !== recorded) {
+				throw sourceChanged(
+					filesInRange(plan.entries, start, end).map((entry) => entry.path),
+					index
+				);
+			}
+			return undefined;
+		}
+
+		async function sealOne(index: number, plain: Buffer): Promise<SealedData> {
 			const into = spareSealed.pop();
 			const sealed = await pool.seal(
 				{
@@ -196,6 +318,7 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 
 	return {
 		[Symbol.asyncIterator]: chunks,
+		reads,
 		get fileHashes() {
 			return fileHashes;
 		},
@@ -219,76 +342,144 @@ function sourceChanged(paths: readonly string[], chunk?: number): CoreError {
 	);
 }
 
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+/** What a {@link StreamReader} reads, and where it records the hashes. */
+interface StreamReaderOptions {
+	readonly root: string;
+	readonly entries: readonly PlanEntry[];
+	/** The files to read (whole); the others are passed over with their known hash. */
+	readonly reads: ReadonlySet<string>;
+	readonly knownFileHashes: ReadonlyMap<string, string>;
+	readonly fileHashes: Map<string, string>;
+	readonly signal: AbortSignal | undefined;
+}
+
 /**
- * Reads the plan's files as one concatenated stream, hashing each file and checking that it does not change
- * under us (type, size and mtime before and after reading; bytes read equal to the size).
+ * Reads the plan's files as one concatenated stream, in stream order, hashing each file it reads and checking that it
+ * does not change under us (type, size and mtime before and after reading; bytes read equal to the size; the recorded
+ * hash, when there is one). Files it is not asked to read are passed over without being opened; a file it reads must
+ * be read from its first byte to its last.
  */
 class StreamReader {
 	private readonly root: string;
 	private readonly files: PlanEntry[];
+	private readonly reads: ReadonlySet<string>;
+	private readonly known: ReadonlyMap<string, string>;
 	private readonly fileHashes: Map<string, string>;
 	private readonly signal: AbortSignal | undefined;
 	private cursor = 0;
+	/** Bytes of the file at the cursor read so far. */
+	private readAt = 0;
 	private handle: FileHandle | undefined;
 	private hash: Hash | undefined;
+	private completed = new Map<string, string>();
 	private readonly changed: string[] = [];
 
-	public constructor(root: string, entries: readonly PlanEntry[], fileHashes: Map<string, string>, signal: AbortSignal | undefined) {
-		this.root = root;
-		this.files = entries.filter((entry) => entry.type === 'file');
-		this.fileHashes = fileHashes;
-		this.signal = signal;
+	public constructor(options: StreamReaderOptions) {
+		this.root = options.root;
+		this.files = options.entries.filter((entry) => entry.type === 'file');
+		this.reads = options.reads;
+		this.known = options.knownFileHashes;
+		this.fileHashes = options.fileHashes;
+		this.signal = options.signal;
 	}
 
-	/** Fills `target` with the stream bytes from `position` (which must follow the previous read). */
+	/**
+	 * Fills `target` with the bytes, from stream position `position`, of the files to read; the bytes of other files
+	 * are left as they were. Ranges must come in stream order.
+	 */
 	public async read(target: Buffer, position: number): Promise<void> {
-		let filled = 0;
-		while (filled < target.length) {
-			throwIfAborted(this.signal);
-			const file = this.files[this.cursor];
-			if (file === undefined) throw new CoreError(CoreErrorCode.InvalidOption, 'The plan has fewer bytes than its chunk count says.');
-			const fileEnd = file.offset! + file.size;
-			if (file.size === 0 || fileEnd <= position + filled) {
-				await this.closeFile(file);
-				continue;
-			}
-			if (this.handle === undefined) await this.openFile(file);
-			const within = position + filled - file.offset!;
-			const want = Math.min(target.length - filled, file.size - within);
-			let got = 0;
-			while (got < want) {
-				const { bytesRead } = await this.handle!.read(target, filled + got, want - got, within + got).catch((error: unknown) => {
-					throw fromFsError(error, file.path);
-				});
-				if (bytesRead === 0) break;
-				got += bytesRead;
-			}
-			this.hash!.update(target.subarray(filled, filled + got));
-			if (got < want) {
-				// The file shrank: note it, fill the rest with zeros, and fail when the chunk is complete.
-				this.changed.push(file.path);
-				target.fill(0, filled + got, filled + want);
-			}
-			filled += want;
-			if (within + want === file.size) await this.closeFile(file);
-		}
-		// Zero-length files that sit right at the end of this range belong to it too.
-		while (this.files[this.cursor]?.size === 0 && this.files[this.cursor]!.offset! <= position + target.length) {
-			await this.closeFile(this.files[this.cursor]!);
-		}
-		this.throwIfChanged();
+		await this.advance(position + target.length, { target, position });
 	}
 
-	/** Passes the remaining (empty) files, after the last chunk. */
+	/** Passes the stream up to `end` without reading: no file to read may have a byte there. */
+	public async skipTo(end: number): Promise<void> {
+		await this.advance(end);
+	}
+
+	/** Passes the remaining (empty or not read) files, after the last chunk. */
 	public async finish(): Promise<void> {
-		while (this.cursor < this.files.length) await this.closeFile(this.files[this.cursor]!);
-		this.throwIfChanged();
+		await this.advance(Number.POSITIVE_INFINITY);
+	}
+
+	/** The files hashed since the last call, path → sha256. */
+	public takeCompleted(): Map<string, string> {
+		const completed = this.completed;
+		this.completed = new Map();
+		return completed;
 	}
 
 	public async close(): Promise<void> {
 		const handle = this.handle;
 		this.handle = undefined;
 		await handle?.close().catch(() => undefined);
+	}
+
+	private async advance(end: number, into?: { target: Buffer; position: number }): Promise<void> {
+		for (;;) {
+			throwIfAborted(this.signal);
+			const file = this.files[this.cursor];
+			if (file === undefined) {
+				if (into !== undefined && end > this.streamEnd()) {
+					throw new CoreError(CoreErrorCode.InvalidOption, 'The plan has fewer bytes than its chunk count says.');
+				}
+				break;
+			}
+			const offset = file.offset!;
+			// Zero-length files that sit right at the end of this range belong to it too.
+			if (file.size === 0) {
+				if (offset > end) break;
+				await this.passEmpty(file);
+				continue;
+			}
+			if (offset >= end) break;
+			const fileEnd = offset + file.size;
+			if (!this.reads.has(file.path)) {
+				if (fileEnd > end) break;
+				this.fileHashes.set(file.path, this.known.get(file.path)!);
+				this.cursor++;
+				continue;
+			}
+			const from = Math.max(offset, into?.position ?? end);
+			if (into === undefined || from - offset !== this.readAt) {
+				throw new CoreError(
+					CoreErrorCode.InvalidOption,
+					`${file.path} is to be read whole, but bytes ${offset + this.readAt}–${from} of the stream were skipped: the read plan and the chunk loop disagree.`,
+					{ paths: [file.path] }
+				);
+			}
+			const to = Math.min(fileEnd, end);
+			await this.readFile(file, into.target, from - into.position, to - from);
+			if (to < fileEnd) break;
+			await this.closeFile(file);
+		}
+		this.throwIfChanged();
+	}
+
+	/** Reads the next `want` bytes of the file at the cursor into `target` at `at`, and hashes them. */
+	private async readFile(file: PlanEntry, target: Buffer, at: number, want: number): Promise<void> {
+		if (this.handle === undefined) await this.openFile(file);
+		let got = 0;
+		while (got < want) {
+			const { bytesRead } = await this.handle!.read(target, at + got, want - got, this.readAt + got).catch((error: unknown) => {
+				throw fromFsError(error, file.path);
+			});
+			if (bytesRead === 0) break;
+			got += bytesRead;
+		}
+		this.hash!.update(target.subarray(at, at + got));
+		if (got < want) {
+			// The file shrank: note it, fill the rest with zeros, and fail when the range is complete.
+			this.changed.push(file.path);
+			target.fill(0, at + got, at + want);
+		}
+		this.readAt += want;
+	}
+
+	private streamEnd(): number {
+		const last = this.files.at(-1);
+		return last === undefined ? 0 : last.offset! + last.size;
 	}
 
 	private throwIfChanged(): void {
@@ -312,19 +503,34 @@ class StreamReader {
 		this.hash = createHash('sha256');
 	}
 
-	/** Finishes the file at the cursor: re-checks it, records its hash, and moves on. */
-	private async closeFile(file: PlanEntry): Promise<void> {
-		if (file.size === 0) {
+	/** Passes the empty file at the cursor: checked and hashed when it is to be read, else taken as recorded. */
+	private async passEmpty(file: PlanEntry): Promise<void> {
+		if (this.reads.has(file.path)) {
 			const info = await lstat(this.absolute(file)).catch(() => undefined);
 			if (info === undefined || !info.isFile() || info.size !== 0 || info.mtimeMs !== file.mtimeMs) this.changed.push(file.path);
-			this.fileHashes.set(file.path, createHash('sha256').digest('hex'));
+			this.record(file, EMPTY_SHA256);
 		} else {
-			const info = await this.handle!.stat();
-			if (!info.isFile() || info.size !== file.size || info.mtimeMs !== file.mtimeMs) this.changed.push(file.path);
-			this.fileHashes.set(file.path, this.hash!.digest('hex'));
-			this.hash = undefined;
-			await this.close();
+			this.fileHashes.set(file.path, this.known.get(file.path)!);
 		}
 		this.cursor++;
+	}
+
+	/** Finishes the file at the cursor, read to its end: re-checks it, records its hash, and moves on. */
+	private async closeFile(file: PlanEntry): Promise<void> {
+		const info = await this.handle!.stat();
+		if (!info.isFile() || info.size !== file.size || info.mtimeMs !== file.mtimeMs) this.changed.push(file.path);
+		this.record(file, this.hash!.digest('hex'));
+		this.hash = undefined;
+		this.readAt = 0;
+		await this.close();
+		this.cursor++;
+	}
+
+	/** Records a file's hash; one that differs from the hash recorded before means the file changed since. */
+	private record(file: PlanEntry, sha256: string): void {
+		const known = this.known.get(file.path);
+		if (known !== undefined && known.toLowerCase() !== sha256) this.changed.push(file.path);
+		this.fileHashes.set(file.path, sha256);
+		this.completed.set(file.path, sha256);
 	}
 }
