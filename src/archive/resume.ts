@@ -8,7 +8,7 @@ import {
 	deriveArchiveKey,
 	type PlanEntry
 } from '../core/index.js';
-import { type Archive, ArchiveStatus, ChunkKind, ChunkState, type EntryRecord } from '../db/index.js';
+import { type Archive, ArchiveStatus, type EntryRecord } from '../db/index.js';
 import { isResumable } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
@@ -17,9 +17,18 @@ import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, 
 
 /**
  * The resume job (DESIGN.md §4, Resume): reconcile the index with the thread first, then check the source against
- * the recorded plan, then slice again in resume mode — re-reading every stored chunk's bytes and checking them against
- * the plaintext hash recorded when it was sealed, sealing only the missing chunks under the same archive key (one
- * PBKDF2, from the recorded salt) — post them, the manifest if missing, archive the thread, final card.
+ * the recorded plan (every entry's type, size, mtime, link target), then slice again in resume mode, reading only what
+ * it must — sealing only the missing chunks, under the same archive key (one PBKDF2, from the recorded salt) — post
+ * them, the manifest if missing, archive the thread, final card.
+ *
+ * What is read: every file with a byte in a missing chunk, and every file whose hash the index does not record yet
+ * (each whole, from its first byte, to hash it). A file with a recorded hash that is read must still hash to it. A
+ * stored chunk those reads cover in full is re-hashed and compared with the plaintext hash recorded when it was sealed;
+ * one they cover only in part is not (its other bytes are not read): the re-read files' bytes in it are then checked
+ * through their recorded hash when they have one, else only through their size and mtime. A file that lies wholly in
+ * stored chunks and whose hash is recorded is not read at all: its bytes are posted already and its recorded hash
+ * describes exactly those bytes, so the archive stays consistent even if that file changed since; the archive then
+ * holds the file as it was when it was posted.
  */
 
 export interface ResumeRequest {
@@ -148,7 +157,7 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 			iterations: archive.kdfIterations!,
 			signal
 		});
-		continued = { root, plan, key, startedBy, ...knownFileHashes(ctx, archive, plan) };
+		continued = { root, plan, key, startedBy, fileHashes: recordedFileHashes(ctx, archive) };
 	} catch (error) {
 		await recordUploadFailure(ctx, archive.lot, error, signal, { startedBy });
 		throw error;
@@ -158,23 +167,19 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 }
 
 /**
- * When every data chunk is stored and every file's hash is recorded, the manifest can be written without re-reading
- * the source.
+ * The file hashes the index records for an archive (recorded with the chunk that completed each file), path → sha256:
+ * with them, the resume does not read the files that lie wholly in stored chunks.
  */
-function knownFileHashes(ctx: ArchiveContext, archive: Archive, plan: ArchivePlan): { fileHashes?: ReadonlyMap<string, string> } {
-	const counts = ctx.index.chunks.countByState(archive.lot);
-	if (counts[ChunkKind.Data][ChunkState.Stored] !== plan.chunkCount) return {};
+function recordedFileHashes(ctx: ArchiveContext, archive: Archive): Map<string, string> {
 	const hashes = new Map<string, string>();
 	for (let after: number | undefined; ;) {
 		const page = ctx.index.entries.list(archive.lot, { limit: 1_000, ...(after === undefined ? {} : { after }) });
 		for (const entry of page) {
-			if (entry.type !== 'file') continue;
-			if (entry.sha256 === null) return {};
-			hashes.set(entry.path, entry.sha256);
+			if (entry.type === 'file' && entry.sha256 !== null) hashes.set(entry.path, entry.sha256);
 		}
 		const last = page.at(-1);
 		if (last === undefined || page.length < 1_000) break;
 		after = last.id;
 	}
-	return { fileHashes: hashes };
+	return hashes;
 }

@@ -17,6 +17,7 @@ import {
 	sealManifest,
 	type SkippedSource,
 	sliceArchive,
+	type SliceReadPlan,
 	walk
 } from '../core/index.js';
 import { type Archive, type ArchiveEntryInput, ArchiveStatus, ChunkKind, type ChunkRecord, ChunkState } from '../db/index.js';
@@ -32,8 +33,8 @@ import { deleteThreadMessage } from './reconcile.js';
  * The upload job (DESIGN.md §4, Upload) and the posting pipeline it shares with resume: resolve the folder inside the
  * upload root, walk and plan it, allocate lot and id and record the plan, post the card and start its thread, then
  * slice in the worker pool and post chunk after chunk with bounded memory — each chunk recorded in flight (nonce and
- * sealed file) before its post and stored (message, attachment) after — then the manifest, archive the thread, the
- * final card and one line in the log channel.
+ * sealed file) before its post and stored (message, attachment, and the hashes of the files it completes) after — then
+ * the manifest, archive the thread, the final card and one line in the log channel.
  */
 
 /** What to upload. */
@@ -82,7 +83,11 @@ export interface ContinueUploadOptions {
 	readonly skipped?: readonly SkippedSource[];
 	/** Who started this run, for the card. */
 	readonly startedBy?: string | null;
-	/** File hashes already known (resume with every data chunk stored): skips re-reading the source. */
+	/**
+	 * File hashes the index records already (resume), path → sha256: a file whose hash is here and whose bytes all lie
+	 * in stored chunks is not read again (see `planSliceReads`); with every data chunk stored and every file's hash
+	 * here, the source is not read at all.
+	 */
 	readonly fileHashes?: ReadonlyMap<string, string>;
 }
 
@@ -273,50 +278,57 @@ export async function continueUpload(ctx: ArchiveContext, lot: number, run: JobR
 			}
 		}
 		let chunksPosted = 0;
-		let fileHashes = options.fileHashes;
-		if (fileHashes === undefined || stored.size < options.plan.chunkCount) {
+		const recorded = options.fileHashes ?? new Map<string, string>();
+		const slicing = sliceArchive({
+			root: options.root,
+			plan: options.plan,
+			key: options.key,
+			uid: Buffer.from(archive.uid, 'hex'),
+			archiveId: archive.id,
+			pool: ctx.pool,
+			gzipLevel: archive.gzipLevel ?? settings.gzipLevel,
+			attachmentLimit: settings.attachmentLimit,
+			stored,
+			knownFileHashes: recorded,
+			signal
+		});
+		if (slicing.reads.files.size > 0 || slicing.reads.counts.seal > 0) {
 			status = 'uploading';
-			report('slicing', stored.size > 0 ? `re-checking ${stored.size} stored chunks against the source` : undefined);
-			const slicing = sliceArchive({
-				root: options.root,
-				plan: options.plan,
-				key: options.key,
-				uid: Buffer.from(archive.uid, 'hex'),
-				archiveId: archive.id,
-				pool: ctx.pool,
-				gzipLevel: archive.gzipLevel ?? settings.gzipLevel,
-				attachmentLimit: settings.attachmentLimit,
-				stored,
+			report('slicing', stored.size > 0 ? resumeReadingNote(slicing.reads) : undefined);
+		}
+		for await (const chunk of slicing) {
+			const previous = rows.get(chunk.index);
+			const file: OutgoingFile = { name: chunk.filename, data: chunk.bytes };
+			await postRecorded(ctx, archive, threadId, {
+				kind: ChunkKind.Data,
+				index: chunk.index,
+				file,
+				facts: {
+					filename: chunk.filename,
+					storedSize: chunk.storedSize,
+					sha256: chunk.sha256,
+					plainSize: chunk.plainSize,
+					plainSha256: chunk.plainSha256,
+					compressed: chunk.compressed
+				},
+				completedFiles: chunk.completedFiles,
+				content: `chunk ${chunk.index + 1}/${options.plan.chunkCount} · ${archive.id}`,
+				previousNonce: previous?.postNonce ?? null,
 				signal
 			});
-			for await (const chunk of slicing) {
-				const previous = rows.get(chunk.index);
-				const file: OutgoingFile = { name: chunk.filename, data: chunk.bytes };
-				await postRecorded(ctx, archive, threadId, {
-					kind: ChunkKind.Data,
-					index: chunk.index,
-					file,
-					facts: {
-						filename: chunk.filename,
-						storedSize: chunk.storedSize,
-						sha256: chunk.sha256,
-						plainSize: chunk.plainSize,
-						plainSha256: chunk.plainSha256,
-						compressed: chunk.compressed
-					},
-					content: `chunk ${chunk.index + 1}/${options.plan.chunkCount} · ${archive.id}`,
-					previousNonce: previous?.postNonce ?? null,
-					signal
-				});
-				chunksPosted++;
-				progress.bytesDone += chunk.plainSize;
-				progress.chunksDone++;
-				archive = index.archives.require(lot);
-				report('uploading', `chunk ${chunk.index + 1}/${options.plan.chunkCount} stored`);
-			}
-			fileHashes = slicing.fileHashes;
-			index.entries.setFileHashes(lot, fileHashes);
+			chunksPosted++;
+			progress.bytesDone += chunk.plainSize;
+			progress.chunksDone++;
+			archive = index.archives.require(lot);
+			report('uploading', `chunk ${chunk.index + 1}/${options.plan.chunkCount} stored`);
 		}
+		const fileHashes = slicing.fileHashes;
+		// Most hashes were recorded with the chunk completing their file; the rest (files completed in stored chunks
+		// after the last posted one, empty files of an archive without chunks) now that every chunk is stored.
+		index.entries.setFileHashes(
+			lot,
+			[...fileHashes].filter(([path, sha256]) => recorded.get(path) !== sha256)
+		);
 		report('manifest', 'posting the manifest');
 		const manifestParts = await postManifest(ctx, archive, threadId, options, fileHashes, signal);
 		archive = index.archives.setStatus(lot, ArchiveStatus.Complete);
@@ -440,6 +452,8 @@ interface RecordedPost {
 		readonly plainSha256?: string;
 		readonly compressed?: boolean;
 	};
+	/** Data chunks: the files the chunk completes, path → sha256, recorded with it as stored. */
+	readonly completedFiles?: ReadonlyMap<string, string>;
 	readonly content: string;
 	/** The nonce of this chunk's last post, if any: the next post uses the next generation. */
 	readonly previousNonce: string | null;
@@ -457,7 +471,8 @@ export function nextGeneration(uid: string, kind: ChunkKind, index: number, prev
 
 /**
  * Posts one chunk or manifest part, accounted for in SQLite before and after: in flight with its nonce and sealed
- * file first, stored with message and attachment once Discord accepted it.
+ * file first, stored with message and attachment once Discord accepted it — in the same transaction as the hashes of
+ * the files the chunk completes, so that no hash is recorded before its bytes are posted, nor lost once they are.
  */
 async function postRecorded(ctx: ArchiveContext, archive: Archive, threadId: string, post: RecordedPost): Promise<void> {
 	const nonce = chunkNonce({
@@ -483,7 +498,8 @@ async function postRecorded(ctx: ArchiveContext, archive: Archive, threadId: str
 		attachmentId: attachment.id,
 		filename: attachment.filename,
 		storedSize: attachment.size,
-		sha256: post.facts.sha256
+		sha256: post.facts.sha256,
+		...(post.completedFiles === undefined || post.completedFiles.size === 0 ? {} : { completedFiles: post.completedFiles })
 	});
 }
 
@@ -554,6 +570,19 @@ function manifestChunkRecord(row: ChunkRecord) {
 		sha256: row.sha256,
 		compressed: row.compressed ?? false
 	};
+}
+
+/**
+ * What a resume reads of the source, for the card and the CLI: the files it re-reads (whole), their bytes, the
+ * missing chunks it rebuilds from them and the stored chunks it re-checks in full.
+ */
+export function resumeReadingNote(reads: SliceReadPlan): string {
+	const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+	if (reads.files.size === 0) return 'nothing to re-read: every chunk is stored and every file hash recorded';
+	const parts = [`re-reading ${plural(reads.files.size, 'file')} (${formatBytes(reads.bytes)}) of the source`];
+	if (reads.counts.seal > 0) parts.push(`to rebuild ${plural(reads.counts.seal, 'missing chunk')}`);
+	if (reads.counts.check > 0) parts.push(`re-checking ${plural(reads.counts.check, 'stored chunk')} against it`);
+	return parts.join(', ');
 }
 
 /** One line in the log channel when one is configured; failures are logged, never thrown. */
