@@ -1,4 +1,4 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobProgressEvent, JobRun } from '../../src/archive/context.js';
@@ -10,7 +10,7 @@ import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { isCoreError } from '../../src/core/index.js';
 import { ChunkKind, ChunkState, isIndexError } from '../../src/db/index.js';
 import { isTransportError } from '../../src/discord/index.js';
-import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, touch, treeDigest } from './support/harness.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {
@@ -173,5 +173,86 @@ describe('resume', () => {
 		await restoreFromThread(harness, resumed.threadId, outDir);
 		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
 		await service.shutdown();
+	});
+
+	describe('reading only what it must', () => {
+		/** Whole seconds, so an mtime set again after a rewrite is exactly the planned one. */
+		const plannedMtime = new Date(2024, 0, 1, 12, 0, 0);
+
+		/** Changes bytes of a file in place, keeping its size and its planned mtime: only reading it can tell. */
+		async function rewriteInPlace(file: string, at: number, length = 1): Promise<void> {
+			const bytes = await readFile(file);
+			for (let i = at; i < at + length; i++) bytes[i] = bytes[i]! ^ 0xff;
+			await writeFile(file, bytes);
+			await touch(file, plannedMtime);
+		}
+
+		/**
+		 * Uploads `nested` (chunks of 16 KiB: docs/notes/today.md lies wholly in chunk 0, photos/2024/a.jpg spans chunks
+		 * 0–10) with every file's mtime set to `plannedMtime`, and stops it after 5 chunks.
+		 */
+		async function stoppedWithPlannedMtimes(h: ArchiveHarness) {
+			const source = await h.writeTree('nested', nestedTree());
+			const files = Object.entries(nestedTree()).filter(([, node]) => typeof node === 'string' || node instanceof Uint8Array);
+			for (const [name] of files) await touch(path.join(source, name), plannedMtime);
+			const digest = await treeDigest(source);
+			const upload = await planUpload(h.context, { folder: 'nested' });
+			await caught(uploadArchive(h.context, upload, stoppingRun(5)));
+			const archive = h.index.archives.require(upload.archive.lot);
+			expect(archive.status).toBe('cancelled');
+			return { archive, source, digest };
+		}
+
+		it('GIVEN an upload stopped after some chunks WHEN its index is read THEN the hashes of the files completed in stored chunks are recorded, and no other', async () => {
+			harness = await startArchiveHarness(fastLimits);
+			const { archive, digest } = await stoppedWithPlannedMtimes(harness);
+			const storedChunks = new Set(
+				harness.index.chunks.list(archive.lot, { kind: ChunkKind.Data, states: [ChunkState.Stored] }).map((c) => c.index)
+			);
+			expect(storedChunks.has(10)).toBe(false);
+			const files = harness.index.entries.list(archive.lot).filter((entry) => entry.type === 'file');
+			expect(harness.index.entries.get(archive.lot, 'docs/notes/today.md')?.sha256).toBe(digest['docs/notes/today.md']);
+			expect(harness.index.entries.get(archive.lot, 'photos/2024/a.jpg')?.sha256).toBeNull();
+			for (const entry of files) {
+				const span =
+					entry.firstChunk === null ? [] : Array.from({ length: entry.lastChunk! - entry.firstChunk + 1 }, (_, i) => entry.firstChunk! + i);
+				const allStored = span.every((index) => storedChunks.has(index));
+				// A hash is recorded exactly for the files whose bytes are all posted (empty files ride on a chunk too).
+				if (entry.size > 0) expect({ path: entry.path, recorded: entry.sha256 !== null }).toEqual({ path: entry.path, recorded: allStored });
+				if (entry.sha256 !== null) expect(entry.sha256).toBe(digest[entry.path]);
+			}
+		});
+
+		it('GIVEN a file wholly in stored chunks rewritten (same size and mtime) WHEN resumed THEN it is not read: the resume completes, says what it re-reads, and restores the source as it was', async () => {
+			harness = await startArchiveHarness(fastLimits);
+			const { archive, source, digest } = await stoppedWithPlannedMtimes(harness);
+			const unread = harness.index.entries.list(archive.lot).filter((entry) => entry.type === 'file' && entry.sha256 === null);
+			// Reading it again would fail the check of chunk 0, which holds the start of a.jpg that the resume re-reads.
+			await rewriteInPlace(path.join(source, 'docs/notes/today.md'), 100, 50);
+			expect((await treeDigest(source))['docs/notes/today.md']).not.toBe(digest['docs/notes/today.md']);
+
+			const run = harness.jobRun();
+			const result = await resumeArchive(harness.context, { archive: archive.id }, run);
+			expect(harness.index.archives.require(archive.lot).status).toBe('complete');
+			expect(result.chunksPosted).toBeGreaterThan(0);
+			const note = run.events.find((event) => event.phase === 'slicing')?.note ?? '';
+			expect(note).toContain(`re-reading ${unread.length} files`);
+			expect(note).toContain(`to rebuild ${result.chunksPosted} missing chunk`);
+			expectOnePerChunk(harness, archive.lot, archive.threadId!);
+			const outDir = path.join(harness.downloadRoot, 'restored');
+			await restoreFromThread(harness, archive.threadId!, outDir);
+			expect(await treeDigest(outDir)).toEqual(digest);
+		});
+
+		it('GIVEN a file the resume must re-read changed in a stored chunk (same size and mtime) WHEN resumed THEN SOURCE_CHANGED names it', async () => {
+			harness = await startArchiveHarness(fastLimits);
+			const { archive, source } = await stoppedWithPlannedMtimes(harness);
+			// a.jpg starts at stream byte 16,000: its byte 20,000 is in chunk 2, stored and all a.jpg.
+			await rewriteInPlace(path.join(source, 'photos/2024/a.jpg'), 20_000);
+			const error = await caught(resumeArchive(harness.context, { archive: archive.id }, harness.jobRun()));
+			expect(isCoreError(error, 'SOURCE_CHANGED')).toBe(true);
+			expect((error as Error).message).toContain('photos/2024/a.jpg');
+			expect(harness.index.archives.require(archive.lot)).toMatchObject({ status: 'failed', errorCode: 'SOURCE_CHANGED' });
+		});
 	});
 });
