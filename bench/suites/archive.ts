@@ -203,7 +203,7 @@ const cases = {
 				bytes: result.originalBytes,
 				chunks: result.chunksPosted,
 				seconds: resumeSeconds,
-				note: `${stored}/${total} chunks stored before the resume; resume ${resumeSeconds.toFixed(1)} s posting ${result.chunksPosted} chunk(s) vs ${ideal.toFixed(1)} s to post them at the upload's pace: overhead ${(resumeSeconds - ideal).toFixed(1)} s (reconcile + re-reading ${stored} stored chunks)`
+				note: `${stored}/${total} chunks stored before the resume; resume ${resumeSeconds.toFixed(1)} s posting ${result.chunksPosted} chunk(s) vs ${ideal.toFixed(1)} s to post them at the upload's pace: overhead ${(resumeSeconds - ideal).toFixed(1)} s (reconcile + re-reading only the files that touch a missing chunk or lack a recorded hash)`
 			};
 		});
 	},
