@@ -37,13 +37,16 @@ export const JobInterruption = {
 	/** Its process is gone (found at start-up). */
 	HolderGone: 'HOLDER_GONE',
 	/** Its process shut down gracefully before the job finished. */
-	Shutdown: 'SHUTDOWN'
+	Shutdown: 'SHUTDOWN',
+	/** The index was restored from a snapshot taken while it ran (its process is not the one using this file). */
+	Restored: 'RESTORED'
 } as const;
 
 const interruptionMessages: Record<(typeof JobInterruption)[keyof typeof JobInterruption], string> = {
 	LEASE_EXPIRED: 'The process running this job stopped answering; the job can be resumed.',
 	HOLDER_GONE: 'The process running this job is gone; the job can be resumed.',
-	SHUTDOWN: 'The bot shut down before this job finished; the job can be resumed.'
+	SHUTDOWN: 'The bot shut down before this job finished; the job can be resumed.',
+	RESTORED: 'The index was restored from a backup taken while this job ran; the job can be resumed.'
 };
 
 /**
@@ -294,6 +297,21 @@ export class JobLocks {
 			this.#interrupt(expired, JobInterruption.LeaseExpired);
 			this.#interrupt(gone, JobInterruption.HolderGone);
 			return [...expired, ...gone];
+		});
+	}
+
+	/**
+	 * After a restore: every job the snapshot shows running belonged to the process that took the snapshot, never
+	 * to one using this file, so each is marked `interrupted` (and its archive, if uploading) at once rather than
+	 * holding its lock until the lease runs out.
+	 *
+	 * @returns the jobs as they were before.
+	 */
+	public interruptRestored(): Job[] {
+		return write(this.#context, () => {
+			const running = this.#context.db.select().from(jobs).where(eq(jobs.status, JobStatus.Running)).all();
+			this.#interrupt(running, JobInterruption.Restored);
+			return running;
 		});
 	}
 

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { sqliteCode } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
-import { defaultMigrationsFolder } from './history-index.js';
+import { defaultMigrationsFolder, openIndex } from './history-index.js';
 
 export interface RestoreIndexOptions {
 	/** A snapshot written by `HistoryIndex.snapshot` (already decrypted by the archive service). */
@@ -46,11 +46,26 @@ export async function restoreIndexSnapshot(options: RestoreIndexOptions): Promis
 		}
 		await rm(`${options.path}-wal`, { force: true });
 		await rm(`${options.path}-shm`, { force: true });
+		releaseRestoredJobs(incoming, options.migrationsFolder ?? defaultMigrationsFolder);
 		await rename(incoming, options.path);
 		return { previous };
 	} catch (error) {
 		await rm(incoming, { force: true });
 		throw error;
+	}
+}
+
+/**
+ * Marks interrupted the jobs the snapshot shows running (see `JobLocks.interruptRestored`), in the copy about to be
+ * moved into place; the copy is migrated on the way, as the next open would do anyway.
+ */
+function releaseRestoredJobs(copy: string, migrationsFolder: string): void {
+	const index = openIndex({ path: copy, migrationsFolder });
+	try {
+		index.jobs.interruptRestored();
+	} finally {
+		// The last connection to close checkpoints the WAL into the file and removes it: the copy is one file again.
+		index.close();
 	}
 }
 

@@ -1,4 +1,5 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,6 +59,27 @@ describe('index snapshots', () => {
 		const kept = openIndex({ path: previous! });
 		opened.push(kept);
 		expect(kept.archives.count()).toBe(2);
+	});
+
+	it('GIVEN a snapshot taken while jobs ran (the index backup itself among them) WHEN restored THEN those jobs are interrupted and their locks free', async () => {
+		const { folder, file } = workspace();
+		const index = populated(file);
+		const upload = index.jobs.acquire({ lot: 1, kind: 'upload', holder: `${hostname()}:${process.pid}:snapshot`, leaseMs: 600_000 });
+		const backup = index.jobs.acquire({ lot: null, kind: 'index-backup', holder: `${hostname()}:${process.pid}:snapshot`, leaseMs: 600_000 });
+		const snapshot = join(folder, 'snapshot.sqlite');
+		await index.snapshot(snapshot);
+		index.close();
+
+		await restoreIndexSnapshot({ snapshot, path: file });
+		expect(existsSync(`${file}-wal`)).toBe(false);
+		const restored = openIndex({ path: file });
+		opened.push(restored);
+		for (const id of [upload.id, backup.id]) {
+			expect(restored.jobs.get(id)).toMatchObject({ status: 'interrupted', errorCode: 'RESTORED', leaseExpiresAt: null });
+		}
+		// The locks are free at once, although the holder looks alive and the leases have not run out.
+		expect(restored.jobs.acquire({ lot: null, kind: 'index-backup', holder: 'next', leaseMs: 1_000 }).status).toBe('running');
+		expect(restored.jobs.acquire({ lot: 1, kind: 'upload', holder: 'next', leaseMs: 1_000 }).status).toBe('running');
 	});
 
 	it('GIVEN an in-memory index WHEN snapshotted THEN the snapshot opens as a file index', async () => {
