@@ -208,8 +208,10 @@ export function createIndexBackupTrigger(options: IndexBackupTriggerOptions): In
 		if (running !== undefined || !dirty) return running ?? Promise.resolve();
 		dirty = false;
 		lastStart = now();
-		running = options
-			.backup()
+		// A backup that cannot even start (its lock held, say) throws at once: it must fail like any other backup —
+		// logged and retried — and never fail the job or the command that asked for it.
+		running = Promise.resolve()
+			.then(() => options.backup())
 			.then(
 				() => undefined,
 				(error: unknown) => {

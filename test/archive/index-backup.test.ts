@@ -105,4 +105,21 @@ describe('createIndexBackupTrigger', () => {
 			vi.useRealTimers();
 		}
 	});
+
+	it('GIVEN a backup that cannot start (it throws at once, e.g. its lock is held) WHEN the trigger closes THEN the close succeeds, the failure is logged and the change stays pending', async () => {
+		const logged: { level: string; message: string }[] = [];
+		let attempts = 0;
+		const trigger = createIndexBackupTrigger({
+			minIntervalMs: 60_000,
+			log: (level, message) => logged.push({ level, message }),
+			backup: () => {
+				attempts++;
+				throw Object.assign(new Error('Another index-backup job is running.'), { code: 'ARCHIVE_BUSY' });
+			}
+		});
+		trigger.notify();
+		await expect(trigger.close()).resolves.toBeUndefined();
+		expect(attempts).toBe(1);
+		expect(logged).toEqual([{ level: 'warn', message: 'index backup failed; it is retried at the next change' }]);
+	});
 });
