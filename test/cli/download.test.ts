@@ -113,4 +113,31 @@ describe('dos download, verify, cleanup and index', () => {
 			index.close();
 		}
 	});
+
+	it('GIVEN a range whose first archive was cleaned up WHEN downloaded through the CLI THEN the rest is restored and the skipped one is named with the reason', async () => {
+		const source = await writeTree(path.join(dir, 'uploads', 'ranged'), nestedTree());
+		const first = await dos(['upload', 'ranged', '--json']);
+		const second = await dos(['upload', 'ranged', '--json']);
+		expect(first.code, first.stderr).toBe(0);
+		expect(second.code, second.stderr).toBe(0);
+		const [firstId, secondId] = [String(first.result!.archiveId), String(second.result!.archiveId)];
+		expect((await dos(['cleanup', firstId, '--yes'])).code).toBe(0);
+
+		const range = await dos(['download', firstId, '--through', secondId, '--json']);
+		expect(range.code, range.stderr).toBe(0);
+		const archives = range.result!.archives as { archiveId: string; restoredTo: string }[];
+		expect(archives.map((archive) => archive.archiveId)).toEqual([secondId]);
+		expect(await treeDigest(archives[0]!.restoredTo)).toEqual(await treeDigest(source));
+		expect(range.result!.skipped).toEqual([
+			expect.objectContaining({ id: firstId, status: 'deleted', reason: expect.stringContaining('cleaned up') })
+		]);
+
+		const text = await dos(['download', firstId, '--through', secondId]);
+		expect(text.code, text.stderr).toBe(0);
+		expect(text.stdout).toContain(`Not downloaded: ${firstId} was cleaned up`);
+
+		const nothing = await dos(['download', firstId, '--through', firstId]);
+		expect(nothing.code).not.toBe(0);
+		expect(nothing.stderr).toContain(`Nothing from ${firstId} through ${firstId} can be downloaded`);
+	});
 });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { archivesInRange, downloadArchive, type DownloadResult } from '../../archive/download.js';
+import { downloadArchive, type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
+import { CoreError, CoreErrorCode } from '../../core/index.js';
 import { formatBytes } from '../../archive/index.js';
 import { JobKind } from '../../db/index.js';
 import { collect, type CliContext, integerOption, runCommand } from '../context.js';
@@ -34,8 +35,15 @@ export function register(program: Command, context: CliContext): void {
 			runCommand(context, options.json ?? false, async (run) => {
 				const cli = await openCliService(run, ['userKey'], options.workers);
 				try {
-					const archives =
-						options.through === undefined ? [cli.context.index.archives.require(id)] : archivesInRange(cli.context, id, options.through);
+					const range = options.through === undefined ? undefined : resolveArchiveRange(cli.context, id, options.through);
+					const skipped = range?.skipped ?? [];
+					if (range !== undefined && range.archives.length === 0) {
+						throw new CoreError(
+							CoreErrorCode.InvalidOption,
+							`Nothing from ${range.first.id} through ${range.last.id} can be downloaded, so nothing was: ${skipped.map(describeSkipped).join('; ')}.`
+						);
+					}
+					const archives = range?.archives ?? [cli.context.index.archives.require(id)];
 					const results: DownloadResult[] = [];
 					for (const archive of archives) {
 						const handle = cli.service.runner.run(
@@ -54,19 +62,22 @@ export function register(program: Command, context: CliContext): void {
 						);
 						results.push(await followJob(cli, run, handle));
 					}
-					run.reporter.result(
-						{ archives: results },
-						results.length === 0
-							? ['No complete archive in that range.']
-							: results.map(
-									(result) =>
-										`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`
-								)
-					);
+					run.reporter.result({ archives: results, skipped }, [
+						...results.map(
+							(result) =>
+								`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`
+						),
+						...skipped.map((entry) => `Not downloaded: ${describeSkipped(entry)}.`)
+					]);
 					return ExitCode.Ok;
 				} finally {
 					await cli.close();
 				}
 			})
 		);
+}
+
+/** `#DDMMYY-NN was cleaned up (…)`, or the lot number when the index does not know the archive. */
+function describeSkipped(entry: SkippedInRange): string {
+	return `${entry.id ?? `lot ${entry.lot}`} ${entry.reason}`;
 }
