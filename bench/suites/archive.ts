@@ -254,7 +254,7 @@ async function run(context: SuiteContext) {
 		notes: [
 			`The ceiling of the limits: ${MESSAGES_PER_WINDOW} messages per ${WINDOW_SECONDS} s per thread, 9.5 MiB of plaintext per message; n messages need at least (⌈n/5⌉ − 1) × 5 s.`,
 			'Throughput counts plaintext bytes; download + restore includes fetching fresh URLs, hashing, decrypting, inflating and writing every file.',
-			'Resume overhead: the resume re-reads and re-hashes every stored chunk against its recorded plaintext hash before posting the missing ones.'
+			'Resume overhead: the resume re-reads only the files that touch a missing chunk or lack a recorded hash, and re-hashes every stored chunk those files have a byte in (read whole) against its recorded plaintext hash, before posting the missing ones.'
 		]
 	};
 }

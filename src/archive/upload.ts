@@ -579,7 +579,7 @@ function manifestChunkRecord(row: ChunkRecord) {
 export function resumeReadingNote(reads: SliceReadPlan): string {
 	const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 	if (reads.files.size === 0) return 'nothing to re-read: every chunk is stored and every file hash recorded';
-	const parts = [`re-reading ${plural(reads.files.size, 'file')} (${formatBytes(reads.bytes)}) of the source`];
+	const parts = [`re-reading ${formatBytes(reads.bytes)} of the source (${plural(reads.files.size, 'file')} re-hashed)`];
 	if (reads.counts.seal > 0) parts.push(`to rebuild ${plural(reads.counts.seal, 'missing chunk')}`);
 	if (reads.counts.check > 0) parts.push(`re-checking ${plural(reads.counts.check, 'stored chunk')} against it`);
 	return parts.join(', ');

@@ -96,19 +96,21 @@ export interface ArchiveSlicing extends AsyncIterable<SealedChunk> {
 
 /**
  * What a slicing does with one chunk: `seal` it (read whole, then compressed and encrypted: it is not stored yet);
- * `check` it (stored, and read whole because re-read files cover all of it: re-hashed and compared with the recorded
- * plaintext hash); `partial` (stored, only the bytes of re-read files in it are read, and the chunk cannot be
- * re-hashed); `skip` (stored, nothing in it is read).
+ * `check` it (stored, and a re-read file has bytes in it: read whole, re-hashed and compared with the recorded
+ * plaintext hash); `skip` (stored, nothing in it is read).
  */
-export type ChunkReading = 'seal' | 'check' | 'partial' | 'skip';
+export type ChunkReading = 'seal' | 'check' | 'skip';
 
 /** What a slicing reads of its source, decided before the first read. */
 export interface SliceReadPlan {
-	/** Paths of the files read, each whole from its first byte (empty files included when their hash is not known). */
+	/**
+	 * Paths of the files re-read and hashed, each whole from its first byte (empty files included when their hash is
+	 * not known). Other files sharing a `check` chunk with them have their bytes in that chunk read too, unhashed.
+	 */
 	readonly files: ReadonlySet<string>;
 	/** What is done with each chunk, by index. */
 	readonly chunks: readonly ChunkReading[];
-	/** Bytes read from the source. */
+	/** Bytes read from the source: every `seal` and `check` chunk, whole. */
 	readonly bytes: number;
 	/** Chunks per reading. */
 	readonly counts: Readonly<Record<ChunkReading, number>>;
@@ -119,10 +121,11 @@ export interface SliceReadPlan {
  * — whole, from its first byte, to hash it — when it has a byte in a chunk that is not stored or when its hash is not
  * known; the chunks not stored are read whole and sealed. A file whose hash is known and whose bytes all lie in stored
  * chunks is not read: its bytes are posted already and its recorded hash describes exactly those bytes, so the
- * archive stays consistent even if the file changed since. A stored chunk the re-read files cover in full is
- * re-hashed and compared with its recorded plaintext hash (`check`); one they cover in part (`partial`) cannot be —
- * its other bytes are not read — so the re-read files' bytes in it are checked only through their own recorded hash
- * when they have one, and otherwise only through their size and modification time.
+ * archive stays consistent even if the file changed since. Every stored chunk a re-read file has a byte in is read
+ * whole — the bytes of its other files too, unhashed — re-hashed and compared with its recorded plaintext hash
+ * (`check`): so every byte re-read from a file is checked against what was posted, and a file that changed there (even
+ * keeping its size and modification time) is refused. Only whole chunks are read, at most one more chunk than the
+ * re-read files need at each end of a run of them.
  */
 export function planSliceReads(
 	plan: Pick<ArchivePlan, 'entries' | 'chunkSize' | 'chunkCount' | 'totalBytes'>,
@@ -135,9 +138,8 @@ export function planSliceReads(
 	const missingBefore = new Array<number>(chunkCount + 1);
 	missingBefore[0] = 0;
 	for (let index = 0; index < chunkCount; index++) missingBefore[index + 1] = missingBefore[index]! + (isStored(index) ? 0 : 1);
-	const covered = new Array<number>(chunkCount).fill(0);
+	const touched = new Array<boolean>(chunkCount).fill(false);
 	const files = new Set<string>();
-	let bytes = 0;
 	for (const entry of plan.entries) {
 		if (entry.type !== 'file') continue;
 		if (entry.size === 0) {
@@ -150,17 +152,17 @@ export function planSliceReads(
 		const touchesMissing = missingBefore[last + 1]! - missingBefore[first]! > 0;
 		if (!touchesMissing && knownFileHashes.has(entry.path)) continue;
 		files.add(entry.path);
-		bytes += entry.size;
-		for (let index = first; index <= last; index++) {
-			const { start, end } = chunkRange(plan, index);
-			covered[index]! += Math.min(end, offset + entry.size) - Math.max(start, offset);
-		}
+		for (let index = first; index <= last; index++) touched[index] = true;
 	}
-	const counts: Record<ChunkReading, number> = { seal: 0, check: 0, partial: 0, skip: 0 };
-	const chunks = covered.map((bytesCovered, index): ChunkReading => {
-		const { start, end } = chunkRange(plan, index);
-		const reading: ChunkReading = !isStored(index) ? 'seal' : bytesCovered === 0 ? 'skip' : bytesCovered === end - start ? 'check' : 'partial';
+	const counts: Record<ChunkReading, number> = { seal: 0, check: 0, skip: 0 };
+	let bytes = 0;
+	const chunks = touched.map((isTouched, index): ChunkReading => {
+		const reading: ChunkReading = !isStored(index) ? 'seal' : isTouched ? 'check' : 'skip';
 		counts[reading]++;
+		if (reading !== 'skip') {
+			const { start, end } = chunkRange(plan, index);
+			bytes += end - start;
+		}
 		return reading;
 	});
 	return { files, chunks, bytes, counts };
@@ -236,13 +238,7 @@ export function sliceArchive(options: SliceOptions): ArchiveSlicing {
 					const buffer = spare.pop() ?? new ArrayBuffer(plan.chunkSize);
 					const plain = Buffer.from(buffer, 0, end - start);
 					await reader.read(plain, start);
-					if (reading === 'seal') task = sealOne(index, plain);
-					else if (reading === 'check') task = checkOne(index, plain, options.stored!.get(index)!, start, end);
-					else {
-						// Only the re-read files' bytes are in the buffer: there is nothing to hash the chunk against.
-						spare.push(buffer);
-						task = Promise.resolve(undefined);
-					}
+					task = reading === 'seal' ? sealOne(index, plain) : checkOne(index, plain, options.stored!.get(index)!, start, end);
 				}
 				const hashed = reader.takeCompleted();
 				if (hashed.size > 0) completed.push({ index, files: hashed });
@@ -358,8 +354,9 @@ interface StreamReaderOptions {
 /**
  * Reads the plan's files as one concatenated stream, in stream order, hashing each file it reads and checking that it
  * does not change under us (type, size and mtime before and after reading; bytes read equal to the size; the recorded
- * hash, when there is one). Files it is not asked to read are passed over without being opened; a file it reads must
- * be read from its first byte to its last.
+ * hash, when there is one). A file it is not asked to read is opened only for its bytes inside a chunk being read
+ * (for that chunk's check, unhashed), and otherwise passed over; a file it reads must be read from its first byte to
+ * its last.
  */
 class StreamReader {
 	private readonly root: string;
@@ -436,6 +433,12 @@ class StreamReader {
 			if (offset >= end) break;
 			const fileEnd = offset + file.size;
 			if (!this.reads.has(file.path)) {
+				// Not re-read: its bytes inside a chunk being read are read for that chunk's check, without hashing the file.
+				if (into !== undefined) {
+					const from = Math.max(offset, into.position);
+					const to = Math.min(fileEnd, end);
+					if (to > from) await this.readUnhashed(file, into.target, from - into.position, from - offset, to - from);
+				}
 				if (fileEnd > end) break;
 				this.fileHashes.set(file.path, this.known.get(file.path)!);
 				this.cursor++;
@@ -475,6 +478,34 @@ class StreamReader {
 			target.fill(0, at + got, at + want);
 		}
 		this.readAt += want;
+	}
+
+	/**
+	 * Reads `want` bytes from `position` of a file that is not re-read, into `target` at `at`. A file gone or shorter
+	 * leaves zeros, which the chunk's check then refuses, naming the chunk's files.
+	 */
+	private async readUnhashed(file: PlanEntry, target: Buffer, at: number, position: number, want: number): Promise<void> {
+		let handle: FileHandle;
+		try {
+			handle = await open(this.absolute(file), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+		} catch (error) {
+			const code = (error as NodeJS.ErrnoException).code;
+			if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') throw sourceChanged([file.path]);
+			throw fromFsError(error, file.path);
+		}
+		try {
+			let got = 0;
+			while (got < want) {
+				const { bytesRead } = await handle.read(target, at + got, want - got, position + got).catch((error: unknown) => {
+					throw fromFsError(error, file.path);
+				});
+				if (bytesRead === 0) break;
+				got += bytesRead;
+			}
+			if (got < want) target.fill(0, at + got, at + want);
+		} finally {
+			await handle.close().catch(() => undefined);
+		}
 	}
 
 	private streamEnd(): number {

@@ -188,16 +188,17 @@ describe('resume', () => {
 		}
 
 		/**
-		 * Uploads `nested` (chunks of 16 KiB: docs/notes/today.md lies wholly in chunk 0, photos/2024/a.jpg spans chunks
-		 * 0–10) with every file's mtime set to `plannedMtime`, and stops it after 5 chunks.
+		 * Uploads `nested` (13 chunks of 16 KiB: docs/notes/today.md lies wholly in chunk 0, photos/2024/a.jpg spans chunks
+		 * 0–10, photos/2024/b.jpg chunks 10–12) with every file's mtime set to `plannedMtime`, and stops it after `after`
+		 * chunks.
 		 */
-		async function stoppedWithPlannedMtimes(h: ArchiveHarness) {
+		async function stoppedWithPlannedMtimes(h: ArchiveHarness, after = 5) {
 			const source = await h.writeTree('nested', nestedTree());
 			const files = Object.entries(nestedTree()).filter(([, node]) => typeof node === 'string' || node instanceof Uint8Array);
 			for (const [name] of files) await touch(path.join(source, name), plannedMtime);
 			const digest = await treeDigest(source);
 			const upload = await planUpload(h.context, { folder: 'nested' });
-			await caught(uploadArchive(h.context, upload, stoppingRun(5)));
+			await caught(uploadArchive(h.context, upload, stoppingRun(after)));
 			const archive = h.index.archives.require(upload.archive.lot);
 			expect(archive.status).toBe('cancelled');
 			return { archive, source, digest };
@@ -225,9 +226,11 @@ describe('resume', () => {
 
 		it('GIVEN a file wholly in stored chunks rewritten (same size and mtime) WHEN resumed THEN it is not read: the resume completes, says what it re-reads, and restores the source as it was', async () => {
 			harness = await startArchiveHarness(fastLimits);
-			const { archive, source, digest } = await stoppedWithPlannedMtimes(harness);
+			// Stopped after 12 chunks: only chunk 12 is missing, so b.jpg and the files after it are re-read, with chunks 10–11
+			// (which hold a.jpg's end) read whole for their check. Chunk 0 (today.md, a.jpg's start) is not read at all:
+			// were it read, its check would fail.
+			const { archive, source, digest } = await stoppedWithPlannedMtimes(harness, 12);
 			const unread = harness.index.entries.list(archive.lot).filter((entry) => entry.type === 'file' && entry.sha256 === null);
-			// Reading it again would fail the check of chunk 0, which holds the start of a.jpg that the resume re-reads.
 			await rewriteInPlace(path.join(source, 'docs/notes/today.md'), 100, 50);
 			expect((await treeDigest(source))['docs/notes/today.md']).not.toBe(digest['docs/notes/today.md']);
 
@@ -236,7 +239,8 @@ describe('resume', () => {
 			expect(harness.index.archives.require(archive.lot).status).toBe('complete');
 			expect(result.chunksPosted).toBeGreaterThan(0);
 			const note = run.events.find((event) => event.phase === 'slicing')?.note ?? '';
-			expect(note).toContain(`re-reading ${unread.length} files`);
+			expect(note).toContain(`(${unread.length} files re-hashed)`);
+			expect(note).toContain('re-checking 2 stored chunks');
 			expect(note).toContain(`to rebuild ${result.chunksPosted} missing chunk`);
 			expectOnePerChunk(harness, archive.lot, archive.threadId!);
 			const outDir = path.join(harness.downloadRoot, 'restored');

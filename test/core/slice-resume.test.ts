@@ -92,26 +92,26 @@ describe('what a resume reads', () => {
 		const reads = planSliceReads(plan);
 		expect([...reads.files]).toEqual(['a.bin', 'b.bin', 'empty.txt', 'c.bin', 'd.bin']);
 		expect(reads.bytes).toBe(680);
-		expect(reads.counts).toEqual({ seal: 7, check: 0, partial: 0, skip: 0 });
+		expect(reads.counts).toEqual({ seal: 7, check: 0, skip: 0 });
 	});
 
 	it('GIVEN chunks 4–5 missing and the hashes of the files wholly in stored chunks WHEN planned THEN only the files touching a missing chunk are read', async () => {
 		const { plan, chunks, fileHashes } = await source();
 		const reads = planSliceReads(plan, storedExcept(chunks, [4, 5]), pick(fileHashes, ['a.bin', 'b.bin', 'empty.txt']));
 		expect([...reads.files]).toEqual(['c.bin', 'd.bin']);
-		expect(reads.bytes).toBe(80 + 230);
-		// Chunk 3 holds the end of b.bin (not read) and the start of c.bin; chunk 6 is all d.bin.
-		expect(reads.chunks).toEqual(['skip', 'skip', 'skip', 'partial', 'seal', 'seal', 'check']);
+		// Whole chunks are read: chunk 3 holds the end of b.bin (read for the check, not hashed) and the start of c.bin.
+		expect(reads.bytes).toBe(100 + 100 + 100 + 80);
+		expect(reads.chunks).toEqual(['skip', 'skip', 'skip', 'check', 'seal', 'seal', 'check']);
 	});
 
 	it('GIVEN every chunk stored WHEN a file hash is not recorded THEN that file is read and the stored chunks it covers in full are re-checked', async () => {
 		const { plan, chunks, fileHashes } = await source();
 		const reads = planSliceReads(plan, storedExcept(chunks, []), pick(fileHashes, ['b.bin', 'empty.txt', 'c.bin', 'd.bin']));
 		expect([...reads.files]).toEqual(['a.bin']);
-		expect(reads.chunks).toEqual(['check', 'check', 'partial', 'skip', 'skip', 'skip', 'skip']);
+		expect(reads.chunks).toEqual(['check', 'check', 'check', 'skip', 'skip', 'skip', 'skip']);
 		const none = planSliceReads(plan, storedExcept(chunks, []), fileHashes);
 		expect(none.files.size).toBe(0);
-		expect(none.counts).toEqual({ seal: 0, check: 0, partial: 0, skip: 7 });
+		expect(none.counts).toEqual({ seal: 0, check: 0, skip: 7 });
 	});
 });
 
@@ -173,15 +173,36 @@ describe('slicing a resume', () => {
 		expect(error).toMatchObject({ code: CoreErrorCode.SourceChanged, details: { paths: ['a.bin'] }, message: expect.stringContaining('a.bin') });
 	});
 
-	it('GIVEN a file spanning a partly read stored chunk and a missing one WHEN resumed THEN it is hashed whole from its first byte', async () => {
-		const { root, slice, chunks, fileHashes } = await source();
-		// c.bin [370, 450) starts in stored chunk 3, which also holds b.bin's end: only c.bin's part of it is read.
-		await rm(path.join(root, 'b.bin'));
+	it('GIVEN a file spanning a stored chunk it shares with a file not re-read, and a missing chunk WHEN resumed THEN the shared chunk is read whole and checked, and the file is hashed whole', async () => {
+		const { slice, chunks, fileHashes } = await source();
+		// c.bin [370, 450) starts in stored chunk 3, which also holds b.bin's end [300, 370).
 		const again = slice({ stored: storedExcept(chunks, [4]), knownFileHashes: pick(fileHashes, ['a.bin', 'b.bin', 'empty.txt', 'd.bin']) });
-		expect(again.reads.chunks[3]).toBe('partial');
+		expect(again.reads.chunks).toEqual(['skip', 'skip', 'skip', 'check', 'seal', 'check', 'check']);
 		const resumed = await collect(again);
 		expect(resumed.map((chunk) => chunk.index)).toEqual([4]);
 		expect(resumed[0]!.completedFiles.get('c.bin')).toBe(fileHashes.get('c.bin'));
 		expect(again.fileHashes).toEqual(fileHashes);
+	});
+
+	it('GIVEN a re-read file whose bytes in a shared stored chunk changed (same size and mtime) WHEN resumed THEN SOURCE_CHANGED names that chunk and its files', async () => {
+		const { root, slice, chunks, fileHashes } = await source();
+		// c.bin byte 10 is stream byte 380, in stored chunk 3 next to b.bin's end; c.bin has no recorded hash to compare.
+		await rewriteInPlace(path.join(root, 'c.bin'), 10);
+		const error = await collect(
+			slice({ stored: storedExcept(chunks, [4]), knownFileHashes: pick(fileHashes, ['a.bin', 'b.bin', 'empty.txt', 'd.bin']) })
+		).catch((e: unknown) => e);
+		expect(error).toMatchObject({
+			code: CoreErrorCode.SourceChanged,
+			details: { chunks: [3], paths: expect.arrayContaining(['b.bin', 'c.bin']) }
+		});
+	});
+
+	it('GIVEN a file not re-read that shares a stored chunk with a re-read one WHEN it is gone THEN the chunk cannot be checked and SOURCE_CHANGED names it', async () => {
+		const { root, slice, chunks, fileHashes } = await source();
+		await rm(path.join(root, 'b.bin'));
+		const error = await collect(
+			slice({ stored: storedExcept(chunks, [4]), knownFileHashes: pick(fileHashes, ['a.bin', 'b.bin', 'empty.txt', 'd.bin']) })
+		).catch((e: unknown) => e);
+		expect(error).toMatchObject({ code: CoreErrorCode.SourceChanged, details: { paths: ['b.bin'] } });
 	});
 });
