@@ -54,19 +54,25 @@ const interruptionMessages: Record<(typeof JobInterruption)[keyof typeof JobInte
  * sweep can tell the jobs of a dead process on this machine from those of another live process.
  */
 export function createHolderToken(): string {
-	return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+	const token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+	ownHolderTokens.add(token);
+	return token;
 }
+
+/** The tokens this process has made: a token with this process's pid that is not among them is an earlier process's. */
+const ownHolderTokens = new Set<string>();
 
 /**
  * Whether the process named by a {@link createHolderToken} token is still alive, as far as this machine can
- * tell: false only for a token of this host whose pid no longer exists. Tokens of other hosts count as alive
- * (their leases decide).
+ * tell: false for a token of this host whose pid no longer exists, and for one that carries this process's own pid
+ * but was not made by it (an earlier process that had the same pid: a bot restarted as pid 1 in a container).
+ * Tokens of other hosts count as alive (their leases decide).
  */
 export function holderIsAlive(holder: string): boolean {
 	const [host, pidText] = holder.split(':');
 	const pid = Number(pidText);
 	if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0) return true;
-	if (pid === process.pid) return true;
+	if (pid === process.pid) return ownHolderTokens.has(holder);
 	try {
 		process.kill(pid, 0);
 		return true;

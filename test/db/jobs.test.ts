@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -159,5 +160,11 @@ describe('job lock', () => {
 		await new Promise((resolve) => child.on('exit', resolve));
 		expect(holderIsAlive(token.replace(`:${process.pid}:`, `:${pid}:`))).toBe(false);
 		expect(holderIsAlive(`another-host:${pid}:abc`)).toBe(true);
+	});
+
+	it('GIVEN a token with this process pid that this process did not make WHEN checked THEN it is an earlier process that had the same pid (a restarted container), not alive', () => {
+		const own = createHolderToken();
+		expect(holderIsAlive(own)).toBe(true);
+		expect(holderIsAlive(`${hostname()}:${process.pid}:0123456789ab`)).toBe(false);
 	});
 });
