@@ -23,6 +23,8 @@ const MiB = 1024 ** 2;
 const ARCHIVE_ID = '#010125-01';
 /** Files of the small-file corpus run through the original's scheme (one PBKDF2 each); the rest is projected. */
 const LEGACY_SMALL_SAMPLE = 400;
+/** Timed passes of the openssl yardstick; the fastest is kept. */
+const YARDSTICK_PASSES = 3;
 
 /** The engine as built: worker threads then run plain JavaScript, as in production. */
 async function loadCore(): Promise<typeof Core> {
@@ -131,18 +133,37 @@ const cases = {
 		};
 	},
 
-	/** The yardstick: one `openssl enc -aes-256-ctr` pass over every file, written out like our chunks. */
+	/**
+	 * The yardstick: one `openssl enc -aes-256-ctr` pass over every file, written out like our chunks. Writing 1 GiB
+	 * into fresh page cache costs this VM anywhere from 0.3 to 4 s of kernel time, so the pass is timed
+	 * {@link YARDSTICK_PASSES} times and the fastest kept: our slicing is compared with openssl at its best.
+	 */
 	async opensslCtr(params): Promise<CaseOutcome> {
 		const source = text(params, 'source');
+		const outDir = text(params, 'outDir');
 		const names = (await readdir(source)).sort();
 		const key = randomBytes(32).toString('hex');
 		const iv = randomBytes(16).toString('hex');
-		const run = await runExternal(
-			`out="$1"; shift; for f in "$@"; do openssl enc -aes-256-ctr -K ${key} -iv ${iv} -in "$f" -out "$out/$(basename "$f").enc"; done`,
-			[text(params, 'outDir'), ...names.map((name) => path.join(source, name))]
-		);
+		const passes: { seconds: number; peakRssBytes?: number }[] = [];
+		for (let pass = 0; pass < YARDSTICK_PASSES; pass++) {
+			await rm(outDir, { recursive: true, force: true });
+			await mkdir(outDir, { recursive: true });
+			passes.push(
+				await runExternal(
+					`out="$1"; shift; for f in "$@"; do openssl enc -aes-256-ctr -K ${key} -iv ${iv} -in "$f" -out "$out/$(basename "$f").enc"; done`,
+					[outDir, ...names.map((name) => path.join(source, name))]
+				)
+			);
+		}
+		const best = passes.reduce((fastest, run) => (run.seconds < fastest.seconds ? run : fastest));
 		const { bytes, files } = await folderBytes(source);
-		return { bytes, files, seconds: run.seconds, ...(run.peakRssBytes === undefined ? {} : { externalPeakRssBytes: run.peakRssBytes }) };
+		return {
+			bytes,
+			files,
+			seconds: best.seconds,
+			note: `fastest of ${YARDSTICK_PASSES} passes (${passes.map((run) => run.seconds.toFixed(2)).join(' / ')} s)`,
+			...(best.peakRssBytes === undefined ? {} : { externalPeakRssBytes: best.peakRssBytes })
+		};
 	},
 
 	/** `tar -c | gzip -9 | openssl enc -aes-256-cbc -pbkdf2`: the usual one-liner. */
@@ -202,7 +223,7 @@ async function run(context: SuiteContext): Promise<{ corpora: CorpusInfo[]; case
 	await measure({
 		id: 'openssl-ctr/random-1g',
 		kind: 'opensslCtr',
-		label: 'openssl enc -aes-256-ctr, one pass (yardstick)',
+		label: 'openssl enc -aes-256-ctr, one pass (yardstick, fastest of 3)',
 		corpus: 'random-1g',
 		params: { source: corpusDir('random-1g'), outDir: await fresh(output('openssl')) }
 	});
@@ -322,6 +343,7 @@ async function run(context: SuiteContext): Promise<{ corpora: CorpusInfo[]; case
 		`The original's scheme runs one chunk at a time, as the Python tool did; on small-20k only the first ${LEGACY_SMALL_SAMPLE} files are run (each costs a PBKDF2 of 600,000 iterations) and the note projects the whole corpus. It slices files of ${ORIGINAL_SLICE_SIZE.toLocaleString('en-US')} B.`,
 		'The yardstick and the tar pipeline write their output into the same scratch folder as our chunks; their peak RSS is that of their largest process (GNU time %M).',
 		'Peak RSS of our cases includes the harness footprint (Node and the engine modules; each case runs as compiled JavaScript, without a TypeScript loader): see the baseline row.',
+		"Why incompressible slicing stays near a quarter of openssl on 2 cores: per byte the format needs three sha256 passes (each file's hash for the manifest, each chunk's plaintext hash that resume checks the source against, and the sealed bytes' hash for the opaque names and key-less checks) plus AES-256-GCM, where openssl does one AES-CTR pass. sha256 runs at about 1.4 GB/s per core here (SHA-NI), so the hashing alone is ≈ 2.2 s of CPU per GiB, about what the whole openssl pass costs, and writing 1 GiB of chunks adds 0.3–2 s of kernel time on this VM; with both cores busy that caps slicing near 300–480 MB/s (480 without writing output). Meeting 0.5× would mean dropping a hash the design requires.",
 		'This machine is shared with other running work (see the load average above); rerun `npm run bench -- core` for fresh figures.'
 	];
 	return { corpora, cases: results, targets, notes };
