@@ -246,7 +246,17 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
  */
 export function loadConfig(options: ConfigOptions & { env?: ConfigEnv; envFile?: string } = {}): AppConfig {
 	const cwd = options.cwd ?? process.cwd();
-	const envFile = options.envFile ?? path.join(cwd, '.env');
+	return parseConfig(readEnvironment({ ...options, cwd }), { ...options, cwd });
+}
+
+/**
+ * The variables the configuration is read from: the process environment (or `env`) over the `.env` file in `cwd`
+ * (or `envFile`), which never overrides a variable that is already set. A missing default `.env` is no error.
+ *
+ * @throws {ConfigError} when `envFile` is named but cannot be read, or `.env` exists but cannot be read.
+ */
+export function readEnvironment(options: { env?: ConfigEnv; envFile?: string; cwd?: string } = {}): Record<string, string> {
+	const envFile = options.envFile ?? path.join(options.cwd ?? process.cwd(), '.env');
 	let fromFile: Record<string, string> = {};
 	try {
 		fromFile = parseDotenv(readFileSync(envFile));
@@ -256,5 +266,5 @@ export function loadConfig(options: ConfigOptions & { env?: ConfigEnv; envFile?:
 		}
 	}
 	const fromEnv = Object.entries(options.env ?? process.env).filter((entry): entry is [string, string] => entry[1] !== undefined);
-	return parseConfig({ ...fromFile, ...Object.fromEntries(fromEnv) }, { ...options, cwd });
+	return { ...fromFile, ...Object.fromEntries(fromEnv) };
 }

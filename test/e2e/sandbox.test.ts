@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,6 +52,35 @@ describe('dos sandbox and dos demo', () => {
 			{ done: (view) => view.reply?.embeds.length === 1 }
 		);
 		expect(JSON.stringify(status.reply?.embeds)).toContain('🔒 on');
+		child.kill('SIGINT');
+		expect(await exited).toBe(0);
+	});
+
+	it("GIVEN USER_KEY in ./.env WHEN dos sandbox starts THEN it uses that key (no generated key, no warning) and the file's Discord settings do not leak in", async () => {
+		const cwd = await mkdtemp(path.join(dir, 'with-env-'));
+		await writeFile(path.join(cwd, '.env'), 'USER_KEY=a passphrase from the env file\nDISCORD_API_URL=http://127.0.0.1:9/api\n');
+		const child = spawn(process.execPath, [builtCli, 'sandbox', '--data', 'sandbox'], {
+			cwd,
+			env: { PATH: process.env.PATH ?? '', HOME: cwd },
+			stdio: ['ignore', 'pipe', 'pipe']
+		});
+		let stderr = '';
+		child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+		const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+		const first = await new Promise<string>((resolve, reject) => {
+			createInterface({ input: child.stdout }).once('line', resolve);
+			child.once('exit', (code) => reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`)));
+		});
+		const ready = JSON.parse(first) as Record<string, string>;
+		expect(stderr).not.toContain('USER_KEY is not set');
+		expect(existsSync(path.join(cwd, 'sandbox/sandbox-user-key'))).toBe(false);
+		// The bot answers through the sandbox's Discord, not the DISCORD_API_URL of the file.
+		const status = await new ControlClient(ready.control!).run(
+			{ kind: 'command', command: 'archive', subcommand: 'status' },
+			{ done: (view) => view.reply?.embeds.length === 1 }
+		);
+		expect(JSON.stringify(status.reply?.embeds)).toContain('🔒 on');
+		expect(stderr).not.toContain('a passphrase from the env file');
 		child.kill('SIGINT');
 		expect(await exited).toBe(0);
 	});

@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { DosClient } from '../../bot/client.js';
-import { type AppConfig, type ConfigEnv, parseConfig } from '../../config.js';
+import { type AppConfig, type ConfigEnv, parseConfig, readEnvironment } from '../../config.js';
 import { type Emulator, type EmulatorLimits, startEmulator } from '../../emulator/index.js';
 import { type CliContext, integerOption } from '../context.js';
 import { describeFailure, ExitCode } from '../failure.js';
@@ -178,7 +178,9 @@ export function register(program: Command, context: CliContext): void {
 				sandbox = await startSandbox({
 					dataDir: path.resolve(io.cwd, options.data),
 					port: options.port,
-					env: io.env,
+					// Like the bot and the other commands: the environment over ./.env (USER_KEY, DOS_CHUNK_SIZE…); the
+					// Discord settings of the file are replaced by the sandbox's own.
+					env: readEnvironment({ env: io.env, cwd: io.cwd }),
 					writeLog: (line) => io.stderr.write(line),
 					notice: (text) => io.stderr.write(text)
 				});
