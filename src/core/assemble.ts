@@ -8,7 +8,7 @@ import { type ArchiveKey, deriveArchiveKey } from './keys.js';
 import { type Manifest, type ManifestEntry, validateManifest } from './manifest.js';
 import { isSymlinkTargetInside, resolveInside } from './paths.js';
 import { mapOrdered } from './pipeline.js';
-import { chunkRange } from './plan.js';
+import { chunkRange, chunksSpanned } from './plan.js';
 import type { CryptoPool } from './pool.js';
 import type { ProgressListener } from './progress.js';
 import { chunksForPaths, selectEntries } from './selection.js';
@@ -38,6 +38,26 @@ export interface AssembleOptions {
 	readonly readAhead?: number;
 	readonly signal?: AbortSignal;
 	readonly onProgress?: ProgressListener;
+	/**
+	 * Salvage what can be salvaged: a chunk that is missing or damaged (MISSING_CHUNK, TAMPERED_CHUNK,
+	 * MISPLACED_CHUNK, HASH_MISMATCH, BAD_FORMAT, UNSUPPORTED_VERSION from `source` or the pool) does not stop the
+	 * restore; every selected file with a byte in it is lost (never renamed into place, its temporary file removed)
+	 * and the restore goes on with the next chunk. A file whose own sha256 does not match is lost the same way. Other
+	 * failures (WRONG_KEY, UNSAFE_PATH, FILE_EXISTS, DISK_FULL, ABORTED…) still stop at once. Off by default.
+	 */
+	readonly salvage?: boolean;
+}
+
+/** A selected file a salvage restore could not restore (see {@link AssembleOptions.salvage}). */
+export interface LostFile {
+	readonly path: string;
+	/**
+	 * The bad chunks it has bytes in, ascending; for a file lost to its own sha256 (code HASH_MISMATCH with intact
+	 * chunks), every chunk it spans.
+	 */
+	readonly chunks: readonly number[];
+	/** The CoreError code of the first failure that cost it. */
+	readonly code: string;
 }
 
 /** An entry the restore left out on purpose. */
@@ -57,6 +77,25 @@ export interface AssembleResult {
 	/** Chunks read. */
 	readonly chunks: number;
 	readonly skipped: readonly SkippedEntry[];
+	/** Selected files not restored (salvage only; empty otherwise), in archive order. `files` and `bytes` leave them out. */
+	readonly lost: readonly LostFile[];
+	/** Salvage only: the chunks that were missing or damaged, ascending. */
+	readonly badChunks?: readonly number[];
+}
+
+/** Chunk-level failures a salvage restore survives: they cost the files of that chunk only. */
+const CHUNK_FAILURES = new Set<string>([
+	CoreErrorCode.MissingChunk,
+	CoreErrorCode.TamperedChunk,
+	CoreErrorCode.MisplacedChunk,
+	CoreErrorCode.HashMismatch,
+	CoreErrorCode.BadFormat,
+	CoreErrorCode.UnsupportedVersion
+]);
+
+/** A chunk that could not be opened, in a salvage restore. */
+interface BadChunk {
+	readonly bad: CoreError;
 }
 
 /** Permission bits we restore: setuid and setgid are dropped (a restored archive must not grant privileges). */
@@ -73,7 +112,8 @@ const SYMLINK_HOPS = 40;
  * @throws {CoreError} FILE_EXISTS when targets exist and `overwrite` is not set (nothing is written then);
  * MISSING_CHUNK, TAMPERED_CHUNK, WRONG_KEY, MISPLACED_CHUNK, HASH_MISMATCH naming the chunk and the file being written
  * (files already renamed into place are complete and verified; the one in progress is removed); UNSAFE_PATH;
- * NOT_FOUND for a selected path not in the archive; DISK_FULL; ABORTED; NO_KEY.
+ * NOT_FOUND for a selected path not in the archive; DISK_FULL; ABORTED; NO_KEY. With `salvage`, the chunk-level
+ * failures and a file's own HASH_MISMATCH are not thrown but reported in `lost` and `badChunks`.
  */
 export async function assemble(options: AssembleOptions): Promise<AssembleResult> {
 	const { pool, signal } = options;
@@ -103,12 +143,15 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 	const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
 	let bytesDone = 0;
 	let chunksDone = 0;
-	const writer = new FileWriter(tree, files, options.overwrite ?? false);
+	const salvage = options.salvage === true;
+	const badChunks: number[] = [];
+	const geometry = { chunkSize: manifest.chunkSize, totalBytes: manifest.totals.bytes };
+	const writer = new FileWriter(tree, files, { overwrite: options.overwrite ?? false, salvage, chunkSize: manifest.chunkSize });
 	const keyBytes = key.exportBytes();
 	const uid = Buffer.from(manifest.uid, 'hex');
 	const salt = Buffer.from(manifest.kdf.salt, 'hex');
 	try {
-		const opened = mapOrdered(neededChunks, pool.workers + (options.readAhead ?? 1), async (index) => {
+		const openOne = async (index: number) => {
 			const record = manifest.chunks[index]!;
 			const sealed = await options.source(index, signal);
 			return pool.open(
@@ -122,14 +165,27 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 				},
 				signal
 			);
+		};
+		const opened = mapOrdered(neededChunks, pool.workers + (options.readAhead ?? 1), async (index) => {
+			if (!salvage) return openOne(index);
+			try {
+				return await openOne(index);
+			} catch (error) {
+				if (isCoreError(error) && CHUNK_FAILURES.has(error.code) && !signal?.aborted) return { bad: error } satisfies BadChunk;
+				throw error;
+			}
 		});
 		for await (const { item: index, result } of opened) {
 			throwIfAborted(signal);
-			const written = await writer.write(
-				chunkRange({ chunkSize: manifest.chunkSize, totalBytes: manifest.totals.bytes }, index).start,
-				result.plain
-			);
-			bytesDone += written;
+			const range = chunkRange(geometry, index);
+			let covered: number;
+			if ('bad' in result) {
+				badChunks.push(index);
+				covered = await writer.lose(range.start, range.end, index, result.bad.code);
+			} else {
+				covered = await writer.write(range.start, result.plain);
+			}
+			bytesDone += covered;
 			chunksDone++;
 			options.onProgress?.({ phase: 'assemble', bytesDone, bytesTotal, chunksDone, chunksTotal: neededChunks.length });
 		}
@@ -163,14 +219,17 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 		await chmod(target, directory.mode & RESTORED_MODE_MASK);
 		await utimes(target, directory.mtimeMs / 1000, directory.mtimeMs / 1000);
 	}
+	const lost = writer.lostFiles();
 	return {
 		outDir: root,
-		files: files.length,
+		files: files.length - lost.length,
 		directories: directories.length,
 		symlinks: symlinks.length - skipped.length,
-		bytes: bytesTotal,
+		bytes: bytesTotal - lost.reduce((sum, file) => sum + file.size, 0),
 		chunks: neededChunks.length,
-		skipped
+		skipped,
+		lost: lost.map(({ path: lostPath, chunks, code }) => ({ path: lostPath, chunks, code })),
+		...(salvage ? { badChunks } : {})
 	};
 }
 
@@ -292,53 +351,64 @@ class RestoreTree {
 	}
 }
 
-/** Writes the selected files from the plaintext stream, each through a temporary name, checking its sha256. */
+/**
+ * Writes the selected files from the plaintext stream, each through a temporary name, checking its sha256. In salvage
+ * mode it also keeps track of the files a bad chunk (or their own hash) cost: they are never renamed into place, and
+ * their bytes in later chunks are discarded.
+ */
 class FileWriter {
 	private readonly tree: RestoreTree;
 	private readonly files: readonly ManifestEntry[];
 	private readonly overwrite: boolean;
+	private readonly salvage: boolean;
+	private readonly chunkSize: number;
 	private cursor = 0;
 	private current: { handle: FileHandle; temp: string; hash: Hash; written: number } | undefined;
+	/** Lost files by their position in `files` (salvage only). */
+	private readonly lost = new Map<number, { chunks: number[]; code: string }>();
 
-	public constructor(tree: RestoreTree, files: readonly ManifestEntry[], overwrite: boolean) {
+	public constructor(tree: RestoreTree, files: readonly ManifestEntry[], options: { overwrite: boolean; salvage: boolean; chunkSize: number }) {
 		this.tree = tree;
 		this.files = files;
-		this.overwrite = overwrite;
+		this.overwrite = options.overwrite;
+		this.salvage = options.salvage;
+		this.chunkSize = options.chunkSize;
 	}
 
-	/** Writes the parts of the selected files that `plain` (stream bytes from `start`) holds; returns bytes written. */
+	/**
+	 * Writes the parts of the selected files that `plain` (stream bytes from `start`) holds; returns the bytes of
+	 * selected files it covered (written, or discarded for lost files).
+	 */
 	public async write(start: number, plain: Buffer): Promise<number> {
-		const end = start + plain.length;
-		let written = 0;
-		for (;;) {
-			const file = this.files[this.cursor];
-			if (file === undefined) break;
+		return this.advance(start, start + plain.length, plain);
+	}
+
+	/**
+	 * Salvage: stream bytes `[start, end)` (chunk `index`) cannot be had. Every selected file with a byte there is lost
+	 * (the one in progress has its temporary file removed); empty files there are still made. Returns the bytes of
+	 * selected files it covered.
+	 */
+	public async lose(start: number, end: number, index: number, code: string): Promise<number> {
+		for (let position = this.cursor; position < this.files.length; position++) {
+			const file = this.files[position]!;
 			const fileStart = file.offset!;
-			const fileEnd = fileStart + file.size;
-			if (fileStart > end || (fileStart === end && file.size > 0)) break;
-			if (file.size === 0) {
-				await this.open(file);
-				await this.close(file);
-				continue;
-			}
-			if (fileEnd <= start) throw new CoreError(CoreErrorCode.BadFormat, `The chunks for ${file.path} came out of order.`);
-			if (this.current === undefined) await this.open(file);
-			const from = Math.max(start, fileStart + this.current!.written);
-			const to = Math.min(end, fileEnd);
-			const slice = plain.subarray(from - start, to - start);
-			await writeAll(this.current!.handle, slice, file.path);
-			this.current!.hash.update(slice);
-			this.current!.written += slice.length;
-			written += slice.length;
-			if (this.current!.written === file.size) await this.close(file);
-			else break;
+			if (fileStart >= end) break;
+			if (file.size === 0 || fileStart + file.size <= start) continue;
+			const known = this.lost.get(position);
+			if (known === undefined) this.lost.set(position, { chunks: [index], code });
+			else if (!known.chunks.includes(index)) known.chunks.push(index);
 		}
-		return written;
+		if (this.lost.has(this.cursor)) await this.abandon();
+		return this.advance(start, end, undefined);
 	}
 
 	/** Completes the remaining (empty) files after the last chunk. */
 	public async finish(): Promise<void> {
 		for (let file = this.files[this.cursor]; file !== undefined; file = this.files[this.cursor]) {
+			if (this.lost.has(this.cursor)) {
+				this.cursor++;
+				continue;
+			}
 			if (file.size !== 0) throw new CoreError(CoreErrorCode.MissingChunk, `The chunks for ${file.path} never came.`, { paths: [file.path] });
 			await this.open(file);
 			await this.close(file);
@@ -351,6 +421,16 @@ class FileWriter {
 		return file === undefined ? [] : [file.path];
 	}
 
+	/** The lost files, in archive order. */
+	public lostFiles(): { path: string; size: number; chunks: number[]; code: string }[] {
+		return [...this.lost.entries()]
+			.sort(([a], [b]) => a - b)
+			.map(([position, { chunks, code }]) => {
+				const file = this.files[position]!;
+				return { path: file.path, size: file.size, chunks: [...chunks].sort((a, b) => a - b), code };
+			});
+	}
+
 	/** Removes the temporary file of the file in progress. */
 	public async abandon(): Promise<void> {
 		const current = this.current;
@@ -358,6 +438,45 @@ class FileWriter {
 		if (current === undefined) return;
 		await current.handle.close().catch(() => undefined);
 		await rm(current.temp, { force: true }).catch(() => undefined);
+	}
+
+	/**
+	 * Moves through the selected files that stream bytes `[start, end)` reach: writes their bytes from `plain`, or, for
+	 * lost files, discards them (`plain` is undefined for a bad chunk, whose non-empty files are all lost).
+	 */
+	private async advance(start: number, end: number, plain: Buffer | undefined): Promise<number> {
+		let covered = 0;
+		for (;;) {
+			const file = this.files[this.cursor];
+			if (file === undefined) break;
+			const fileStart = file.offset!;
+			const fileEnd = fileStart + file.size;
+			if (fileStart > end || (fileStart === end && file.size > 0)) break;
+			if (this.lost.has(this.cursor)) {
+				covered += Math.max(0, Math.min(end, fileEnd) - Math.max(start, fileStart));
+				if (fileEnd > end) break;
+				this.cursor++;
+				continue;
+			}
+			if (file.size === 0) {
+				await this.open(file);
+				await this.close(file);
+				continue;
+			}
+			if (fileEnd <= start || plain === undefined)
+				throw new CoreError(CoreErrorCode.BadFormat, `The chunks for ${file.path} came out of order.`);
+			if (this.current === undefined) await this.open(file);
+			const from = Math.max(start, fileStart + this.current!.written);
+			const to = Math.min(end, fileEnd);
+			const slice = plain.subarray(from - start, to - start);
+			await writeAll(this.current!.handle, slice, file.path);
+			this.current!.hash.update(slice);
+			this.current!.written += slice.length;
+			covered += slice.length;
+			if (this.current!.written === file.size) await this.close(file);
+			else break;
+		}
+		return covered;
 	}
 
 	private async open(file: ManifestEntry): Promise<void> {
@@ -375,6 +494,13 @@ class FileWriter {
 		const current = this.current!;
 		const sha256 = current.hash.digest('hex');
 		if (sha256 !== file.sha256) {
+			if (this.salvage) {
+				// Every chunk opened intact, yet the file is wrong: it is lost, and the restore goes on.
+				this.lost.set(this.cursor, { chunks: chunksSpanned(this.chunkSize, file.offset!, file.size), code: CoreErrorCode.HashMismatch });
+				await this.abandon();
+				this.cursor++;
+				return;
+			}
 			throw new CoreError(
 				CoreErrorCode.HashMismatch,
 				`${file.path} restored with a different sha256 than the manifest records. The archive is damaged; it was not kept.`,
