@@ -1,5 +1,16 @@
 import type { Command } from 'commander';
-import { assembleStagedFolder, isLegacyArchiveFolder, restoreLegacyFolder } from '../../core/index.js';
+import {
+	assemble,
+	assembleStagedFolder,
+	CoreError,
+	CoreErrorCode,
+	isLegacyArchiveFolder,
+	type LostFile,
+	openStagedManifest,
+	readStagedFolder,
+	restoreLegacyFolder,
+	stagedChunkSource
+} from '../../core/index.js';
 import { type CliContext, collect, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
@@ -10,11 +21,38 @@ interface AssembleOptions extends OutputOptions {
 	readonly path?: string[];
 	readonly overwrite?: boolean;
 	readonly workers?: number;
+	readonly salvage?: boolean;
+}
+
+/** Lost files named one per line in a salvage result; the rest are counted. */
+const LOST_LINES = 20;
+/** Bad chunks named in a salvage result; the rest are counted. */
+const BAD_CHUNKS_SHOWN = 50;
+
+/**
+ * The lines of a salvage result after the restored summary: one per lost file (the first {@link LOST_LINES}, then a
+ * count) and the bad chunks.
+ */
+export function salvageLines(lost: readonly LostFile[], badChunks: readonly number[]): string[] {
+	const lines = lost
+		.slice(0, LOST_LINES)
+		.map((file) => `lost: ${file.path} (${file.code}, chunk${file.chunks.length === 1 ? '' : 's'} ${file.chunks.join(', ')})`);
+	if (lost.length > LOST_LINES) lines.push(`…and ${lost.length - LOST_LINES} more lost files (--json lists them all).`);
+	if (badChunks.length > 0) {
+		const shown = badChunks.slice(0, BAD_CHUNKS_SHOWN).join(', ');
+		lines.push(`Bad chunks: ${shown}${badChunks.length > BAD_CHUNKS_SHOWN ? ` and ${badChunks.length - BAD_CHUNKS_SHOWN} more` : ''}.`);
+	}
+	if (lost.length > 0)
+		lines.push(
+			`The restore is incomplete: ${lost.length} file(s) could not be restored and are absent. Every file that is there is complete and verified.`
+		);
+	return lines;
 }
 
 /**
- * `dos assemble <dir> --out <dir>`: restores a staged archive, or a legacy `[Archive] #DDMMYY-NN` folder of the
- * original tool (detected automatically).
+ * `dos assemble <dir> --out <dir> [--salvage]`: restores a staged archive, or a legacy `[Archive] #DDMMYY-NN` folder of
+ * the original tool (detected automatically). With `--salvage` (staged archives only) a missing or damaged chunk costs
+ * only the files it holds: the rest is restored, the lost files and bad chunks are listed and the exit code is 1.
  */
 export function register(program: Command, context: CliContext): void {
 	program
@@ -25,10 +63,17 @@ export function register(program: Command, context: CliContext): void {
 		.option('-p, --path <path>', 'restore only this file or folder (repeatable)', collect)
 		.option('--overwrite', 'replace files that already exist in the restore folder')
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
+		.option('--salvage', 'restore every file a missing or damaged chunk does not touch, list the lost ones (exit code 1 when any)')
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: AssembleOptions) =>
 			runCommand(context, options.json ?? false, async ({ config, pool, reporter, io }) => {
 				if (await isLegacyArchiveFolder(dir)) {
+					if (options.salvage === true) {
+						throw new CoreError(
+							CoreErrorCode.InvalidOption,
+							`${dir} is a legacy archive folder, which --salvage does not restore. Run the same command without --salvage.`
+						);
+					}
 					const settings = config();
 					const restored = await restoreLegacyFolder(dir, options.out, {
 						passphrase: settings.userKey?.reveal(),
@@ -44,36 +89,55 @@ export function register(program: Command, context: CliContext): void {
 					return ExitCode.Ok;
 				}
 				const settings = config(['userKey']);
-				const restored = await assembleStagedFolder(dir, options.out, {
-					passphrase: settings.userKey?.reveal(),
+				const common = {
 					pool: pool(options.workers ?? settings.engine.workers),
 					...(options.path ? { paths: options.path } : {}),
 					overwrite: options.overwrite ?? false,
 					signal: io.signal,
 					onProgress: reporter.progress
-				});
+				};
+				const restored =
+					options.salvage === true
+						? await salvageStaged(dir, options.out, settings.userKey?.reveal(), common)
+						: await assembleStagedFolder(dir, options.out, { passphrase: settings.userKey?.reveal(), ...common });
 				for (const skipped of restored.skipped)
 					reporter.warn(`not restored: symlink ${skipped.path} points outside the restore folder`, {
 						path: skipped.path,
 						reason: skipped.reason
 					});
-				reporter.result(
-					{
-						format: 'dos',
-						archiveId: restored.manifest.id,
-						outDir: restored.outDir,
-						files: restored.files,
-						directories: restored.directories,
-						symlinks: restored.symlinks,
-						bytes: restored.bytes,
-						chunks: restored.chunks,
-						skipped: restored.skipped
-					},
-					[
-						`Restored ${restored.files} files, ${restored.directories} folders and ${restored.symlinks} symlinks (${formatBytes(restored.bytes)}) of ${restored.manifest.id} into ${restored.outDir}; every file hash matched.`
-					]
-				);
+				const data = {
+					format: 'dos',
+					archiveId: restored.manifest.id,
+					outDir: restored.outDir,
+					files: restored.files,
+					directories: restored.directories,
+					symlinks: restored.symlinks,
+					bytes: restored.bytes,
+					chunks: restored.chunks,
+					skipped: restored.skipped,
+					lost: restored.lost,
+					...(restored.badChunks === undefined ? {} : { badChunks: restored.badChunks })
+				};
+				const summary = `Restored ${restored.files} files, ${restored.directories} folders and ${restored.symlinks} symlinks (${formatBytes(restored.bytes)}) of ${restored.manifest.id} into ${restored.outDir}; every ${restored.lost.length > 0 ? 'restored ' : ''}file hash matched.`;
+				if (restored.lost.length > 0) {
+					reporter.problems(data, [summary, ...salvageLines(restored.lost, restored.badChunks ?? [])]);
+					return ExitCode.Failed;
+				}
+				reporter.result(data, [summary]);
 				return ExitCode.Ok;
 			})
 		);
+}
+
+/** A staged archive restored in salvage mode: `assembleStagedFolder` with `salvage` (one PBKDF2 in all). */
+async function salvageStaged(
+	dir: string,
+	outDir: string,
+	passphrase: string | undefined,
+	options: Pick<Parameters<typeof assemble>[0], 'pool' | 'paths' | 'overwrite' | 'signal' | 'onProgress'>
+) {
+	const folder = await readStagedFolder(dir);
+	const { manifest, key } = await openStagedManifest(folder, passphrase, options.signal ? { signal: options.signal } : {});
+	const result = await assemble({ ...options, manifest, key, source: stagedChunkSource(folder, manifest), outDir, salvage: true });
+	return { ...result, manifest };
 }
