@@ -15,6 +15,7 @@ import {
 	legacyArchiveFolderName,
 	legacyChunkHash,
 	type LegacyManifest,
+	type LostFile,
 	type Manifest,
 	type ProgressEvent,
 	NAME_HASH_LENGTH,
@@ -46,6 +47,12 @@ export interface DownloadRequest {
 	readonly overwrite?: boolean;
 	/** Keep the chunk folder after a clean restore (it is deleted by default). */
 	readonly keepChunks?: boolean;
+	/**
+	 * Salvage (archives of ours; legacy archives restore as without it): a chunk that is missing from the thread,
+	 * damaged on Discord or fails to open costs only the files with a byte in it; every other file is restored, and the
+	 * result names the lost files and the bad chunks. The chunk folder is then kept, whatever `keepChunks` says.
+	 */
+	readonly salvage?: boolean;
 }
 
 /** What {@link downloadArchive} did. */
@@ -67,6 +74,12 @@ export interface DownloadResult {
 	readonly chunksFetched: number;
 	/** Chunks already in the chunk folder with the right size and hash, not fetched again. */
 	readonly chunksReused: number;
+	/** Whether every selected file was restored: false only after a salvage that lost files. */
+	readonly complete: boolean;
+	/** Files a salvage could not restore (absent from `restoredTo`), in archive order; empty otherwise. */
+	readonly lost: readonly LostFile[];
+	/** Chunks a salvage found missing or damaged, ascending; empty otherwise. */
+	readonly badChunks: readonly number[];
 }
 
 /** One attachment of an archive thread, as just listed: its live URL must be used at once, never stored. */
@@ -134,7 +147,9 @@ export function chunkFolderOf(ctx: ArchiveContext, archive: Pick<Archive, 'id'>)
  * root. The manifest is opened with the key first, so a wrong key fails before any data chunk is fetched. Chunks
  * already in the chunk folder with the recorded size and sha256 are not fetched again; every other chunk is checked
  * against its recorded size and sha256 as it arrives. Damaged or missing chunks are all named (index and message)
- * and nothing is restored then. After a clean restore the chunk folder is deleted.
+ * and nothing is restored then, unless `salvage` is asked: then every file they do not touch is restored, the result
+ * says `complete: false` and names the lost files and bad chunks, and the chunk folder is kept. After a clean restore
+ * the chunk folder is deleted (unless `keepChunks`).
  *
  * @throws {CoreError} NO_KEY; WRONG_KEY (at the manifest); TAMPERED_CHUNK / MISSING_CHUNK naming every bad chunk;
  * NOT_FOUND (archive deleted, or a path it does not hold); FILE_EXISTS; HASH_MISMATCH; UNSAFE_PATH; DISK_FULL;
@@ -156,7 +171,8 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 			: await downloadLegacy(ctx, archive, listed, chunkDir, request, run);
 	throwIfAborted(run.signal);
 	let chunkDirRemoved = false;
-	if (request.keepChunks !== true) {
+	const complete = downloaded.lost.length === 0;
+	if (request.keepChunks !== true && complete) {
 		await rm(chunkDir, { recursive: true, force: true });
 		chunkDirRemoved = true;
 	}
@@ -167,9 +183,11 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 		bytesTotal: downloaded.bytes,
 		chunksDone: downloaded.chunksNeeded,
 		chunksTotal: downloaded.chunksNeeded,
-		note: `restored ${downloaded.files} files into ${downloaded.restoredTo}`
+		note: complete
+			? `restored ${downloaded.files} files into ${downloaded.restoredTo}`
+			: `incomplete: restored ${downloaded.files} files into ${downloaded.restoredTo}, ${downloaded.lost.length} lost to ${downloaded.badChunks.length} bad chunk(s); the chunk folder was kept`
 	});
-	return { archiveId: archive.id, lot: archive.lot, format: archive.format, chunkDir, chunkDirRemoved, ...downloaded };
+	return { archiveId: archive.id, lot: archive.lot, format: archive.format, chunkDir, chunkDirRemoved, complete, ...downloaded };
 }
 
 /** A lot of a range that is not downloaded, and why. */
@@ -246,7 +264,7 @@ function notDownloadable(status: ArchiveStatus): string {
 	}
 }
 
-type Downloaded = Omit<DownloadResult, 'archiveId' | 'lot' | 'format' | 'chunkDir' | 'chunkDirRemoved'>;
+type Downloaded = Omit<DownloadResult, 'archiveId' | 'lot' | 'format' | 'chunkDir' | 'chunkDirRemoved' | 'complete'>;
 
 /** A chunk to put into the chunk folder. */
 interface WantedChunk {
@@ -288,16 +306,20 @@ async function downloadOurs(
 			source
 		};
 	});
-	const fetchedChunks = await fetchChunks(ctx, archive, wanted, chunkDir, run);
+	const salvage = request.salvage === true;
+	const fetchedChunks = await fetchChunks(ctx, archive, wanted, chunkDir, run, salvage);
 	const restoredTo = await newRestoreFolder(ctx, archive, manifest.label, request.overwrite === true);
 	const result: AssembleResult = await assemble({
 		manifest,
 		key,
 		source: async (index) => {
+			const failed = fetchedChunks.failures.get(index);
+			if (failed !== undefined) throw failed;
 			const chunk = wanted.find((candidate) => candidate.index === index);
 			if (chunk === undefined) throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} was not downloaded.`, { chunks: [index] });
 			return readFile(path.join(chunkDir, chunk.filename));
 		},
+		salvage,
 		outDir: restoredTo,
 		...(request.paths === undefined ? {} : { paths: request.paths }),
 		overwrite: request.overwrite === true,
@@ -311,7 +333,9 @@ async function downloadOurs(
 		bytes: result.bytes,
 		chunksNeeded: needed.length,
 		chunksFetched: fetchedChunks.fetched + manifestFetched,
-		chunksReused: fetchedChunks.reused
+		chunksReused: fetchedChunks.reused,
+		lost: result.lost,
+		badChunks: result.badChunks ?? []
 	};
 }
 
@@ -477,7 +501,9 @@ async function downloadLegacy(
 		bytes: restored.files.reduce((sum, file) => sum + file.size, 0),
 		chunksNeeded: wanted.length,
 		chunksFetched: fetchedChunks.fetched + 1,
-		chunksReused: fetchedChunks.reused
+		chunksReused: fetchedChunks.reused,
+		lost: [],
+		badChunks: []
 	};
 }
 
@@ -543,15 +569,17 @@ export function isLegacyChunkAttachment(name: string): boolean {
 /**
  * Puts every wanted chunk into the chunk folder: a file already there with the right bytes is kept; any other is
  * downloaded (fresh URL, size and hash checked as it arrives, renamed into place only when right). All chunks are
- * tried; then every damaged or missing one is named at once.
+ * tried; then every damaged or missing one is named at once, or, with `salvage`, returned by index for the restore to
+ * lose only their files.
  */
 async function fetchChunks(
 	ctx: ArchiveContext,
 	archive: Archive,
 	wanted: readonly WantedChunk[],
 	chunkDir: string,
-	run: JobRun
-): Promise<{ fetched: number; reused: number }> {
+	run: JobRun,
+	salvage = false
+): Promise<{ fetched: number; reused: number; failures: ReadonlyMap<number, CoreError> }> {
 	const bytesTotal = wanted.reduce((sum, chunk) => sum + chunk.storedSize, 0);
 	let bytesDone = 0;
 	let chunksDone = 0;
@@ -603,6 +631,7 @@ async function fetchChunks(
 			failures.push({ chunk, error: failure });
 		}
 	});
+	if (salvage) return { fetched, reused, failures: new Map(failures.map((failure) => [failure.chunk.index, failure.error])) };
 	if (failures.length > 0) {
 		failures.sort((a, b) => a.chunk.index - b.chunk.index);
 		const tampered = failures.some((failure) => failure.error.code === CoreErrorCode.TamperedChunk);
@@ -614,7 +643,7 @@ async function fetchChunks(
 			{ chunks: failures.map((failure) => failure.chunk.index) }
 		);
 	}
-	return { fetched, reused };
+	return { fetched, reused, failures: new Map() };
 }
 
 /** Whether the chunk folder already holds this chunk with the right size and hash. */

@@ -2,7 +2,7 @@ import { readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadArchive } from '../../src/archive/download.js';
-import { CoreErrorCode, isCoreError } from '../../src/core/index.js';
+import { chunksSpanned, CoreErrorCode, isCoreError } from '../../src/core/index.js';
 import { postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness, treeDigest } from './support/harness.js';
 
@@ -85,6 +85,34 @@ describe('downloadArchive', () => {
 		expect((error as Error).message).toContain(record.messageId!);
 		const restoreFolders = (await readdir(harness.downloadRoot)).filter((name) => name.startsWith(archive.id));
 		expect(restoreFolders).toEqual([]);
+	});
+
+	it('GIVEN a corrupted attachment WHEN downloaded with salvage THEN every file clear of its chunk is restored, the others are lost and the chunk folder is kept', async () => {
+		const files = { 'a.bin': randomContent(150_000, 's1'), 'b.bin': randomContent(150_000, 's2'), 'c.txt': 'sea\n' };
+		const source = await harness.writeTree('salvage', files);
+		const { archive, manifest } = await postTestArchive(harness, 'salvage');
+		const bad = 1;
+		const touching = manifest.entries
+			.filter((entry) => entry.type === 'file' && chunksSpanned(manifest.chunkSize, entry.offset!, entry.size).includes(bad))
+			.map((entry) => entry.path);
+		const clear = Object.keys(files).filter((name) => !touching.includes(name));
+		// The layout must put some files on the bad chunk and some clear of it, or the test proves nothing.
+		expect(touching.length).toBeGreaterThan(0);
+		expect(clear.length).toBeGreaterThan(0);
+		await harness.emulator.corruptAttachment(harness.index.chunks.get(archive.lot, { index: bad })!.attachmentId!);
+
+		const run = harness.jobRun();
+		const result = await downloadArchive(harness.context, { archive: archive.id, salvage: true }, run);
+
+		expect(result.complete).toBe(false);
+		expect(result.badChunks).toEqual([bad]);
+		expect(result.lost).toEqual(touching.map((name) => ({ path: name, chunks: [bad], code: CoreErrorCode.TamperedChunk })));
+		expect(result.files).toBe(clear.length);
+		expect((await readdir(result.restoredTo)).sort()).toEqual(clear.sort());
+		for (const name of clear) expect(await readFile(path.join(result.restoredTo, name)), name).toEqual(await readFile(path.join(source, name)));
+		expect(result.chunkDirRemoved).toBe(false);
+		expect((await stat(result.chunkDir)).isDirectory()).toBe(true);
+		expect(run.events.at(-1)?.note).toMatch(/^incomplete: /);
 	});
 
 	it('GIVEN a kept chunk folder with one damaged chunk WHEN downloading again THEN good chunks are reused and only the bad one is fetched', async () => {
