@@ -7,6 +7,7 @@ import { collect, type CliContext, integerOption, runCommand } from '../context.
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
+import { salvageLines } from './assemble.js';
 
 interface DownloadOptions extends OutputOptions {
 	readonly through?: string;
@@ -14,11 +15,14 @@ interface DownloadOptions extends OutputOptions {
 	readonly overwrite?: boolean;
 	readonly keepChunks?: boolean;
 	readonly workers?: number;
+	readonly salvage?: boolean;
 }
 
 /**
- * `dos download <id> [--through <id>] [--path <p>]... [--overwrite]`: fetches an archive (or a range of lots, or
- * selected paths) from Discord into `[Archive] #DDMMYY-NN` under the download root and restores it into a new folder.
+ * `dos download <id> [--through <id>] [--path <p>]... [--overwrite] [--salvage]`: fetches an archive (or a range of
+ * lots, or selected paths) from Discord into `[Archive] #DDMMYY-NN` under the download root and restores it into a new
+ * folder. With `--salvage` a chunk that is missing or damaged costs only the files it holds: the rest is restored, the
+ * lost files and bad chunks are listed, the chunk folder is kept and the exit code is 1.
  */
 export function register(program: Command, context: CliContext): void {
 	program
@@ -29,6 +33,7 @@ export function register(program: Command, context: CliContext): void {
 		.option('--path <path>', 'restore only this file or folder (relative, repeatable); only the chunks it spans are fetched', collect)
 		.option('--overwrite', 'restore into the existing restore folder, replacing files there')
 		.option('--keep-chunks', 'keep the downloaded chunk folder after a clean restore')
+		.option('--salvage', 'restore every file a missing or damaged chunk does not touch, list the lost ones (exit code 1 when any)')
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (id: string, options: DownloadOptions) =>
@@ -55,20 +60,38 @@ export function register(program: Command, context: CliContext): void {
 										archive: String(archive.lot),
 										...(options.path === undefined ? {} : { paths: options.path }),
 										overwrite: options.overwrite === true,
-										keepChunks: options.keepChunks === true
+										keepChunks: options.keepChunks === true,
+										salvage: options.salvage === true
 									},
 									job
 								)
 						);
 						results.push(await followJob(cli, run, handle));
 					}
-					run.reporter.result({ archives: results, skipped }, [
-						...results.map(
-							(result) =>
-								`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`
+					const data = {
+						archives: results,
+						skipped,
+						lost: results.flatMap((result) => result.lost.map((file) => ({ archiveId: result.archiveId, ...file }))),
+						badChunks: results.flatMap((result) => result.badChunks.map((index) => ({ archiveId: result.archiveId, index })))
+					};
+					const lines = [
+						...results.flatMap((result) =>
+							result.complete
+								? [
+										`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`
+									]
+								: [
+										`Partly restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo}, ${result.lost.length} file(s) lost; the chunks are kept in ${result.chunkDir}.`,
+										...salvageLines(result.lost, result.badChunks)
+									]
 						),
 						...skipped.map((entry) => `Not downloaded: ${describeSkipped(entry)}.`)
-					]);
+					];
+					if (results.some((result) => !result.complete)) {
+						run.reporter.problems(data, lines);
+						return ExitCode.Failed;
+					}
+					run.reporter.result(data, lines);
 					return ExitCode.Ok;
 				} finally {
 					await cli.close();
