@@ -259,6 +259,8 @@ export interface AssembleStagedOptions {
 	readonly pool: CryptoPool;
 	readonly paths?: readonly string[];
 	readonly overwrite?: boolean;
+	/** Restore every file a missing or damaged chunk does not touch (see `AssembleOptions.salvage`). */
+	readonly salvage?: boolean;
 	readonly signal?: AbortSignal;
 	readonly onProgress?: ProgressListener;
 }
@@ -283,6 +285,7 @@ export async function assembleStagedFolder(
 		pool: options.pool,
 		...(options.paths ? { paths: options.paths } : {}),
 		...(options.overwrite === undefined ? {} : { overwrite: options.overwrite }),
+		...(options.salvage === undefined ? {} : { salvage: options.salvage }),
 		...(options.signal ? { signal: options.signal } : {}),
 		...(options.onProgress ? { onProgress: options.onProgress } : {})
 	});

@@ -1,16 +1,5 @@
 import type { Command } from 'commander';
-import {
-	assemble,
-	assembleStagedFolder,
-	CoreError,
-	CoreErrorCode,
-	isLegacyArchiveFolder,
-	type LostFile,
-	openStagedManifest,
-	readStagedFolder,
-	restoreLegacyFolder,
-	stagedChunkSource
-} from '../../core/index.js';
+import { assembleStagedFolder, CoreError, CoreErrorCode, isLegacyArchiveFolder, type LostFile, restoreLegacyFolder } from '../../core/index.js';
 import { type CliContext, collect, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
@@ -96,10 +85,11 @@ export function register(program: Command, context: CliContext): void {
 					signal: io.signal,
 					onProgress: reporter.progress
 				};
-				const restored =
-					options.salvage === true
-						? await salvageStaged(dir, options.out, settings.userKey?.reveal(), common)
-						: await assembleStagedFolder(dir, options.out, { passphrase: settings.userKey?.reveal(), ...common });
+				const restored = await assembleStagedFolder(dir, options.out, {
+					passphrase: settings.userKey?.reveal(),
+					...common,
+					...(options.salvage === true ? { salvage: true } : {})
+				});
 				for (const skipped of restored.skipped)
 					reporter.warn(`not restored: symlink ${skipped.path} points outside the restore folder`, {
 						path: skipped.path,
@@ -127,17 +117,4 @@ export function register(program: Command, context: CliContext): void {
 				return ExitCode.Ok;
 			})
 		);
-}
-
-/** A staged archive restored in salvage mode: `assembleStagedFolder` with `salvage` (one PBKDF2 in all). */
-async function salvageStaged(
-	dir: string,
-	outDir: string,
-	passphrase: string | undefined,
-	options: Pick<Parameters<typeof assemble>[0], 'pool' | 'paths' | 'overwrite' | 'signal' | 'onProgress'>
-) {
-	const folder = await readStagedFolder(dir);
-	const { manifest, key } = await openStagedManifest(folder, passphrase, options.signal ? { signal: options.signal } : {});
-	const result = await assemble({ ...options, manifest, key, source: stagedChunkSource(folder, manifest), outDir, salvage: true });
-	return { ...result, manifest };
 }
