@@ -203,6 +203,10 @@ function skippedText(skipped: readonly SkippedInRange[], bold: string): string {
 
 function downloadLine(result: DownloadResult): string {
 	const where = path.relative(container.archive.context.settings.downloadRoot, result.restoredTo) || '.';
+	// The bot never asks for a salvage restore, but a result that lost files must never read as a clean restore.
+	if (!result.complete) {
+		return `⚠️ **${result.archiveId}** partly restored: ${plural(result.files, 'file')} into \`${where}\`, ${plural(result.lost.length, 'file')} lost to damaged chunks (the chunk folder is kept). Run a full verify of this archive.`;
+	}
 	return `✅ **${result.archiveId}** restored: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into \`${where}\` under the download root (${plural(result.chunksFetched, 'chunk')} fetched${result.chunksReused > 0 ? `, ${result.chunksReused} reused` : ''}).`;
 }
 
