@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { openIndex } from '../../src/db/index.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
-import { nestedTree, testPassphrase, treeDigest, writeTree } from '../archive/support/harness.js';
+import { nestedTree, randomContent, testPassphrase, treeDigest, writeTree } from '../archive/support/harness.js';
 
 let emulator: Emulator;
 let dir: string;
@@ -139,5 +139,44 @@ describe('dos download, verify, cleanup and index', () => {
 		const nothing = await dos(['download', firstId, '--through', firstId]);
 		expect(nothing.code).not.toBe(0);
 		expect(nothing.stderr).toContain(`Nothing from ${firstId} through ${firstId} can be downloaded`);
+	});
+
+	it('GIVEN an archive whose first chunk is corrupted on Discord WHEN downloaded with --salvage THEN the other files are restored, the lost one is named and the exit code is 1', async () => {
+		// 16 KiB chunks: a.bin alone fills chunk 0 and reaches into chunk 1; b.bin and c.bin lie after chunk 0.
+		const source = await writeTree(path.join(dir, 'uploads', 'damaged'), {
+			'a.bin': randomContent(20_000, 'a'),
+			'b.bin': randomContent(40_000, 'b'),
+			'c.bin': randomContent(10_000, 'c')
+		});
+		const upload = await dos(['upload', 'damaged', '--json']);
+		expect(upload.code, upload.stderr).toBe(0);
+		const id = String(upload.result!.archiveId);
+		const index = openIndex({ path: env.DOS_DB_PATH! });
+		try {
+			await emulator.corruptAttachment(index.chunks.get(index.archives.require(id).lot, { index: 0 })!.attachmentId!);
+		} finally {
+			index.close();
+		}
+
+		const human = await dos(['download', id, '--salvage']);
+		expect(human.code).toBe(1);
+		const output = human.stdout + human.stderr;
+		expect(output).toContain(`Partly restored ${id}: 2 file(s)`);
+		expect(output).toContain('lost: a.bin (TAMPERED_CHUNK, chunk 0)');
+		expect(output).toContain('Bad chunks: 0.');
+
+		const json = await dos(['download', id, '--salvage', '--json']);
+		expect(json.code).toBe(1);
+		expect(json.result).toMatchObject({
+			ok: false,
+			lost: [{ archiveId: id, path: 'a.bin', chunks: [0], code: 'TAMPERED_CHUNK' }],
+			badChunks: [{ archiveId: id, index: 0 }],
+			archives: [{ complete: false, chunkDirRemoved: false, files: 2 }]
+		});
+		const [restored] = json.result!.archives as { restoredTo: string; chunkDir: string }[];
+		expect((await readdir(restored!.restoredTo)).sort()).toEqual(['b.bin', 'c.bin']);
+		for (const name of ['b.bin', 'c.bin'])
+			expect(await readFile(path.join(restored!.restoredTo, name))).toEqual(await readFile(path.join(source, name)));
+		expect((await stat(restored!.chunkDir)).isDirectory()).toBe(true);
 	});
 });
