@@ -22,10 +22,10 @@ import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, 
  * them, the manifest if missing, archive the thread, final card.
  *
  * What is read: every file with a byte in a missing chunk, and every file whose hash the index does not record yet
- * (each whole, from its first byte, to hash it). A file with a recorded hash that is read must still hash to it. A
- * stored chunk those reads cover in full is re-hashed and compared with the plaintext hash recorded when it was sealed;
- * one they cover only in part is not (its other bytes are not read): the re-read files' bytes in it are then checked
- * through their recorded hash when they have one, else only through their size and mtime. A file that lies wholly in
+ * (each whole, from its first byte, to hash it). A file with a recorded hash that is read must still hash to it. Every
+ * stored chunk such a file has a byte in is read whole (the other files' bytes in it too, unhashed), re-hashed and
+ * compared with the plaintext hash recorded when it was sealed, so a change there is refused even when it kept the
+ * file's size and mtime (see `planSliceReads`). A file that lies wholly in
  * stored chunks and whose hash is recorded is not read at all: its bytes are posted already and its recorded hash
  * describes exactly those bytes, so the archive stays consistent even if that file changed since; the archive then
  * holds the file as it was when it was posted.

@@ -573,8 +573,8 @@ function manifestChunkRecord(row: ChunkRecord) {
 }
 
 /**
- * What a resume reads of the source, for the card and the CLI: the files it re-reads (whole), their bytes, the
- * missing chunks it rebuilds from them and the stored chunks it re-checks in full.
+ * What a resume reads of the source, for the card and the CLI: the bytes it reads (whole chunks), the files it re-hashes,
+ * the missing chunks it rebuilds and the stored chunks it re-checks.
  */
 export function resumeReadingNote(reads: SliceReadPlan): string {
 	const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
