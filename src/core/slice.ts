@@ -340,6 +340,19 @@ function sourceChanged(paths: readonly string[], chunk?: number): CoreError {
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
+/** Reads up to `want` bytes of `file` from `position` into `target` at `at`; fewer only at the end of the file. */
+async function readUpTo(handle: FileHandle, file: PlanEntry, target: Buffer, at: number, position: number, want: number): Promise<number> {
+	let got = 0;
+	while (got < want) {
+		const { bytesRead } = await handle.read(target, at + got, want - got, position + got).catch((error: unknown) => {
+			throw fromFsError(error, file.path);
+		});
+		if (bytesRead === 0) break;
+		got += bytesRead;
+	}
+	return got;
+}
+
 /** What a {@link StreamReader} reads, and where it records the hashes. */
 interface StreamReaderOptions {
 	readonly root: string;
@@ -463,14 +476,7 @@ class StreamReader {
 	/** Reads the next `want` bytes of the file at the cursor into `target` at `at`, and hashes them. */
 	private async readFile(file: PlanEntry, target: Buffer, at: number, want: number): Promise<void> {
 		if (this.handle === undefined) await this.openFile(file);
-		let got = 0;
-		while (got < want) {
-			const { bytesRead } = await this.handle!.read(target, at + got, want - got, this.readAt + got).catch((error: unknown) => {
-				throw fromFsError(error, file.path);
-			});
-			if (bytesRead === 0) break;
-			got += bytesRead;
-		}
+		const got = await readUpTo(this.handle!, file, target, at, this.readAt, want);
 		this.hash!.update(target.subarray(at, at + got));
 		if (got < want) {
 			// The file shrank: note it, fill the rest with zeros, and fail when the range is complete.
@@ -485,23 +491,9 @@ class StreamReader {
 	 * leaves zeros, which the chunk's check then refuses, naming the chunk's files.
 	 */
 	private async readUnhashed(file: PlanEntry, target: Buffer, at: number, position: number, want: number): Promise<void> {
-		let handle: FileHandle;
+		const handle = await this.openSource(file);
 		try {
-			handle = await open(this.absolute(file), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-		} catch (error) {
-			const code = (error as NodeJS.ErrnoException).code;
-			if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') throw sourceChanged([file.path]);
-			throw fromFsError(error, file.path);
-		}
-		try {
-			let got = 0;
-			while (got < want) {
-				const { bytesRead } = await handle.read(target, at + got, want - got, position + got).catch((error: unknown) => {
-					throw fromFsError(error, file.path);
-				});
-				if (bytesRead === 0) break;
-				got += bytesRead;
-			}
+			const got = await readUpTo(handle, file, target, at, position, want);
 			if (got < want) target.fill(0, at + got, at + want);
 		} finally {
 			await handle.close().catch(() => undefined);
@@ -521,14 +513,19 @@ class StreamReader {
 		return path.join(this.root, ...file.path.split('/'));
 	}
 
-	private async openFile(file: PlanEntry): Promise<void> {
+	/** Opens a source file without following a symlink; one gone (or replaced by a link) is SOURCE_CHANGED. */
+	private async openSource(file: PlanEntry): Promise<FileHandle> {
 		try {
-			this.handle = await open(this.absolute(file), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+			return await open(this.absolute(file), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
 		} catch (error) {
 			const code = (error as NodeJS.ErrnoException).code;
 			if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') throw sourceChanged([file.path]);
 			throw fromFsError(error, file.path);
 		}
+	}
+
+	private async openFile(file: PlanEntry): Promise<void> {
+		this.handle = await this.openSource(file);
 		const info = await this.handle.stat();
 		if (!info.isFile() || info.size !== file.size || info.mtimeMs !== file.mtimeMs) this.changed.push(file.path);
 		this.hash = createHash('sha256');
