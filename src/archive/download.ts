@@ -207,8 +207,8 @@ export interface ArchiveRange {
 	readonly first: Archive;
 	/** The archive the range ends at, as named. */
 	readonly last: Archive;
-	/** The archives that can be downloaded (complete, legacy imports included), oldest lot first. */
-	readonly archives: Archive[];
+	/** The archives that can be downloaded (complete, legacy imports included), oldest lot first: at least one. */
+	readonly archives: [Archive, ...Archive[]];
 	/** Every other lot of the range, oldest first, with the reason. */
 	readonly skipped: SkippedInRange[];
 }
@@ -218,7 +218,8 @@ export interface ArchiveRange {
  * first to the last (inclusive), split into the archives that can be downloaded (complete) and the lots skipped
  * with the reason (cleaned up, upload unfinished, not in the index), so an answer can name every one.
  *
- * @throws {IndexError} ARCHIVE_NOT_FOUND for either end; {@link CoreError} INVALID_OPTION when the range is reversed.
+ * @throws {IndexError} ARCHIVE_NOT_FOUND for either end; {@link CoreError} INVALID_OPTION when the range is reversed
+ * or holds nothing that can be downloaded (naming why, before anything is written).
  */
 export function resolveArchiveRange(ctx: ArchiveContext, from: string, through: string): ArchiveRange {
 	const first = ctx.index.archives.require(from);
@@ -238,17 +239,20 @@ export function resolveArchiveRange(ctx: ArchiveContext, from: string, through: 
 		else if (archive.status === ArchiveStatus.Complete) archives.push(archive);
 		else skipped.push({ lot, id: archive.id, status: archive.status, reason: notDownloadable(archive.status) });
 	}
-	return { first, last, archives, skipped };
+	const [head, ...tail] = archives;
+	if (head === undefined) {
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			`Nothing from ${first.id} through ${last.id} can be downloaded, so nothing was: ${describeSkippedLots(skipped)}.`
+		);
+	}
+	return { first, last, archives: [head, ...tail], skipped };
 }
 
-/**
- * The archives of a lot range that can be downloaded, as {@link resolveArchiveRange} finds them (the skipped lots
- * are left out silently: use {@link resolveArchiveRange} to name them).
- *
- * @throws {IndexError} ARCHIVE_NOT_FOUND for either end; {@link CoreError} INVALID_OPTION when the range is reversed.
- */
-export function archivesInRange(ctx: ArchiveContext, from: string, through: string): Archive[] {
-	return resolveArchiveRange(ctx, from, through).archives;
+/** Skipped lots in words, the first ten named (ids wrapped in `emphasis`, e.g. `**` for Discord), then a count. */
+export function describeSkippedLots(skipped: readonly SkippedInRange[], emphasis = ''): string {
+	const named = skipped.slice(0, 10).map((lot) => `${lot.id === null ? `lot ${lot.lot}` : `${emphasis}${lot.id}${emphasis}`} ${lot.reason}`);
+	return skipped.length > 10 ? `${named.join('; ')}; and ${skipped.length - 10} more lots` : named.join('; ');
 }
 
 /** Why an archive that is not complete is not downloaded as part of a range. */

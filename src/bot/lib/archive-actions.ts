@@ -10,7 +10,7 @@ import {
 	MessageFlags
 } from 'discord.js';
 import { formatBytes } from '../../archive/card.js';
-import { type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
+import { describeSkippedLots, type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
 import type { JobHandle } from '../../archive/runner.js';
 import type { VerifyResult } from '../../archive/verify.js';
 import { type Archive, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
@@ -114,12 +114,6 @@ export async function startDownload(
 	}
 	const range = resolveArchiveRange(service.context, reference, through);
 	const [first, ...rest] = range.archives;
-	if (first === undefined) {
-		throw new BotError(
-			BotErrorCode.InvalidOption,
-			`Nothing from ${range.first.id} through ${range.last.id} can be downloaded, so nothing was: ${skippedText(range.skipped, '')}.`
-		);
-	}
 	// The first job starts before the answer, so a busy archive is refused with nothing started.
 	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}) });
 	const span = `**${range.first.id}** through **${range.last.id}**`;
@@ -131,7 +125,7 @@ export async function startDownload(
 			.slice(
 				0,
 				600
-			)}.${range.skipped.length > 0 ? ` Not downloaded: ${skippedText(range.skipped, '**')}.` : ''} I will update this message as each is restored.`.slice(
+			)}.${range.skipped.length > 0 ? ` Not downloaded: ${describeSkippedLots(range.skipped, '**')}.` : ''} I will update this message as each is restored.`.slice(
 			0,
 			1_900
 		)
@@ -179,7 +173,7 @@ const RANGE_LINE_MAX = 400;
 
 /** The answer to a range: the summary, the lots not downloaded, then as many result lines as fit in one message. */
 function rangeAnswer(summary: string, skipped: readonly SkippedInRange[], lines: readonly string[]): string {
-	const head = [summary, ...(skipped.length > 0 ? [`⏭️ Not downloaded: ${skippedText(skipped, '**')}.`] : [])];
+	const head = [summary, ...(skipped.length > 0 ? [`⏭️ Not downloaded: ${describeSkippedLots(skipped, '**')}.`] : [])];
 	const budget = 1_900 - head.join('\n').length;
 	const shown: string[] = [];
 	let used = 0;
@@ -196,11 +190,6 @@ function rangeAnswer(summary: string, skipped: readonly SkippedInRange[], lines:
 }
 
 /** The skipped lots of a range in words: `#B was cleaned up (…); lot 5 is not in the index (…)`, the first ten. */
-function skippedText(skipped: readonly SkippedInRange[], bold: string): string {
-	const named = skipped.slice(0, 10).map((lot) => `${lot.id === null ? `lot ${lot.lot}` : `${bold}${lot.id}${bold}`} ${lot.reason}`);
-	return skipped.length > 10 ? `${named.join('; ')}; and ${skipped.length - 10} more lots` : named.join('; ');
-}
-
 function downloadLine(result: DownloadResult): string {
 	const where = path.relative(container.archive.context.settings.downloadRoot, result.restoredTo) || '.';
 	// The bot never asks for a salvage restore, but a result that lost files must never read as a clean restore.

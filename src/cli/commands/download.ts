@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { downloadArchive, type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
-import { CoreError, CoreErrorCode } from '../../core/index.js';
+import { describeSkippedLots, downloadArchive, type DownloadResult, resolveArchiveRange } from '../../archive/download.js';
 import { formatBytes } from '../../archive/index.js';
 import { JobKind } from '../../db/index.js';
 import { collect, type CliContext, integerOption, runCommand } from '../context.js';
@@ -42,12 +41,6 @@ export function register(program: Command, context: CliContext): void {
 				try {
 					const range = options.through === undefined ? undefined : resolveArchiveRange(cli.context, id, options.through);
 					const skipped = range?.skipped ?? [];
-					if (range !== undefined && range.archives.length === 0) {
-						throw new CoreError(
-							CoreErrorCode.InvalidOption,
-							`Nothing from ${range.first.id} through ${range.last.id} can be downloaded, so nothing was: ${skipped.map(describeSkipped).join('; ')}.`
-						);
-					}
 					const archives = range?.archives ?? [cli.context.index.archives.require(id)];
 					const results: DownloadResult[] = [];
 					for (const archive of archives) {
@@ -85,7 +78,7 @@ export function register(program: Command, context: CliContext): void {
 										...salvageLines(result.lost, result.badChunks)
 									]
 						),
-						...skipped.map((entry) => `Not downloaded: ${describeSkipped(entry)}.`)
+						...skipped.map((entry) => `Not downloaded: ${describeSkippedLots([entry])}.`)
 					];
 					if (results.some((result) => !result.complete)) {
 						run.reporter.problems(data, lines);
@@ -98,9 +91,4 @@ export function register(program: Command, context: CliContext): void {
 				}
 			})
 		);
-}
-
-/** `#DDMMYY-NN was cleaned up (…)`, or the lot number when the index does not know the archive. */
-function describeSkipped(entry: SkippedInRange): string {
-	return `${entry.id ?? `lot ${entry.lot}`} ${entry.reason}`;
 }
