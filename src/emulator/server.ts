@@ -459,10 +459,10 @@ async function serveAttachment(emu: Emulation, request: IncomingMessage, respons
 	const last = cut ? start + Math.floor(length / 2) - 1 : end;
 	const file = createReadStream(emu.world.attachmentPath(attachment.id), { start, end: last, highWaterMark: 256 * 1024 });
 	const cap = emu.faults.settings.downloadBytesPerSec;
-	const stages: (Readable | Transform | NodeJS.WritableStream)[] = [file];
+	const stages: (NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream)[] = [file];
 	if (cap > 0) stages.push(new BandwidthCap(cap));
 	stages.push(cut ? new CutResponse(response) : response);
 	await new Promise<void>((resolve) => {
-		pipeline(stages as unknown as [Readable, NodeJS.WritableStream], () => resolve());
+		pipeline(stages, () => resolve());
 	});
 }
