@@ -333,10 +333,12 @@ export async function continueUpload(ctx: ArchiveContext, lot: number, run: JobR
 		const manifestParts = await postManifest(ctx, archive, threadId, options, fileHashes, signal);
 		archive = index.archives.setStatus(lot, ArchiveStatus.Complete);
 		try {
+			// Archived and locked: only moderators (the bot among them) may post into it or reopen it; resume and
+			// cleanup reopen it through the transport's 50083 path.
 			await transport.archiveThread(threadId, { signal });
 		} catch (error) {
 			// An active thread left open costs one of ~1000 slots, not data: note it and finish.
-			ctx.log('warn', 'could not archive the thread', { archiveId: archive.id, threadId, ...errorSummary(error) });
+			ctx.log('warn', 'could not archive and lock the thread', { archiveId: archive.id, threadId, ...errorSummary(error) });
 		}
 		status = 'complete';
 		progress.bytesDone = totals.bytes;

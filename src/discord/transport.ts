@@ -539,28 +539,64 @@ export class DiscordTransport {
 	}
 
 	/**
-	 * Archives (or with `archived: false` reopens) a thread. Archive a thread when its upload ends: a guild holds
-	 * about 1000 active threads.
+	 * Sets a thread's `archived` and/or `locked` in one PATCH. A locked thread takes posts only from members with
+	 * Manage Threads (the bot has it), and only they may unarchive it: an archive's thread is left archived and
+	 * locked when its upload ends, so nobody else can slip messages into it.
 	 *
 	 * @throws TransportError NOT_FOUND, MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
 	 */
-	public async setThreadArchived(threadId: string, archived: boolean, options: CallOptions = {}): Promise<ThreadInfo> {
-		const context = { action: `${archived ? 'archive' : 'unarchive'} thread ${threadId}`, channelId: threadId };
+	public async setThreadState(
+		threadId: string,
+		state: { readonly archived?: boolean; readonly locked?: boolean },
+		options: CallOptions = {}
+	): Promise<ThreadInfo> {
+		const changes = [
+			...(state.archived === undefined ? [] : [state.archived ? 'archive' : 'unarchive']),
+			...(state.locked === undefined ? [] : [state.locked ? 'lock' : 'unlock'])
+		];
+		const context = { action: `${changes.join(' and ') || 'update'} thread ${threadId}`, channelId: threadId };
+		const body = {
+			...(state.archived === undefined ? {} : { archived: state.archived }),
+			...(state.locked === undefined ? {} : { locked: state.locked })
+		};
 		return threadInfo(
-			(await this.call(context, options.signal, (signal) =>
-				this.rest.patch(Routes.channel(threadId), { body: { archived }, signal })
-			)) as APIChannel
+			(await this.call(context, options.signal, (signal) => this.rest.patch(Routes.channel(threadId), { body, signal }))) as APIChannel
 		);
 	}
 
-	/** Archives a thread. @throws TransportError as {@link DiscordTransport.setThreadArchived}. */
-	public async archiveThread(threadId: string, options: CallOptions = {}): Promise<ThreadInfo> {
-		return this.setThreadArchived(threadId, true, options);
+	/**
+	 * Archives (or with `archived: false` reopens) a thread, leaving its lock as it is.
+	 *
+	 * @throws TransportError as {@link DiscordTransport.setThreadState}.
+	 */
+	public async setThreadArchived(threadId: string, archived: boolean, options: CallOptions = {}): Promise<ThreadInfo> {
+		return this.setThreadState(threadId, { archived }, options);
 	}
 
-	/** Reopens an archived thread. @throws TransportError as {@link DiscordTransport.setThreadArchived}. */
+	/**
+	 * Closes a thread when its upload ends: archived (a guild holds about 1000 active threads) and locked (only
+	 * moderators may post into it or reopen it). @throws TransportError as {@link DiscordTransport.setThreadState}.
+	 */
+	public async archiveThread(threadId: string, options: CallOptions = {}): Promise<ThreadInfo> {
+		return this.setThreadState(threadId, { archived: true, locked: true }, options);
+	}
+
+	/**
+	 * Reopens a thread for the bot's own posts and edits (resume, cleanup of strays): unarchived and unlocked.
+	 * @throws TransportError as {@link DiscordTransport.setThreadState}.
+	 */
 	public async unarchiveThread(threadId: string, options: CallOptions = {}): Promise<ThreadInfo> {
-		return this.setThreadArchived(threadId, false, options);
+		return this.setThreadState(threadId, { archived: false, locked: false }, options);
+	}
+
+	/** Locks a thread (only moderators post). @throws TransportError as {@link DiscordTransport.setThreadState}. */
+	public async lockThread(threadId: string, options: CallOptions = {}): Promise<ThreadInfo> {
+		return this.setThreadState(threadId, { locked: true }, options);
+	}
+
+	/** Unlocks a thread. @throws TransportError as {@link DiscordTransport.setThreadState}. */
+	public async unlockThread(threadId: string, options: CallOptions = {}): Promise<ThreadInfo> {
+		return this.setThreadState(threadId, { locked: false }, options);
 	}
 
 	/**
@@ -668,7 +704,10 @@ export class DiscordTransport {
 		);
 	}
 
-	/** Like {@link DiscordTransport.call}; on 50083 (archived thread) reopens `context.channelId` and tries once more. */
+	/**
+	 * Like {@link DiscordTransport.call}; on 50083 (archived thread) reopens `context.channelId` — unarchived and
+	 * unlocked, as an upload leaves its thread archived and locked — and tries once more.
+	 */
 	private async callInThread(
 		context: OperationContext,
 		signal: AbortSignal | undefined,
@@ -684,7 +723,7 @@ export class DiscordTransport {
 			) {
 				throw error;
 			}
-			await this.setThreadArchived(context.channelId, false, { signal });
+			await this.unarchiveThread(context.channelId, { signal });
 			return this.call(context, signal, send);
 		}
 	}

@@ -51,6 +51,7 @@ export const DiscordErrorCode = {
 	InvalidFormBody: 50035,
 	InvalidActionOnArchivedThread: 50083,
 	ThreadAlreadyCreatedForMessage: 160004,
+	ThreadLocked: 160005,
 	MaximumActiveThreads: 160006
 } as const;
 
@@ -134,6 +135,7 @@ export const DiscordRefusal = {
 	emptyMessage: () => new DiscordApiError(400, DiscordErrorCode.CannotSendEmptyMessage, 'Cannot send an empty message'),
 	cannotEditOthers: () => new DiscordApiError(403, DiscordErrorCode.CannotEditOtherUsersMessage, 'Cannot edit a message authored by another user'),
 	archivedThread: () => new DiscordApiError(400, DiscordErrorCode.InvalidActionOnArchivedThread, 'Thread is archived'),
+	threadLocked: () => new DiscordApiError(400, DiscordErrorCode.ThreadLocked, 'Thread is locked'),
 	maxActiveThreads: () => new DiscordApiError(400, DiscordErrorCode.MaximumActiveThreads, 'Maximum number of active threads reached'),
 	threadAlreadyCreated: () =>
 		new DiscordApiError(400, DiscordErrorCode.ThreadAlreadyCreatedForMessage, 'A thread has already been created for this message'),

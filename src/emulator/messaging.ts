@@ -58,9 +58,18 @@ export function messageOr404(emu: Emulation, channel: StoredChannel, id: string 
 	return message;
 }
 
-/** Puts an archived thread back to active (posting does this), refusing when locked or at the active cap. */
-export function unarchiveForPost(emu: Emulation, channel: StoredChannel): void {
-	if (!channel.thread?.archived) return;
+/**
+ * Lets a post into a thread through as Discord does, putting an archived thread back to active (posting does this).
+ * A locked thread takes posts only from members with Manage Threads (others: 160005), and even they cannot
+ * reopen it by posting while it is archived (50083: unarchive it first).
+ * @throws DiscordApiError 160005 (locked, author without Manage Threads), 50083 (locked and archived), 160006 (active thread cap).
+ */
+export function unarchiveForPost(emu: Emulation, channel: StoredChannel, authorId: string): void {
+	if (!channel.thread) return;
+	if (channel.thread.locked && (emu.payloads.channelPermissions(authorId, channel) & Permission.ManageThreads) === 0n) {
+		throw DiscordRefusal.threadLocked();
+	}
+	if (!channel.thread.archived) return;
 	if (channel.thread.locked) throw DiscordRefusal.archivedThread();
 	if (emu.world.activeThreadCount() >= emu.limits.activeThreads) throw DiscordRefusal.maxActiveThreads();
 	channel.thread.archived = false;
@@ -86,7 +95,7 @@ interface PostOptions {
  * MESSAGE_CREATE. With `nonce` + `enforce_nonce`, a repeat inside the window returns the first message and
  * stores nothing.
  * @returns the message and whether it was created now (false for a nonce repeat).
- * @throws DiscordApiError 50006 (empty), 50083 (locked archived thread), 160006 (active thread cap).
+ * @throws DiscordApiError 50006 (empty), 50083 (locked archived thread), 160005 (locked thread, author no moderator), 160006 (active thread cap).
  */
 export async function postMessage(emu: Emulation, options: PostOptions): Promise<{ message: StoredMessage; created: boolean }> {
 	const { channel, authorId, fields, received } = options;
@@ -103,7 +112,7 @@ export async function postMessage(emu: Emulation, options: PostOptions): Promise
 		const hasContent =
 			(fields.content ?? '').length > 0 || (fields.embeds?.length ?? 0) > 0 || (fields.components?.length ?? 0) > 0 || added.length > 0;
 		if (!hasContent && !options.allowEmpty) throw DiscordRefusal.emptyMessage();
-		unarchiveForPost(emu, channel);
+		unarchiveForPost(emu, channel, authorId);
 		const flags = fields.flags ?? 0;
 		const message: StoredMessage = {
 			id: emu.world.snowflakes.next(),

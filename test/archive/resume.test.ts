@@ -104,6 +104,22 @@ describe('resume', () => {
 		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
 	});
 
+	it('GIVEN a stopped upload whose thread is archived and locked WHEN a member posts THEN refused; WHEN resumed THEN the bot reopens it, completes, and leaves it archived and locked', async () => {
+		harness = await startArchiveHarness(fastLimits);
+		const { lot, threadId, source } = await partialUpload(harness, 3);
+		expect(await harness.transport.archiveThread(threadId)).toMatchObject({ archived: true, locked: true });
+		await expect(harness.emulator.postAsUser(threadId, 'member', 'not a chunk')).rejects.toMatchObject({ status: 400, code: 160005 });
+
+		await resumeArchive(harness.context, { archive: harness.index.archives.require(lot).id }, harness.jobRun());
+		expect(harness.index.archives.require(lot).status).toBe('complete');
+		expectOnePerChunk(harness, lot, threadId);
+		expect(harness.emulator.state().channels.find((channel) => channel.id === threadId)).toMatchObject({ archived: true, locked: true });
+		await expect(harness.emulator.postAsUser(threadId, 'member', 'still not a chunk')).rejects.toMatchObject({ status: 400, code: 160005 });
+		const outDir = path.join(harness.downloadRoot, 'restored');
+		await restoreFromThread(harness, threadId, outDir);
+		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
+	});
+
 	it('GIVEN a stopped upload whose source file changed WHEN resumed THEN SOURCE_CHANGED names the file and the card says so', async () => {
 		harness = await startArchiveHarness(fastLimits);
 		const { lot, source, id } = await partialUpload(harness, 2);

@@ -50,12 +50,14 @@ describe('upload', () => {
 		for (let part = 0; part < result.manifestParts; part++) expected.set(`m${part}`, 1);
 		expect(census).toEqual(expected);
 
-		// The card: posted in the archive channel, the thread started on it and archived, the record in its footer.
+		// The card: posted in the archive channel, the thread started on it, archived and locked, the record in its footer.
 		const cards = harness.emulator.messages(harness.archiveChannelId);
 		expect(cards).toHaveLength(1);
 		const record = findCardRecord(cards[0]!.embeds as never);
 		expect(record).toMatchObject({ id: archive.id, uid: archive.uid, status: 'complete', chunks: archive.chunkCount, thread: result.threadId });
-		expect(harness.emulator.state().channels.find((channel) => channel.id === result.threadId)?.archived).toBe(true);
+		expect(harness.emulator.state().channels.find((channel) => channel.id === result.threadId)).toMatchObject({ archived: true, locked: true });
+		// Locked: a member can no longer slip a message into the archive's thread (posting would have reopened it).
+		await expect(harness.emulator.postAsUser(result.threadId, 'member', 'not a chunk')).rejects.toMatchObject({ status: 400, code: 160005 });
 
 		const outDir = path.join(harness.downloadRoot, 'restored');
 		const { manifest } = await restoreFromThread(harness, result.threadId, outDir);

@@ -400,11 +400,13 @@ describe('DiscordTransport against the emulator', () => {
 		expect(again.id).toBe(threadId);
 
 		expect((await transport.archiveThread(threadId)).archived).toBe(true);
-		expect((await transport.fetchThread(threadId)).archived).toBe(true);
+		expect(await transport.fetchThread(threadId)).toMatchObject({ archived: true, locked: true });
 		const data = randomBytes(100);
 		await transport.postChunk({ threadId, files: [{ name: chunkName(0, data), data }], content: 'chunk 1/1', nonce: 'reopen-1' });
-		expect((await transport.fetchThread(threadId)).archived).toBe(false);
+		expect(await transport.fetchThread(threadId)).toMatchObject({ archived: false, locked: false });
 		expect((await transport.unarchiveThread(threadId)).archived).toBe(false);
+		expect(await transport.lockThread(threadId)).toMatchObject({ archived: false, locked: true });
+		expect(await transport.unlockThread(threadId)).toMatchObject({ archived: false, locked: false });
 
 		expect(await transport.deleteThread(threadId)).toBe(true);
 		expect(await transport.deleteThread(threadId)).toBe(false);

@@ -281,6 +281,28 @@ describe('emulator REST: threads', () => {
 		).toBe('ok');
 	});
 
+	it('GIVEN a locked thread WHEN a member or the outsider posts THEN 160005 whether archived or not; the owner and the bot (Manage Threads) may post once it is open', async () => {
+		const card = await post(emulator.ids.channels.archive, { content: 'card' });
+		await rest.post(Routes.threads(emulator.ids.channels.archive, card.id), { body: { name: 't' } });
+		await post(card.id, { content: 'chunk' });
+		await emulator.postAsUser(card.id, 'member', 'an unlocked archive thread takes anyone’s post');
+		const closed = (await rest.patch(Routes.channel(card.id), { body: { archived: true, locked: true } })) as APIThreadChannel;
+		expect(closed.thread_metadata).toMatchObject({ archived: true, locked: true });
+		for (const user of ['member', 'outsider'] as const) {
+			expect(await rejection(emulator.postAsUser(card.id, user, 'sneaking in'))).toMatchObject({ status: 400, code: 160005 });
+		}
+		// Even a moderator cannot reopen a locked thread by posting: it unarchives it first.
+		expect(await rejection(emulator.postAsUser(card.id, 'owner', 'reopen by posting'))).toMatchObject({ status: 400, code: 50083 });
+		expect(emulator.state().channels.find((channel) => channel.id === card.id)).toMatchObject({ archived: true, locked: true });
+		await rest.patch(Routes.channel(card.id), { body: { archived: false } });
+		expect(await rejection(emulator.postAsUser(card.id, 'member', 'open but locked'))).toMatchObject({ status: 400, code: 160005 });
+		await emulator.postAsUser(card.id, 'owner', 'a moderator may post into a locked thread');
+		await post(card.id, { content: 'so may the bot' });
+		const authors = emulator.messages(card.id).map((message) => message.author.id);
+		expect(authors).not.toContain(emulator.ids.users.outsider);
+		expect(authors.filter((id) => id === emulator.ids.users.member)).toHaveLength(1);
+	});
+
 	it('GIVEN a thread with attachments WHEN it is deleted THEN its messages and bytes are gone and its URLs answer 404', async () => {
 		const card = await post(emulator.ids.channels.archive, { content: 'card' });
 		await rest.post(Routes.threads(emulator.ids.channels.archive, card.id), { body: { name: 't' } });
