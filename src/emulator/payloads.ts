@@ -46,13 +46,32 @@ export class Payloads {
 			flags: 0,
 			banner: null,
 			accent_color: null,
-			avatar_decoration_data: null
+			avatar_decoration_data: null,
+			collectibles: null,
+			primary_guild: null
 		};
+	}
+
+	/** The bot's own user as `GET /users/@me` returns it: the public user plus the fields only its owner sees. */
+	public currentUser(): Record<string, unknown> {
+		return { ...this.userById(this.#world.ids.botUserId), mfa_enabled: false, locale: 'en-US', verified: true, email: null };
 	}
 
 	public userById(id: string): Record<string, unknown> {
 		const user = this.#world.users.get(id);
-		return user ? this.user(user) : { id, username: 'unknown', global_name: null, discriminator: '0', avatar: null, bot: false };
+		return user
+			? this.user(user)
+			: {
+					id,
+					username: 'unknown',
+					global_name: null,
+					discriminator: '0',
+					avatar: null,
+					bot: false,
+					public_flags: 0,
+					flags: 0,
+					primary_guild: null
+				};
 	}
 
 	/** A guild member; with `withUser`, the nested user object too (gateway and REST do, message `member` does not). */
@@ -210,7 +229,7 @@ export class Payloads {
 				};
 			}),
 			embeds: message.embeds,
-			components: message.components,
+			components: withComponentIds(message.components),
 			pinned: false,
 			flags: message.flags,
 			reactions: undefined
@@ -332,7 +351,16 @@ export class Payloads {
 			public_updates_channel_id: null,
 			nsfw_level: 0,
 			premium_progress_bar_enabled: false,
-			safety_alerts_channel_id: null
+			safety_alerts_channel_id: null,
+			home_header: null,
+			region: 'deprecated',
+			widget_enabled: false,
+			widget_channel_id: null,
+			max_presences: null,
+			max_stage_video_channel_users: 50,
+			max_video_channel_users: 25,
+			nsfw: false,
+			incidents_data: null
 		};
 	}
 
@@ -345,12 +373,55 @@ export class Payloads {
 			description: '',
 			bot_public: false,
 			bot_require_code_grant: false,
+			type: null,
 			verify_key: '0'.repeat(64),
 			flags: 0,
+			flags_new: '0',
+			redirect_uris: [],
+			interactions_endpoint_url: null,
+			role_connections_verification_url: null,
 			owner: this.userById(ids.users.owner),
 			team: null,
 			bot: this.userById(ids.botUserId),
-			approximate_guild_count: 1
+			approximate_guild_count: 1,
+			approximate_user_install_count: 0,
+			approximate_user_authorization_count: 0,
+			explicit_content_filter: 0,
+			eligible_oauth2_scopes: ['applications.commands', 'bot']
 		};
 	}
+}
+
+/**
+ * Components as Discord answers them: every component carries a numeric `id`, unique in the message. Discord
+ * numbers the ones sent without an id in order (depth first, from 1), skipping the ids the sender chose.
+ */
+function withComponentIds(components: readonly unknown[]): unknown[] {
+	const taken = new Set<number>();
+	const collect = (list: readonly unknown[]) => {
+		for (const component of list) {
+			if (!isRecord(component)) continue;
+			if (typeof component.id === 'number') taken.add(component.id);
+			if (Array.isArray(component.components)) collect(component.components);
+		}
+	};
+	collect(components);
+	let next = 1;
+	const number = (list: readonly unknown[]): unknown[] =>
+		list.map((component) => {
+			if (!isRecord(component)) return component;
+			const copy: Record<string, unknown> = { ...component };
+			if (typeof copy.id !== 'number') {
+				while (taken.has(next)) next++;
+				copy.id = next;
+				taken.add(next);
+			}
+			if (Array.isArray(copy.components)) copy.components = number(copy.components);
+			return copy;
+		});
+	return number(components);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+	return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

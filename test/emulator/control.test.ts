@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { RawGateway } from './support.js';
 
 /**
  * Drives the emulator as an outside script would: started as `dos emulator`, then only HTTP (control API and
@@ -78,41 +78,6 @@ const api = async (method: string, path: string, body?: unknown, auth = true) =>
 	});
 	return { status: response.status, body: response.status === 204 ? null : ((await response.json()) as Json) };
 };
-
-/** A bare gateway client: identifies, collects dispatches. */
-class RawGateway {
-	public readonly events: { t: string; d: Json }[] = [];
-	readonly #socket: WebSocket;
-	#waiters: (() => void)[] = [];
-
-	public constructor(url: string, token: string) {
-		this.#socket = new WebSocket(`${url}?v=10&encoding=json`);
-		this.#socket.on('message', (raw: Buffer) => {
-			const payload = JSON.parse(raw.toString()) as { op: number; t: string; d: Json };
-			if (payload.op === 10) this.#socket.send(JSON.stringify({ op: 2, d: { token, intents: (1 << 0) | (1 << 9), properties: {} } }));
-			if (payload.op === 0) {
-				this.events.push({ t: payload.t, d: payload.d });
-				for (const waiter of this.#waiters.splice(0)) waiter();
-			}
-		});
-	}
-
-	public async next(type: string, from = 0): Promise<Json> {
-		for (;;) {
-			const found = this.events.slice(from).find((event) => event.t === type);
-			if (found) return found.d;
-			await new Promise<void>((resolve) => this.#waiters.push(resolve));
-		}
-	}
-
-	public closed(): Promise<unknown> {
-		return once(this.#socket, 'close');
-	}
-
-	public close(): void {
-		this.#socket.close();
-	}
-}
 
 beforeAll(async () => {
 	dataDir = await mkdtemp(join(tmpdir(), 'dos-emu-cli-'));

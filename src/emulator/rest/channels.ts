@@ -187,7 +187,8 @@ export const channelRoutes: RestRoute[] = [
 		const active = [...emu.world.channels.values()].filter((channel) => channel.thread && !channel.thread.archived);
 		return reply.json({
 			threads: active.map((thread) => emu.payloads.channel(thread)),
-			members: active.map((thread) => emu.payloads.threadMember(thread))
+			members: active.map((thread) => emu.payloads.threadMember(thread)),
+			has_more: false
 		});
 	}),
 	route('PUT', '/channels/:channel/thread-members/@me', ({ emu, params }) => {

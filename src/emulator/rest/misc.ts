@@ -16,7 +16,7 @@ export const miscRoutes: RestRoute[] = [
 		})
 	),
 	{ method: 'GET', pattern: '/gateway', auth: false, rateLimited: true, handler: ({ emu }) => reply.json({ url: emu.gateway.url }) },
-	route('GET', '/users/@me', ({ emu }) => reply.json(emu.payloads.userById(emu.world.ids.botUserId))),
+	route('GET', '/users/@me', ({ emu }) => reply.json(emu.payloads.currentUser())),
 	route('GET', '/users/:user', ({ emu, params }) => {
 		if (params.user === undefined || !emu.world.users.has(params.user)) throw DiscordRefusal.unknownUser();
 		return reply.json(emu.payloads.userById(params.user));
