@@ -245,7 +245,8 @@ export class Payloads {
 				id: message.interaction.id,
 				type: message.interaction.type,
 				user: this.userById(message.interaction.userId),
-				authorizing_integration_owners: { '0': this.#world.ids.guildId }
+				authorizing_integration_owners: { '0': this.#world.ids.guildId },
+				...(message.interaction.interactedMessageId ? { interacted_message_id: message.interaction.interactedMessageId } : {})
 			};
 			body.interaction = {
 				id: message.interaction.id,

@@ -86,7 +86,8 @@ export interface StoredMessage {
 	/** Set on interaction responses and follow-ups: the application id, as Discord does. */
 	webhookId: string | null;
 	/** Interaction that produced this message. */
-	interaction: { id: string; type: number; name: string; userId: string } | null;
+	/** `interactedMessageId`: for a component interaction, the message whose component was used. */
+	interaction: { id: string; type: number; name: string; userId: string; interactedMessageId?: string | null } | null;
 	/** Ephemeral responses are stored but never listed in the channel. */
 	ephemeral: boolean;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Emulator } from '../../src/emulator/index.js';
+import type { Emulator, InteractionRequest } from '../../src/emulator/index.js';
 import { OpenApiSpec } from '../support/openapi.js';
 import { RawGateway, emulatorFor, expectNoUnknownRoutes } from './support.js';
 
@@ -107,9 +107,11 @@ const post = (channelId: string, body: unknown) =>
 	call('POST', '/channels/{channel_id}/messages', `/channels/${channelId}/messages`, { body, expect: 200 });
 
 /** Starts an interaction as the owner and returns its id and token as the bot's gateway saw them. */
-async function interaction(): Promise<{ id: string; token: string }> {
+async function interaction(
+	request: InteractionRequest = { kind: 'command', command: 'archive', subcommand: 'status' }
+): Promise<{ id: string; token: string }> {
 	const from = gateway.events.length;
-	const { id } = emulator.interact({ kind: 'command', command: 'archive', subcommand: 'status', user: 'owner' });
+	const { id } = emulator.interact({ user: 'owner', ...request });
 	const event = await gateway.next('INTERACTION_CREATE', from);
 	expect(event.id).toBe(id);
 	return { id: event.id as string, token: event.token as string };
@@ -205,6 +207,70 @@ describe('emulator answers conform to Discord’s OpenAPI description', () => {
 		expect(again.body.code).toBe(40060);
 	});
 
+	it('GIVEN a button and autocomplete WHEN answered with an update, choices, then deleted, and a bad token is used THEN each answer conforms', async () => {
+		const app = emulator.ids.applicationId;
+		const callbackPath = '/interactions/{interaction_id}/{interaction_token}/callback';
+		const card = await post(emulator.ids.channels.archive, {
+			content: 'card',
+			components: [{ type: 1, components: [{ type: 2, style: 1, label: 'Verify', custom_id: 'archive:verify:10' }] }]
+		});
+		const click = await interaction({ kind: 'button', messageId: card.body.id, customId: 'archive:verify:10' });
+		const updated = await call('POST', callbackPath, `/interactions/${click.id}/${click.token}/callback?with_response=true`, {
+			body: { type: 7, data: { content: 'verifying', components: [] } },
+			auth: false,
+			expect: 200
+		});
+		expect(updated.body.resource.type).toBe(7);
+		const followup = await call('POST', '/webhooks/{webhook_id}/{webhook_token}', `/webhooks/${app}/${click.token}?wait=true`, {
+			body: { content: 'verified' },
+			auth: false,
+			expect: 200
+		});
+		await call(
+			'DELETE',
+			'/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}',
+			`/webhooks/${app}/${click.token}/messages/${followup.body.id}`,
+			{
+				auth: false,
+				expect: 204
+			}
+		);
+
+		const typing = await interaction({ kind: 'autocomplete', command: 'archive', subcommand: 'status', options: { id: '#24' }, focused: 'id' });
+		await call('POST', callbackPath, `/interactions/${typing.id}/${typing.token}/callback`, {
+			body: { type: 8, data: { choices: [{ name: '#241126-07', value: '#241126-07' }] } },
+			auth: false,
+			expect: 204
+		});
+
+		const asked = await interaction();
+		await call('POST', callbackPath, `/interactions/${asked.id}/${asked.token}/callback`, {
+			body: { type: 4, data: { content: 'x' } },
+			auth: false,
+			expect: 204
+		});
+		await call('DELETE', '/webhooks/{webhook_id}/{webhook_token}/messages/@original', `/webhooks/${app}/${asked.token}/messages/@original`, {
+			auth: false,
+			expect: 204
+		});
+		const forged = await call(
+			'GET',
+			'/webhooks/{webhook_id}/{webhook_token}/messages/@original',
+			`/webhooks/${app}/not-a-token/messages/@original`,
+			{
+				auth: false,
+				expect: 404
+			}
+		);
+		expect(forged.body.code).toBe(10015);
+		const unknown = await call('POST', callbackPath, `/interactions/1100000000000000999/not-a-token/callback`, {
+			body: { type: 5 },
+			auth: false,
+			expect: 404
+		});
+		expect(unknown.body.code).toBe(10062);
+	});
+
 	it('GIVEN channels and messages WHEN read, posted (JSON and multipart), edited and deleted THEN each answer conforms', async () => {
 		const archive = emulator.ids.channels.archive;
 		await call('GET', '/channels/{channel_id}', `/channels/${archive}`, { expect: 200 });
@@ -289,6 +355,32 @@ describe('emulator answers conform to Discord’s OpenAPI description', () => {
 		const tooLarge = await call('POST', messages, `/channels/${archive}/messages`, { form, expect: 413 });
 		expect(tooLarge.body.code).toBe(40005);
 
+		const tooMany = new FormData();
+		tooMany.append(
+			'payload_json',
+			JSON.stringify({ attachments: Array.from({ length: 11 }, (_, index) => ({ id: index, filename: `f${index}.bin` })) })
+		);
+		for (let index = 0; index < 11; index++) tooMany.append(`files[${index}]`, new Blob([new Uint8Array(1)]), `f${index}.bin`);
+		expect((await call('POST', messages, `/channels/${archive}/messages`, { form: tooMany, expect: 400 })).body.code).toBe(30015);
+		const nested = await call('POST', messages, `/channels/${archive}/messages`, {
+			body: { embeds: [{ title: 't'.repeat(257), fields: [{ name: '', value: 'v' }] }] },
+			expect: 400
+		});
+		expect(nested.body.code).toBe(50035);
+		const card = await post(archive, { content: 'card' });
+		const threads = '/channels/{channel_id}/messages/{message_id}/threads';
+		await call('POST', threads, `/channels/${archive}/messages/${card.body.id}/threads`, { body: { name: 'once' }, expect: 201 });
+		const twice = await call('POST', threads, `/channels/${archive}/messages/${card.body.id}/threads`, { body: { name: 'twice' }, expect: 400 });
+		expect(twice.body.code).toBe(160004);
+		emulator.setLimits({ activeThreads: emulator.state().channels.filter((channel) => channel.parentId !== null && !channel.archived).length });
+		const another = await post(archive, { content: 'another card' });
+		const capped = await call('POST', threads, `/channels/${archive}/messages/${another.body.id}/threads`, {
+			body: { name: 'capped' },
+			expect: 400
+		});
+		expect(capped.body.code).toBe(160006);
+		emulator.setLimits({ activeThreads: 1000 });
+
 		emulator.setBotAccess(emulator.ids.channels.log, 'read-only');
 		const forbidden = await call('POST', messages, `/channels/${emulator.ids.channels.log}/messages`, { body: { content: 'x' }, expect: 403 });
 		expect(forbidden.body.code).toBe(50013);
@@ -355,6 +447,11 @@ describe('emulator answers conform to Discord’s OpenAPI description', () => {
 			'GET /channels/{channel_id} 403',
 			'GET /channels/{channel_id} 404',
 			'POST /channels/{channel_id}/messages 413',
+			'POST /channels/{channel_id}/messages/{message_id}/threads 400',
+			'DELETE /webhooks/{webhook_id}/{webhook_token}/messages/@original 204',
+			'DELETE /webhooks/{webhook_id}/{webhook_token}/messages/{message_id} 204',
+			'GET /webhooks/{webhook_id}/{webhook_token}/messages/@original 404',
+			'POST /interactions/{interaction_id}/{interaction_token}/callback 404',
 			'GET /channels/{channel_id} 429',
 			'POST /channels/{channel_id}/messages 429'
 		];

@@ -116,7 +116,7 @@ function webhookMessage(context: RestContext, record: InteractionRecord): Stored
 }
 
 function interactionMeta(record: InteractionRecord): StoredMessage['interaction'] {
-	return { id: record.id, type: record.type, name: record.commandName, userId: record.userId };
+	return { id: record.id, type: record.type, name: record.commandName, userId: record.userId, interactedMessageId: record.componentMessageId };
 }
 
 /**
