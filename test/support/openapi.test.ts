@@ -52,6 +52,35 @@ describe('OpenApiSpec', () => {
 		expect(inner({ _errors: [], extra: 1 }).join('\n')).toMatch(/additional/);
 	});
 
+	it('GIVEN a schema with a keyword or format the validator does not know WHEN used THEN it refuses instead of passing everything', () => {
+		const strange = new OpenApiSpec({
+			paths: {},
+			components: { schemas: { Odd: { type: 'string', patternish: 'x' }, Fmt: { type: 'string', format: 'colour' } } }
+		});
+		expect(() => strange.component('Odd')).toThrow(/patternish/);
+		expect(() => strange.component('Fmt')).toThrow(/colour/);
+	});
+
+	it('GIVEN the spec formats WHEN values are checked THEN int32, snowflake and date-time are enforced', () => {
+		const formats = new OpenApiSpec({
+			paths: {},
+			components: {
+				schemas: {
+					Small: { type: 'integer', format: 'int32' },
+					When: { type: 'string', format: 'date-time' },
+					Id: { $ref: '#/components/schemas/Snowflake' },
+					Snowflake: { type: 'string', format: 'snowflake' }
+				}
+			}
+		});
+		expect(formats.component('Small')(2 ** 31 - 1)).toEqual([]);
+		expect(formats.component('Small')(2 ** 31)).not.toEqual([]);
+		expect(formats.component('When')('2026-12-05T11:00:00.000Z')).toEqual([]);
+		expect(formats.component('When')('yesterday')).not.toEqual([]);
+		expect(formats.component('Id')('1100000000000000001')).toEqual([]);
+		expect(formats.component('Id')('11a')).not.toEqual([]);
+	});
+
 	it('GIVEN a route or status the spec does not document WHEN asked THEN it says so instead of passing', () => {
 		expect(() => spec.problems({ method: 'GET', path: '/nowhere', status: 200, body: {} })).toThrow(/no GET \/nowhere/);
 		expect(() => spec.component('NoSuchSchema')).toThrow(/NoSuchSchema/);
