@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bodyWithoutFiles, readJsonBody } from './body.js';
 import type { Emulation } from './emulation.js';
-import { DiscordApiError, EmulatorError, EmulatorErrorCode } from './errors.js';
+import { DiscordApiError, DiscordRefusal, EmulatorError, EmulatorErrorCode } from './errors.js';
 import type { FaultKind, FaultSettings } from './faults.js';
 import type { GatewayDropMode } from './gateway.js';
 import { GatewayIntent } from './gateway-intents.js';
@@ -228,8 +228,7 @@ export class Control {
 		const { world, payloads } = this.#emu;
 		const channel = world.channels.get(channelId);
 		if (!channel) throw new EmulatorError(EmulatorErrorCode.NotFound, `No channel ${channelId}.`);
-		const userId = user === 'owner' || user === 'member' || user === 'outsider' ? world.ids.users[user] : user;
-		if (!world.users.has(userId)) throw new EmulatorError(EmulatorErrorCode.NotFound, `No user ${user}.`);
+		const userId = this.#userId(user);
 		const { message } = await postMessage(this.#emu, {
 			channel,
 			authorId: userId,
@@ -248,6 +247,34 @@ export class Control {
 		thread.thread.archiveTimestamp = new Date().toISOString();
 		world.markChanged();
 		world.dispatch('THREAD_UPDATE', payloads.channel(thread), GatewayIntent.Guilds);
+	}
+
+	/**
+	 * A user reopens an archived thread, as a member clicking "unarchive" would. A locked thread may be reopened
+	 * only by members with Manage Threads (others: 403/50013); the active-thread cap applies (160006).
+	 * @throws EmulatorError `EMULATOR_NOT_FOUND`; DiscordApiError 50013, 160006.
+	 */
+	public unarchiveThreadAs(threadId: string, user: string): void {
+		const { world, payloads } = this.#emu;
+		const thread = world.channels.get(threadId);
+		if (!thread?.thread) throw new EmulatorError(EmulatorErrorCode.NotFound, `No thread ${threadId}.`);
+		const userId = this.#userId(user);
+		if (!thread.thread.archived) return;
+		if (thread.thread.locked && (payloads.channelPermissions(userId, thread) & Permission.ManageThreads) === 0n) {
+			throw DiscordRefusal.missingPermissions();
+		}
+		if (world.activeThreadCount() >= this.#emu.limits.activeThreads) throw DiscordRefusal.maxActiveThreads();
+		thread.thread.archived = false;
+		thread.thread.archiveTimestamp = new Date().toISOString();
+		world.markChanged();
+		world.dispatch('THREAD_UPDATE', payloads.channel(thread), GatewayIntent.Guilds);
+	}
+
+	#userId(user: string): string {
+		const { world } = this.#emu;
+		const userId = user === 'owner' || user === 'member' || user === 'outsider' ? world.ids.users[user] : user;
+		if (!world.users.has(userId)) throw new EmulatorError(EmulatorErrorCode.NotFound, `No user ${user}.`);
+		return userId;
 	}
 
 	#access(channelId: string): BotAccess {
@@ -333,6 +360,10 @@ export class Control {
 			);
 		}
 		if (method === 'POST' && (match = /^\/threads\/(\d+)\/archive$/.exec(path))) return this.archiveThread(match[1]!);
+		if (method === 'POST' && (match = /^\/threads\/(\d+)\/unarchive$/.exec(path))) {
+			const options = await body();
+			return this.unarchiveThreadAs(match[1]!, typeof options.user === 'string' ? options.user : 'member');
+		}
 		throw new EmulatorError(
 			EmulatorErrorCode.NotFound,
 			`No control route ${method} /_emu${path}. See the emulator's README section for the routes.`

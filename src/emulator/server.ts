@@ -76,6 +76,8 @@ export interface Emulator {
 	postAsUser(channelId: string, user: string, content: string): Promise<ControlMessage>;
 	/** Archives a thread as Discord's auto-archive would. @throws EmulatorError. */
 	archiveThread(threadId: string): void;
+	/** A user reopens an archived thread (locked: only with Manage Threads, else 403/50013). @throws EmulatorError, DiscordApiError. */
+	unarchiveThreadAs(threadId: string, user: string): void;
 	/** Stops serving, closes connections, saves the world (or removes the temporary directory). */
 	close(): Promise<void>;
 }
@@ -191,6 +193,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 		corruptAttachment: (attachmentId, offset) => control.corruptAttachment(attachmentId, offset),
 		postAsUser: (channelId, user, content) => control.postAsUser(channelId, user, content),
 		archiveThread: (threadId) => control.archiveThread(threadId),
+		unarchiveThreadAs: (threadId, user) => control.unarchiveThreadAs(threadId, user),
 		close: () =>
 			(closed ??= (async () => {
 				emu.interactions.close();

@@ -281,7 +281,7 @@ describe('emulator REST: threads', () => {
 		).toBe('ok');
 	});
 
-	it('GIVEN a locked thread WHEN a member or the outsider posts THEN 160005 whether archived or not; the owner and the bot (Manage Threads) may post once it is open', async () => {
+	it('GIVEN a locked thread WHEN a member or the outsider posts or reopens it THEN 160005 / 50013; the owner and the bot (Manage Threads) may reopen it and post', async () => {
 		const card = await post(emulator.ids.channels.archive, { content: 'card' });
 		await rest.post(Routes.threads(emulator.ids.channels.archive, card.id), { body: { name: 't' } });
 		await post(card.id, { content: 'chunk' });
@@ -294,7 +294,16 @@ describe('emulator REST: threads', () => {
 		// Even a moderator cannot reopen a locked thread by posting: it unarchives it first.
 		expect(await rejection(emulator.postAsUser(card.id, 'owner', 'reopen by posting'))).toMatchObject({ status: 400, code: 50083 });
 		expect(emulator.state().channels.find((channel) => channel.id === card.id)).toMatchObject({ archived: true, locked: true });
-		await rest.patch(Routes.channel(card.id), { body: { archived: false } });
+		// Nor can a member reopen it; a moderator can.
+		for (const user of ['member', 'outsider'] as const) {
+			expect(await rejection(Promise.resolve().then(() => emulator.unarchiveThreadAs(card.id, user)))).toMatchObject({
+				status: 403,
+				code: 50013
+			});
+		}
+		expect(emulator.state().channels.find((channel) => channel.id === card.id)).toMatchObject({ archived: true, locked: true });
+		emulator.unarchiveThreadAs(card.id, 'owner');
+		expect(emulator.state().channels.find((channel) => channel.id === card.id)).toMatchObject({ archived: false, locked: true });
 		expect(await rejection(emulator.postAsUser(card.id, 'member', 'open but locked'))).toMatchObject({ status: 400, code: 160005 });
 		await emulator.postAsUser(card.id, 'owner', 'a moderator may post into a locked thread');
 		await post(card.id, { content: 'so may the bot' });
