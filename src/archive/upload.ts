@@ -531,6 +531,8 @@ async function postManifest(
 		archiveId: archive.id,
 		lot,
 		label: archive.label ?? '',
+		source: archive.source,
+		requestedBy: archive.createdBy,
 		createdAt: archive.createdAt,
 		tool: 'discord-object-store',
 		key: options.key,

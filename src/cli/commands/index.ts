@@ -88,7 +88,10 @@ export function register(program: Command, context: CliContext): void {
 						...result.skipped.map(
 							(skip) => `skipped message ${skip.messageId}${skip.archiveId ? ` (${skip.archiveId})` : ''}: ${skip.code} ${skip.reason}`
 						),
-						`${dryRun ? 'Found' : 'Rebuilt'} ${result.archives.length} archive(s) in ${result.messagesScanned} message(s)${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}.`
+						...result.findings.map(
+							(finding) => `oddity in ${finding.archiveId ?? `message ${finding.messageId}`}: ${finding.code} ${finding.reason}`
+						),
+						`${dryRun ? 'Found' : 'Rebuilt'} ${result.archives.length} archive(s) in ${result.messagesScanned} message(s)${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}${result.findings.length > 0 ? `; ${result.findings.length} oddit${result.findings.length === 1 ? 'y' : 'ies'}` : ''}; the next lot is above ${result.highestLot}.`
 					]);
 					return result.skipped.length > 0 ? ExitCode.Failed : ExitCode.Ok;
 				} finally {
