@@ -57,7 +57,9 @@ export function register(program: Command, context: CliContext): void {
 					});
 					run.reporter.result({ ...result, takenAt: result.takenAt.toISOString() }, [
 						`Restored the index from ${result.filename} (taken ${result.takenAt.toISOString()}).`,
-						...(result.previous === null ? [] : [`The previous index was kept as ${result.previous}.`])
+						...result.skipped.map((skip) => `passed over ${skip.filename} (message ${skip.messageId}): ${skip.code}`),
+						...(result.previous === null ? [] : [`The previous index was kept as ${result.previous}.`]),
+						'Run `dos index rebuild` to bring in what changed on Discord since this backup (it also moves the lot counter past every card).'
 					]);
 					return ExitCode.Ok;
 				} finally {
