@@ -13,6 +13,7 @@ import { isTransportError, type LiveMessage } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { type CardRecord, findCardRecord } from './card-record.js';
 import { isArchiveError } from './errors.js';
+import { botUserId } from './reconcile.js';
 import { fetchLegacyManifest, listThreadAttachments, openArchiveManifest, type OpenedArchiveManifest, type ThreadAttachment } from './download.js';
 import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard } from './legacy-card.js';
 
@@ -227,16 +228,6 @@ function checkCardBinding(message: LiveMessage, record: CardRecord | null, legac
 			RebuildFindingCode.ThreadBinding,
 			`The thread ${started} of message ${message.id} is not the thread started on it: the card was ignored.`
 		);
-	}
-}
-
-/** The bot's own user id, to tell its cards from another bot's; null when Discord does not say (then any bot's card counts). */
-async function botUserId(ctx: ArchiveContext, signal: AbortSignal): Promise<string | null> {
-	try {
-		const me = (await ctx.transport.rest.get('/users/@me', { signal })) as { id?: unknown };
-		return typeof me.id === 'string' ? me.id : null;
-	} catch {
-		return null;
 	}
 }
 
