@@ -12,7 +12,7 @@ import {
 import { isTransportError, type LiveMessage } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { type CardRecord, findCardRecord } from './card-record.js';
-import { isArchiveError } from './errors.js';
+import { ArchiveError, ArchiveErrorCode, isArchiveError } from './errors.js';
 import { botUserId } from './reconcile.js';
 import { fetchLegacyManifest, listThreadAttachments, openArchiveManifest, type OpenedArchiveManifest, type ThreadAttachment } from './download.js';
 import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard } from './legacy-card.js';
@@ -667,4 +667,43 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 			depth: 'full'
 		}
 	};
+}
+
+/** How many of the newest messages of the archive channel {@link assertIndexCurrent} reads. */
+const RECENT_CARDS_CHECKED = 50;
+
+/**
+ * The cheap check an upload makes before it allocates a lot: the newest cards of the archive channel (posted by the
+ * bot) must not show a lot above the highest this index has handed out or seen. A lot is never reused, so a process
+ * whose index is behind the channel — a CLI with its own DOS_DB_PATH beside the bot, an index restored from an old
+ * backup — refuses to upload until it is brought up to date.
+ *
+ * @returns the highest lot the newest cards show (0 when none).
+ * @throws {ArchiveError} INDEX_BEHIND naming the card and what to do. TransportError when the channel cannot be read.
+ */
+export async function assertIndexCurrent(ctx: ArchiveContext, signal?: AbortSignal): Promise<number> {
+	const recent = await ctx.transport.recentMessages(ctx.settings.archiveChannelId, { limit: RECENT_CARDS_CHECKED, ...(signal ? { signal } : {}) });
+	const selfId = await botUserId(ctx, signal ?? new AbortController().signal);
+	let highest: { lot: number; id: string; messageId: string } | undefined;
+	for (const message of recent) {
+		if (selfId !== null ? message.authorId !== selfId : !message.authorIsBot) continue;
+		let found: { lot: number; id: string } | null = null;
+		try {
+			const record = findCardRecord(message.embeds);
+			const legacy = record === null ? parseLegacyCard(message) : null;
+			found = record ?? (legacy === null ? null : { lot: legacy.lot, id: legacy.archiveId });
+		} catch {
+			found = null;
+		}
+		if (found !== null && (highest === undefined || found.lot > highest.lot)) highest = { lot: found.lot, id: found.id, messageId: message.id };
+	}
+	const lastLot = ctx.index.archives.lastLot();
+	if (highest !== undefined && highest.lot > lastLot) {
+		throw new ArchiveError(
+			ArchiveErrorCode.IndexBehind,
+			`The archive channel shows card ${highest.id} (lot ${highest.lot}, message ${highest.messageId}), newer than this index (last lot ${lastLot}): another bot or CLI uploads with another index file. Nothing was uploaded. Run \`dos index rebuild\` (or /archive rebuild), or point DOS_DB_PATH at the bot's index: the CLI and the bot must share one index file.`,
+			{ archiveId: highest.id, lot: highest.lot }
+		);
+	}
+	return highest?.lot ?? 0;
 }

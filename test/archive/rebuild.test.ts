@@ -1,9 +1,11 @@
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchiveContext } from '../../src/archive/context.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
-import type { HistoryIndex } from '../../src/db/index.js';
+import { type HistoryIndex, openIndex } from '../../src/db/index.js';
+import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
 import { FIXTURE_DIR as LEGACY_DIR } from '../core/legacy/legacy-fixture.js';
 import { postLegacyFixture, postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness } from './support/harness.js';
@@ -122,5 +124,47 @@ describe('rebuildIndex', () => {
 		const result = await rebuildIndex({ ...harness.context, index: fresh }, {}, harness.jobRun());
 		expect(result.skipped).toEqual([]);
 		expect(tables(fresh).filter((table) => table.archive.lot === lot)).toEqual(before);
+	});
+
+	it('GIVEN an upload asked for by someone WHEN the index is lost and rebuilt with the key THEN its source folder and requester come back from the sealed manifest; without the key it is a skeleton that says so', async () => {
+		await harness.writeTree('work-docs', { 'w.txt': 'work\n' });
+		const index = harness.reopenIndex();
+		const working: ArchiveContext = { ...harness.context, index };
+		const planned = await planUpload(working, { folder: 'work-docs', requestedBy: '123456789012345678' });
+		await uploadArchive(working, planned, harness.jobRun());
+		const lot = planned.archive.lot;
+		index.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+		const fresh = harness.reopenIndex();
+		const result = await rebuildIndex({ ...harness.context, index: fresh }, {}, harness.jobRun());
+		expect(result.skipped).toEqual([]);
+		expect(fresh.archives.get(lot)).toMatchObject({ source: 'work-docs', createdBy: '123456789012345678', label: null });
+		expect(fresh.archives.list({ query: 'work-docs' }).archives.map((archive) => archive.lot)).toContain(lot);
+
+		// A key that does not open the manifest: the archive is kept from its card, and the report says why.
+		const wrongKey = { ...harness.context, index: fresh, settings: { ...harness.settings, passphrase: 'not the key' } };
+		const dry = await rebuildIndex(wrongKey, { dryRun: true }, harness.jobRun());
+		expect(dry.archives.find((archive) => archive.lot === lot)).toMatchObject({ depth: 'skeleton' });
+		expect(dry.findings).toEqual(
+			expect.arrayContaining([expect.objectContaining({ archiveId: planned.archive.id, code: 'UNOPENABLE_MANIFEST' })])
+		);
+	});
+
+	it('GIVEN a second process with its own index file WHEN it plans an upload THEN it refuses (INDEX_BEHIND) until a rebuild, after which its lot is above every card', async () => {
+		await harness.writeTree('elsewhere', { 'e.txt': 'elsewhere\n' });
+		const other = openIndex({ path: path.join(harness.dir, 'other', 'dos.sqlite') });
+		try {
+			const context: ArchiveContext = { ...harness.context, index: other };
+			const refused = await planUpload(context, { folder: 'elsewhere' }).catch((error: unknown) => error);
+			expect(isArchiveError(refused, ArchiveErrorCode.IndexBehind)).toBe(true);
+			expect((refused as Error).message).toContain('one index file');
+			expect(other.archives.list().archives).toEqual([]);
+
+			const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
+			const planned = await planUpload(context, { folder: 'elsewhere' });
+			expect(planned.archive.lot).toBeGreaterThan(rebuilt.highestLot);
+		} finally {
+			other.close();
+		}
 	});
 });
