@@ -72,7 +72,9 @@ export const RebuildFindingCode = {
 	/** The archive's manifest does not open with the key (or is damaged, or names another archive): kept as a skeleton from its card. */
 	UnopenableManifest: 'UNOPENABLE_MANIFEST',
 	/** An index row held a thread that this card's archive genuinely owns: the row lost the thread. */
-	StaleBinding: 'STALE_THREAD_BINDING'
+	StaleBinding: 'STALE_THREAD_BINDING',
+	/** Only a skeleton could be read (no key, a manifest that does not open), and the index's full record was kept. */
+	KeptIndexRecord: 'KEPT_INDEX_RECORD'
 } as const;
 
 export type RebuildFindingCode = (typeof RebuildFindingCode)[keyof typeof RebuildFindingCode];
@@ -126,9 +128,13 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 			const record = findCardRecord(message.embeds);
 			if (record === null) legacy = parseLegacyCard(message);
 			claimedId = record?.id ?? legacy?.archiveId ?? null;
-			const lot = record?.lot ?? legacy?.lot;
-			if (lot !== undefined) highestLot = Math.max(highestLot, lot);
-			if (record !== null || legacy !== null) checkCardBinding(message, record, legacy, selfId);
+			if (record !== null || legacy !== null) {
+				checkCardAuthor(message, record, legacy, selfId);
+				// Every card the bot posted counts for the lot floor, even one whose archive is not rebuilt (a member's
+				// forgery does not: it could only push the ids up).
+				highestLot = Math.max(highestLot, record?.lot ?? legacy?.lot ?? 0);
+				checkCardBinding(message, record, legacy);
+			}
 			const found: FoundArchive | null =
 				legacy !== null ? await readLegacyArchive(ctx, message, legacy, run.signal) : await readOurArchive(ctx, message, record, run.signal);
 			if (found === null) continue;
@@ -148,6 +154,24 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 				ctx.log('warn', 'rebuild found an oddity', { messageId: message.id, code: finding.code });
 			}
 			let written = false;
+			const existing = ctx.index.archives.get(content.lot);
+			if (
+				found.summary.depth === 'skeleton' &&
+				content.status !== ArchiveStatus.Deleted &&
+				existing?.uid === content.uid &&
+				existing.format === content.format &&
+				existing.kdfId !== null
+			) {
+				// The index already knows this archive in full (its manifest was opened before): a skeleton would lose it.
+				findings.push({
+					messageId: message.id,
+					archiveId: content.id,
+					code: RebuildFindingCode.KeptIndexRecord,
+					reason: `Only a skeleton of ${content.id} could be read now; the index's full record of it (files, hashes, source folder) was kept.`
+				});
+				archives.push({ ...found.summary, written: false });
+				continue;
+			}
 			if (!dryRun) {
 				const holder =
 					content.threadId === null || content.threadId === undefined ? undefined : ctx.index.archives.findByThread(content.threadId);
@@ -207,7 +231,7 @@ class RebuildFinding extends Error {
  * cards: a card naming another thread, or posted (or, since only the author may edit a message, edited) by someone
  * else, is refused before its thread is even read.
  */
-function checkCardBinding(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null, selfId: string | null): void {
+function checkCardAuthor(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null, selfId: string | null): void {
 	const byBot = record !== null && selfId !== null ? message.authorId === selfId : message.authorIsBot;
 	if (!byBot) {
 		throw new RebuildFinding(
@@ -215,6 +239,10 @@ function checkCardBinding(message: LiveMessage, record: CardRecord | null, legac
 			`Message ${message.id} looks like the card of ${record?.id ?? legacy?.archiveId ?? 'an archive'} but was not posted by the bot: it was ignored. Delete it if it is a forgery.`
 		);
 	}
+}
+
+/** See {@link checkCardAuthor}: the thread a card names must be the one started on it. */
+function checkCardBinding(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null): void {
 	const named = record !== null ? record.thread : (legacy?.threadId ?? null);
 	const started = message.thread?.id ?? null;
 	if (named !== null && named !== message.id && named !== started) {
@@ -343,7 +371,9 @@ async function readOurArchive(
 		lot: manifest.lot,
 		uid: manifest.uid,
 		label: manifest.label.length > 0 ? manifest.label : null,
-		source: manifest.source ?? (manifest.label.length > 0 ? manifest.label : manifest.id),
+		// Manifests older than the sealed source folder give none: an empty source, never the id (a download folder
+		// would read `#id #id`).
+		source: manifest.source ?? '',
 		...(manifest.requestedBy === undefined ? {} : { createdBy: manifest.requestedBy }),
 		...(record === null ? {} : { label: record.label }),
 		status,
@@ -482,7 +512,7 @@ function skeleton(
 			lot: record.lot,
 			uid: record.uid,
 			label: record.label,
-			source: record.label ?? record.id,
+			source: '',
 			status: record.status,
 			format: record.format,
 			chunkSize: record.chunkSize,

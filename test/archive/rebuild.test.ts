@@ -141,13 +141,26 @@ describe('rebuildIndex', () => {
 		expect(fresh.archives.get(lot)).toMatchObject({ source: 'work-docs', createdBy: '123456789012345678', label: null });
 		expect(fresh.archives.list({ query: 'work-docs' }).archives.map((archive) => archive.lot)).toContain(lot);
 
-		// A key that does not open the manifest: the archive is kept from its card, and the report says why.
+		// A key that does not open the manifest: the index's full record is kept, and the report says why.
 		const wrongKey = { ...harness.context, index: fresh, settings: { ...harness.settings, passphrase: 'not the key' } };
-		const dry = await rebuildIndex(wrongKey, { dryRun: true }, harness.jobRun());
-		expect(dry.archives.find((archive) => archive.lot === lot)).toMatchObject({ depth: 'skeleton' });
-		expect(dry.findings).toEqual(
-			expect.arrayContaining([expect.objectContaining({ archiveId: planned.archive.id, code: 'UNOPENABLE_MANIFEST' })])
-		);
+		const kept = await rebuildIndex(wrongKey, {}, harness.jobRun());
+		expect(kept.archives.find((archive) => archive.lot === lot)).toMatchObject({ depth: 'skeleton', written: false });
+		expect(kept.findings.filter((finding) => finding.archiveId === planned.archive.id).map((finding) => finding.code)).toEqual([
+			'UNOPENABLE_MANIFEST',
+			'KEPT_INDEX_RECORD'
+		]);
+		expect(fresh.archives.get(lot)).toMatchObject({ source: 'work-docs', fileCount: 1 });
+		expect(fresh.entries.list(lot).map((entry) => entry.path)).toEqual(['w.txt']);
+
+		// In an index that never knew it, the archive is kept as a skeleton from its card (not dropped), with no source.
+		const empty = openIndex({ path: path.join(harness.dir, 'skeleton', 'dos.sqlite') });
+		try {
+			const skeletal = await rebuildIndex({ ...wrongKey, index: empty }, {}, harness.jobRun());
+			expect(skeletal.archives.find((archive) => archive.lot === lot)).toMatchObject({ depth: 'skeleton', written: true });
+			expect(empty.archives.get(lot)).toMatchObject({ id: planned.archive.id, source: '', status: 'complete', fileCount: 1 });
+		} finally {
+			empty.close();
+		}
 	});
 
 	it('GIVEN a second process with its own index file WHEN it plans an upload THEN it refuses (INDEX_BEHIND) until a rebuild, after which its lot is above every card', async () => {
