@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupArchive } from '../../src/archive/cleanup.js';
 import { cardRecordOf, encodeCardRecord, findCardRecord } from '../../src/archive/card-record.js';
 import type { ArchiveContext } from '../../src/archive/context.js';
 import { downloadArchive } from '../../src/archive/download.js';
@@ -8,7 +9,7 @@ import { legacyCardContent } from '../../src/archive/legacy-card.js';
 import { reconcileThread } from '../../src/archive/reconcile.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
 import type { APIEmbed } from '../../src/discord/index.js';
-import { ChunkKind, ChunkState, openIndex } from '../../src/db/index.js';
+import { ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, openIndex } from '../../src/db/index.js';
 import { postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness, treeDigest } from './support/harness.js';
 
@@ -153,6 +154,36 @@ describe('a hostile archive channel', () => {
 			const restoredB = await downloadArchive(context, { archive: b.archive.id }, harness.jobRun());
 			expect(await treeDigest(restoredA.restoredTo)).toEqual(await treeDigest(sourceA));
 			expect(await treeDigest(restoredB.restoredTo)).toEqual(await treeDigest(sourceB));
+		} finally {
+			index.close();
+		}
+	});
+
+	it('GIVEN an index row that holds the thread of another archive (imported from a forged card before) WHEN the index is rebuilt THEN the genuine archive takes its thread back, the stale row loses it and its cleanup deletes nothing', async () => {
+		await harness.writeTree('owned', { 'o.txt': 'owned\n' });
+		const genuine = await postTestArchive(harness, 'owned');
+		const index = openIndex({ path: `${harness.dir}/stale/dos.sqlite` });
+		try {
+			const stale = index.archives.import({
+				id: '#051226-95',
+				lot: 95,
+				uid: 'cd'.repeat(16),
+				source: '',
+				format: ArchiveFormat.LegacyV31,
+				status: ArchiveStatus.Complete,
+				chunkSize: 1024,
+				channelId: harness.archiveChannelId,
+				threadId: genuine.threadId,
+				cardMessageId: '100000000000000095'
+			});
+			const context: ArchiveContext = { ...harness.context, index };
+			const result = await rebuildIndex(context, {}, harness.jobRun());
+			expect(result.findings).toEqual(expect.arrayContaining([expect.objectContaining({ archiveId: stale.id, code: 'STALE_THREAD_BINDING' })]));
+			expect(index.archives.findByThread(genuine.threadId)?.uid).toBe(genuine.archive.uid);
+			expect(index.archives.get(95)!.threadId).toBeNull();
+			const cleaned = await cleanupArchive(context, { archive: stale.id }, harness.jobRun());
+			expect(cleaned.threadDeleted).toBe(false);
+			expect(harness.emulator.state().channels.some((channel) => channel.id === genuine.threadId)).toBe(true);
 		} finally {
 			index.close();
 		}
