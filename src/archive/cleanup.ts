@@ -1,6 +1,8 @@
-import { ArchiveFormat, ArchiveStatus } from '../db/index.js';
-import { isTransportError, TransportErrorCode } from '../discord/index.js';
+import { type Archive, ArchiveFormat, ArchiveStatus } from '../db/index.js';
+import { isTransportError, type LiveMessage, type ThreadInfo, TransportErrorCode } from '../discord/index.js';
+import { type CardRecord, findCardRecord } from './card-record.js';
 import { renderCard } from './card.js';
+import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { legacyCardContent, parseLegacyCard } from './legacy-card.js';
 
@@ -29,9 +31,66 @@ export interface CleanupResult {
 }
 
 /**
+ * Deletes the thread of an archive after checking again, on Discord, that it is the archive's own: the thread must be
+ * the one started on the archive's card in the archive channel (same id as the card message, that channel as its
+ * parent), and the card, when it is still there, must name this archive. Anything else — a thread named by a forged
+ * card, a row whose thread belongs to another archive — is refused before anything is deleted.
+ *
+ * @returns false when the thread is already gone.
+ * @throws {ArchiveError} THREAD_MISMATCH when the thread is not bound to the archive's card.
+ */
+async function deleteBoundThread(ctx: ArchiveContext, archive: Archive, threadId: string, signal: AbortSignal): Promise<boolean> {
+	const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
+	const refuse = (why: string) =>
+		new ArchiveError(
+			ArchiveErrorCode.ThreadMismatch,
+			`Cleanup of ${archive.id} refused: ${why} Nothing was deleted. Rebuild the index (dos index rebuild) to find each archive's own thread again.`,
+			{ archiveId: archive.id, lot: archive.lot }
+		);
+	let thread: ThreadInfo;
+	try {
+		thread = await ctx.transport.fetchThread(threadId, { signal });
+	} catch (error) {
+		if (isTransportError(error, TransportErrorCode.NotFound)) return false;
+		throw error;
+	}
+	if (archive.cardMessageId === null || thread.id !== archive.cardMessageId) {
+		throw refuse(
+			`its thread ${threadId} was not started on its card${archive.cardMessageId === null ? ' (the index records no card)' : ` ${archive.cardMessageId}`}.`
+		);
+	}
+	if (thread.parentId !== channelId || channelId !== ctx.settings.archiveChannelId) {
+		throw refuse(`its thread ${threadId} is not in the archive channel.`);
+	}
+	let card: LiveMessage | null = null;
+	try {
+		card = await ctx.transport.fetchMessage(channelId, archive.cardMessageId, { signal });
+	} catch (error) {
+		if (!isTransportError(error, TransportErrorCode.NotFound)) throw error;
+	}
+	if (card !== null) {
+		const record = archive.format === ArchiveFormat.Dos1 ? safeRecord(card) : null;
+		const legacy = archive.format === ArchiveFormat.Dos1 ? null : parseLegacyCard(card);
+		const names = record !== null ? record.id === archive.id && record.uid === archive.uid : legacy !== null && legacy.archiveId === archive.id;
+		if (!names) throw refuse(`the card ${card.id} its thread was started on is not the card of ${archive.id}.`);
+		if (!card.authorIsBot) throw refuse(`the card ${card.id} was not posted by the bot.`);
+	}
+	return ctx.transport.deleteThread(threadId, { signal });
+}
+
+function safeRecord(message: LiveMessage): CardRecord | null {
+	try {
+		return findCardRecord(message.embeds);
+	} catch {
+		return null;
+	}
+}
+
+/**
  * Deletes an archive's thread, marks it `deleted` and edits its card to say so.
  *
- * @throws {IndexError} ARCHIVE_NOT_FOUND. TransportError MISSING_PERMISSIONS (the bot may not delete the thread:
+ * @throws {IndexError} ARCHIVE_NOT_FOUND. {@link ArchiveError} THREAD_MISMATCH when the thread on record is not the one
+ * started on the archive's card (nothing is deleted nor marked then). TransportError MISSING_PERMISSIONS (the bot may not delete the thread:
  * nothing is marked then), DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED. A card that cannot be edited is logged, not
  * thrown: the thread is gone and the index says so.
  */
@@ -47,7 +106,7 @@ export async function cleanupArchive(ctx: ArchiveContext, request: CleanupReques
 		chunksTotal: 1,
 		note: 'deleting the thread'
 	});
-	const threadDeleted = archive.threadId === null ? false : await ctx.transport.deleteThread(archive.threadId, { signal: run.signal });
+	const threadDeleted = archive.threadId === null ? false : await deleteBoundThread(ctx, archive, archive.threadId, run.signal);
 	if (!alreadyDeleted) archive = ctx.index.archives.setStatus(archive.lot, ArchiveStatus.Deleted);
 	let cardUpdated = false;
 	if (archive.cardMessageId !== null) {

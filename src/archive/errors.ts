@@ -15,7 +15,12 @@ export const ArchiveErrorCode = {
 	/** No running or queued job with that id, or for that archive. */
 	NoSuchJob: 'NO_SUCH_JOB',
 	/** The thread holds something the index cannot explain (a chunk with another hash under the same name). */
-	ThreadMismatch: 'THREAD_MISMATCH'
+	ThreadMismatch: 'THREAD_MISMATCH',
+	/**
+	 * The archive channel shows a card with a higher lot than this index ever handed out: another process (a CLI with
+	 * its own DOS_DB_PATH, a restored old index) uploads beside it. Uploading now would reuse a lot already on Discord.
+	 */
+	IndexBehind: 'INDEX_BEHIND'
 } as const;
 
 export type ArchiveErrorCode = (typeof ArchiveErrorCode)[keyof typeof ArchiveErrorCode];

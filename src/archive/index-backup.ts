@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { CoreError, CoreErrorCode, openBlob, sealBlob, throwIfAborted } from '../core/index.js';
+import { CoreError, CoreErrorCode, isCoreError, openBlob, sealBlob, throwIfAborted } from '../core/index.js';
 import { restoreIndexSnapshot } from '../db/index.js';
-import type { DiscordTransport, LiveAttachment } from '../discord/index.js';
+import { type DiscordTransport, isTransportError, type LiveAttachment } from '../discord/index.js';
 import type { ArchiveContext, ArchiveLog, JobRun } from './context.js';
 
 /**
@@ -57,7 +57,8 @@ export async function backupIndex(ctx: ArchiveContext, _request: Readonly<Record
 	try {
 		const snapshot = await ctx.index.snapshot(path.join(scratch, 'index.sqlite'));
 		throwIfAborted(run.signal);
-		const sealed = await sealBlob('index-backup', await readFile(snapshot.file), ctx.settings.passphrase, {
+		const header = backupHeader({ takenAt: snapshot.takenAt, lastLot: ctx.index.archives.lastLot() });
+		const sealed = await sealBlob('index-backup', Buffer.concat([header, await readFile(snapshot.file)]), ctx.settings.passphrase, {
 			...(ctx.settings.kdfIterations === undefined ? {} : { iterations: ctx.settings.kdfIterations }),
 			signal: run.signal
 		});
@@ -100,44 +101,130 @@ export interface IndexRestoreOptions {
 export interface IndexRestoreResult {
 	readonly filename: string;
 	readonly messageId: string;
-	/** When the backup was taken (from its name). */
+	/** When the backup was taken: the time sealed inside it (its name's time only for backups made before it was sealed in). */
 	readonly takenAt: Date;
+	/** The last lot the backed-up index had handed out, when the backup says (0 for older backups). */
+	readonly lastLot: number;
 	/** Where the replaced index was kept, or null when there was none. */
 	readonly previous: string | null;
+	/** Backups passed over because they did not open, did not match their name, or were not posted by a bot. */
+	readonly skipped: readonly { readonly filename: string; readonly messageId: string; readonly code: string }[];
 }
 
+/** At most this many backups are downloaded and opened to find the newest genuine one. */
+const MAX_RESTORE_CANDIDATES = 25;
+
 /**
- * Replaces the index file with the newest backup in the log channel. The backup is downloaded, checked against the
- * hash in its name and opened with the key before anything is touched: a wrong key or a damaged backup leaves the
- * current index as it is. The old file is kept as `<path>.before-restore`.
+ * Replaces the index file with the newest genuine backup in the log channel. The newest is told by the time sealed
+ * inside each backup (authenticated by the key), never by its name alone: an old backup re-posted under a future name
+ * does not roll the index back. Every candidate is downloaded, checked against the hash in its name and opened with the
+ * key before anything is touched; one that does not open is skipped and the next tried. A wrong key or no usable
+ * backup leaves the current index as it is. The old file is kept as `<path>.before-restore`.
  *
- * @throws {CoreError} INVALID_OPTION (no log channel); NOT_FOUND (no backup in it); NO_KEY; WRONG_KEY;
- * TAMPERED_CHUNK; ABORTED. {@link IndexError} BAD_SNAPSHOT, INDEX_TOO_NEW, INDEX_BUSY (the index is open elsewhere).
+ * @throws {CoreError} INVALID_OPTION (no log channel); NOT_FOUND (no backup in it); NO_KEY; WRONG_KEY /
+ * TAMPERED_CHUNK (no backup opened: the first failure); ABORTED. {@link IndexError} BAD_SNAPSHOT, INDEX_TOO_NEW,
+ * INDEX_BUSY (the index is open elsewhere).
  */
 export async function restoreIndexFromLog(options: IndexRestoreOptions): Promise<IndexRestoreResult> {
 	const { transport, signal } = options;
 	if (options.logChannelId === undefined) {
 		throw new CoreError(CoreErrorCode.InvalidOption, 'No log channel: set DISCORD_DRIVE_LOG_CHANNEL_ID to the channel that keeps index backups.');
 	}
-	let found: { messageId: string; attachment: LiveAttachment; takenAt: Date; nameHash: string } | undefined;
+	const candidates: { messageId: string; attachment: LiveAttachment; namedAt: Date; nameHash: string; byBot: boolean }[] = [];
 	for await (const message of transport.pageMessagesNewestFirst(options.logChannelId, signal ? { signal } : {})) {
 		for (const attachment of message.attachments) {
 			const match = INDEX_BACKUP_NAME.exec(attachment.filename);
 			if (match === null) continue;
-			const takenAt = parseCompactUtc(match[1]!);
-			if (found === undefined || takenAt > found.takenAt) found = { messageId: message.id, attachment, takenAt, nameHash: match[2]! };
+			candidates.push({
+				messageId: message.id,
+				attachment,
+				namedAt: parseCompactUtc(match[1]!),
+				nameHash: match[2]!,
+				byBot: message.authorIsBot
+			});
 		}
-		if (found !== undefined) break;
+		if (candidates.filter((candidate) => candidate.byBot).length >= MAX_RESTORE_CANDIDATES) break;
 	}
-	if (found === undefined) {
+	if (candidates.length === 0) {
 		throw new CoreError(
 			CoreErrorCode.NotFound,
 			'The log channel holds no index backup (dos-index.….bin). Rebuild the index from the archive channel instead: `dos index rebuild`.'
 		);
 	}
+	const skipped: { filename: string; messageId: string; code: string }[] = [];
+	let best: { candidate: (typeof candidates)[number]; opened: OpenedBackup } | undefined;
+	let firstError: Error | undefined;
+	const ordered = candidates.sort((a, b) => b.namedAt.getTime() - a.namedAt.getTime());
+	for (const candidate of ordered.slice(0, MAX_RESTORE_CANDIDATES * 2)) {
+		if (!candidate.byBot) {
+			skipped.push({ filename: candidate.attachment.filename, messageId: candidate.messageId, code: 'NOT_POSTED_BY_BOT' });
+			continue;
+		}
+		let opened: OpenedBackup;
+		try {
+			opened = await openBackup(transport, options.logChannelId, candidate, options.passphrase, signal);
+		} catch (error) {
+			if (isCoreError(error, CoreErrorCode.Aborted) || isCoreError(error, CoreErrorCode.NoKey)) throw error;
+			if (!(isCoreError(error) || isTransportError(error))) throw error;
+			firstError ??= error;
+			skipped.push({ filename: candidate.attachment.filename, messageId: candidate.messageId, code: error.code });
+			continue;
+		}
+		if (best === undefined || newer(opened, best.opened)) best = { candidate, opened };
+	}
+	if (best === undefined) {
+		if (firstError !== undefined) throw firstError;
+		throw new CoreError(
+			CoreErrorCode.NotFound,
+			'The log channel holds no index backup posted by the bot. Rebuild the index from the archive channel instead: `dos index rebuild`.'
+		);
+	}
+	throwIfAborted(signal);
+	const scratch = await mkdtemp(path.join(tmpdir(), 'dos-index-restore-'));
+	try {
+		const file = path.join(scratch, 'index.sqlite');
+		await writeFile(file, best.opened.snapshot);
+		const { previous } = await restoreIndexSnapshot({ snapshot: file, path: options.indexPath });
+		return {
+			filename: best.candidate.attachment.filename,
+			messageId: best.candidate.messageId,
+			takenAt: best.opened.takenAt ?? best.candidate.namedAt,
+			lastLot: best.opened.lastLot,
+			previous,
+			skipped
+		};
+	} finally {
+		await rm(scratch, { recursive: true, force: true });
+	}
+}
+
+/** A backup opened with the key. */
+interface OpenedBackup {
+	readonly snapshot: Buffer;
+	/** The time sealed inside, or null for a backup made before it was (then only its name tells, unauthenticated). */
+	readonly takenAt: Date | null;
+	readonly lastLot: number;
+	readonly namedAt: Date;
+}
+
+/** Whether `a` is newer than `b`: a sealed time beats a name; between sealed times the later wins. */
+function newer(a: OpenedBackup, b: OpenedBackup): boolean {
+	if ((a.takenAt === null) !== (b.takenAt === null)) return a.takenAt !== null;
+	if (a.takenAt !== null && b.takenAt !== null)
+		return a.takenAt > b.takenAt || (a.takenAt.getTime() === b.takenAt.getTime() && a.lastLot > b.lastLot);
+	return a.namedAt > b.namedAt;
+}
+
+async function openBackup(
+	transport: DiscordTransport,
+	channelId: string,
+	candidate: { readonly messageId: string; readonly attachment: LiveAttachment; readonly namedAt: Date; readonly nameHash: string },
+	passphrase: string | undefined,
+	signal: AbortSignal | undefined
+): Promise<OpenedBackup> {
 	const parts: Buffer[] = [];
 	await transport.downloadAttachment(
-		{ channelId: options.logChannelId, messageId: found.messageId, attachmentId: found.attachment.id },
+		{ channelId, messageId: candidate.messageId, attachmentId: candidate.attachment.id },
 		{
 			stream: new Writable({
 				write(piece: Buffer, _encoding, callback) {
@@ -146,27 +233,48 @@ export async function restoreIndexFromLog(options: IndexRestoreOptions): Promise
 				}
 			})
 		},
-		{ live: found.attachment, expectedSize: found.attachment.size, ...(signal ? { signal } : {}) }
+		{ live: candidate.attachment, expectedSize: candidate.attachment.size, ...(signal ? { signal } : {}) }
 	);
 	const sealed = Buffer.concat(parts);
-	const intact = createHash('sha256').update(sealed).digest('hex').startsWith(found.nameHash);
+	const intact = createHash('sha256').update(sealed).digest('hex').startsWith(candidate.nameHash);
 	if (!intact) {
 		throw new CoreError(
 			CoreErrorCode.TamperedChunk,
-			`The index backup ${found.attachment.filename} (message ${found.messageId}) does not match the hash in its name: it is damaged. The current index was not touched.`
+			`The index backup ${candidate.attachment.filename} (message ${candidate.messageId}) does not match the hash in its name: it is damaged. The current index was not touched.`
 		);
 	}
-	const snapshot = await openBlob('index-backup', sealed, options.passphrase, { intact, ...(signal ? { signal } : {}) });
-	throwIfAborted(signal);
-	const scratch = await mkdtemp(path.join(tmpdir(), 'dos-index-restore-'));
+	const plain = await openBlob('index-backup', sealed, passphrase, { intact, ...(signal ? { signal } : {}) });
+	return { ...readBackupHeader(plain), namedAt: candidate.namedAt };
+}
+
+/** The first line of a sealed backup since it carries its own time: `dos-index/1 {"takenAt":…,"lastLot":…}\n`. */
+const BACKUP_HEADER_PREFIX = 'dos-index/1 ';
+
+function backupHeader(facts: { readonly takenAt: Date; readonly lastLot: number }): Buffer {
+	return Buffer.from(`${BACKUP_HEADER_PREFIX}${JSON.stringify({ takenAt: facts.takenAt.toISOString(), lastLot: facts.lastLot })}\n`, 'utf8');
+}
+
+/** Splits an opened backup into its sealed facts and the SQLite snapshot (older backups are the snapshot alone). */
+function readBackupHeader(plain: Buffer): { snapshot: Buffer; takenAt: Date | null; lastLot: number } {
+	if (!plain.subarray(0, BACKUP_HEADER_PREFIX.length).equals(Buffer.from(BACKUP_HEADER_PREFIX)))
+		return { snapshot: plain, takenAt: null, lastLot: 0 };
+	const end = plain.indexOf(0x0a);
+	const bad = () =>
+		new CoreError(
+			CoreErrorCode.BadFormat,
+			'An index backup carries a malformed header: it was not written by this program. The current index was not touched.'
+		);
+	if (end < 0 || end > 1024) throw bad();
+	let facts: unknown;
 	try {
-		const file = path.join(scratch, 'index.sqlite');
-		await writeFile(file, snapshot);
-		const { previous } = await restoreIndexSnapshot({ snapshot: file, path: options.indexPath });
-		return { filename: found.attachment.filename, messageId: found.messageId, takenAt: found.takenAt, previous };
-	} finally {
-		await rm(scratch, { recursive: true, force: true });
+		facts = JSON.parse(plain.subarray(BACKUP_HEADER_PREFIX.length, end).toString('utf8'));
+	} catch {
+		throw bad();
 	}
+	const { takenAt, lastLot } = (facts ?? {}) as { takenAt?: unknown; lastLot?: unknown };
+	const at = typeof takenAt === 'string' ? new Date(takenAt) : new Date(Number.NaN);
+	if (Number.isNaN(at.getTime()) || typeof lastLot !== 'number' || !Number.isSafeInteger(lastLot) || lastLot < 0) throw bad();
+	return { snapshot: plain.subarray(end + 1), takenAt: at, lastLot };
 }
 
 /** A debounced index backup: call {@link IndexBackupTrigger.notify} after every change. */

@@ -12,8 +12,9 @@ import {
 import { isTransportError, type LiveMessage } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { type CardRecord, findCardRecord } from './card-record.js';
-import { isArchiveError } from './errors.js';
-import { fetchLegacyManifest, listThreadAttachments, openArchiveManifest, type ThreadAttachment } from './download.js';
+import { ArchiveError, ArchiveErrorCode, isArchiveError } from './errors.js';
+import { botUserId } from './reconcile.js';
+import { fetchLegacyManifest, listThreadAttachments, openArchiveManifest, type OpenedArchiveManifest, type ThreadAttachment } from './download.js';
 import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard } from './legacy-card.js';
 
 /**
@@ -53,12 +54,42 @@ export interface RebuildSkip {
 	readonly reason: string;
 }
 
+/**
+ * The oddities a rebuild names (DESIGN.md §4, a hostile channel): each is reported, none overrides a genuine card and
+ * none makes the rebuild delete anything.
+ */
+export const RebuildFindingCode = {
+	/** A card names a thread that was not started on it: it may not claim (nor have cleaned up) that thread. */
+	ThreadBinding: 'THREAD_BINDING',
+	/** A card-like message not posted by the bot (a member's forgery, or a card edited by someone else). */
+	NotPostedByBot: 'NOT_POSTED_BY_BOT',
+	/** A second card claims an id, lot or uid an earlier card of this channel already holds. */
+	DuplicateCard: 'DUPLICATE_CARD',
+	/** A manifest part of another archive in an archive's thread: ignored. */
+	ForeignPart: 'FOREIGN_PART',
+	/** Several manifests of the archive in its thread: the one that authenticates and matches the card was kept. */
+	ExtraManifest: 'EXTRA_MANIFEST',
+	/** The archive's manifest does not open with the key (or is damaged, or names another archive): kept as a skeleton from its card. */
+	UnopenableManifest: 'UNOPENABLE_MANIFEST',
+	/** An index row held a thread that this card's archive genuinely owns: the row lost the thread. */
+	StaleBinding: 'STALE_THREAD_BINDING',
+	/** Only a skeleton could be read (no key, a manifest that does not open), and the index's full record was kept. */
+	KeptIndexRecord: 'KEPT_INDEX_RECORD'
+} as const;
+
+export type RebuildFindingCode = (typeof RebuildFindingCode)[keyof typeof RebuildFindingCode];
+
 /** What {@link rebuildIndex} found and did. */
 export interface RebuildResult {
 	readonly dryRun: boolean;
 	readonly messagesScanned: number;
 	readonly archives: readonly RebuiltArchive[];
+	/** Card-like messages whose archive was not rebuilt (forged, duplicate, unreadable), and why. */
 	readonly skipped: readonly RebuildSkip[];
+	/** Oddities about archives that were rebuilt (a foreign manifest part, an extra manifest, a skeleton for want of a manifest). */
+	readonly findings: readonly RebuildSkip[];
+	/** The highest lot on any card of the channel (the lot counter never falls below it), or 0. */
+	readonly highestLot: number;
 }
 
 /**
@@ -74,7 +105,11 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	const dryRun = request.dryRun === true;
 	const archives: RebuiltArchive[] = [];
 	const skipped: RebuildSkip[] = [];
+	const findings: RebuildSkip[] = [];
+	const claimed = { ids: new Set<string>(), lots: new Set<number>(), uids: new Set<string>() };
+	let highestLot = 0;
 	let messagesScanned = 0;
+	const selfId = await botUserId(ctx, run.signal);
 	const channelId = ctx.settings.archiveChannelId;
 	run.progress({
 		archiveId: undefined,
@@ -88,51 +123,168 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	for await (const message of ctx.transport.pageMessages(channelId, { signal: run.signal })) {
 		messagesScanned++;
 		let legacy: LegacyCard | null = null;
+		let claimedId: string | null = null;
 		try {
-			if (findCardRecord(message.embeds) === null) legacy = parseLegacyCard(message);
-			const content =
-				legacy !== null ? await readLegacyArchive(ctx, message, legacy, run.signal) : await readOurArchive(ctx, message, run.signal);
-			if (content === null) continue;
+			const record = findCardRecord(message.embeds);
+			if (record === null) legacy = parseLegacyCard(message);
+			claimedId = record?.id ?? legacy?.archiveId ?? null;
+			if (record !== null || legacy !== null) {
+				checkCardAuthor(message, record, legacy, selfId);
+				// Every card the bot posted counts for the lot floor, even one whose archive is not rebuilt (a member's
+				// forgery does not: it could only push the ids up).
+				highestLot = Math.max(highestLot, record?.lot ?? legacy?.lot ?? 0);
+				checkCardBinding(message, record, legacy);
+			}
+			const found: FoundArchive | null =
+				legacy !== null ? await readLegacyArchive(ctx, message, legacy, run.signal) : await readOurArchive(ctx, message, record, run.signal);
+			if (found === null) continue;
+			const content = found.content;
+			if (claimed.ids.has(content.id) || claimed.lots.has(content.lot) || claimed.uids.has(content.uid)) {
+				throw new RebuildFinding(
+					RebuildFindingCode.DuplicateCard,
+					`Another card earlier in the channel already holds archive ${content.id} (lot ${content.lot}) or its uid: this one was not used. If both are genuine, the ids collided; the first card keeps the id.`
+				);
+			}
+			claimed.ids.add(content.id);
+			claimed.lots.add(content.lot);
+			claimed.uids.add(content.uid);
+			highestLot = Math.max(highestLot, content.lot);
+			for (const finding of found.findings ?? []) {
+				findings.push({ messageId: message.id, archiveId: content.id, ...finding });
+				ctx.log('warn', 'rebuild found an oddity', { messageId: message.id, code: finding.code });
+			}
 			let written = false;
+			const existing = ctx.index.archives.get(content.lot);
+			if (
+				found.summary.depth === 'skeleton' &&
+				content.status !== ArchiveStatus.Deleted &&
+				existing?.uid === content.uid &&
+				existing.format === content.format &&
+				existing.kdfId !== null
+			) {
+				// The index already knows this archive in full (its manifest was opened before): a skeleton would lose it.
+				findings.push({
+					messageId: message.id,
+					archiveId: content.id,
+					code: RebuildFindingCode.KeptIndexRecord,
+					reason: `Only a skeleton of ${content.id} could be read now; the index's full record of it (files, hashes, source folder) was kept.`
+				});
+				archives.push({ ...found.summary, written: false });
+				continue;
+			}
 			if (!dryRun) {
-				const archive = ctx.index.archives.replaceContent(content.content);
+				const holder =
+					content.threadId === null || content.threadId === undefined ? undefined : ctx.index.archives.findByThread(content.threadId);
+				if (holder !== undefined && holder.lot !== content.lot) {
+					// The card this thread was started on is this one: the other row's claim on it was stale or forged.
+					ctx.index.archives.update(holder.lot, { threadId: null });
+					findings.push({
+						messageId: message.id,
+						archiveId: holder.id,
+						code: RebuildFindingCode.StaleBinding,
+						reason: `The index held the thread ${content.threadId} for archive ${holder.id}, but the thread was started on the card of ${content.id}: ${holder.id} no longer names it.`
+					});
+				}
+				const archive = ctx.index.archives.replaceContent(content);
+				const content_ = found;
 				// The index derives counts from the entries; a skeleton has none, so its card's counts are kept.
-				if (content.counts !== undefined) ctx.index.archives.update(archive.lot, content.counts);
+				if (content_.counts !== undefined) ctx.index.archives.update(archive.lot, content_.counts);
 				written = true;
 			}
-			archives.push({ ...content.summary, written });
+			archives.push({ ...found.summary, written });
 			run.progress({
-				archiveId: content.summary.archiveId,
+				archiveId: found.summary.archiveId,
 				phase: 'scanning',
 				bytesDone: 0,
 				bytesTotal: 0,
 				chunksDone: archives.length,
 				chunksTotal: 0,
-				note: `${dryRun ? 'found' : 'rebuilt'} ${content.summary.archiveId}`
+				note: `${dryRun ? 'found' : 'rebuilt'} ${found.summary.archiveId}`
 			});
 		} catch (error) {
 			if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
-			if (!(isCoreError(error) || isIndexError(error) || isTransportError(error) || isArchiveError(error))) throw error;
-			skipped.push({ messageId: message.id, archiveId: legacy?.archiveId ?? null, code: error.code, reason: error.message });
+			if (!(isCoreError(error) || isIndexError(error) || isTransportError(error) || isArchiveError(error) || error instanceof RebuildFinding))
+				throw error;
+			skipped.push({ messageId: message.id, archiveId: claimedId, code: error.code, reason: error.message });
 			ctx.log('warn', 'rebuild skipped a card', { messageId: message.id, code: error.code });
 		}
 	}
+	// Lots are never reused: the counter moves past the highest lot any card of the channel shows, used or not.
+	if (!dryRun && highestLot > 0) ctx.index.archives.raiseLotFloor(highestLot);
 	if (!dryRun) ctx.index.writeMeta('rebuilt_at', new Date().toISOString());
-	return { dryRun, messagesScanned, archives, skipped };
+	return { dryRun, messagesScanned, archives, skipped, findings, highestLot };
+}
+
+/** A reason a rebuild does not use a card (see {@link RebuildFindingCode}). */
+class RebuildFinding extends Error {
+	public readonly code: RebuildFindingCode;
+
+	public constructor(code: RebuildFindingCode, message: string) {
+		super(message);
+		this.name = 'RebuildFinding';
+		this.code = code;
+	}
+}
+
+/**
+ * A card is bound to the thread started on it (whose id is the card's message id on Discord), and only the bot posts
+ * cards: a card naming another thread, or posted (or, since only the author may edit a message, edited) by someone
+ * else, is refused before its thread is even read.
+ */
+function checkCardAuthor(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null, selfId: string | null): void {
+	const byBot = record !== null && selfId !== null ? message.authorId === selfId : message.authorIsBot;
+	if (!byBot) {
+		throw new RebuildFinding(
+			RebuildFindingCode.NotPostedByBot,
+			`Message ${message.id} looks like the card of ${record?.id ?? legacy?.archiveId ?? 'an archive'} but was not posted by the bot: it was ignored. Delete it if it is a forgery.`
+		);
+	}
+}
+
+/** See {@link checkCardAuthor}: the thread a card names must be the one started on it. */
+function checkCardBinding(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null): void {
+	const named = record !== null ? record.thread : (legacy?.threadId ?? null);
+	const started = message.thread?.id ?? null;
+	if (named !== null && named !== message.id && named !== started) {
+		throw new RebuildFinding(
+			RebuildFindingCode.ThreadBinding,
+			`The card ${message.id} of ${record?.id ?? legacy?.archiveId ?? 'an archive'} names the thread ${named}, which was not started on it: the card was ignored and that thread left alone.`
+		);
+	}
+	if (started !== null && started !== message.id) {
+		throw new RebuildFinding(
+			RebuildFindingCode.ThreadBinding,
+			`The thread ${started} of message ${message.id} is not the thread started on it: the card was ignored.`
+		);
+	}
 }
 
 interface FoundArchive {
 	readonly content: ArchiveContent;
 	readonly counts?: { readonly fileCount: number; readonly directoryCount: number; readonly symlinkCount: number };
 	readonly summary: Omit<RebuiltArchive, 'written'>;
+	/** Oddities found on the way (the archive is rebuilt all the same). */
+	readonly findings?: readonly { readonly code: string; readonly reason: string }[];
 }
+
+/** At most this many combinations of candidate manifest parts are tried for one archive. */
+const MAX_MANIFEST_TRIES = 8;
 
 /**
  * One of our archives: a message with a thread whose attachments carry our opaque names. Null for any other message
  * (a chat line, a card whose thread holds no chunk of ours).
+ *
+ * The manifest is bound to the card: only parts named for the card's archive are candidates, the parts the index
+ * recorded come first, and when several candidates exist each combination is tried until one authenticates and
+ * carries the card's id, lot and uid. Parts of other archives are reported, never used. A manifest that cannot be
+ * opened leaves the archive as a skeleton from its card, reported, never dropped.
  */
-async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal: AbortSignal): Promise<FoundArchive | null> {
-	const record = findCardRecord(message.embeds);
+async function readOurArchive(
+	ctx: ArchiveContext,
+	message: LiveMessage,
+	record: CardRecord | null,
+	signal: AbortSignal
+): Promise<FoundArchive | null> {
 	const threadId = record?.thread ?? message.thread?.id ?? null;
 	if (record === null && (threadId === null || !message.authorIsBot)) return null;
 	if (record !== null && (record.status === ArchiveStatus.Deleted || threadId === null)) return skeleton(ctx, message, record, threadId, []);
@@ -146,18 +298,56 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 	}
 	const named = listed.map((item) => ({ item, name: parseStagedName(item.attachment.filename) })).filter((entry) => entry.name !== undefined);
 	if (record === null && named.length === 0) return null;
-	const ids = new Set(named.filter((entry) => entry.name!.kind === 'manifest').map((entry) => entry.name!.archiveId));
-	if (record !== null && (ctx.settings.passphrase === undefined || !ids.has(record.id))) return skeleton(ctx, message, record, threadId, listed);
-	if (ids.size === 0) {
-		throw new CoreError(
-			CoreErrorCode.MissingChunk,
-			`The thread ${threadId} holds chunks but no manifest: its upload did not finish. Resume it from the machine that has the source.`
-		);
+	const manifests = named.filter((entry) => entry.name!.kind === 'manifest');
+	const ids = new Set(manifests.map((entry) => entry.name!.archiveId));
+	if (record === null) {
+		if (ids.size === 0) {
+			throw new CoreError(
+				CoreErrorCode.MissingChunk,
+				`The thread ${threadId} holds chunks but no manifest: its upload did not finish. Resume it from the machine that has the source.`
+			);
+		}
+		if (ids.size > 1)
+			throw new CoreError(CoreErrorCode.BadFormat, `The thread ${threadId} holds the manifests of several archives (${[...ids].join(', ')}).`);
 	}
-	if (ids.size > 1)
-		throw new CoreError(CoreErrorCode.BadFormat, `The thread ${threadId} holds the manifests of several archives (${[...ids].join(', ')}).`);
-	const archiveId = [...ids][0]!;
-	const opened = await openArchiveManifest(ctx, { id: archiveId, threadId: threadId! }, listed, { signal });
+	const archiveId = record?.id ?? [...ids][0]!;
+	const findings: { code: string; reason: string }[] = [];
+	const foreign = manifests.filter((entry) => entry.name!.archiveId !== archiveId);
+	const foreignData = named.filter((entry) => entry.name!.kind === 'data' && entry.name!.archiveId !== archiveId);
+	if (foreign.length + foreignData.length > 0) {
+		findings.push({
+			code: RebuildFindingCode.ForeignPart,
+			reason: `The thread ${threadId} of ${archiveId} holds ${foreign.length + foreignData.length} part(s) named for other archives (${[...new Set([...foreign, ...foreignData].map((entry) => entry.name!.archiveId))].join(', ')}, messages ${[...foreign, ...foreignData].map((entry) => entry.item.messageId).join(', ')}): they were ignored.`
+		});
+	}
+	const own = manifests.filter((entry) => entry.name!.archiveId === archiveId).map((entry) => entry.item);
+	if (record !== null && (ctx.settings.passphrase === undefined || own.length === 0)) {
+		if (ctx.settings.passphrase !== undefined) {
+			findings.push({
+				code: RebuildFindingCode.UnopenableManifest,
+				reason: `The thread of ${archiveId} holds no manifest of it: the archive was kept as a skeleton from its card.`
+			});
+		}
+		return { ...skeleton(ctx, message, record, threadId, listed), findings };
+	}
+	const expected = { id: archiveId, lot: record?.lot, uid: record?.uid };
+	let opened: OpenedArchiveManifest;
+	try {
+		opened = await openBoundManifest(ctx, { id: archiveId, threadId: threadId!, uid: record?.uid }, own, expected, signal);
+	} catch (error) {
+		if (record === null || isCoreError(error, CoreErrorCode.Aborted) || !(isCoreError(error) || isTransportError(error))) throw error;
+		findings.push({
+			code: RebuildFindingCode.UnopenableManifest,
+			reason: `No manifest in the thread of ${archiveId} opens and matches its card (${error.code}: ${error.message}): the archive was kept as a skeleton from its card.`
+		});
+		return { ...skeleton(ctx, message, record, threadId, listed), findings };
+	}
+	if (opened.parts.size < own.length) {
+		findings.push({
+			code: RebuildFindingCode.ExtraManifest,
+			reason: `The thread of ${archiveId} holds ${own.length} manifest part(s) of it; the ${opened.parts.size} that open and match its card were kept.`
+		});
+	}
 	const { manifest } = opened;
 	const chunks = dataChunkRows(manifest, listed);
 	for (const [index, part] of opened.parts) {
@@ -181,7 +371,10 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 		lot: manifest.lot,
 		uid: manifest.uid,
 		label: manifest.label.length > 0 ? manifest.label : null,
-		source: manifest.label.length > 0 ? manifest.label : manifest.id,
+		// Manifests older than the sealed source folder give none: an empty source, never the id (a download folder
+		// would read `#id #id`).
+		source: manifest.source ?? '',
+		...(manifest.requestedBy === undefined ? {} : { createdBy: manifest.requestedBy }),
 		...(record === null ? {} : { label: record.label }),
 		status,
 		format: ArchiveFormat.Dos1,
@@ -200,6 +393,7 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 	};
 	return {
 		content,
+		findings,
 		summary: {
 			archiveId: manifest.id,
 			lot: manifest.lot,
@@ -211,6 +405,74 @@ async function readOurArchive(ctx: ArchiveContext, message: LiveMessage, signal:
 			depth: 'full'
 		}
 	};
+}
+
+/**
+ * Opens the manifest of an archive from its candidate parts: the parts the index recorded first, then each other
+ * combination (newest first), until one opens with the key and carries the expected id, lot and uid.
+ *
+ * @throws the error of the first combination tried when none opens and matches.
+ */
+async function openBoundManifest(
+	ctx: ArchiveContext,
+	thread: { readonly id: string; readonly threadId: string; readonly uid: string | undefined },
+	candidates: readonly ThreadAttachment[],
+	expected: { readonly id: string; readonly lot: number | undefined; readonly uid: string | undefined },
+	signal: AbortSignal
+): Promise<OpenedArchiveManifest> {
+	const known = expected.uid === undefined ? undefined : ctx.index.archives.find(expected.uid);
+	const recorded = new Set(
+		known === undefined ? [] : ctx.index.chunks.list(known.lot, { kind: ChunkKind.Manifest }).map((row) => row.attachmentId)
+	);
+	const byIndex = new Map<number, ThreadAttachment[]>();
+	for (const item of candidates) {
+		const index = parseStagedName(item.attachment.filename)!.index;
+		byIndex.set(index, [...(byIndex.get(index) ?? []), item]);
+	}
+	const rank = (item: ThreadAttachment) => (recorded.has(item.attachment.id) ? 1 : 0);
+	const options = [...byIndex.entries()]
+		.sort(([a], [b]) => a - b)
+		.map(([, items]) => [...items].sort((a, b) => rank(b) - rank(a) || (BigInt(b.messageId) > BigInt(a.messageId) ? 1 : -1)));
+	let first: unknown;
+	let tries = 0;
+	for (const choice of combinations(options)) {
+		if (tries++ >= MAX_MANIFEST_TRIES) break;
+		try {
+			const opened = await openArchiveManifest(
+				ctx,
+				{
+					id: thread.id,
+					threadId: thread.threadId,
+					...(known === undefined ? {} : { lot: known.lot }),
+					...(thread.uid === undefined ? {} : { uid: thread.uid })
+				},
+				choice,
+				{ signal }
+			);
+			if (opened.manifest.id !== expected.id || (expected.lot !== undefined && opened.manifest.lot !== expected.lot)) {
+				throw new CoreError(
+					CoreErrorCode.MisplacedChunk,
+					`The manifest in the thread of ${expected.id} names archive ${opened.manifest.id} (lot ${opened.manifest.lot}): it belongs to another card.`
+				);
+			}
+			return opened;
+		} catch (error) {
+			if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
+			if (!(isCoreError(error) || isTransportError(error))) throw error;
+			first ??= error;
+		}
+	}
+	throw first;
+}
+
+/** Every choice of one item per slot, the preferred items first. */
+function* combinations<T>(slots: readonly (readonly T[])[]): Generator<T[]> {
+	if (slots.length === 0) {
+		yield [];
+		return;
+	}
+	const [head, ...rest] = slots;
+	for (const item of head!) for (const tail of combinations(rest)) yield [item, ...tail];
 }
 
 /**
@@ -250,7 +512,7 @@ function skeleton(
 			lot: record.lot,
 			uid: record.uid,
 			label: record.label,
-			source: record.label ?? record.id,
+			source: '',
 			status: record.status,
 			format: record.format,
 			chunkSize: record.chunkSize,
@@ -435,4 +697,43 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 			depth: 'full'
 		}
 	};
+}
+
+/** How many of the newest messages of the archive channel {@link assertIndexCurrent} reads. */
+const RECENT_CARDS_CHECKED = 50;
+
+/**
+ * The cheap check an upload makes before it allocates a lot: the newest cards of the archive channel (posted by the
+ * bot) must not show a lot above the highest this index has handed out or seen. A lot is never reused, so a process
+ * whose index is behind the channel — a CLI with its own DOS_DB_PATH beside the bot, an index restored from an old
+ * backup — refuses to upload until it is brought up to date.
+ *
+ * @returns the highest lot the newest cards show (0 when none).
+ * @throws {ArchiveError} INDEX_BEHIND naming the card and what to do. TransportError when the channel cannot be read.
+ */
+export async function assertIndexCurrent(ctx: ArchiveContext, signal?: AbortSignal): Promise<number> {
+	const recent = await ctx.transport.recentMessages(ctx.settings.archiveChannelId, { limit: RECENT_CARDS_CHECKED, ...(signal ? { signal } : {}) });
+	const selfId = await botUserId(ctx, signal ?? new AbortController().signal);
+	let highest: { lot: number; id: string; messageId: string } | undefined;
+	for (const message of recent) {
+		if (selfId !== null ? message.authorId !== selfId : !message.authorIsBot) continue;
+		let found: { lot: number; id: string } | null = null;
+		try {
+			const record = findCardRecord(message.embeds);
+			const legacy = record === null ? parseLegacyCard(message) : null;
+			found = record ?? (legacy === null ? null : { lot: legacy.lot, id: legacy.archiveId });
+		} catch {
+			found = null;
+		}
+		if (found !== null && (highest === undefined || found.lot > highest.lot)) highest = { lot: found.lot, id: found.id, messageId: message.id };
+	}
+	const lastLot = ctx.index.archives.lastLot();
+	if (highest !== undefined && highest.lot > lastLot) {
+		throw new ArchiveError(
+			ArchiveErrorCode.IndexBehind,
+			`The archive channel shows card ${highest.id} (lot ${highest.lot}, message ${highest.messageId}), newer than this index (last lot ${lastLot}): another bot or CLI uploads with another index file. Nothing was uploaded. Run \`dos index rebuild\` (or /archive rebuild), or point DOS_DB_PATH at the bot's index: the CLI and the bot must share one index file.`,
+			{ archiveId: highest.id, lot: highest.lot }
+		);
+	}
+	return highest?.lot ?? 0;
 }

@@ -1,5 +1,7 @@
+import { Writable } from 'node:stream';
 import { parseStagedName } from '../core/index.js';
 import { type Archive, ChunkKind, type ChunkRecord, ChunkState } from '../db/index.js';
+import { isTransportError, type LiveAttachment, TransportErrorCode } from '../discord/index.js';
 import type { ArchiveContext } from './context.js';
 
 /**
@@ -26,6 +28,11 @@ export type ChunkLabel = string;
 
 interface ThreadChunk {
 	readonly messageId: string;
+	/** Whether the bot posted the message (only its own posts are ever adopted). */
+	readonly byBot: boolean;
+	/** The hash prefix the attachment's name carries. */
+	readonly nameHash: string;
+	readonly live: LiveAttachment;
 	readonly attachmentId: string;
 	readonly filename: string;
 	readonly size: number;
@@ -39,7 +46,8 @@ const label = (kind: ChunkKind, index: number): ChunkLabel => `${kind === ChunkK
  * Pages the archive's thread and brings the index in line with it:
  * - a chunk whose recorded message still holds its attachment stays stored;
  * - a chunk not recorded as stored whose sealed file (same opaque name and size, recorded before its post) is in the
- *   thread is adopted as stored — it is not posted twice;
+ *   thread, posted by the bot, with bytes whose sha256 is the recorded one, is adopted as stored — it is not posted
+ *   twice; a look-alike (another author, other bytes) is not adopted and is deleted like any other stray;
  * - a stored chunk whose message vanished, and an in-flight chunk that never landed, become pending;
  * - a chunk marked bad has its message deleted and becomes pending;
  * - every other message holding a chunk of this archive (a duplicate of a kept one, an earlier sealing of a chunk that
@@ -63,6 +71,7 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 	}
 	const threadId = archive.threadId;
 	const found: ThreadChunk[] = [];
+	const selfId = await botUserId(ctx, signal);
 	const archiveNamePrefix = archive.id.slice(1);
 	for await (const message of ctx.transport.pageMessages(threadId, { signal })) {
 		for (const attachment of message.attachments) {
@@ -70,6 +79,9 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 			if (parsed === undefined || parsed.archiveId.slice(1) !== archiveNamePrefix) continue;
 			found.push({
 				messageId: message.id,
+				byBot: selfId === null ? message.authorIsBot : message.authorId === selfId,
+				nameHash: parsed.hash,
+				live: attachment,
 				attachmentId: attachment.id,
 				filename: attachment.filename,
 				size: attachment.size,
@@ -96,7 +108,7 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 			ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
 			continue;
 		}
-		const landed = adoptable(row, candidates);
+		const landed = await adoptable(ctx, threadId, row, candidates, signal);
 		if (landed) {
 			ctx.index.chunks.markStored(lot, {
 				kind: row.kind,
@@ -134,10 +146,48 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 	return { messagesSeen, adopted, vanished, neverLanded, deletedMessages };
 }
 
-/** The thread chunk that is exactly the sealed file recorded before the post (same opaque name and size). */
-function adoptable(row: ChunkRecord, candidates: readonly ThreadChunk[]): ThreadChunk | undefined {
+/**
+ * The thread chunk that is exactly the sealed file recorded before the post: posted by the bot, with the same opaque
+ * name and size, a name whose hash is the recorded one's, and bytes whose sha256 is the recorded one (downloaded and
+ * checked: a name and a size alone are easy to forge). Undefined when no candidate passes.
+ */
+async function adoptable(
+	ctx: ArchiveContext,
+	threadId: string,
+	row: ChunkRecord,
+	candidates: readonly ThreadChunk[],
+	signal: AbortSignal
+): Promise<ThreadChunk | undefined> {
 	if (row.filename === null || row.sha256 === null || row.storedSize === null) return undefined;
-	return candidates.find((chunk) => chunk.filename === row.filename && chunk.size === row.storedSize);
+	for (const chunk of candidates) {
+		if (!chunk.byBot || chunk.filename !== row.filename || chunk.size !== row.storedSize || !row.sha256.startsWith(chunk.nameHash)) continue;
+		try {
+			await ctx.transport.downloadAttachment(
+				{ channelId: threadId, messageId: chunk.messageId, attachmentId: chunk.attachmentId },
+				{ stream: new Writable({ write: (_piece: Buffer, _encoding, callback) => callback() }) },
+				{ live: chunk.live, expectedSize: row.storedSize, expectedSha256: row.sha256, signal }
+			);
+			return chunk;
+		} catch (error) {
+			if (!isTransportError(error) || error.code === TransportErrorCode.Aborted) throw error;
+			if (error.code !== TransportErrorCode.HashMismatch && error.code !== TransportErrorCode.SizeMismatch) throw error;
+			ctx.log('warn', 'a thread message carries a chunk name whose bytes are not the recorded ones; not adopted', {
+				archiveLot: row.archiveLot,
+				messageId: chunk.messageId
+			});
+		}
+	}
+	return undefined;
+}
+
+/** The bot's own user id, to tell its messages from another bot's; null when Discord does not say (then any bot's count). */
+export async function botUserId(ctx: ArchiveContext, signal: AbortSignal): Promise<string | null> {
+	try {
+		const me = (await ctx.transport.rest.get('/users/@me', { signal })) as { id?: unknown };
+		return typeof me.id === 'string' ? me.id : null;
+	} catch {
+		return null;
+	}
 }
 
 /**

@@ -28,6 +28,7 @@ import { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobPhase, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
 import { deleteThreadMessage } from './reconcile.js';
+import { assertIndexCurrent } from './rebuild.js';
 
 /**
  * The upload job (DESIGN.md §4, Upload) and the posting pipeline it shares with resume: resolve the folder inside the
@@ -166,6 +167,8 @@ export async function planUpload(ctx: ArchiveContext, request: UploadRequest, si
 		...(settings.kdfIterations === undefined ? {} : { iterations: settings.kdfIterations }),
 		...(signal ? { signal } : {})
 	});
+	// A lot is never reused: refuse when the channel shows a card newer than this index (INDEX_BEHIND).
+	await assertIndexCurrent(ctx, signal);
 	const archive = ctx.index.archives.allocate({
 		uid: newArchiveUid().toString('hex'),
 		source,
@@ -533,6 +536,8 @@ async function postManifest(
 		archiveId: archive.id,
 		lot,
 		label: archive.label ?? '',
+		source: archive.source,
+		requestedBy: archive.createdBy,
 		createdAt: archive.createdAt,
 		tool: 'discord-object-store',
 		key: options.key,

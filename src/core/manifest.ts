@@ -53,6 +53,11 @@ const manifestSchema = z.strictObject({
 	id: z.string(),
 	lot: count,
 	label: z.string().max(1000),
+	source: z.string().max(4096).optional(),
+	requestedBy: z
+		.string()
+		.regex(/^\d{1,20}$/)
+		.optional(),
 	createdAt: z.iso.datetime({ offset: true }),
 	tool: z.string().max(200),
 	chunkSize: z.number().int().min(1).max(0xffff_ffff),
@@ -85,6 +90,13 @@ export interface Manifest {
 	readonly id: string;
 	readonly lot: number;
 	readonly label: string;
+	/**
+	 * The source folder, relative to the upload root. Sealed with the rest (it never appears on Discord in the clear), so
+	 * a rebuild with the key gives it back; absent in manifests written before it was recorded.
+	 */
+	readonly source?: string;
+	/** The Discord user id who asked for the upload; absent for the CLI and in older manifests. */
+	readonly requestedBy?: string;
 	/** ISO 8601. */
 	readonly createdAt: string;
 	/** The tool and version that made the archive. */
@@ -118,6 +130,10 @@ export interface BuildManifestInput {
 	/** Defaults to the lot in the archive id. */
 	readonly lot?: number;
 	readonly label?: string;
+	/** The source folder relative to the upload root (sealed; see {@link Manifest.source}). */
+	readonly source?: string;
+	/** The Discord user id who asked for the upload. */
+	readonly requestedBy?: string | null;
 	readonly createdAt?: Date;
 	readonly tool: string;
 	readonly key: ArchiveKey;
@@ -163,6 +179,8 @@ export function buildManifest(input: BuildManifestInput): Manifest {
 		id: parseArchiveId(input.archiveId).id,
 		lot: input.lot ?? parseArchiveId(input.archiveId).lot,
 		label: input.label ?? '',
+		...(input.source === undefined ? {} : { source: input.source }),
+		...(input.requestedBy === undefined || input.requestedBy === null ? {} : { requestedBy: input.requestedBy }),
 		createdAt: (input.createdAt ?? new Date()).toISOString(),
 		tool: input.tool,
 		chunkSize: plan.chunkSize,

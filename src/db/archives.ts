@@ -195,6 +195,7 @@ export class ArchiveIndex {
 				.from(archives)
 				.where(or(eq(archives.lot, values.lot), eq(archives.id, values.id), eq(archives.uid, values.uid)))
 				.get();
+			if (values.threadId !== null) this.#assertThreadFree(values.threadId, values.lot);
 			if (existing) {
 				throw new IndexError(
 					IndexErrorCode.ArchiveExists,
@@ -211,6 +212,39 @@ export class ArchiveIndex {
 	/** The archive with this lot. */
 	public get(lot: number): Archive | undefined {
 		return guard(this.#context, () => this.#context.db.select().from(archives).where(eq(archives.lot, lot)).get());
+	}
+
+	/** The archive whose chunks live in this thread (a thread holds one archive). */
+	public findByThread(threadId: string): Archive | undefined {
+		return guard(this.#context, () => this.#context.db.select().from(archives).where(eq(archives.threadId, threadId)).get());
+	}
+
+	/** The last lot handed out or imported (the next allocation takes a higher one), or 0. */
+	public lastLot(): number {
+		return guard(this.#context, () => {
+			const counter = this.#context.db.select({ lastLot: lotCounter.lastLot }).from(lotCounter).get()?.lastLot ?? 0;
+			const highest =
+				this.#context.db
+					.select({ lot: sql<number | null>`max(${archives.lot})` })
+					.from(archives)
+					.get()?.lot ?? 0;
+			return Math.max(counter, highest);
+		});
+	}
+
+	/**
+	 * Moves the lot counter to at least `lot` (the highest lot seen on Discord), so that no new archive ever takes a lot a
+	 * card already shows, even one the index does not hold. Never lowers it.
+	 *
+	 * @throws {IndexError} INVALID_RECORD when `lot` is not a non-negative safe integer.
+	 */
+	public raiseLotFloor(lot: number): number {
+		if (!Number.isSafeInteger(lot) || lot < 0)
+			throw new IndexError(IndexErrorCode.InvalidRecord, `A lot floor is a non-negative integer, not ${lot}.`);
+		return write(this.#context, () => {
+			if (lot > 0) this.#bumpCounter(lot);
+			return this.lastLot();
+		});
 	}
 
 	/**
@@ -254,6 +288,7 @@ export class ArchiveIndex {
 	 */
 	public update(lot: number, patch: ArchivePatch): Archive {
 		return write(this.#context, () => {
+			if (patch.threadId !== undefined && patch.threadId !== null) this.#assertThreadFree(patch.threadId, lot);
 			const row = this.#context.db
 				.update(archives)
 				.set({ ...patch, updatedAt: now(this.#context) })
@@ -360,6 +395,7 @@ export class ArchiveIndex {
 					{ lot: content.lot, archiveId: existing.id }
 				);
 			}
+			if (content.threadId !== undefined && content.threadId !== null) this.#assertThreadFree(content.threadId, content.lot);
 			if (existing) {
 				const values = this.#importRow(row);
 				db.delete(entries).where(eq(entries.archiveLot, content.lot)).run();
@@ -579,12 +615,31 @@ export class ArchiveIndex {
 			if (sqliteCode(error)?.startsWith('SQLITE_CONSTRAINT_UNIQUE') || sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
 				throw new IndexError(
 					IndexErrorCode.ArchiveExists,
-					`An archive with lot ${values.lot}, id ${values.id} or uid ${values.uid} is already in the index.`,
+					`An archive with lot ${values.lot}, id ${values.id}, uid ${values.uid} or thread ${values.threadId ?? '(none)'} is already in the index.`,
 					{ lot: values.lot, archiveId: values.id },
 					{ cause: error }
 				);
 			}
 			throw error;
+		}
+	}
+
+	/**
+	 * A thread holds one archive (the unique index enforces it too): refuses to give `threadId` to `lot` while another
+	 * archive holds it, so that no cleanup of one archive can delete the chunks of another.
+	 */
+	#assertThreadFree(threadId: string, lot: number): void {
+		const holder = this.#context.db
+			.select({ lot: archives.lot, id: archives.id })
+			.from(archives)
+			.where(and(eq(archives.threadId, threadId), sql`${archives.lot} <> ${lot}`))
+			.get();
+		if (holder) {
+			throw new IndexError(
+				IndexErrorCode.ArchiveExists,
+				`The thread ${threadId} already belongs to archive ${holder.id} (lot ${holder.lot}): a thread holds one archive. Rebuild the index from Discord (dos index rebuild) to find each thread's archive again.`,
+				{ lot: holder.lot, archiveId: holder.id }
+			);
 		}
 	}
 

@@ -76,6 +76,8 @@ export const archives = sqliteTable(
 	(t) => [
 		uniqueIndex('archives_id_unique').on(t.id),
 		uniqueIndex('archives_uid_unique').on(t.uid),
+		/** A thread holds one archive: two rows never share it, so a cleanup of one can never delete another's chunks. */
+		uniqueIndex('archives_thread_unique').on(t.threadId),
 		/** Status-filtered lists and autocomplete, newest first. */
 		index('archives_status_lot_idx').on(t.status, t.lot),
 		check('archives_status_check', oneOf(t.status, valuesOf(ArchiveStatus))),

@@ -4,6 +4,9 @@ import { cleanupArchive } from '../../src/archive/cleanup.js';
 import type { APIEmbed } from '../../src/discord/index.js';
 import { downloadArchive } from '../../src/archive/download.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
+import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
+import { legacyCardContent } from '../../src/archive/legacy-card.js';
+import { ArchiveFormat, ArchiveStatus } from '../../src/db/index.js';
 import { CoreErrorCode, isCoreError } from '../../src/core/index.js';
 import { FIXTURE_DIR, FIXTURE_KEY } from '../core/legacy/legacy-fixture.js';
 import { postLegacyFixture, postTestArchive } from './read-fixture.js';
@@ -50,5 +53,58 @@ describe('cleanupArchive', () => {
 		expect(card.content).toContain('"status":"deleted"');
 		await rebuildIndex(context, {}, harness.jobRun());
 		expect(harness.index.archives.find('#241126-07')!.status).toBe('deleted');
+	});
+
+	it('GIVEN forged original-tool cards naming the thread of another archive WHEN the index is rebuilt and cleanup asked for them THEN they are reported, never imported, and no thread is deleted', async () => {
+		await harness.writeTree('victim', { 'v.bin': randomContent(70_000, 'victim') });
+		const { archive: victim, threadId: victimThread } = await postTestArchive(harness, 'victim');
+		const forged = (lot: number) => ({
+			lot,
+			archive_id: `#051226-${String(lot).padStart(2, '0')}`,
+			timestamp: '2026-12-05 10:00:00',
+			status: 'success',
+			thread_id: victimThread
+		});
+		// A member posts a card; the bot's own account posts one that names a thread not started on it.
+		const byMember = await harness.emulator.postAsUser(harness.archiveChannelId, 'member', legacyCardContent(forged(90)));
+		const byBot = await harness.transport.postCard(harness.archiveChannelId, { content: legacyCardContent(forged(91)) });
+
+		const result = await rebuildIndex(harness.context, {}, harness.jobRun());
+		expect(result.skipped).toEqual(
+			expect.arrayContaining([
+				expect.objectContaining({ messageId: byMember.id, archiveId: '#051226-90', code: 'NOT_POSTED_BY_BOT' }),
+				expect.objectContaining({ messageId: byBot.messageId, archiveId: '#051226-91', code: 'THREAD_BINDING' })
+			])
+		);
+		expect(harness.index.archives.find('#051226-90')).toBeUndefined();
+		expect(harness.index.archives.find('#051226-91')).toBeUndefined();
+		expect(harness.index.archives.findByThread(victimThread)?.uid).toBe(victim.uid);
+		// The lot counter still moves past every lot a card shows.
+		expect(harness.index.archives.lastLot()).toBeGreaterThanOrEqual(91);
+
+		// An index row that names a thread not started on its card (as an older rebuild could import) is refused.
+		const stranger = await harness.transport.postCard(harness.archiveChannelId, { content: 'a chat line with a thread' });
+		const strangerThread = await harness.transport.startThread({
+			channelId: harness.archiveChannelId,
+			messageId: stranger.messageId,
+			name: 'talk'
+		});
+		const row = harness.index.archives.import({
+			id: '#051226-92',
+			lot: 92,
+			uid: 'ab'.repeat(16),
+			source: '',
+			format: ArchiveFormat.LegacyV31,
+			status: ArchiveStatus.Complete,
+			chunkSize: 1024,
+			channelId: harness.archiveChannelId,
+			threadId: strangerThread.id,
+			cardMessageId: byBot.messageId
+		});
+		const refused = await cleanupArchive(harness.context, { archive: row.id }, harness.jobRun()).catch((error: unknown) => error);
+		expect(isArchiveError(refused, ArchiveErrorCode.ThreadMismatch)).toBe(true);
+		expect(harness.emulator.state().channels.some((channel) => channel.id === strangerThread.id)).toBe(true);
+		expect(harness.index.archives.get(92)!.status).toBe('complete');
+		expect(harness.emulator.state().channels.some((channel) => channel.id === victimThread)).toBe(true);
 	});
 });

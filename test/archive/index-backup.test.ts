@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backupIndex, createIndexBackupTrigger, INDEX_BACKUP_NAME, restoreIndexFromLog } from '../../src/archive/index-backup.js';
 import { CoreErrorCode, isCoreError } from '../../src/core/index.js';
@@ -60,6 +62,40 @@ describe('index backup and restore through the log channel', () => {
 		index.close();
 	});
 
+	it('GIVEN an old genuine backup re-posted under a future name and a damaged one WHEN restoring THEN the newest by its sealed time is restored and the others are passed over', async () => {
+		const index = harness.reopenIndex();
+		const context = { ...harness.context, index };
+		await harness.writeTree('older', { 'o.bin': randomContent(70_000, 'older') });
+		await postTestArchive({ ...harness, index, context }, 'older');
+		const old = await backupIndex(context, {}, harness.jobRun());
+		await harness.writeTree('newer', { 'n.bin': randomContent(70_000, 'newer') });
+		await postTestArchive({ ...harness, index, context }, 'newer');
+		const genuine = await backupIndex(context, {}, harness.jobRun());
+		const newest = tables(index);
+		const lastLot = index.archives.lastLot();
+
+		const oldBytes = await download(harness, old.messageId);
+		const replayName = `dos-index.20991231T235959Z.${old.sha256.slice(0, 12)}.bin`;
+		const replay = await harness.transport.uploadFile(harness.logChannelId, { file: { name: replayName, data: oldBytes } });
+		const junk = Buffer.from('not a backup at all');
+		const junkName = `dos-index.20991231T235958Z.${createHash('sha256').update(junk).digest('hex').slice(0, 12)}.bin`;
+		const junkPost = await harness.transport.uploadFile(harness.logChannelId, { file: { name: junkName, data: junk } });
+
+		index.close();
+		const restored = await restoreIndexFromLog({
+			transport: harness.transport,
+			logChannelId: harness.logChannelId,
+			indexPath: harness.indexPath,
+			passphrase: testPassphrase
+		});
+		expect(restored).toMatchObject({ filename: genuine.filename, messageId: genuine.messageId, lastLot });
+		expect(restored.skipped).toEqual([expect.objectContaining({ messageId: junkPost.messageId, code: CoreErrorCode.BadFormat })]);
+		expect(restored.skipped.some((skip) => skip.messageId === replay.messageId)).toBe(false);
+		const reopened = harness.reopenIndex();
+		expect(tables(reopened)).toEqual(newest);
+		reopened.close();
+	});
+
 	it('GIVEN no log channel WHEN backing up THEN it says what to set', async () => {
 		const context = { ...harness.context, settings: { ...harness.settings, logChannelId: undefined } };
 		const error = await backupIndex(context, {}, harness.jobRun()).catch((caught: unknown) => caught);
@@ -67,6 +103,24 @@ describe('index backup and restore through the log channel', () => {
 		expect((error as Error).message).toContain('DISCORD_DRIVE_LOG_CHANNEL_ID');
 	});
 });
+
+/** The bytes of the first attachment of a log channel message. */
+async function download(harness: ArchiveHarness, messageId: string): Promise<Buffer> {
+	const message = await harness.transport.fetchMessage(harness.logChannelId, messageId);
+	const parts: Buffer[] = [];
+	await harness.transport.downloadAttachment(
+		{ channelId: harness.logChannelId, messageId, attachmentId: message.attachments[0]!.id },
+		{
+			stream: new Writable({
+				write(piece: Buffer, _encoding, callback) {
+					parts.push(piece);
+					callback();
+				}
+			})
+		}
+	);
+	return Buffer.concat(parts);
+}
 
 describe('createIndexBackupTrigger', () => {
 	it('GIVEN a burst of changes WHEN notified THEN one backup runs at once, one more after the interval, and the last change is always backed up', async () => {

@@ -1,9 +1,11 @@
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchiveContext } from '../../src/archive/context.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
-import type { HistoryIndex } from '../../src/db/index.js';
+import { type HistoryIndex, openIndex } from '../../src/db/index.js';
+import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
 import { FIXTURE_DIR as LEGACY_DIR } from '../core/legacy/legacy-fixture.js';
 import { postLegacyFixture, postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness } from './support/harness.js';
@@ -122,5 +124,60 @@ describe('rebuildIndex', () => {
 		const result = await rebuildIndex({ ...harness.context, index: fresh }, {}, harness.jobRun());
 		expect(result.skipped).toEqual([]);
 		expect(tables(fresh).filter((table) => table.archive.lot === lot)).toEqual(before);
+	});
+
+	it('GIVEN an upload asked for by someone WHEN the index is lost and rebuilt with the key THEN its source folder and requester come back from the sealed manifest; without the key it is a skeleton that says so', async () => {
+		await harness.writeTree('work-docs', { 'w.txt': 'work\n' });
+		const index = harness.reopenIndex();
+		const working: ArchiveContext = { ...harness.context, index };
+		const planned = await planUpload(working, { folder: 'work-docs', requestedBy: '123456789012345678' });
+		await uploadArchive(working, planned, harness.jobRun());
+		const lot = planned.archive.lot;
+		index.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+		const fresh = harness.reopenIndex();
+		const result = await rebuildIndex({ ...harness.context, index: fresh }, {}, harness.jobRun());
+		expect(result.skipped).toEqual([]);
+		expect(fresh.archives.get(lot)).toMatchObject({ source: 'work-docs', createdBy: '123456789012345678', label: null });
+		expect(fresh.archives.list({ query: 'work-docs' }).archives.map((archive) => archive.lot)).toContain(lot);
+
+		// A key that does not open the manifest: the index's full record is kept, and the report says why.
+		const wrongKey = { ...harness.context, index: fresh, settings: { ...harness.settings, passphrase: 'not the key' } };
+		const kept = await rebuildIndex(wrongKey, {}, harness.jobRun());
+		expect(kept.archives.find((archive) => archive.lot === lot)).toMatchObject({ depth: 'skeleton', written: false });
+		expect(kept.findings.filter((finding) => finding.archiveId === planned.archive.id).map((finding) => finding.code)).toEqual([
+			'UNOPENABLE_MANIFEST',
+			'KEPT_INDEX_RECORD'
+		]);
+		expect(fresh.archives.get(lot)).toMatchObject({ source: 'work-docs', fileCount: 1 });
+		expect(fresh.entries.list(lot).map((entry) => entry.path)).toEqual(['w.txt']);
+
+		// In an index that never knew it, the archive is kept as a skeleton from its card (not dropped), with no source.
+		const empty = openIndex({ path: path.join(harness.dir, 'skeleton', 'dos.sqlite') });
+		try {
+			const skeletal = await rebuildIndex({ ...wrongKey, index: empty }, {}, harness.jobRun());
+			expect(skeletal.archives.find((archive) => archive.lot === lot)).toMatchObject({ depth: 'skeleton', written: true });
+			expect(empty.archives.get(lot)).toMatchObject({ id: planned.archive.id, source: '', status: 'complete', fileCount: 1 });
+		} finally {
+			empty.close();
+		}
+	});
+
+	it('GIVEN a second process with its own index file WHEN it plans an upload THEN it refuses (INDEX_BEHIND) until a rebuild, after which its lot is above every card', async () => {
+		await harness.writeTree('elsewhere', { 'e.txt': 'elsewhere\n' });
+		const other = openIndex({ path: path.join(harness.dir, 'other', 'dos.sqlite') });
+		try {
+			const context: ArchiveContext = { ...harness.context, index: other };
+			const refused = await planUpload(context, { folder: 'elsewhere' }).catch((error: unknown) => error);
+			expect(isArchiveError(refused, ArchiveErrorCode.IndexBehind)).toBe(true);
+			expect((refused as Error).message).toContain('one index file');
+			expect(other.archives.list().archives).toEqual([]);
+
+			const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
+			const planned = await planUpload(context, { folder: 'elsewhere' });
+			expect(planned.archive.lot).toBeGreaterThan(rebuilt.highestLot);
+		} finally {
+			other.close();
+		}
 	});
 });

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ArchiveStatus, ChunkState, IndexErrorCode, openIndex, type ArchivePlan, type HistoryIndex } from '../../src/db/index.js';
 import { fakeSha, manualClock, memoryIndex, newArchive, nextUid, tempFolder } from './index-fixture.js';
@@ -297,5 +298,39 @@ describe('index status', () => {
 		index.writeMeta('rebuilt-at', '2024-11-26');
 		expect(index.readMeta('rebuilt-at')).toBe('2024-11-26');
 		expect(nextUid()).toMatch(/^[0-9a-f]{32}$/);
+	});
+});
+
+describe('thread binding and the lot floor', () => {
+	it('GIVEN an archive holding a thread WHEN another archive is given that thread (import, update or raw SQL) THEN it is refused', () => {
+		const folder = tempFolder();
+		folders.push(folder);
+		const file = join(folder.path, 'index.sqlite');
+		const index = openIndex({ path: file });
+		opened.push(index);
+		const first = index.archives.allocate({ ...newArchive(), threadId: '100000000000000001' });
+		expect(() => index.archives.import({ ...newArchive(), id: '#010124-05', lot: 5, threadId: '100000000000000001' })).toThrow(
+			expect.objectContaining({ code: IndexErrorCode.ArchiveExists })
+		);
+		const second = index.archives.allocate(newArchive());
+		expect(() => index.archives.update(second.lot, { threadId: '100000000000000001' })).toThrow(
+			expect.objectContaining({ code: IndexErrorCode.ArchiveExists })
+		);
+		expect(index.archives.findByThread('100000000000000001')?.lot).toBe(first.lot);
+		// The database itself holds the rule (a unique index), whatever writes to it.
+		const raw = new Database(file);
+		try {
+			expect(() => raw.prepare('UPDATE archives SET thread_id = ? WHERE lot = ?').run('100000000000000001', second.lot)).toThrow(/UNIQUE/);
+		} finally {
+			raw.close();
+		}
+	});
+
+	it('GIVEN a lot floor seen on Discord WHEN raised THEN the next allocation is above it and the floor never falls', () => {
+		const index = fresh();
+		index.archives.allocate(newArchive());
+		expect(index.archives.raiseLotFloor(16)).toBe(16);
+		expect(index.archives.raiseLotFloor(3)).toBe(16);
+		expect(index.archives.allocate(newArchive()).lot).toBe(17);
 	});
 });

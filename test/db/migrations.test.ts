@@ -85,6 +85,30 @@ describe('migrations', () => {
 		expect(again.chunks.list(archive.lot)).toEqual([]);
 	});
 
+	it('GIVEN an index from before a thread held one archive, with two rows on one thread WHEN migrated THEN neither keeps that thread and the rule holds', () => {
+		const folder = tempFolder();
+		folders.push(folder);
+		const file = join(folder.path, 'index.sqlite');
+		openIndex({ path: file }).close();
+		const raw = new Database(file);
+		raw.exec('DROP INDEX archives_thread_unique');
+		const insert = raw.prepare(
+			`INSERT INTO archives (lot, id, uid, source, status, format, chunk_size, thread_id, created_at, updated_at) VALUES (?, ?, ?, '', 'complete', 'dos-1', 1000, ?, 0, 0)`
+		);
+		insert.run(1, '#010124-01', 'a'.repeat(32), '100000000000000001');
+		insert.run(2, '#010124-02', 'b'.repeat(32), '100000000000000001');
+		insert.run(3, '#010124-03', 'c'.repeat(32), '100000000000000003');
+		// Forget that the last migration ran, as an index written before it would be.
+		raw.exec('DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)');
+		raw.close();
+		const index = openIndex({ path: file });
+		opened.push(index);
+		expect([1, 2, 3].map((lot) => index.archives.get(lot)!.threadId)).toEqual([null, null, '100000000000000003']);
+		expect(() => index.archives.update(1, { threadId: '100000000000000003' })).toThrow(
+			expect.objectContaining({ code: IndexErrorCode.ArchiveExists })
+		);
+	});
+
 	it('GIVEN an index written by a newer version WHEN opened THEN it is refused with INDEX_TOO_NEW and left untouched', () => {
 		const folder = tempFolder();
 		folders.push(folder);

@@ -292,7 +292,14 @@ export async function startRebuild(interaction: AskingInteraction, dryRun: boole
 						.slice(0, 5)
 						.map((skip) => `${skip.archiveId ?? skip.messageId} (${skip.code})`)
 						.join(', ')}.`;
-		return head + skipped;
+		const oddities =
+			result.findings.length === 0
+				? ''
+				: ` ${plural(result.findings.length, 'warning')}: ${result.findings
+						.slice(0, 5)
+						.map((finding) => `${finding.archiveId ?? finding.messageId} (${finding.code})`)
+						.join(', ')}.`;
+		return head + skipped + oddities;
 	});
 }
 

@@ -57,7 +57,9 @@ export function register(program: Command, context: CliContext): void {
 					});
 					run.reporter.result({ ...result, takenAt: result.takenAt.toISOString() }, [
 						`Restored the index from ${result.filename} (taken ${result.takenAt.toISOString()}).`,
-						...(result.previous === null ? [] : [`The previous index was kept as ${result.previous}.`])
+						...result.skipped.map((skip) => `passed over ${skip.filename} (message ${skip.messageId}): ${skip.code}`),
+						...(result.previous === null ? [] : [`The previous index was kept as ${result.previous}.`]),
+						'Run `dos index rebuild` to bring in what changed on Discord since this backup (it also moves the lot counter past every card).'
 					]);
 					return ExitCode.Ok;
 				} finally {
@@ -88,7 +90,10 @@ export function register(program: Command, context: CliContext): void {
 						...result.skipped.map(
 							(skip) => `skipped message ${skip.messageId}${skip.archiveId ? ` (${skip.archiveId})` : ''}: ${skip.code} ${skip.reason}`
 						),
-						`${dryRun ? 'Found' : 'Rebuilt'} ${result.archives.length} archive(s) in ${result.messagesScanned} message(s)${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}.`
+						...result.findings.map(
+							(finding) => `oddity in ${finding.archiveId ?? `message ${finding.messageId}`}: ${finding.code} ${finding.reason}`
+						),
+						`${dryRun ? 'Found' : 'Rebuilt'} ${result.archives.length} archive(s) in ${result.messagesScanned} message(s)${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}${result.findings.length > 0 ? `; ${result.findings.length} oddit${result.findings.length === 1 ? 'y' : 'ies'}` : ''}; the next lot is above ${result.highestLot}.`
 					]);
 					return result.skipped.length > 0 ? ExitCode.Failed : ExitCode.Ok;
 				} finally {
