@@ -1,4 +1,5 @@
-import type { CardBody, DiscordTransport } from '../discord/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type CardBody, type DiscordTransport, TransportError } from '../discord/index.js';
 import type { ArchiveLog } from './context.js';
 
 /** Default minimum time between two progress edits of one card: card edits share the channel's rate limit. */
@@ -11,12 +12,20 @@ export interface CardUpdaterOptions {
 	readonly log: ArchiveLog;
 	/** Minimum milliseconds between two edits; default {@link DEFAULT_CARD_EDIT_INTERVAL_MS}. */
 	readonly intervalMs?: number;
+	/**
+	 * The final state is sent this many more times, this far apart, when its edit fails in a way worth another try
+	 * (Discord unreachable, an answer lost, a rate limit) after the transport's own retries. Default 3 and 5 s.
+	 */
+	readonly finalRetries?: number;
+	readonly finalRetryDelayMs?: number;
 }
 
 /**
  * Edits one card at most once per interval: {@link update} keeps only the newest body and writes it when the interval
  * allows; {@link finish} always writes the final body (after any edit in progress) even if intermediate ones were
- * skipped. A failed edit is logged, never thrown: progress on a card must not fail the job it reports on.
+ * skipped. A failed edit is logged, never thrown: progress on a card must not fail the job it reports on. An edit whose
+ * answer was lost may well have landed; a later edit writes the whole card again, and the final one is sent again
+ * (bounded) until Discord confirms it, so the card's last word is never a progress line.
  */
 export class CardUpdater {
 	readonly #options: CardUpdaterOptions;
@@ -53,25 +62,32 @@ export class CardUpdater {
 		if (this.#timer !== null) clearTimeout(this.#timer);
 		this.#timer = null;
 		this.#pending = body;
-		this.#flush();
+		this.#flush(true);
 		await this.#inFlight;
 	}
 
-	#flush(): void {
+	#flush(final = false): void {
 		const body = this.#pending;
 		if (body === null) return;
 		this.#pending = null;
 		this.#inFlight = this.#inFlight.then(async () => {
-			this.#lastEditAt = Date.now();
-			try {
-				await this.#options.transport.editCard(this.#options.channelId, this.#options.messageId, body);
-				this.edits++;
-			} catch (error) {
-				this.#options.log('warn', 'card edit failed', {
-					messageId: this.#options.messageId,
-					code: (error as { code?: unknown }).code,
-					error: error instanceof Error ? error.message : String(error)
-				});
+			const retries = final ? Math.max(0, this.#options.finalRetries ?? 3) : 0;
+			for (let attempt = 0; ; attempt++) {
+				this.#lastEditAt = Date.now();
+				try {
+					await this.#options.transport.editCard(this.#options.channelId, this.#options.messageId, body);
+					this.edits++;
+					return;
+				} catch (error) {
+					const again = attempt < retries && error instanceof TransportError && error.retryable;
+					this.#options.log('warn', again ? 'card edit failed; the final state is sent again' : 'card edit failed', {
+						messageId: this.#options.messageId,
+						code: (error as { code?: unknown }).code,
+						error: error instanceof Error ? error.message : String(error)
+					});
+					if (!again) return;
+					await sleep(this.#options.finalRetryDelayMs ?? 5_000);
+				}
 			}
 		});
 	}

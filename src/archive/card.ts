@@ -158,11 +158,16 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 			false
 		);
 	}
-	const failure = snapshot.failure ?? (archive.errorMessage === null ? null : `${archive.errorCode ?? 'ERROR'}: ${archive.errorMessage}`);
-	if (failure && (status === 'failed' || status === 'interrupted' || status === 'cancelled')) {
+	const failureCode =
+		snapshot.failure === undefined || snapshot.failure === null
+			? archive.errorCode === null && archive.errorMessage === null
+				? null
+				: (archive.errorCode ?? 'ERROR')
+			: failureCodeOf(snapshot.failure);
+	if (failureCode !== null && (status === 'failed' || status === 'interrupted' || status === 'cancelled')) {
 		field(
 			'What happened',
-			`${failure}${isResumable(archive) ? '\nPress **Resume** (or run `dos resume ' + archive.id + '`) to continue where it stopped.' : ''}`,
+			`${publicFailureText(failureCode)}${isResumable(archive) ? '\nPress **Resume** (or run `dos resume ' + archive.id + '`) to continue where it stopped.' : ''}`,
 			false
 		);
 	}
@@ -193,6 +198,46 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 				];
 	return { embeds: [embed], components };
 }
+
+/**
+ * What a card (a public message) says about a failure: the stable code and a fixed sentence for it, never the error's
+ * own text, which can name files of the source and absolute paths of the host. The detail goes to the person who
+ * asked (ephemerally), the CLI and the local log.
+ */
+export function publicFailureText(code: string): string {
+	const sentence = publicFailureSentences[code] ?? 'The job stopped on this error.';
+	const detail =
+		code === 'CANCELLED' || code === 'SHUTDOWN' ? '' : ' Who started it was told the detail; the log of the bot or the CLI has it too.';
+	return `${code}: ${sentence}${detail}`;
+}
+
+/** The code at the head of a failure line such as `SOURCE_CHANGED: …`; `ERROR` when it has none. */
+function failureCodeOf(failure: string): string {
+	return /^([A-Z][A-Z0-9_]{0,39})(?=:|\s|$)/.exec(failure)?.[1] ?? 'ERROR';
+}
+
+/** Sentences for the codes a failed job commonly ends with; none may carry a name, a path or a number from the error. */
+const publicFailureSentences: Readonly<Record<string, string>> = {
+	SOURCE_CHANGED: 'A file of the source folder changed while it was being archived.',
+	CANCELLED: 'The upload was cancelled.',
+	SHUTDOWN: 'The upload stopped because the bot or the CLI shut down.',
+	ENOENT: 'A file or folder of the source could not be found.',
+	EACCES: 'A file or folder of the source could not be read (permission denied).',
+	EPERM: 'A file or folder of the source could not be read (operation not permitted).',
+	EISDIR: 'A file of the source turned out to be a folder.',
+	ENOTDIR: 'A folder of the source turned out to be a file.',
+	EIO: 'Reading the source failed with an input/output error.',
+	DISK_FULL: 'The disk filled up.',
+	NOT_FOUND: 'Something the job needed could not be found.',
+	UNSAFE_PATH: 'A path of the source was refused as unsafe.',
+	NO_KEY: 'No encryption key is set.',
+	WRONG_KEY: 'The encryption key does not open this archive.',
+	DISCORD_UNAVAILABLE: 'Discord could not be reached for too long.',
+	RATE_LIMITED: 'Discord asked to wait longer than the bot waits.',
+	MISSING_PERMISSIONS: 'The bot lacks a permission in the archive channel or its thread.',
+	ATTACHMENT_TOO_LARGE: 'A chunk was over the attachment limit of this server.',
+	ABORTED: 'The job was stopped.'
+};
 
 /** Characters an embed counts against Discord's 6000 total: title, description, field names and values, footer, author. */
 export function embedLength(embed: APIEmbed): number {

@@ -409,7 +409,11 @@ export async function recordUploadFailure(
 	if (finalStatus === ArchiveStatus.Failed) {
 		await postLogLine(ctx, `❌ ${archive.id} upload failed (${failure.code}). Resume it with /archive resume or dos resume ${archive.id}.`);
 	}
-	ctx.log(finalStatus === ArchiveStatus.Failed ? 'error' : 'info', `upload ${finalStatus}`, { archiveId: archive.id, code: failure.code });
+	ctx.log(finalStatus === ArchiveStatus.Failed ? 'error' : 'info', `upload ${finalStatus}`, {
+		archiveId: archive.id,
+		code: failure.code,
+		message: failure.message
+	});
 }
 
 /** A deterministic nonce for the card post, so a retried or repeated card post returns the card that landed. */

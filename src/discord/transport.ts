@@ -164,6 +164,8 @@ export interface DownloadResult {
 const defaultRetry: BackoffPolicy = { attempts: 4, baseDelayMs: 1000, maxDelayMs: 30_000 };
 const defaultThreadCapRetry: BackoffPolicy = { attempts: 5, baseDelayMs: 15_000, maxDelayMs: 120_000 };
 const defaultDownloadRetry: BackoffPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 15_000 };
+/** Messages searched, newest first, for a chunk post whose answer was lost (a few uploads run into one thread at most). */
+const LANDED_POST_SEARCH = 50;
 /** Fresh URLs asked for per download attempt when the CDN answers 403/404. */
 const urlRefreshesPerAttempt = 2;
 
@@ -228,7 +230,9 @@ export class DiscordTransport {
 	 * Discord's dedup window returns the message that already landed. Posting into an archived thread reopens it.
 	 *
 	 * The record's attachments are what Discord holds: if Discord returned an earlier message for this nonce whose
-	 * attachments differ from `files` (a chunk sealed again after a crash), `matchesSent` is false.
+	 * attachments differ from `files` (a chunk sealed again after a crash), `matchesSent` is false. When every try lost
+	 * its answer (the post may have landed), the thread's newest messages are searched for one with exactly these
+	 * attachments before DISCORD_UNAVAILABLE is thrown: a post that landed is returned, never failed.
 	 *
 	 * @throws TransportError ATTACHMENT_TOO_LARGE (413/40005 or over `attachmentLimit`; not retried),
 	 * MISSING_PERMISSIONS, NOT_FOUND (thread gone), DISCORD_UNAVAILABLE (after backoff), RATE_LIMITED, ABORTED.
@@ -238,14 +242,23 @@ export class DiscordTransport {
 		assertNonce(input.nonce);
 		const names = input.files.map((file) => file.name).join(', ');
 		const context: OperationContext = { action: `post chunk ${names} into thread ${input.threadId}`, channelId: input.threadId };
-		const message = await this.createMessage(
-			input.threadId,
-			{ content: input.content, flags: MessageFlags.SuppressNotifications },
-			input.files,
-			input.nonce,
-			context,
-			input.signal
-		);
+		let message: { readonly channel_id: string; readonly id: string; readonly attachments: readonly AttachmentRecord[] };
+		try {
+			message = await this.createMessage(
+				input.threadId,
+				{ content: input.content, flags: MessageFlags.SuppressNotifications },
+				input.files,
+				input.nonce,
+				context,
+				input.signal
+			);
+		} catch (error) {
+			// Every try lost its answer (or Discord stayed unreachable): the post may well have landed. Look before failing.
+			if (!(error instanceof TransportError) || error.code !== TransportErrorCode.DiscordUnavailable) throw error;
+			const landed = await this.findLandedPost(input.threadId, input.files, input.signal).catch(() => null);
+			if (landed === null) throw error;
+			message = { channel_id: landed.channelId, id: landed.id, attachments: landed.attachments };
+		}
 		const bytes = input.files.reduce((sum, file) => sum + file.data.byteLength, 0);
 		input.onProgress?.(bytes);
 		const attachments = message.attachments.map(attachmentRecord);
@@ -635,6 +648,25 @@ export class DiscordTransport {
 	}
 
 	// ---- internals ------------------------------------------------------------------------------------------
+
+	/**
+	 * A post whose answer never came: the newest messages of the thread are searched for one by this bot whose
+	 * attachments are exactly `files` (names and sizes; chunk names are unique within an archive). Null when none is.
+	 */
+	private async findLandedPost(channelId: string, files: readonly OutgoingFile[], signal: AbortSignal | undefined): Promise<LiveMessage | null> {
+		const recent = await this.recentMessages(channelId, { limit: LANDED_POST_SEARCH, ...(signal ? { signal } : {}) });
+		return (
+			recent.find(
+				(message) =>
+					message.authorIsBot &&
+					message.attachments.length === files.length &&
+					files.every(
+						(file, index) =>
+							message.attachments[index]?.filename === file.name && message.attachments[index]?.size === file.data.byteLength
+					)
+			) ?? null
+		);
+	}
 
 	/** POST a message (with files as multipart) with a nonce and enforce_nonce; 50083 reopens the thread once. */
 	private async createMessage(

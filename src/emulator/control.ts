@@ -34,6 +34,8 @@ export interface EmulatorStats {
 	status5xx: number;
 	/** Faults that actually hit a request, per kind (a rate may roll none in a short run: assert on these). */
 	faultsInjected: Record<FaultKind, number>;
+	/** The same per route key (interaction callbacks and webhooks included); only routes some fault hit. */
+	faultsInjectedByRoute: Record<string, Record<FaultKind, number>>;
 	messages: number;
 	attachments: number;
 	bytesStored: number;
@@ -108,6 +110,9 @@ export class Control {
 			status429: stats.status429,
 			status5xx: stats.status5xx,
 			faultsInjected: { ...this.#emu.faults.injected },
+			faultsInjectedByRoute: Object.fromEntries(
+				Object.entries(this.#emu.faults.injectedByRoute).map(([route, counts]) => [route, { ...counts }])
+			),
 			messages,
 			attachments: world.attachmentCount,
 			bytesStored: world.bytesStored,

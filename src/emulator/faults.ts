@@ -37,6 +37,11 @@ export interface FaultSettings {
 	cdnResetMidBodyRate: number;
 	cdnResetMidBodyNext: number;
 	routes: string[] | null;
+	/**
+	 * Seeds the dice of every `…Rate` (a small deterministic generator, restarted each time a seed is set), so a
+	 * run can be repeated with the same rolls in the same order of requests; 0 = unseeded (`Math.random`).
+	 */
+	seed: number;
 }
 
 export type FaultKind = 'serverError' | 'rateLimit' | 'dropAfterCommit' | 'resetMidBody' | 'cdnResetMidBody';
@@ -56,7 +61,8 @@ export const NO_FAULTS: Readonly<FaultSettings> = Object.freeze({
 	resetMidBodyNext: 0,
 	cdnResetMidBodyRate: 0,
 	cdnResetMidBodyNext: 0,
-	routes: null
+	routes: null,
+	seed: 0
 });
 
 const RATES = new Set(['serverErrorRate', 'rateLimitRate', 'dropAfterCommitRate', 'resetMidBodyRate', 'cdnResetMidBodyRate']);
@@ -64,9 +70,12 @@ const RATES = new Set(['serverErrorRate', 'rateLimitRate', 'dropAfterCommitRate'
 /** The fault switchboard of one emulator. */
 export class Faults {
 	#settings: FaultSettings = { ...NO_FAULTS };
-	readonly #random: () => number;
+	readonly #unseeded: () => number;
+	#random: () => number;
 	/** How many faults of each kind actually hit a request (since start or the last stats reset). */
 	public injected: Record<FaultKind, number> = Faults.#zero();
+	/** The same, per route key (`POST /interactions/:interaction/:token/callback`…): only routes some fault hit. */
+	public injectedByRoute: Record<string, Record<FaultKind, number>> = {};
 
 	static #zero(): Record<FaultKind, number> {
 		return { serverError: 0, rateLimit: 0, dropAfterCommit: 0, resetMidBody: 0, cdnResetMidBody: 0 };
@@ -74,9 +83,11 @@ export class Faults {
 
 	public resetCounts(): void {
 		this.injected = Faults.#zero();
+		this.injectedByRoute = {};
 	}
 
 	public constructor(random: () => number = Math.random) {
+		this.#unseeded = random;
 		this.#random = random;
 	}
 
@@ -109,11 +120,13 @@ export class Faults {
 		}
 		if (problems.length > 0) throw new EmulatorError(EmulatorErrorCode.InvalidOption, `Invalid faults: ${problems.join('; ')}.`);
 		this.#settings = next;
+		if ('seed' in patch) this.#random = next.seed === 0 ? this.#unseeded : seededRandom(next.seed);
 		return { ...next };
 	}
 
 	public reset(): FaultSettings {
 		this.#settings = { ...NO_FAULTS };
+		this.#random = this.#unseeded;
 		return { ...this.#settings };
 	}
 
@@ -124,14 +137,31 @@ export class Faults {
 		const nextKey = `${kind}Next` as const;
 		if (settings[nextKey] > 0) {
 			settings[nextKey]--;
-			this.injected[kind]++;
+			this.#count(kind, routeKey);
 			return true;
 		}
 		const rate = settings[`${kind}Rate`];
 		const hit = rate > 0 && this.#random() < rate;
-		if (hit) this.injected[kind]++;
+		if (hit) this.#count(kind, routeKey);
 		return hit;
 	}
+
+	#count(kind: FaultKind, routeKey: string): void {
+		this.injected[kind]++;
+		(this.injectedByRoute[routeKey] ??= Faults.#zero())[kind]++;
+	}
+}
+
+/** mulberry32: a small, fast, well-spread generator of numbers in [0, 1) from a 32-bit seed. */
+function seededRandom(seed: number): () => number {
+	let state = seed >>> 0;
+	return () => {
+		state = (state + 0x6d2b79f5) >>> 0;
+		let value = state;
+		value = Math.imul(value ^ (value >>> 15), value | 1);
+		value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+		return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
+	};
 }
 
 /**

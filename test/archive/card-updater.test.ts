@@ -28,6 +28,30 @@ describe('card updater', () => {
 		expect(message.content).toBe('final');
 	});
 
+	it('GIVEN the final edit failing after every retry of the transport WHEN the updater finishes THEN it sends the final state again until it lands', async () => {
+		const card = await harness.transport.postCard(harness.archiveChannelId, { content: 'start' });
+		// A transport that gives up at once: one 5xx (with no REST retry) ends its attempt.
+		const transport = harness.newTransport({ restRetries: 0, retry: { attempts: 1 } });
+		const updater = new CardUpdater({
+			transport,
+			channelId: card.channelId,
+			messageId: card.messageId,
+			log: harness.context.log,
+			intervalMs: 0,
+			finalRetryDelayMs: 10
+		});
+		harness.emulator.faults.set({ serverErrorNext: 2, routes: ['PATCH /channels/:channel/messages/:message'] });
+		try {
+			await updater.finish({ content: 'final' });
+		} finally {
+			harness.emulator.faults.reset();
+			transport.close();
+		}
+		expect(updater.edits).toBe(1);
+		const message = harness.emulator.messages(harness.archiveChannelId).find((candidate) => candidate.id === card.messageId)!;
+		expect(message.content).toBe('final');
+	});
+
 	it('GIVEN a card that cannot be edited WHEN the updater writes THEN the failure is logged, not thrown', async () => {
 		const updater = new CardUpdater({
 			transport: harness.transport,

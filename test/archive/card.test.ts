@@ -134,6 +134,30 @@ describe('card rendering', () => {
 		expect(embed.fields!.find((field) => field.name === 'What happened')!.value).toContain('MISSING_PERMISSIONS');
 	});
 
+	it('GIVEN a failure whose text names a file and a host path (ENOENT, EACCES, SOURCE_CHANGED) WHEN rendered THEN the card shows the code and a fixed sentence, neither name nor path', () => {
+		const failures = [
+			{ errorCode: 'ENOENT', errorMessage: "ENOENT: no such file or directory, open '/srv/uploads/letters/letter-2.pdf'" },
+			{ errorCode: 'EACCES', errorMessage: "EACCES: permission denied, scandir '/srv/uploads/letters/private'" },
+			{
+				errorCode: 'SOURCE_CHANGED',
+				errorMessage: 'These files changed while being archived: letter-2.pdf. Wait until nothing writes to them.'
+			}
+		] as const;
+		for (const failure of failures) {
+			const row = archive({ status: 'failed', ...failure });
+			for (const body of [
+				renderCard({ archive: row }),
+				renderCard({ archive: row, failure: `${failure.errorCode}: ${failure.errorMessage}` })
+			]) {
+				const text = JSON.stringify(body.embeds);
+				expect(text).toContain(failure.errorCode);
+				expect(text).not.toContain('letter-2');
+				expect(text).not.toContain('/srv/');
+				expect(text).not.toContain('private');
+			}
+		}
+	});
+
 	it('GIVEN any label, failure and progress WHEN rendered THEN the card stays within Discord limits', () => {
 		fc.assert(
 			fc.property(

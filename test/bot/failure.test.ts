@@ -44,6 +44,23 @@ describe('error mapping', () => {
 		expect(failure.message).toContain(failure.reference!);
 	});
 
+	it('GIVEN a file-system error (ENOENT, EACCES) WHEN described THEN the person who asked reads its code and the file it concerns', () => {
+		const error = Object.assign(new Error("ENOENT: no such file or directory, open '/srv/uploads/letters/tax-return-2024.pdf'"), {
+			code: 'ENOENT',
+			syscall: 'open',
+			path: '/srv/uploads/letters/tax-return-2024.pdf'
+		});
+		const failure = describeBotFailure(error);
+		expect(failure.code).toBe('ENOENT');
+		expect(failure.message).toContain('/srv/uploads/letters/tax-return-2024.pdf');
+		expect(failure.message).toContain(failure.reference!);
+		const denied = describeBotFailure(
+			Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES', syscall: 'scandir', path: '/srv/x' })
+		);
+		expect(denied).toMatchObject({ code: 'EACCES' });
+		expect(denied.message).toContain('/srv/x');
+	});
+
 	it('GIVEN a very long message WHEN described THEN it is cut below the reply bound', () => {
 		const failure = describeBotFailure(new CoreError(CoreErrorCode.SourceChanged, `Changed: ${'a/'.repeat(5_000)}`));
 		expect(failure.message.length).toBeLessThanOrEqual(REPLY_TEXT_MAX);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
 import { EmulatorError } from '../../src/emulator/index.js';
+import { Faults } from '../../src/emulator/faults.js';
 import { emulatorFor, expectNoUnknownRoutes, patterned, rejection, restFor } from './support.js';
 
 let emulator: Emulator;
@@ -98,6 +99,33 @@ describe('emulator faults', () => {
 		const downloaded = Buffer.from(await (await fetch(message.attachments[0]!.url)).arrayBuffer());
 		expect(downloaded.equals(data)).toBe(true);
 		expect(emulator.faults.get()).toMatchObject({ latencyMs: 5, uploadBytesPerSec: 4 * 1024 * 1024 });
+	});
+
+	it('GIVEN faults on interaction callbacks and webhooks WHEN they hit THEN stats count them per route, and a seed repeats the same rolls', () => {
+		const CALLBACK = 'POST /interactions/:interaction/:token/callback';
+		const EDIT = 'PATCH /webhooks/:application/:token/messages/:message';
+		const faults = new Faults();
+		const rolls = (seed: number) => {
+			faults.set({ seed, dropAfterCommitRate: 0.5 });
+			return Array.from({ length: 40 }, (_, index) => faults.roll('dropAfterCommit', index % 2 === 0 ? CALLBACK : EDIT));
+		};
+		const first = rolls(7);
+		expect(rolls(7)).toEqual(first);
+		expect(rolls(8)).not.toEqual(first);
+		expect(first.some(Boolean)).toBe(true);
+		const byRoute = faults.injectedByRoute;
+		expect((byRoute[CALLBACK]?.dropAfterCommit ?? 0) + (byRoute[EDIT]?.dropAfterCommit ?? 0)).toBe(faults.injected.dropAfterCommit);
+		expect(byRoute[CALLBACK]?.dropAfterCommit).toBeGreaterThan(0);
+		faults.resetCounts();
+		expect(faults.injectedByRoute).toEqual({});
+
+		emulator.faults.set({ serverErrorNext: 1, routes: [CREATE] });
+		return post({ content: 'x' }).then(() => {
+			expect(emulator.stats().faultsInjectedByRoute).toEqual({
+				[CREATE]: { serverError: 1, rateLimit: 0, dropAfterCommit: 0, resetMidBody: 0, cdnResetMidBody: 0 }
+			});
+			expect(emulator.faults.get().seed).toBe(0);
+		});
 	});
 
 	it('GIVEN a route filter WHEN faults are on THEN other routes are untouched', async () => {

@@ -4,6 +4,7 @@ import { MAX_LABEL_LENGTH } from '../../archive/card-record.js';
 import { type ArchiveAction, ArchiveAction as Action } from '../lib/access.js';
 import { askCleanup, deferEphemeral, startDownload, startRebuild, startResume, startUpload, startVerify } from '../lib/archive-actions.js';
 import { findPage, listPage } from '../lib/archive-pages.js';
+import { editAnswer, replyFirst } from '../lib/replies.js';
 import { statusEmbed } from '../lib/status-embed.js';
 
 /** The precondition entry that guards one subcommand (see lib/access.ts for who may do what). */
@@ -155,15 +156,15 @@ export class ArchiveCommand extends Subcommand {
 
 	public async chatInputStatus(interaction: ChatInputCommandInteraction): Promise<void> {
 		await deferEphemeral(interaction);
-		await interaction.editReply({ embeds: [statusEmbed(await this.container.archive.status())] });
+		await editAnswer(interaction, { embeds: [statusEmbed(await this.container.archive.status())] });
 	}
 
 	public async chatInputList(interaction: ChatInputCommandInteraction): Promise<void> {
-		await interaction.reply({ ...listPage(interaction.options.getString('query') ?? '', null), flags: MessageFlags.Ephemeral });
+		await replyFirst(interaction, { ...listPage(interaction.options.getString('query') ?? '', null), flags: MessageFlags.Ephemeral });
 	}
 
 	public async chatInputFind(interaction: ChatInputCommandInteraction): Promise<void> {
-		await interaction.reply({ ...findPage(interaction.options.getString('name', true)), flags: MessageFlags.Ephemeral });
+		await replyFirst(interaction, { ...findPage(interaction.options.getString('name', true)), flags: MessageFlags.Ephemeral });
 	}
 }
 

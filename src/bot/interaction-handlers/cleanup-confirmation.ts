@@ -5,6 +5,7 @@ import { confirmCleanup } from '../lib/archive-actions.js';
 import { assertMayRun } from '../lib/asker.js';
 import { type CleanupConfirmationId, parseCleanupConfirmationId } from '../lib/custom-ids.js';
 import { BotError, BotErrorCode } from '../lib/errors.js';
+import { updateMessage } from '../lib/replies.js';
 
 /** The answer to "Delete #…?": Delete runs the cleanup, Keep closes the question; both refuse once it expired. */
 export class CleanupConfirmationHandler extends InteractionHandler {
@@ -26,7 +27,7 @@ export class CleanupConfirmationHandler extends InteractionHandler {
 			);
 		}
 		if (answer === 'keep') {
-			await interaction.update({ content: 'Kept: nothing was deleted.', components: [] });
+			await updateMessage(interaction, { content: 'Kept: nothing was deleted.', components: [] });
 			return;
 		}
 		await confirmCleanup(interaction, uid);

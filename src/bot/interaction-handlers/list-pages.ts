@@ -4,6 +4,7 @@ import { ArchiveAction } from '../lib/access.js';
 import { listPage } from '../lib/archive-pages.js';
 import { assertMayRun } from '../lib/asker.js';
 import { type ListPageId, parseListPageId } from '../lib/custom-ids.js';
+import { updateMessage } from '../lib/replies.js';
 
 /** ⏮ Newest and Older ▶ under `/archive list`: the ephemeral page is replaced by the next one. */
 export class ListPagesHandler extends InteractionHandler {
@@ -18,6 +19,6 @@ export class ListPagesHandler extends InteractionHandler {
 
 	public async run(interaction: ButtonInteraction, page: ListPageId): Promise<void> {
 		assertMayRun(interaction, ArchiveAction.List);
-		await interaction.update(listPage(page.query, page.before));
+		await updateMessage(interaction, listPage(page.query, page.before));
 	}
 }

@@ -20,7 +20,7 @@ import { cardLink } from './card-link.js';
 import { cleanupConfirmationId } from './custom-ids.js';
 import { BotError, BotErrorCode } from './errors.js';
 import { describeBotFailure } from './failure.js';
-import { replyEphemeral } from './replies.js';
+import { deferEphemeral as deferAnswer, followUpOnce, replyEphemeral, replyFirst, updateMessage } from './replies.js';
 
 /**
  * What `/archive` and the card buttons do, shared so a button and its subcommand behave the same: check access,
@@ -30,9 +30,12 @@ import { replyEphemeral } from './replies.js';
  */
 export type AskingInteraction = ChatInputCommandInteraction | ButtonInteraction;
 
-/** Defers ephemerally unless already answered: every job start may be slow (walking a folder, opening the index). */
+/**
+ * Defers ephemerally unless already answered: every job start may be slow (walking a folder, opening the index). A
+ * deferral whose answer was lost is taken as done (see replies.ts): the job still starts.
+ */
 export async function deferEphemeral(interaction: AskingInteraction): Promise<void> {
-	if (!interaction.deferred && !interaction.replied) await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+	await deferAnswer(interaction);
 }
 
 /** `/archive upload source: [label:]`. */
@@ -256,8 +259,8 @@ export async function askCleanup(interaction: AskingInteraction, reference: stri
 	];
 	const row: APIActionRowComponent<APIButtonComponent> = { type: ComponentType.ActionRow, components: buttons };
 	const content = `🗑️ Delete **${archive.id}**${archive.label ? ` (${archive.label})` : ''} from Discord? Its thread and all ${plural(archive.chunkCount, 'chunk')} are deleted; the card stays, greyed. Files on disk are not touched. This question expires <t:${Math.ceil(expiresAt / 1000)}:R>.`;
-	if (interaction.deferred || interaction.replied) await interaction.followUp({ content, components: [row], flags: MessageFlags.Ephemeral });
-	else await interaction.reply({ content, components: [row], flags: MessageFlags.Ephemeral });
+	if (interaction.deferred || interaction.replied) await followUpOnce(interaction, { content, components: [row] });
+	else await replyFirst(interaction, { content, components: [row], flags: MessageFlags.Ephemeral });
 }
 
 /** The confirmation's Delete button: runs the cleanup, replacing the question with the answer. */
@@ -265,7 +268,7 @@ export async function confirmCleanup(interaction: ButtonInteraction, uid: string
 	assertMayRun(interaction, ArchiveAction.Cleanup);
 	const archive = container.archive.archive(uid);
 	const handle = container.archive.cleanup({ archive: String(archive.lot), requestedBy: interaction.user.id });
-	await interaction.update({ content: `🗑️ Deleting **${archive.id}**…`, components: [] });
+	await updateMessage(interaction, { content: `🗑️ Deleting **${archive.id}**…`, components: [] });
 	followJob(interaction, handle, (result) =>
 		result.alreadyDeleted
 			? `**${result.archiveId}** was already deleted.`

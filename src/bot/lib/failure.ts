@@ -66,12 +66,31 @@ export function describeBotFailure(error: unknown): BotFailure {
 		const expected = expectedArchiveCodes.has(error.code);
 		return known(error.code, error.message, expected, expected ? undefined : reference);
 	}
+	const fsError = fileSystemError(error);
+	if (fsError !== undefined) {
+		// Only the person who asked reads this (ephemeral): it names the file, which cards and the log channel never do.
+		const where = fsError.path === undefined ? '' : ` for ${fsError.path}`;
+		return known(
+			fsError.code,
+			`The file system refused ${fsError.syscall}${where} (${fsError.code}). Check that it exists and the bot may read it, then resume or start again.`,
+			false,
+			reference
+		);
+	}
 	return {
 		code: 'UNEXPECTED',
 		message: `Something went wrong on the bot's side (code UNEXPECTED, ref ${reference}). The bot's log has the detail; try again, and report it if it persists.`,
 		expected: false,
 		reference
 	};
+}
+
+/** A Node.js file-system error (`ENOENT`, `EACCES`…: it names a syscall), or undefined. */
+function fileSystemError(error: unknown): { code: string; syscall: string; path: string | undefined } | undefined {
+	if (!(error instanceof Error)) return undefined;
+	const { code, syscall, path } = error as NodeJS.ErrnoException;
+	if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code) || typeof syscall !== 'string') return undefined;
+	return { code, syscall, path: typeof path === 'string' ? path : undefined };
 }
 
 function known(code: string, message: string, expected: boolean, reference?: string): BotFailure {
