@@ -78,13 +78,15 @@ export function register(program: Command, context: CliContext): void {
 					files: report.filesChecked,
 					badChunks: report.badChunks,
 					badFiles: report.badFiles,
-					badManifestParts: report.badManifestParts
+					badManifestParts: report.badManifestParts,
+					limits: report.limits
 				};
 				if (report.ok) {
 					reporter.result(data, [
 						report.authenticated
 							? `All ${report.chunksChecked} chunks of ${report.archiveId ?? 'the archive'} authenticate and all ${report.filesChecked} files match their hashes.`
-							: `All ${report.chunksChecked} chunks of ${report.archiveId ?? 'the archive'} match the hashes in their names.`
+							: `The ${report.chunksChecked} chunks present of ${report.archiveId ?? 'the archive'} match the hashes in their names.`,
+						...report.limits
 					]);
 					return ExitCode.Ok;
 				}
