@@ -270,7 +270,7 @@ export async function readLegacyManifestFile(dir: string, options: ReadLegacyMan
 	if (distinct.size > 1) {
 		throw new CoreError(
 			CoreErrorCode.BadFormat,
-			`${dir} holds ${distinct.size} different manifests (${[...distinct.values()].join(', ')}). Keep the one of this archive, or name it explicitly.`,
+			`${dir} holds ${distinct.size} different manifests (${[...distinct.values()].join(', ')}). The original format does not authenticate its file list, so the right one cannot be told from the files: name the one of this archive (--manifest <file>; the index of the archive on Discord records it), or keep only that one in the folder.`,
 			{ file: dir }
 		);
 	}
