@@ -205,7 +205,7 @@ export async function openStagedManifest(
 	}
 	const parts = await Promise.all(
 		folder.manifestParts.map(async (part) => {
-			const bytes = await readFile(part.file);
+			const bytes = await readStagedFile(part.file, MAX_STAGED_FILE_BYTES);
 			const intact = part.nameHash !== undefined && sha256(bytes).startsWith(part.nameHash);
 			if (part.nameHash !== undefined && !intact) {
 				throw new CoreError(
@@ -240,7 +240,8 @@ export function stagedChunkSource(folder: StagedFolder, manifest?: Manifest): Ch
 			);
 		}
 		try {
-			return await readFile(chosen.file);
+			const recorded = manifest?.chunks[index]?.storedSize;
+			return await readStagedFile(chosen.file, recorded ?? MAX_STAGED_FILE_BYTES);
 		} catch (error) {
 			if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
 				throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} (${chosen.name}) vanished from ${folder.dir}.`, {
@@ -327,7 +328,7 @@ export async function verifyStagedFolder(
 	}
 	const badManifestParts: StagedVerifyReport['badManifestParts'][number][] = [];
 	for (const part of folder.manifestParts) {
-		const bytes = await readFile(part.file);
+		const bytes = await readStagedFile(part.file, MAX_STAGED_FILE_BYTES);
 		if (part.nameHash !== undefined && !sha256(bytes).startsWith(part.nameHash)) {
 			badManifestParts.push({
 				name: part.name,
@@ -366,7 +367,7 @@ export async function verifyStagedFolder(
 	const checks = mapOrdered(indexes, options.pool.workers + 1, async (index): Promise<ChunkProblem | undefined> => {
 		const file = folder.chunks.get(index)![0]!;
 		try {
-			const bytes = await readFile(file.file);
+			const bytes = await readStagedFile(file.file, MAX_STAGED_FILE_BYTES);
 			const header = decodeChunkHeader(bytes, file.name);
 			const { plainSha256: digest } = await options.pool.hash(bytes, options.signal);
 			if (!digest.startsWith(file.nameHash!))
@@ -413,6 +414,27 @@ export async function verifyStagedFolder(
 
 /** How many missing chunk numbers a verify without the key names one by one before it sums up the rest. */
 const MAX_NAMED_GAPS = 1000;
+
+/** The largest file a staged folder can hold: a container of the largest attachment the configuration allows (1 GiB). */
+const MAX_STAGED_FILE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Reads a staged file that can be at most `maxBytes` long (its recorded size, or the largest container), checking its
+ * size first: a file put in a chunk's place is never read into memory past what the chunk can be.
+ *
+ * @throws {CoreError} TAMPERED_CHUNK when it is larger; ENOENT and other file system errors as they come.
+ */
+async function readStagedFile(file: string, maxBytes: number): Promise<Buffer> {
+	const info = await stat(file);
+	if (info.size > maxBytes) {
+		throw new CoreError(
+			CoreErrorCode.TamperedChunk,
+			`${path.basename(file)} is ${info.size} bytes, more than the ${maxBytes} it can be: it is not the file this archive stored. Fetch it again.`,
+			{ file }
+		);
+	}
+	return readFile(file);
+}
 
 function sha256(bytes: Uint8Array): string {
 	return createHash('sha256').update(bytes).digest('hex');

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -105,6 +105,17 @@ describe('pre-authentication numbers', () => {
 		expect(report.badChunks.find((chunk) => chunk.index === -1)?.message).toMatch(/more chunk\(s\) below chunk 4000000000 are missing/);
 		// A number no container index can be is not taken for a chunk name at all.
 		expect(parseStagedName('010125-03.c99999999999999999999.0123456789ab.bin')).toBeUndefined();
+	});
+
+	it('GIVEN a chunk file grown to 3 GiB (sparse) WHEN assembled or verified THEN it is refused from its size, never read', async () => {
+		const { dir, out } = await stage();
+		const chunk = (await readdir(dir)).find((file) => file.includes('.c000001.'))!;
+		await truncate(path.join(dir, chunk), 3 * 1024 * 1024 * 1024);
+		await expect(assembleStagedFolder(dir, out, { passphrase: PASS, pool })).rejects.toMatchObject({ code: CoreErrorCode.TamperedChunk });
+		const keyless = await verifyStagedFolder(dir, { pool });
+		expect(keyless.badChunks).toMatchObject([{ index: 1, code: CoreErrorCode.TamperedChunk }]);
+		const keyed = await verifyStagedFolder(dir, { pool, passphrase: PASS });
+		expect(keyed.badChunks).toMatchObject([{ index: 1, code: CoreErrorCode.TamperedChunk }]);
 	});
 
 	it('GIVEN the last chunk deleted WHEN verified without the key THEN the report says it cannot see a deletion after the last chunk present', async () => {
