@@ -642,7 +642,7 @@ export function legacyManifestNotes(fetched: Pick<FetchedLegacyManifest, 'file' 
 				.map((entry) => `${entry.file} (message ${entry.messageId})`)
 				.join(
 					', '
-				)}${fetched.others.length > 10 ? ` and ${fetched.others.length - 10} more` : ''}. Someone posted them after the archive was made; check the thread.`
+				)}${fetched.others.length > 10 ? ` and ${fetched.others.length - 10} more` : ''}. They are not the manifest this archive is read by: someone may have posted them to alter it; check the thread.`
 		);
 	}
 	return notes;

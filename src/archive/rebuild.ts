@@ -369,6 +369,8 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 	const listed = await listThreadAttachments(ctx, threadRef, signal);
 	// The lot and uid let a manifest the index already records for this archive stay the one read (it is pinned).
 	const fetched = await fetchLegacyManifest(ctx, { ...threadRef, lot: card.lot, uid: base.uid }, listed, signal);
+	if (fetched.others.length > 0)
+		ctx.log('warn', 'legacy thread holds other manifests, not used', { archiveId: card.archiveId, others: fetched.others });
 	const { manifest } = fetched;
 	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
 	const chunks: RecordedChunkInput[] = [];

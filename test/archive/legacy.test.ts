@@ -229,6 +229,12 @@ describe('rebuild past huge legacy manifests', () => {
 		const rebuilt = await rebuildIndex(harness.context, {}, harness.jobRun());
 		expect(rebuilt.skipped).toEqual([]);
 		expect(harness.index.chunks.get(7, { kind: 'manifest', index: 0 })).toMatchObject({ filename: FIXTURE_MANIFEST });
+		expect(harness.logLines).toContainEqual(
+			expect.objectContaining({
+				level: 'warn',
+				fields: expect.objectContaining({ archiveId: '#241126-07', others: [expect.objectContaining({ file: forgedName })] })
+			})
+		);
 		expect(rebuilt.archives.map((archive) => [archive.archiveId, archive.status, archive.chunks])).toEqual(
 			expect.arrayContaining([
 				['#241126-08', 'failed', 160_000],
