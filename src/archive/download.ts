@@ -14,6 +14,7 @@ import {
 	fromFsError,
 	legacyArchiveFolderName,
 	legacyChunkHash,
+	LEGACY_MAX_MANIFEST_BYTES,
 	type LegacyManifest,
 	type LostFile,
 	type Manifest,
@@ -80,6 +81,11 @@ export interface DownloadResult {
 	readonly lost: readonly LostFile[];
 	/** Chunks a salvage found missing or damaged, ascending; empty otherwise. */
 	readonly badChunks: readonly number[];
+	/**
+	 * What the person should know about this restore, in sentences; for the original tool's archives, that its format
+	 * authenticates each chunk but not the file list, which manifest was read, and any other manifest in the thread.
+	 */
+	readonly notes?: readonly string[];
 }
 
 /** One attachment of an archive thread, as just listed: its live URL must be used at once, never stored. */
@@ -455,7 +461,8 @@ async function downloadLegacy(
 	request: DownloadRequest,
 	run: JobRun
 ): Promise<Downloaded> {
-	const { manifest, file: manifestFile } = await fetchLegacyManifest(ctx, threadRefOf(archive), listed, run.signal, chunkDir);
+	const fetchedManifest = await fetchLegacyManifest(ctx, threadRefOf(archive), listed, run.signal, chunkDir);
+	const { manifest, file: manifestFile } = fetchedManifest;
 	const files =
 		request.paths === undefined || request.paths.length === 0
 			? manifest.files
@@ -470,7 +477,9 @@ async function downloadLegacy(
 			}
 		);
 	}
-	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
+	// Of several attachments with one chunk's name, the earliest is the original tool's; a later one is someone's post.
+	const byName = new Map<string, ThreadAttachment>();
+	for (const item of listed) if (!byName.has(item.attachment.filename)) byName.set(item.attachment.filename, item);
 	const wanted = files.flatMap((file) =>
 		file.chunks.map((chunk): WantedChunk => ({
 			index: chunk.seq - 1,
@@ -507,7 +516,8 @@ async function downloadLegacy(
 		chunksFetched: fetchedChunks.fetched + 1,
 		chunksReused: fetchedChunks.reused,
 		lost: [],
-		badChunks: []
+		badChunks: [],
+		notes: legacyManifestNotes(fetchedManifest)
 	};
 }
 
@@ -521,32 +531,82 @@ export interface FetchedLegacyManifest {
 	readonly size: number;
 	/** sha256 of the manifest file. */
 	readonly sha256: string;
+	/**
+	 * How it was chosen: `recorded` (the message and sha256 the index holds for this archive), `only` (the thread's one
+	 * manifest) or `earliest` (the first posted of several, when the index records none).
+	 */
+	readonly chosenBy: 'recorded' | 'only' | 'earliest';
+	/** The thread's other manifest attachments, which were not read: each is someone's later post, or a copy. */
+	readonly others: readonly { readonly file: string; readonly messageId: string }[];
 }
 
 /**
- * Fetches and validates the manifest of a legacy archive from its thread: the attachment whose name ends in
- * `.json` and contains `manifest`, as the original tool looked for it (the newest when several).
+ * Fetches and validates the manifest of a legacy archive from its thread (an attachment whose name ends in `.json` and
+ * contains `manifest`, as the original tool looked for it). The original format authenticates each chunk but not the
+ * manifest, so which manifest is read decides what is restored: when the index records one for this archive (its
+ * message id and sha256, stored when the archive was first seen), that one and only that one is read, and any change
+ * is refused; otherwise the earliest posted one is read (a later post is an addition). Every other manifest attachment
+ * is named in `others`. Its announced size is checked against {@link LEGACY_MAX_MANIFEST_BYTES} before a byte is read.
  *
- * @throws {CoreError} MISSING_CHUNK when the thread holds none; BAD_FORMAT / UNSUPPORTED_VERSION / UNSAFE_PATH for
- * a manifest that cannot be trusted.
+ * @throws {CoreError} MISSING_CHUNK when the thread holds none, or not the recorded one; TAMPERED_CHUNK when the
+ * recorded one changed; BAD_FORMAT when it is too large, or for a manifest that cannot be trusted;
+ * UNSUPPORTED_VERSION / UNSAFE_PATH.
  */
 export async function fetchLegacyManifest(
 	ctx: ArchiveContext,
-	archive: Pick<ThreadRef, 'id' | 'threadId'>,
+	archive: Pick<ThreadRef, 'id' | 'threadId' | 'lot' | 'uid'>,
 	listed: readonly ThreadAttachment[],
 	signal?: AbortSignal,
 	chunkDir?: string
 ): Promise<FetchedLegacyManifest> {
-	const candidates = listed.filter(({ attachment }) => isLegacyManifestName(attachment.filename));
-	const item = candidates.at(-1);
-	if (item === undefined) {
+	const candidates = listed
+		.filter(({ attachment }) => isLegacyManifestName(attachment.filename))
+		.sort((a, b) => compareSnowflakes(a.messageId, b.messageId));
+	const describe = (items: readonly ThreadAttachment[]) =>
+		items
+			.slice(0, 10)
+			.map((entry) => `${entry.attachment.filename} (message ${entry.messageId})`)
+			.join(', ') + (items.length > 10 ? ` and ${items.length - 10} more` : '');
+	if (candidates.length === 0) {
 		throw new CoreError(
 			CoreErrorCode.MissingChunk,
 			`The thread of legacy archive ${archive.id} holds no manifest (a file like 11-manifest_021328_241126.json): its upload did not finish.`
 		);
 	}
+	const recorded = recordedLegacyManifest(ctx, archive);
+	let item: ThreadAttachment | undefined;
+	if (recorded !== undefined) {
+		item = candidates.find(
+			(entry) => entry.messageId === recorded.messageId && (recorded.attachmentId === null || entry.attachment.id === recorded.attachmentId)
+		);
+		if (item === undefined) {
+			throw new CoreError(
+				CoreErrorCode.MissingChunk,
+				`The manifest recorded for legacy archive ${archive.id} (${recorded.filename ?? 'a JSON file'}, message ${recorded.messageId}) is no longer in its thread, which holds ${describe(candidates)} instead. The original format does not authenticate its file list, so another manifest is not used in its place. Restore the index from a backup, or check the thread on Discord.`,
+				{ file: recorded.filename ?? undefined }
+			);
+		}
+	} else {
+		item = candidates[0]!;
+	}
+	const others = candidates.filter((entry) => entry !== item);
 	assertSafeName(item.attachment.filename);
+	if (item.attachment.size > LEGACY_MAX_MANIFEST_BYTES) {
+		throw new CoreError(
+			CoreErrorCode.BadFormat,
+			`The manifest ${item.attachment.filename} of legacy archive ${archive.id} is ${item.attachment.size} bytes, more than the ${LEGACY_MAX_MANIFEST_BYTES} any manifest of the original tool holds. It is not read.`,
+			{ file: item.attachment.filename }
+		);
+	}
 	const bytes = await fetchToMemory(ctx, archive, item, { index: 0, kind: 'manifest', expectedSha256: undefined }, signal);
+	const digest = sha256(bytes);
+	if (recorded?.sha256 != null && digest !== recorded.sha256) {
+		throw new CoreError(
+			CoreErrorCode.TamperedChunk,
+			`The manifest of legacy archive ${archive.id} (${item.attachment.filename}, message ${item.messageId}) is not the one recorded when the archive was indexed (sha256 ${digest}, not ${recorded.sha256}). Nothing is restored from it.`,
+			{ file: item.attachment.filename }
+		);
+	}
 	const manifest = parseLegacyManifest(bytes.toString('utf8'));
 	if (chunkDir !== undefined) await writeChunkFile(path.join(chunkDir, item.attachment.filename), bytes);
 	return {
@@ -555,8 +615,52 @@ export async function fetchLegacyManifest(
 		messageId: item.messageId,
 		attachmentId: item.attachment.id,
 		size: bytes.length,
-		sha256: sha256(bytes)
+		sha256: digest,
+		chosenBy: recorded !== undefined ? 'recorded' : others.length === 0 ? 'only' : 'earliest',
+		others: others.map((entry) => ({ file: entry.attachment.filename, messageId: entry.messageId }))
 	};
+}
+
+/**
+ * What a person should know about a legacy restore from `fetched`: that the format authenticates each chunk but not
+ * the file list, which manifest was read, and the thread's other manifests.
+ */
+export function legacyManifestNotes(fetched: Pick<FetchedLegacyManifest, 'file' | 'messageId' | 'chosenBy' | 'others'>): string[] {
+	const how =
+		fetched.chosenBy === 'recorded'
+			? 'the one the index recorded when the archive was first seen'
+			: fetched.chosenBy === 'only'
+				? 'the only one in the thread; the index recorded none'
+				: 'the earliest posted; the index recorded none';
+	const notes = [
+		`Original-tool archive: each chunk is authenticated, but its file list (the manifest) is not. The manifest read was ${fetched.file} (message ${fetched.messageId}), ${how}.`
+	];
+	if (fetched.others.length > 0) {
+		notes.push(
+			`The thread also holds ${fetched.others.length} other manifest(s), not used: ${fetched.others
+				.slice(0, 10)
+				.map((entry) => `${entry.file} (message ${entry.messageId})`)
+				.join(
+					', '
+				)}${fetched.others.length > 10 ? ` and ${fetched.others.length - 10} more` : ''}. They are not the manifest this archive is read by: someone may have posted them to alter it; check the thread.`
+		);
+	}
+	return notes;
+}
+
+/** The manifest the index records for a legacy archive (its row must be this archive's), or undefined. */
+function recordedLegacyManifest(ctx: ArchiveContext, archive: Pick<ThreadRef, 'lot' | 'uid'>): (ChunkRecord & { messageId: string }) | undefined {
+	if (archive.lot === undefined) return undefined;
+	const row = ctx.index.archives.get(archive.lot);
+	if (row === undefined || row.format === ArchiveFormat.Dos1 || (archive.uid !== undefined && row.uid !== archive.uid)) return undefined;
+	const record = ctx.index.chunks.get(archive.lot, { kind: ChunkKind.Manifest, index: 0 });
+	if (record?.messageId === null || record?.messageId === undefined) return undefined;
+	return record as ChunkRecord & { messageId: string };
+}
+
+/** Orders Discord ids (decimal strings of up to 20 digits) by value, so by creation time. */
+function compareSnowflakes(a: string, b: string): number {
+	return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** Whether an attachment name is a legacy manifest's, as the original tool recognised them. */

@@ -629,7 +629,10 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 	}
 	const threadRef = { id: card.archiveId, threadId: card.threadId };
 	const listed = await listThreadAttachments(ctx, threadRef, signal);
-	const fetched = await fetchLegacyManifest(ctx, threadRef, listed, signal);
+	// The lot and uid let a manifest the index already records for this archive stay the one read (it is pinned).
+	const fetched = await fetchLegacyManifest(ctx, { ...threadRef, lot: card.lot, uid: base.uid }, listed, signal);
+	if (fetched.others.length > 0)
+		ctx.log('warn', 'legacy thread holds other manifests, not used', { archiveId: card.archiveId, others: fetched.others });
 	const { manifest } = fetched;
 	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
 	const chunks: RecordedChunkInput[] = [];
@@ -641,8 +644,9 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 			type: 'file',
 			size: file.size,
 			sha256: null,
-			firstChunk: seqs.length === 0 ? null : Math.min(...seqs),
-			lastChunk: seqs.length === 0 ? null : Math.max(...seqs)
+			// No spread: a file may have 160,000 chunks, more arguments than a call takes.
+			firstChunk: seqs.length === 0 ? null : seqs.reduce((low, seq) => Math.min(low, seq)),
+			lastChunk: seqs.length === 0 ? null : seqs.reduce((high, seq) => Math.max(high, seq))
 		});
 		for (const chunk of file.chunks) {
 			const item = byName.get(chunk.name);

@@ -398,17 +398,21 @@ export async function openManifest(
 			throw new CoreError(CoreErrorCode.MisplacedChunk, 'The manifest parts belong to different archives. Keep only the parts of one archive.');
 		}
 	}
+	// The count is read before anything is authenticated: it is only ever compared with the parts present, never used to
+	// size anything, so a forged 0xFFFFFFFF costs nothing.
+	if (first.count === 0) {
+		throw new CoreError(CoreErrorCode.BadFormat, `${decoded[0]!.label} claims a manifest of 0 parts: its header is damaged.`);
+	}
 	const byIndex = new Map<number, (typeof decoded)[number]>();
 	for (const part of decoded) {
 		if (part.header.index >= first.count)
 			throw new CoreError(CoreErrorCode.MisplacedChunk, `${part.label} is part ${part.header.index} of ${first.count}.`);
 		byIndex.set(part.header.index, part);
 	}
-	const missing = Array.from({ length: first.count }, (_, index) => index).filter((index) => !byIndex.has(index));
-	if (missing.length > 0) {
+	if (byIndex.size < first.count) {
 		throw new CoreError(
 			CoreErrorCode.MissingChunk,
-			`Manifest part(s) ${missing.join(', ')} of ${first.count} are missing. Fetch every manifest part of the archive.`
+			`${first.count - byIndex.size} of the ${first.count} manifest part(s) are missing (${describeMissingParts(byIndex, first.count)}). Fetch every manifest part of the archive.`
 		);
 	}
 	const key = options.key?.matches(first.archiveSalt, first.kdfIterations)
@@ -476,4 +480,12 @@ export async function openManifest(
 		throw new CoreError(CoreErrorCode.MisplacedChunk, 'The manifest names another archive than its container header. The archive is damaged.');
 	}
 	return { manifest, key };
+}
+
+/** The first few absent part indexes below `count`, in words; scans no further than it must, whatever `count` says. */
+function describeMissingParts(present: ReadonlyMap<number, unknown>, count: number): string {
+	const shown: number[] = [];
+	for (let index = 0; index < count && shown.length < 10; index++) if (!present.has(index)) shown.push(index);
+	const more = count - present.size - shown.length;
+	return `part ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }

@@ -63,5 +63,8 @@ export function parseStagedName(name: string): StagedName | undefined {
 	const match = STAGED_NAME.exec(name);
 	if (!match) return undefined;
 	const [, id, kind, index, hash] = match as unknown as [string, string, string, string, string];
-	return { archiveId: `#${id}`, kind: kind === 'c' ? 'data' : 'manifest', index: Number(index), hash };
+	// A container index is a u32: a longer number in a name is not one of ours (and must not drive any loop).
+	const number = Number(index);
+	if (!Number.isSafeInteger(number) || number > 0xffff_ffff) return undefined;
+	return { archiveId: `#${id}`, kind: kind === 'c' ? 'data' : 'manifest', index: number, hash };
 }

@@ -205,7 +205,7 @@ export async function openStagedManifest(
 	}
 	const parts = await Promise.all(
 		folder.manifestParts.map(async (part) => {
-			const bytes = await readFile(part.file);
+			const bytes = await readStagedFile(part.file, MAX_STAGED_FILE_BYTES);
 			const intact = part.nameHash !== undefined && sha256(bytes).startsWith(part.nameHash);
 			if (part.nameHash !== undefined && !intact) {
 				throw new CoreError(
@@ -240,7 +240,8 @@ export function stagedChunkSource(folder: StagedFolder, manifest?: Manifest): Ch
 			);
 		}
 		try {
-			return await readFile(chosen.file);
+			const recorded = manifest?.chunks[index]?.storedSize;
+			return await readStagedFile(chosen.file, recorded ?? MAX_STAGED_FILE_BYTES);
 		} catch (error) {
 			if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
 				throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} (${chosen.name}) vanished from ${folder.dir}.`, {
@@ -296,6 +297,11 @@ export async function assembleStagedFolder(
 export interface StagedVerifyReport extends VerifyReport {
 	readonly archiveId: string | undefined;
 	readonly badManifestParts: readonly { readonly name: string; readonly code: string; readonly message: string }[];
+	/**
+	 * What this check could not establish, in words (empty when it established everything): without the key the number
+	 * of chunks is unknown, so chunks deleted after the last one present cannot be seen.
+	 */
+	readonly limits: readonly string[];
 }
 
 /**
@@ -318,11 +324,11 @@ export async function verifyStagedFolder(
 	if (options.passphrase) {
 		const { manifest, key } = await openStagedManifest(folder, options.passphrase, options.signal ? { signal: options.signal } : {});
 		const report = await verifyArchive({ ...common, manifest, key, source: stagedChunkSource(folder, manifest) });
-		return { ...report, archiveId: manifest.id, badManifestParts: [] };
+		return { ...report, archiveId: manifest.id, badManifestParts: [], limits: [] };
 	}
 	const badManifestParts: StagedVerifyReport['badManifestParts'][number][] = [];
 	for (const part of folder.manifestParts) {
-		const bytes = await readFile(part.file);
+		const bytes = await readStagedFile(part.file, MAX_STAGED_FILE_BYTES);
 		if (part.nameHash !== undefined && !sha256(bytes).startsWith(part.nameHash)) {
 			badManifestParts.push({
 				name: part.name,
@@ -336,15 +342,32 @@ export async function verifyStagedFolder(
 	const indexes = [...folder.chunks.keys()].sort((a, b) => a - b);
 	const badChunks: ChunkProblem[] = [];
 	const uids = new Set<string>();
-	const last = indexes.at(-1) ?? -1;
-	for (let index = 0; index <= last; index++) {
-		if (!folder.chunks.has(index)) badChunks.push({ index, code: CoreErrorCode.MissingChunk, message: `Chunk ${index} is missing.` });
+	// The indexes come from file names, unauthenticated: gaps are walked from one present index to the next, and only
+	// the first few are named, so a name claiming chunk 4,000,000,000 costs nothing.
+	let gaps = 0;
+	let previous = -1;
+	for (const index of indexes) {
+		for (let missing = previous + 1; missing < index && gaps < MAX_NAMED_GAPS; missing++, gaps++) {
+			badChunks.push({ index: missing, code: CoreErrorCode.MissingChunk, message: `Chunk ${missing} is missing.` });
+		}
+		if (gaps >= MAX_NAMED_GAPS) {
+			const unnamed = indexes.reduce((sum, present, at) => sum + (present - (at === 0 ? -1 : indexes[at - 1]!) - 1), 0) - gaps;
+			if (unnamed > 0) {
+				badChunks.push({
+					index: -1,
+					code: CoreErrorCode.MissingChunk,
+					message: `${unnamed} more chunk(s) below chunk ${indexes.at(-1)} are missing (the first ${MAX_NAMED_GAPS} are named).`
+				});
+			}
+			break;
+		}
+		previous = index;
 	}
 	// Without the manifest, the name is the record: its short hash; and the header must agree with the index.
 	const checks = mapOrdered(indexes, options.pool.workers + 1, async (index): Promise<ChunkProblem | undefined> => {
 		const file = folder.chunks.get(index)![0]!;
 		try {
-			const bytes = await readFile(file.file);
+			const bytes = await readStagedFile(file.file, MAX_STAGED_FILE_BYTES);
 			const header = decodeChunkHeader(bytes, file.name);
 			const { plainSha256: digest } = await options.pool.hash(bytes, options.signal);
 			if (!digest.startsWith(file.nameHash!))
@@ -380,8 +403,37 @@ export async function verifyStagedFolder(
 		badChunks,
 		badFiles: [],
 		archiveId: folder.archiveId,
-		badManifestParts
+		badManifestParts,
+		limits: [
+			`Without USER_KEY the manifest stays closed, so the number of chunks is unknown: a chunk deleted after ${
+				indexes.length === 0 ? 'the first' : `chunk ${indexes.at(-1)}`
+			} cannot be detected. Set USER_KEY to check the folder against its manifest.`
+		]
 	};
+}
+
+/** How many missing chunk numbers a verify without the key names one by one before it sums up the rest. */
+const MAX_NAMED_GAPS = 1000;
+
+/** The largest file a staged folder can hold: a container of the largest attachment the configuration allows (1 GiB). */
+const MAX_STAGED_FILE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Reads a staged file that can be at most `maxBytes` long (its recorded size, or the largest container), checking its
+ * size first: a file put in a chunk's place is never read into memory past what the chunk can be.
+ *
+ * @throws {CoreError} TAMPERED_CHUNK when it is larger; ENOENT and other file system errors as they come.
+ */
+async function readStagedFile(file: string, maxBytes: number): Promise<Buffer> {
+	const info = await stat(file);
+	if (info.size > maxBytes) {
+		throw new CoreError(
+			CoreErrorCode.TamperedChunk,
+			`${path.basename(file)} is ${info.size} bytes, more than the ${maxBytes} it can be: it is not the file this archive stored. Fetch it again.`,
+			{ file }
+		);
+	}
+	return readFile(file);
 }
 
 function sha256(bytes: Uint8Array): string {

@@ -185,4 +185,25 @@ describe('dos CLI', () => {
 			expect(hashes[name], name).toBe(sha);
 		}
 	});
+
+	it('GIVEN a legacy folder holding a second, different manifest WHEN assembled or verified THEN both exit 1 asking for --manifest, and with it the named one is used', async () => {
+		const folder = path.join(work, 'ambiguous');
+		await cp(path.join(repo, 'test/fixtures/legacy-v3.1/[Archive] #241126-07'), folder, { recursive: true });
+		const manifest = JSON.parse(await readFile(path.join(folder, '11-manifest_021328_241126.json'), 'utf8')) as {
+			files: Record<string, unknown>;
+		};
+		const files = Object.fromEntries(Object.entries(manifest.files).slice(0, 2));
+		await writeFile(
+			path.join(folder, '12-manifest_031500_241126.json'),
+			JSON.stringify({ version: '3.1', encrypted: true, encryption_scope: 'chunk', files })
+		);
+		const assembled = await dos(['assemble', 'ambiguous', '--out', 'ambiguous-out', '--json'], { cwd: work, env: { USER_KEY: KEY } });
+		expect(assembled.code).toBe(1);
+		expect(JSON.stringify(assembled.lines.at(-1))).toContain('--manifest');
+		const verified = await dos(['verify', 'ambiguous'], { cwd: work });
+		expect(verified.code).toBe(1);
+		const chosen = await dos(['verify', 'ambiguous', '--manifest', '11-manifest_021328_241126.json'], { cwd: work });
+		expect(chosen.code).toBe(0);
+		expect(chosen.stdout).toContain('authenticates each chunk but not its file list');
+	});
 });

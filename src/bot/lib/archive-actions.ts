@@ -199,7 +199,9 @@ function downloadLine(result: DownloadResult): string {
 	if (!result.complete) {
 		return `⚠️ **${result.archiveId}** partly restored: ${plural(result.files, 'file')} into \`${where}\`, ${plural(result.lost.length, 'file')} lost to damaged chunks (the chunk folder is kept). Run a full verify of this archive.`;
 	}
-	return `✅ **${result.archiveId}** restored: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into \`${where}\` under the download root (${plural(result.chunksFetched, 'chunk')} fetched${result.chunksReused > 0 ? `, ${result.chunksReused} reused` : ''}).`;
+	const restored = `✅ **${result.archiveId}** restored: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into \`${where}\` under the download root (${plural(result.chunksFetched, 'chunk')} fetched${result.chunksReused > 0 ? `, ${result.chunksReused} reused` : ''}).`;
+	// An original-tool archive: its file list is not authenticated, and other manifests in its thread are named.
+	return [restored, ...(result.notes ?? []).map((note) => `ℹ️ ${note}`)].join('\n');
 }
 
 /** `/archive verify id: [level:] [sample:]` and the Verify button (a quick check). */

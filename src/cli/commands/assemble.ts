@@ -11,6 +11,7 @@ interface AssembleOptions extends OutputOptions {
 	readonly overwrite?: boolean;
 	readonly workers?: number;
 	readonly salvage?: boolean;
+	readonly manifest?: string;
 }
 
 /** Lost files named one per line in a salvage result; the rest are counted. */
@@ -38,6 +39,11 @@ export function salvageLines(lost: readonly LostFile[], badChunks: readonly numb
 	return lines;
 }
 
+/** What a legacy restore or verify cannot vouch for: the original format authenticates each chunk, not the file list. */
+export function legacyManifestNote(manifestFile: string): string {
+	return `The original tool's format authenticates each chunk but not its file list: the files are as ${manifestFile} lists them. If that manifest may not be this archive's, check it against the one the index records (its sha256).`;
+}
+
 /**
  * `dos assemble <dir> --out <dir> [--salvage]`: restores a staged archive, or a legacy `[Archive] #DDMMYY-NN` folder of
  * the original tool (detected automatically). With `--salvage` (staged archives only) a missing or damaged chunk costs
@@ -53,6 +59,7 @@ export function register(program: Command, context: CliContext): void {
 		.option('--overwrite', 'replace files that already exist in the restore folder')
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--salvage', 'restore every file a missing or damaged chunk does not touch, list the lost ones (exit code 1 when any)')
+		.option('--manifest <file>', 'legacy folders holding several manifests: the file name of the one to use')
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: AssembleOptions) =>
 			runCommand(context, options.json ?? false, async ({ config, pool, reporter, io }) => {
@@ -68,13 +75,25 @@ export function register(program: Command, context: CliContext): void {
 						passphrase: settings.userKey?.reveal(),
 						...(options.path ? { paths: options.path } : {}),
 						overwrite: options.overwrite ?? false,
+						...(options.manifest === undefined ? {} : { manifestFile: options.manifest }),
 						signal: io.signal,
 						onProgress: reporter.progress
 					});
 					const bytes = restored.files.reduce((sum, file) => sum + file.size, 0);
-					reporter.result({ format: 'legacy', outDir: options.out, files: restored.files.length, bytes, chunks: restored.chunksRead }, [
-						`Restored ${restored.files.length} files (${formatBytes(bytes)}) of a legacy archive into ${options.out}; every file was checked.`
-					]);
+					reporter.result(
+						{
+							format: 'legacy',
+							outDir: options.out,
+							manifestFile: restored.manifestFile,
+							files: restored.files.length,
+							bytes,
+							chunks: restored.chunksRead
+						},
+						[
+							`Restored ${restored.files.length} files (${formatBytes(bytes)}) of a legacy archive into ${options.out}; every chunk was authenticated and every file has the size its manifest says.`,
+							legacyManifestNote(restored.manifestFile)
+						]
+					);
 					return ExitCode.Ok;
 				}
 				const settings = config(['userKey']);

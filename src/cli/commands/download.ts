@@ -71,7 +71,8 @@ export function register(program: Command, context: CliContext): void {
 						...results.flatMap((result) =>
 							result.complete
 								? [
-										`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`
+										`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`,
+										...(result.notes ?? [])
 									]
 								: [
 										`Partly restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo}, ${result.lost.length} file(s) lost; the chunks are kept in ${result.chunkDir}.`,

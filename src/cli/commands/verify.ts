@@ -6,6 +6,7 @@ import { verifyArchive } from '../../archive/verify.js';
 import { JobKind } from '../../db/index.js';
 import { type CliContext, type CommandRun, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { legacyManifestNote } from './assemble.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 
@@ -13,6 +14,7 @@ interface VerifyOptions extends OutputOptions {
 	readonly workers?: number;
 	readonly full?: boolean;
 	readonly sample?: number;
+	readonly manifest?: string;
 }
 
 /** What names an archive in the index rather than a folder: `#241126-07`, `241126-07`, a lot number or a uid. */
@@ -33,6 +35,7 @@ export function register(program: Command, context: CliContext): void {
 		.option('--full', 'for an archive on Discord: download and check every chunk and file (needs USER_KEY); default: a quick check')
 		.option('--sample <pct>', 'with --full: check only this percentage of the chunks, chosen at random', integerOption('--sample', 1, 100))
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
+		.option('--manifest <file>', 'legacy folders holding several manifests: the file name of the one to use')
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: VerifyOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
@@ -48,13 +51,21 @@ export function register(program: Command, context: CliContext): void {
 				if (await isLegacyArchiveFolder(dir)) {
 					const report = await verifyLegacyFolder(dir, {
 						...(passphrase ? { passphrase } : {}),
+						...(options.manifest === undefined ? {} : { manifestFile: options.manifest }),
 						signal: io.signal,
 						onProgress: reporter.progress
 					});
-					const data = { format: 'legacy', contentsChecked: report.contentsChecked, chunks: report.chunks, problems: report.problems };
+					const data = {
+						format: 'legacy',
+						manifestFile: report.manifestFile,
+						contentsChecked: report.contentsChecked,
+						chunks: report.chunks,
+						problems: report.problems
+					};
 					if (report.ok) {
 						reporter.result(data, [
-							`All ${report.chunks} chunks of the legacy archive are intact${report.contentsChecked ? ' and every file checks out' : ''}.`
+							`All ${report.chunks} chunks ${report.manifestFile} lists are intact${report.contentsChecked ? ' and every file checks out' : ''}.`,
+							legacyManifestNote(report.manifestFile)
 						]);
 						return ExitCode.Ok;
 					}
@@ -78,13 +89,15 @@ export function register(program: Command, context: CliContext): void {
 					files: report.filesChecked,
 					badChunks: report.badChunks,
 					badFiles: report.badFiles,
-					badManifestParts: report.badManifestParts
+					badManifestParts: report.badManifestParts,
+					limits: report.limits
 				};
 				if (report.ok) {
 					reporter.result(data, [
 						report.authenticated
 							? `All ${report.chunksChecked} chunks of ${report.archiveId ?? 'the archive'} authenticate and all ${report.filesChecked} files match their hashes.`
-							: `All ${report.chunksChecked} chunks of ${report.archiveId ?? 'the archive'} match the hashes in their names.`
+							: `The ${report.chunksChecked} chunks present of ${report.archiveId ?? 'the archive'} match the hashes in their names.`,
+						...report.limits
 					]);
 					return ExitCode.Ok;
 				}

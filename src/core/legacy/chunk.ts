@@ -26,6 +26,12 @@ export const LEGACY_SLICE_SIZE = 9_961_472;
  */
 export const LEGACY_MAX_CHUNK_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The most bytes deflate can make of one byte of compressed input (its best case, long runs of one byte, is ~1032:1).
+ * A size a manifest claims beyond this many times the compressed bytes is a lie, refused before anything is written.
+ */
+export const LEGACY_MAX_GZIP_RATIO = 1032;
+
 /** How many PBKDF2 derivations of legacy chunks run at once in this process, whatever the caller. */
 const KDF_PARALLELISM = 2;
 /** Where every PBKDF2 derivation is announced (`{ iterations }`): the same channel as the new format's. */
@@ -136,7 +142,7 @@ export async function openLegacyChunk(name: string, bytes: Uint8Array, passphras
  * @throws {CoreError} BAD_FORMAT when the payload is not gzip or holds more than `maxPlainBytes`.
  */
 export async function gunzipLegacyPayload(compressed: Uint8Array, label: string, maxPlainBytes: number): Promise<Buffer> {
-	const limit = Math.min(Math.max(0, maxPlainBytes), LEGACY_MAX_CHUNK_BYTES);
+	const limit = Math.min(Math.max(0, maxPlainBytes), LEGACY_MAX_CHUNK_BYTES, compressed.length * LEGACY_MAX_GZIP_RATIO);
 	let plain: Buffer;
 	try {
 		plain = await gunzipAsync(compressed, { maxOutputLength: Math.max(1, limit) });

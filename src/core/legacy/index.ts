@@ -28,6 +28,7 @@ export {
 	openLegacyChunk
 } from './chunk.js';
 export {
+	LEGACY_MAX_MANIFEST_BYTES,
 	type LegacyChunkEntry,
 	type LegacyEncryptionScope,
 	type LegacyFileEntry,

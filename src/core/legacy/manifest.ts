@@ -69,8 +69,11 @@ export interface LegacyManifest {
 	};
 }
 
-/** Largest manifest file we read: the original's manifest is ~250 bytes per chunk. */
-const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest legacy manifest we read, from disk or from Discord (checked against the announced size before a byte is read):
+ * the original's manifest is ~250 bytes per chunk, so 64 MiB is some 260,000 chunks, 2.4 TiB of 9.5 MiB slices.
+ */
+export const LEGACY_MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const chunkReference = z.union([z.string(), z.looseObject({ name: z.string(), size: count.optional(), index: count.optional() })]);
@@ -267,7 +270,7 @@ export async function readLegacyManifestFile(dir: string, options: ReadLegacyMan
 	if (distinct.size > 1) {
 		throw new CoreError(
 			CoreErrorCode.BadFormat,
-			`${dir} holds ${distinct.size} different manifests (${[...distinct.values()].join(', ')}). Keep the one of this archive, or name it explicitly.`,
+			`${dir} holds ${distinct.size} different manifests (${[...distinct.values()].join(', ')}). The original format does not authenticate its file list, so the right one cannot be told from the files: name the one of this archive (--manifest <file>; the index of the archive on Discord records it), or keep only that one in the folder.`,
 			{ file: dir }
 		);
 	}
@@ -363,7 +366,7 @@ async function readManifestText(file: string): Promise<string> {
 		throw notFound(file, error);
 	}
 	if (!stats.isFile()) throw new CoreError(CoreErrorCode.BadFormat, `${file} is not a regular file, so it cannot be a manifest.`, { file });
-	if (stats.size > MAX_MANIFEST_BYTES) {
+	if (stats.size > LEGACY_MAX_MANIFEST_BYTES) {
 		throw new CoreError(CoreErrorCode.BadFormat, `${file} is ${stats.size} bytes, far larger than any manifest of the original tool.`, { file });
 	}
 	return readFile(file, 'utf8');

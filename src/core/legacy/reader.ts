@@ -6,8 +6,10 @@ import { CoreError, CoreErrorCode, isCoreError } from '../errors.js';
 import { assertLegacyChunkBytes } from './chunk-name.js';
 import {
 	LEGACY_MAX_CHUNK_BYTES,
+	LEGACY_MAX_GZIP_RATIO,
 	LEGACY_NONCE_BYTES,
 	LEGACY_SALT_BYTES,
+	LEGACY_SEAL_OVERHEAD,
 	LEGACY_TAG_BYTES,
 	decryptLegacyBlob,
 	deriveLegacyKey,
@@ -176,6 +178,7 @@ export async function openChunkOfArchive(ctx: LegacyReadContext, chunk: LegacyCh
  * {@link classifyTagFailure}), BAD_FORMAT (not gzip, or the wrong number of bytes), NO_KEY, ABORTED.
  */
 export async function streamBlobFile(ctx: LegacyReadContext, file: LegacyFileEntry, sink: PlaintextSink): Promise<void> {
+	assertPlausibleSize(ctx.manifest, file, ctx.storedSizes);
 	let written = 0;
 	const counted: PlaintextSink = async (bytes) => {
 		written += bytes.length;
@@ -202,6 +205,29 @@ export async function streamBlobFile(ctx: LegacyReadContext, file: LegacyFileEnt
 		}
 	}
 	if (written !== file.size) throw sizeError(file, `${written} bytes`);
+}
+
+/**
+ * Checks the size a manifest claims for a file against what its chunks can hold: their stored bytes as they are (plain
+ * v2.x slices), or at most {@link LEGACY_MAX_GZIP_RATIO} times their compressed bytes. A plain v2.x manifest is
+ * anyone's to write, and its gzip chunks would otherwise inflate to whatever it claims, until the disk is full.
+ *
+ * @throws {CoreError} BAD_FORMAT (damaged archive) when the claim is more than the chunks can inflate to.
+ */
+export function assertPlausibleSize(manifest: Pick<LegacyManifest, 'scope'>, file: LegacyFileEntry, storedSizes: ReadonlyMap<string, number>): void {
+	const stored = file.chunks.reduce((sum, chunk) => sum + (storedSizes.get(chunk.name) ?? chunk.size ?? 0), 0);
+	let compressed: number;
+	if (manifest.scope === 'chunk') compressed = stored - file.chunks.length * LEGACY_SEAL_OVERHEAD;
+	else if (manifest.scope === 'file') compressed = stored - LEGACY_SEAL_OVERHEAD;
+	else if (stored === file.size) return;
+	else compressed = stored;
+	if (file.size > Math.max(0, compressed) * LEGACY_MAX_GZIP_RATIO) {
+		throw new CoreError(
+			CoreErrorCode.BadFormat,
+			`${JSON.stringify(file.name)} is said to hold ${file.size} bytes, but its chunks hold ${stored} bytes, which cannot inflate to that much: the manifest and the chunks disagree (the archive is damaged or its manifest was altered). Nothing of it is written. Download the archive again, or report it.`,
+			{ file: file.chunks[0]?.name, paths: [file.name] }
+		);
+	}
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, realpath, rename, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
 import { throwIfAborted } from '../abort.js';
@@ -10,6 +10,7 @@ import {
 	type LegacyReadOptions,
 	type LegacyReadContext,
 	absenceError,
+	assertPlausibleSize,
 	classifyTagFailure,
 	isTagFailure,
 	locateLegacyChunks,
@@ -82,12 +83,15 @@ export async function restoreLegacyFolder(dir: string, outDir: string, options: 
 
 	const { sizes, absent } = await locateLegacyChunks(dir, files);
 	if (absent.length > 0) throw absenceError(dir, absent);
+	// A size the chunks cannot inflate to is a damaged archive, said before a byte is written, not a full disk later.
+	for (const file of files) assertPlausibleSize(manifest, file, sizes);
 
 	await mkdir(outDir, { recursive: true }).catch((error: unknown) => {
 		throw fromFsError(error, outDir);
 	});
 	const root = await realpath(outDir);
 	await assertTargetsFree(root, files, options.overwrite === true);
+	await assertRoomFor(root, files);
 
 	const chunksTotal = files.reduce((sum, file) => sum + file.chunks.length, 0);
 	const bytesTotal = files.reduce((sum, file) => sum + file.chunks.reduce((total, chunk) => total + (sizes.get(chunk.name) ?? 0), 0), 0);
@@ -303,6 +307,30 @@ async function moveIntoPlace(temporary: string, target: string, name: string, ov
 		return;
 	}
 	await unlink(temporary);
+}
+
+/**
+ * Refuses a restore the output folder's file system has no room for (the files' sizes, as the manifest says and the
+ * chunks can hold), before anything is written. Where free space cannot be read, the writes themselves report it.
+ *
+ * @throws {CoreError} DISK_FULL.
+ */
+async function assertRoomFor(root: string, files: readonly LegacyFileEntry[]): Promise<void> {
+	const needed = files.reduce((sum, file) => sum + file.size, 0);
+	let free: number;
+	try {
+		const stats = await statfs(root);
+		free = stats.bavail * stats.bsize;
+	} catch {
+		return;
+	}
+	if (needed > free) {
+		throw new CoreError(
+			CoreErrorCode.DiskFull,
+			`Restoring these ${files.length} file(s) needs ${needed} bytes, but only ${free} are free where ${root} is. Free some space or restore into another folder, then retry.`,
+			{ file: root }
+		);
+	}
 }
 
 function fileExists(target: string, name: string): CoreError {
