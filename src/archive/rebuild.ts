@@ -203,10 +203,15 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 			});
 		} catch (error) {
 			if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
-			if (!(isCoreError(error) || isIndexError(error) || isTransportError(error) || isArchiveError(error) || error instanceof RebuildFinding))
-				throw error;
-			skipped.push({ messageId: message.id, archiveId: claimedId, code: error.code, reason: error.message });
-			ctx.log('warn', 'rebuild skipped a card', { messageId: message.id, code: error.code });
+			// Whatever one card holds, the next card is still read: a hostile post must not end the rebuild.
+			const known =
+				isCoreError(error) || isIndexError(error) || isTransportError(error) || isArchiveError(error) || error instanceof RebuildFinding;
+			const code = known ? error.code : 'UNEXPECTED';
+			const reason = known
+				? error.message
+				: `Reading this card failed unexpectedly (${error instanceof Error ? error.name : typeof error}); the log has the details.`;
+			skipped.push({ messageId: message.id, archiveId: claimedId, code, reason });
+			ctx.log(known ? 'warn' : 'error', 'rebuild skipped a card', { messageId: message.id, code, ...(known ? {} : { error: String(error) }) });
 		}
 	}
 	// Lots are never reused: the counter moves past the highest lot any card of the channel shows, used or not.
