@@ -230,7 +230,7 @@ export class Payloads {
 			}),
 			embeds: message.embeds,
 			components: withComponentIds(message.components),
-			pinned: false,
+			pinned: message.pinned === true,
 			flags: message.flags,
 			reactions: undefined
 		};
