@@ -18,6 +18,7 @@ export interface ControlMessage {
 	flags: number;
 	ephemeral: boolean;
 	nonce: string | number | null;
+	pinned: boolean;
 }
 
 /**
@@ -293,7 +294,8 @@ export class Payloads {
 			type: message.type,
 			flags: message.flags,
 			ephemeral: message.ephemeral,
-			nonce: message.nonce
+			nonce: message.nonce,
+			pinned: message.pinned === true
 		};
 	}
 
