@@ -129,3 +129,30 @@ describe('/archive help and the welcome message end to end', () => {
 		expect(view.reply?.content).toBe("Only the bot's owners and members of its allowed roles may see the archive help. (code REFUSED)");
 	});
 });
+
+describe('the welcome message in a channel already in use', () => {
+	let world: World;
+
+	beforeAll(async () => {
+		await ensureBuilt();
+		world = await startWorld();
+	}, 300_000);
+
+	afterAll(async () => {
+		await world?.close();
+	});
+
+	it('GIVEN an archive channel that already holds a message of the bot WHEN the bot starts on a fresh index THEN it posts no welcome, and says why', async () => {
+		const response = await fetch(`${world.emulator.apiUrl}/v10/channels/${world.archiveChannelId}/messages`, {
+			method: 'POST',
+			headers: { Authorization: `Bot ${BOT_TOKEN}`, 'Content-Type': 'application/json' },
+			body: JSON.stringify({ content: 'an earlier card' })
+		});
+		expect(response.status).toBe(200);
+		const bot = await world.startBot();
+		for (let attempt = 0; attempt < 300 && !bot.log().includes('Archive channel welcome:'); attempt++) await delay(100);
+		expect(bot.log()).toContain('Archive channel welcome: the channel already holds the bot’s messages, none posted.');
+		const messages = await world.control.messages(world.archiveChannelId);
+		expect(messages.map((message) => message.content)).toEqual(['an earlier card']);
+	});
+});
