@@ -38,6 +38,7 @@ export const DiscordErrorCode = {
 	UnknownWebhook: 10015,
 	UnknownInteraction: 10062,
 	UnknownApplicationCommand: 10063,
+	MaximumPins: 30003,
 	MaximumAttachments: 30015,
 	Unauthorized: 40001,
 	RequestEntityTooLarge: 40005,
@@ -140,6 +141,7 @@ export const DiscordRefusal = {
 	threadAlreadyCreated: () =>
 		new DiscordApiError(400, DiscordErrorCode.ThreadAlreadyCreatedForMessage, 'A thread has already been created for this message'),
 	wrongChannelType: () => new DiscordApiError(400, DiscordErrorCode.CannotExecuteOnChannelType, 'Cannot execute action on this channel type'),
+	maxPins: (max: number) => new DiscordApiError(400, DiscordErrorCode.MaximumPins, `Maximum number of pins reached (${max})`),
 	maxAttachments: (max: number) =>
 		new DiscordApiError(400, DiscordErrorCode.MaximumAttachments, `Maximum number of attachments in a message reached (${max})`)
 } as const;

@@ -18,6 +18,7 @@ export interface ControlMessage {
 	flags: number;
 	ephemeral: boolean;
 	nonce: string | number | null;
+	pinned: boolean;
 }
 
 /**
@@ -230,7 +231,7 @@ export class Payloads {
 			}),
 			embeds: message.embeds,
 			components: withComponentIds(message.components),
-			pinned: false,
+			pinned: message.pinned === true,
 			flags: message.flags,
 			reactions: undefined
 		};
@@ -293,7 +294,8 @@ export class Payloads {
 			type: message.type,
 			flags: message.flags,
 			ephemeral: message.ephemeral,
-			nonce: message.nonce
+			nonce: message.nonce,
+			pinned: message.pinned === true
 		};
 	}
 

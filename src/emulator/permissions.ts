@@ -14,7 +14,9 @@ export const Permission = {
 	ManageThreads: 1n << 34n,
 	CreatePublicThreads: 1n << 35n,
 	CreatePrivateThreads: 1n << 36n,
-	SendMessagesInThreads: 1n << 38n
+	SendMessagesInThreads: 1n << 38n,
+	/** Pinning, split from Manage Messages in 2025 (which still grants it while Discord phases it out). */
+	PinMessages: 1n << 51n
 } as const;
 
 /** Every permission bit Discord defines today (what a guild owner or an administrator holds). */
@@ -29,5 +31,6 @@ export const REVOKED_BOT_PERMISSIONS =
 	Permission.EmbedLinks |
 	Permission.ReadMessageHistory |
 	Permission.ManageMessages |
+	Permission.PinMessages |
 	Permission.ManageThreads |
 	Permission.CreatePublicThreads;

@@ -90,6 +90,8 @@ export interface StoredMessage {
 	interaction: { id: string; type: number; name: string; userId: string; interactedMessageId?: string | null } | null;
 	/** Ephemeral responses are stored but never listed in the channel. */
 	ephemeral: boolean;
+	/** Pinned in its channel (PUT /channels/{id}/pins/{message_id}); absent in worlds saved before pins existed. */
+	pinned?: boolean;
 }
 
 export interface StoredCommand {

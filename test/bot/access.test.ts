@@ -13,7 +13,7 @@ const destructive = [
 	ArchiveAction.Cancel,
 	ArchiveAction.Delete
 ];
-const harmless = [ArchiveAction.Download, ArchiveAction.Verify, ArchiveAction.Status, ArchiveAction.List, ArchiveAction.Find];
+const harmless = [ArchiveAction.Download, ArchiveAction.Verify, ArchiveAction.Status, ArchiveAction.List, ArchiveAction.Find, ArchiveAction.Help];
 
 describe('access rules', () => {
 	it('GIVEN every action WHEN looking up its level THEN the destructive ones need an owner and the rest an allowed role', () => {

@@ -412,6 +412,30 @@ describe('emulator REST: permissions', () => {
 	});
 });
 
+describe('emulator REST: pins', () => {
+	it('GIVEN a message WHEN the bot pins it at either path THEN 204 and the message reads pinned; again is a no-op; unpin clears it; without the permission 50013', async () => {
+		const channelId = emulator.ids.channels.archive;
+		const message = await post(channelId, { content: 'welcome' });
+		expect(message.pinned).toBe(false);
+		const response = await fetch(`${emulator.apiUrl}/v10/channels/${channelId}/pins/${message.id}`, {
+			method: 'PUT',
+			headers: { Authorization: `Bot ${emulator.token}` }
+		});
+		expect(response.status).toBe(204);
+		expect(await response.text()).toBe('');
+		expect(((await rest.get(Routes.channelMessage(channelId, message.id))) as APIMessage).pinned).toBe(true);
+		await rest.put(Routes.channelMessagesPin(channelId, message.id));
+		expect(((await rest.get(Routes.channelMessage(channelId, message.id))) as APIMessage).pinned).toBe(true);
+		await rest.delete(Routes.channelMessagesPin(channelId, message.id));
+		expect(((await rest.get(Routes.channelMessage(channelId, message.id))) as APIMessage).pinned).toBe(false);
+		expect(await rejection(rest.put(Routes.channelMessagesPin(channelId, '1234567890123456789')))).toMatchObject({ status: 404, code: 10008 });
+		emulator.setBotAccess(channelId, 'read-only');
+		expect(await rejection(rest.put(Routes.channelMessagesPin(channelId, message.id)))).toMatchObject({ status: 403, code: 50013 });
+		expect(((await rest.get(Routes.channelMessage(channelId, message.id))) as APIMessage).pinned).toBe(false);
+		emulator.setBotAccess(channelId, 'full');
+	});
+});
+
 describe('emulator REST: application commands', () => {
 	const archive = {
 		name: 'archive',

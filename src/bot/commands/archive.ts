@@ -4,6 +4,8 @@ import { MAX_LABEL_LENGTH } from '../../archive/card-record.js';
 import { type ArchiveAction, ArchiveAction as Action } from '../lib/access.js';
 import { askCleanup, deferEphemeral, startDownload, startRebuild, startResume, startUpload, startVerify } from '../lib/archive-actions.js';
 import { findPage, listPage } from '../lib/archive-pages.js';
+import { askerOf } from '../lib/asker.js';
+import { helpEmbed } from '../lib/help.js';
 import { editAnswer, replyFirst } from '../lib/replies.js';
 import { statusEmbed } from '../lib/status-embed.js';
 
@@ -11,7 +13,7 @@ import { statusEmbed } from '../lib/status-embed.js';
 const guard = (action: ArchiveAction) => [{ name: 'ArchiveAccess' as const, context: { action } }];
 
 /**
- * `/archive`: upload, download, resume, verify, cleanup, status, list, find, rebuild. Thin: each subcommand checks
+ * `/archive`: upload, download, resume, verify, cleanup, status, list, find, rebuild, help. Thin: each subcommand checks
  * access (precondition), defers where it may be slow, and hands the work to the archive service.
  */
 export class ArchiveCommand extends Subcommand {
@@ -29,7 +31,8 @@ export class ArchiveCommand extends Subcommand {
 				{ name: 'status', chatInputRun: 'chatInputStatus', preconditions: guard(Action.Status) },
 				{ name: 'list', chatInputRun: 'chatInputList', preconditions: guard(Action.List) },
 				{ name: 'find', chatInputRun: 'chatInputFind', preconditions: guard(Action.Find) },
-				{ name: 'rebuild', chatInputRun: 'chatInputRebuild', preconditions: guard(Action.Rebuild) }
+				{ name: 'rebuild', chatInputRun: 'chatInputRebuild', preconditions: guard(Action.Rebuild) },
+				{ name: 'help', chatInputRun: 'chatInputHelp', preconditions: guard(Action.Help) }
 			]
 		});
 	}
@@ -119,6 +122,7 @@ export class ArchiveCommand extends Subcommand {
 						.setDescription('Rebuild the index from the archive channel')
 						.addBooleanOption((option) => option.setName('dry_run').setDescription('Only report what would be rebuilt'))
 				)
+				.addSubcommand((sub) => sub.setName('help').setDescription('Every command and button, who may use each, and the settings'))
 		);
 	}
 
@@ -161,6 +165,19 @@ export class ArchiveCommand extends Subcommand {
 
 	public async chatInputList(interaction: ChatInputCommandInteraction): Promise<void> {
 		await replyFirst(interaction, { ...listPage(interaction.options.getString('query') ?? '', null), flags: MessageFlags.Ephemeral });
+	}
+
+	public async chatInputHelp(interaction: ChatInputCommandInteraction): Promise<void> {
+		const { config, access } = this.container.dos;
+		const settings = {
+			chunkSize: config.engine.chunkSize,
+			gzipLevel: config.engine.gzipLevel,
+			encryption: config.userKey !== undefined,
+			uploadRoot: config.paths.uploadRoot,
+			downloadRoot: config.paths.downloadRoot,
+			cleanupConfirmSeconds: config.interactions.cleanupConfirmSeconds
+		};
+		await replyFirst(interaction, { embeds: [helpEmbed(access, askerOf(interaction), settings)], flags: MessageFlags.Ephemeral });
 	}
 
 	public async chatInputFind(interaction: ChatInputCommandInteraction): Promise<void> {

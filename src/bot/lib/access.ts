@@ -24,6 +24,7 @@ export const ArchiveAction = {
 	List: 'list',
 	Find: 'find',
 	Rebuild: 'rebuild',
+	Help: 'help',
 	Cancel: 'cancel',
 	Delete: 'delete'
 } as const;
@@ -32,7 +33,7 @@ export type ArchiveAction = (typeof ArchiveAction)[keyof typeof ArchiveAction];
 /**
  * The level each action needs. Upload reads the host's disk and publishes it, resume and cancel steer jobs,
  * cleanup/delete and rebuild change or drop archives: owners only. Reading (status, list, find), verifying and
- * downloading into the download root (never over existing files) lose nothing: allowed roles too.
+ * downloading into the download root (never over existing files) lose nothing, nor does reading the help: allowed roles too.
  */
 export const requiredLevel: Readonly<Record<ArchiveAction, AccessLevel>> = {
 	upload: AccessLevel.Owner,
@@ -45,7 +46,8 @@ export const requiredLevel: Readonly<Record<ArchiveAction, AccessLevel>> = {
 	verify: AccessLevel.Allowed,
 	status: AccessLevel.Allowed,
 	list: AccessLevel.Allowed,
-	find: AccessLevel.Allowed
+	find: AccessLevel.Allowed,
+	help: AccessLevel.Allowed
 };
 
 /** The run-time access rules, from the configuration. */
@@ -91,6 +93,7 @@ const actionPhrase: Readonly<Record<ArchiveAction, string>> = {
 	list: 'list archives',
 	find: 'search archives',
 	rebuild: 'rebuild the index',
+	help: 'see the archive help',
 	cancel: 'cancel archive jobs',
 	delete: 'delete archives'
 };

@@ -15,7 +15,7 @@ import {
 } from '../messaging.js';
 import { Permission } from '../permissions.js';
 import { compareSnowflakes } from '../snowflake.js';
-import type { StoredChannel } from '../world.js';
+import type { StoredChannel, StoredMessage } from '../world.js';
 import { ChannelType } from '../world.js';
 
 const AUTO_ARCHIVE = new Set([60, 1440, 4320, 10080]);
@@ -201,11 +201,49 @@ export const channelRoutes: RestRoute[] = [
 		if (!channel.thread) throw DiscordRefusal.wrongChannelType();
 		return reply.noContent();
 	}),
+	...pinRoutes('/channels/:channel/pins/:message'),
+	...pinRoutes('/channels/:channel/messages/pins/:message'),
 	route('POST', '/channels/:channel/typing', ({ emu, params }) => {
 		channelOr404(emu, params.channel);
 		return reply.noContent();
 	})
 ];
+
+/** Discord keeps at most this many pinned messages per channel (30003 beyond). */
+const MAX_PINS = 250;
+
+/**
+ * Pin and unpin, at Discord's current path (`/messages/pins/`, what discord.js calls) and the older one: 204 with
+ * no body, idempotent, Pin Messages (or, while Discord phases it out, Manage Messages) in the channel. The
+ * "pinned a message" system message and CHANNEL_PINS_UPDATE are not modelled.
+ */
+function pinRoutes(pattern: string): RestRoute[] {
+	const pinning = (emu: Emulation, channelId: string | undefined, messageId: string | undefined): StoredMessage => {
+		const channel = channelOr404(emu, channelId);
+		requireBotPermissions(emu, channel, READ);
+		const permissions = emu.payloads.channelPermissions(emu.world.ids.botUserId, channel);
+		if ((permissions & (Permission.PinMessages | Permission.ManageMessages)) === 0n) throw DiscordRefusal.missingPermissions();
+		return messageOr404(emu, channel, messageId);
+	};
+	return [
+		route('PUT', pattern, ({ emu, params }) => {
+			const message = pinning(emu, params.channel, params.message);
+			if (message.pinned === true) return reply.noContent();
+			const pinned = emu.world.channelMessageIds(message.channelId).filter((id) => emu.world.messages.get(id)?.pinned === true).length;
+			if (pinned >= MAX_PINS) throw DiscordRefusal.maxPins(MAX_PINS);
+			message.pinned = true;
+			emu.world.markChanged();
+			return reply.noContent(true);
+		}),
+		route('DELETE', pattern, ({ emu, params }) => {
+			const message = pinning(emu, params.channel, params.message);
+			if (message.pinned !== true) return reply.noContent();
+			message.pinned = false;
+			emu.world.markChanged();
+			return reply.noContent(true);
+		})
+	];
+}
 
 function route(method: string, pattern: string, handler: RestRoute['handler']): RestRoute {
 	return { method, pattern, auth: true, rateLimited: true, handler };
