@@ -270,6 +270,38 @@ export class JobLocks {
 	}
 
 	/**
+	 * Asks a running or queued job to stop, whichever process holds it: records the request on its row, and the holder
+	 * stops the job at its next heartbeat (a queued job when it would start).
+	 *
+	 * @returns the job with the request recorded.
+	 * @throws {IndexError} JOB_NOT_FOUND when no such job is running or queued.
+	 */
+	public requestCancel(jobId: number): Job {
+		return write(this.#context, () => {
+			const row = this.#context.db
+				.update(jobs)
+				.set({ cancelRequestedAt: sql`coalesce(${jobs.cancelRequestedAt}, ${now(this.#context).getTime()})` })
+				.where(and(eq(jobs.id, jobId), inArray(jobs.status, [JobStatus.Running, JobStatus.Queued])))
+				.returning()
+				.get();
+			if (!row) throw new IndexError(IndexErrorCode.JobNotFound, `No job ${jobId} is running or queued: it already ended.`, { jobId });
+			return row;
+		});
+	}
+
+	/** The running or queued job of an archive (running first), or undefined. */
+	public activeFor(lot: number): Job | undefined {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select()
+				.from(jobs)
+				.where(and(eq(jobs.archiveLot, lot), inArray(jobs.status, [JobStatus.Running, JobStatus.Queued])))
+				.orderBy(sql`case ${jobs.status} when 'running' then 0 else 1 end`, asc(jobs.id))
+				.get()
+		);
+	}
+
+	/**
 	 * For a graceful shutdown: marks every job this holder is running `interrupted` (and their archives
 	 * `interrupted` if they were uploading), so they can be resumed.
 	 *

@@ -114,6 +114,40 @@ describe('dos download, verify, cleanup and index', () => {
 		}
 	});
 
+	it('GIVEN a dos download running WHEN dos cancel names its archive (from another command) THEN the download stops with a non-zero exit, the job ends cancelled and the card says so', async () => {
+		await writeTree(path.join(dir, 'uploads', 'slow'), nestedTree());
+		const upload = await dos(['upload', 'slow', '--json']);
+		expect(upload.code, upload.stderr).toBe(0);
+		const id = String(upload.result!.archiveId);
+		emulator.faults.set({ latencyMs: 300 });
+		const download = dos(['download', id, '--json']);
+		const index = openIndex({ path: env.DOS_DB_PATH! });
+		try {
+			const lot = index.archives.require(id).lot;
+			let job = index.jobs.activeFor(lot);
+			for (let attempt = 0; attempt < 400 && job?.status !== 'running'; attempt++) {
+				await new Promise((resolve) => setTimeout(resolve, 25));
+				job = index.jobs.activeFor(lot);
+			}
+			expect(job?.kind).toBe('download');
+			const cancel = await dos(['cancel', id, '--json']);
+			expect(cancel.code, cancel.stderr).toBe(0);
+			expect(cancel.result).toMatchObject({ jobId: job!.id, kind: 'download', cancelRequested: true });
+			const stopped = await download;
+			expect(stopped.code).not.toBe(0);
+			expect(stopped.result).toBeUndefined();
+			expect(index.jobs.get(job!.id)?.status).toBe('cancelled');
+			const card = emulator.messages(emulator.ids.channels.archive).find((message) => message.id === index.archives.require(id).cardMessageId)!;
+			expect(JSON.stringify(card.embeds), JSON.stringify(stopped)).toContain('Download cancelled');
+			const nothing = await dos(['cancel', `job:${job!.id}`]);
+			expect(nothing.code).not.toBe(0);
+			expect(nothing.stderr).toContain('NO_SUCH_JOB');
+		} finally {
+			emulator.faults.reset();
+			index.close();
+		}
+	});
+
 	it('GIVEN a range whose first archive was cleaned up WHEN downloaded through the CLI THEN the rest is restored and the skipped one is named with the reason', async () => {
 		const source = await writeTree(path.join(dir, 'uploads', 'ranged'), nestedTree());
 		const first = await dos(['upload', 'ranged', '--json']);

@@ -12,6 +12,7 @@ import {
 import { formatBytes } from '../../archive/card.js';
 import { describeSkippedLots, type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
 import type { JobHandle } from '../../archive/runner.js';
+import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
 import type { VerifyResult } from '../../archive/verify.js';
 import { type Archive, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
 import { ArchiveAction } from './access.js';
@@ -71,17 +72,28 @@ export async function startResume(interaction: AskingInteraction, reference: str
 	);
 }
 
-/** The Cancel button: stops this process's job on the archive; the card then reads Cancelled with a Resume button. */
+/**
+ * The Cancel button: stops the job on the archive — an upload, resume, download or verify. One of this process stops
+ * at once; one another process holds (a `dos` command) is asked through the job table and stops at its next
+ * heartbeat. The card then says how it ended.
+ */
 export async function cancelJob(interaction: AskingInteraction, reference: string): Promise<void> {
 	assertMayRun(interaction, ArchiveAction.Cancel);
 	await deferEphemeral(interaction);
 	const archive = container.archive.archive(reference);
-	const cancelled = container.archive.cancel(String(archive.lot));
+	let outcome;
+	try {
+		outcome = container.archive.cancelJob({ archive: String(archive.lot) });
+	} catch (error) {
+		if (!isArchiveError(error, ArchiveErrorCode.NoSuchJob)) throw error;
+		await replyEphemeral(interaction, `Nothing is running on **${archive.id}**, so there is nothing to cancel.`);
+		return;
+	}
 	await replyEphemeral(
 		interaction,
-		cancelled
-			? `⏹️ Cancelling the job on **${archive.id}**. The card will say when it has stopped; Resume picks it up later.`
-			: `Nothing is running on **${archive.id}**, so there is nothing to cancel.`
+		outcome.here
+			? `⏹️ Cancelling the job on **${archive.id}** (the ${outcome.kind}, job ${outcome.jobId}). The card will say when it has stopped${outcome.kind === 'upload' || outcome.kind === 'resume' ? '; Resume picks it up later' : ''}.`
+			: `⏹️ Asked the process running the ${outcome.kind} job on **${archive.id}** (job ${outcome.jobId}, not this bot) to stop: it stops within a few seconds. The card will say when it has stopped.`
 	);
 }
 
@@ -104,10 +116,10 @@ export async function startDownload(
 	const only = selected === null ? '' : ` (only \`${selected}\`)`;
 	if (through === null) {
 		const archive = service.archive(reference);
-		const handle = service.download({ archive: String(archive.lot), ...(paths ? { paths } : {}) });
+		const handle = service.download({ archive: String(archive.lot), ...(paths ? { paths } : {}), requestedBy: interaction.user.id });
 		await replyEphemeral(
 			interaction,
-			`⬇️ Downloading **${archive.id}**${only} into the download root. I will update this message when it is restored.`
+			`⬇️ Downloading **${archive.id}**${only} into the download root. Progress (and Cancel) are on the card: ${link(interaction, archive)}; I will update this message when it is restored.`
 		);
 		followJob(interaction, handle, (result) => downloadLine(result));
 		return;
