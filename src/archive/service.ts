@@ -18,7 +18,7 @@ import { formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
 import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
 import type { ArchiveContext, JobRun } from './context.js';
-import { type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
+import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
 import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type IndexBackupTrigger } from './index-backup.js';
 import { type RebuildRequest, type RebuildResult, rebuildIndex } from './rebuild.js';
@@ -134,13 +134,16 @@ export class ArchiveService {
 	}
 
 	/**
-	 * Starts a download of one archive (or selected paths of it) into the download root and its restore.
+	 * Starts a download of one archive (or selected paths of it) into the download root and its restore. What the index
+	 * already knows cannot work is refused here, before any job starts (see `assertDownloadable`).
 	 *
-	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED. The job's failures arrive
-	 * through `result` (see `downloadArchive`).
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} NOT_DOWNLOADABLE, SERVICE_CLOSED;
+	 * CoreError NOT_FOUND (cleaned up, or a path the archive does not hold). The job's failures arrive through
+	 * `result` (see `downloadArchive`).
 	 */
 	public download(request: DownloadRequest & { readonly requestedBy?: string | null }): JobHandle<DownloadResult> {
 		const archive = this.context.index.archives.require(request.archive);
+		assertDownloadable(this.context, archive, request.paths);
 		const requestedBy = request.requestedBy ?? null;
 		return this.runner.run({ kind: JobKind.Download, lot: archive.lot, archiveId: archive.id, requestedBy }, (run) =>
 			this.#onCard(archive.lot, 'downloading', requestedBy, run, JobKind.Download, (shown) =>

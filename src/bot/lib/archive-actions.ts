@@ -166,7 +166,7 @@ async function downloadInTurn(
 			lines.push(downloadLine(await handle.result));
 			restored++;
 		} catch (error) {
-			const { message } = describeBotFailure(error);
+			const { message } = describeJobFailure(interaction, 'download', error);
 			const line = `❌ ${message.includes(archive.id) ? '' : `**${archive.id}**: `}${message}`;
 			lines.push(line.length > RANGE_LINE_MAX ? `${line.slice(0, RANGE_LINE_MAX - 1)}…` : line);
 		}
@@ -316,10 +316,22 @@ export function followJob<R>(interaction: AskingInteraction, handle: JobHandle<R
 	handle.result.then(
 		(result) => answerLater(interaction, success(result)),
 		(error: unknown) => {
-			const failure = describeBotFailure(error);
+			const failure = describeJobFailure(interaction, handle.kind, error);
 			return answerLater(interaction, `❌ The ${handle.kind} job stopped: ${failure.message}`);
 		}
 	);
+}
+
+/**
+ * A job's failure as the person reads it, logged first: an unexpected one with its `ref` (the one in the answer) and
+ * the detail, so the one can be found from the other; an expected one (a refusal, a cancel) as one info line.
+ */
+function describeJobFailure(interaction: AskingInteraction, kind: string, error: unknown): ReturnType<typeof describeBotFailure> {
+	const failure = describeBotFailure(error);
+	const who = `${kind} job asked by ${interaction.user.id}`;
+	if (failure.expected) container.logger.info(`${who}: ${failure.code}`);
+	else container.logger.error(`${who} failed (${failure.code}${failure.reference === undefined ? '' : `, ref ${failure.reference}`}):`, error);
+	return failure;
 }
 
 export async function answerLater(interaction: AskingInteraction, content: string): Promise<void> {
