@@ -63,28 +63,42 @@ export interface ServiceStatus {
 export interface ArchiveServiceOptions extends JobRunnerOptions {
 	/**
 	 * With a log channel configured, the index is backed up there after every upload, resume, cleanup and rebuild that
-	 * changed it, at most once per this many milliseconds (default 10 minutes); 0 turns automatic backups off.
+	 * changed it, at most once per this many milliseconds (default 10 minutes) counted from the newest backup any process
+	 * took; 0 turns automatic backups off.
 	 */
 	readonly indexBackupIntervalMs?: number;
+	/**
+	 * A process that runs one command and exits (the CLI): a change whose backup is not yet due when it shuts down is
+	 * left to the next process that starts a service on the index (the bot, the next command), which finds it at start.
+	 * Off (the bot): the pending change is backed up at shutdown.
+	 */
+	readonly shortLived?: boolean;
 }
 
 /** Jobs after which the index holds something new worth a backup. */
-const changingKinds = new Set<string>([JobKind.Upload, JobKind.Resume, JobKind.Cleanup, JobKind.Rebuild, JobKind.Verify]);
+const changingKinds: readonly JobKind[] = [JobKind.Upload, JobKind.Resume, JobKind.Cleanup, JobKind.Rebuild, JobKind.Verify];
 
 export class ArchiveService {
 	public readonly context: ArchiveContext;
 	public readonly runner: JobRunner;
 	readonly #backupTrigger: IndexBackupTrigger | null;
+	readonly #shortLived: boolean;
 
 	public constructor(context: ArchiveContext, options: ArchiveServiceOptions = {}) {
 		this.context = context;
 		this.runner = new JobRunner(context, options);
+		this.#shortLived = options.shortLived === true;
 		const interval = options.indexBackupIntervalMs ?? 600_000;
 		if (context.settings.logChannelId !== undefined && context.settings.passphrase !== undefined && interval > 0) {
-			const trigger = createIndexBackupTrigger({ backup: () => this.backupIndex().result, minIntervalMs: interval, log: context.log });
+			const trigger = createIndexBackupTrigger({
+				backup: () => this.backupIndex().result,
+				minIntervalMs: interval,
+				log: context.log,
+				lastBackupAt: () => context.index.backups.latest()?.createdAt.getTime() ?? null
+			});
 			this.#backupTrigger = trigger;
 			this.runner.subscribe((event) => {
-				if (event.type === 'finished' && event.error === undefined && changingKinds.has(event.job.kind)) trigger.notify();
+				if (event.type === 'finished' && event.error === undefined && changingKinds.includes(event.job.kind)) trigger.notify();
 			});
 		} else this.#backupTrigger = null;
 	}
@@ -98,6 +112,11 @@ export class ArchiveService {
 	public async start(): Promise<void> {
 		const swept = await this.runner.sweep();
 		if (swept.length > 0) this.context.log('info', 'interrupted jobs of a stopped process', { jobs: swept.map((job) => job.id) });
+		// A change another process made and left unbacked (a `dos` command that ended before its backup was due).
+		if (this.#backupTrigger !== null) {
+			const latest = this.context.index.backups.latest();
+			if (this.context.index.jobs.doneSince(latest?.createdAt ?? null, changingKinds)) this.#backupTrigger.notify();
+		}
 	}
 
 	/**
@@ -269,7 +288,7 @@ export class ArchiveService {
 
 	/** Stops the runner (running jobs end interrupted, resumable). The owner closes the index, pool and transport after. */
 	public async shutdown(): Promise<void> {
-		await this.#backupTrigger?.close();
+		await this.#backupTrigger?.close({ onlyIfDue: this.#shortLived });
 		await this.runner.shutdown();
 	}
 	/**

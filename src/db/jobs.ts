@@ -289,6 +289,23 @@ export class JobLocks {
 		});
 	}
 
+	/** Whether a job of one of these kinds ended `done` after `since` (all time when null): e.g. a change since a backup. */
+	public doneSince(since: Date | null, kinds: readonly JobKind[]): boolean {
+		if (kinds.length === 0) return false;
+		return guard(this.#context, () => {
+			const conditions = [eq(jobs.status, JobStatus.Done), inArray(jobs.kind, [...kinds])];
+			if (since !== null) conditions.push(sql`${jobs.finishedAt} > ${since.getTime()}`);
+			return (
+				this.#context.db
+					.select({ id: jobs.id })
+					.from(jobs)
+					.where(and(...conditions))
+					.limit(1)
+					.get() !== undefined
+			);
+		});
+	}
+
 	/** The running or queued job of an archive (running first), or undefined. */
 	public activeFor(lot: number): Job | undefined {
 		return guard(this.#context, () =>
