@@ -78,6 +78,27 @@ describe('job runner', () => {
 		await service.shutdown();
 	});
 
+	it('GIVEN an upload of a folder running or queued WHEN the same folder is uploaded again (here or from another process) THEN the second is refused as busy, naming the first; once it ends, a new upload is taken', async () => {
+		harness = await startArchiveHarness(options);
+		await harness.writeTree('twice', nestedTree());
+		await harness.writeTree('other', nestedTree());
+		const service = new ArchiveService(harness.context);
+		const blocker = await service.upload({ folder: 'other' });
+		const first = await service.upload({ folder: 'twice' });
+		expect(harness.index.jobs.get(first.jobId)?.status).toBe('queued');
+		const firstId = harness.index.archives.require(first.lot!).id;
+		for (const owner of [service, new ArchiveService(harness.secondContext())]) {
+			const refused = await caught(owner.upload({ folder: './twice/' }));
+			expect(refused).toMatchObject({ code: 'ARCHIVE_BUSY' });
+			expect((refused as Error).message).toContain(firstId);
+		}
+		expect(harness.index.archives.list({ limit: 100 }).archives.filter((archive) => archive.source === 'twice')).toHaveLength(1);
+		await Promise.all([blocker.result, first.result]);
+		const again = await service.upload({ folder: 'twice' });
+		await again.result;
+		await service.shutdown();
+	});
+
 	it('GIVEN a running upload WHEN the service shuts down THEN the job and the archive end interrupted and resumable', async () => {
 		harness = await startArchiveHarness(options);
 		await harness.writeTree('nested', nestedTree());
