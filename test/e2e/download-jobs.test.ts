@@ -85,6 +85,21 @@ describe('downloads through the bot, end to end', () => {
 		expect(await readdir(world.downloadRoot)).toEqual(before);
 	});
 
+	it('GIVEN /archive verify as registered WHEN its options are read THEN they say a sample is a full check (sample implies full, and not with quick)', async () => {
+		const { applicationId, guildId } = world.emulator.ids;
+		const response = await fetch(`${world.emulator.apiUrl}/v10/applications/${applicationId}/guilds/${guildId}/commands`, {
+			headers: { Authorization: `Bot ${BOT_TOKEN}` }
+		});
+		const commands = (await response.json()) as {
+			name: string;
+			options?: { name: string; options?: { name: string; description: string }[] }[];
+		}[];
+		const verify = commands.find((command) => command.name === 'archive')?.options?.find((option) => option.name === 'verify');
+		const description = (name: string) => verify?.options?.find((option) => option.name === name)?.description ?? '';
+		expect(description('sample')).toContain('a sample is always full');
+		expect(description('level')).toContain('the default without sample');
+	});
+
 	it('GIVEN a complete archive whose thread was deleted on Discord WHEN downloaded THEN the answer carries a ref that is in the bot log, and no empty folder is left', async () => {
 		const card = (await world.control.card(world.archiveChannelId, archiveId))!;
 		const transport = new DiscordTransport({ token: BOT_TOKEN, apiUrl: world.emulator.apiUrl });

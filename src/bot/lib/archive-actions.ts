@@ -220,7 +220,10 @@ export async function startVerify(
 ): Promise<void> {
 	assertMayRun(interaction, ArchiveAction.Verify);
 	if (level === 'quick' && sample !== null)
-		throw new BotError(BotErrorCode.InvalidOption, 'A sample applies to a full verification: use level:full with sample, or leave sample out.');
+		throw new BotError(
+			BotErrorCode.InvalidOption,
+			'A sample is a full check of that share of the chunks, so it does not go with level:quick: leave level out (sample implies full) or leave sample out.'
+		);
 	const chosen: VerificationLevel = level ?? (sample === null ? 'quick' : 'full');
 	await deferEphemeral(interaction);
 	const handle = container.archive.verify({
