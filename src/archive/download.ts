@@ -163,6 +163,8 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 	// What the index knows cannot work (deleted, unfinished, a path it does not hold) is refused before anything is
 	// made under the download root or fetched.
 	assertDownloadable(ctx, archive, request.paths);
+	// No room for another restore folder: refused before anything is fetched (the manifest's label is the index's).
+	if (archive.format === ArchiveFormat.Dos1) await restoreFolderName(ctx, archive, archive.label ?? '', request.overwrite === true);
 	const thread = threadRefOf(archive);
 	const chunkDir = chunkFolderOf(ctx, archive);
 	await mkdir(chunkDir, { recursive: true }).catch((error: unknown) => {
@@ -783,27 +785,44 @@ export function chunkFailure(
 	return undefined;
 }
 
+/** How many restore folders of one archive the download root may hold: `#… name`, then ` (2)` … ` (10)`. */
+export const MAX_RESTORE_FOLDERS = 10;
+
 /**
  * A new folder to restore into under the download root: `#DDMMYY-NN <name>`, or with ` (2)`, ` (3)`… when that
- * exists, so nothing is ever written over; with `overwrite`, the first name is reused.
+ * exists, so nothing is ever written over; with `overwrite`, the first name is reused. At most
+ * {@link MAX_RESTORE_FOLDERS} restores of one archive are kept side by side: repeated downloads do not fill the disk.
+ *
+ * @throws {CoreError} FILE_EXISTS when every name is taken (see {@link restoreFolderName}).
  */
 async function newRestoreFolder(ctx: ArchiveContext, archive: Archive, hint: string, overwrite: boolean): Promise<string> {
+	const folder = await restoreFolderName(ctx, archive, hint, overwrite);
+	await mkdir(folder, { recursive: true }).catch((error: unknown) => {
+		throw fromFsError(error, folder);
+	});
+	return folder;
+}
+
+/**
+ * The folder {@link newRestoreFolder} would make, without making it: checked before any chunk is fetched.
+ *
+ * @throws {CoreError} FILE_EXISTS when {@link MAX_RESTORE_FOLDERS} restores of the archive are there already.
+ */
+async function restoreFolderName(ctx: ArchiveContext, archive: Archive, hint: string, overwrite: boolean): Promise<string> {
 	const base = `${archive.id} ${safeFolderHint(hint || path.posix.basename(archive.source))}`.trim();
-	for (let attempt = 1; attempt < 1000; attempt++) {
+	for (let attempt = 1; attempt <= MAX_RESTORE_FOLDERS; attempt++) {
 		const name = attempt === 1 ? base : `${base} (${attempt})`;
 		const folder = resolveInside(ctx.settings.downloadRoot, name);
 		const exists = await stat(folder).then(
 			() => true,
 			() => false
 		);
-		if (!exists || (overwrite && attempt === 1)) {
-			await mkdir(folder, { recursive: true }).catch((error: unknown) => {
-				throw fromFsError(error, folder);
-			});
-			return folder;
-		}
+		if (!exists || (overwrite && attempt === 1)) return folder;
 	}
-	throw new CoreError(CoreErrorCode.FileExists, `Too many restore folders named ${base} under ${ctx.settings.downloadRoot}. Tidy them up.`);
+	throw new CoreError(
+		CoreErrorCode.FileExists,
+		`The download root already holds ${MAX_RESTORE_FOLDERS} restores of ${archive.id} ("${base}" up to "${base} (${MAX_RESTORE_FOLDERS})"), so nothing was downloaded. Delete or move the ones you no longer need (or restore over the first with overwrite), then download again.`
+	);
 }
 
 /** A label or folder name made safe as one path segment (or empty). */

@@ -1,7 +1,7 @@
 import { readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadArchive } from '../../src/archive/download.js';
+import { downloadArchive, MAX_RESTORE_FOLDERS } from '../../src/archive/download.js';
 import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
 import { ArchiveService } from '../../src/archive/service.js';
 import { chunksSpanned, CoreErrorCode, isCoreError } from '../../src/core/index.js';
@@ -240,3 +240,34 @@ describe('downloads that cannot work', () => {
 async function realDir(dir: string): Promise<string> {
 	return realpath(dir);
 }
+
+describe('restore folders of repeated downloads', () => {
+	let harness: ArchiveHarness;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	it('GIVEN an archive downloaded again and again WHEN the cap of restore folders is reached THEN the next download is refused with FILE_EXISTS before anything is fetched; overwrite still restores into the first', async () => {
+		await harness.writeTree('often', { 'a.txt': 'a\n' });
+		const { archive } = await postTestArchive(harness, 'often');
+		const folders = new Set<string>();
+		for (let attempt = 0; attempt < MAX_RESTORE_FOLDERS; attempt++) {
+			folders.add((await downloadArchive(harness.context, { archive: archive.id }, harness.jobRun())).restoredTo);
+		}
+		expect(folders.size).toBe(MAX_RESTORE_FOLDERS);
+		const before = cdnDownloads(harness);
+		const listing = await readdir(harness.downloadRoot);
+		const error = await failure(downloadArchive(harness.context, { archive: archive.id }, harness.jobRun()));
+		expect(isCoreError(error, CoreErrorCode.FileExists)).toBe(true);
+		expect((error as Error).message).toContain(`${MAX_RESTORE_FOLDERS} restores of ${archive.id}`);
+		expect(cdnDownloads(harness)).toBe(before);
+		expect(await readdir(harness.downloadRoot)).toEqual(listing);
+		const over = await downloadArchive(harness.context, { archive: archive.id, overwrite: true }, harness.jobRun());
+		expect(folders.has(over.restoredTo)).toBe(true);
+	});
+});
