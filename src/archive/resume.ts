@@ -153,7 +153,17 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 			iterations: archive.kdfIterations!,
 			signal
 		});
-		if (await assertKeyOpensArchive(ctx, archive, key, signal)) reconciled = await reconcileThread(ctx, archive, signal);
+		if (await assertKeyOpensArchive(ctx, archive, key, signal)) {
+			// Damaged stored chunks were marked bad: a second pass deletes their messages and makes them pending.
+			const again = await reconcileThread(ctx, archive, signal);
+			reconciled = {
+				messagesSeen: reconciled.messagesSeen,
+				adopted: reconciled.adopted,
+				vanished: [...reconciled.vanished, ...again.vanished],
+				neverLanded: reconciled.neverLanded,
+				deletedMessages: [...reconciled.deletedMessages, ...again.deletedMessages]
+			};
+		}
 		const plan = planFromIndex(ctx, archive);
 		const { root } = await resolveUploadFolder(ctx.settings.uploadRoot, archive.source);
 		const changes = await compareSource(root, plan, { signal });

@@ -140,6 +140,26 @@ describe('resume', () => {
 		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
 	});
 
+	it('GIVEN a stopped upload whose first stored chunk was damaged on Discord WHEN resumed THEN the key is proved on the next one: another key is still refused, and the right one re-posts the damaged chunk and restores', async () => {
+		harness = await startArchiveHarness(fastLimits);
+		const { lot, threadId, source, id } = await partialUpload(harness, 3);
+		const [damaged] = harness.index.chunks.list(lot, { kind: ChunkKind.Data, states: [ChunkState.Stored] });
+		await harness.emulator.corruptAttachment(damaged!.attachmentId!);
+		const before = harness.emulator.messages(threadId).length;
+		const otherKey = { ...harness.context, settings: { ...harness.settings, passphrase: 'a typo in .env' } };
+		const error = await caught(resumeArchive(otherKey, { archive: id }, harness.jobRun()));
+		expect(isCoreError(error, 'WRONG_KEY')).toBe(true);
+		expect(harness.emulator.messages(threadId)).toHaveLength(before);
+
+		const result = await resumeArchive(harness.context, { archive: id }, harness.jobRun());
+		expect(result.reconciled.deletedMessages).toContain(damaged!.messageId);
+		expect(harness.index.archives.require(lot).status).toBe('complete');
+		expectOnePerChunk(harness, lot, threadId);
+		const outDir = path.join(harness.downloadRoot, 'restored');
+		await restoreFromThread(harness, threadId, outDir);
+		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
+	});
+
 	it('GIVEN a stopped upload WHEN two resumes are asked at once (two clicks, or two processes) THEN one job runs and the other is refused as busy', async () => {
 		harness = await startArchiveHarness(fastLimits);
 		const { lot, threadId, id } = await partialUpload(harness, 2);
