@@ -136,7 +136,7 @@ export class JobRunner {
 			if (busy) {
 				throw new IndexError(
 					IndexErrorCode.ArchiveBusy,
-					`${spec.archiveId ?? `Archive lot ${spec.lot}`} is busy with a ${busy.spec.kind} job (job ${busy.jobId}). Wait for it to finish or cancel it, then try again.`,
+					`${spec.archiveId ?? `Archive lot ${spec.lot}`} is busy with a ${busy.spec.kind} job (job ${busy.jobId}). Wait for it to finish or cancel it (the card's Cancel button, or dos cancel job:${busy.jobId}), then try again.`,
 					{ lot: spec.lot, jobId: busy.jobId }
 				);
 			}

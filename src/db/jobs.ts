@@ -168,8 +168,8 @@ export class JobLocks {
 					throw new IndexError(
 						IndexErrorCode.ArchiveBusy,
 						request.lot === null
-							? `Another ${holding.kind} job (job ${holding.id}) is running since ${since}. Wait for it to finish or cancel it, then try again.`
-							: `Archive lot ${request.lot} is busy with a ${holding.kind} job (job ${holding.id}) since ${since}. Wait for it to finish or cancel it, then try again.`,
+							? `Another ${holding.kind} job (job ${holding.id}) is running since ${since}. Wait for it to finish or cancel it (dos cancel job:${holding.id}), then try again.`
+							: `Archive lot ${request.lot} is busy with a ${holding.kind} job (job ${holding.id}) since ${since}. Wait for it to finish or cancel it (the card's Cancel button, or dos cancel job:${holding.id}), then try again.`,
 						{ jobId: holding.id, ...(request.lot === null ? {} : { lot: request.lot }) }
 					);
 				}

@@ -164,6 +164,8 @@ describe('watching and cancelling downloads and verifies', () => {
 			const card = cardText(harness!, uploaded.lot);
 			return card.embed.includes('Downloading') && card.embed.includes('Progress') && card.buttons.includes(`archive:cancel:${uploaded.uid}`);
 		});
+		// What else is asked meanwhile is told how to stop the download.
+		expect(() => service.cleanup({ archive: uploaded.archiveId })).toThrow(`dos cancel job:${handle.jobId}`);
 		const outcome = service.cancelJob({ archive: uploaded.archiveId });
 		expect(outcome).toMatchObject({ jobId: handle.jobId, kind: 'download', here: true });
 		expect((await caught(handle.result)) as { code?: string }).toMatchObject({ code: 'ABORTED' });

@@ -49,8 +49,12 @@ function cancel(run: CommandRun, target: string): ExitCode {
 				});
 		}
 		const requested = index.jobs.requestCancel(job.id);
+		const silent =
+			requested.status === 'running' && requested.leaseExpiresAt !== null && requested.leaseExpiresAt.getTime() < Date.now()
+				? ` Its process has not answered since ${requested.heartbeatAt?.toISOString() ?? 'it started'}: if it is gone, the next bot or dos start marks the job interrupted.`
+				: '';
 		run.reporter.result({ jobId: requested.id, kind: requested.kind, archiveId, status: requested.status, cancelRequested: true }, [
-			`Asked job ${requested.id} (${requested.kind}${archiveId === null ? '' : ` of ${archiveId}`}) to stop: the process running it stops it within a few seconds.${requested.kind === 'upload' || requested.kind === 'resume' ? ` Resume it later with dos resume ${archiveId ?? ''}.` : ''}`
+			`Asked job ${requested.id} (${requested.kind}${archiveId === null ? '' : ` of ${archiveId}`}) to stop: the process running it stops it within a few seconds.${requested.kind === 'upload' || requested.kind === 'resume' ? ` Resume it later with dos resume ${archiveId ?? ''}.` : ''}${silent}`
 		]);
 		return ExitCode.Ok;
 	} finally {
