@@ -127,7 +127,7 @@ export async function startDownload(
 	const range = resolveArchiveRange(service.context, reference, through);
 	const [first, ...rest] = range.archives;
 	// The first job starts before the answer, so a busy archive is refused with nothing started.
-	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}) });
+	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}), requestedBy: interaction.user.id });
 	const span = `**${range.first.id}** through **${range.last.id}**`;
 	await replyEphemeral(
 		interaction,
@@ -162,7 +162,10 @@ async function downloadInTurn(
 	let restored = 0;
 	for (const [position, archive] of archives.entries()) {
 		try {
-			const handle = position === 0 ? first : container.archive.download({ archive: String(archive.lot), ...(paths ? { paths } : {}) });
+			const handle =
+				position === 0
+					? first
+					: container.archive.download({ archive: String(archive.lot), ...(paths ? { paths } : {}), requestedBy: interaction.user.id });
 			lines.push(downloadLine(await handle.result));
 			restored++;
 		} catch (error) {
