@@ -205,6 +205,20 @@ describe('watching and cancelling downloads and verifies', () => {
 		await here.shutdown();
 	});
 
+	it('GIVEN a cleaned-up archive WHEN a verify is asked THEN it is refused at once with NOT_FOUND and its greyed card is not touched', async () => {
+		harness = await startArchiveHarness({ ...options, settings: { ...options.settings, cardEditIntervalMs: 0 } });
+		await harness.writeTree('gone', nestedTree());
+		const service = new ArchiveService(harness.context);
+		const uploaded = await (await service.upload({ folder: 'gone' })).result;
+		await service.cleanup({ archive: uploaded.archiveId }).result;
+		const card = cardText(harness, uploaded.lot);
+		expect(() => service.verify({ archive: uploaded.archiveId, level: 'quick' })).toThrow(/was deleted/);
+		expect(harness.index.jobs.forArchive(uploaded.lot).filter((job) => job.kind === 'verify')).toHaveLength(0);
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(cardText(harness, uploaded.lot)).toEqual(card);
+		await service.shutdown();
+	});
+
 	it('GIVEN a running full verify WHEN the card is read THEN it shows Verifying with progress and Cancel', async () => {
 		harness = await startArchiveHarness({ ...options, settings: { ...options.settings, cardEditIntervalMs: 0 } });
 		await harness.writeTree('nested', nestedTree());
