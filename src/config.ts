@@ -62,6 +62,10 @@ export interface AppConfig {
 		/** Seconds the cleanup question's Delete and Keep buttons can be answered (`DOS_CLEANUP_CONFIRM_SECONDS`). */
 		readonly cleanupConfirmSeconds: number;
 	};
+	readonly backups: {
+		/** At most one automatic index backup per this many minutes, 0 for none (`DOS_INDEX_BACKUP_MINUTES`, default 10). */
+		readonly intervalMinutes: number;
+	};
 	readonly engine: {
 		readonly chunkSize: number;
 		readonly gzipLevel: number;
@@ -105,6 +109,7 @@ export const CONFIG_VARIABLES = [
 	'DOS_UPLOAD_CONCURRENCY',
 	'DOS_ATTACHMENT_LIMIT',
 	'DOS_CLEANUP_CONFIRM_SECONDS',
+	'DOS_INDEX_BACKUP_MINUTES',
 	'DISCORD_API_URL'
 ] as const;
 
@@ -138,6 +143,7 @@ const envSchema = z.object({
 	DOS_GZIP_LEVEL: optional(integer(0, 9)),
 	DOS_WORKERS: optional(integer(1, 256)),
 	DOS_UPLOAD_CONCURRENCY: optional(integer(1, 32)),
+	DOS_INDEX_BACKUP_MINUTES: optional(integer(0, 1440)),
 	DOS_ATTACHMENT_LIMIT: optional(integer(CONTAINER_OVERHEAD + 1, 1024 * 1024 * 1024)),
 	// Bounded by the 15 minutes Discord keeps an interaction answerable; below a second nobody could click in time.
 	DOS_CLEANUP_CONFIRM_SECONDS: optional(
@@ -228,6 +234,7 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 		},
 		access: { ownerIds: values.OWNER_IDS ?? [], allowedRoleIds: values.ALLOWED_ROLE_IDS ?? [] },
 		interactions: { cleanupConfirmSeconds: values.DOS_CLEANUP_CONFIRM_SECONDS ?? CLEANUP_CONFIRM_SECONDS.default },
+		backups: { intervalMinutes: values.DOS_INDEX_BACKUP_MINUTES ?? 10 },
 		engine: {
 			chunkSize,
 			gzipLevel: values.DOS_GZIP_LEVEL ?? DEFAULT_GZIP_LEVEL,

@@ -13,7 +13,8 @@ import { cardRecordOf, encodeCardRecord } from './card-record.js';
 export const CardStatus = {
 	...ArchiveStatus,
 	Slicing: 'slicing',
-	Verifying: 'verifying'
+	Verifying: 'verifying',
+	Downloading: 'downloading'
 } as const;
 export type CardStatus = (typeof CardStatus)[keyof typeof CardStatus];
 
@@ -49,6 +50,8 @@ export interface CardSnapshot {
 	readonly startedBy?: string | null;
 	/** One line on what failed, shown on failed and interrupted cards (defaults to the archive's last error). */
 	readonly failure?: string | null;
+	/** How the last download or verify job ended (counts and codes only), shown as `Last activity`. */
+	readonly lastActivity?: string | null;
 }
 
 /** Discord's embed bounds (DISCORD.md): the renderer keeps inside them. */
@@ -59,6 +62,7 @@ const colours: Record<CardStatus, number> = {
 	slicing: 0x3498db,
 	uploading: 0x3498db,
 	verifying: 0x9b59b6,
+	downloading: 0x1abc9c,
 	complete: 0x2ecc71,
 	failed: 0xe74c3c,
 	interrupted: 0xe67e22,
@@ -71,6 +75,7 @@ const titles: Record<CardStatus, string> = {
 	slicing: '⚙️ Slicing',
 	uploading: '⬆️ Uploading',
 	verifying: '🔍 Verifying',
+	downloading: '⬇️ Downloading',
 	complete: '📦 Archive',
 	failed: '❌ Failed',
 	interrupted: '⏸️ Interrupted',
@@ -113,6 +118,7 @@ export function cardActions(status: CardStatus, archive: Pick<Archive, 'status' 
 		case 'slicing':
 		case 'uploading':
 		case 'verifying':
+		case 'downloading':
 			return [CardAction.Cancel];
 		case 'complete':
 			return [CardAction.Download, CardAction.Verify, CardAction.Delete];
@@ -147,7 +153,10 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 	field('Files', describeCounts(archive));
 	field('Size', `${formatBytes(archive.originalBytes)} → ${formatBytes(archive.storedBytes)} stored`);
 	field('Chunks', `${archive.storedChunkCount}/${archive.chunkCount} · ${formatBytes(archive.chunkSize)} each`);
-	if (snapshot.progress && (status === 'slicing' || status === 'uploading' || status === 'verifying' || status === 'planned')) {
+	if (
+		snapshot.progress &&
+		(status === 'slicing' || status === 'uploading' || status === 'verifying' || status === 'downloading' || status === 'planned')
+	) {
 		field('Progress', progressLine(snapshot.progress), false);
 	}
 	if (archive.verifiedAt !== null && archive.verifyLevel !== null) {
@@ -171,6 +180,7 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 			false
 		);
 	}
+	if (snapshot.lastActivity) field('Last activity', snapshot.lastActivity, false);
 	if (snapshot.startedBy) field('Started by', /^\d{17,20}$/.test(snapshot.startedBy) ? `<@${snapshot.startedBy}>` : snapshot.startedBy);
 	const title = clip(`${titles[status]} ${archive.id}${archive.label ? ` · ${archive.label}` : ''}`, EmbedLimits.title);
 	const embed: APIEmbed = {

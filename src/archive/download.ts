@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, realpath, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
@@ -8,6 +8,7 @@ import {
 	type AssembleResult,
 	assertPassphrase,
 	assertSafeName,
+	assertSafeRelativePath,
 	chunksForPaths,
 	CoreError,
 	CoreErrorCode,
@@ -31,6 +32,7 @@ import {
 import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, type ChunkRecord } from '../db/index.js';
 import { type AttachmentLocation, isTransportError, type LiveAttachment, TransportErrorCode } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
+import { ArchiveError, ArchiveErrorCode } from './errors.js';
 
 /**
  * The read side's downloads (DESIGN.md §4, Download): one archive, or selected paths of it, from its thread into
@@ -164,17 +166,28 @@ export function chunkFolderOf(ctx: ArchiveContext, archive: Pick<Archive, 'id'>)
 export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequest, run: JobRun): Promise<DownloadResult> {
 	const archive = ctx.index.archives.require(request.archive);
 	assertPassphrase(ctx.settings.passphrase);
-	// A deleted archive, or one that never got a thread, is refused before anything is made under the download root.
+	// What the index knows cannot work (deleted, unfinished, a path it does not hold) is refused before anything is
+	// made under the download root or fetched.
+	assertDownloadable(ctx, archive, request.paths);
+	// No room for another restore folder: refused before anything is fetched (the manifest's label is the index's).
+	if (archive.format === ArchiveFormat.Dos1) await restoreFolderName(ctx, archive, archive.label ?? '', request.overwrite === true);
 	const thread = threadRefOf(archive);
 	const chunkDir = chunkFolderOf(ctx, archive);
 	await mkdir(chunkDir, { recursive: true }).catch((error: unknown) => {
 		throw fromFsError(error, chunkDir);
 	});
-	const listed = await listThreadAttachments(ctx, thread, run.signal);
-	const downloaded =
-		archive.format === ArchiveFormat.Dos1
-			? await downloadOurs(ctx, archive, listed, chunkDir, request, run)
-			: await downloadLegacy(ctx, archive, listed, chunkDir, request, run);
+	let downloaded: Downloaded;
+	try {
+		const listed = await listThreadAttachments(ctx, thread, run.signal);
+		downloaded =
+			archive.format === ArchiveFormat.Dos1
+				? await downloadOurs(ctx, archive, listed, chunkDir, request, run)
+				: await downloadLegacy(ctx, archive, listed, chunkDir, request, run);
+	} catch (error) {
+		// A failed download leaves no empty chunk folder behind (one holding chunks stays: the next attempt reuses them).
+		await removeIfEmpty(chunkDir);
+		throw error;
+	}
 	throwIfAborted(run.signal);
 	let chunkDirRemoved = false;
 	const complete = downloaded.lost.length === 0;
@@ -194,6 +207,46 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 			: `incomplete: restored ${downloaded.files} files into ${downloaded.restoredTo}, ${downloaded.lost.length} lost to ${downloaded.badChunks.length} bad chunk(s); the chunk folder was kept`
 	});
 	return { archiveId: archive.id, lot: archive.lot, format: archive.format, chunkDir, chunkDirRemoved, complete, ...downloaded };
+}
+
+/**
+ * Refuses, from the index alone, a download that cannot work: an archive that was cleaned up or never got a thread
+ * (NOT_FOUND), one whose upload did not finish (NOT_DOWNLOADABLE: no manifest to restore from), and — for archives
+ * of ours whose entries the index holds — a path the archive does not hold (NOT_FOUND naming each).
+ *
+ * @throws {CoreError} NOT_FOUND; UNSAFE_PATH for a path that could never be in an archive. {@link ArchiveError}
+ * NOT_DOWNLOADABLE.
+ */
+export function assertDownloadable(ctx: ArchiveContext, archive: Archive, paths?: readonly string[]): void {
+	requireThread(archive);
+	if (archive.status !== ArchiveStatus.Complete) {
+		throw new ArchiveError(
+			ArchiveErrorCode.NotDownloadable,
+			`${archive.id} cannot be downloaded: it ${notDownloadable(archive.status)}. Nothing was fetched.`,
+			{ archiveId: archive.id, lot: archive.lot }
+		);
+	}
+	if (paths === undefined || paths.length === 0 || archive.format !== ArchiveFormat.Dos1) return;
+	// A skeleton (rebuilt without its entries) cannot be checked here: the manifest is checked after it is fetched.
+	if (ctx.index.entries.list(archive.lot, { limit: 1 }).length === 0) return;
+	const missing = paths.filter((wanted) => {
+		let normalized = wanted.replace(/^(\.\/)+/, '');
+		while (normalized.endsWith('/')) normalized = normalized.slice(0, -1);
+		assertSafeRelativePath(normalized);
+		return ctx.index.entries.get(archive.lot, normalized) === undefined;
+	});
+	if (missing.length > 0) {
+		throw new CoreError(
+			CoreErrorCode.NotFound,
+			`Not in archive ${archive.id}: ${missing.join(', ')}. Check the spelling and case (paths are relative to the archive root; /archive find or dos find lists them). Nothing was fetched.`,
+			{ paths: missing }
+		);
+	}
+}
+
+/** Removes a folder if it is empty; anything else (not empty, gone, not allowed) leaves it as it is. */
+async function removeIfEmpty(folder: string): Promise<void> {
+	await rmdir(folder).catch(() => undefined);
 }
 
 /** A lot of a range that is not downloaded, and why. */
@@ -319,24 +372,31 @@ async function downloadOurs(
 	const salvage = request.salvage === true;
 	const fetchedChunks = await fetchChunks(ctx, archive, wanted, chunkDir, run, salvage);
 	const restoredTo = await newRestoreFolder(ctx, archive, manifest.label, request.overwrite === true);
-	const result: AssembleResult = await assemble({
-		manifest,
-		key,
-		source: async (index) => {
-			const failed = fetchedChunks.failures.get(index);
-			if (failed !== undefined) throw failed;
-			const chunk = wanted.find((candidate) => candidate.index === index);
-			if (chunk === undefined) throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} was not downloaded.`, { chunks: [index] });
-			return readFile(path.join(chunkDir, chunk.filename));
-		},
-		salvage,
-		outDir: restoredTo,
-		...(request.paths === undefined ? {} : { paths: request.paths }),
-		overwrite: request.overwrite === true,
-		pool: ctx.pool,
-		signal: run.signal,
-		onProgress: restoringProgress(run, archive.id)
-	});
+	let result: AssembleResult;
+	try {
+		result = await assemble({
+			manifest,
+			key,
+			source: async (index) => {
+				const failed = fetchedChunks.failures.get(index);
+				if (failed !== undefined) throw failed;
+				const chunk = wanted.find((candidate) => candidate.index === index);
+				if (chunk === undefined) throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} was not downloaded.`, { chunks: [index] });
+				return readFile(path.join(chunkDir, chunk.filename));
+			},
+			salvage,
+			outDir: restoredTo,
+			...(request.paths === undefined ? {} : { paths: request.paths }),
+			overwrite: request.overwrite === true,
+			pool: ctx.pool,
+			signal: run.signal,
+			onProgress: restoringProgress(run, archive.id)
+		});
+	} catch (error) {
+		// A restore that failed before writing a file leaves no empty folder behind.
+		await removeIfEmpty(restoredTo);
+		throw error;
+	}
 	return {
 		restoredTo: result.outDir,
 		files: result.files,
@@ -829,27 +889,44 @@ export function chunkFailure(
 	return undefined;
 }
 
+/** How many restore folders of one archive the download root may hold: `#… name`, then ` (2)` … ` (10)`. */
+export const MAX_RESTORE_FOLDERS = 10;
+
 /**
  * A new folder to restore into under the download root: `#DDMMYY-NN <name>`, or with ` (2)`, ` (3)`… when that
- * exists, so nothing is ever written over; with `overwrite`, the first name is reused.
+ * exists, so nothing is ever written over; with `overwrite`, the first name is reused. At most
+ * {@link MAX_RESTORE_FOLDERS} restores of one archive are kept side by side: repeated downloads do not fill the disk.
+ *
+ * @throws {CoreError} FILE_EXISTS when every name is taken (see {@link restoreFolderName}).
  */
 async function newRestoreFolder(ctx: ArchiveContext, archive: Archive, hint: string, overwrite: boolean): Promise<string> {
+	const folder = await restoreFolderName(ctx, archive, hint, overwrite);
+	await mkdir(folder, { recursive: true }).catch((error: unknown) => {
+		throw fromFsError(error, folder);
+	});
+	return folder;
+}
+
+/**
+ * The folder {@link newRestoreFolder} would make, without making it: checked before any chunk is fetched.
+ *
+ * @throws {CoreError} FILE_EXISTS when {@link MAX_RESTORE_FOLDERS} restores of the archive are there already.
+ */
+async function restoreFolderName(ctx: ArchiveContext, archive: Archive, hint: string, overwrite: boolean): Promise<string> {
 	const base = `${archive.id} ${safeFolderHint(hint || path.posix.basename(archive.source))}`.trim();
-	for (let attempt = 1; attempt < 1000; attempt++) {
+	for (let attempt = 1; attempt <= MAX_RESTORE_FOLDERS; attempt++) {
 		const name = attempt === 1 ? base : `${base} (${attempt})`;
 		const folder = resolveInside(ctx.settings.downloadRoot, name);
 		const exists = await stat(folder).then(
 			() => true,
 			() => false
 		);
-		if (!exists || (overwrite && attempt === 1)) {
-			await mkdir(folder, { recursive: true }).catch((error: unknown) => {
-				throw fromFsError(error, folder);
-			});
-			return folder;
-		}
+		if (!exists || (overwrite && attempt === 1)) return folder;
 	}
-	throw new CoreError(CoreErrorCode.FileExists, `Too many restore folders named ${base} under ${ctx.settings.downloadRoot}. Tidy them up.`);
+	throw new CoreError(
+		CoreErrorCode.FileExists,
+		`The download root already holds ${MAX_RESTORE_FOLDERS} restores of ${archive.id} ("${base}" up to "${base} (${MAX_RESTORE_FOLDERS})"), so nothing was downloaded. Delete or move the ones you no longer need (or restore over the first with overwrite), then download again.`
+	);
 }
 
 /** A label or folder name made safe as one path segment (or empty). */

@@ -14,6 +14,8 @@ export const ArchiveErrorCode = {
 	ServiceClosed: 'SERVICE_CLOSED',
 	/** No running or queued job with that id, or for that archive. */
 	NoSuchJob: 'NO_SUCH_JOB',
+	/** The archive cannot be downloaded in its state (its upload did not finish, or it was cleaned up). */
+	NotDownloadable: 'NOT_DOWNLOADABLE',
 	/** The thread holds something the index cannot explain (a chunk with another hash under the same name). */
 	ThreadMismatch: 'THREAD_MISMATCH',
 	/**

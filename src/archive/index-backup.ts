@@ -283,8 +283,11 @@ export interface IndexBackupTrigger {
 	notify(): void;
 	/** Runs a pending backup now (e.g. at shutdown) and waits for it and for one already running. */
 	flush(): Promise<void>;
-	/** Stops the timer; a pending change is backed up first. */
-	close(): Promise<void>;
+	/**
+	 * Stops the timer; a pending change is backed up first — unless `onlyIfDue` and the interval since the last backup
+	 * has not passed: then it is left to the next process that opens the index (see {@link IndexBackupTriggerOptions}).
+	 */
+	close(options?: { readonly onlyIfDue?: boolean }): Promise<void>;
 }
 
 /** Options of {@link createIndexBackupTrigger}. */
@@ -296,12 +299,18 @@ export interface IndexBackupTriggerOptions {
 	readonly log?: ArchiveLog;
 	/** Milliseconds since the epoch; default `Date.now` (tests pass fake timers instead). */
 	readonly now?: () => number;
+	/**
+	 * When the newest backup recorded in the index was taken (ms), whichever process took it: the interval counts
+	 * from it too, so processes that come and go (one `dos` command after another) do not each post one.
+	 */
+	readonly lastBackupAt?: () => number | null;
 }
 
 /**
- * A trailing-edge throttle around index backups for the write side and the bot: the first change is backed up at
- * once, later ones at most once per `minIntervalMs`, and a change made while a backup runs gets a backup of its own
- * after it, so the newest state always ends up in the log channel.
+ * A trailing-edge throttle around index backups for the write side and the bot: a change is backed up at once when
+ * the last backup (this process's, or the index's record of any process's) is older than `minIntervalMs`, else when
+ * the interval has passed; a change made while a backup runs gets a backup of its own after it, so the newest state
+ * always ends up in the log channel.
  */
 export function createIndexBackupTrigger(options: IndexBackupTriggerOptions): IndexBackupTrigger {
 	const now = options.now ?? Date.now;
@@ -336,9 +345,19 @@ export function createIndexBackupTrigger(options: IndexBackupTriggerOptions): In
 		return running;
 	};
 
+	const since = () => {
+		let recorded: number | null = null;
+		try {
+			recorded = options.lastBackupAt?.() ?? null;
+		} catch {
+			recorded = null;
+		}
+		return Math.max(lastStart, recorded ?? Number.NEGATIVE_INFINITY);
+	};
+
 	const schedule = () => {
 		if (timer !== undefined || running !== undefined) return;
-		const wait = Math.max(0, lastStart + options.minIntervalMs - now());
+		const wait = Math.max(0, since() + options.minIntervalMs - now());
 		timer = setTimeout(() => void run(), wait);
 		timer.unref?.();
 	};
@@ -355,11 +374,12 @@ export function createIndexBackupTrigger(options: IndexBackupTriggerOptions): In
 			await running;
 			await run();
 		},
-		async close() {
+		async close(closing = {}) {
 			closed = true;
 			if (timer !== undefined) clearTimeout(timer);
 			timer = undefined;
 			await running;
+			if (closing.onlyIfDue === true && since() + options.minIntervalMs > now()) return;
 			await run();
 		}
 	};

@@ -1,4 +1,6 @@
+import { Writable } from 'node:stream';
 import {
+	type ArchiveKey,
 	type ArchivePlan,
 	assertPassphrase,
 	chunkCountFor,
@@ -6,11 +8,13 @@ import {
 	CoreError,
 	CoreErrorCode,
 	deriveArchiveKey,
+	isCoreError,
 	type PlanEntry
 } from '../core/index.js';
-import { type Archive, ArchiveStatus, type EntryRecord } from '../db/index.js';
+import { type Archive, ArchiveStatus, ChunkKind, type ChunkRecord, ChunkState, type EntryRecord } from '../db/index.js';
 import { isResumable } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
+import { chunkFailure } from './download.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type ReconcileReport, reconcileThread } from './reconcile.js';
 import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
@@ -29,6 +33,9 @@ import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, 
  * stored chunks and whose hash is recorded is not read at all: its bytes are posted already and its recorded hash
  * describes exactly those bytes, so the archive stays consistent even if that file changed since; the archive then
  * holds the file as it was when it was posted.
+ *
+ * Before anything is sealed, the current USER_KEY must open a chunk the thread already holds (see
+ * {@link assertKeyOpensArchive}): chunks sealed under another passphrase would make the archive unrestorable by any key.
  */
 
 export interface ResumeRequest {
@@ -141,6 +148,22 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 			note: 'reading the thread'
 		});
 		reconciled = await reconcileThread(ctx, archive, signal);
+		const key = await deriveArchiveKey(ctx.settings.passphrase, {
+			salt: Buffer.from(archive.archiveSalt!, 'hex'),
+			iterations: archive.kdfIterations!,
+			signal
+		});
+		if (await assertKeyOpensArchive(ctx, archive, key, signal)) {
+			// Damaged stored chunks were marked bad: a second pass deletes their messages and makes them pending.
+			const again = await reconcileThread(ctx, archive, signal);
+			reconciled = {
+				messagesSeen: reconciled.messagesSeen,
+				adopted: reconciled.adopted,
+				vanished: [...reconciled.vanished, ...again.vanished],
+				neverLanded: reconciled.neverLanded,
+				deletedMessages: [...reconciled.deletedMessages, ...again.deletedMessages]
+			};
+		}
 		const plan = planFromIndex(ctx, archive);
 		const { root } = await resolveUploadFolder(ctx.settings.uploadRoot, archive.source);
 		const changes = await compareSource(root, plan, { signal });
@@ -152,11 +175,6 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 				{ paths: changes.map((change) => change.path) }
 			);
 		}
-		const key = await deriveArchiveKey(ctx.settings.passphrase, {
-			salt: Buffer.from(archive.archiveSalt!, 'hex'),
-			iterations: archive.kdfIterations!,
-			signal
-		});
 		continued = { root, plan, key, startedBy, fileHashes: recordedFileHashes(ctx, archive) };
 	} catch (error) {
 		await recordUploadFailure(ctx, archive.lot, error, signal, { startedBy });
@@ -164,6 +182,88 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 	}
 	const result = await continueUpload(ctx, archive.lot, run, continued);
 	return { ...result, reconciled };
+}
+
+/**
+ * Proves that `key` (the current USER_KEY over the archive's recorded salt) is the key the archive's stored chunks were
+ * sealed with, before a resume seals anything: it downloads the first stored data chunk (the thread's copy, checked
+ * against its recorded sha256) and opens it. A chunk that is damaged or gone proves nothing: it is marked bad (the
+ * caller reconciles again, which deletes its message and makes it pending) and the next stored chunk is tried. With no
+ * stored data chunk, nothing was sealed under any key yet (or every sealed chunk is bad), so any key is consistent.
+ *
+ * @returns whether a chunk was marked bad (the thread then needs reconciling again).
+ * @throws {CoreError} WRONG_KEY when the key does not open an intact chunk: nothing has been posted or sealed.
+ * TransportError when Discord stays unavailable; ABORTED.
+ */
+export async function assertKeyOpensArchive(ctx: ArchiveContext, archive: Archive, key: ArchiveKey, signal: AbortSignal): Promise<boolean> {
+	if (archive.threadId === null) return false;
+	const stored = ctx.index.chunks
+		.list(archive.lot, { kind: ChunkKind.Data })
+		.filter((row) => row.state === ChunkState.Stored && row.messageId !== null && row.attachmentId !== null && row.sha256 !== null);
+	let markedBad = false;
+	const keyBytes = key.exportBytes();
+	try {
+		for (const row of stored) {
+			try {
+				const sealed = await fetchRecordedChunk(ctx, archive.threadId, archive.id, row, signal);
+				await ctx.pool.open(
+					{
+						sealed,
+						archiveKey: keyBytes,
+						expect: {
+							kind: 'data',
+							uid: Buffer.from(archive.uid, 'hex'),
+							index: row.index,
+							archiveSalt: key.salt,
+							label: `Chunk ${row.index} of ${archive.id}`
+						},
+						sha256: row.sha256!,
+						...(row.plainSize === null ? {} : { plainSize: row.plainSize }),
+						...(row.plainSha256 === null ? {} : { plainSha256: row.plainSha256 })
+					},
+					signal
+				);
+				return markedBad;
+			} catch (error) {
+				if (isCoreError(error, CoreErrorCode.WrongKey)) {
+					throw new CoreError(
+						CoreErrorCode.WrongKey,
+						`USER_KEY does not open the chunks ${archive.id} already holds: they were sealed under another passphrase. Nothing was posted. Set USER_KEY back to the passphrase this archive was uploaded with, then resume again.`,
+						{ chunks: [row.index] },
+						{ cause: error }
+					);
+				}
+				if (!isCoreError(error) || error.code === CoreErrorCode.Aborted) throw error;
+				ctx.log('warn', 'a stored chunk is damaged: it will be posted again', { archiveId: archive.id, chunk: row.index, code: error.code });
+				ctx.index.chunks.markState(archive.lot, [row], ChunkState.Bad);
+				markedBad = true;
+			}
+		}
+		return markedBad;
+	} finally {
+		keyBytes.fill(0);
+	}
+}
+
+/** Downloads one stored chunk into memory from its recorded message (a fresh URL), its size and sha256 checked. */
+async function fetchRecordedChunk(ctx: ArchiveContext, threadId: string, archiveId: string, row: ChunkRecord, signal: AbortSignal): Promise<Buffer> {
+	const parts: Buffer[] = [];
+	const sink = new Writable({
+		write(piece: Buffer, _encoding, callback) {
+			parts.push(piece);
+			callback();
+		}
+	});
+	try {
+		await ctx.transport.downloadAttachment(
+			{ channelId: threadId, messageId: row.messageId!, attachmentId: row.attachmentId! },
+			{ stream: sink },
+			{ ...(row.storedSize === null ? {} : { expectedSize: row.storedSize }), expectedSha256: row.sha256!, signal }
+		);
+	} catch (error) {
+		throw chunkFailure(error, { id: archiveId }, row.index, `Chunk ${row.index}`, undefined) ?? error;
+	}
+	return Buffer.concat(parts);
 }
 
 /**

@@ -58,6 +58,11 @@ export interface JobRunnerOptions {
 	readonly heartbeatMs?: number;
 	/** How long {@link JobRunner.shutdown} waits for running jobs to stop; default 15 s. */
 	readonly shutdownGraceMs?: number;
+	/**
+	 * How often a running job's row is read for a cancel asked by another process (`dos cancel`, the bot's Cancel
+	 * button on a CLI job); default 2 s, and never less often than the heartbeat.
+	 */
+	readonly cancelPollMs?: number;
 }
 
 /** Kinds that take an upload slot (each posts into its own thread; their number is `uploadConcurrency`). */
@@ -83,6 +88,7 @@ export class JobRunner {
 	readonly #leaseMs: number;
 	readonly #heartbeatMs: number;
 	readonly #graceMs: number;
+	readonly #cancelPollMs: number;
 	readonly #listeners = new Set<RunnerListener>();
 	readonly #active = new Map<number, Active>();
 	readonly #waiting: Waiting[] = [];
@@ -94,6 +100,7 @@ export class JobRunner {
 		this.#leaseMs = options.leaseMs ?? 60_000;
 		this.#heartbeatMs = options.heartbeatMs ?? Math.max(1_000, Math.floor(this.#leaseMs / 3));
 		this.#graceMs = options.shutdownGraceMs ?? 15_000;
+		this.#cancelPollMs = Math.min(this.#heartbeatMs, options.cancelPollMs ?? 2_000);
 	}
 
 	/** Receives every runner event until the returned function is called. Listeners must not throw. */
@@ -129,7 +136,7 @@ export class JobRunner {
 			if (busy) {
 				throw new IndexError(
 					IndexErrorCode.ArchiveBusy,
-					`${spec.archiveId ?? `Archive lot ${spec.lot}`} is busy with a ${busy.spec.kind} job (job ${busy.jobId}). Wait for it to finish or cancel it, then try again.`,
+					`${spec.archiveId ?? `Archive lot ${spec.lot}`} is busy with a ${busy.spec.kind} job (job ${busy.jobId}). Wait for it to finish or cancel it (the card's Cancel button, or dos cancel job:${busy.jobId}), then try again.`,
 					{ lot: spec.lot, jobId: busy.jobId }
 				);
 			}
@@ -193,6 +200,11 @@ export class JobRunner {
 		return true;
 	}
 
+	/** Whether this process runs or queues the job. */
+	public holds(jobId: number): boolean {
+		return this.#active.has(jobId);
+	}
+
 	/** Cancels this process's job on an archive (the card's Cancel button). @returns false when there is none. */
 	public cancelArchive(lot: number): boolean {
 		const active = [...this.#active.values()].find((candidate) => candidate.spec.lot === lot);
@@ -236,9 +248,26 @@ export class JobRunner {
 	async #execute<R>(active: Active, job: Job, work: (run: JobRun) => Promise<R>): Promise<R> {
 		const { index, holder } = this.#ctx;
 		const signal = active.controller.signal;
+		const cancelRequested = (row: Job) => {
+			if (row.cancelRequestedAt !== null && !signal.aborted) {
+				this.#ctx.log('info', 'cancel requested through the job table: stopping the job', { jobId: job.id });
+				active.controller.abort(new JobStop('cancel'));
+			}
+		};
+		cancelRequested(job);
+		// A cancel asked through the job table (another process) is read more often than the lease is renewed.
+		const cancelPoll = setInterval(() => {
+			try {
+				const row = index.jobs.get(job.id);
+				if (row !== undefined) cancelRequested(row);
+			} catch (error) {
+				this.#ctx.log('warn', 'could not read the job row', { jobId: job.id, ...errorSummary(error) });
+			}
+		}, this.#cancelPollMs);
+		cancelPoll.unref();
 		const heartbeat = setInterval(() => {
 			try {
-				index.jobs.heartbeat(job.id, holder, active.latest ?? undefined);
+				cancelRequested(index.jobs.heartbeat(job.id, holder, active.latest ?? undefined));
 			} catch (error) {
 				if (isIndexError(error, 'LEASE_LOST')) {
 					this.#ctx.log('error', 'job lease lost: stopping the job', { jobId: job.id });
@@ -258,11 +287,13 @@ export class JobRunner {
 		try {
 			const result = await work(run);
 			clearInterval(heartbeat);
+			clearInterval(cancelPoll);
 			const released = this.#release(job.id, { status: JobStatus.Done, result: toJobResult(result) });
 			this.#emit({ type: 'finished', job: released ?? job });
 			return result;
 		} catch (error) {
 			clearInterval(heartbeat);
+			clearInterval(cancelPoll);
 			const stop = stopReasonOf(signal);
 			const summary =
 				stop === 'cancel'

@@ -9,14 +9,17 @@ import {
 	type EntrySearchOptions,
 	type EntrySearchPage,
 	type IndexStatus,
+	type Job,
 	JobKind,
+	JobStatus,
 	type SuggestOptions
 } from '../db/index.js';
-import { renderCard } from './card.js';
+import { formatBytes, ProgressMeter, renderCard } from './card.js';
+import { CardUpdater } from './card-updater.js';
 import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
-import type { ArchiveContext } from './context.js';
-import { type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
-import { errorSummary } from './errors.js';
+import type { ArchiveContext, JobRun } from './context.js';
+import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive, requireThread } from './download.js';
+import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
 import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type IndexBackupTrigger } from './index-backup.js';
 import { type RebuildRequest, type RebuildResult, rebuildIndex } from './rebuild.js';
 import { assertResumable, type ResumeRequest, type ResumeResult, resumeArchive } from './resume.js';
@@ -36,6 +39,15 @@ export interface RootStatus {
 	readonly freeBytes: number | null;
 }
 
+/** What {@link ArchiveService.cancelJob} did. */
+export interface CancelOutcome {
+	readonly jobId: number;
+	readonly kind: JobKind;
+	readonly archiveId: string | null;
+	/** True when this process held the job and stopped it; false when the request waits for its holder's heartbeat. */
+	readonly here: boolean;
+}
+
 /** What `/archive status` and `dos status` show. */
 export interface ServiceStatus {
 	readonly index: IndexStatus;
@@ -51,28 +63,42 @@ export interface ServiceStatus {
 export interface ArchiveServiceOptions extends JobRunnerOptions {
 	/**
 	 * With a log channel configured, the index is backed up there after every upload, resume, cleanup and rebuild that
-	 * changed it, at most once per this many milliseconds (default 10 minutes); 0 turns automatic backups off.
+	 * changed it, at most once per this many milliseconds (default 10 minutes) counted from the newest backup any process
+	 * took; 0 turns automatic backups off.
 	 */
 	readonly indexBackupIntervalMs?: number;
+	/**
+	 * A process that runs one command and exits (the CLI): a change whose backup is not yet due when it shuts down is
+	 * left to the next process that starts a service on the index (the bot, the next command), which finds it at start.
+	 * Off (the bot): the pending change is backed up at shutdown.
+	 */
+	readonly shortLived?: boolean;
 }
 
 /** Jobs after which the index holds something new worth a backup. */
-const changingKinds = new Set<string>([JobKind.Upload, JobKind.Resume, JobKind.Cleanup, JobKind.Rebuild, JobKind.Verify]);
+const changingKinds: readonly JobKind[] = [JobKind.Upload, JobKind.Resume, JobKind.Cleanup, JobKind.Rebuild, JobKind.Verify];
 
 export class ArchiveService {
 	public readonly context: ArchiveContext;
 	public readonly runner: JobRunner;
 	readonly #backupTrigger: IndexBackupTrigger | null;
+	readonly #shortLived: boolean;
 
 	public constructor(context: ArchiveContext, options: ArchiveServiceOptions = {}) {
 		this.context = context;
 		this.runner = new JobRunner(context, options);
+		this.#shortLived = options.shortLived === true;
 		const interval = options.indexBackupIntervalMs ?? 600_000;
 		if (context.settings.logChannelId !== undefined && context.settings.passphrase !== undefined && interval > 0) {
-			const trigger = createIndexBackupTrigger({ backup: () => this.backupIndex().result, minIntervalMs: interval, log: context.log });
+			const trigger = createIndexBackupTrigger({
+				backup: () => this.backupIndex().result,
+				minIntervalMs: interval,
+				log: context.log,
+				lastBackupAt: () => context.index.backups.latest()?.createdAt.getTime() ?? null
+			});
 			this.#backupTrigger = trigger;
 			this.runner.subscribe((event) => {
-				if (event.type === 'finished' && event.error === undefined && changingKinds.has(event.job.kind)) trigger.notify();
+				if (event.type === 'finished' && event.error === undefined && changingKinds.includes(event.job.kind)) trigger.notify();
 			});
 		} else this.#backupTrigger = null;
 	}
@@ -86,6 +112,11 @@ export class ArchiveService {
 	public async start(): Promise<void> {
 		const swept = await this.runner.sweep();
 		if (swept.length > 0) this.context.log('info', 'interrupted jobs of a stopped process', { jobs: swept.map((job) => job.id) });
+		// A change another process made and left unbacked (a `dos` command that ended before its backup was due).
+		if (this.#backupTrigger !== null) {
+			const latest = this.context.index.backups.latest();
+			if (this.context.index.jobs.doneSince(latest?.createdAt ?? null, changingKinds)) this.#backupTrigger.notify();
+		}
 	}
 
 	/**
@@ -122,35 +153,40 @@ export class ArchiveService {
 	}
 
 	/**
-	 * Starts a download of one archive (or selected paths of it) into the download root and its restore.
+	 * Starts a download of one archive (or selected paths of it) into the download root and its restore. What the index
+	 * already knows cannot work is refused here, before any job starts (see `assertDownloadable`).
 	 *
-	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED. The job's failures arrive
-	 * through `result` (see `downloadArchive`).
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} NOT_DOWNLOADABLE, SERVICE_CLOSED;
+	 * CoreError NOT_FOUND (cleaned up, or a path the archive does not hold). The job's failures arrive through
+	 * `result` (see `downloadArchive`).
 	 */
-	public download(request: DownloadRequest): JobHandle<DownloadResult> {
+	public download(request: DownloadRequest & { readonly requestedBy?: string | null }): JobHandle<DownloadResult> {
 		const archive = this.context.index.archives.require(request.archive);
-		return this.runner.run({ kind: JobKind.Download, lot: archive.lot, archiveId: archive.id }, (run) =>
-			downloadArchive(this.context, { ...request, archive: String(archive.lot) }, run)
+		assertDownloadable(this.context, archive, request.paths);
+		const requestedBy = request.requestedBy ?? null;
+		return this.runner.run({ kind: JobKind.Download, lot: archive.lot, archiveId: archive.id, requestedBy }, (run) =>
+			this.#onCard(archive.lot, 'downloading', requestedBy, run, JobKind.Download, (shown) =>
+				downloadArchive(this.context, { ...request, archive: String(archive.lot) }, shown)
+			)
 		);
 	}
 
 	/**
-	 * Starts a verification; the card shows "verifying" while it runs and the outcome afterwards.
+	 * Starts a verification; the card shows "verifying" with its progress and a Cancel button while it runs, and the
+	 * outcome afterwards.
 	 *
-	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED.
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED; CoreError NOT_FOUND for
+	 * an archive that was cleaned up or never posted.
 	 */
 	public verify(request: VerifyRequest & { readonly requestedBy?: string | null }): JobHandle<VerifyResult> {
 		const archive = this.context.index.archives.require(request.archive);
-		return this.runner.run(
-			{ kind: JobKind.Verify, lot: archive.lot, archiveId: archive.id, requestedBy: request.requestedBy ?? null },
-			async (run) => {
-				await this.#showCard(archive.lot, 'verifying', request.requestedBy ?? null);
-				try {
-					return await verifyArchive(this.context, { ...request, archive: String(archive.lot) }, run);
-				} finally {
-					await this.#showCard(archive.lot, undefined, request.requestedBy ?? null);
-				}
-			}
+		// A cleaned-up archive (or one never posted) has nothing to verify: refused before its card is touched.
+		requireThread(archive);
+		const requestedBy = request.requestedBy ?? null;
+		return this.runner.run({ kind: JobKind.Verify, lot: archive.lot, archiveId: archive.id, requestedBy }, (run) =>
+			this.#onCard(archive.lot, 'verifying', requestedBy, run, JobKind.Verify, (shown) =>
+				verifyArchive(this.context, { ...request, archive: String(archive.lot) }, shown)
+			)
 		);
 	}
 
@@ -180,6 +216,44 @@ export class ArchiveService {
 	public cancel(reference: string): boolean {
 		const archive = this.context.index.archives.require(reference);
 		return this.runner.cancelArchive(archive.lot);
+	}
+
+	/**
+	 * Cancels a running or queued job, whichever process holds it: one of this process at once (through its signal),
+	 * one of another process (the bot, a CLI command) by recording the request in the job table — its holder stops it at
+	 * its next heartbeat. The job is named by its id, or by its archive (id, lot or uid).
+	 *
+	 * @throws {ArchiveError} NO_SUCH_JOB when nothing is running or queued there. {@link IndexError} ARCHIVE_NOT_FOUND.
+	 */
+	public cancelJob(target: { readonly jobId: number } | { readonly archive: string }): CancelOutcome {
+		const { index } = this.context;
+		let job;
+		if ('jobId' in target) {
+			job = index.jobs.get(target.jobId);
+			if (job !== undefined && job.status !== JobStatus.Running && job.status !== JobStatus.Queued) job = undefined;
+			if (job === undefined) {
+				throw new ArchiveError(
+					ArchiveErrorCode.NoSuchJob,
+					`No job ${target.jobId} is running or queued: it ended already, or never existed.`,
+					{
+						jobId: target.jobId
+					}
+				);
+			}
+		} else {
+			const archive = index.archives.require(target.archive);
+			job = index.jobs.activeFor(archive.lot);
+			if (job === undefined) {
+				throw new ArchiveError(ArchiveErrorCode.NoSuchJob, `Nothing is running on ${archive.id}, so there is nothing to cancel.`, {
+					archiveId: archive.id,
+					lot: archive.lot
+				});
+			}
+		}
+		const archiveId = job.archiveLot === null ? null : (index.archives.get(job.archiveLot)?.id ?? null);
+		if (this.runner.holds(job.id) && this.runner.cancel(job.id)) return { jobId: job.id, kind: job.kind, archiveId, here: true };
+		index.jobs.requestCancel(job.id);
+		return { jobId: job.id, kind: job.kind, archiveId, here: false };
 	}
 
 	/** One archive by id, lot or uid. @throws {IndexError} ARCHIVE_NOT_FOUND. */
@@ -217,21 +291,111 @@ export class ArchiveService {
 
 	/** Stops the runner (running jobs end interrupted, resumable). The owner closes the index, pool and transport after. */
 	public async shutdown(): Promise<void> {
-		await this.#backupTrigger?.close();
+		await this.#backupTrigger?.close({ onlyIfDue: this.#shortLived });
 		await this.runner.shutdown();
 	}
-
-	/** Re-renders an archive's card (with a transient status such as `verifying`); edit failures are logged. */
-	async #showCard(lot: number, status: Parameters<typeof renderCard>[0]['status'], startedBy: string | null): Promise<void> {
-		const archive = this.context.index.archives.get(lot);
-		// Cards of the original tool keep their own layout (its JSON block and embed): only ours are re-rendered.
-		if (!archive || archive.format !== ArchiveFormat.Dos1 || archive.cardMessageId === null || archive.channelId === null) return;
-		await this.context.transport
-			.editCard(archive.channelId, archive.cardMessageId, renderCard({ archive, ...(status === undefined ? {} : { status }), startedBy }))
-			.catch((error: unknown) => this.context.log('warn', 'card edit failed', { archiveId: archive.id, ...errorSummary(error) }));
+	/**
+	 * Runs a download or verify job with its card showing it: the transient status with the job's progress (at most one
+	 * edit per interval) and a Cancel button while it runs, then the archive's own status with a `Last activity` line
+	 * saying how the job ended (counts and codes only: no file names or paths). Cards of the original tool keep their
+	 * own layout and are not touched.
+	 */
+	async #onCard<R>(
+		lot: number,
+		status: 'downloading' | 'verifying',
+		startedBy: string | null,
+		run: JobRun,
+		kind: JobKind,
+		work: (run: JobRun) => Promise<R>
+	): Promise<R> {
+		const { index, settings } = this.context;
+		const archive = index.archives.get(lot);
+		if (!archive || archive.format !== ArchiveFormat.Dos1 || archive.cardMessageId === null || archive.channelId === null) return work(run);
+		const updater = new CardUpdater({
+			transport: this.context.transport,
+			channelId: archive.channelId,
+			messageId: archive.cardMessageId,
+			log: this.context.log,
+			...(settings.cardEditIntervalMs === undefined ? {} : { intervalMs: settings.cardEditIntervalMs })
+		});
+		const meter = new ProgressMeter();
+		const lastActivity = lastActivityOf(index.jobs.forArchive(lot, 20));
+		updater.update(renderCard({ archive, status, startedBy, lastActivity }));
+		const shown: JobRun = {
+			...run,
+			progress: (event) => {
+				run.progress(event);
+				const current = index.archives.get(lot) ?? archive;
+				const counts = {
+					bytesDone: event.bytesDone,
+					bytesTotal: event.bytesTotal,
+					chunksDone: event.chunksDone,
+					chunksTotal: event.chunksTotal
+				};
+				updater.update(renderCard({ archive: current, status, progress: meter.sample(Date.now(), counts), startedBy, lastActivity }));
+			}
+		};
+		let outcome: ActivityOutcome;
+		try {
+			const result = await work(shown);
+			outcome = { kind, status: JobStatus.Done, finishedAt: new Date(), errorCode: null, result: result as Record<string, unknown> };
+			return result;
+		} catch (error) {
+			const stop = stopReasonOf(run.signal);
+			outcome = {
+				kind,
+				status: stop === 'cancel' ? JobStatus.Cancelled : stop === 'shutdown' ? JobStatus.Interrupted : JobStatus.Failed,
+				finishedAt: new Date(),
+				errorCode: stop === null ? errorSummary(error).code : null,
+				result: null
+			};
+			throw error;
+		} finally {
+			const current = index.archives.get(lot) ?? archive;
+			await updater.finish(renderCard({ archive: current, startedBy: null, lastActivity: describeActivity(outcome!) }));
+		}
 	}
 }
 
+/** What the `Last activity` line of a card is made of: a download or verify job as it ended. */
+export type ActivityOutcome = Pick<Job, 'kind' | 'status' | 'finishedAt' | 'errorCode' | 'result'>;
+
+/** The `Last activity` line from an archive's latest jobs (newest first): its last finished download or verify. */
+export function lastActivityOf(jobs: readonly Job[]): string | null {
+	const last = jobs.find(
+		(job) =>
+			(job.kind === JobKind.Download || job.kind === JobKind.Verify) &&
+			job.finishedAt !== null &&
+			job.status !== JobStatus.Running &&
+			job.status !== JobStatus.Queued
+	);
+	return last === undefined ? null : describeActivity(last);
+}
+
+/**
+ * One line on how a download or verify ended, for the card: what, how, when, counts or the error code. Never a file
+ * name or a host path (the card is seen by everyone in the channel).
+ */
+export function describeActivity(job: ActivityOutcome): string {
+	const what = job.kind === JobKind.Download ? '⬇️ Download' : '🔍 Verify';
+	const when = job.finishedAt === null ? '' : ` <t:${Math.floor(job.finishedAt.getTime() / 1000)}:R>`;
+	const number = (key: string) => (typeof job.result?.[key] === 'number' ? job.result[key] : null);
+	switch (job.status) {
+		case JobStatus.Done: {
+			if (job.kind !== JobKind.Download) return `${what} finished${when}: see the last verification.`;
+			const files = number('files') ?? 0;
+			const lost = Array.isArray(job.result?.lost) ? job.result.lost.length : 0;
+			const counts = `${files} file${files === 1 ? '' : 's'}, ${formatBytes(number('bytes') ?? 0)}, ${number('chunksFetched') ?? 0} chunk(s) fetched`;
+			return lost > 0 ? `⚠️ Download partly restored${when}: ${counts}, ${lost} file(s) lost.` : `${what} restored${when}: ${counts}.`;
+		}
+		case JobStatus.Cancelled:
+			return `${what} cancelled${when}.`;
+		case JobStatus.Interrupted:
+			return `${what} interrupted${when} (the bot or the CLI stopped).`;
+		default:
+			return `${what} failed${when} (code ${job.errorCode ?? 'UNEXPECTED'}).`;
+	}
+}
 /** A root folder and its free space (null when it cannot be read). */
 export async function rootStatus(path: string): Promise<RootStatus> {
 	try {

@@ -20,7 +20,16 @@ import {
 	type SliceReadPlan,
 	walk
 } from '../core/index.js';
-import { type Archive, type ArchiveEntryInput, ArchiveStatus, ChunkKind, type ChunkRecord, ChunkState } from '../db/index.js';
+import {
+	type Archive,
+	type ArchiveEntryInput,
+	ArchiveStatus,
+	ChunkKind,
+	type ChunkRecord,
+	ChunkState,
+	IndexError,
+	IndexErrorCode
+} from '../db/index.js';
 import { chunkNonce, isTransportError, type OutgoingFile } from '../discord/index.js';
 import { MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, formatBytes, ProgressMeter, renderCard } from './card.js';
@@ -151,7 +160,7 @@ function unsafeFolder(folder: string, root: string): CoreError {
  *
  * @throws {CoreError} NO_KEY; UNSAFE_PATH; NOT_FOUND; CHUNK_TOO_LARGE / INVALID_OPTION for chunk settings; ABORTED.
  * @throws {ArchiveError} INVALID_REQUEST for a label that is too long.
- * @throws {IndexError} as `allocate` and `recordPlan`.
+ * @throws {IndexError} ARCHIVE_BUSY while an upload of the same folder runs; as `allocate` and `recordPlan`.
  */
 export async function planUpload(ctx: ArchiveContext, request: UploadRequest, signal?: AbortSignal): Promise<PlannedUpload> {
 	const { settings } = ctx;
@@ -169,6 +178,8 @@ export async function planUpload(ctx: ArchiveContext, request: UploadRequest, si
 	});
 	// A lot is never reused: refuse when the channel shows a card newer than this index (INDEX_BEHIND).
 	await assertIndexCurrent(ctx, signal);
+	// Checked right before the allocation (no await between): two uploads of one folder asked at once start one.
+	assertNotUploading(ctx, source);
 	const archive = ctx.index.archives.allocate({
 		uid: newArchiveUid().toString('hex'),
 		source,
@@ -192,6 +203,30 @@ export async function planUpload(ctx: ArchiveContext, request: UploadRequest, si
 	} catch (error) {
 		ctx.index.archives.remove(archive.lot);
 		throw error;
+	}
+}
+
+/** How long an archive just planned counts as being uploaded before its job row exists. */
+const PLANNED_GRACE_MS = 60_000;
+
+/**
+ * Refuses a second upload of a folder while one of it runs (in this process or another): its job is running or
+ * queued, or it was planned a moment ago and its job is about to start.
+ *
+ * @throws {IndexError} ARCHIVE_BUSY naming the archive and the job.
+ */
+function assertNotUploading(ctx: ArchiveContext, source: string): void {
+	const { archives: candidates } = ctx.index.archives.list({ statuses: [ArchiveStatus.Planned, ArchiveStatus.Uploading], limit: 100 });
+	for (const archive of candidates) {
+		if (archive.source !== source) continue;
+		const job = ctx.index.jobs.activeFor(archive.lot);
+		const justPlanned = archive.status === ArchiveStatus.Planned && Date.now() - archive.updatedAt.getTime() < PLANNED_GRACE_MS;
+		if (job === undefined && !justPlanned) continue;
+		throw new IndexError(
+			IndexErrorCode.ArchiveBusy,
+			`${source === '.' ? 'The upload root' : `\`${source}\``} is being uploaded already as ${archive.id}${job === undefined ? '' : ` (job ${job.id})`}. Wait for it to finish, or cancel it (the card's Cancel button, or dos cancel ${archive.id}), then upload again.`,
+			{ lot: archive.lot, ...(job === undefined ? {} : { jobId: job.id }) }
+		);
 	}
 }
 

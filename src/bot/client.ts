@@ -85,7 +85,7 @@ export class DosClient extends SapphireClient {
 			if ('clientUsesESModules' in strategy) strategy.clientUsesESModules = true;
 		}
 		try {
-			this.#service = new ArchiveService(this.#archive.context);
+			this.#service = new ArchiveService(this.#archive.context, { indexBackupIntervalMs: this.#config.backups.intervalMinutes * 60_000 });
 			container.archive = this.#service;
 			logFinishedJobs(this.#service);
 			await this.#service.start();

@@ -23,6 +23,7 @@ const usageCodes = new Set<string>([CoreErrorCode.NoKey, CoreErrorCode.InvalidOp
 const serviceUsageCodes = new Set<string>([
 	ArchiveErrorCode.InvalidRequest,
 	ArchiveErrorCode.NotResumable,
+	ArchiveErrorCode.NotDownloadable,
 	IndexErrorCode.ArchiveNotFound,
 	IndexErrorCode.QueryTooShort,
 	TransportErrorCode.InvalidToken

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { register as registerAssemble } from './commands/assemble.js';
+import { register as registerCancel } from './commands/cancel.js';
 import { register as registerCleanup } from './commands/cleanup.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerDownload } from './commands/download.js';
@@ -43,6 +44,7 @@ export function buildProgram(context: CliContext): Command {
 	registerStatus(program, context);
 	registerDownload(program, context);
 	registerCleanup(program, context);
+	registerCancel(program, context);
 	registerIndex(program, context);
 	for (const command of program.commands)
 		command

@@ -66,7 +66,8 @@ export async function openCliService(run: CommandRun, needs: readonly ConfigNeed
 		holder: createHolderToken(),
 		log
 	};
-	const service = new ArchiveService(context);
+	// One command, then exit: a backup not yet due at its end is left to the next process (see shortLived).
+	const service = new ArchiveService(context, { indexBackupIntervalMs: config.backups.intervalMinutes * 60_000, shortLived: true });
 	const stopOnInterrupt = () => void service.shutdown();
 	run.io.signal.addEventListener('abort', stopOnInterrupt, { once: true });
 	try {

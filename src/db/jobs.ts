@@ -168,8 +168,8 @@ export class JobLocks {
 					throw new IndexError(
 						IndexErrorCode.ArchiveBusy,
 						request.lot === null
-							? `Another ${holding.kind} job (job ${holding.id}) is running since ${since}. Wait for it to finish or cancel it, then try again.`
-							: `Archive lot ${request.lot} is busy with a ${holding.kind} job (job ${holding.id}) since ${since}. Wait for it to finish or cancel it, then try again.`,
+							? `Another ${holding.kind} job (job ${holding.id}) is running since ${since}. Wait for it to finish or cancel it (dos cancel job:${holding.id}), then try again.`
+							: `Archive lot ${request.lot} is busy with a ${holding.kind} job (job ${holding.id}) since ${since}. Wait for it to finish or cancel it (the card's Cancel button, or dos cancel job:${holding.id}), then try again.`,
 						{ jobId: holding.id, ...(request.lot === null ? {} : { lot: request.lot }) }
 					);
 				}
@@ -267,6 +267,55 @@ export class JobLocks {
 				throw new IndexError(IndexErrorCode.JobNotFound, `No queued job ${jobId}: it already started, finished or was cancelled.`, { jobId });
 			return row;
 		});
+	}
+
+	/**
+	 * Asks a running or queued job to stop, whichever process holds it: records the request on its row, and the holder
+	 * stops the job at its next heartbeat (a queued job when it would start).
+	 *
+	 * @returns the job with the request recorded.
+	 * @throws {IndexError} JOB_NOT_FOUND when no such job is running or queued.
+	 */
+	public requestCancel(jobId: number): Job {
+		return write(this.#context, () => {
+			const row = this.#context.db
+				.update(jobs)
+				.set({ cancelRequestedAt: sql`coalesce(${jobs.cancelRequestedAt}, ${now(this.#context).getTime()})` })
+				.where(and(eq(jobs.id, jobId), inArray(jobs.status, [JobStatus.Running, JobStatus.Queued])))
+				.returning()
+				.get();
+			if (!row) throw new IndexError(IndexErrorCode.JobNotFound, `No job ${jobId} is running or queued: it already ended.`, { jobId });
+			return row;
+		});
+	}
+
+	/** Whether a job of one of these kinds ended `done` after `since` (all time when null): e.g. a change since a backup. */
+	public doneSince(since: Date | null, kinds: readonly JobKind[]): boolean {
+		if (kinds.length === 0) return false;
+		return guard(this.#context, () => {
+			const conditions = [eq(jobs.status, JobStatus.Done), inArray(jobs.kind, [...kinds])];
+			if (since !== null) conditions.push(sql`${jobs.finishedAt} > ${since.getTime()}`);
+			return (
+				this.#context.db
+					.select({ id: jobs.id })
+					.from(jobs)
+					.where(and(...conditions))
+					.limit(1)
+					.get() !== undefined
+			);
+		});
+	}
+
+	/** The running or queued job of an archive (running first), or undefined. */
+	public activeFor(lot: number): Job | undefined {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select()
+				.from(jobs)
+				.where(and(eq(jobs.archiveLot, lot), inArray(jobs.status, [JobStatus.Running, JobStatus.Queued])))
+				.orderBy(sql`case ${jobs.status} when 'running' then 0 else 1 end`, asc(jobs.id))
+				.get()
+		);
 	}
 
 	/**

@@ -196,7 +196,12 @@ export const jobs = sqliteTable(
 		progress: text('progress', { mode: 'json' }).$type<JobProgress>(),
 		result: text('result', { mode: 'json' }).$type<JobResult>(),
 		errorCode: text('error_code'),
-		errorMessage: text('error_message')
+		errorMessage: text('error_message'),
+		/**
+		 * When someone (`dos cancel`, the card's Cancel button in another process) asked this job to stop: its holder
+		 * reads it at every heartbeat and stops the job (it ends `cancelled`).
+		 */
+		cancelRequestedAt: integer('cancel_requested_at', { mode: 'timestamp_ms' })
 	},
 	(t) => [
 		/** The lock: at most one running job per archive. */

@@ -1,7 +1,9 @@
 import { readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadArchive } from '../../src/archive/download.js';
+import { downloadArchive, MAX_RESTORE_FOLDERS } from '../../src/archive/download.js';
+import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
+import { ArchiveService } from '../../src/archive/service.js';
 import { chunksSpanned, CoreErrorCode, isCoreError } from '../../src/core/index.js';
 import { postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness, treeDigest } from './support/harness.js';
@@ -163,6 +165,109 @@ describe('downloadArchive with short-lived CDN URLs', () => {
 	});
 });
 
+describe('downloads that cannot work', () => {
+	let harness: ArchiveHarness;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	async function underDownloadRoot(): Promise<string[]> {
+		return readdir(harness.downloadRoot);
+	}
+
+	it('GIVEN a cancelled upload WHEN its download is asked THEN NOT_DOWNLOADABLE is refused before any job starts, nothing is fetched and no folder is made', async () => {
+		await harness.writeTree('stopped', { 'a.bin': randomContent(200_000, 'st') });
+		const { archive } = await postTestArchive(harness, 'stopped');
+		harness.index.archives.setStatus(archive.lot, 'cancelled', { code: 'CANCELLED', message: 'The upload was cancelled.' });
+		const before = cdnDownloads(harness);
+		const service = new ArchiveService(harness.context);
+		let refused: unknown;
+		try {
+			service.download({ archive: archive.id });
+		} catch (error) {
+			refused = error;
+		}
+		expect(isArchiveError(refused, ArchiveErrorCode.NotDownloadable)).toBe(true);
+		expect((refused as Error).message).toContain('resume it first');
+		expect(harness.index.jobs.forArchive(archive.lot)).toHaveLength(0);
+		const direct = await failure(downloadArchive(harness.context, { archive: archive.id }, harness.jobRun()));
+		expect(isArchiveError(direct, ArchiveErrorCode.NotDownloadable)).toBe(true);
+		expect(cdnDownloads(harness)).toBe(before);
+		expect(await underDownloadRoot()).toEqual([]);
+		harness.index.archives.setStatus(archive.lot, 'complete');
+		await service.shutdown();
+	});
+
+	it('GIVEN a path the archive does not hold WHEN its download is asked THEN NOT_FOUND names it before any chunk is fetched or folder made', async () => {
+		await harness.writeTree('paths', { 'docs/here.txt': 'here\n', 'b.bin': randomContent(100_000, 'pa') });
+		const { archive } = await postTestArchive(harness, 'paths');
+		const before = cdnDownloads(harness);
+		const service = new ArchiveService(harness.context);
+		let refused: unknown;
+		try {
+			service.download({ archive: archive.id, paths: ['nope/missing.txt', './docs/here.txt'] });
+		} catch (error) {
+			refused = error;
+		}
+		expect(isCoreError(refused, CoreErrorCode.NotFound)).toBe(true);
+		expect((refused as Error).message).toContain('nope/missing.txt');
+		expect((refused as Error).message).not.toContain('docs/here.txt');
+		const direct = await failure(downloadArchive(harness.context, { archive: archive.id, paths: ['nope/missing.txt'] }, harness.jobRun()));
+		expect(isCoreError(direct, CoreErrorCode.NotFound)).toBe(true);
+		expect(cdnDownloads(harness)).toBe(before);
+		expect(await underDownloadRoot()).toEqual([]);
+		const folder = await service.download({ archive: archive.id, paths: ['docs/'] }).result;
+		expect(await readFile(path.join(folder.restoredTo, 'docs', 'here.txt'), 'utf8')).toBe('here\n');
+		await service.shutdown();
+	});
+
+	it('GIVEN a complete archive whose thread is gone from Discord WHEN downloaded THEN it fails and leaves no empty folder behind', async () => {
+		await harness.writeTree('gone', { 'a.txt': 'a\n' });
+		const { archive } = await postTestArchive(harness, 'gone');
+		const before = await underDownloadRoot();
+		await harness.transport.deleteThread(harness.index.archives.require(archive.lot).threadId!);
+		const error = await failure(downloadArchive(harness.context, { archive: archive.id }, harness.jobRun()));
+		expect(isCoreError(error, CoreErrorCode.MissingChunk)).toBe(true);
+		expect(await underDownloadRoot()).toEqual(before);
+	});
+});
+
 async function realDir(dir: string): Promise<string> {
 	return realpath(dir);
 }
+
+describe('restore folders of repeated downloads', () => {
+	let harness: ArchiveHarness;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	it('GIVEN an archive downloaded again and again WHEN the cap of restore folders is reached THEN the next download is refused with FILE_EXISTS before anything is fetched; overwrite still restores into the first', async () => {
+		await harness.writeTree('often', { 'a.txt': 'a\n' });
+		const { archive } = await postTestArchive(harness, 'often');
+		const folders = new Set<string>();
+		for (let attempt = 0; attempt < MAX_RESTORE_FOLDERS; attempt++) {
+			folders.add((await downloadArchive(harness.context, { archive: archive.id }, harness.jobRun())).restoredTo);
+		}
+		expect(folders.size).toBe(MAX_RESTORE_FOLDERS);
+		const before = cdnDownloads(harness);
+		const listing = await readdir(harness.downloadRoot);
+		const error = await failure(downloadArchive(harness.context, { archive: archive.id }, harness.jobRun()));
+		expect(isCoreError(error, CoreErrorCode.FileExists)).toBe(true);
+		expect((error as Error).message).toContain(`${MAX_RESTORE_FOLDERS} restores of ${archive.id}`);
+		expect(cdnDownloads(harness)).toBe(before);
+		expect(await readdir(harness.downloadRoot)).toEqual(listing);
+		const over = await downloadArchive(harness.context, { archive: archive.id, overwrite: true }, harness.jobRun());
+		expect(folders.has(over.restoredTo)).toBe(true);
+	});
+});

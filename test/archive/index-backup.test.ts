@@ -3,6 +3,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backupIndex, createIndexBackupTrigger, INDEX_BACKUP_NAME, restoreIndexFromLog } from '../../src/archive/index-backup.js';
+import { ArchiveService } from '../../src/archive/service.js';
 import { CoreErrorCode, isCoreError } from '../../src/core/index.js';
 import type { HistoryIndex } from '../../src/db/index.js';
 import { postTestArchive } from './read-fixture.js';
@@ -175,5 +176,55 @@ describe('createIndexBackupTrigger', () => {
 		await expect(trigger.close()).resolves.toBeUndefined();
 		expect(attempts).toBe(1);
 		expect(logged).toEqual([{ level: 'warn', message: 'index backup failed; it is retried at the next change' }]);
+	});
+});
+
+describe('automatic index backups across processes', () => {
+	let harness: ArchiveHarness;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ withLogChannel: true, emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	function backupsPosted(): number {
+		return harness.emulator
+			.messages(harness.logChannelId)
+			.filter((message) => message.attachments.some((file) => INDEX_BACKUP_NAME.test(file.filename))).length;
+	}
+
+	it('GIVEN one dos command after another, each changing the index WHEN each ends THEN at most one backup is posted per interval, and the change left over is backed up by the next process that starts once it is due', async () => {
+		await harness.writeTree('first', { 'a.txt': 'a\n' });
+		await harness.writeTree('second', { 'b.txt': 'b\n' });
+		const interval = 10 * 60_000;
+		const first = new ArchiveService(harness.context, { indexBackupIntervalMs: interval, shortLived: true });
+		await first.start();
+		await (
+			await first.upload({ folder: 'first' })
+		).result;
+		await first.shutdown();
+		expect(backupsPosted()).toBe(1);
+
+		for (const kind of ['upload', 'verify'] as const) {
+			const next = new ArchiveService(harness.context, { indexBackupIntervalMs: interval, shortLived: true });
+			await next.start();
+			if (kind === 'upload') await (await next.upload({ folder: 'second' })).result;
+			else await next.verify({ archive: harness.index.archives.list().archives[0]!.id, level: 'quick' }).result;
+			await next.shutdown();
+		}
+		expect(backupsPosted()).toBe(1);
+
+		// Once the interval has passed, the next process to start backs up what the others left (here: an interval of 1 ms).
+		const later = new ArchiveService(harness.context, { indexBackupIntervalMs: 1, shortLived: true });
+		await later.start();
+		await later.shutdown();
+		expect(backupsPosted()).toBe(2);
+		const again = new ArchiveService(harness.context, { indexBackupIntervalMs: 1, shortLived: true });
+		await again.start();
+		await again.shutdown();
+		expect(backupsPosted()).toBe(2);
 	});
 });

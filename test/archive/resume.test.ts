@@ -134,6 +134,48 @@ describe('resume', () => {
 		expect(JSON.stringify(card.embeds)).toContain('SOURCE_CHANGED');
 	});
 
+	it('GIVEN a stopped upload WHEN resumed under another USER_KEY THEN WRONG_KEY is refused before anything is posted, and the right key still completes a restorable archive', async () => {
+		harness = await startArchiveHarness(fastLimits);
+		const { lot, threadId, source, id } = await partialUpload(harness, 2);
+		const before = harness.emulator.messages(threadId).length;
+		const storedBefore = harness.index.archives.require(lot).storedChunkCount;
+		const otherKey = { ...harness.context, settings: { ...harness.settings, passphrase: 'a typo in .env' } };
+		const error = await caught(resumeArchive(otherKey, { archive: id }, harness.jobRun()));
+		expect(isCoreError(error, 'WRONG_KEY')).toBe(true);
+		expect((error as Error).message).toContain('Nothing was posted');
+		expect(harness.emulator.messages(threadId)).toHaveLength(before);
+		const archive = harness.index.archives.require(lot);
+		expect(archive.storedChunkCount).toBe(storedBefore);
+		expect(harness.index.chunks.list(lot, { kind: ChunkKind.Manifest })).toHaveLength(0);
+		expect(archive.status).not.toBe('complete');
+
+		await resumeArchive(harness.context, { archive: id }, harness.jobRun());
+		expect(harness.index.archives.require(lot).status).toBe('complete');
+		const outDir = path.join(harness.downloadRoot, 'restored');
+		await restoreFromThread(harness, threadId, outDir);
+		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
+	});
+
+	it('GIVEN a stopped upload whose first stored chunk was damaged on Discord WHEN resumed THEN the key is proved on the next one: another key is still refused, and the right one re-posts the damaged chunk and restores', async () => {
+		harness = await startArchiveHarness(fastLimits);
+		const { lot, threadId, source, id } = await partialUpload(harness, 3);
+		const [damaged] = harness.index.chunks.list(lot, { kind: ChunkKind.Data, states: [ChunkState.Stored] });
+		await harness.emulator.corruptAttachment(damaged!.attachmentId!);
+		const before = harness.emulator.messages(threadId).length;
+		const otherKey = { ...harness.context, settings: { ...harness.settings, passphrase: 'a typo in .env' } };
+		const error = await caught(resumeArchive(otherKey, { archive: id }, harness.jobRun()));
+		expect(isCoreError(error, 'WRONG_KEY')).toBe(true);
+		expect(harness.emulator.messages(threadId)).toHaveLength(before);
+
+		const result = await resumeArchive(harness.context, { archive: id }, harness.jobRun());
+		expect(result.reconciled.deletedMessages).toContain(damaged!.messageId);
+		expect(harness.index.archives.require(lot).status).toBe('complete');
+		expectOnePerChunk(harness, lot, threadId);
+		const outDir = path.join(harness.downloadRoot, 'restored');
+		await restoreFromThread(harness, threadId, outDir);
+		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
+	});
+
 	it('GIVEN a stopped upload WHEN two resumes are asked at once (two clicks, or two processes) THEN one job runs and the other is refused as busy', async () => {
 		harness = await startArchiveHarness(fastLimits);
 		const { lot, threadId, id } = await partialUpload(harness, 2);

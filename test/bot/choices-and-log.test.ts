@@ -58,4 +58,19 @@ describe('autocomplete choices, card links and log lines', () => {
 		expect(jobLogLine({ type: 'finished', job: job('upload') }, '#241126-07')).toBeNull();
 		expect(jobLogLine({ type: 'started', job: job('verify') }, '#241126-07')).toBeNull();
 	});
+
+	it('GIVEN a download that ended WHEN logged THEN a restore gives its counts and no path, and a cancelled one reads stopped, not failed', () => {
+		const job = {
+			id: 1,
+			kind: 'download',
+			archiveLot: 7,
+			requestedBy: null,
+			result: { files: 3, bytes: 2048, chunksFetched: 2, lost: [], restoredTo: '/srv/downloads/#241126-07 docs' }
+		} as unknown as Job;
+		const restored = jobLogLine({ type: 'finished', job }, '#241126-07');
+		expect(restored).toBe('✅ download of #241126-07 done: 3 file(s), 2.00 KiB, 2 chunk(s) fetched.');
+		expect(jobLogLine({ type: 'finished', job: { ...job, result: null }, error: { code: 'CANCELLED', message: 'x' } }, '#241126-07')).toBe(
+			'⏹️ download of #241126-07 stopped (CANCELLED).'
+		);
+	});
 });

@@ -99,17 +99,54 @@ describe('dos download, verify, cleanup and index', () => {
 		const cleanup = await dos(['cleanup', id, '--yes', '--json']);
 		expect(cleanup.code, cleanup.stderr).toBe(0);
 		expect((await dos(['cleanup', id, '--yes', '--json'])).result).toMatchObject({ alreadyDeleted: true });
+		// Automatic backups come at most once per DOS_INDEX_BACKUP_MINUTES across commands (the one after the upload
+		// was taken minutes ago at most): the cleanup is backed up on request here.
+		expect((await dos(['index', 'backup', '--json'])).code).toBe(0);
 
 		await rm(env.DOS_DB_PATH!, { force: true });
 		for (const suffix of ['-wal', '-shm']) await rm(`${env.DOS_DB_PATH}${suffix}`, { force: true });
 		const restore = await dos(['index', 'restore', '--json']);
 		expect(restore.code, restore.stderr).toBe(0);
-		// The service backs the index up after each job: the newest backup already knows the cleanup.
+		// The newest backup knows the cleanup.
 		const index = openIndex({ path: env.DOS_DB_PATH! });
 		try {
 			expect(index.archives.require(id).status).toBe('deleted');
 			expect(index.entries.list(index.archives.require(id).lot).length).toBeGreaterThan(0);
 		} finally {
+			index.close();
+		}
+	});
+
+	it('GIVEN a dos download running WHEN dos cancel names its archive (from another command) THEN the download stops with a non-zero exit, the job ends cancelled and the card says so', async () => {
+		await writeTree(path.join(dir, 'uploads', 'slow'), nestedTree());
+		const upload = await dos(['upload', 'slow', '--json']);
+		expect(upload.code, upload.stderr).toBe(0);
+		const id = String(upload.result!.archiveId);
+		emulator.faults.set({ latencyMs: 300 });
+		const download = dos(['download', id, '--json']);
+		const index = openIndex({ path: env.DOS_DB_PATH! });
+		try {
+			const lot = index.archives.require(id).lot;
+			let job = index.jobs.activeFor(lot);
+			for (let attempt = 0; attempt < 400 && job?.status !== 'running'; attempt++) {
+				await new Promise((resolve) => setTimeout(resolve, 25));
+				job = index.jobs.activeFor(lot);
+			}
+			expect(job?.kind).toBe('download');
+			const cancel = await dos(['cancel', id, '--json']);
+			expect(cancel.code, cancel.stderr).toBe(0);
+			expect(cancel.result).toMatchObject({ jobId: job!.id, kind: 'download', cancelRequested: true });
+			const stopped = await download;
+			expect(stopped.code).not.toBe(0);
+			expect(stopped.result).toBeUndefined();
+			expect(index.jobs.get(job!.id)?.status).toBe('cancelled');
+			const card = emulator.messages(emulator.ids.channels.archive).find((message) => message.id === index.archives.require(id).cardMessageId)!;
+			expect(JSON.stringify(card.embeds), JSON.stringify(stopped)).toContain('Download cancelled');
+			const nothing = await dos(['cancel', `job:${job!.id}`]);
+			expect(nothing.code).not.toBe(0);
+			expect(nothing.stderr).toContain('NO_SUCH_JOB');
+		} finally {
+			emulator.faults.reset();
 			index.close();
 		}
 	});

@@ -64,11 +64,15 @@ afterAll(async () => {
 });
 
 /** Starts `dos …` from the sources; `killWhen` sees each JSON line and may return true to SIGKILL the process there. */
-function dos(args: string[], killWhen?: (line: Record<string, unknown>, count: number) => boolean): Promise<Run> {
+function dos(
+	args: string[],
+	killWhen?: (line: Record<string, unknown>, count: number) => boolean,
+	overrides: Record<string, string> = {}
+): Promise<Run> {
 	return new Promise((resolve) => {
 		const child: ChildProcess = spawn(process.execPath, ['--import', loader, entry, ...args], {
 			cwd: dir,
-			env,
+			env: { ...env, ...overrides },
 			stdio: ['ignore', 'pipe', 'pipe']
 		});
 		let stdout = '';
@@ -177,6 +181,32 @@ describe('dos upload, resume, list, find, status', () => {
 		}
 		const outDir = path.join(dir, 'restored-killed');
 		await restore(result.threadId as string, outDir);
+		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
+	});
+
+	it('GIVEN an upload killed part-way WHEN dos resume runs with another USER_KEY THEN it exits non-zero with WRONG_KEY and posts nothing; the right key then completes it', async () => {
+		const source = await writeTree(path.join(uploadRoot, 'rekeyed'), nestedTree());
+		let archiveId: string | undefined;
+		const first = await dos(['upload', 'rekeyed', '--json'], (line) => {
+			if (line.type === 'started' && typeof line.archiveId === 'string') archiveId = line.archiveId;
+			return line.type === 'progress' && line.phase === 'uploading' && (line.chunksDone as number) >= 3;
+		});
+		expect(first.signal).toBe('SIGKILL');
+		const index = openIndex({ path: env.DOS_DB_PATH! });
+		const threadId = index.archives.require(archiveId!).threadId!;
+		index.close();
+		const before = emulator.messages(threadId).length;
+
+		const wrong = await dos(['resume', archiveId!], undefined, { USER_KEY: 'not the passphrase it was uploaded with' });
+		expect(wrong.code).not.toBe(0);
+		expect(wrong.stderr).toContain('WRONG_KEY');
+		expect(wrong.stdout).not.toContain('Resumed');
+		expect(emulator.messages(threadId)).toHaveLength(before);
+
+		const right = await dos(['resume', archiveId!, '--json']);
+		expect(right.code, right.stderr).toBe(0);
+		const outDir = path.join(dir, 'restored-rekeyed');
+		await restore(threadId, outDir);
 		expect(await treeDigest(outDir)).toEqual(await treeDigest(source));
 	});
 

@@ -90,11 +90,15 @@ export class ArchiveCommand extends Subcommand {
 						.addStringOption((option) =>
 							option
 								.setName('level')
-								.setDescription('quick: every chunk present; full: download and check every byte')
+								.setDescription('quick (the default without sample): every chunk present; full: download and check every byte')
 								.addChoices({ name: 'quick', value: 'quick' }, { name: 'full', value: 'full' })
 						)
 						.addIntegerOption((option) =>
-							option.setName('sample').setDescription('Full check of this percentage of the chunks').setMinValue(1).setMaxValue(100)
+							option
+								.setName('sample')
+								.setDescription('Full check of this percentage of the chunks (a sample is always full: not with level quick)')
+								.setMinValue(1)
+								.setMaxValue(100)
 						)
 				)
 				.addSubcommand((sub) =>

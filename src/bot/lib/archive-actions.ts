@@ -12,6 +12,7 @@ import {
 import { formatBytes } from '../../archive/card.js';
 import { describeSkippedLots, type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
 import type { JobHandle } from '../../archive/runner.js';
+import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
 import type { VerifyResult } from '../../archive/verify.js';
 import { type Archive, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
 import { ArchiveAction } from './access.js';
@@ -74,17 +75,28 @@ export async function startResume(interaction: AskingInteraction, reference: str
 	);
 }
 
-/** The Cancel button: stops this process's job on the archive; the card then reads Cancelled with a Resume button. */
+/**
+ * The Cancel button: stops the job on the archive — an upload, resume, download or verify. One of this process stops
+ * at once; one another process holds (a `dos` command) is asked through the job table and stops at its next
+ * heartbeat. The card then says how it ended.
+ */
 export async function cancelJob(interaction: AskingInteraction, reference: string): Promise<void> {
 	assertMayRun(interaction, ArchiveAction.Cancel);
 	await deferEphemeral(interaction);
 	const archive = container.archive.archive(reference);
-	const cancelled = container.archive.cancel(String(archive.lot));
+	let outcome;
+	try {
+		outcome = container.archive.cancelJob({ archive: String(archive.lot) });
+	} catch (error) {
+		if (!isArchiveError(error, ArchiveErrorCode.NoSuchJob)) throw error;
+		await replyEphemeral(interaction, `Nothing is running on **${archive.id}**, so there is nothing to cancel.`);
+		return;
+	}
 	await replyEphemeral(
 		interaction,
-		cancelled
-			? `⏹️ Cancelling the job on **${archive.id}**. The card will say when it has stopped; Resume picks it up later.`
-			: `Nothing is running on **${archive.id}**, so there is nothing to cancel.`
+		outcome.here
+			? `⏹️ Cancelling the job on **${archive.id}** (the ${outcome.kind}, job ${outcome.jobId}). The card will say when it has stopped${outcome.kind === 'upload' || outcome.kind === 'resume' ? '; Resume picks it up later' : ''}.`
+			: `⏹️ Asked the process running the ${outcome.kind} job on **${archive.id}** (job ${outcome.jobId}, not this bot) to stop: it stops within a few seconds. The card will say when it has stopped.`
 	);
 }
 
@@ -107,10 +119,10 @@ export async function startDownload(
 	const only = selected === null ? '' : ` (only \`${selected}\`)`;
 	if (through === null) {
 		const archive = service.archive(reference);
-		const handle = service.download({ archive: String(archive.lot), ...(paths ? { paths } : {}) });
+		const handle = service.download({ archive: String(archive.lot), ...(paths ? { paths } : {}), requestedBy: interaction.user.id });
 		await replyEphemeral(
 			interaction,
-			`⬇️ Downloading **${archive.id}**${only} into the download root. I will update this message when it is restored.`
+			`⬇️ Downloading **${archive.id}**${only} into the download root. Progress (and Cancel) are on the card: ${link(interaction, archive)}; I will update this message when it is restored.`
 		);
 		followJob(interaction, handle, (result) => downloadLine(result));
 		return;
@@ -118,7 +130,7 @@ export async function startDownload(
 	const range = resolveArchiveRange(service.context, reference, through);
 	const [first, ...rest] = range.archives;
 	// The first job starts before the answer, so a busy archive is refused with nothing started.
-	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}) });
+	const handle = service.download({ archive: String(first.lot), ...(paths ? { paths } : {}), requestedBy: interaction.user.id });
 	const span = `**${range.first.id}** through **${range.last.id}**`;
 	await replyEphemeral(
 		interaction,
@@ -153,11 +165,14 @@ async function downloadInTurn(
 	let restored = 0;
 	for (const [position, archive] of archives.entries()) {
 		try {
-			const handle = position === 0 ? first : container.archive.download({ archive: String(archive.lot), ...(paths ? { paths } : {}) });
+			const handle =
+				position === 0
+					? first
+					: container.archive.download({ archive: String(archive.lot), ...(paths ? { paths } : {}), requestedBy: interaction.user.id });
 			lines.push(downloadLine(await handle.result));
 			restored++;
 		} catch (error) {
-			const { message } = describeBotFailure(error);
+			const { message } = describeJobFailure(interaction, 'download', error);
 			const line = `❌ ${message.includes(archive.id) ? '' : `**${archive.id}**: `}${message}`;
 			lines.push(line.length > RANGE_LINE_MAX ? `${line.slice(0, RANGE_LINE_MAX - 1)}…` : line);
 		}
@@ -213,7 +228,10 @@ export async function startVerify(
 ): Promise<void> {
 	assertMayRun(interaction, ArchiveAction.Verify);
 	if (level === 'quick' && sample !== null)
-		throw new BotError(BotErrorCode.InvalidOption, 'A sample applies to a full verification: use level:full with sample, or leave sample out.');
+		throw new BotError(
+			BotErrorCode.InvalidOption,
+			'A sample is a full check of that share of the chunks, so it does not go with level:quick: leave level out (sample implies full) or leave sample out.'
+		);
 	const chosen: VerificationLevel = level ?? (sample === null ? 'quick' : 'full');
 	await deferEphemeral(interaction);
 	const handle = container.archive.verify({
@@ -316,10 +334,22 @@ export function followJob<R>(interaction: AskingInteraction, handle: JobHandle<R
 	handle.result.then(
 		(result) => answerLater(interaction, success(result)),
 		(error: unknown) => {
-			const failure = describeBotFailure(error);
+			const failure = describeJobFailure(interaction, handle.kind, error);
 			return answerLater(interaction, `❌ The ${handle.kind} job stopped: ${failure.message}`);
 		}
 	);
+}
+
+/**
+ * A job's failure as the person reads it, logged first: an unexpected one with its `ref` (the one in the answer) and
+ * the detail, so the one can be found from the other; an expected one (a refusal, a cancel) as one info line.
+ */
+function describeJobFailure(interaction: AskingInteraction, kind: string, error: unknown): ReturnType<typeof describeBotFailure> {
+	const failure = describeBotFailure(error);
+	const who = `${kind} job asked by ${interaction.user.id}`;
+	if (failure.expected) container.logger.info(`${who}: ${failure.code}`);
+	else container.logger.error(`${who} failed (${failure.code}${failure.reference === undefined ? '' : `, ref ${failure.reference}`}):`, error);
+	return failure;
 }
 
 export async function answerLater(interaction: AskingInteraction, content: string): Promise<void> {

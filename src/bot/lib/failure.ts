@@ -48,6 +48,7 @@ const expectedCodes = new Set<string>([
 /** The archive service's codes that are outcomes of a request, not faults. */
 const expectedArchiveCodes = new Set<string>([
 	ArchiveErrorCode.NotResumable,
+	ArchiveErrorCode.NotDownloadable,
 	ArchiveErrorCode.InvalidRequest,
 	ArchiveErrorCode.ServiceClosed,
 	ArchiveErrorCode.NoSuchJob

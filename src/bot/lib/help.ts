@@ -72,7 +72,7 @@ export const SUBCOMMAND_HELP = {
 		usage: '/archive verify id [level] [sample]',
 		group: HelpGroup.Check,
 		action: 'verify',
-		what: '`quick`: every chunk present; `full`: download and check every byte (optionally a `sample` percentage); shown on the card'
+		what: '`quick`: every chunk present; `full`: download and check every byte; a `sample` percentage is a full check of that share; shown on the card'
 	},
 	status: {
 		usage: '/archive status',

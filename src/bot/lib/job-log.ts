@@ -1,7 +1,8 @@
+import { formatBytes } from '../../archive/card.js';
 import type { RunnerEvent } from '../../archive/runner.js';
 import type { ArchiveService } from '../../archive/service.js';
 import { postLogLine } from '../../archive/upload.js';
-import { JobKind } from '../../db/index.js';
+import { type Job, JobKind } from '../../db/index.js';
 
 /** Kinds whose jobs write their own log line (the upload job posts one when it ends, resume included). */
 const selfLogging = new Set<string>([JobKind.Upload, JobKind.Resume, JobKind.IndexBackup]);
@@ -12,8 +13,17 @@ export function jobLogLine(event: RunnerEvent, archiveId: string | null): string
 	const { job } = event;
 	const subject = archiveId === null ? job.kind : `${job.kind} of ${archiveId}`;
 	const by = job.requestedBy === null ? '' : ` (asked by <@${job.requestedBy}>)`;
-	if (event.error === undefined) return `✅ ${subject} done${by}.`;
-	return `${event.error.code === 'ABORTED' ? '⏹️' : '❌'} ${subject} ${event.error.code === 'ABORTED' ? 'stopped' : 'failed'} (${event.error.code})${by}.`;
+	if (event.error === undefined) return `✅ ${subject} done${by}${resultCounts(job)}.`;
+	const stopped = event.error.code === 'ABORTED' || event.error.code === 'CANCELLED' || event.error.code === 'SHUTDOWN';
+	return `${stopped ? '⏹️' : '❌'} ${subject} ${stopped ? 'stopped' : 'failed'} (${event.error.code})${by}.`;
+}
+
+/** A finished download's counts (never its paths): `: 12 files, 3.4 MB, 5 chunks fetched`. */
+function resultCounts(job: Job): string {
+	if (job.kind !== JobKind.Download || !job.result) return '';
+	const value = (key: string) => (typeof job.result?.[key] === 'number' ? job.result[key] : 0);
+	const lost = Array.isArray(job.result.lost) ? job.result.lost.length : 0;
+	return `: ${value('files')} file(s), ${formatBytes(value('bytes'))}, ${value('chunksFetched')} chunk(s) fetched${lost > 0 ? `, ${lost} file(s) lost` : ''}`;
 }
 
 /**

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { describeSkippedLots, downloadArchive, type DownloadResult, resolveArchiveRange } from '../../archive/download.js';
+import { describeSkippedLots, type DownloadResult, resolveArchiveRange } from '../../archive/download.js';
 import { formatBytes } from '../../archive/index.js';
-import { JobKind } from '../../db/index.js';
 import { collect, type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
@@ -44,21 +43,15 @@ export function register(program: Command, context: CliContext): void {
 					const archives = range?.archives ?? [cli.context.index.archives.require(id)];
 					const results: DownloadResult[] = [];
 					for (const archive of archives) {
-						const handle = cli.service.runner.run(
-							{ kind: JobKind.Download, lot: archive.lot, archiveId: archive.id, requestedBy: null },
-							(job) =>
-								downloadArchive(
-									cli.context,
-									{
-										archive: String(archive.lot),
-										...(options.path === undefined ? {} : { paths: options.path }),
-										overwrite: options.overwrite === true,
-										keepChunks: options.keepChunks === true,
-										salvage: options.salvage === true
-									},
-									job
-								)
-						);
+						// Through the service, so the card shows the download's progress and Cancel, and then how it ended.
+						const handle = cli.service.download({
+							archive: String(archive.lot),
+							...(options.path === undefined ? {} : { paths: options.path }),
+							overwrite: options.overwrite === true,
+							keepChunks: options.keepChunks === true,
+							salvage: options.salvage === true,
+							requestedBy: null
+						});
 						results.push(await followJob(cli, run, handle));
 					}
 					const data = {

@@ -2,8 +2,6 @@ import type { Command } from 'commander';
 import { isLegacyArchiveFolder, verifyLegacyFolder, verifyStagedFolder } from '../../core/index.js';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { verifyArchive } from '../../archive/verify.js';
-import { JobKind } from '../../db/index.js';
 import { type CliContext, type CommandRun, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import { legacyManifestNote } from './assemble.js';
@@ -126,17 +124,13 @@ async function verifyOnline(run: CommandRun, reference: string, options: VerifyO
 	const cli = await openCliService(run, full ? ['userKey'] : [], options.workers);
 	try {
 		const archive = cli.context.index.archives.require(reference);
-		const handle = cli.service.runner.run({ kind: JobKind.Verify, lot: archive.lot, archiveId: archive.id, requestedBy: null }, (job) =>
-			verifyArchive(
-				cli.context,
-				{
-					archive: String(archive.lot),
-					level: full ? 'full' : 'quick',
-					...(options.sample === undefined ? {} : { samplePercent: options.sample })
-				},
-				job
-			)
-		);
+		// Through the service, so the card shows the verification's progress and Cancel, and then its outcome.
+		const handle = cli.service.verify({
+			archive: String(archive.lot),
+			level: full ? 'full' : 'quick',
+			...(options.sample === undefined ? {} : { samplePercent: options.sample }),
+			requestedBy: null
+		});
 		const result = await followJob(cli, run, handle);
 		if (result.ok) {
 			run.reporter.result({ ...result }, [`${result.archiveId}: ${result.summary}`]);
