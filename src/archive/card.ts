@@ -153,8 +153,9 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 	}
 	if (archive.verifiedAt !== null && archive.verifyLevel !== null) {
 		const outcome = archive.verifyOk ? '✅' : '⚠️';
+		// A verification of the archive before a resume or a cleanup changed it says nothing of what is there now.
 		field(
-			'Last verification',
+			archive.verifyStale ? `Last verification (before the last ${status === 'deleted' ? 'deletion' : 'resume'})` : 'Last verification',
 			`${outcome} ${archive.verifyLevel} · <t:${Math.floor(archive.verifiedAt.getTime() / 1000)}:R>${archive.verifySummary ? ` · ${archive.verifySummary}` : ''}`,
 			false
 		);

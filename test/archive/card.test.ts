@@ -189,6 +189,21 @@ describe('card rendering', () => {
 		expect(embed.fields!.find((field) => field.name === 'What happened')!.value).toContain('MISSING_PERMISSIONS');
 	});
 
+	it('GIVEN a verification made before a resume or a cleanup changed the archive WHEN rendered THEN the card says it is of the archive before that', () => {
+		const verified = {
+			verifiedAt: new Date('2024-11-27T10:00:00Z'),
+			verifyLevel: 'quick',
+			verifyOk: false,
+			verifySummary: 'quick verify found 12 missing chunk(s).'
+		} as const;
+		const names = (patch: Partial<Archive>) =>
+			renderCard({ archive: archive({ status: 'complete', ...verified, ...patch }) }).embeds![0]!.fields!.map((field) => field.name);
+		expect(names({ verifyStale: false })).toContain('Last verification');
+		expect(names({ verifyStale: true })).toContain('Last verification (before the last resume)');
+		expect(names({ verifyStale: true, status: 'deleted' })).toContain('Last verification (before the last deletion)');
+		expect(names({ verifyStale: true })).not.toContain('Last verification');
+	});
+
 	it('GIVEN any label, failure and progress WHEN rendered THEN the card stays within Discord limits', () => {
 		fc.assert(
 			fc.property(
