@@ -232,7 +232,7 @@ export function stagedChunkSource(folder: StagedFolder, manifest?: Manifest): Ch
 		if (chosen === undefined) {
 			throw new CoreError(
 				CoreErrorCode.MissingChunk,
-				`Chunk ${index} is missing from ${folder.dir}. Fetch it again (its name starts with the archive id and .c${String(index).padStart(6, '0')}).`,
+				`Chunk ${index + 1} is missing from ${folder.dir}. Fetch it again (its name starts with the archive id and .c${String(index).padStart(6, '0')}).`,
 				{
 					chunks: [index],
 					file: folder.dir
@@ -243,7 +243,7 @@ export function stagedChunkSource(folder: StagedFolder, manifest?: Manifest): Ch
 			return await readFile(chosen.file);
 		} catch (error) {
 			if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-				throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} (${chosen.name}) vanished from ${folder.dir}.`, {
+				throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index + 1} (${chosen.name}) vanished from ${folder.dir}.`, {
 					chunks: [index],
 					file: chosen.file
 				});
@@ -338,7 +338,7 @@ export async function verifyStagedFolder(
 	const uids = new Set<string>();
 	const last = indexes.at(-1) ?? -1;
 	for (let index = 0; index <= last; index++) {
-		if (!folder.chunks.has(index)) badChunks.push({ index, code: CoreErrorCode.MissingChunk, message: `Chunk ${index} is missing.` });
+		if (!folder.chunks.has(index)) badChunks.push({ index, code: CoreErrorCode.MissingChunk, message: `Chunk ${index + 1} is missing.` });
 	}
 	// Without the manifest, the name is the record: its short hash; and the header must agree with the index.
 	const checks = mapOrdered(indexes, options.pool.workers + 1, async (index): Promise<ChunkProblem | undefined> => {
@@ -348,12 +348,16 @@ export async function verifyStagedFolder(
 			const header = decodeChunkHeader(bytes, file.name);
 			const { plainSha256: digest } = await options.pool.hash(bytes, options.signal);
 			if (!digest.startsWith(file.nameHash!))
-				return { index, code: CoreErrorCode.TamperedChunk, message: `Chunk ${index} (${file.name}) does not match the hash in its name.` };
+				return {
+					index,
+					code: CoreErrorCode.TamperedChunk,
+					message: `Chunk ${index + 1} (${file.name}) does not match the hash in its name.`
+				};
 			if (header.kind !== 'data' || header.index !== index) {
 				return {
 					index,
 					code: CoreErrorCode.MisplacedChunk,
-					message: `${file.name} holds ${header.kind} ${header.index}, not chunk ${index}.`
+					message: `${file.name} holds ${header.kind} ${header.index + 1}, not chunk ${index + 1}.`
 				};
 			}
 			uids.add(header.uid.toString('hex'));
