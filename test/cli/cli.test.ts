@@ -166,6 +166,8 @@ describe('dos CLI', () => {
 		const chunk = (await readdir(path.join(work, 'staged'))).find((file) => file.includes('.c000000.'))!;
 		const header = await dos(['inspect', path.join('staged', chunk), '--json'], { cwd: work });
 		expect(header.lines.at(-1)).toMatchObject({ header: { kind: 'data', index: 0, count: 0, version: 1 } });
+		// For a person, the file .c000000. is chunk 1; its header's index stays shown as it is.
+		expect((await dos(['inspect', path.join('staged', chunk)], { cwd: work })).stdout).toContain('chunk 1 (index 0)');
 	});
 
 	it('GIVEN a legacy "[Archive] #DDMMYY-NN" folder WHEN assembled THEN it is detected and restored bit for bit', async () => {
