@@ -22,6 +22,7 @@ import {
 } from '../../src/archive/card-record.js';
 import { isArchiveError } from '../../src/archive/errors.js';
 import { type Archive, openIndex } from '../../src/db/index.js';
+import { OpenApiSpec } from '../support/openapi.js';
 
 const runs = Number(process.env.FC_RUNS ?? 30);
 const index = openIndex({ path: ':memory:' });
@@ -202,6 +203,16 @@ describe('card rendering', () => {
 		expect(names({ verifyStale: true })).toContain('Last verification (before the last resume)');
 		expect(names({ verifyStale: true, status: 'deleted' })).toContain('Last verification (before the last deletion)');
 		expect(names({ verifyStale: true })).not.toContain('Last verification');
+	});
+
+	it('GIVEN cards in every state WHEN checked against Discord’s OpenAPI RichEmbed THEN each embed, its record link included, conforms', () => {
+		const richEmbed = new OpenApiSpec().component('RichEmbed');
+		for (const status of Object.values(CardStatus)) {
+			const embed = renderCard({ archive: archive({ label: '😀'.repeat(50), status: 'failed', errorMessage: 'x' }), status, progress })
+				.embeds![0]!;
+			expect(richEmbed(embed)).toEqual([]);
+		}
+		expect(richEmbed({ title: 't', url: 'not a url' })).not.toEqual([]);
 	});
 
 	it('GIVEN any label, failure and progress WHEN rendered THEN the card stays within Discord limits', () => {
