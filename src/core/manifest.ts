@@ -376,8 +376,8 @@ export async function openManifest(
 ): Promise<OpenedManifest> {
 	const inputs = parts.map((part, position) =>
 		part instanceof Uint8Array
-			? { bytes: part, intact: false, label: `manifest part ${position}` }
-			: { intact: false, label: `manifest part ${position}`, ...part }
+			? { bytes: part, intact: false, label: `manifest part ${position + 1}` }
+			: { intact: false, label: `manifest part ${position + 1}`, ...part }
 	);
 	if (inputs.length === 0)
 		throw new CoreError(
@@ -401,14 +401,14 @@ export async function openManifest(
 	const byIndex = new Map<number, (typeof decoded)[number]>();
 	for (const part of decoded) {
 		if (part.header.index >= first.count)
-			throw new CoreError(CoreErrorCode.MisplacedChunk, `${part.label} is part ${part.header.index} of ${first.count}.`);
+			throw new CoreError(CoreErrorCode.MisplacedChunk, `${part.label} is part ${part.header.index + 1} of ${first.count}.`);
 		byIndex.set(part.header.index, part);
 	}
 	const missing = Array.from({ length: first.count }, (_, index) => index).filter((index) => !byIndex.has(index));
 	if (missing.length > 0) {
 		throw new CoreError(
 			CoreErrorCode.MissingChunk,
-			`Manifest part(s) ${missing.join(', ')} of ${first.count} are missing. Fetch every manifest part of the archive.`
+			`Manifest part(s) ${missing.map((index) => index + 1).join(', ')} of ${first.count} are missing. Fetch every manifest part of the archive.`
 		);
 	}
 	const key = options.key?.matches(first.archiveSalt, first.kdfIterations)
