@@ -139,6 +139,7 @@ describe('dos CLI', () => {
 		// The file .c000001. is chunk 2 to a person: output numbers chunks from 1.
 		expect(keyless.stderr).toMatch(/chunk 2: TAMPERED_CHUNK/);
 		expect(keyless.stderr).toContain('Bad chunks: 2.');
+		expect(keyless.stderr).toMatch(/Chunk 2 \([^)]*\.c000001\.[^)]*\) does not match the hash in its name/);
 		const keyed = await dos(['verify', 'tampered', '--json'], { cwd: work, env: { USER_KEY: KEY } });
 		expect(keyed.code).toBe(1);
 		expect(keyed.lines.at(-1)).toMatchObject({
