@@ -1,12 +1,13 @@
 import type { APIActionRowComponent, APIComponentInMessageActionRow, APIEmbed } from '../discord/index.js';
 import type { CardBody } from '../discord/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus } from '../db/index.js';
-import { cardRecordOf, encodeCardRecord } from './card-record.js';
+import { cardRecordOf, encodeCardRecordUrl } from './card-record.js';
 
 /**
  * Archive cards (DESIGN.md §4–§5): the embed and buttons that show one archive in the archive channel, rendered as
  * Discord API JSON from the index row and the progress of its running job. Pure: the upload job and the bot render
- * the same card from the same inputs. Every card carries the machine-readable record (card-record.ts) in its footer.
+ * the same card from the same inputs. Every card carries the machine-readable record (card-record.ts) in its title
+ * link, out of a reader's way; the footer says the lot and the format in words.
  */
 
 /** What a card shows: the archive's status, or what its running job is doing. */
@@ -142,7 +143,7 @@ const buttonLabels: Record<CardAction, { label: string; style: number }> = {
 
 /**
  * Renders a card: an embed (colour and title by status; id, label, files, sizes, chunks, progress with rate and ETA,
- * last verification, who started it, what failed) with the record in its footer, and one row of buttons.
+ * last verification, who started it, what failed) with the record in its title link, and one row of buttons.
  */
 export function renderCard(snapshot: CardSnapshot): CardBody {
 	const { archive } = snapshot;
@@ -161,8 +162,9 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 	}
 	if (archive.verifiedAt !== null && archive.verifyLevel !== null) {
 		const outcome = archive.verifyOk ? '✅' : '⚠️';
+		// A verification of the archive before a resume or a cleanup changed it says nothing of what is there now.
 		field(
-			'Last verification',
+			archive.verifyStale ? `Last verification (before the last ${status === 'deleted' ? 'deletion' : 'resume'})` : 'Last verification',
 			`${outcome} ${archive.verifyLevel} · <t:${Math.floor(archive.verifiedAt.getTime() / 1000)}:R>${archive.verifySummary ? ` · ${archive.verifySummary}` : ''}`,
 			false
 		);
@@ -187,7 +189,8 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 		title,
 		color: colours[status],
 		fields,
-		footer: { text: encodeCardRecord({ ...cardRecordOf(archive), status: status === 'deleted' ? ArchiveStatus.Deleted : archive.status }) },
+		url: encodeCardRecordUrl({ ...cardRecordOf(archive), status: status === 'deleted' ? ArchiveStatus.Deleted : archive.status }),
+		footer: { text: `Lot ${archive.lot} · ${formatName(archive.format)}` },
 		timestamp: archive.createdAt.toISOString()
 	};
 	fitEmbed(embed);
@@ -260,13 +263,18 @@ export function embedLength(embed: APIEmbed): number {
 	);
 }
 
-/** Drops optional fields from the end (never the footer record) until the embed fits the 6000-character total. */
+/** Shortens the longest fields (never the title link that carries the record) until the embed fits the 6000-character total. */
 function fitEmbed(embed: APIEmbed): void {
 	const fields = embed.fields ?? [];
 	while (embedLength(embed) > EmbedLimits.total && fields.length > 0) {
 		const longest = fields.reduce((best, candidate) => (candidate.value.length > best.value.length ? candidate : best));
 		longest.value = clip(longest.value, Math.max(1, longest.value.length - (embedLength(embed) - EmbedLimits.total)));
 	}
+}
+
+/** `format 1` for our archives, `legacy format v3.1` for the original tool's. */
+function formatName(format: ArchiveFormat): string {
+	return format === ArchiveFormat.Dos1 ? 'format 1' : `legacy format ${format.replace(/^legacy-/, '')}`;
 }
 
 function describeCounts(archive: Archive): string {

@@ -361,7 +361,7 @@ async function downloadOurs(
 			source?.attachment.filename ?? records.get(index)?.filename ?? `${archive.id.slice(1)}.c${String(index).padStart(6, '0')}.bin`;
 		return {
 			index,
-			label: `Chunk ${index}`,
+			label: `Chunk ${index + 1}`,
 			filename,
 			storedSize: record.storedSize,
 			sha256: record.sha256,
@@ -381,7 +381,8 @@ async function downloadOurs(
 				const failed = fetchedChunks.failures.get(index);
 				if (failed !== undefined) throw failed;
 				const chunk = wanted.find((candidate) => candidate.index === index);
-				if (chunk === undefined) throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} was not downloaded.`, { chunks: [index] });
+				if (chunk === undefined)
+					throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index + 1} was not downloaded.`, { chunks: [index] });
 				return readFile(path.join(chunkDir, chunk.filename));
 			},
 			salvage,
@@ -497,11 +498,11 @@ export async function openArchiveManifest(
 		if (nameHash !== undefined && !digest.startsWith(nameHash)) {
 			throw new CoreError(
 				CoreErrorCode.TamperedChunk,
-				`Manifest part ${index} of ${archive.id} (${item.attachment.filename}, message ${item.messageId}) does not match the hash in its name: it was damaged on Discord.`
+				`Manifest part ${index + 1} of ${archive.id} (${item.attachment.filename}, message ${item.messageId}) does not match the hash in its name: it was damaged on Discord.`
 			);
 		}
 		if (chunkDir !== undefined) await writeChunkFile(path.join(chunkDir, item.attachment.filename), bytes);
-		inputs.push({ bytes, intact: nameHash !== undefined || expectedSha256 !== undefined, label: `manifest part ${index} of ${archive.id}` });
+		inputs.push({ bytes, intact: nameHash !== undefined || expectedSha256 !== undefined, label: `manifest part ${index + 1} of ${archive.id}` });
 	}
 	const opened = await openManifest(inputs, ctx.settings.passphrase, { signal: run.signal });
 	if (archive.uid !== undefined && opened.manifest.uid !== archive.uid) {
@@ -848,7 +849,8 @@ export async function fetchToMemory(
 			}
 		);
 	} catch (error) {
-		const label = what.kind === 'data' ? `Chunk ${what.index}` : `Manifest part ${what.index}`;
+		// People count chunks from 1; the index (and the file name) stay as they are.
+		const label = what.kind === 'data' ? `Chunk ${what.index + 1}` : `Manifest part ${what.index + 1}`;
 		throw chunkFailure(error, archive, what.index, label, item) ?? error;
 	}
 	return Buffer.concat(parts);

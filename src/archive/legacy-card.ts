@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parseLegacyArchiveId } from '../core/index.js';
 import { ArchiveStatus } from '../db/index.js';
 import type { LiveMessage } from '../discord/index.js';
+import { carriesCardRecord } from './card-record.js';
 
 /**
  * Cards of the original Python tool, as its `archive_card.py` wrote them (our reading of its public source):
@@ -101,8 +102,8 @@ export function legacyCardContent(metadata: Readonly<Record<string, unknown>>): 
 
 function fromEmbed(message: Pick<LiveMessage, 'embeds'>): Record<string, unknown> | null {
 	const embed = message.embeds[0];
-	// A card of ours carries its record in the footer: never read it as the original tool's.
-	if (embed?.footer?.text.startsWith('dos-card/') === true) return null;
+	// A card of ours carries its record (in its title link, or the footer of an older card): never read it as the original tool's.
+	if (embed !== undefined && carriesCardRecord(embed)) return null;
 	const title = embed?.title ?? '';
 	if (!/archive/i.test(title)) return null;
 	const id = /#\d{6}-\d+/.exec(title)?.[0];

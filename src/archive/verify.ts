@@ -41,6 +41,7 @@ export interface VerifyRequest {
 /** One chunk (data or manifest part) that failed verification. */
 export interface ChunkFinding {
 	readonly kind: ChunkKind;
+	/** The index in the archive (from 0, as in the chunk's file name); messages for people number chunks from 1. */
 	readonly index: number;
 	readonly filename: string | null;
 	readonly messageId: string | null;
@@ -64,8 +65,11 @@ export interface VerifyResult {
 	readonly ok: boolean;
 	/** The share of data chunks checked (100 unless sampled). */
 	readonly samplePercent: number;
+	/** Data chunks checked, of the archive's data chunks (manifest parts are not counted: see manifestChecked). */
 	readonly chunksChecked: number;
 	readonly chunksTotal: number;
+	/** Whether the manifest was checked and found (quick: every recorded part present; full: opened). */
+	readonly manifestChecked: boolean;
 	readonly filesChecked: number;
 	readonly chunks: readonly ChunkFinding[];
 	readonly files: readonly FileFinding[];
@@ -97,8 +101,13 @@ export async function verifyArchive(ctx: ArchiveContext, request: VerifyRequest,
 				: await fullLegacy(ctx, archive, listed, run);
 	const ok = outcome.chunks.length === 0 && outcome.files.length === 0;
 	const sampled = request.level === VerificationLevel.Full && samplePercent < 100 && archive.format === ArchiveFormat.Dos1;
+	const checked = [
+		`${outcome.chunksChecked} of ${outcome.chunksTotal} chunks${sampled ? ` (a ${samplePercent} % sample)` : ''}`,
+		...(outcome.manifestChecked ? ['the manifest'] : []),
+		...(outcome.filesChecked > 0 ? [`${outcome.filesChecked} files`] : [])
+	];
 	const summary = ok
-		? `${request.level} verify passed: ${outcome.chunksChecked} of ${outcome.chunksTotal} chunks${sampled ? ` (a ${samplePercent} % sample)` : ''}${outcome.filesChecked > 0 ? `, ${outcome.filesChecked} files` : ''} checked.`
+		? `${request.level} verify passed: ${checked.slice(0, -1).join(', ')}${checked.length > 1 ? ' and ' : ''}${checked.at(-1)!} checked.`
 		: `${request.level} verify found ${describe(outcome.chunks, outcome.files)}.`;
 	ctx.index.archives.recordVerification(archive.lot, { level: request.level, ok, summary: summary.slice(0, 1000) });
 	markFindings(ctx, archive, outcome.chunks);
@@ -122,9 +131,12 @@ export async function verifyArchive(ctx: ArchiveContext, request: VerifyRequest,
 	};
 }
 
-type Outcome = Pick<VerifyResult, 'chunksChecked' | 'chunksTotal' | 'filesChecked' | 'chunks' | 'files'>;
+type Outcome = Pick<VerifyResult, 'chunksChecked' | 'chunksTotal' | 'manifestChecked' | 'filesChecked' | 'chunks' | 'files'>;
 
-/** Every recorded chunk message and attachment is in the thread with its name and size; a manifest is there. */
+/**
+ * Every recorded chunk message and attachment is in the thread with its name and size; a manifest is there. Data
+ * chunks are counted; the manifest's parts are checked alike but reported apart (`manifestChecked`).
+ */
 function quick(ctx: ArchiveContext, archive: Archive, listed: readonly ThreadAttachment[]): Outcome {
 	const byAttachment = new Map(listed.map((item) => [item.attachment.id, item]));
 	const rows = ctx.index.chunks.list(archive.lot);
@@ -135,7 +147,7 @@ function quick(ctx: ArchiveContext, archive: Archive, listed: readonly ThreadAtt
 			chunks.push(finding(row, CoreErrorCode.MissingChunk, `${label(row)} was never stored: the upload did not finish.`));
 			continue;
 		}
-		checked++;
+		if (row.kind === ChunkKind.Data) checked++;
 		const item = row.attachmentId === null ? undefined : byAttachment.get(row.attachmentId);
 		if (item === undefined) {
 			chunks.push(finding(row, CoreErrorCode.MissingChunk, `${label(row)} (message ${row.messageId ?? '?'}) is gone from the thread.`));
@@ -168,7 +180,15 @@ function quick(ctx: ArchiveContext, archive: Archive, listed: readonly ThreadAtt
 			message: `The thread of ${archive.id} holds no manifest.`
 		});
 	}
-	return { chunksChecked: checked, chunksTotal: rows.length, filesChecked: 0, chunks, files: [] };
+	const manifestOk = !chunks.some((item) => item.kind === ChunkKind.Manifest) && (manifestRows.length > 0 || manifestInThread);
+	return {
+		chunksChecked: checked,
+		chunksTotal: rows.length - manifestRows.length,
+		manifestChecked: manifestOk,
+		filesChecked: 0,
+		chunks,
+		files: []
+	};
 }
 
 /** Full verification of one of our archives: the manifest opened with the key, then every (or a sample of the) chunk. */
@@ -192,7 +212,7 @@ async function fullOurs(
 		const item = byIndex.get(index);
 		const record = manifest.chunks[index]!;
 		if (item === undefined) {
-			throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} is not in the thread of ${archive.id}.`, { chunks: [index] });
+			throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index + 1} is not in the thread of ${archive.id}.`, { chunks: [index] });
 		}
 		return fetchToMemory(
 			ctx,
@@ -217,6 +237,7 @@ async function fullOurs(
 		return {
 			chunksChecked: report.chunksChecked,
 			chunksTotal: total,
+			manifestChecked: true,
 			filesChecked: report.filesChecked,
 			chunks: report.badChunks.map((problem) =>
 				dataFinding(problem.index, problem.code, problem.message, byIndex.get(problem.index), rows.get(problem.index))
@@ -241,7 +262,7 @@ async function fullOurs(
 							uid: Buffer.from(manifest.uid, 'hex'),
 							index,
 							archiveSalt: Buffer.from(manifest.kdf.salt, 'hex'),
-							label: `Chunk ${index}`
+							label: `Chunk ${index + 1}`
 						},
 						sha256: record.sha256,
 						plainSize: record.plainSize,
@@ -260,7 +281,7 @@ async function fullOurs(
 		keyBytes.fill(0);
 	}
 	chunks.sort((a, b) => a.index - b.index);
-	return { chunksChecked: sample.length, chunksTotal: total, filesChecked: 0, chunks, files: [] };
+	return { chunksChecked: sample.length, chunksTotal: total, manifestChecked: true, filesChecked: 0, chunks, files: [] };
 }
 
 /**
@@ -347,6 +368,7 @@ async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonl
 	return {
 		chunksChecked: done,
 		chunksTotal: manifest.totals.chunks,
+		manifestChecked: true,
 		filesChecked: manifest.scope === 'chunk' ? manifest.files.length : 0,
 		chunks,
 		files
@@ -394,8 +416,9 @@ function dataFinding(index: number, code: string, message: string, item: ThreadA
 	};
 }
 
+/** A chunk as people count it: from 1. */
 function label(row: ChunkRecord): string {
-	return row.kind === ChunkKind.Data ? `Chunk ${row.index}` : `Manifest part ${row.index}`;
+	return row.kind === ChunkKind.Data ? `Chunk ${row.index + 1}` : `Manifest part ${row.index + 1}`;
 }
 
 function describe(chunks: readonly ChunkFinding[], files: readonly FileFinding[]): string {
@@ -405,7 +428,7 @@ function describe(chunks: readonly ChunkFinding[], files: readonly FileFinding[]
 	const list = (items: readonly ChunkFinding[]) =>
 		items
 			.slice(0, 20)
-			.map((item) => (item.kind === ChunkKind.Data ? String(item.index) : `manifest ${item.index}`))
+			.map((item) => (item.kind === ChunkKind.Data ? String(item.index + 1) : `manifest part ${item.index + 1}`))
 			.join(', ') + (items.length > 20 ? '…' : '');
 	if (missing.length > 0) parts.push(`${missing.length} missing chunk(s) (${list(missing)})`);
 	if (bad.length > 0) parts.push(`${bad.length} bad chunk(s) (${list(bad)})`);

@@ -158,7 +158,7 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 				{
 					sealed,
 					archiveKey: keyBytes,
-					expect: { kind: 'data', uid, index, archiveSalt: salt, label: `Chunk ${index}` },
+					expect: { kind: 'data', uid, index, archiveSalt: salt, label: `Chunk ${index + 1}` },
 					sha256: record.sha256,
 					plainSize: record.plainSize,
 					plainSha256: record.plainSha256

@@ -376,8 +376,8 @@ export async function openManifest(
 ): Promise<OpenedManifest> {
 	const inputs = parts.map((part, position) =>
 		part instanceof Uint8Array
-			? { bytes: part, intact: false, label: `manifest part ${position}` }
-			: { intact: false, label: `manifest part ${position}`, ...part }
+			? { bytes: part, intact: false, label: `manifest part ${position + 1}` }
+			: { intact: false, label: `manifest part ${position + 1}`, ...part }
 	);
 	if (inputs.length === 0)
 		throw new CoreError(
@@ -406,7 +406,7 @@ export async function openManifest(
 	const byIndex = new Map<number, (typeof decoded)[number]>();
 	for (const part of decoded) {
 		if (part.header.index >= first.count)
-			throw new CoreError(CoreErrorCode.MisplacedChunk, `${part.label} is part ${part.header.index} of ${first.count}.`);
+			throw new CoreError(CoreErrorCode.MisplacedChunk, `${part.label} is part ${part.header.index + 1} of ${first.count}.`);
 		byIndex.set(part.header.index, part);
 	}
 	if (byIndex.size < first.count) {
@@ -485,7 +485,7 @@ export async function openManifest(
 /** The first few absent part indexes below `count`, in words; scans no further than it must, whatever `count` says. */
 function describeMissingParts(present: ReadonlyMap<number, unknown>, count: number): string {
 	const shown: number[] = [];
-	for (let index = 0; index < count && shown.length < 10; index++) if (!present.has(index)) shown.push(index);
+	for (let index = 0; index < count && shown.length < 10; index++) if (!present.has(index)) shown.push(index + 1);
 	const more = count - present.size - shown.length;
 	return `part ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }

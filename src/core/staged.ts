@@ -232,7 +232,7 @@ export function stagedChunkSource(folder: StagedFolder, manifest?: Manifest): Ch
 		if (chosen === undefined) {
 			throw new CoreError(
 				CoreErrorCode.MissingChunk,
-				`Chunk ${index} is missing from ${folder.dir}. Fetch it again (its name starts with the archive id and .c${String(index).padStart(6, '0')}).`,
+				`Chunk ${index + 1} is missing from ${folder.dir}. Fetch it again (its name starts with the archive id and .c${String(index).padStart(6, '0')}).`,
 				{
 					chunks: [index],
 					file: folder.dir
@@ -244,7 +244,7 @@ export function stagedChunkSource(folder: StagedFolder, manifest?: Manifest): Ch
 			return await readStagedFile(chosen.file, recorded ?? MAX_STAGED_FILE_BYTES);
 		} catch (error) {
 			if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-				throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index} (${chosen.name}) vanished from ${folder.dir}.`, {
+				throw new CoreError(CoreErrorCode.MissingChunk, `Chunk ${index + 1} (${chosen.name}) vanished from ${folder.dir}.`, {
 					chunks: [index],
 					file: chosen.file
 				});
@@ -348,7 +348,7 @@ export async function verifyStagedFolder(
 	let previous = -1;
 	for (const index of indexes) {
 		for (let missing = previous + 1; missing < index && gaps < MAX_NAMED_GAPS; missing++, gaps++) {
-			badChunks.push({ index: missing, code: CoreErrorCode.MissingChunk, message: `Chunk ${missing} is missing.` });
+			badChunks.push({ index: missing, code: CoreErrorCode.MissingChunk, message: `Chunk ${missing + 1} is missing.` });
 		}
 		if (gaps >= MAX_NAMED_GAPS) {
 			const unnamed = indexes.reduce((sum, present, at) => sum + (present - (at === 0 ? -1 : indexes[at - 1]!) - 1), 0) - gaps;
@@ -356,7 +356,7 @@ export async function verifyStagedFolder(
 				badChunks.push({
 					index: -1,
 					code: CoreErrorCode.MissingChunk,
-					message: `${unnamed} more chunk(s) below chunk ${indexes.at(-1)} are missing (the first ${MAX_NAMED_GAPS} are named).`
+					message: `${unnamed} more chunk(s) below chunk ${indexes.at(-1)! + 1} are missing (the first ${MAX_NAMED_GAPS} are named).`
 				});
 			}
 			break;
@@ -371,12 +371,16 @@ export async function verifyStagedFolder(
 			const header = decodeChunkHeader(bytes, file.name);
 			const { plainSha256: digest } = await options.pool.hash(bytes, options.signal);
 			if (!digest.startsWith(file.nameHash!))
-				return { index, code: CoreErrorCode.TamperedChunk, message: `Chunk ${index} (${file.name}) does not match the hash in its name.` };
+				return {
+					index,
+					code: CoreErrorCode.TamperedChunk,
+					message: `Chunk ${index + 1} (${file.name}) does not match the hash in its name.`
+				};
 			if (header.kind !== 'data' || header.index !== index) {
 				return {
 					index,
 					code: CoreErrorCode.MisplacedChunk,
-					message: `${file.name} holds ${header.kind} ${header.index}, not chunk ${index}.`
+					message: `${file.name} holds ${header.kind} ${header.index + 1}, not chunk ${index + 1}.`
 				};
 			}
 			uids.add(header.uid.toString('hex'));

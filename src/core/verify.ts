@@ -11,6 +11,7 @@ import type { ProgressListener } from './progress.js';
 
 /** One chunk that failed verification. */
 export interface ChunkProblem {
+	/** The chunk's index in the manifest (from 0); messages for people number chunks from 1. */
 	readonly index: number;
 	readonly code: string;
 	readonly message: string;
@@ -64,12 +65,12 @@ export async function verifyChunkHashes(
 				return problem(
 					chunk.index,
 					CoreErrorCode.TamperedChunk,
-					`Chunk ${chunk.index} is ${sealed.length} B, not the ${chunk.storedSize} B recorded.`
+					`Chunk ${chunk.index + 1} is ${sealed.length} B, not the ${chunk.storedSize} B recorded.`
 				);
 			const { plainSha256: sha256 } = await pool.hash(sealed, signal);
 			return sha256 === chunk.sha256
 				? undefined
-				: problem(chunk.index, CoreErrorCode.TamperedChunk, `Chunk ${chunk.index} does not match its recorded sha256.`);
+				: problem(chunk.index, CoreErrorCode.TamperedChunk, `Chunk ${chunk.index + 1} does not match its recorded sha256.`);
 		} catch (error) {
 			return asProblem(chunk.index, error, signal);
 		}
@@ -108,7 +109,7 @@ export async function verifyArchive(options: VerifyOptions & { readonly manifest
 					{
 						sealed,
 						archiveKey: keyBytes,
-						expect: { kind: 'data', uid, index: record.index, archiveSalt: salt, label: `Chunk ${record.index}` },
+						expect: { kind: 'data', uid, index: record.index, archiveSalt: salt, label: `Chunk ${record.index + 1}` },
 						sha256: record.sha256,
 						plainSize: record.plainSize,
 						plainSha256: record.plainSha256
@@ -130,7 +131,7 @@ export async function verifyArchive(options: VerifyOptions & { readonly manifest
 					badFiles.set(file.path, {
 						path: file.path,
 						code: result.problem.code,
-						message: `${file.path} is unverifiable: chunk ${item.index} is bad.`
+						message: `${file.path} is unverifiable: chunk ${item.index + 1} is bad.`
 					});
 					hashes.delete(file.path);
 					continue;

@@ -69,6 +69,7 @@ export type ArchivePatch = Partial<
 		| 'verifyLevel'
 		| 'verifyOk'
 		| 'verifySummary'
+		| 'verifyStale'
 		| 'errorCode'
 		| 'errorMessage'
 	>
@@ -301,7 +302,8 @@ export class ArchiveIndex {
 
 	/**
 	 * Moves an archive to `status`. `complete` stamps `completedAt` and clears the last error; `uploading`
-	 * clears the last error; `failed` and `interrupted` record `failure` when given.
+	 * clears the last error; `failed` and `interrupted` record `failure` when given; `deleted` marks the last
+	 * verification stale.
 	 *
 	 * @throws {IndexError} ARCHIVE_NOT_FOUND.
 	 */
@@ -310,11 +312,13 @@ export class ArchiveIndex {
 		if (status === ArchiveStatus.Complete) Object.assign(patch, { completedAt: now(this.#context), errorCode: null, errorMessage: null });
 		if (status === ArchiveStatus.Uploading) Object.assign(patch, { errorCode: null, errorMessage: null });
 		if (failure) Object.assign(patch, { errorCode: failure.code, errorMessage: failure.message });
+		// A deleted thread is no longer what the last verification checked.
+		if (status === ArchiveStatus.Deleted) Object.assign(patch, { verifyStale: sql`${archives.verifiedAt} is not null` });
 		return this.update(lot, patch);
 	}
 
 	/**
-	 * Records the outcome of a verification.
+	 * Records the outcome of a verification, as one of the archive as it is now (no longer stale).
 	 *
 	 * @throws {IndexError} ARCHIVE_NOT_FOUND.
 	 */
@@ -323,7 +327,8 @@ export class ArchiveIndex {
 			verifiedAt: verification.at ?? now(this.#context),
 			verifyLevel: verification.level,
 			verifyOk: verification.ok,
-			verifySummary: verification.summary
+			verifySummary: verification.summary,
+			verifyStale: false
 		});
 	}
 
@@ -669,6 +674,7 @@ const importedFields = [
 	'verifyLevel',
 	'verifyOk',
 	'verifySummary',
+	'verifyStale',
 	'errorCode',
 	'errorMessage'
 ] as const satisfies readonly (keyof ImportedArchive)[];

@@ -317,7 +317,7 @@ export class ChunkIndex {
 		return facts;
 	}
 
-	/** Keeps the archive's stored-chunk count and stored bytes in step with one chunk's transition. */
+	/** Keeps the archive's stored-chunk count, stored bytes and verification staleness in step with one chunk's transition. */
 	#adjustCounters(lot: number, kind: ChunkKind, before: ChunkRecord, after: ChunkRecord): void {
 		const wasStored = before.state === ChunkState.Stored;
 		const isStored = after.state === ChunkState.Stored;
@@ -329,6 +329,9 @@ export class ChunkIndex {
 			.set({
 				storedBytes: sql`${archives.storedBytes} + ${bytes}`,
 				storedChunkCount: sql`${archives.storedChunkCount} + ${count}`,
+				// A chunk newly stored (a resume re-posting what a verification found missing) changes what the last
+				// verification checked: the card shows it as stale until the next one (an archive never verified has none).
+				...(isStored && !wasStored ? { verifyStale: sql`${archives.verifiedAt} is not null` } : {}),
 				updatedAt: now(this.#context)
 			})
 			.where(eq(archives.lot, lot))

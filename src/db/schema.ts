@@ -70,6 +70,11 @@ export const archives = sqliteTable(
 		verifyLevel: text('verify_level', { enum: valuesOf(VerificationLevel) }),
 		verifyOk: integer('verify_ok', { mode: 'boolean' }),
 		verifySummary: text('verify_summary'),
+		/**
+		 * Whether what is stored on Discord changed after the last verification (a resume posted chunks, a cleanup
+		 * deleted the thread): the card then shows that verification as one of the archive before the change.
+		 */
+		verifyStale: integer('verify_stale', { mode: 'boolean' }).notNull().default(false),
 		errorCode: text('error_code'),
 		errorMessage: text('error_message')
 	},

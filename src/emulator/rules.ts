@@ -13,6 +13,8 @@ export const MessageRules = {
 	embedFooter: 2048,
 	embedAuthor: 256,
 	embedTotal: 6000,
+	/** Every URL of an embed (`url`, footer and author icons, author link, images): an http(s) URI. */
+	embedUrl: 2048,
 	actionRows: 5,
 	rowComponents: 5,
 	customId: 100,
@@ -119,6 +121,36 @@ export function checkMessageFields(body: unknown): MessageFields {
 	return fields;
 }
 
+/**
+ * An embed URL as Discord takes it (OpenAPI `RichEmbed.url`: `format: uri`, at most 2048): a well-formed URL whose
+ * scheme is http or https. Not counted in the embed's 6000-character total.
+ */
+function checkUrl(value: unknown, path: (string | number)[], problems: FormProblem[]): void {
+	if (value === undefined || value === null) return;
+	if (typeof value !== 'string') {
+		problems.push({ path, code: 'URL_TYPE_INVALID_URL', message: 'Not a well formed URL.' });
+		return;
+	}
+	if (value.length > MessageRules.embedUrl) {
+		problems.push(maxLength(path, MessageRules.embedUrl));
+		return;
+	}
+	let scheme: string;
+	try {
+		scheme = new URL(value).protocol.slice(0, -1);
+	} catch {
+		problems.push({ path, code: 'URL_TYPE_INVALID_URL', message: 'Not a well formed URL.' });
+		return;
+	}
+	if (scheme !== 'http' && scheme !== 'https') {
+		problems.push({
+			path,
+			code: 'URL_TYPE_INVALID_SCHEME',
+			message: `Scheme "${scheme}" is not supported. Scheme must be one of ('http', 'https').`
+		});
+	}
+}
+
 function checkEmbed(embed: Record<string, unknown>, path: (string | number)[], problems: FormProblem[]): number {
 	let total = 0;
 	const measure = (value: unknown, max: number, at: (string | number)[]) => {
@@ -130,6 +162,12 @@ function checkEmbed(embed: Record<string, unknown>, path: (string | number)[], p
 	measure(embed.description, MessageRules.embedDescription, [...path, 'description']);
 	if (isRecord(embed.footer)) measure(embed.footer.text, MessageRules.embedFooter, [...path, 'footer', 'text']);
 	if (isRecord(embed.author)) measure(embed.author.name, MessageRules.embedAuthor, [...path, 'author', 'name']);
+	checkUrl(embed.url, [...path, 'url'], problems);
+	if (isRecord(embed.footer)) checkUrl(embed.footer.icon_url, [...path, 'footer', 'icon_url'], problems);
+	if (isRecord(embed.author)) {
+		checkUrl(embed.author.url, [...path, 'author', 'url'], problems);
+		checkUrl(embed.author.icon_url, [...path, 'author', 'icon_url'], problems);
+	}
 	if (embed.fields !== undefined) {
 		if (!Array.isArray(embed.fields))
 			problems.push({ path: [...path, 'fields'], code: 'LIST_TYPE_CONVERT', message: 'Only iterables may be used in a ListType' });

@@ -10,9 +10,19 @@ import {
 	renderCard,
 	type CardProgress
 } from '../../src/archive/card.js';
-import { CARD_RECORD_PREFIX, cardRecordOf, encodeCardRecord, findCardRecord, parseCardRecord } from '../../src/archive/card-record.js';
+import {
+	CARD_RECORD_PREFIX,
+	CARD_RECORD_URL_BASE,
+	cardRecordOf,
+	encodeCardRecord,
+	encodeCardRecordUrl,
+	findCardRecord,
+	parseCardRecord,
+	parseCardRecordUrl
+} from '../../src/archive/card-record.js';
 import { isArchiveError } from '../../src/archive/errors.js';
 import { type Archive, openIndex } from '../../src/db/index.js';
+import { OpenApiSpec } from '../support/openapi.js';
 
 const runs = Number(process.env.FC_RUNS ?? 30);
 const index = openIndex({ path: ':memory:' });
@@ -34,7 +44,8 @@ function archive(patch: Partial<Archive> = {}): Archive {
 			directoryCount: 3,
 			originalBytes: 3_400_000_000,
 			chunkCount: 342,
-			threadId: '1234567890123456789'
+			// A thread holds one archive: each row gets its own.
+			threadId: String(1234567890123456788n + BigInt(uidCounter))
 		}),
 		...patch
 	};
@@ -57,15 +68,60 @@ describe('card record', () => {
 			files: 12,
 			dirs: 3,
 			chunks: 342,
-			thread: '1234567890123456789'
+			thread: row.threadId
 		});
+		expect(row.threadId).toMatch(/^\d{19}$/);
 	});
 
-	it('GIVEN a rendered card WHEN its embeds are searched THEN the record is found in the footer', () => {
+	it('GIVEN a rendered card WHEN its embeds are searched THEN the record is found in the title link, out of the reader’s way', () => {
 		const row = archive();
 		const body = renderCard({ archive: row, status: 'uploading', progress });
+		const embed = body.embeds![0]!;
 		expect(findCardRecord(body.embeds ?? [])).toEqual(cardRecordOf(row));
+		expect(embed.url!.startsWith(`${CARD_RECORD_URL_BASE}1#`)).toBe(true);
+		expect(new URL(embed.url!).protocol).toBe('https:');
+		// Nothing a person reads shows the record: the footer says the lot and the format in words.
+		expect(embed.footer!.text).toBe(`Lot ${row.lot} · format 1`);
+		const shown = JSON.stringify([embed.title, embed.description ?? '', embed.fields, embed.footer]);
+		expect(shown).not.toContain('dos-card');
+		expect(shown).not.toContain(row.uid);
 		expect(findCardRecord([{ title: 'chat', footer: { text: 'Lot 7 • Uploader: x' } }])).toBeNull();
+		expect(findCardRecord([{ title: 'a link', url: 'https://example.com/dos-card/1#e30' }])).toBeNull();
+	});
+
+	it('GIVEN a card posted before the record moved WHEN its embeds are searched THEN the footer record is still read', () => {
+		const row = archive();
+		const record = cardRecordOf(row);
+		expect(findCardRecord([{ title: `📦 Archive ${row.id}`, footer: { text: encodeCardRecord(record) } }])).toEqual(record);
+		expect(parseCardRecordUrl(encodeCardRecordUrl(record))).toEqual(record);
+	});
+
+	it('GIVEN the longest label of the widest characters WHEN its record link is built THEN it fits Discord’s 2048 and parses back', () => {
+		for (const label of ['\u0001'.repeat(100), '\u0800'.repeat(100), '😀'.repeat(50)]) {
+			const record = cardRecordOf(archive({ label, originalBytes: Number.MAX_SAFE_INTEGER, storedBytes: Number.MAX_SAFE_INTEGER }));
+			const url = encodeCardRecordUrl(record);
+			expect(url.length).toBeLessThanOrEqual(2048);
+			expect(parseCardRecordUrl(url)).toEqual(record);
+		}
+	});
+
+	it.each([
+		['another version', `${CARD_RECORD_URL_BASE}2#e30`],
+		['a fragment that is not base64url', `${CARD_RECORD_URL_BASE}1#%7B%7D`],
+		['a fragment that is not UTF-8', `${CARD_RECORD_URL_BASE}1#${Buffer.from([0xff, 0xfe]).toString('base64url')}`],
+		['a fragment that is not JSON', `${CARD_RECORD_URL_BASE}1#${Buffer.from('{oops').toString('base64url')}`],
+		['an extra field', 'extra']
+	])('GIVEN a record link with %s WHEN parsed THEN BAD_CARD_RECORD', (_name, variant) => {
+		const good = cardRecordOf(archive());
+		const url =
+			variant === 'extra' ? `${CARD_RECORD_URL_BASE}1#${Buffer.from(JSON.stringify({ ...good, secret: 'x' })).toString('base64url')}` : variant;
+		let caught: unknown;
+		try {
+			findCardRecord([{ title: 'x', url }]);
+		} catch (error) {
+			caught = error;
+		}
+		expect(isArchiveError(caught, 'BAD_CARD_RECORD')).toBe(true);
 	});
 
 	it.each([
@@ -158,6 +214,31 @@ describe('card rendering', () => {
 		}
 	});
 
+	it('GIVEN a verification made before a resume or a cleanup changed the archive WHEN rendered THEN the card says it is of the archive before that', () => {
+		const verified = {
+			verifiedAt: new Date('2024-11-27T10:00:00Z'),
+			verifyLevel: 'quick',
+			verifyOk: false,
+			verifySummary: 'quick verify found 12 missing chunk(s).'
+		} as const;
+		const names = (patch: Partial<Archive>) =>
+			renderCard({ archive: archive({ status: 'complete', ...verified, ...patch }) }).embeds![0]!.fields!.map((field) => field.name);
+		expect(names({ verifyStale: false })).toContain('Last verification');
+		expect(names({ verifyStale: true })).toContain('Last verification (before the last resume)');
+		expect(names({ verifyStale: true, status: 'deleted' })).toContain('Last verification (before the last deletion)');
+		expect(names({ verifyStale: true })).not.toContain('Last verification');
+	});
+
+	it('GIVEN cards in every state WHEN checked against Discord’s OpenAPI RichEmbed THEN each embed, its record link included, conforms', () => {
+		const richEmbed = new OpenApiSpec().component('RichEmbed');
+		for (const status of Object.values(CardStatus)) {
+			const embed = renderCard({ archive: archive({ label: '😀'.repeat(50), status: 'failed', errorMessage: 'x' }), status, progress })
+				.embeds![0]!;
+			expect(richEmbed(embed)).toEqual([]);
+		}
+		expect(richEmbed({ title: 't', url: 'not a url' })).not.toEqual([]);
+	});
+
 	it('GIVEN any label, failure and progress WHEN rendered THEN the card stays within Discord limits', () => {
 		fc.assert(
 			fc.property(
@@ -172,6 +253,7 @@ describe('card rendering', () => {
 					for (const field of embed.fields ?? []) expect(field.value.length).toBeLessThanOrEqual(EmbedLimits.fieldValue);
 					expect(embedLength(embed)).toBeLessThanOrEqual(EmbedLimits.total);
 					expect(findCardRecord(body.embeds!)!.uid).toBe(row.uid);
+					expect(embed.url!.length).toBeLessThanOrEqual(2048);
 				}
 			),
 			{ numRuns: runs }

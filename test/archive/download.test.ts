@@ -83,7 +83,8 @@ describe('downloadArchive', () => {
 		const error = await failure(downloadArchive(harness.context, { archive: archive.id }, harness.jobRun()));
 		expect(isCoreError(error, CoreErrorCode.TamperedChunk)).toBe(true);
 		expect((error as { details: { chunks: number[] } }).details.chunks).toEqual([1]);
-		expect((error as Error).message).toContain('Chunk 1');
+		// Index 1 (file .c000001.) is chunk 2 to a person.
+		expect((error as Error).message).toContain('Chunk 2 (');
 		expect((error as Error).message).toContain(record.messageId!);
 		const restoreFolders = (await readdir(harness.downloadRoot)).filter((name) => name.startsWith(archive.id));
 		expect(restoreFolders).toEqual([]);

@@ -37,6 +37,12 @@ describe('legacy cards', () => {
 			thread: { id: '1311111111111111111', name: 't', archived: true }
 		});
 		expect(fromEmbed).toMatchObject({ archiveId: '#241126-07', lot: 7, threadId: '1311111111111111111' });
+		// A card of ours reads like the original tool's to a person (title `📦 Archive #…`, footer `Lot 7 · format 1`), but
+		// its record link marks it as ours: never a legacy card (a cleanup of a legacy row must not claim its thread).
+		const ours = { title: '📦 Archive #241126-07', url: 'https://dos.invalid/dos-card/1#e30', footer: { text: 'Lot 7 · format 1' } };
+		expect(
+			parseLegacyCard({ id: '1', content: '', embeds: [ours], thread: { id: '1311111111111111111', name: 't', archived: true } })
+		).toBeNull();
 	});
 });
 

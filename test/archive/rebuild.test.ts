@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchiveContext } from '../../src/archive/context.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
-import { type HistoryIndex, openIndex } from '../../src/db/index.js';
+import { cardRecordOf, encodeCardRecord } from '../../src/archive/card-record.js';
+import { type Archive, type HistoryIndex, openIndex } from '../../src/db/index.js';
+import type { APIEmbed } from '../../src/discord/index.js';
 import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
 import { FIXTURE_DIR as LEGACY_DIR } from '../core/legacy/legacy-fixture.js';
 import { postLegacyFixture, postTestArchive } from './read-fixture.js';
@@ -124,6 +126,45 @@ describe('rebuildIndex', () => {
 		const result = await rebuildIndex({ ...harness.context, index: fresh }, {}, harness.jobRun());
 		expect(result.skipped).toEqual([]);
 		expect(tables(fresh).filter((table) => table.archive.lot === lot)).toEqual(before);
+	});
+
+	it('GIVEN a card with its record in the title link and a card from an older build with it in the footer WHEN the index is rebuilt without the key THEN both archives come back from their records', async () => {
+		const index = harness.reopenIndex();
+		const working: ArchiveContext = { ...harness.context, index };
+		const lots: number[] = [];
+		for (const name of ['new-card', 'old-card']) {
+			await harness.writeTree(name, { [`${name}.bin`]: randomContent(40_000, name) });
+			const planned = await planUpload(working, { folder: name, label: name });
+			await uploadArchive(working, planned, harness.jobRun());
+			lots.push(planned.archive.lot);
+		}
+		const [fresh, older] = lots.map((lot) => index.archives.get(lot)!) as [Archive, Archive];
+		const newEmbed = harness.emulator.messages(harness.archiveChannelId).find((message) => message.id === fresh.cardMessageId)!
+			.embeds[0] as APIEmbed;
+		expect(newEmbed.url).toMatch(/^https:\/\/dos\.invalid\/dos-card\/1#/);
+		expect(newEmbed.footer?.text).toBe(`Lot ${fresh.lot} · format 1`);
+		// The card as an older build left it: the record as JSON in the footer, no title link.
+		await harness.transport.editCard(harness.archiveChannelId, older.cardMessageId!, {
+			embeds: [{ title: `📦 Archive ${older.id} · old-card`, footer: { text: encodeCardRecord(cardRecordOf(older)) } }]
+		});
+		index.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+		const rebuilt = harness.reopenIndex();
+		const context: ArchiveContext = { ...harness.context, index: rebuilt, settings: { ...harness.settings, passphrase: undefined } };
+		const result = await rebuildIndex(context, {}, harness.jobRun());
+		expect(result.skipped).toEqual([]);
+		for (const archive of [fresh, older]) {
+			expect(rebuilt.archives.get(archive.lot)).toMatchObject({
+				id: archive.id,
+				uid: archive.uid,
+				label: archive.label,
+				status: 'complete',
+				fileCount: 1,
+				chunkCount: archive.chunkCount,
+				threadId: archive.threadId,
+				cardMessageId: archive.cardMessageId
+			});
+		}
 	});
 
 	it('GIVEN an upload asked for by someone WHEN the index is lost and rebuilt with the key THEN its source folder and requester come back from the sealed manifest; without the key it is a skeleton that says so', async () => {

@@ -50,7 +50,7 @@ describe('upload', () => {
 		for (let part = 0; part < result.manifestParts; part++) expected.set(`m${part}`, 1);
 		expect(census).toEqual(expected);
 
-		// The card: posted in the archive channel, the thread started on it, archived and locked, the record in its footer.
+		// The card: posted in the archive channel, the thread started on it, archived and locked, the record in its title link.
 		const cards = harness.emulator.messages(harness.archiveChannelId);
 		expect(cards).toHaveLength(1);
 		const record = findCardRecord(cards[0]!.embeds as never);

@@ -23,12 +23,17 @@ describe('verifyArchive', () => {
 		const { archive, manifest } = await postTestArchive(harness, 'intact');
 		const quick = await verifyArchive(harness.context, { archive: archive.id, level: 'quick' }, harness.jobRun());
 		expect(quick).toMatchObject({ ok: true, chunks: [], files: [] });
-		expect(quick.chunksChecked).toBe(manifest.chunks.length + 1);
+		// The manifest is counted apart from the data chunks the card's Chunks field counts.
+		expect(quick).toMatchObject({ chunksChecked: manifest.chunks.length, chunksTotal: manifest.chunks.length, manifestChecked: true });
+		expect(quick.summary).toBe(`quick verify passed: ${manifest.chunks.length} of ${manifest.chunks.length} chunks and the manifest checked.`);
 
 		const before = harness.emulator.stats().byRoute[CDN] ?? 0;
 		const run = harness.jobRun();
 		const full = await verifyArchive(harness.context, { archive: archive.id, level: 'full' }, run);
 		expect(full).toMatchObject({ ok: true, chunksChecked: manifest.chunks.length, filesChecked: manifest.totals.files });
+		expect(full.summary).toBe(
+			`full verify passed: ${manifest.chunks.length} of ${manifest.chunks.length} chunks, the manifest and ${manifest.totals.files} files checked.`
+		);
 		expect((harness.emulator.stats().byRoute[CDN] ?? 0) - before).toBe(manifest.chunks.length + 1);
 		expect(run.events.some((event) => event.phase === 'verifying')).toBe(true);
 		expect(harness.index.archives.get(archive.lot)).toMatchObject({ verifyLevel: 'full', verifyOk: true });
@@ -52,7 +57,9 @@ describe('verifyArchive', () => {
 			expect.objectContaining({ kind: 'data', index: 1, code: CoreErrorCode.TamperedChunk, messageId: damaged.messageId })
 		]);
 		expect(full.files.map((file) => file.path)).toEqual(['a.bin']);
-		expect(full.summary).toContain('1 bad chunk(s) (1)');
+		// Chunk index 1 is the second chunk: people count from 1, in the summary and in each message.
+		expect(full.summary).toContain('1 bad chunk(s) (2)');
+		expect(full.chunks[0]!.message).toMatch(/^Chunk 2 /);
 		expect(harness.index.chunks.get(archive.lot, { index: 1 })!.state).toBe('bad');
 		expect(harness.index.archives.get(archive.lot)).toMatchObject({ verifyLevel: 'full', verifyOk: false });
 
@@ -64,6 +71,8 @@ describe('verifyArchive', () => {
 		expect(quick.chunks).toEqual([
 			expect.objectContaining({ kind: 'data', index: 3, code: CoreErrorCode.MissingChunk, messageId: gone.messageId })
 		]);
+		expect(quick.chunks[0]!.message).toMatch(/^Chunk 4 \(message \d+\) is gone/);
+		expect(quick.summary).toBe('quick verify found 1 missing chunk(s) (4).');
 		expect(harness.index.chunks.get(archive.lot, { index: 3 })!.state).toBe('missing');
 	});
 });

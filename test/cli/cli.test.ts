@@ -136,8 +136,10 @@ describe('dos CLI', () => {
 		await writeFile(path.join(staged, name), bytes);
 		const keyless = await dos(['verify', 'tampered'], { cwd: work });
 		expect(keyless.code).toBe(1);
-		expect(keyless.stderr).toMatch(/chunk 1: TAMPERED_CHUNK/);
-		expect(keyless.stderr).toContain('Bad chunks: 1.');
+		// The file .c000001. is chunk 2 to a person: output numbers chunks from 1.
+		expect(keyless.stderr).toMatch(/chunk 2: TAMPERED_CHUNK/);
+		expect(keyless.stderr).toContain('Bad chunks: 2.');
+		expect(keyless.stderr).toMatch(/Chunk 2 \([^)]*\.c000001\.[^)]*\) does not match the hash in its name/);
 		const keyed = await dos(['verify', 'tampered', '--json'], { cwd: work, env: { USER_KEY: KEY } });
 		expect(keyed.code).toBe(1);
 		expect(keyed.lines.at(-1)).toMatchObject({
@@ -165,6 +167,8 @@ describe('dos CLI', () => {
 		const chunk = (await readdir(path.join(work, 'staged'))).find((file) => file.includes('.c000000.'))!;
 		const header = await dos(['inspect', path.join('staged', chunk), '--json'], { cwd: work });
 		expect(header.lines.at(-1)).toMatchObject({ header: { kind: 'data', index: 0, count: 0, version: 1 } });
+		// For a person, the file .c000000. is chunk 1; its header's index stays shown as it is.
+		expect((await dos(['inspect', path.join('staged', chunk)], { cwd: work })).stdout).toContain('chunk 1 (index 0)');
 	});
 
 	it('GIVEN a legacy "[Archive] #DDMMYY-NN" folder WHEN assembled THEN it is detected and restored bit for bit', async () => {

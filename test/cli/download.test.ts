@@ -199,8 +199,9 @@ describe('dos download, verify, cleanup and index', () => {
 		expect(human.code).toBe(1);
 		const output = human.stdout + human.stderr;
 		expect(output).toContain(`Partly restored ${id}: 2 file(s)`);
-		expect(output).toContain('lost: a.bin (TAMPERED_CHUNK, chunk 0)');
-		expect(output).toContain('Bad chunks: 0.');
+		// Index 0 is chunk 1 to a person.
+		expect(output).toContain('lost: a.bin (TAMPERED_CHUNK, chunk 1)');
+		expect(output).toContain('Bad chunks: 1.');
 
 		const json = await dos(['download', id, '--salvage', '--json']);
 		expect(json.code).toBe(1);

@@ -71,6 +71,18 @@ describe('manifest', () => {
 		const opened = await openManifest(shuffled, PASS);
 		expect(opened.manifest).toEqual(manifest);
 		await expect(openManifest(shuffled.slice(1), PASS)).rejects.toMatchObject({ code: CoreErrorCode.MissingChunk });
+		// People count parts from 1: the first part (.m000.) missing is part 1; a first input that is no container is part 1.
+		await expect(
+			openManifest(
+				parts.slice(1).map((part) => part.bytes),
+				PASS
+			)
+		).rejects.toMatchObject({
+			message: expect.stringMatching(new RegExp(`^Manifest part\\(s\\) 1 of ${parts.length} are missing`))
+		});
+		await expect(openManifest([Buffer.from('not a container at all')], PASS)).rejects.toMatchObject({
+			message: expect.stringMatching(/^manifest part 1 is not a Discord Object Store chunk/)
+		});
 	});
 
 	it('GIVEN one damaged part among several WHEN opened THEN TAMPERED_CHUNK; all failing THEN WRONG_KEY', async () => {

@@ -75,14 +75,14 @@ describe('pre-authentication numbers', () => {
 		expect(decodeChunkHeader(bytes).count).toBe(0xffff_ffff);
 		await expect(openManifest([bytes], PASS)).rejects.toMatchObject({
 			code: CoreErrorCode.MissingChunk,
-			message: expect.stringContaining(`${0xffff_ffff - 1} of the ${0xffff_ffff} manifest part(s) are missing (part 1, 2, 3`)
+			message: expect.stringContaining(`${0xffff_ffff - 1} of the ${0xffff_ffff} manifest part(s) are missing (part 2, 3, 4`)
 		});
 		bytes.writeUInt32BE(0, 76);
 		await expect(openManifest([bytes], PASS)).rejects.toMatchObject({ code: CoreErrorCode.BadFormat });
 		bytes.writeUInt32BE(2, 76);
 		await expect(openManifest([bytes], PASS)).rejects.toMatchObject({
 			code: CoreErrorCode.MissingChunk,
-			message: expect.stringContaining('1 of the 2 manifest part(s) are missing (part 1)')
+			message: expect.stringContaining('1 of the 2 manifest part(s) are missing (part 2)')
 		});
 	});
 
@@ -102,7 +102,7 @@ describe('pre-authentication numbers', () => {
 		expect(report.ok).toBe(false);
 		expect(report.badChunks.length).toBeLessThan(1010);
 		expect(report.badChunks.filter((chunk) => chunk.code === CoreErrorCode.MissingChunk).length).toBe(1001);
-		expect(report.badChunks.find((chunk) => chunk.index === -1)?.message).toMatch(/more chunk\(s\) below chunk 4000000000 are missing/);
+		expect(report.badChunks.find((chunk) => chunk.index === -1)?.message).toMatch(/more chunk\(s\) below chunk 4000000001 are missing/);
 		// A number no container index can be is not taken for a chunk name at all.
 		expect(parseStagedName('010125-03.c99999999999999999999.0123456789ab.bin')).toBeUndefined();
 	});

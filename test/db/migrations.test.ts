@@ -98,8 +98,13 @@ describe('migrations', () => {
 		insert.run(1, '#010124-01', 'a'.repeat(32), '100000000000000001');
 		insert.run(2, '#010124-02', 'b'.repeat(32), '100000000000000001');
 		insert.run(3, '#010124-03', 'c'.repeat(32), '100000000000000003');
-		// Forget that the last migration ran, as an index written before it would be.
-		raw.exec('DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)');
+		// Forget that the thread rule's migration and the ones after it (the job cancel request, verify_stale) ran, as an
+		// index written before them would be.
+		raw.exec('ALTER TABLE archives DROP COLUMN verify_stale');
+		raw.exec('ALTER TABLE jobs DROP COLUMN cancel_requested_at');
+		raw.exec(
+			'DELETE FROM __drizzle_migrations WHERE created_at IN (SELECT created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 3)'
+		);
 		raw.close();
 		const index = openIndex({ path: file });
 		opened.push(index);

@@ -206,6 +206,11 @@ describe('/archive end to end', () => {
 			JSON.stringify(message.embeds).includes('Last verification')
 		);
 		expect(JSON.stringify(after.message.embeds)).toMatch(/✅ full/u);
+		// What a person reads: the manifest counted apart from the chunks, and a footer in words; the record rides in the title link.
+		expect(JSON.stringify(after.message.embeds)).toMatch(/full verify passed: (\d+) of \1 chunks, the manifest and \d+ files checked\./u);
+		const embed = after.message.embeds[0] as { url?: string; footer?: { text: string } };
+		expect(embed.footer?.text).toMatch(/^Lot \d+ · format 1$/u);
+		expect(embed.url).toMatch(/^https:\/\/dos\.invalid\/dos-card\/1#[\w-]+$/u);
 		expect(after.record.status).toBe('complete');
 		const log = await world.control.messages(world.logChannelId);
 		expect(log.filter((message) => message.content.startsWith(`✅ verify of ${archiveId} done`))).toHaveLength(2);

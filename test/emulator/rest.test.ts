@@ -210,6 +210,12 @@ describe('emulator REST: the rules Discord enforces', () => {
 		expect(await refused({ embeds: [{ fields: Array.from({ length: 26 }, () => ({ name: 'n', value: 'v' })) }] })).toContain('embeds[0].fields');
 		expect(await refused({ embeds: [{ fields: [{ name: 'n', value: 'v'.repeat(1025) }] }] })).toContain('embeds[0].fields[0].value');
 		expect(await refused({ embeds: [{ footer: { text: 'f'.repeat(2049) } }] })).toContain('embeds[0].footer.text');
+		expect(await refused({ embeds: [{ title: 't', url: `https://example.com/#${'u'.repeat(2049)}` }] })).toContain('embeds[0].url');
+		expect(await refused({ embeds: [{ title: 't', url: 'javascript:alert(1)' }] })).toContain('URL_TYPE_INVALID_SCHEME');
+		expect(await refused({ embeds: [{ title: 't', url: 'not a url' }] })).toContain('URL_TYPE_INVALID_URL');
+		expect(await post(channelId, { embeds: [{ title: 't', url: `https://dos.invalid/dos-card/1#${'u'.repeat(2000)}` }] })).toMatchObject({
+			embeds: [{ url: `https://dos.invalid/dos-card/1#${'u'.repeat(2000)}` }]
+		});
 		expect(await refused({ embeds: [{ description: 'd'.repeat(4000) }, { description: 'd'.repeat(2001) }] })).toContain(
 			'MAX_EMBED_SIZE_EXCEEDED'
 		);

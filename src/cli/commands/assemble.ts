@@ -21,15 +21,21 @@ const BAD_CHUNKS_SHOWN = 50;
 
 /**
  * The lines of a salvage result after the restored summary: one per lost file (the first {@link LOST_LINES}, then a
- * count) and the bad chunks.
+ * count) and the bad chunks, numbered from 1 as people count them (indexes, from 0, stay in --json and file names).
  */
 export function salvageLines(lost: readonly LostFile[], badChunks: readonly number[]): string[] {
 	const lines = lost
 		.slice(0, LOST_LINES)
-		.map((file) => `lost: ${file.path} (${file.code}, chunk${file.chunks.length === 1 ? '' : 's'} ${file.chunks.join(', ')})`);
+		.map(
+			(file) =>
+				`lost: ${file.path} (${file.code}, chunk${file.chunks.length === 1 ? '' : 's'} ${file.chunks.map((index) => index + 1).join(', ')})`
+		);
 	if (lost.length > LOST_LINES) lines.push(`…and ${lost.length - LOST_LINES} more lost files (--json lists them all).`);
 	if (badChunks.length > 0) {
-		const shown = badChunks.slice(0, BAD_CHUNKS_SHOWN).join(', ');
+		const shown = badChunks
+			.slice(0, BAD_CHUNKS_SHOWN)
+			.map((index) => index + 1)
+			.join(', ');
 		lines.push(`Bad chunks: ${shown}${badChunks.length > BAD_CHUNKS_SHOWN ? ` and ${badChunks.length - BAD_CHUNKS_SHOWN} more` : ''}.`);
 	}
 	if (lost.length > 0)

@@ -52,7 +52,7 @@ export function register(program: Command, context: CliContext): void {
 				};
 				const lines = [
 					`${path.basename(file)}: ${header.kind} container, format ${header.version}`,
-					`  ${header.kind === 'manifest' ? `part ${header.index + 1} of ${header.count}` : `index ${header.index}`}, payload ${header.compressed ? 'gzip' : 'raw'}`,
+					`  ${header.kind === 'manifest' ? `part ${header.index + 1} of ${header.count}` : `chunk ${header.index + 1} (index ${header.index})`}, payload ${header.compressed ? 'gzip' : 'raw'}`,
 					`  key derivation PBKDF2-HMAC-SHA256, ${header.kdfIterations} iterations, archive salt ${summary.archiveSalt}`,
 					`  archive uid ${summary.uid}`,
 					`  ${formatBytes(bytes.length)} stored (${bytes.length} B, payload ${summary.payloadSize} B), sha256 ${summary.sha256}`

@@ -99,10 +99,12 @@ export function register(program: Command, context: CliContext): void {
 					]);
 					return ExitCode.Ok;
 				}
-				const bad = report.badChunks.filter((chunk) => chunk.index >= 0).map((chunk) => chunk.index);
+				const bad = report.badChunks.filter((chunk) => chunk.index >= 0).map((chunk) => chunk.index + 1);
 				reporter.problems(data, [
 					...report.badManifestParts.map((part) => `manifest ${part.name}: ${part.code} ${part.message}`),
-					...report.badChunks.map((chunk) => `${chunk.index >= 0 ? `chunk ${chunk.index}` : 'archive'}: ${chunk.code} ${chunk.message}`),
+					...report.badChunks.map(
+						(chunk) => `${chunk.index >= 0 ? `chunk ${chunk.index + 1}` : 'archive'}: ${chunk.code} ${chunk.message}`
+					),
 					...report.badFiles.map((file) => `file ${file.path}: ${file.code}`),
 					bad.length > 0 ? `Bad chunks: ${bad.join(', ')}.` : 'The archive has problems.'
 				]);
@@ -139,7 +141,7 @@ async function verifyOnline(run: CommandRun, reference: string, options: VerifyO
 		run.reporter.problems({ ...result }, [
 			...result.chunks.map(
 				(chunk) =>
-					`${chunk.kind === 'data' ? `chunk ${chunk.index}` : `manifest part ${chunk.index}`}${chunk.messageId ? ` (message ${chunk.messageId})` : ''}: ${chunk.code} ${chunk.message}`
+					`${chunk.kind === 'data' ? `chunk ${chunk.index + 1}` : `manifest part ${chunk.index + 1}`}${chunk.messageId ? ` (message ${chunk.messageId})` : ''}: ${chunk.code} ${chunk.message}`
 			),
 			...result.files.map((file) => `file ${file.path}: ${file.code}`),
 			`${result.archiveId}: ${result.summary}`
