@@ -5,7 +5,7 @@ import { ConfigError } from '../../config.js';
 import { CoreErrorCode, isCoreError } from '../../core/index.js';
 import { IndexErrorCode, isIndexError } from '../../db/index.js';
 import { isTransportError, TransportErrorCode } from '../../discord/index.js';
-import { isBotError } from './errors.js';
+import { inBotTerms, isBotError } from './errors.js';
 
 /**
  * Errors as a person reads them in Discord: one short ephemeral sentence with a stable code. The one place
@@ -75,7 +75,7 @@ export function describeBotFailure(error: unknown): BotFailure {
 }
 
 function known(code: string, message: string, expected: boolean, reference?: string): BotFailure {
-	const body = oneLine(message);
+	const body = oneLine(inBotTerms(message));
 	const suffix = reference === undefined ? ` (code ${code})` : ` (code ${code}, ref ${reference})`;
 	const limit = REPLY_TEXT_MAX - suffix.length;
 	return { code, message: (body.length > limit ? `${body.slice(0, limit - 1)}…` : body) + suffix, expected, reference };
