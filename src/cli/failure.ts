@@ -24,6 +24,7 @@ const serviceUsageCodes = new Set<string>([
 	ArchiveErrorCode.InvalidRequest,
 	ArchiveErrorCode.NotResumable,
 	IndexErrorCode.ArchiveNotFound,
+	IndexErrorCode.AmbiguousArchive,
 	IndexErrorCode.QueryTooShort,
 	TransportErrorCode.InvalidToken
 ]);

@@ -103,3 +103,13 @@ export class Reporter {
 		this.io.stdout.write(`${JSON.stringify(value)}\n`);
 	}
 }
+
+/** `1 file`, `2 files`: a count and its noun, singular for exactly one. `plural` is the irregular form, if any. */
+export function plural(count: number, noun: string, pluralNoun = `${noun}s`): string {
+	return `${count} ${count === 1 ? noun : pluralNoun}`;
+}
+
+/** An archive as the CLI names it: its label, if any, and its source folder. */
+export function archiveName(archive: { readonly label: string | null; readonly source: string }): string {
+	return archive.label ? `${archive.label} · 📁 ${archive.source}` : `📁 ${archive.source}`;
+}

@@ -143,6 +143,43 @@ describe('the headless CLI against a local Discord', () => {
 			const list = await dos(['--env-file', cliEnv, 'list'], work);
 			expect(list.stdout).toContain(String(upload.result!.archiveId));
 		});
+		it('GIVEN archives with labels WHEN a command names one by its label or a file name THEN it is resolved when unique, and the candidates are listed when not', async () => {
+			const cliEnv = await writeCliEnv(emulator.dataDir, emulatorCliEnv(emulator), 'the emulator');
+			const work = path.join(dir, 'names-work');
+			const env = {
+				USER_KEY: testPassphrase,
+				DISCORD_DRIVE_UPLOAD_PATH: path.join(work, 'up'),
+				DISCORD_DRIVE_DOWNLOAD_PATH: path.join(work, 'down')
+			};
+			await mkdir(path.join(work, 'up', 'reports'), { recursive: true });
+			await mkdir(path.join(work, 'up', 'minutes'), { recursive: true });
+			await writeFile(path.join(work, 'up', 'reports', 'q3-summary.txt'), 'numbers\n');
+			await writeFile(path.join(work, 'up', 'minutes', 'monday.txt'), 'talk\n');
+			const first = await dos(['--env-file', cliEnv, 'upload', 'reports', '--label', 'Team reports', '--json'], work, env);
+			const second = await dos(['--env-file', cliEnv, 'upload', 'minutes', '--label', 'Team minutes', '--json'], work, env);
+			expect([first.code, second.code], first.stderr + second.stderr).toEqual([0, 0]);
+			const [reports, minutes] = [String(first.result!.archiveId), String(second.result!.archiveId)];
+
+			const byLabel = await dos(['--env-file', cliEnv, 'download', 'Team reports', '--json'], work, env);
+			expect(byLabel.code, byLabel.stderr).toBe(0);
+			expect(byLabel.result).toMatchObject({ archives: [{ archiveId: reports }] });
+			const byFile = await dos(['--env-file', cliEnv, 'verify', 'monday.txt', '--json'], work, env);
+			expect(byFile.code, byFile.stderr).toBe(0);
+			expect(byFile.result).toMatchObject({ archiveId: minutes });
+
+			const ambiguous = await dos(['--env-file', cliEnv, 'verify', 'Team'], work, env);
+			expect(ambiguous.code).toBe(2);
+			expect(ambiguous.stderr).toContain('[AMBIGUOUS_ARCHIVE]');
+			expect(ambiguous.stderr).toContain(reports);
+			expect(ambiguous.stderr).toContain(minutes);
+
+			const none = await dos(['--env-file', cliEnv, 'list', 'no such thing'], work, env);
+			expect(none.code).toBe(0);
+			expect(none.stdout).toBe('No archive matches "no such thing" (by id, lot, label or folder).\n');
+			const list = await dos(['--env-file', cliEnv, 'list', 'Team'], work, env);
+			expect(list.stdout).toMatch(/Team reports · 📁 reports/);
+			expect(list.stdout).toMatch(/ 1 file /);
+		});
 	});
 
 	it('GIVEN only DISCORD_API_URL WHEN dos list runs THEN it says the CLI is pointed at no archive, creates no index, and exits 2', async () => {

@@ -36,6 +36,7 @@ const expectedCodes = new Set<string>([
 	CoreErrorCode.InvalidOption,
 	CoreErrorCode.Aborted,
 	IndexErrorCode.ArchiveNotFound,
+	IndexErrorCode.AmbiguousArchive,
 	IndexErrorCode.ArchiveBusy,
 	IndexErrorCode.InvalidArchiveId,
 	IndexErrorCode.QueryTooShort,

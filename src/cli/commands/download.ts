@@ -27,7 +27,7 @@ export function register(program: Command, context: CliContext): void {
 	program
 		.command('download')
 		.description('Download an archive (or a range of lots) and restore it into a new folder under DISCORD_DRIVE_DOWNLOAD_PATH (needs USER_KEY).')
-		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid')
+		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid, or its label or a file name in it (when only one archive fits)')
 		.option('--through <id>', 'download every archive from <id> through this one')
 		.option('--path <path>', 'restore only this file or folder (relative, repeatable); only the chunks it spans are fetched', collect)
 		.option('--overwrite', 'restore into the existing restore folder, replacing files there')

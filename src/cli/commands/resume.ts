@@ -14,7 +14,7 @@ export function register(program: Command, context: CliContext): void {
 	program
 		.command('resume')
 		.description('Resume an interrupted, failed or cancelled upload: reconcile its thread, then post only what is missing (needs USER_KEY).')
-		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid')
+		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid, or its label or a file name in it (when only one archive fits)')
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (id: string, options: ResumeOptions) =>

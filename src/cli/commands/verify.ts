@@ -29,14 +29,20 @@ export function register(program: Command, context: CliContext): void {
 		.description(
 			'Check a staged (or legacy) archive folder, or an archive on Discord: every chunk hash; with USER_KEY (and --full online), also decrypt and check every file hash (nothing is written).'
 		)
-		.argument('<dir|id>', 'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid')
+		.argument(
+			'<dir|id>',
+			'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid, or its label or a file name in it'
+		)
 		.option('--full', 'for an archive on Discord: download and check every chunk and file (needs USER_KEY); default: a quick check')
 		.option('--sample <pct>', 'with --full: check only this percentage of the chunks, chosen at random', integerOption('--sample', 1, 100))
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: VerifyOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
-				if (ARCHIVE_REFERENCE.test(dir) && !(await isDirectory(dir, run.io.cwd))) return verifyOnline(run, dir, options);
+				// A folder on disk is verified offline; otherwise an id, or (with an archive channel set) a label or file
+				// name of an archive, is verified on Discord.
+				if (!(await isDirectory(dir, run.io.cwd)) && (ARCHIVE_REFERENCE.test(dir) || run.config().discord.archiveChannelId !== undefined))
+					return verifyOnline(run, dir, options);
 				const { config, pool, reporter, io } = run;
 				const settings = config();
 				const passphrase = settings.userKey?.reveal();
