@@ -69,8 +69,14 @@ describe('error mapping', () => {
 		expect(failure.message.endsWith('(code SOURCE_CHANGED)')).toBe(true);
 	});
 
-	it('GIVEN secrets WHEN text passes the redactor THEN every occurrence is replaced', () => {
-		const redactor = new Redactor(['my-secret-token.abc', 'correct horse', undefined, 'abc']);
-		expect(redactor.redact('a my-secret-token.abc b correct horse c my-secret-token.abc abc')).toBe('a [redacted] b [redacted] c [redacted] abc');
+	it('GIVEN secrets WHEN text passes the redactor THEN every occurrence is replaced, the longest first', () => {
+		const redactor = new Redactor(['my-secret-token.abc', 'correct horse', undefined, '', 'abc']);
+		expect(redactor.redact('a my-secret-token.abc b correct horse c my-secret-token.abc abc')).toBe(
+			'a [redacted] b [redacted] c [redacted] [redacted]'
+		);
+	});
+
+	it('GIVEN a secret shorter than 6 characters WHEN it appears in text THEN it is redacted too', () => {
+		expect(new Redactor(['k3y!x']).redact('the key k3y!x leaked')).toBe('the key [redacted] leaked');
 	});
 });
