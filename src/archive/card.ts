@@ -241,6 +241,11 @@ export function progressLine(progress: CardProgress): string {
 	return parts.join(' · ');
 }
 
+/** `1 file`, `2 files`: a count and its noun, singular for exactly one (texts of the bot, the CLI and the log). */
+export function countOf(count: number, noun: string): string {
+	return `${count} ${count === 1 ? noun : `${noun}s`}`;
+}
+
 /** `0 B`, `1.5 KiB`, `3.2 GiB`. */
 export function formatBytes(bytes: number): string {
 	const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

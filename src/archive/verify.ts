@@ -9,6 +9,7 @@ import {
 	verifyArchive as verifyManifestChunks
 } from '../core/index.js';
 import { type Archive, ArchiveFormat, ChunkKind, type ChunkRecord, ChunkState, VerificationLevel } from '../db/index.js';
+import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import {
 	chunkFailure,
@@ -98,7 +99,7 @@ export async function verifyArchive(ctx: ArchiveContext, request: VerifyRequest,
 	const ok = outcome.chunks.length === 0 && outcome.files.length === 0;
 	const sampled = request.level === VerificationLevel.Full && samplePercent < 100 && archive.format === ArchiveFormat.Dos1;
 	const summary = ok
-		? `${request.level} verify passed: ${outcome.chunksChecked} of ${outcome.chunksTotal} chunks${sampled ? ` (a ${samplePercent} % sample)` : ''}${outcome.filesChecked > 0 ? `, ${outcome.filesChecked} files` : ''} checked.`
+		? `${request.level} verify passed: ${outcome.chunksChecked} of ${countOf(outcome.chunksTotal, 'chunk')}${sampled ? ` (a ${samplePercent} % sample)` : ''}${outcome.filesChecked > 0 ? `, ${countOf(outcome.filesChecked, 'file')}` : ''} checked.`
 		: `${request.level} verify found ${describe(outcome.chunks, outcome.files)}.`;
 	ctx.index.archives.recordVerification(archive.lot, { level: request.level, ok, summary: summary.slice(0, 1000) });
 	markFindings(ctx, archive, outcome.chunks);

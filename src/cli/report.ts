@@ -109,6 +109,11 @@ export function plural(count: number, noun: string, pluralNoun = `${noun}s`): st
 	return `${count} ${count === 1 ? noun : pluralNoun}`;
 }
 
+/** `The 1 chunk` / `All 3 chunks`: the subject of a sentence about every one of `count` things. */
+export function allOf(count: number, noun: string): string {
+	return count === 1 ? `The 1 ${noun}` : `All ${count} ${noun}s`;
+}
+
 /** An archive as the CLI names it: its label, if any, and its source folder. */
 export function archiveName(archive: { readonly label: string | null; readonly source: string }): string {
 	return archive.label ? `${archive.label} · 📁 ${archive.source}` : `📁 ${archive.source}`;

@@ -75,7 +75,7 @@ describe('dos assemble --salvage', () => {
 		const human = await dos(['assemble', path.join(work, 'staged'), '--out', path.join(work, 'human'), '--salvage']);
 		expect(human.code).toBe(1);
 		const output = human.stdout + human.stderr;
-		expect(output).toContain('Restored 1 files');
+		expect(output).toContain('Restored 1 file,');
 		expect(output).toContain('lost: a.bin (TAMPERED_CHUNK, chunk 1)');
 		expect(output).toContain('lost: b.bin (TAMPERED_CHUNK, chunk 1)');
 		expect(output).toContain('Bad chunks: 1.');

@@ -4,6 +4,7 @@ import { formatBytes } from '../../archive/index.js';
 import { JobKind } from '../../db/index.js';
 import { collect, type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 import { salvageLines } from './assemble.js';
@@ -71,10 +72,10 @@ export function register(program: Command, context: CliContext): void {
 						...results.flatMap((result) =>
 							result.complete
 								? [
-										`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`
+										`Restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo} (${plural(result.chunksFetched, 'chunk')} fetched, ${result.chunksReused} reused).`
 									]
 								: [
-										`Partly restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo}, ${result.lost.length} file(s) lost; the chunks are kept in ${result.chunkDir}.`,
+										`Partly restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo}, ${plural(result.lost.length, 'file')} lost; the chunks are kept in ${result.chunkDir}.`,
 										...salvageLines(result.lost, result.badChunks)
 									]
 						),

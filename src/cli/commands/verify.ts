@@ -6,6 +6,7 @@ import { verifyArchive } from '../../archive/verify.js';
 import { JobKind } from '../../db/index.js';
 import { type CliContext, type CommandRun, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural, allOf } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 
@@ -60,13 +61,13 @@ export function register(program: Command, context: CliContext): void {
 					const data = { format: 'legacy', contentsChecked: report.contentsChecked, chunks: report.chunks, problems: report.problems };
 					if (report.ok) {
 						reporter.result(data, [
-							`All ${report.chunks} chunks of the legacy archive are intact${report.contentsChecked ? ' and every file checks out' : ''}.`
+							`${allOf(report.chunks, 'chunk')} of the legacy archive ${report.chunks === 1 ? 'is' : 'are'} intact${report.contentsChecked ? ' and every file checks out' : ''}.`
 						]);
 						return ExitCode.Ok;
 					}
 					reporter.problems(data, [
 						...report.problems.map((problem) => `${problem.chunk ?? problem.file ?? 'archive'}: ${problem.code} ${problem.message}`),
-						`${report.problems.length} problem(s) found.`
+						`${plural(report.problems.length, 'problem')} found.`
 					]);
 					return ExitCode.Failed;
 				}
@@ -89,8 +90,8 @@ export function register(program: Command, context: CliContext): void {
 				if (report.ok) {
 					reporter.result(data, [
 						report.authenticated
-							? `All ${report.chunksChecked} chunks of ${report.archiveId ?? 'the archive'} authenticate and all ${report.filesChecked} files match their hashes.`
-							: `All ${report.chunksChecked} chunks of ${report.archiveId ?? 'the archive'} match the hashes in their names.`
+							? `${allOf(report.chunksChecked, 'chunk')} of ${report.archiveId ?? 'the archive'} ${report.chunksChecked === 1 ? 'authenticates' : 'authenticate'} and ${allOf(report.filesChecked, 'file').toLowerCase()} ${report.filesChecked === 1 ? 'matches its hash' : 'match their hashes'}.`
+							: `${allOf(report.chunksChecked, 'chunk')} of ${report.archiveId ?? 'the archive'} ${report.chunksChecked === 1 ? 'matches the hash in its name' : 'match the hashes in their names'}.`
 					]);
 					return ExitCode.Ok;
 				}
