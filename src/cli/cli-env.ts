@@ -15,7 +15,7 @@ function dotenvValue(value: string): string {
  * into `<dataDir>/cli.env`, readable only by its owner (it may hold the sandbox's generated key). Returns its path.
  */
 export async function writeCliEnv(dataDir: string, variables: Partial<Record<ConfigVariable, string>>, source: string): Promise<string> {
-	const file = path.join(dataDir, CLI_ENV_FILE);
+	const file = path.resolve(dataDir, CLI_ENV_FILE);
 	const lines = [
 		`# The settings of a dos command against ${source}, rewritten at each start (the port changes).`,
 		`# Use: dos --env-file ${file} <command>   (the environment still wins over this file)`,

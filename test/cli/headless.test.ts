@@ -134,6 +134,9 @@ describe('the headless CLI against a local Discord', () => {
 		it("GIVEN the settings dos emulator writes WHEN a CLI loads them THEN the emulator's own token is accepted and an upload lands there", async () => {
 			const cliEnv = await writeCliEnv(emulator.dataDir, emulatorCliEnv(emulator), 'the emulator');
 			expect(JSON.parse(readyLine(emulator, cliEnv))).toMatchObject({ token: 'emulator-bot-token', cliEnv });
+			// `dos emulator --data ./rel` writes absolute paths: the file is read from wherever the CLI runs.
+			const relative = emulatorCliEnv(Object.assign(Object.create(emulator) as Emulator, { dataDir: 'data/emulator' }));
+			expect(relative.DOS_DB_PATH).toBe(path.resolve('data/emulator/dos.sqlite'));
 			const work = path.join(dir, 'emulator-work');
 			await mkdir(path.join(work, 'data', 'uploads', 'docs'), { recursive: true });
 			await writeFile(path.join(work, 'data', 'uploads', 'docs', 'a.txt'), 'alpha\n');

@@ -32,7 +32,8 @@ export function emulatorCliEnv(emulator: Emulator): Record<string, string> {
 		DISCORD_BOT_TOKEN: emulator.token,
 		DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: emulator.ids.channels.archive,
 		DISCORD_DRIVE_LOG_CHANNEL_ID: emulator.ids.channels.log,
-		DOS_DB_PATH: path.join(emulator.dataDir, 'dos.sqlite')
+		// Absolute: the file is read from wherever the CLI runs.
+		DOS_DB_PATH: path.resolve(emulator.dataDir, 'dos.sqlite')
 	};
 }
 
