@@ -176,6 +176,9 @@ describe('the headless CLI against a local Discord', () => {
 			expect(ambiguous.stderr).toContain(reports);
 			expect(ambiguous.stderr).toContain(minutes);
 
+			// A path is still a folder on disk, even with an archive channel set.
+			const folder = await dos(['--env-file', cliEnv, 'verify', './no-such-folder'], work, env);
+			expect(folder.stderr).toContain('is not a folder that can be read');
 			const none = await dos(['--env-file', cliEnv, 'list', 'no such thing'], work, env);
 			expect(none.code).toBe(0);
 			expect(none.stdout).toBe('No archive matches "no such thing" (by id, lot, label or folder).\n');

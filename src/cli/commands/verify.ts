@@ -42,7 +42,10 @@ export function register(program: Command, context: CliContext): void {
 			runCommand(context, options.json ?? false, async (run) => {
 				// A folder on disk is verified offline; otherwise an id, or (with an archive channel set) a label or file
 				// name of an archive, is verified on Discord.
-				if (!(await isDirectory(dir, run.io.cwd)) && (ARCHIVE_REFERENCE.test(dir) || run.config().discord.archiveChannelId !== undefined))
+				if (
+					!(await isDirectory(dir, run.io.cwd)) &&
+					(ARCHIVE_REFERENCE.test(dir) || (!looksLikePath(dir) && run.config().discord.archiveChannelId !== undefined))
+				)
 					return verifyOnline(run, dir, options);
 				const { config, pool, reporter, io } = run;
 				const settings = config();
@@ -105,6 +108,11 @@ export function register(program: Command, context: CliContext): void {
 				return ExitCode.Failed;
 			})
 		);
+}
+
+/** `./staged`, `../x`, `a/b`, `/abs`: meant as a folder on disk, never as an archive's name. */
+function looksLikePath(text: string): boolean {
+	return text.startsWith('.') || text.includes('/') || text.includes(path.sep);
 }
 
 async function isDirectory(target: string, cwd: string): Promise<boolean> {
