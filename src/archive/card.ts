@@ -233,7 +233,7 @@ export function progressLine(progress: CardProgress): string {
 	const filled = Math.round(clamped * 12);
 	const parts = [
 		`${'▰'.repeat(filled)}${'▱'.repeat(12 - filled)} ${Math.floor(clamped * 100)}%`,
-		`${progress.chunksDone}/${progress.chunksTotal} chunks`
+		`${progress.chunksDone}/${countOf(progress.chunksTotal, 'chunk')}`
 	];
 	parts.push(`${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`);
 	if (progress.rate !== null && progress.rate > 0) parts.push(`${formatBytes(progress.rate)}/s`);

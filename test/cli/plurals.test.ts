@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countOf } from '../../src/archive/card.js';
+import { countOf, progressLine } from '../../src/archive/card.js';
 import { runCli } from '../../src/cli/program.js';
 import { allOf, plural } from '../../src/cli/report.js';
 
@@ -42,6 +42,8 @@ describe('counts in words', () => {
 		]);
 		expect([countOf(1, 'chunk'), countOf(3, 'chunk')]).toEqual(['1 chunk', '3 chunks']);
 		expect([allOf(1, 'chunk'), allOf(4, 'chunk')]).toEqual(['The 1 chunk', 'All 4 chunks']);
+		expect(progressLine({ bytesDone: 0, bytesTotal: 10, chunksDone: 0, chunksTotal: 1, rate: null, etaMs: null })).toContain('0/1 chunk');
+		expect(progressLine({ bytesDone: 0, bytesTotal: 10, chunksDone: 0, chunksTotal: 1, rate: null, etaMs: null })).not.toContain('chunks');
 	});
 
 	it('GIVEN a folder of one file WHEN sliced and verified THEN the CLI says 1 file, 1 chunk and 1 manifest part, never "1 files"', async () => {
