@@ -52,6 +52,7 @@ export async function runCommand(context: CliContext, json: boolean, handler: (r
 			reporter,
 			config: (require = []) => {
 				const config = loadConfig({ env: commandEnvironment(context), cwd: context.io.cwd, require });
+				reporter.keepSecret([config.discord.token?.reveal(), config.userKey?.reveal()]);
 				const weakKey = userKeyWarning(config);
 				if (weakKey !== undefined && !warnedWeakKey) {
 					warnedWeakKey = true;

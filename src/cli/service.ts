@@ -57,7 +57,7 @@ export async function openCliService(run: CommandRun, needs: readonly ConfigNeed
 	}
 	const log: ArchiveLog = (level, message, fields) => {
 		if (level === 'debug' || level === 'info') return;
-		run.io.stderr.write(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+		run.io.stderr.write(run.reporter.redact(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`));
 	};
 	const context: ArchiveContext = {
 		index,

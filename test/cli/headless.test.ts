@@ -215,4 +215,21 @@ describe('the headless CLI against a local Discord', () => {
 		expect(run.stderr).toContain('(dos index rebuild)');
 		expect(run.stderr).not.toContain('/archive');
 	});
+
+	it('GIVEN an error message that echoes a secret WHEN the CLI prints it THEN the secret is redacted, in text and in JSON', async () => {
+		const work = path.join(dir, 'redaction');
+		await mkdir(work, { recursive: true });
+		const env = {
+			DOS_DB_PATH: path.join(work, 'index.sqlite'),
+			DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: '123456789012345678',
+			DISCORD_BOT_TOKEN: 'emulator-bot-token',
+			DISCORD_API_URL: 'http://127.0.0.1:9/api',
+			USER_KEY: 'hunter2hunter2'
+		};
+		// A person pastes the passphrase where the archive goes: the "no archive matches" message would echo it.
+		const run = await dos(['cleanup', 'hunter2hunter2', '--yes', '--json'], work, env);
+		expect(run.stderr).toContain('ARCHIVE_NOT_FOUND');
+		expect(run.stderr).toContain('[redacted]');
+		expect(`${run.stdout}${run.stderr}`).not.toContain('hunter2hunter2');
+	});
 });
