@@ -113,6 +113,23 @@ export const CONFIG_VARIABLES = [
 	'DISCORD_API_URL'
 ] as const;
 
+/** The shortest USER_KEY accepted, and below which a warning says it is weak (see {@link userKeyWarning}). */
+export const USER_KEY_LENGTH = { min: 8, recommended: 12 } as const;
+
+/** The shortest real Discord bot token; shorter ones are accepted only by a local emulator. */
+const BOT_TOKEN_MIN_LENGTH = 20;
+
+/** Whether `url` names this machine (127.0.0.0/8, ::1, localhost): a local emulator, never Discord. */
+export function isLoopbackUrl(url: string): boolean {
+	let host: string;
+	try {
+		host = new URL(url).hostname.toLowerCase();
+	} catch {
+		return false;
+	}
+	return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
 /** How long the cleanup question can be answered by default, and the bounds of `DOS_CLEANUP_CONFIRM_SECONDS`. */
 export const CLEANUP_CONFIRM_SECONDS = { default: 60, min: 1, max: 900 } as const;
 
@@ -129,8 +146,11 @@ const idList = z
 	.pipe(z.array(snowflake));
 
 const envSchema = z.object({
-	DISCORD_BOT_TOKEN: optional(z.string().min(20, 'does not look like a bot token')),
+	// Length is checked below: a real token is long, the local emulator's (`emulator-bot-token`) is not.
+	DISCORD_BOT_TOKEN: optional(z.string()),
 	DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: optional(snowflake),
+	// An empty USER_KEY (the `USER_KEY=` line of .env.example) counts as unset, refused by the commands that need
+	// it; a short one is refused below.
 	USER_KEY: optional(z.string()),
 	DISCORD_DRIVE_LOG_CHANNEL_ID: optional(snowflake),
 	DISCORD_DRIVE_UPLOAD_PATH: optional(z.string()),
@@ -204,6 +224,18 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			problems.push(`${name} ${issue.message}${secret ? '' : ` (got ${JSON.stringify(String(picked[name] ?? ''))})`}.`);
 		}
 	}
+	const token = picked.DISCORD_BOT_TOKEN?.trim() ?? '';
+	if (token !== '' && token.length < BOT_TOKEN_MIN_LENGTH && !isLoopbackUrl(picked.DISCORD_API_URL ?? '')) {
+		problems.push(
+			'DISCORD_BOT_TOKEN does not look like a bot token (too short): copy it again from the Discord developer portal (Bot → Reset Token). Short tokens are accepted only with DISCORD_API_URL pointing at a local emulator (127.0.0.1).'
+		);
+	}
+	const userKey = picked.USER_KEY;
+	if (userKey !== undefined && userKey.trim() !== '' && [...userKey].length < USER_KEY_LENGTH.min) {
+		problems.push(
+			`USER_KEY is too short (under ${USER_KEY_LENGTH.min} characters): an archive sealed with it could be opened by guessing. Use a passphrase of at least ${USER_KEY_LENGTH.recommended} characters, e.g. four random words.`
+		);
+	}
 	for (const need of options.require ?? []) {
 		const { variable, missing } = needs[need];
 		if ((picked[variable] ?? '').trim() === '') problems.push(missing);
@@ -243,6 +275,16 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			attachmentLimit
 		}
 	};
+}
+
+/**
+ * A warning for a USER_KEY that is accepted but weak (under {@link USER_KEY_LENGTH}.recommended characters), or
+ * undefined. The bot logs it at start; the CLI prints it before encrypted work.
+ */
+export function userKeyWarning(config: Pick<AppConfig, 'userKey'>): string | undefined {
+	const key = config.userKey?.reveal();
+	if (key === undefined || [...key].length >= USER_KEY_LENGTH.recommended) return undefined;
+	return `USER_KEY is shorter than ${USER_KEY_LENGTH.recommended} characters: archives sealed with it are easier to open by guessing. A longer passphrase (four random words) is safer; an archive keeps the key it was made with.`;
 }
 
 /**

@@ -296,12 +296,17 @@ export function progressLine(progress: CardProgress): string {
 	const filled = Math.round(clamped * 12);
 	const parts = [
 		`${'▰'.repeat(filled)}${'▱'.repeat(12 - filled)} ${Math.floor(clamped * 100)}%`,
-		`${progress.chunksDone}/${progress.chunksTotal} chunks`
+		`${progress.chunksDone}/${countOf(progress.chunksTotal, 'chunk')}`
 	];
 	parts.push(`${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`);
 	if (progress.rate !== null && progress.rate > 0) parts.push(`${formatBytes(progress.rate)}/s`);
 	if (progress.etaMs !== null) parts.push(`ETA ${formatDuration(progress.etaMs)}`);
 	return parts.join(' · ');
+}
+
+/** `1 file`, `2 files`: a count and its noun, singular for exactly one (texts of the bot, the CLI and the log). */
+export function countOf(count: number, noun: string): string {
+	return `${count} ${count === 1 ? noun : `${noun}s`}`;
 }
 
 /** `0 B`, `1.5 KiB`, `3.2 GiB`. */

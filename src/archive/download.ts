@@ -31,6 +31,7 @@ import {
 } from '../core/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, type ChunkRecord } from '../db/index.js';
 import { type AttachmentLocation, isTransportError, type LiveAttachment, TransportErrorCode } from '../discord/index.js';
+import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 
@@ -203,8 +204,8 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 		chunksDone: downloaded.chunksNeeded,
 		chunksTotal: downloaded.chunksNeeded,
 		note: complete
-			? `restored ${downloaded.files} files into ${downloaded.restoredTo}`
-			: `incomplete: restored ${downloaded.files} files into ${downloaded.restoredTo}, ${downloaded.lost.length} lost to ${downloaded.badChunks.length} bad chunk(s); the chunk folder was kept`
+			? `restored ${countOf(downloaded.files, 'file')} into ${downloaded.restoredTo}`
+			: `incomplete: restored ${countOf(downloaded.files, 'file')} into ${downloaded.restoredTo}, ${downloaded.lost.length} lost to ${downloaded.badChunks.length} bad chunk(s); the chunk folder was kept`
 	});
 	return { archiveId: archive.id, lot: archive.lot, format: archive.format, chunkDir, chunkDirRemoved, complete, ...downloaded };
 }

@@ -32,7 +32,7 @@ import {
 } from '../db/index.js';
 import { chunkNonce, isTransportError, type OutgoingFile } from '../discord/index.js';
 import { MAX_LABEL_LENGTH } from './card-record.js';
-import { type CardStatus, formatBytes, ProgressMeter, renderCard } from './card.js';
+import { type CardStatus, countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobPhase, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
@@ -384,7 +384,7 @@ export async function continueUpload(ctx: ArchiveContext, lot: number, run: JobR
 		await updater.finish(renderCard({ archive, status: 'complete', startedBy }));
 		await postLogLine(
 			ctx,
-			`✅ ${archive.id}${archive.label ? ` · ${archive.label}` : ''} uploaded: ${archive.fileCount} files, ${formatBytes(archive.originalBytes)} → ${formatBytes(archive.storedBytes)} in ${archive.chunkCount} chunks.`
+			`✅ ${archive.id}${archive.label ? ` · ${archive.label}` : ''} uploaded: ${countOf(archive.fileCount, 'file')}, ${formatBytes(archive.originalBytes)} → ${formatBytes(archive.storedBytes)} in ${countOf(archive.chunkCount, 'chunk')}.`
 		);
 		ctx.log('info', 'archive complete', { archiveId: archive.id, chunksPosted, manifestParts });
 		return {

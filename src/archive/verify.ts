@@ -9,6 +9,7 @@ import {
 	verifyArchive as verifyManifestChunks
 } from '../core/index.js';
 import { type Archive, ArchiveFormat, ChunkKind, type ChunkRecord, ChunkState, VerificationLevel } from '../db/index.js';
+import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import {
 	chunkFailure,
@@ -102,9 +103,9 @@ export async function verifyArchive(ctx: ArchiveContext, request: VerifyRequest,
 	const ok = outcome.chunks.length === 0 && outcome.files.length === 0;
 	const sampled = request.level === VerificationLevel.Full && samplePercent < 100 && archive.format === ArchiveFormat.Dos1;
 	const checked = [
-		`${outcome.chunksChecked} of ${outcome.chunksTotal} chunks${sampled ? ` (a ${samplePercent} % sample)` : ''}`,
+		`${outcome.chunksChecked} of ${countOf(outcome.chunksTotal, 'chunk')}${sampled ? ` (a ${samplePercent} % sample)` : ''}`,
 		...(outcome.manifestChecked ? ['the manifest'] : []),
-		...(outcome.filesChecked > 0 ? [`${outcome.filesChecked} files`] : [])
+		...(outcome.filesChecked > 0 ? [countOf(outcome.filesChecked, 'file')] : [])
 	];
 	const summary = ok
 		? `${request.level} verify passed: ${checked.slice(0, -1).join(', ')}${checked.length > 1 ? ' and ' : ''}${checked.at(-1)!} checked.`

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The bot against Discord (`npm start`): configuration from the environment and `.env`, then login.
 import './setup.js';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadConfig, userKeyWarning } from '../config.js';
 import { DosClient } from './client.js';
 import { installShutdown } from './lib/shutdown.js';
 
@@ -16,6 +16,8 @@ try {
 
 const client = new DosClient({ config });
 installShutdown(client);
+const weakKey = userKeyWarning(config);
+if (weakKey !== undefined) client.logger.warn(weakKey);
 try {
 	await client.login();
 } catch (error) {

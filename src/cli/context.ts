@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { type AppConfig, type ConfigNeed, loadConfig } from '../config.js';
+import path from 'node:path';
+import { type AppConfig, type ConfigNeed, loadConfig, readEnvironment, userKeyWarning } from '../config.js';
 import { type CryptoPool, createCryptoPool } from '../core/index.js';
 import type { ExitCode } from './failure.js';
 import type { CliIo } from './io.js';
@@ -10,6 +11,21 @@ import { Reporter } from './report.js';
 export interface CliContext {
 	readonly io: CliIo;
 	exitCode: ExitCode;
+	/** `dos --env-file <path>`: settings read beneath the environment and above ./.env (the sandbox's `cli.env`). */
+	envFile?: string;
+}
+
+/**
+ * The variables a command's configuration is read from: the environment, then the `--env-file` (if given), then
+ * `./.env`; an earlier source always wins.
+ *
+ * @throws {ConfigError} when the `--env-file` cannot be read.
+ */
+export function commandEnvironment(context: CliContext): Record<string, string | undefined> {
+	const { io } = context;
+	if (context.envFile === undefined) return { ...io.env };
+	const fromFile = readEnvironment({ env: {}, envFile: path.resolve(io.cwd, context.envFile) });
+	return { ...fromFile, ...io.env };
 }
 
 /** What a command handler gets. */
@@ -29,11 +45,21 @@ export interface CommandRun {
 export async function runCommand(context: CliContext, json: boolean, handler: (run: CommandRun) => Promise<ExitCode>): Promise<void> {
 	const reporter = new Reporter(context.io, json);
 	const pools: CryptoPool[] = [];
+	let warnedWeakKey = false;
 	try {
 		context.exitCode = await handler({
 			io: context.io,
 			reporter,
-			config: (require = []) => loadConfig({ env: context.io.env, cwd: context.io.cwd, require }),
+			config: (require = []) => {
+				const config = loadConfig({ env: commandEnvironment(context), cwd: context.io.cwd, require });
+				reporter.keepSecret([config.discord.token?.reveal(), config.userKey?.reveal()]);
+				const weakKey = userKeyWarning(config);
+				if (weakKey !== undefined && !warnedWeakKey) {
+					warnedWeakKey = true;
+					reporter.warn(weakKey);
+				}
+				return config;
+			},
 			pool: (workers) => {
 				const pool = createCryptoPool({ workers });
 				pools.push(pool);

@@ -25,9 +25,34 @@ const serviceUsageCodes = new Set<string>([
 	ArchiveErrorCode.NotResumable,
 	ArchiveErrorCode.NotDownloadable,
 	IndexErrorCode.ArchiveNotFound,
+	IndexErrorCode.AmbiguousArchive,
 	IndexErrorCode.QueryTooShort,
 	TransportErrorCode.InvalidToken
 ]);
+
+/** The slash commands of the bot and the `dos` command that does the same: how the CLI names what a message suggests. */
+const cliCommands: Readonly<Record<string, string>> = {
+	upload: 'dos upload',
+	download: 'dos download',
+	resume: 'dos resume',
+	verify: 'dos verify',
+	cleanup: 'dos cleanup',
+	status: 'dos status',
+	list: 'dos list',
+	find: 'dos find',
+	rebuild: 'dos index rebuild'
+};
+
+/**
+ * A message of a lower layer as the CLI's face says it: every `/archive …` slash command is named by its `dos`
+ * command (the bot maps the other way, src/bot/lib/errors.ts).
+ */
+export function inCliTerms(text: string): string {
+	return text.replace(
+		/\/archive (upload|download|resume|verify|cleanup|status|list|find|rebuild)\b/g,
+		(whole, name: string) => cliCommands[name] ?? whole
+	);
+}
 
 /** Maps any error to what the CLI prints and the exit code; the one place that does so. */
 export function describeFailure(error: unknown): Failure {
@@ -49,5 +74,7 @@ export function describeFailure(error: unknown): Failure {
 }
 
 function oneLine(text: string): string {
-	return text.replace(/\s*\n\s*/g, ' ').trim();
+	return inCliTerms(text)
+		.replace(/\s*\n\s*/g, ' ')
+		.trim();
 }

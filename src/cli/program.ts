@@ -24,12 +24,17 @@ export function buildProgram(context: CliContext): Command {
 	const program = new Command('dos')
 		.description('Discord Object Store: durable, encrypted, resumable folder archives in a Discord channel.')
 		.version(toolVersion())
+		.option('--env-file <path>', 'read settings from this file, beneath the environment and above ./.env (e.g. <sandbox data>/cli.env)')
 		.showHelpAfterError('(run with --help for usage)')
 		.exitOverride()
 		.configureOutput({
 			writeOut: (text) => context.io.stdout.write(text),
 			writeErr: (text) => context.io.stderr.write(text)
 		});
+	program.hook('preAction', (root) => {
+		const { envFile } = root.opts<{ envFile?: string }>();
+		if (envFile !== undefined) context.envFile = envFile;
+	});
 	registerSlice(program, context);
 	registerAssemble(program, context);
 	registerVerify(program, context);

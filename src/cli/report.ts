@@ -1,6 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { ProgressEvent } from '../core/index.js';
 import { formatBytes } from '../archive/index.js';
+import { Redactor } from '../bot/lib/redact.js';
 import { describeFailure, type Failure } from './failure.js';
 import type { CliIo } from './io.js';
 
@@ -13,6 +14,7 @@ export class Reporter {
 	private readonly json: boolean;
 	private bar: SingleBar | undefined;
 	private barPhase: string | undefined;
+	private redactor = new Redactor([]);
 
 	public constructor(io: CliIo, json: boolean) {
 		this.io = io;
@@ -57,9 +59,23 @@ export class Reporter {
 		});
 	};
 
+	/**
+	 * The secrets of the configuration (bot token, USER_KEY): no warning or error this reporter prints shows them, even
+	 * when a library echoes one in its message.
+	 */
+	public keepSecret(secrets: readonly (string | undefined)[]): void {
+		this.redactor = new Redactor(secrets);
+	}
+
+	/** `text` with every secret given to {@link keepSecret} replaced by `[redacted]`. */
+	public redact(text: string): string {
+		return this.redactor.redact(text);
+	}
+
 	/** A warning: stderr in human mode, a JSON line in JSON mode. */
-	public warn(message: string, data: Record<string, unknown> = {}): void {
+	public warn(text: string, data: Record<string, unknown> = {}): void {
 		this.stopBar();
+		const message = this.redactor.redact(text);
 		if (this.json) this.line({ type: 'warning', message, ...data });
 		else this.io.stderr.write(`warning: ${message}\n`);
 	}
@@ -81,7 +97,8 @@ export class Reporter {
 	/** Reports an error; returns the failure so the caller can exit with its code. */
 	public error(error: unknown): Failure {
 		this.stopBar();
-		const failure = describeFailure(error);
+		const described = describeFailure(error);
+		const failure = { ...described, message: this.redactor.redact(described.message) };
 		if (this.json) this.line({ type: 'error', code: failure.code, message: failure.message, exitCode: failure.exitCode });
 		this.io.stderr.write(
 			`dos: ${failure.message}${failure.code === 'CONFIG' || failure.code === 'USAGE' || failure.code === 'UNEXPECTED' ? '' : ` [${failure.code}]`}\n`
@@ -102,4 +119,19 @@ export class Reporter {
 	private line(value: Record<string, unknown>): void {
 		this.io.stdout.write(`${JSON.stringify(value)}\n`);
 	}
+}
+
+/** `1 file`, `2 files`: a count and its noun, singular for exactly one. `plural` is the irregular form, if any. */
+export function plural(count: number, noun: string, pluralNoun = `${noun}s`): string {
+	return `${count} ${count === 1 ? noun : pluralNoun}`;
+}
+
+/** `The 1 chunk` / `All 3 chunks`: the subject of a sentence about every one of `count` things. */
+export function allOf(count: number, noun: string): string {
+	return count === 1 ? `The 1 ${noun}` : `All ${count} ${noun}s`;
+}
+
+/** An archive as the CLI names it: its label, if any, and its source folder. */
+export function archiveName(archive: { readonly label: string | null; readonly source: string }): string {
+	return archive.label ? `${archive.label} · 📁 ${archive.source}` : `📁 ${archive.source}`;
 }

@@ -1,5 +1,6 @@
 import { ArchiveService, type ArchiveContext, type ArchiveLog, type ArchiveSettings } from '../archive/index.js';
-import type { AppConfig, ConfigNeed } from '../config.js';
+import { existsSync } from 'node:fs';
+import { type AppConfig, ConfigError, type ConfigNeed } from '../config.js';
 import { createHolderToken, type HistoryIndex, openIndex } from '../db/index.js';
 import { DiscordTransport } from '../discord/index.js';
 import type { CommandRun } from './context.js';
@@ -56,7 +57,7 @@ export async function openCliService(run: CommandRun, needs: readonly ConfigNeed
 	}
 	const log: ArchiveLog = (level, message, fields) => {
 		if (level === 'debug' || level === 'info') return;
-		run.io.stderr.write(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+		run.io.stderr.write(run.reporter.redact(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`));
 	};
 	const context: ArchiveContext = {
 		index,
@@ -90,10 +91,23 @@ export async function openCliService(run: CommandRun, needs: readonly ConfigNeed
 	};
 }
 
-/** The index alone, for commands that only read it (list, find, status). */
+/**
+ * The index alone, for commands that only read it (list, find, status). It must exist: reading never creates an
+ * empty index (which would answer "no archives" for a CLI pointed nowhere).
+ *
+ * @throws {ConfigError} when there is no index at DOS_DB_PATH, saying how to point the CLI at one.
+ */
 export function openCliIndex(run: CommandRun): { config: AppConfig; index: HistoryIndex } {
 	const config = run.config([]);
-	return { config, index: openIndex({ path: config.paths.database }) };
+	const file = config.paths.database;
+	if (!existsSync(file)) {
+		throw new ConfigError([
+			config.discord.archiveChannelId === undefined
+				? `There is no index at ${file} and DISCORD_DRIVE_ARCHIVE_CHANNEL_ID is not set: this CLI is not pointed at any archive. Load the settings the sandbox or the emulator wrote (dos --env-file <its data folder>/cli.env list), or set DOS_DB_PATH to the bot's index, or set the archive channel and build the index with dos index rebuild.`
+				: `There is no index at ${file} yet: build it from the archive channel with dos index rebuild, or set DOS_DB_PATH to the bot's index.`
+		]);
+	}
+	return { config, index: openIndex({ path: file }) };
 }
 
 /** Shows a job's progress through the reporter (bars on a terminal, JSON lines with --json) and waits for its result. */

@@ -4,7 +4,7 @@ import { insertChunks, insertEntries, type ArchiveEntryInput, type PlannedChunkI
 import { guard, now, sqliteCode, write, type IndexContext } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { archives, chunks, entries, lotCounter } from './schema.js';
-import { containsPattern, searchTerms } from './search-query.js';
+import { cleanSearchText, containsPattern, searchTerms } from './search-query.js';
 import { ArchiveFormat, ArchiveStatus, ChunkState, type VerificationLevel } from './vocabulary.js';
 
 /** An archive's row in the index. */
@@ -145,6 +145,11 @@ export interface ArchiveSuggestion {
 }
 
 const uidPattern = /^[0-9a-f]{32}$/;
+
+/** Whether typed text is meant as an id, lot or uid (`#241126-07`, `241126-07`, `7`, 32 hex digits), not a name. */
+function looksLikeId(text: string): boolean {
+	return /^#?\d{6}-\d+$/.test(text) || /^\d{1,15}$/.test(text) || uidPattern.test(text.toLowerCase());
+}
 const saltPattern = /^[0-9a-f]{32}$/;
 /** Bound on the file-name hits scanned for autocomplete; rare names are found, common ones saturate early. */
 const suggestFileScan = 2_000;
@@ -266,20 +271,55 @@ export class ArchiveIndex {
 	}
 
 	/**
-	 * Like {@link find}, for callers that cannot go on without the archive.
+	 * Like {@link find}, for callers that cannot go on without the archive. A reference that is no id, lot or uid is
+	 * taken as what a person typed into an archive option: a label, source folder or file name, resolved when it
+	 * fits one archive (see {@link resolveName}).
 	 *
-	 * @throws {IndexError} ARCHIVE_NOT_FOUND.
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND; AMBIGUOUS_ARCHIVE listing the archives a name fits.
 	 */
 	public require(reference: string | number): Archive {
-		const archive = typeof reference === 'number' ? this.get(reference) : this.find(reference);
+		const archive = typeof reference === 'number' ? this.get(reference) : (this.find(reference) ?? this.resolveName(reference));
 		if (!archive) {
+			const typed = typeof reference === 'number' ? String(reference) : cleanSearchText(reference);
 			throw new IndexError(
 				IndexErrorCode.ArchiveNotFound,
-				`No archive ${String(reference)} in the index. Check the id (/archive list), or rebuild the index from Discord if it was lost (/archive rebuild).`,
-				typeof reference === 'number' ? { lot: reference } : { archiveId: String(reference) }
+				typeof reference === 'number' || looksLikeId(typed)
+					? `No archive ${typed} in the index. Check the id (/archive list), or rebuild the index from Discord if it was lost (/archive rebuild).`
+					: `No archive matches "${typed}" (by id, label, folder or file name). Check the name (/archive list ${typed}), or rebuild the index from Discord if it was lost (/archive rebuild).`,
+				typeof reference === 'number' ? { lot: reference } : { archiveId: typed }
 			);
 		}
 		return archive;
+	}
+
+	/**
+	 * The archive a typed label, source folder or file name names: the one archive whose label or folder holds it, or
+	 * holding a file whose name holds it (as autocomplete matches); among several, the one whose label is exactly the
+	 * text (any case). `undefined` when nothing matches.
+	 *
+	 * @throws {IndexError} AMBIGUOUS_ARCHIVE when several archives fit, listing them (newest first, at most 5).
+	 */
+	public resolveName(text: string): Archive | undefined {
+		const typed = cleanSearchText(text);
+		if (typed === '') return undefined;
+		const candidates = this.suggest(typed).filter((suggestion) => suggestion.matchedBy === 'label' || suggestion.matchedBy === 'file');
+		if (candidates.length <= 1) return candidates[0]?.archive;
+		const folded = typed.toLocaleLowerCase();
+		const exact = candidates.filter(({ archive }) => archive.label?.normalize('NFC').toLocaleLowerCase() === folded);
+		if (exact.length === 1) return exact[0]!.archive;
+		const shown = (exact.length > 1 ? exact : candidates).slice(0, 5);
+		const count = exact.length > 1 ? exact.length : candidates.length;
+		const more = count >= maxChoices ? `${count} or more` : String(count);
+		throw new IndexError(
+			IndexErrorCode.AmbiguousArchive,
+			`"${typed}" fits ${more} archives: ${shown
+				.map(
+					({ archive, fileName }) =>
+						`${archive.id} (${[archive.label ?? archive.source, fileName, archive.status].filter(Boolean).join(', ')})`
+				)
+				.join('; ')}${count > shown.length ? '; …' : ''}. Give the id of the one you mean.`,
+			{ archiveId: typed }
+		);
 	}
 
 	/**
@@ -486,7 +526,7 @@ export class ArchiveIndex {
 		const statusFilter = options.statuses === undefined ? undefined : inArray(archives.status, [...options.statuses]);
 		if (options.statuses?.length === 0) return [];
 		const { db } = this.#context;
-		const text = query.normalize('NFC').trim();
+		const text = cleanSearchText(query);
 		const found = new Map<number, ArchiveSuggestion>();
 		const add = (rows: readonly Archive[], matchedBy: ArchiveSuggestion['matchedBy'], names?: ReadonlyMap<number, string>) => {
 			for (const archive of rows) {
@@ -557,7 +597,7 @@ export class ArchiveIndex {
 	#filters(options: Pick<ArchiveListOptions, 'query' | 'statuses'>): (SQL | undefined)[] {
 		const conditions: (SQL | undefined)[] = [];
 		if (options.statuses !== undefined) conditions.push(options.statuses.length === 0 ? sql`0` : inArray(archives.status, [...options.statuses]));
-		const text = options.query?.normalize('NFC').trim() ?? '';
+		const text = cleanSearchText(options.query ?? '');
 		if (text.length > 0) {
 			const { match, shortTerms } = searchTerms(text, ['label', 'source']);
 			const textual =

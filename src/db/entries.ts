@@ -3,7 +3,7 @@ import { normalizeSha256 } from './content.js';
 import { cached, guard, write, type IndexContext, type IndexDatabase } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { archives, chunks, entries } from './schema.js';
-import { containsPattern, minimumTermLength, searchTerms } from './search-query.js';
+import { cleanSearchText, containsPattern, minimumTermLength, searchTerms } from './search-query.js';
 import type { ArchiveStatus } from './vocabulary.js';
 
 /** An entry's row in the index. */
@@ -12,7 +12,13 @@ export type EntryRecord = typeof entries.$inferSelect;
 /** A search hit: the entry, and the archive that holds it. */
 export interface EntryHit {
 	readonly entry: EntryRecord;
-	readonly archive: { readonly lot: number; readonly id: string; readonly label: string | null; readonly status: ArchiveStatus };
+	readonly archive: {
+		readonly lot: number;
+		readonly id: string;
+		readonly label: string | null;
+		readonly source: string;
+		readonly status: ArchiveStatus;
+	};
 }
 
 export interface EntrySearchOptions {
@@ -58,6 +64,29 @@ export class EntryIndex {
 				.from(entries)
 				.where(and(eq(entries.archiveLot, lot), eq(entries.path, path)))
 				.get()
+		);
+	}
+
+	/**
+	 * Autocomplete for a path inside one archive (`/archive download path:`): entries whose path holds `query` (any
+	 * case for ASCII), folders first, then the shallowest and alphabetical; at most `limit` (default 25, Discord's
+	 * bound). An empty query gives the top of the tree. One range of the archive's path index, filtered.
+	 */
+	public suggestPaths(lot: number, query: string, limit = 25): Pick<EntryRecord, 'path' | 'type' | 'size'>[] {
+		const text = cleanSearchText(query).replace(/^\/+/u, '');
+		const count = Math.max(1, Math.min(limit, 25));
+		return guard(this.#context, () =>
+			this.#context.db
+				.select({ path: entries.path, type: entries.type, size: entries.size })
+				.from(entries)
+				.where(and(eq(entries.archiveLot, lot), text === '' ? undefined : sql`${entries.path} like ${containsPattern(text)} escape '\\'`))
+				.orderBy(
+					sql`case when ${entries.type} = 'directory' then 0 else 1 end`,
+					sql`length(${entries.path}) - length(replace(${entries.path}, '/', ''))`,
+					asc(entries.path)
+				)
+				.limit(count)
+				.all()
 		);
 	}
 
@@ -130,7 +159,7 @@ export class EntryIndex {
 		if (match === null) {
 			throw new IndexError(
 				IndexErrorCode.QueryTooShort,
-				`Type at least ${minimumTermLength} characters of the file name to search for (got "${query.trim()}").`
+				`Type at least ${minimumTermLength} characters of the file name to search for (got "${cleanSearchText(query)}").`
 			);
 		}
 		const limit = options.limit ?? 25;
@@ -170,7 +199,10 @@ export class EntryIndex {
 				.map((row) => row.id);
 			if (ids.length === 0) return { hits: [], nextBefore: null };
 			const rows = this.#context.db
-				.select({ entry: entries, archive: { lot: archives.lot, id: archives.id, label: archives.label, status: archives.status } })
+				.select({
+					entry: entries,
+					archive: { lot: archives.lot, id: archives.id, label: archives.label, source: archives.source, status: archives.status }
+				})
 				.from(entries)
 				.innerJoin(archives, eq(archives.lot, entries.archiveLot))
 				.where(inArray(entries.id, ids))

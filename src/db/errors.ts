@@ -5,6 +5,8 @@
 export const IndexErrorCode = {
 	/** No archive has this id, lot or uid in the index. */
 	ArchiveNotFound: 'ARCHIVE_NOT_FOUND',
+	/** A label, folder or file name typed for an archive fits several archives; the message lists them. */
+	AmbiguousArchive: 'AMBIGUOUS_ARCHIVE',
 	/** An archive with this id, lot or uid is already in the index. */
 	ArchiveExists: 'ARCHIVE_EXISTS',
 	/** A string is not an archive id of the form `#DDMMYY-NN`, or its lot does not match. */

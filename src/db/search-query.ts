@@ -16,11 +16,20 @@ export interface SearchTerms {
 	readonly shortTerms: readonly string[];
 }
 
+/**
+ * What a person typed, fit to search: NFC, and every control character (NUL, escape, newline…) turned into a space.
+ * No archived name holds one, and FTS5 cannot parse a NUL inside a phrase ("unterminated string").
+ */
+export function cleanSearchText(input: string): string {
+	return input
+		.normalize('NFC')
+		.replace(/\p{Cc}/gu, ' ')
+		.trim();
+}
+
 /** Splits `input` into FTS5 phrases restricted to `columns`, and short terms. */
 export function searchTerms(input: string, columns: readonly string[]): SearchTerms {
-	const terms = input
-		.normalize('NFC')
-		.trim()
+	const terms = cleanSearchText(input)
 		.split(/\s+/u)
 		.filter((term) => term.length > 0);
 	let long = terms.filter((term) => [...term].length >= minimumTermLength);

@@ -726,7 +726,7 @@ export class DiscordTransport {
 			this.retryPolicy,
 			async () => {
 				try {
-					return await send(signal);
+					return await withRequestSignal(signal, send);
 				} catch (error) {
 					throw fromRestError(error, context, signal);
 				}
@@ -806,6 +806,25 @@ export class DiscordTransport {
 		return (await this.call(context, signal, (requestSignal) =>
 			this.rest.get(Routes.channelMessages(channelId), { query, signal: requestSignal })
 		)) as APIMessage[];
+	}
+}
+
+/**
+ * Runs one request with a signal of its own that follows `signal`. The REST client adds an abort listener to the
+ * signal of every request and never removes it: given a job's signal, a long job (a rebuild reads a message per
+ * card) piles them up until Node warns of a leak. The request's own signal takes that listener and is dropped with it;
+ * the one listener put on the job's signal here is removed when the request settles.
+ */
+async function withRequestSignal<T>(signal: AbortSignal | undefined, send: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+	if (signal === undefined) return send(undefined);
+	const controller = new AbortController();
+	const forward = () => controller.abort(signal.reason);
+	if (signal.aborted) forward();
+	else signal.addEventListener('abort', forward, { once: true });
+	try {
+		return await send(controller.signal);
+	} finally {
+		signal.removeEventListener('abort', forward);
 	}
 }
 

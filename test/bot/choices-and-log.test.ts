@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { archiveChoice } from '../../src/bot/lib/archive-choices.js';
+import { archiveChoice, pathChoice } from '../../src/bot/lib/archive-choices.js';
 import { cardLink } from '../../src/bot/lib/card-link.js';
 import { jobLogLine } from '../../src/bot/lib/job-log.js';
 import type { Archive, Job } from '../../src/db/index.js';
@@ -8,6 +8,7 @@ const archive = {
 	id: '#241126-07',
 	lot: 7,
 	label: 'photos-2024',
+	source: 'Photos/2024',
 	originalBytes: 3.2 * 1024 ** 3,
 	status: 'complete',
 	format: 'dos-1',
@@ -35,8 +36,22 @@ describe('autocomplete choices, card links and log lines', () => {
 
 	it('GIVEN a legacy archive WHEN shown THEN its format is named', () => {
 		expect(archiveChoice({ archive: { ...archive, format: 'legacy-v3.1', label: null }, matchedBy: 'id' }).name).toBe(
-			'#241126-07 · 3.20 GiB · complete (legacy-v3.1)'
+			'#241126-07 · 📁 Photos/2024 · 3.20 GiB · complete (legacy-v3.1)'
 		);
+	});
+
+	it('GIVEN an unlabelled archive or a path inside one WHEN offered as a choice THEN the folder shows, and an over-long path is left out', () => {
+		expect(archiveChoice({ archive: { ...archive, label: null }, matchedBy: 'id' }).name).toBe(
+			'#241126-07 · 📁 Photos/2024 · 3.20 GiB · complete'
+		);
+		expect(pathChoice({ path: 'Vacances', type: 'directory', size: 0 })).toEqual({ name: '📁 Vacances', value: 'Vacances' });
+		expect(pathChoice({ path: 'Vacances/a.jpg', type: 'file', size: 2048 })).toEqual({
+			name: '📄 Vacances/a.jpg · 2.00 KiB',
+			value: 'Vacances/a.jpg'
+		});
+		const deep = `${'d/'.repeat(45)}file.txt`;
+		expect(pathChoice({ path: deep, type: 'file', size: 1 })!.name.length).toBeLessThanOrEqual(100);
+		expect(pathChoice({ path: `${deep}${'x'.repeat(20)}`, type: 'file', size: 1 })).toBeUndefined();
 	});
 
 	it('GIVEN an archive with or without a card WHEN linked THEN the message link or the channel mention comes back', () => {

@@ -8,6 +8,25 @@ import { describeBotFailure, REPLY_TEXT_MAX } from '../../src/bot/lib/failure.js
 import { Redactor } from '../../src/bot/lib/redact.js';
 
 describe('error mapping', () => {
+	it('GIVEN a lower-layer message naming dos commands WHEN described for Discord THEN it names the slash commands instead', () => {
+		const missing = describeBotFailure(
+			new ArchiveError(
+				ArchiveErrorCode.InvalidRequest,
+				'The log channel holds no index backup. Rebuild the index instead: `dos index rebuild`.'
+			)
+		);
+		expect(missing.message).toContain('`/archive rebuild`');
+		expect(missing.message).not.toMatch(/\bdos (index rebuild|list)/);
+		const notFound = describeBotFailure(
+			new IndexError(IndexErrorCode.ArchiveNotFound, 'No archive x. Check the id (dos list); or dos resume it.')
+		);
+		expect(notFound.message).toContain('Check the id (/archive list); or /archive resume it.');
+		// A command only the CLI has is named as it is.
+		expect(describeBotFailure(new IndexError(IndexErrorCode.IndexBusy, 'Restore it (dos index restore).')).message).toContain(
+			'dos index restore'
+		);
+	});
+
 	it('GIVEN a busy archive WHEN described THEN its message and stable code are shown, as an expected outcome', () => {
 		const failure = describeBotFailure(new IndexError(IndexErrorCode.ArchiveBusy, 'Archive #241126-07 is busy with a resume job.\nWait for it.'));
 		expect(failure).toMatchObject({ code: 'ARCHIVE_BUSY', expected: true, reference: undefined });
@@ -67,8 +86,14 @@ describe('error mapping', () => {
 		expect(failure.message.endsWith('(code SOURCE_CHANGED)')).toBe(true);
 	});
 
-	it('GIVEN secrets WHEN text passes the redactor THEN every occurrence is replaced', () => {
-		const redactor = new Redactor(['my-secret-token.abc', 'correct horse', undefined, 'abc']);
-		expect(redactor.redact('a my-secret-token.abc b correct horse c my-secret-token.abc abc')).toBe('a [redacted] b [redacted] c [redacted] abc');
+	it('GIVEN secrets WHEN text passes the redactor THEN every occurrence is replaced, the longest first', () => {
+		const redactor = new Redactor(['my-secret-token.abc', 'correct horse', undefined, '', 'abc']);
+		expect(redactor.redact('a my-secret-token.abc b correct horse c my-secret-token.abc abc')).toBe(
+			'a [redacted] b [redacted] c [redacted] [redacted]'
+		);
+	});
+
+	it('GIVEN a secret shorter than 6 characters WHEN it appears in text THEN it is redacted too', () => {
+		expect(new Redactor(['k3y!x']).redact('the key k3y!x leaked')).toBe('the key [redacted] leaked');
 	});
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config.js';
+import { ConfigError, isLoopbackUrl, loadConfig, parseConfig, userKeyWarning } from '../../src/config.js';
 
 const SECRET = 'correct horse battery staple';
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.abcdefghijklmnopqrstuvwxyz0123';
@@ -85,5 +85,50 @@ describe('configuration', () => {
 		} finally {
 			await rm(dir, { recursive: true, force: true });
 		}
+	});
+
+	it("GIVEN the emulator's short token WHEN the API is a loopback emulator THEN it is accepted; against Discord it is refused", () => {
+		const emulatorToken = 'emulator-bot-token';
+		const local = parseConfig({ DISCORD_BOT_TOKEN: emulatorToken, DISCORD_API_URL: 'http://127.0.0.1:40123/api' }, { require: ['discordToken'] });
+		expect(local.discord.token?.reveal()).toBe(emulatorToken);
+		expect(parseConfig({ DISCORD_BOT_TOKEN: emulatorToken, DISCORD_API_URL: 'http://localhost:9/api' }).discord.token?.reveal()).toBe(
+			emulatorToken
+		);
+		for (const env of [
+			{ DISCORD_BOT_TOKEN: emulatorToken },
+			{ DISCORD_BOT_TOKEN: emulatorToken, DISCORD_API_URL: 'https://127.0.0.1.example.com/api' }
+		]) {
+			expect(() => parseConfig(env)).toThrow(/DISCORD_BOT_TOKEN does not look like a bot token/);
+		}
+		expect(parseConfig({ DISCORD_BOT_TOKEN: TOKEN }).discord.token?.reveal()).toBe(TOKEN);
+		expect([
+			isLoopbackUrl('http://[::1]:80/api'),
+			isLoopbackUrl('http://127.5.0.1/'),
+			isLoopbackUrl('http://10.0.0.1/'),
+			isLoopbackUrl('nope')
+		]).toEqual([true, true, false, false]);
+	});
+
+	it('GIVEN a USER_KEY under 8 characters WHEN parsed THEN it is refused without echoing it; under 12 it is accepted with a warning', () => {
+		for (const key of ['a', 'ab', 'short12']) {
+			let problems: readonly string[] = [];
+			try {
+				parseConfig({ USER_KEY: key });
+			} catch (error) {
+				problems = (error as ConfigError).problems;
+			}
+			expect(problems).toEqual([expect.stringMatching(/^USER_KEY is too short \(under 8 characters\)/)]);
+			expect(problems.join('')).not.toContain(`"${key}"`);
+		}
+		const weak = parseConfig({ USER_KEY: 'eight-ch' });
+		expect(weak.userKey?.reveal()).toBe('eight-ch');
+		expect(userKeyWarning(weak)).toMatch(/shorter than 12 characters/);
+		expect(userKeyWarning(weak)).not.toContain('eight-ch');
+		expect(userKeyWarning(parseConfig({ USER_KEY: SECRET }))).toBeUndefined();
+		// The key of the original tool's fixture (test/fixtures/legacy-v3.1/README.md) stays accepted without a warning.
+		expect(userKeyWarning(parseConfig({ USER_KEY: 'correct horse battery staple' }))).toBeUndefined();
+		// The empty `USER_KEY=` line of .env.example means unset, refused only by commands that need the key.
+		expect(parseConfig({ USER_KEY: '' }).userKey).toBeUndefined();
+		expect(() => parseConfig({ USER_KEY: '' }, { require: ['userKey'] })).toThrow(/USER_KEY is not set/);
 	});
 });

@@ -198,7 +198,7 @@ describe('dos download, verify, cleanup and index', () => {
 		const human = await dos(['download', id, '--salvage']);
 		expect(human.code).toBe(1);
 		const output = human.stdout + human.stderr;
-		expect(output).toContain(`Partly restored ${id}: 2 file(s)`);
+		expect(output).toContain(`Partly restored ${id}: 2 files`);
 		// Index 0 is chunk 1 to a person.
 		expect(output).toContain('lost: a.bin (TAMPERED_CHUNK, chunk 1)');
 		expect(output).toContain('Bad chunks: 1.');

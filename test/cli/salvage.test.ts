@@ -75,7 +75,7 @@ describe('dos assemble --salvage', () => {
 		const human = await dos(['assemble', path.join(work, 'staged'), '--out', path.join(work, 'human'), '--salvage']);
 		expect(human.code).toBe(1);
 		const output = human.stdout + human.stderr;
-		expect(output).toContain('Restored 1 files');
+		expect(output).toContain('Restored 1 file,');
 		// Index 1 is chunk 2 to a person.
 		expect(output).toContain('lost: a.bin (TAMPERED_CHUNK, chunk 2)');
 		expect(output).toContain('lost: b.bin (TAMPERED_CHUNK, chunk 2)');

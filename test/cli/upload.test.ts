@@ -145,7 +145,7 @@ describe('dos upload, resume, list, find, status', () => {
 		expect((find.lines[0]!.hits as { entry: { path: string } }[]).map((hit) => hit.entry.path)).toContain('docs/notes/today.md');
 		const status = await dos(['status']);
 		expect(status.code).toBe(0);
-		expect(status.stdout).toMatch(/1 archive\(s\) \(1 complete\)/);
+		expect(status.stdout).toMatch(/: 1 archive \(1 complete\)/);
 	});
 
 	it('GIVEN uploads killed with SIGKILL at several points WHEN dos resume runs after each THEN nothing is duplicated and the restore is byte-identical', async () => {

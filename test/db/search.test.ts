@@ -124,3 +124,67 @@ describe('file search', () => {
 		expect(index.integrityProblems()).toEqual([]);
 	});
 });
+
+describe('control characters in search text', () => {
+	it('GIVEN a NUL or another control character in what is typed WHEN suggesting, listing or finding THEN it is searched as a space, never a raw SQLite error', () => {
+		const { index, music } = library();
+		expect(index.archives.suggest('mus\u0000ic').map((suggestion) => suggestion.archive.lot)).toEqual([music]);
+		expect(index.archives.suggest('music\u0000').map((suggestion) => suggestion.archive.lot)).toEqual([music]);
+		expect(index.archives.list({ query: 'mus\u0000ic' }).archives.map((archive) => archive.lot)).toEqual([music]);
+		expect(index.archives.list({ query: 'music\u0000' }).archives.map((archive) => archive.lot)).toEqual([music]);
+		expect(index.archives.count({ query: '\u001bmusic\u0007' })).toBe(1);
+		expect(paths(index, 'smörg\u0000')).toEqual(['Vacances/smörgåsbord.png']);
+		expect(() => index.entries.search('\u0000\u0000\u0000')).toThrow(expect.objectContaining({ code: IndexErrorCode.QueryTooShort }));
+	});
+});
+
+describe('an archive named by what a person types', () => {
+	it('GIVEN a label, a folder or a file name that fits one archive WHEN required THEN that archive is resolved; ids still win', () => {
+		const { index, photos, music } = library();
+		expect(index.archives.require('photos 2024').lot).toBe(photos);
+		expect(index.archives.require('PHOTOS 2024').lot).toBe(photos);
+		expect(index.archives.require('smörgåsbord.png').lot).toBe(photos);
+		expect(index.archives.require('Beyoncé').lot).toBe(music);
+		expect(index.archives.require(String(music)).lot).toBe(music);
+	});
+
+	it('GIVEN a name that fits several archives WHEN required THEN AMBIGUOUS_ARCHIVE lists them, unless one label is exactly it', () => {
+		const { index, photos, gone } = library();
+		// IMG_ names are in the photos, music and deleted archives.
+		let error: unknown;
+		try {
+			index.archives.require('img_');
+		} catch (caught) {
+			error = caught;
+		}
+		expect(error).toMatchObject({ code: IndexErrorCode.AmbiguousArchive });
+		const message = (error as Error).message;
+		expect(message).toContain(index.archives.get(photos)!.id);
+		expect(message).toContain(index.archives.get(gone)!.id);
+		expect(message).toMatch(/Give the id/);
+		const exact = index.archives.allocate(newArchive({ label: 'photos', source: 'elsewhere' })).lot;
+		expect(index.archives.require('Photos').lot).toBe(exact);
+	});
+
+	it('GIVEN a name that fits nothing WHEN required THEN ARCHIVE_NOT_FOUND says no archive matches it', () => {
+		const { index } = library();
+		expect(() => index.archives.require('nothing like it')).toThrow(expect.objectContaining({ code: IndexErrorCode.ArchiveNotFound }));
+		expect(() => index.archives.require('nothing like it')).toThrow(/No archive matches "nothing like it"/);
+		expect(() => index.archives.require('#010101-99')).toThrow(/No archive #010101-99 in the index/);
+	});
+});
+
+describe('path suggestions inside an archive', () => {
+	it('GIVEN an archive WHEN a path is typed THEN its matching entries come back, folders first, then the shallowest', () => {
+		const { index, photos } = library();
+		expect(index.entries.suggestPaths(photos, '').map((entry) => entry.path)).toEqual([
+			'Vacances',
+			'Vacances/IMG_20240712_101500.jpg',
+			'Vacances/IMG_20240713_090000.JPG',
+			'Vacances/smörgåsbord.png',
+			'Vacances/Ünïcødé naïve 名前.md'
+		]);
+		expect(index.entries.suggestPaths(photos, 'img_', 1).map((entry) => entry.path)).toEqual(['Vacances/IMG_20240712_101500.jpg']);
+		expect(index.entries.suggestPaths(photos, '100%\u0000')).toEqual([]);
+	});
+});

@@ -186,7 +186,7 @@ describe('/archive end to end', () => {
 		const find = await world.control.run({ kind: 'command', user: 'member', command: 'archive', subcommand: 'find', options: { name: 'beach' } });
 		expect(find.reply?.flags).toBe(64);
 		expect((find.reply?.embeds[0] as { description: string }).description).toBe(
-			`\`2024/summer/beach.raw\` · 195.3 KiB · **${archiveId}** (Photos 2024) · complete`
+			`\`2024/summer/beach.raw\` · 195.3 KiB · **${archiveId}** (Photos 2024 · 📁 photos) · complete`
 		);
 	});
 

@@ -73,7 +73,11 @@ export class ArchiveCommand extends Subcommand {
 								.setMaxLength(100)
 						)
 						.addStringOption((option) =>
-							option.setName('path').setDescription('Only this file or folder inside the archive').setMaxLength(1_000)
+							option
+								.setName('path')
+								.setDescription('Only this file or folder inside the archive')
+								.setAutocomplete(true)
+								.setMaxLength(1_000)
 						)
 				)
 				.addSubcommand((sub) =>

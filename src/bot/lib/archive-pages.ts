@@ -26,7 +26,7 @@ export function listPage(query: string, before: number | null): PageBody {
 	const lines = page.archives.map((archive) => archiveLine(archive, guildId));
 	const embed: APIEmbed = {
 		title: query === '' ? 'Archives' : `Archives matching “${query.slice(0, 200)}”`,
-		description: lines.length > 0 ? lines.join('\n') : before === null ? 'No archive yet.' : 'No older archive.',
+		description: lines.length > 0 ? lines.join('\n') : emptyListText(query, before),
 		color: 0x5865f2
 	};
 	const buttons: APIButtonComponent[] = [
@@ -53,7 +53,7 @@ export function findPage(name: string): PageBody {
 	const { hits, nextBefore } = container.archive.find(name, { limit: FIND_PAGE_SIZE });
 	const lines = hits.map(
 		({ entry, archive }) =>
-			`\`${truncate(entry.path, 120)}\` · ${entry.type === 'file' ? formatBytes(entry.size) : entry.type} · **${archive.id}**${archive.label ? ` (${truncate(archive.label, 40)})` : ''} · ${archive.status}`
+			`\`${truncate(entry.path, 120)}\` · ${entry.type === 'file' ? formatBytes(entry.size) : entry.type} · **${archive.id}** (${truncate(archiveName(archive), 60)}) · ${archive.status}`
 	);
 	const more = nextBefore === null ? '' : `\n…and more: refine the name to narrow the search.`;
 	return {
@@ -68,9 +68,24 @@ export function findPage(name: string): PageBody {
 	};
 }
 
+/** What an empty list page says: an empty index, a query that matches nothing, or the end of the pages. */
+function emptyListText(query: string, before: number | null): string {
+	if (before !== null) return 'No older archive.';
+	return query === '' ? 'No archive yet.' : `No archive matches “${truncate(query, 200)}” (by id, lot, label or folder).`;
+}
+
+/**
+ * An archive as the private answers of list and find name it: its label and source folder. The folder is shown
+ * only here (the person asking may run archive commands), never on the public card unless it is the label.
+ */
+export function archiveName(archive: Pick<Archive, 'label' | 'source'>): string {
+	const folder = `📁 ${archive.source}`;
+	return archive.label ? `${archive.label} · ${folder}` : folder;
+}
+
 function archiveLine(archive: Archive, guildId: string | null): string {
 	const when = `<t:${Math.floor(archive.createdAt.getTime() / 1000)}:d>`;
-	const label = archive.label ? ` · ${truncate(archive.label, 60)}` : '';
+	const label = ` · ${truncate(archiveName(archive), 100)}`;
 	const fallback = container.dos.config.discord.archiveChannelId ?? '';
 	const card = archive.cardMessageId === null ? '' : ` · [card](${cardLink(guildId, archive, fallback)})`;
 	return `**${archive.id}**${label} · ${formatBytes(archive.originalBytes)} · ${archive.status} · ${when}${card}`;

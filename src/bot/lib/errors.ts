@@ -29,3 +29,27 @@ export class BotError extends Error {
 export function isBotError(error: unknown, code?: BotErrorCode): error is BotError {
 	return error instanceof BotError && (code === undefined || error.code === code);
 }
+
+/** The `dos` commands that have a slash command, and that command: how the bot names what a CLI message suggests. */
+const slashCommands: Readonly<Record<string, string>> = {
+	'dos index rebuild': '/archive rebuild',
+	'dos upload': '/archive upload',
+	'dos download': '/archive download',
+	'dos resume': '/archive resume',
+	'dos verify': '/archive verify',
+	'dos cleanup': '/archive cleanup',
+	'dos status': '/archive status',
+	'dos list': '/archive list',
+	'dos find': '/archive find'
+};
+
+/**
+ * A message of a lower layer as the bot's face says it: every `dos …` command that has a slash command is named by
+ * it (the CLI maps the other way, src/cli/failure.ts). Commands only the CLI has (`dos index restore`) stay.
+ */
+export function inBotTerms(text: string): string {
+	return text.replace(
+		/\bdos (index rebuild|upload|download|resume|verify|cleanup|status|list|find)\b/g,
+		(command) => slashCommands[command] ?? command
+	);
+}

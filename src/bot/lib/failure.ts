@@ -5,7 +5,7 @@ import { ConfigError } from '../../config.js';
 import { CoreErrorCode, isCoreError } from '../../core/index.js';
 import { IndexErrorCode, isIndexError } from '../../db/index.js';
 import { isTransportError, TransportErrorCode } from '../../discord/index.js';
-import { isBotError } from './errors.js';
+import { inBotTerms, isBotError } from './errors.js';
 
 /**
  * Errors as a person reads them in Discord: one short ephemeral sentence with a stable code. The one place
@@ -36,6 +36,7 @@ const expectedCodes = new Set<string>([
 	CoreErrorCode.InvalidOption,
 	CoreErrorCode.Aborted,
 	IndexErrorCode.ArchiveNotFound,
+	IndexErrorCode.AmbiguousArchive,
 	IndexErrorCode.ArchiveBusy,
 	IndexErrorCode.InvalidArchiveId,
 	IndexErrorCode.QueryTooShort,
@@ -95,7 +96,7 @@ function fileSystemError(error: unknown): { code: string; syscall: string; path:
 }
 
 function known(code: string, message: string, expected: boolean, reference?: string): BotFailure {
-	const body = oneLine(message);
+	const body = oneLine(inBotTerms(message));
 	const suffix = reference === undefined ? ` (code ${code})` : ` (code ${code}, ref ${reference})`;
 	const limit = REPLY_TEXT_MAX - suffix.length;
 	return { code, message: (body.length > limit ? `${body.slice(0, limit - 1)}…` : body) + suffix, expected, reference };

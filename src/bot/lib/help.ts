@@ -60,13 +60,13 @@ export const SUBCOMMAND_HELP = {
 		usage: '/archive list [query]',
 		group: HelpGroup.Restore,
 		action: 'list',
-		what: 'recent archives, ten per page, with paging buttons'
+		what: 'recent archives, ten per page, with paging buttons; each with its label and source folder (📁)'
 	},
 	find: {
 		usage: '/archive find name',
 		group: HelpGroup.Restore,
 		action: 'find',
-		what: 'files whose name matches, across archives'
+		what: "files whose name matches, across archives, each with its archive's label and source folder"
 	},
 	verify: {
 		usage: '/archive verify id [level] [sample]',

@@ -6,9 +6,13 @@
 export class Redactor {
 	readonly #secrets: string[];
 
-	/** Secrets shorter than 6 characters are ignored: replacing them would mangle ordinary text. */
+	/**
+	 * Every non-empty secret is redacted, however short: a short secret is still a secret. The configuration refuses
+	 * the ones so short that redacting them would mangle ordinary text (a USER_KEY under 8 characters, a bot token
+	 * under 20 outside a local emulator).
+	 */
 	public constructor(secrets: readonly (string | undefined)[]) {
-		this.#secrets = [...new Set(secrets.filter((secret): secret is string => secret !== undefined && secret.length >= 6))].sort(
+		this.#secrets = [...new Set(secrets.filter((secret): secret is string => secret !== undefined && secret !== ''))].sort(
 			(a, b) => b.length - a.length
 		);
 	}

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { assembleStagedFolder, CoreError, CoreErrorCode, isLegacyArchiveFolder, type LostFile, restoreLegacyFolder } from '../../core/index.js';
 import { type CliContext, collect, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { formatBytes } from '../../archive/index.js';
 
@@ -30,7 +31,8 @@ export function salvageLines(lost: readonly LostFile[], badChunks: readonly numb
 			(file) =>
 				`lost: ${file.path} (${file.code}, chunk${file.chunks.length === 1 ? '' : 's'} ${file.chunks.map((index) => index + 1).join(', ')})`
 		);
-	if (lost.length > LOST_LINES) lines.push(`…and ${lost.length - LOST_LINES} more lost files (--json lists them all).`);
+	if (lost.length > LOST_LINES)
+		lines.push(`…and ${plural(lost.length - LOST_LINES, 'more lost file', 'more lost files')} (--json lists them all).`);
 	if (badChunks.length > 0) {
 		const shown = badChunks
 			.slice(0, BAD_CHUNKS_SHOWN)
@@ -40,7 +42,7 @@ export function salvageLines(lost: readonly LostFile[], badChunks: readonly numb
 	}
 	if (lost.length > 0)
 		lines.push(
-			`The restore is incomplete: ${lost.length} file(s) could not be restored and are absent. Every file that is there is complete and verified.`
+			`The restore is incomplete: ${plural(lost.length, 'file')} could not be restored and are absent. Every file that is there is complete and verified.`
 		);
 	return lines;
 }
@@ -96,7 +98,7 @@ export function register(program: Command, context: CliContext): void {
 							chunks: restored.chunksRead
 						},
 						[
-							`Restored ${restored.files.length} files (${formatBytes(bytes)}) of a legacy archive into ${options.out}; every chunk was authenticated and every file has the size its manifest says.`,
+							`Restored ${plural(restored.files.length, 'file')} (${formatBytes(bytes)}) of a legacy archive into ${options.out}; every chunk was authenticated and every file has the size its manifest says.`,
 							legacyManifestNote(restored.manifestFile)
 						]
 					);
@@ -133,7 +135,7 @@ export function register(program: Command, context: CliContext): void {
 					lost: restored.lost,
 					...(restored.badChunks === undefined ? {} : { badChunks: restored.badChunks })
 				};
-				const summary = `Restored ${restored.files} files, ${restored.directories} folders and ${restored.symlinks} symlinks (${formatBytes(restored.bytes)}) of ${restored.manifest.id} into ${restored.outDir}; every ${restored.lost.length > 0 ? 'restored ' : ''}file hash matched.`;
+				const summary = `Restored ${plural(restored.files, 'file')}, ${plural(restored.directories, 'folder')} and ${plural(restored.symlinks, 'symlink')} (${formatBytes(restored.bytes)}) of ${restored.manifest.id} into ${restored.outDir}; every ${restored.lost.length > 0 ? 'restored ' : ''}file hash matched.`;
 				if (restored.lost.length > 0) {
 					reporter.problems(data, [summary, ...salvageLines(restored.lost, restored.badChunks ?? [])]);
 					return ExitCode.Failed;

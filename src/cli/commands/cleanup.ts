@@ -15,7 +15,7 @@ export function register(program: Command, context: CliContext): void {
 	program
 		.command('cleanup')
 		.description("Delete an archive's thread (all its chunks) from Discord and mark it deleted; its card and history stay.")
-		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid')
+		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid, or its label or a file name in it (when only one archive fits)')
 		.option('--yes', 'confirm: the chunks are deleted from Discord for good')
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (id: string, options: CleanupOptions) =>

@@ -9,6 +9,7 @@ import type { APIEmbed } from '../../discord/index.js';
 import type { ControlMessage, InteractionRequest, InteractionView } from '../../emulator/index.js';
 import type { CliContext } from '../context.js';
 import { describeFailure, ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import { startSandbox } from './sandbox.js';
 
 /**
@@ -286,7 +287,7 @@ export async function runDemo(context: CliContext, options: DemoOptions): Promis
 		const sample = path.join(ready.uploadRoot, 'demo-folder');
 		const made = await makeSampleFolder(sample);
 		say(
-			`2. Made a sample folder under the upload root: demo-folder/ — ${made.files} files in nested folders, ${(made.bytes / 1024 / 1024).toFixed(2)} MiB`
+			`2. Made a sample folder under the upload root: demo-folder/ — ${plural(made.files, 'file')} in nested folders, ${(made.bytes / 1024 / 1024).toFixed(2)} MiB`
 		);
 		say();
 

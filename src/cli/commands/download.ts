@@ -3,6 +3,7 @@ import { describeSkippedLots, type DownloadResult, resolveArchiveRange } from '.
 import { formatBytes } from '../../archive/index.js';
 import { collect, type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 import { salvageLines } from './assemble.js';
@@ -26,7 +27,7 @@ export function register(program: Command, context: CliContext): void {
 	program
 		.command('download')
 		.description('Download an archive (or a range of lots) and restore it into a new folder under DISCORD_DRIVE_DOWNLOAD_PATH (needs USER_KEY).')
-		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid')
+		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid, or its label or a file name in it (when only one archive fits)')
 		.option('--through <id>', 'download every archive from <id> through this one')
 		.option('--path <path>', 'restore only this file or folder (relative, repeatable); only the chunks it spans are fetched', collect)
 		.option('--overwrite', 'restore into the existing restore folder, replacing files there')
@@ -64,11 +65,11 @@ export function register(program: Command, context: CliContext): void {
 						...results.flatMap((result) =>
 							result.complete
 								? [
-										`Restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo} (${result.chunksFetched} chunk(s) fetched, ${result.chunksReused} reused).`,
+										`Restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo} (${plural(result.chunksFetched, 'chunk')} fetched, ${result.chunksReused} reused).`,
 										...(result.notes ?? [])
 									]
 								: [
-										`Partly restored ${result.archiveId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.restoredTo}, ${result.lost.length} file(s) lost; the chunks are kept in ${result.chunkDir}.`,
+										`Partly restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo}, ${plural(result.lost.length, 'file')} lost; the chunks are kept in ${result.chunkDir}.`,
 										...salvageLines(result.lost, result.badChunks)
 									]
 						),

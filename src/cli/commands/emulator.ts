@@ -2,6 +2,8 @@ import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { startEmulator } from '../../emulator/index.js';
 import type { Emulator, EmulatorOptions } from '../../emulator/index.js';
+import path from 'node:path';
+import { writeCliEnv } from '../cli-env.js';
 
 interface EmulatorCommandOptions {
 	port: number;
@@ -20,8 +22,23 @@ function integer(name: string, min: number, max: number) {
 	};
 }
 
-/** The one JSON line `dos emulator` prints when it is ready: URLs and the seeded ids scripts need. */
-export function readyLine(emulator: Emulator): string {
+/**
+ * The settings a `dos` command needs against this emulator: its API, its token (accepted by the CLI because the API is
+ * on 127.0.0.1), the archive and log channels, and an index of its own in the emulator's data folder.
+ */
+export function emulatorCliEnv(emulator: Emulator): Record<string, string> {
+	return {
+		DISCORD_API_URL: emulator.apiUrl,
+		DISCORD_BOT_TOKEN: emulator.token,
+		DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: emulator.ids.channels.archive,
+		DISCORD_DRIVE_LOG_CHANNEL_ID: emulator.ids.channels.log,
+		// Absolute: the file is read from wherever the CLI runs.
+		DOS_DB_PATH: path.resolve(emulator.dataDir, 'dos.sqlite')
+	};
+}
+
+/** The one JSON line `dos emulator` prints when it is ready: URLs, the seeded ids scripts need, and the CLI's settings file. */
+export function readyLine(emulator: Emulator, cliEnv?: string): string {
 	const { ids } = emulator;
 	return JSON.stringify({
 		ready: true,
@@ -35,7 +52,8 @@ export function readyLine(emulator: Emulator): string {
 		applicationId: ids.applicationId,
 		botUserId: ids.botUserId,
 		users: ids.users,
-		channels: ids.channels
+		channels: ids.channels,
+		...(cliEnv === undefined ? {} : { cliEnv })
 	});
 }
 
@@ -65,7 +83,11 @@ export async function runEmulator(
 	};
 	process.on('SIGINT', stop);
 	process.on('SIGTERM', stop);
-	write(readyLine(emulator));
+	const cliEnv = await writeCliEnv(emulator.dataDir, emulatorCliEnv(emulator), `the emulator at ${emulator.apiUrl}`);
+	write(readyLine(emulator, cliEnv));
+	process.stderr.write(
+		`The dos CLI reaches this emulator with: dos --env-file ${cliEnv} <command>  (e.g. dos --env-file ${cliEnv} index rebuild)\n`
+	);
 	return emulator;
 }
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
 import { type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { archiveName } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { openCliIndex } from '../service.js';
 
@@ -24,7 +25,7 @@ export function register(program: Command, context: CliContext): void {
 					const page = index.entries.search(name, { limit: options.limit });
 					const lines = page.hits.map(
 						(hit) =>
-							`${hit.archive.id.padEnd(11)} ${hit.entry.type === 'file' ? formatBytes(hit.entry.size).padStart(10) : hit.entry.type.padStart(10)}  ${hit.entry.path}`
+							`${hit.archive.id.padEnd(11)} ${hit.entry.type === 'file' ? formatBytes(hit.entry.size).padStart(10) : hit.entry.type.padStart(10)}  ${hit.entry.path}  (${archiveName(hit.archive)})`
 					);
 					if (lines.length === 0) lines.push(`Nothing named like "${name}".`);
 					run.reporter.result({ hits: page.hits, nextBefore: page.nextBefore }, lines);

@@ -6,6 +6,7 @@ import { JobKind } from '../../db/index.js';
 import { DiscordTransport } from '../../discord/index.js';
 import { type CliContext, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, onlineNeeds, openCliService } from '../service.js';
 
@@ -85,7 +86,7 @@ export function register(program: Command, context: CliContext): void {
 					run.reporter.result({ ...result }, [
 						...result.archives.map(
 							(archive) =>
-								`${archive.archiveId} · ${archive.format} · ${archive.status} · ${archive.files} file(s) · ${archive.chunksPresent}/${archive.chunks} chunks · ${archive.depth}`
+								`${archive.archiveId} · ${archive.format} · ${archive.status} · ${plural(archive.files, 'file')} · ${archive.chunksPresent}/${plural(archive.chunks, 'chunk')} · ${archive.depth}`
 						),
 						...result.skipped.map(
 							(skip) => `skipped message ${skip.messageId}${skip.archiveId ? ` (${skip.archiveId})` : ''}: ${skip.code} ${skip.reason}`
@@ -93,7 +94,7 @@ export function register(program: Command, context: CliContext): void {
 						...result.findings.map(
 							(finding) => `oddity in ${finding.archiveId ?? `message ${finding.messageId}`}: ${finding.code} ${finding.reason}`
 						),
-						`${dryRun ? 'Found' : 'Rebuilt'} ${result.archives.length} archive(s) in ${result.messagesScanned} message(s)${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}${result.findings.length > 0 ? `; ${result.findings.length} oddit${result.findings.length === 1 ? 'y' : 'ies'}` : ''}; the next lot is above ${result.highestLot}.`
+						`${dryRun ? 'Found' : 'Rebuilt'} ${plural(result.archives.length, 'archive')} in ${plural(result.messagesScanned, 'message')}${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}${result.findings.length > 0 ? `; ${result.findings.length} oddit${result.findings.length === 1 ? 'y' : 'ies'}` : ''}; the next lot is above ${result.highestLot}.`
 					]);
 					return result.skipped.length > 0 ? ExitCode.Failed : ExitCode.Ok;
 				} finally {

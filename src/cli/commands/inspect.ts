@@ -13,6 +13,7 @@ import {
 } from '../../core/index.js';
 import { type CliContext, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { formatBytes } from '../../archive/index.js';
 
@@ -67,7 +68,7 @@ export function register(program: Command, context: CliContext): void {
 					const { totals } = manifest;
 					lines.push(
 						`Archive ${manifest.id} (lot ${manifest.lot})${manifest.label ? ` "${manifest.label}"` : ''}, created ${manifest.createdAt} by ${manifest.tool}`,
-						`  ${totals.files} files, ${totals.directories} folders, ${totals.symlinks} symlinks; ${formatBytes(totals.bytes)} in ${totals.chunks} chunks of ${formatBytes(manifest.chunkSize)} (${formatBytes(totals.storedBytes)} stored), gzip ${manifest.compression.level}`
+						`  ${plural(totals.files, 'file')}, ${plural(totals.directories, 'folder')}, ${plural(totals.symlinks, 'symlink')}; ${formatBytes(totals.bytes)} in ${plural(totals.chunks, 'chunk')} of ${formatBytes(manifest.chunkSize)} (${formatBytes(totals.storedBytes)} stored), gzip ${manifest.compression.level}`
 					);
 					const shown = options.entries ? manifest.entries : manifest.entries.slice(0, 50);
 					for (const entry of shown) {

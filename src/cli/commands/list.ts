@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
 import { type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { archiveName, plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { openCliIndex } from '../service.js';
 
@@ -30,9 +31,12 @@ export function register(program: Command, context: CliContext): void {
 					});
 					const lines = page.archives.map(
 						(archive) =>
-							`${archive.id.padEnd(11)} ${archive.status.padEnd(11)} ${formatBytes(archive.originalBytes).padStart(10)}  ${archive.fileCount} files  ${archive.label ?? archive.source}`
+							`${archive.id.padEnd(11)} ${archive.status.padEnd(11)} ${formatBytes(archive.originalBytes).padStart(10)}  ${plural(archive.fileCount, 'file').padStart(9)}  ${archiveName(archive)}`
 					);
-					if (lines.length === 0) lines.push('No archives.');
+					if (lines.length === 0) {
+						if (options.before !== undefined) lines.push('No older archive.');
+						else lines.push(query ? `No archive matches "${query}" (by id, lot, label or folder).` : 'No archives.');
+					}
 					if (page.nextBefore !== null) lines.push(`More: dos list${query ? ` ${query}` : ''} --before ${page.nextBefore}`);
 					run.reporter.result({ archives: page.archives, nextBefore: page.nextBefore }, lines);
 					return Promise.resolve(ExitCode.Ok);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
 import { type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 
@@ -14,7 +15,7 @@ export function register(program: Command, context: CliContext): void {
 	program
 		.command('resume')
 		.description('Resume an interrupted, failed or cancelled upload: reconcile its thread, then post only what is missing (needs USER_KEY).')
-		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid')
+		.argument('<id>', 'the archive: #DDMMYY-NN, DDMMYY-NN, its lot number or uid, or its label or a file name in it (when only one archive fits)')
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (id: string, options: ResumeOptions) =>
@@ -24,8 +25,8 @@ export function register(program: Command, context: CliContext): void {
 					const result = await followJob(cli, run, cli.service.resume({ archive: id, requestedBy: null }));
 					const { reconciled } = result;
 					run.reporter.result({ ...result }, [
-						`Resumed ${result.archiveId}: ${result.chunksPosted} chunk(s) posted, ${result.chunks} in all (${formatBytes(result.storedBytes)} stored), ${result.manifestParts} manifest part(s).`,
-						`The thread held ${reconciled.messagesSeen} chunk message(s): ${reconciled.adopted.length} adopted, ${reconciled.vanished.length + reconciled.neverLanded.length} posted again, ${reconciled.deletedMessages.length} duplicate(s) deleted.`
+						`Resumed ${result.archiveId}: ${plural(result.chunksPosted, 'chunk')} posted, ${result.chunks} in all (${formatBytes(result.storedBytes)} stored), ${plural(result.manifestParts, 'manifest part')}.`,
+						`The thread held ${plural(reconciled.messagesSeen, 'chunk message')}: ${reconciled.adopted.length} adopted, ${reconciled.vanished.length + reconciled.neverLanded.length} posted again, ${plural(reconciled.deletedMessages.length, 'duplicate')} deleted.`
 					]);
 					return ExitCode.Ok;
 				} finally {

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { DosClient } from '../../bot/client.js';
 import { type AppConfig, type ConfigEnv, parseConfig, readEnvironment } from '../../config.js';
 import { type Emulator, type EmulatorLimits, startEmulator } from '../../emulator/index.js';
+import { writeCliEnv } from '../cli-env.js';
 import { type CliContext, integerOption } from '../context.js';
 import { describeFailure, ExitCode } from '../failure.js';
 
@@ -40,6 +41,8 @@ export interface SandboxReady {
 	readonly guildId: string;
 	readonly users: { readonly owner: string; readonly member: string; readonly outsider: string };
 	readonly dataDir: string;
+	/** The settings file a `dos` command loads to work on the sandbox's archives: `dos --env-file <cliEnv> list`. */
+	readonly cliEnv: string;
 }
 
 /** A running sandbox: the emulator and the bot in this process. */
@@ -73,7 +76,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 	await mkdir(paths.downloads, { recursive: true });
 	const env = options.env ?? process.env;
 	let userKey = env.USER_KEY;
-	if (userKey === undefined || userKey === '') {
+	const generatedKey = userKey === undefined || userKey.trim() === '';
+	if (userKey === undefined || generatedKey) {
 		userKey = await sandboxKey(paths.key);
 		notice(
 			[
@@ -117,6 +121,22 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 			await client.destroy();
 			throw error;
 		}
+		// The CLI shares the bot's emulated Discord, index and roots. The generated key goes along (the file is 0600,
+		// like the key's own); a USER_KEY of the person's stays in their environment, never written anywhere.
+		const cliEnv = await writeCliEnv(
+			dataDir,
+			{
+				DISCORD_API_URL: emulator.apiUrl,
+				DISCORD_BOT_TOKEN: SANDBOX_TOKEN,
+				DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: ids.channels.archive,
+				DISCORD_DRIVE_LOG_CHANNEL_ID: ids.channels.log,
+				DISCORD_DRIVE_UPLOAD_PATH: paths.uploads,
+				DISCORD_DRIVE_DOWNLOAD_PATH: paths.downloads,
+				DOS_DB_PATH: paths.database,
+				...(generatedKey ? { USER_KEY: userKey } : {})
+			},
+			`the sandbox in ${dataDir}`
+		);
 		const ready: SandboxReady = {
 			ready: true,
 			control: emulator.controlUrl,
@@ -127,7 +147,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 			api: emulator.apiUrl,
 			guildId: ids.guildId,
 			users: ids.users,
-			dataDir
+			dataDir,
+			cliEnv
 		};
 		let closing: Promise<void> | undefined;
 		const close = () =>
@@ -191,6 +212,9 @@ export function register(program: Command, context: CliContext): void {
 				return;
 			}
 			io.stdout.write(`${JSON.stringify(sandbox.ready)}\n`);
+			io.stderr.write(
+				`The dos CLI works on this sandbox's archives with: dos --env-file ${sandbox.ready.cliEnv} <command>  (e.g. dos --env-file ${sandbox.ready.cliEnv} list)\n`
+			);
 			await new Promise<void>((resolve) => {
 				if (io.signal.aborted) resolve();
 				io.signal.addEventListener('abort', () => resolve(), { once: true });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatArchiveId, MAX_GZIP_LEVEL, stageArchive } from '../../core/index.js';
 import { type CliContext, integerOption, runCommand, toolVersion } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { formatBytes } from '../../archive/index.js';
 
@@ -67,8 +68,8 @@ export function register(program: Command, context: CliContext): void {
 						skipped: staged.skipped
 					},
 					[
-						`Sliced ${totals.files} files, ${totals.directories} folders and ${totals.symlinks} symlinks (${formatBytes(totals.bytes)}) into ` +
-							`${totals.chunks} chunks (${formatBytes(totals.storedBytes)}) and ${staged.manifestFiles.length} manifest part(s).`,
+						`Sliced ${plural(totals.files, 'file')}, ${plural(totals.directories, 'folder')} and ${plural(totals.symlinks, 'symlink')} (${formatBytes(totals.bytes)}) into ` +
+							`${plural(totals.chunks, 'chunk')} (${formatBytes(totals.storedBytes)}) and ${plural(staged.manifestFiles.length, 'manifest part')}.`,
 						`Archive ${staged.archiveId} is in ${staged.outDir}.`
 					]
 				);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes, rootStatus } from '../../archive/index.js';
 import { type CliContext, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { openCliIndex } from '../service.js';
 
@@ -37,7 +38,7 @@ export function register(program: Command, context: CliContext): void {
 							encryption
 						},
 						[
-							`Index ${config.paths.database}: ${status.archives.total} archive(s)${byStatus.length > 0 ? ` (${byStatus.join(', ')})` : ''}.`,
+							`Index ${config.paths.database}: ${plural(status.archives.total, 'archive')}${byStatus.length > 0 ? ` (${byStatus.join(', ')})` : ''}.`,
 							`Last archive: ${status.lastArchive ? `${status.lastArchive.id} ${status.lastArchive.status}` : 'none'}. Last index backup: ${status.lastBackup ? status.lastBackup.createdAt.toISOString() : 'none'}.`,
 							`Jobs: ${status.runningJobs.length} running, ${status.queuedJobs.length} queued.${status.runningJobs.map((job) => ` #${job.id} ${job.kind}${job.archiveLot === null ? '' : ` lot ${job.archiveLot}`}`).join(',')}`,
 							`Upload root ${free(uploadRoot)}; download root ${free(downloadRoot)}.`,

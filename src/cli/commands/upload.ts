@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
 import { type CliContext, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
+import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 
@@ -36,7 +37,7 @@ export function register(program: Command, context: CliContext): void {
 							reason: skipped.reason
 						});
 					run.reporter.result({ ...result }, [
-						`Uploaded ${result.archiveId}: ${formatBytes(result.originalBytes)} in ${result.chunks} chunks (${formatBytes(result.storedBytes)} stored) and ${result.manifestParts} manifest part(s).`,
+						`Uploaded ${result.archiveId}: ${formatBytes(result.originalBytes)} in ${plural(result.chunks, 'chunk')} (${formatBytes(result.storedBytes)} stored) and ${plural(result.manifestParts, 'manifest part')}.`,
 						`Thread ${result.threadId}, card ${result.cardMessageId}.`
 					]);
 					return ExitCode.Ok;

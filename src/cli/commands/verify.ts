@@ -5,6 +5,7 @@ import path from 'node:path';
 import { type CliContext, type CommandRun, integerOption, runCommand } from '../context.js';
 import { ExitCode } from '../failure.js';
 import { legacyManifestNote } from './assemble.js';
+import { plural, allOf } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 
@@ -29,7 +30,10 @@ export function register(program: Command, context: CliContext): void {
 		.description(
 			'Check a staged (or legacy) archive folder, or an archive on Discord: every chunk hash; with USER_KEY (and --full online), also decrypt and check every file hash (nothing is written).'
 		)
-		.argument('<dir|id>', 'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid')
+		.argument(
+			'<dir|id>',
+			'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid, or its label or a file name in it'
+		)
 		.option('--full', 'for an archive on Discord: download and check every chunk and file (needs USER_KEY); default: a quick check')
 		.option('--sample <pct>', 'with --full: check only this percentage of the chunks, chosen at random', integerOption('--sample', 1, 100))
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
@@ -37,7 +41,13 @@ export function register(program: Command, context: CliContext): void {
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: VerifyOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
-				if (ARCHIVE_REFERENCE.test(dir) && !(await isDirectory(dir, run.io.cwd))) return verifyOnline(run, dir, options);
+				// A folder on disk is verified offline; otherwise an id, or (with an archive channel set) a label or file
+				// name of an archive, is verified on Discord.
+				if (
+					!(await isDirectory(dir, run.io.cwd)) &&
+					(ARCHIVE_REFERENCE.test(dir) || (!looksLikePath(dir) && run.config().discord.archiveChannelId !== undefined))
+				)
+					return verifyOnline(run, dir, options);
 				const { config, pool, reporter, io } = run;
 				const settings = config();
 				const passphrase = settings.userKey?.reveal();
@@ -62,14 +72,14 @@ export function register(program: Command, context: CliContext): void {
 					};
 					if (report.ok) {
 						reporter.result(data, [
-							`All ${report.chunks} chunks ${report.manifestFile} lists are intact${report.contentsChecked ? ' and every file checks out' : ''}.`,
+							`${allOf(report.chunks, 'chunk')} of the legacy archive ${report.chunks === 1 ? 'is' : 'are'} intact${report.contentsChecked ? ' and every file checks out' : ''}.`,
 							legacyManifestNote(report.manifestFile)
 						]);
 						return ExitCode.Ok;
 					}
 					reporter.problems(data, [
 						...report.problems.map((problem) => `${problem.chunk ?? problem.file ?? 'archive'}: ${problem.code} ${problem.message}`),
-						`${report.problems.length} problem(s) found.`
+						`${plural(report.problems.length, 'problem')} found.`
 					]);
 					return ExitCode.Failed;
 				}
@@ -93,8 +103,8 @@ export function register(program: Command, context: CliContext): void {
 				if (report.ok) {
 					reporter.result(data, [
 						report.authenticated
-							? `All ${report.chunksChecked} chunks of ${report.archiveId ?? 'the archive'} authenticate and all ${report.filesChecked} files match their hashes.`
-							: `The ${report.chunksChecked} chunks present of ${report.archiveId ?? 'the archive'} match the hashes in their names.`,
+							? `${allOf(report.chunksChecked, 'chunk')} of ${report.archiveId ?? 'the archive'} ${report.chunksChecked === 1 ? 'authenticates' : 'authenticate'} and ${allOf(report.filesChecked, 'file').toLowerCase()} ${report.filesChecked === 1 ? 'matches its hash' : 'match their hashes'}.`
+							: `${allOf(report.chunksChecked, 'chunk')} of ${report.archiveId ?? 'the archive'} ${report.chunksChecked === 1 ? 'matches the hash in its name' : 'match the hashes in their names'}.`,
 						...report.limits
 					]);
 					return ExitCode.Ok;
@@ -111,6 +121,11 @@ export function register(program: Command, context: CliContext): void {
 				return ExitCode.Failed;
 			})
 		);
+}
+
+/** `./staged`, `../x`, `a/b`, `/abs`: meant as a folder on disk, never as an archive's name. */
+function looksLikePath(text: string): boolean {
+	return text.startsWith('.') || text.includes('/') || text.includes(path.sep);
 }
 
 async function isDirectory(target: string, cwd: string): Promise<boolean> {
