@@ -95,7 +95,7 @@ function safeRecord(message: LiveMessage): CardRecord | null {
  * thrown: the thread is gone and the index says so.
  */
 export async function cleanupArchive(ctx: ArchiveContext, request: CleanupRequest, run: JobRun): Promise<CleanupResult> {
-	let archive = ctx.index.archives.require(request.archive);
+	let archive = ctx.index.archives.requireExact(request.archive);
 	const alreadyDeleted = archive.status === ArchiveStatus.Deleted;
 	run.progress({
 		archiveId: archive.id,

@@ -293,6 +293,30 @@ export class ArchiveIndex {
 	}
 
 	/**
+	 * Like {@link require}, for what destroys data: only the id, the lot, the uid or the archive's whole label (any case,
+	 * one archive) names it — never a fragment of a label, a folder or a file name, which could fit an archive the
+	 * person did not mean.
+	 *
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND (saying to give the id); AMBIGUOUS_ARCHIVE when several archives carry
+	 * that label.
+	 */
+	public requireExact(reference: string | number): Archive {
+		if (typeof reference === 'number') return this.require(reference);
+		const found = this.find(reference);
+		if (found) return found;
+		const folded = cleanSearchText(reference).normalize('NFC').toLocaleLowerCase();
+		// Several archives fitting the text stay AMBIGUOUS_ARCHIVE (nothing is deleted); one fitting by a fragment is refused.
+		const resolved = this.resolveName(reference);
+		const labelled = resolved?.label?.normalize('NFC').toLocaleLowerCase() === folded ? [resolved] : [];
+		if (labelled.length === 1) return labelled[0]!;
+		throw new IndexError(
+			IndexErrorCode.ArchiveNotFound,
+			`"${cleanSearchText(reference)}" is not the id, lot, uid or whole label of an archive. Give the archive's id (/archive list) to delete it.`,
+			{ archiveId: cleanSearchText(reference) }
+		);
+	}
+
+	/**
 	 * The archive a typed label, source folder or file name names: the one archive whose label or folder holds it, or
 	 * holding a file whose name holds it (as autocomplete matches); among several, the one whose label is exactly the
 	 * text (any case). `undefined` when nothing matches.

@@ -334,3 +334,20 @@ describe('thread binding and the lot floor', () => {
 		expect(index.archives.allocate(newArchive()).lot).toBe(17);
 	});
 });
+
+describe('naming an archive to delete', () => {
+	it('GIVEN archives labelled "work-docs" and "holiday pictures" WHEN named for a cleanup THEN only the id, lot, uid or whole label names one, never a fragment', () => {
+		const index = fresh();
+		const work = index.archives.allocate(newArchive({ label: 'work-docs', status: 'complete' }));
+		index.archives.allocate(newArchive({ label: 'holiday pictures', status: 'complete' }));
+		// A fragment is enough to find an archive to read…
+		expect(index.archives.require('work').lot).toBe(work.lot);
+		// …but not to delete one.
+		expect(() => index.archives.requireExact('work')).toThrow(expect.objectContaining({ code: IndexErrorCode.ArchiveNotFound }));
+		expect(() => index.archives.requireExact('docs')).toThrow(expect.objectContaining({ code: IndexErrorCode.ArchiveNotFound }));
+		expect(index.archives.requireExact('WORK-DOCS').lot).toBe(work.lot);
+		expect(index.archives.requireExact(work.id).lot).toBe(work.lot);
+		expect(index.archives.requireExact(work.uid).lot).toBe(work.lot);
+		expect(index.archives.requireExact(work.lot).lot).toBe(work.lot);
+	});
+});
