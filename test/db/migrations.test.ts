@@ -98,8 +98,9 @@ describe('migrations', () => {
 		insert.run(1, '#010124-01', 'a'.repeat(32), '100000000000000001');
 		insert.run(2, '#010124-02', 'b'.repeat(32), '100000000000000001');
 		insert.run(3, '#010124-03', 'c'.repeat(32), '100000000000000003');
-		// Forget that the last migration ran, as an index written before it would be.
-		raw.exec('DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)');
+		// Forget that 0004_archives_thread_unique and every later migration ran, as an index written before it would be.
+		raw.exec('DELETE FROM __drizzle_migrations WHERE created_at >= 1796469925106');
+		raw.exec('DROP TABLE legacy_messages');
 		raw.close();
 		const index = openIndex({ path: file });
 		opened.push(index);
