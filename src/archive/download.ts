@@ -29,6 +29,7 @@ import {
 } from '../core/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, type ChunkRecord } from '../db/index.js';
 import { type AttachmentLocation, isTransportError, type LiveAttachment, TransportErrorCode } from '../discord/index.js';
+import { listArchiveAttachments } from './legacy-messages.js';
 import type { ArchiveContext, JobRun } from './context.js';
 
 /**
@@ -123,7 +124,11 @@ export async function listThreadAttachments(
 
 /** The thread of an indexed archive. @throws {CoreError} NOT_FOUND as {@link requireThread}. */
 export function threadRefOf(archive: Archive): ThreadRef {
-	return { id: archive.id, threadId: requireThread(archive), lot: archive.lot, uid: archive.uid };
+	// A legacy archive imported from the original's history log has no thread: its chunk messages are fetched by id from
+	// the storage channel its row names (listArchiveAttachments lists exactly those, never the whole channel).
+	const threadless = archive.threadId === null && archive.format !== ArchiveFormat.Dos1 && archive.status !== ArchiveStatus.Deleted;
+	const threadId = threadless && archive.channelId !== null ? archive.channelId : requireThread(archive);
+	return { id: archive.id, threadId, lot: archive.lot, uid: archive.uid };
 }
 
 /** The thread id of an archive, or NOT_FOUND when it has none (never posted, or deleted). */
@@ -159,12 +164,12 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 	const archive = ctx.index.archives.require(request.archive);
 	assertPassphrase(ctx.settings.passphrase);
 	// A deleted archive, or one that never got a thread, is refused before anything is made under the download root.
-	const thread = threadRefOf(archive);
+	threadRefOf(archive);
 	const chunkDir = chunkFolderOf(ctx, archive);
 	await mkdir(chunkDir, { recursive: true }).catch((error: unknown) => {
 		throw fromFsError(error, chunkDir);
 	});
-	const listed = await listThreadAttachments(ctx, thread, run.signal);
+	const { listed } = await listArchiveAttachments(ctx, archive, run.signal);
 	const downloaded =
 		archive.format === ArchiveFormat.Dos1
 			? await downloadOurs(ctx, archive, listed, chunkDir, request, run)
