@@ -2,6 +2,7 @@ import { CoreError, CoreErrorCode } from '../core/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind } from '../db/index.js';
 import { isTransportError, TransportErrorCode } from '../discord/index.js';
 import type { ArchiveContext } from './context.js';
+import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { fetchLegacyManifest, listThreadAttachments, requireThread, type ThreadAttachment, threadRefOf } from './download.js';
 import type { ChunkFinding } from './verify.js';
 
@@ -93,4 +94,40 @@ export async function quickThreadless(
 		}
 	}
 	return { chunksChecked: total, chunksTotal: total, filesChecked: 0, chunks, files: [] };
+}
+
+/**
+ * Deletes the recorded chunk messages of a thread-less archive from the storage channel, and nothing else: every
+ * recorded message still there is fetched first, and if any of them was not posted by a bot (the original tool was
+ * one) nothing is deleted. Messages already gone count as done, so a second run is a success that deletes nothing.
+ *
+ * @returns how many messages this run deleted (0 for an archive that records none).
+ * @throws {ArchiveError} THREAD_MISMATCH when a recorded message was posted by a person. TransportError
+ * MISSING_PERMISSIONS (the bot may not delete others' messages: give it Manage Messages there), DISCORD_UNAVAILABLE,
+ * RATE_LIMITED, ABORTED.
+ */
+export async function deleteRecordedMessages(ctx: ArchiveContext, archive: Archive, signal?: AbortSignal): Promise<number> {
+	const refs = archive.threadId === null ? ctx.index.legacyMessages.get(archive.lot) : null;
+	if (refs === null) return 0;
+	const present: string[] = [];
+	for (const messageId of refs.messageIds) {
+		try {
+			const message = await ctx.transport.fetchMessage(refs.channelId, messageId, signal ? { signal } : {});
+			if (!message.authorIsBot) {
+				throw new ArchiveError(
+					ArchiveErrorCode.ThreadMismatch,
+					`Cleanup of ${archive.id} refused: its recorded message ${messageId} in the storage channel was posted by a person, not by the original tool. Nothing was deleted. Check the history log this archive was imported from.`,
+					{ archiveId: archive.id, lot: archive.lot }
+				);
+			}
+			present.push(messageId);
+		} catch (error) {
+			if (!isTransportError(error, TransportErrorCode.NotFound)) throw error;
+		}
+	}
+	let deleted = 0;
+	for (const messageId of present) {
+		if (await ctx.transport.deleteMessage(refs.channelId, messageId, signal ? { signal } : {})) deleted++;
+	}
+	return deleted;
 }
