@@ -1,8 +1,9 @@
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, eq, isNull, ne } from 'drizzle-orm';
 import type { Archive, ArchiveIndex, ImportedArchive } from './archives.js';
-import { guard, write, type IndexContext } from './database.js';
+import { guard, now, write, type IndexContext } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
-import { legacyMessages } from './schema.js';
+import { archives, legacyMessages } from './schema.js';
+import { ArchiveFormat } from './vocabulary.js';
 
 /** Where the chunk messages of a thread-less legacy archive live. */
 export interface LegacyMessageRefs {
@@ -61,6 +62,52 @@ export class LegacyMessageIndex {
 				.where(and(eq(legacyMessages.channelId, channelId), eq(legacyMessages.messageId, messageId)))
 				.get()
 		)?.lot;
+	}
+
+	/**
+	 * Records (or replaces) an archive's chunk messages, as a rebuild read them from its card.
+	 *
+	 * @throws {IndexError} INVALID_RECORD for an id that is not a snowflake; ARCHIVE_NOT_FOUND.
+	 */
+	public record(lot: number, refs: LegacyMessageRefs): void {
+		assertRefs(refs);
+		write(this.#context, () => {
+			this.#archives.require(lot);
+			this.#insert(lot, refs);
+		});
+	}
+
+	/** Legacy archives with no card on record (imported from the history log), oldest lot first. */
+	public cardless(): Archive[] {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select()
+				.from(archives)
+				.where(and(ne(archives.format, ArchiveFormat.Dos1), isNull(archives.cardMessageId)))
+				.orderBy(asc(archives.lot))
+				.all()
+		);
+	}
+
+	/**
+	 * Binds a card-less legacy archive to the card just posted for it, with the uid a rebuild derives from that card,
+	 * so that a rebuild from Discord alone finds the very same archive.
+	 *
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND; ARCHIVE_EXISTS when it has a card already or the uid is taken.
+	 */
+	public bindCard(lot: number, cardMessageId: string, uid: string): Archive {
+		return write(this.#context, () => {
+			const archive = this.#archives.require(lot);
+			if (archive.cardMessageId !== null) {
+				throw new IndexError(IndexErrorCode.ArchiveExists, `Archive ${archive.id} already has the card ${archive.cardMessageId}.`, { lot });
+			}
+			return this.#context.db
+				.update(archives)
+				.set({ cardMessageId, uid, updatedAt: now(this.#context) })
+				.where(eq(archives.lot, lot))
+				.returning()
+				.get();
+		});
 	}
 
 	/** Forgets the archive's chunk messages (after they were deleted). @returns how many were recorded. */
