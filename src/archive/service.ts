@@ -14,6 +14,7 @@ import {
 } from '../db/index.js';
 import { renderCard } from './card.js';
 import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
+import { migrateLegacyArchives, type MigrationResult } from './legacy-migrate.js';
 import type { ArchiveContext } from './context.js';
 import { type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
 import { errorSummary } from './errors.js';
@@ -169,6 +170,14 @@ export class ArchiveService {
 	/** Starts a rebuild of the index from the archive channel (one at a time). @throws ARCHIVE_BUSY, SERVICE_CLOSED. */
 	public rebuild(request: RebuildRequest = {}): JobHandle<RebuildResult> {
 		return this.runner.run({ kind: JobKind.Rebuild, lot: null }, (run) => rebuildIndex(this.context, request, run));
+	}
+
+	/**
+	 * Posts a card for every archive imported from the original tool's history log without one. Runs as a rebuild job:
+	 * never beside a rebuild, which reads the same cards. @throws ARCHIVE_BUSY, SERVICE_CLOSED.
+	 */
+	public migrateLegacy(request: { readonly dryRun?: boolean } = {}): JobHandle<MigrationResult> {
+		return this.runner.run({ kind: JobKind.Rebuild, lot: null }, (run) => migrateLegacyArchives(this.context, request, run));
 	}
 
 	/** Starts an index backup to the log channel (one at a time). @throws ARCHIVE_BUSY, SERVICE_CLOSED. */

@@ -24,6 +24,7 @@ export const ArchiveAction = {
 	List: 'list',
 	Find: 'find',
 	Rebuild: 'rebuild',
+	Migrate: 'migrate',
 	Cancel: 'cancel',
 	Delete: 'delete'
 } as const;
@@ -39,6 +40,7 @@ export const requiredLevel: Readonly<Record<ArchiveAction, AccessLevel>> = {
 	resume: AccessLevel.Owner,
 	cleanup: AccessLevel.Owner,
 	rebuild: AccessLevel.Owner,
+	migrate: AccessLevel.Owner,
 	cancel: AccessLevel.Owner,
 	delete: AccessLevel.Owner,
 	download: AccessLevel.Allowed,
@@ -91,6 +93,7 @@ const actionPhrase: Readonly<Record<ArchiveAction, string>> = {
 	list: 'list archives',
 	find: 'search archives',
 	rebuild: 'rebuild the index',
+	migrate: 'migrate archives of the original tool',
 	cancel: 'cancel archive jobs',
 	delete: 'delete archives'
 };
