@@ -115,7 +115,9 @@ export async function cleanupArchive(ctx: ArchiveContext, request: CleanupReques
 	if (!alreadyDeleted) archive = ctx.index.archives.setStatus(archive.lot, ArchiveStatus.Deleted);
 	let cardUpdated = false;
 	if (archive.cardMessageId !== null) {
-		const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
+		// A thread-less legacy archive's row names its storage channel; its card (posted by migrate-legacy) is in the archive channel.
+		const channelId =
+			messagesDeleted > 0 || archive.threadId === null ? ctx.settings.archiveChannelId : (archive.channelId ?? ctx.settings.archiveChannelId);
 		try {
 			if (archive.format === ArchiveFormat.Dos1) {
 				await ctx.transport.editCard(channelId, archive.cardMessageId, renderCard({ archive }), { signal: run.signal });

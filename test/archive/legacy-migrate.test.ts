@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupArchive } from '../../src/archive/cleanup.js';
 import type { ArchiveContext } from '../../src/archive/context.js';
 import { downloadArchive } from '../../src/archive/download.js';
 import { importHistoryLog, parseHistoryLog } from '../../src/archive/legacy-log.js';
@@ -92,5 +93,38 @@ describe('migrate-legacy: thread-less archives get a card a rebuild can read', (
 		const again = await rebuildIndex(context, {}, harness.jobRun());
 		expect(again.skipped).toEqual([]);
 		expect(fresh.legacyMessages.get(7)?.messageIds).toEqual(recorded);
+	});
+});
+
+describe('cleanup of a migrated thread-less archive', () => {
+	let harness: ArchiveHarness;
+	let spare: string;
+	let fresh: HistoryIndex | undefined;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ settings: { passphrase: FIXTURE_KEY } });
+		spare = await mkdtemp(path.join(tmpdir(), 'dos-migrate-'));
+	});
+
+	afterAll(async () => {
+		fresh?.close();
+		await harness?.close();
+		await rm(spare, { recursive: true, force: true });
+	});
+
+	it('GIVEN a migrated archive WHEN cleaned up THEN its card says deleted, so a rebuild from Discord alone keeps it deleted', async () => {
+		const storage = harness.emulator.ids.channels.storage;
+		const ids = [
+			(await harness.transport.uploadFile(storage, { file: { name: '11-manifest_021328_241126.json', data: Buffer.from('{}') } })).messageId
+		];
+		const log = pythonJson([threadlessEntry(5, { archiveId: '#241126-05', messageIds: ids })]);
+		importHistoryLog(harness.index, parseHistoryLog(log), { storageChannelId: storage, archiveChannelId: harness.archiveChannelId });
+		await migrateLegacyArchives(harness.context, {}, harness.jobRun());
+		const result = await cleanupArchive(harness.context, { archive: '#241126-05' }, harness.jobRun());
+		expect(result).toMatchObject({ messagesDeleted: 1, cardUpdated: true });
+		expect(harness.emulator.messages(harness.archiveChannelId)[0]?.content).toContain('"status":"deleted"');
+		fresh = openIndex({ path: path.join(spare, 'new.sqlite') });
+		await rebuildIndex({ ...harness.context, index: fresh }, {}, harness.jobRun());
+		expect(fresh.archives.require(5).status).toBe('deleted');
 	});
 });
