@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { LEGACY_SLICE_SIZE, parseLegacyArchiveId } from '../core/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, formatArchiveId, type HistoryIndex, isIndexError } from '../db/index.js';
@@ -471,4 +472,23 @@ export async function fetchHistoryLogBackup(
 		if (++seen >= HISTORY_BACKUP_SEARCH) break;
 	}
 	return null;
+}
+
+/**
+ * Reads the history log at `file` and imports it (see {@link importHistoryLog}); what the bot does on start when
+ * `DISCORD_DRIVE_LOG_FILE` is set. Running it at every start is harmless: entries already imported are passed over.
+ *
+ * @throws {ArchiveError} BAD_HISTORY_LOG when the file cannot be read or is no log at all.
+ */
+export async function importHistoryLogFile(index: HistoryIndex, file: string, options: HistoryImportOptions): Promise<HistoryImportResult> {
+	let text: string;
+	try {
+		if ((await stat(file)).size > MAX_HISTORY_LOG_BYTES)
+			throw historyLogError(`${file} is larger than ${MAX_HISTORY_LOG_BYTES} bytes: that is no log of the original tool.`);
+		text = await readFile(file, 'utf8');
+	} catch (error) {
+		if (error instanceof ArchiveError) throw error;
+		throw historyLogError(`${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): check DISCORD_DRIVE_LOG_FILE.`);
+	}
+	return importHistoryLog(index, parseHistoryLog(text), options);
 }
