@@ -3,6 +3,7 @@ import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind } from '../db/ind
 import { isTransportError, TransportErrorCode } from '../discord/index.js';
 import type { ArchiveContext } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
+import { parseLegacyCard } from './legacy-card.js';
 import { fetchLegacyManifest, listThreadAttachments, requireThread, type ThreadAttachment, threadRefOf } from './download.js';
 import type { ChunkFinding } from './verify.js';
 
@@ -109,16 +110,27 @@ export async function quickThreadless(
 export async function deleteRecordedMessages(ctx: ArchiveContext, archive: Archive, signal?: AbortSignal): Promise<number> {
 	const refs = archive.threadId === null ? ctx.index.legacyMessages.get(archive.lot) : null;
 	if (refs === null) return 0;
+	const refuse = (why: string) =>
+		new ArchiveError(
+			ArchiveErrorCode.ThreadMismatch,
+			`Cleanup of ${archive.id} refused: ${why} Nothing was deleted. Check the history log this archive was imported from.`,
+			{ archiveId: archive.id, lot: archive.lot }
+		);
+	if (refs.channelId === ctx.settings.logChannelId)
+		throw refuse('its recorded messages are in the log channel, which holds index backups, not chunks.');
 	const present: string[] = [];
 	for (const messageId of refs.messageIds) {
 		try {
 			const message = await ctx.transport.fetchMessage(refs.channelId, messageId, signal ? { signal } : {});
-			if (!message.authorIsBot) {
-				throw new ArchiveError(
-					ArchiveErrorCode.ThreadMismatch,
-					`Cleanup of ${archive.id} refused: its recorded message ${messageId} in the storage channel was posted by a person, not by the original tool. Nothing was deleted. Check the history log this archive was imported from.`,
-					{ archiveId: archive.id, lot: archive.lot }
-				);
+			if (!message.authorIsBot)
+				throw refuse(`its recorded message ${messageId} in the storage channel was posted by a person, not by the original tool.`);
+			// A card (ours or the original's) or a message a thread hangs on is never a chunk message: a log naming one is forged.
+			if (
+				message.thread !== null ||
+				parseLegacyCard(message) !== null ||
+				message.embeds.some((embed) => embed.footer?.text.startsWith('dos-card/') === true)
+			) {
+				throw refuse(`its recorded message ${messageId} is an archive card, not a chunk message.`);
 			}
 			present.push(messageId);
 		} catch (error) {

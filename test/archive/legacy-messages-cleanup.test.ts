@@ -5,7 +5,8 @@ import { cleanupArchive } from '../../src/archive/cleanup.js';
 import { downloadArchive } from '../../src/archive/download.js';
 import { importHistoryLog, parseHistoryLog } from '../../src/archive/legacy-log.js';
 import { FIXTURE_DIR, FIXTURE_KEY } from '../core/legacy/legacy-fixture.js';
-import { pythonJson, threadlessEntry } from './support/history-log.js';
+import { legacyCardContent } from '../../src/archive/legacy-card.js';
+import { PyInt, pythonJson, threadlessEntry } from './support/history-log.js';
 import { type ArchiveHarness, startArchiveHarness } from './support/harness.js';
 
 describe('cleanup of thread-less archives of the original tool', () => {
@@ -58,5 +59,30 @@ describe('cleanup of thread-less archives of the original tool', () => {
 		await expect(cleanupArchive(harness.context, { archive: '#241126-07' }, harness.jobRun())).rejects.toMatchObject({ code: 'THREAD_MISMATCH' });
 		expect(harness.emulator.messages(storage).map((message) => message.id)).toEqual(before);
 		expect(harness.index.archives.require(7).status).toBe('complete');
+	});
+
+	it('GIVEN a forged log naming archive cards, or the log channel, as chunk messages WHEN cleaned up THEN nothing is deleted', async () => {
+		const archiveChannel = harness.archiveChannelId;
+		const card = (await harness.transport.postLine(archiveChannel, legacyCardContent({ lot: 1, archive_id: '#011124-01', status: 'success' })))
+			.messageId;
+		const starter = (await harness.transport.postLine(archiveChannel, 'a message with a thread')).messageId;
+		await harness.transport.startThread({ channelId: archiveChannel, messageId: starter, name: 'thread' });
+		const backup = (await harness.transport.uploadFile(harness.logChannelId, { file: { name: 'backup.bin', data: Buffer.from('x') } })).messageId;
+		const log = pythonJson([
+			{ ...threadlessEntry(8, { archiveId: '#011124-08', messageIds: [card] }), storage_channel_id: new PyInt(archiveChannel) },
+			{ ...threadlessEntry(9, { archiveId: '#011124-09', messageIds: [starter] }), storage_channel_id: new PyInt(archiveChannel) },
+			{ ...threadlessEntry(10, { archiveId: '#011124-10', messageIds: [backup] }), storage_channel_id: new PyInt(harness.logChannelId) }
+		]);
+		expect(
+			importHistoryLog(harness.index, parseHistoryLog(log), { storageChannelId: storage, archiveChannelId: archiveChannel }).refused
+		).toEqual([]);
+		const settings = { ...harness.context.settings, logChannelId: harness.logChannelId };
+		for (const lot of [8, 9, 10]) {
+			await expect(cleanupArchive({ ...harness.context, settings }, { archive: String(lot) }, harness.jobRun())).rejects.toMatchObject({
+				code: 'THREAD_MISMATCH'
+			});
+		}
+		expect(harness.emulator.messages(archiveChannel).map((message) => message.id)).toEqual(expect.arrayContaining([card, starter]));
+		expect(harness.emulator.messages(harness.logChannelId).map((message) => message.id)).toContain(backup);
 	});
 });
