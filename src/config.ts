@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
@@ -58,6 +58,15 @@ export interface AppConfig {
 		readonly ownerIds: readonly string[];
 		readonly allowedRoleIds: readonly string[];
 	};
+	/** What the original Python tool left behind, for moving over (its own variable names). */
+	readonly legacy: {
+		/** Its history log: `DISCORD_DRIVE_LOG_FILE`, else `~/discord-drive-history.json` (its default) when that exists. */
+		readonly logFile: string;
+		/** Whether `logFile` was named by `DISCORD_DRIVE_LOG_FILE` (so its absence is a mistake, not a default). */
+		readonly logFileSet: boolean;
+		/** Where its thread-less archives' chunk messages live: `DISCORD_DRIVE_STORAGE_CHANNEL_ID`, else `STORAGE_CHANNEL_ID`. */
+		readonly storageChannelId: string | undefined;
+	};
 	readonly interactions: {
 		/** Seconds the cleanup question's Delete and Keep buttons can be answered (`DOS_CLEANUP_CONFIRM_SECONDS`). */
 		readonly cleanupConfirmSeconds: number;
@@ -110,7 +119,10 @@ export const CONFIG_VARIABLES = [
 	'DOS_ATTACHMENT_LIMIT',
 	'DOS_CLEANUP_CONFIRM_SECONDS',
 	'DOS_INDEX_BACKUP_MINUTES',
-	'DISCORD_API_URL'
+	'DISCORD_API_URL',
+	'DISCORD_DRIVE_LOG_FILE',
+	'DISCORD_DRIVE_STORAGE_CHANNEL_ID',
+	'STORAGE_CHANNEL_ID'
 ] as const;
 
 /** The shortest USER_KEY accepted, and below which a warning says it is weak (see {@link userKeyWarning}). */
@@ -176,7 +188,10 @@ const envSchema = z.object({
 				`must be at most ${CLEANUP_CONFIRM_SECONDS.max} seconds, 15 minutes (default ${CLEANUP_CONFIRM_SECONDS.default})`
 			)
 	),
-	DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }))
+	DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+	DISCORD_DRIVE_LOG_FILE: optional(z.string()),
+	DISCORD_DRIVE_STORAGE_CHANNEL_ID: optional(snowflake),
+	STORAGE_CHANNEL_ID: optional(snowflake)
 });
 
 const needs: Record<ConfigNeed, { variable: ConfigVariable; missing: string }> = {
@@ -265,6 +280,14 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			database: resolve(values.DOS_DB_PATH, 'data/dos.sqlite')
 		},
 		access: { ownerIds: values.OWNER_IDS ?? [], allowedRoleIds: values.ALLOWED_ROLE_IDS ?? [] },
+		legacy: {
+			logFile:
+				values.DISCORD_DRIVE_LOG_FILE === undefined
+					? path.join(homedir(), 'discord-drive-history.json')
+					: path.resolve(cwd, values.DISCORD_DRIVE_LOG_FILE.replace(/^~(?=$|[\\/])/, homedir())),
+			logFileSet: values.DISCORD_DRIVE_LOG_FILE !== undefined,
+			storageChannelId: values.DISCORD_DRIVE_STORAGE_CHANNEL_ID ?? values.STORAGE_CHANNEL_ID
+		},
 		interactions: { cleanupConfirmSeconds: values.DOS_CLEANUP_CONFIRM_SECONDS ?? CLEANUP_CONFIRM_SECONDS.default },
 		backups: { intervalMinutes: values.DOS_INDEX_BACKUP_MINUTES ?? 10 },
 		engine: {

@@ -5,6 +5,7 @@ import { renderCard } from './card.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { legacyCardContent, parseLegacyCard } from './legacy-card.js';
+import { deleteRecordedMessages } from './legacy-messages.js';
 
 /**
  * Cleanup (DESIGN.md §4): deletes an archive's thread — every chunk message in one request — marks the archive
@@ -24,6 +25,8 @@ export interface CleanupResult {
 	readonly lot: number;
 	/** Whether this run deleted the thread (false when it was already gone or the archive had none). */
 	readonly threadDeleted: boolean;
+	/** Chunk messages this run deleted from the storage channel (thread-less archives of the original tool; else 0). */
+	readonly messagesDeleted: number;
 	/** Whether the archive was already `deleted` before this run. */
 	readonly alreadyDeleted: boolean;
 	/** Whether the card now shows "deleted" (false when it could not be edited; the index is marked anyway). */
@@ -106,11 +109,15 @@ export async function cleanupArchive(ctx: ArchiveContext, request: CleanupReques
 		chunksTotal: 1,
 		note: 'deleting the thread'
 	});
+	// A thread-less archive of the original tool: its recorded chunk messages in the storage channel, and nothing else.
+	const messagesDeleted = await deleteRecordedMessages(ctx, archive, run.signal);
 	const threadDeleted = archive.threadId === null ? false : await deleteBoundThread(ctx, archive, archive.threadId, run.signal);
 	if (!alreadyDeleted) archive = ctx.index.archives.setStatus(archive.lot, ArchiveStatus.Deleted);
 	let cardUpdated = false;
 	if (archive.cardMessageId !== null) {
-		const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
+		// A thread-less legacy archive's row names its storage channel; its card (posted by migrate-legacy) is in the archive channel.
+		const channelId =
+			messagesDeleted > 0 || archive.threadId === null ? ctx.settings.archiveChannelId : (archive.channelId ?? ctx.settings.archiveChannelId);
 		try {
 			if (archive.format === ArchiveFormat.Dos1) {
 				await ctx.transport.editCard(channelId, archive.cardMessageId, renderCard({ archive }), { signal: run.signal });
@@ -139,7 +146,7 @@ export async function cleanupArchive(ctx: ArchiveContext, request: CleanupReques
 		bytesTotal: 0,
 		chunksDone: 1,
 		chunksTotal: 1,
-		note: threadDeleted ? 'thread deleted' : 'nothing left to delete'
+		note: threadDeleted ? 'thread deleted' : messagesDeleted > 0 ? `${messagesDeleted} chunk message(s) deleted` : 'nothing left to delete'
 	});
-	return { archiveId: archive.id, lot: archive.lot, threadDeleted, alreadyDeleted, cardUpdated };
+	return { archiveId: archive.id, lot: archive.lot, threadDeleted, messagesDeleted, alreadyDeleted, cardUpdated };
 }

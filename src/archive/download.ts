@@ -32,6 +32,7 @@ import {
 import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, type ChunkRecord } from '../db/index.js';
 import { type AttachmentLocation, isTransportError, type LiveAttachment, TransportErrorCode } from '../discord/index.js';
 import { countOf } from './card.js';
+import { listArchiveAttachments } from './legacy-messages.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 
@@ -132,7 +133,11 @@ export async function listThreadAttachments(
 
 /** The thread of an indexed archive. @throws {CoreError} NOT_FOUND as {@link requireThread}. */
 export function threadRefOf(archive: Archive): ThreadRef {
-	return { id: archive.id, threadId: requireThread(archive), lot: archive.lot, uid: archive.uid };
+	// A legacy archive imported from the original's history log has no thread: its chunk messages are fetched by id from
+	// the storage channel its row names (listArchiveAttachments lists exactly those, never the whole channel).
+	const threadless = archive.threadId === null && archive.format !== ArchiveFormat.Dos1 && archive.status !== ArchiveStatus.Deleted;
+	const threadId = threadless && archive.channelId !== null ? archive.channelId : requireThread(archive);
+	return { id: archive.id, threadId, lot: archive.lot, uid: archive.uid };
 }
 
 /** The thread id of an archive, or NOT_FOUND when it has none (never posted, or deleted). */
@@ -172,14 +177,14 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 	assertDownloadable(ctx, archive, request.paths);
 	// No room for another restore folder: refused before anything is fetched (the manifest's label is the index's).
 	if (archive.format === ArchiveFormat.Dos1) await restoreFolderName(ctx, archive, archive.label ?? '', request.overwrite === true);
-	const thread = threadRefOf(archive);
+	threadRefOf(archive);
 	const chunkDir = chunkFolderOf(ctx, archive);
 	await mkdir(chunkDir, { recursive: true }).catch((error: unknown) => {
 		throw fromFsError(error, chunkDir);
 	});
 	let downloaded: Downloaded;
 	try {
-		const listed = await listThreadAttachments(ctx, thread, run.signal);
+		const { listed } = await listArchiveAttachments(ctx, archive, run.signal);
 		downloaded =
 			archive.format === ArchiveFormat.Dos1
 				? await downloadOurs(ctx, archive, listed, chunkDir, request, run)

@@ -22,7 +22,9 @@ export const ArchiveErrorCode = {
 	 * The archive channel shows a card with a higher lot than this index ever handed out: another process (a CLI with
 	 * its own DOS_DB_PATH, a restored old index) uploads beside it. Uploading now would reuse a lot already on Discord.
 	 */
-	IndexBehind: 'INDEX_BEHIND'
+	IndexBehind: 'INDEX_BEHIND',
+	/** The original tool's history log cannot be read at all (missing, not JSON, not a list, far too large). */
+	BadHistoryLog: 'BAD_HISTORY_LOG'
 } as const;
 
 export type ArchiveErrorCode = (typeof ArchiveErrorCode)[keyof typeof ArchiveErrorCode];

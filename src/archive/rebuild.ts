@@ -16,6 +16,7 @@ import { ArchiveError, ArchiveErrorCode, isArchiveError } from './errors.js';
 import { botUserId } from './reconcile.js';
 import { fetchLegacyManifest, listThreadAttachments, openArchiveManifest, type OpenedArchiveManifest, type ThreadAttachment } from './download.js';
 import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard } from './legacy-card.js';
+import { readMigratedCard } from './legacy-migrate.js';
 
 /**
  * Rebuild (DESIGN.md §4): the index is a cache of Discord, so it can be made again from the archive channel. Every
@@ -135,8 +136,14 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 				highestLot = Math.max(highestLot, record?.lot ?? legacy?.lot ?? 0);
 				checkCardBinding(message, record, legacy);
 			}
+			// A card migrate-legacy posted for a thread-less archive: its chunk messages are listed in an attachment.
+			const migrated = legacy === null ? null : await readMigratedCard(ctx, message, legacy, run.signal);
 			const found: FoundArchive | null =
-				legacy !== null ? await readLegacyArchive(ctx, message, legacy, run.signal) : await readOurArchive(ctx, message, record, run.signal);
+				migrated !== null
+					? migrated.found
+					: legacy !== null
+						? await readLegacyArchive(ctx, message, legacy, run.signal)
+						: await readOurArchive(ctx, message, record, run.signal);
 			if (found === null) continue;
 			const content = found.content;
 			if (claimed.ids.has(content.id) || claimed.lots.has(content.lot) || claimed.uids.has(content.uid)) {
@@ -186,6 +193,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 					});
 				}
 				const archive = ctx.index.archives.replaceContent(content);
+				if (migrated !== null) ctx.index.legacyMessages.record(archive.lot, migrated.refs);
 				const content_ = found;
 				// The index derives counts from the entries; a skeleton has none, so its card's counts are kept.
 				if (content_.counts !== undefined) ctx.index.archives.update(archive.lot, content_.counts);

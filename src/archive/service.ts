@@ -20,6 +20,7 @@ import { type CleanupRequest, type CleanupResult, cleanupArchive } from './clean
 import type { ArchiveContext, JobRun } from './context.js';
 import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive, requireThread } from './download.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
+import { migrateLegacyArchives, type MigrationResult } from './legacy-migrate.js';
 import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type IndexBackupTrigger } from './index-backup.js';
 import { type RebuildRequest, type RebuildResult, rebuildIndex } from './rebuild.js';
 import { assertResumable, type ResumeRequest, type ResumeResult, resumeArchive } from './resume.js';
@@ -205,6 +206,14 @@ export class ArchiveService {
 	/** Starts a rebuild of the index from the archive channel (one at a time). @throws ARCHIVE_BUSY, SERVICE_CLOSED. */
 	public rebuild(request: RebuildRequest = {}): JobHandle<RebuildResult> {
 		return this.runner.run({ kind: JobKind.Rebuild, lot: null }, (run) => rebuildIndex(this.context, request, run));
+	}
+
+	/**
+	 * Posts a card for every archive imported from the original tool's history log without one. Runs as a rebuild job:
+	 * never beside a rebuild, which reads the same cards. @throws ARCHIVE_BUSY, SERVICE_CLOSED.
+	 */
+	public migrateLegacy(request: { readonly dryRun?: boolean } = {}): JobHandle<MigrationResult> {
+		return this.runner.run({ kind: JobKind.Rebuild, lot: null }, (run) => migrateLegacyArchives(this.context, request, run));
 	}
 
 	/** Starts an index backup to the log channel (one at a time). @throws ARCHIVE_BUSY, SERVICE_CLOSED. */

@@ -11,12 +11,12 @@ import {
 import { type Archive, ArchiveFormat, ChunkKind, type ChunkRecord, ChunkState, VerificationLevel } from '../db/index.js';
 import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
+import { listArchiveAttachments, quickThreadless } from './legacy-messages.js';
 import {
 	chunkFailure,
 	fetchLegacyManifest,
 	fetchToMemory,
 	forEachConcurrently,
-	listThreadAttachments,
 	openArchiveManifest,
 	type ThreadAttachment,
 	threadRefOf
@@ -92,11 +92,14 @@ export async function verifyArchive(ctx: ArchiveContext, request: VerifyRequest,
 		throw new CoreError(CoreErrorCode.InvalidOption, `A sample is a share of the chunks from 1 to 100 %, not ${samplePercent}.`);
 	}
 	const archive = ctx.index.archives.require(request.archive);
-	const listed = await listThreadAttachments(ctx, threadRefOf(archive), run.signal);
+	const found = await listArchiveAttachments(ctx, archive, run.signal);
+	const { listed } = found;
 	run.progress({ archiveId: archive.id, phase: 'verifying', bytesDone: 0, bytesTotal: 0, chunksDone: 0, chunksTotal: archive.chunkCount });
 	const outcome =
 		request.level === VerificationLevel.Quick
-			? quick(ctx, archive, listed)
+			? found.threadless
+				? await quickThreadless(ctx, archive, found, run.signal)
+				: quick(ctx, archive, listed)
 			: archive.format === ArchiveFormat.Dos1
 				? await fullOurs(ctx, archive, listed, samplePercent, run)
 				: await fullLegacy(ctx, archive, listed, run);

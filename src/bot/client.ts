@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { ApplicationCommandRegistries, container, LogLevel, SapphireClient } from '@sapphire/framework';
 import { GatewayIntentBits } from 'discord.js';
+import { importHistoryLogFile } from '../archive/legacy-log.js';
 import { ArchiveService } from '../archive/service.js';
 import type { AppConfig } from '../config.js';
 import type { AccessPolicy } from './lib/access.js';
@@ -89,6 +90,7 @@ export class DosClient extends SapphireClient {
 			container.archive = this.#service;
 			logFinishedJobs(this.#service);
 			await this.#service.start();
+			await this.#importHistoryLog();
 			return await super.login(secret);
 		} catch (error) {
 			await this.#closeArchive();
@@ -106,6 +108,28 @@ export class DosClient extends SapphireClient {
 			}
 		})();
 		return this.#stopping;
+	}
+
+	/** The original tool's history log, when DISCORD_DRIVE_LOG_FILE names it: imported at every start (idempotent), never fatal. */
+	async #importHistoryLog(): Promise<void> {
+		const { legacy, discord } = this.#config;
+		if (!legacy.logFileSet || this.#archive === undefined) return;
+		try {
+			const result = await importHistoryLogFile(this.#archive.context.index, legacy.logFile, {
+				storageChannelId: legacy.storageChannelId,
+				archiveChannelId: discord.archiveChannelId
+			});
+			container.logger.info(
+				`History log ${legacy.logFile}: ${result.imported.length} archive(s) imported, ${result.alreadyIndexed.length} already in the index, ${result.refused.length} refused.`
+			);
+			for (const refusal of result.refused) {
+				container.logger.warn(
+					`History log entry ${refusal.position + 1}${refusal.archiveId === null ? '' : ` (${refusal.archiveId})`} refused: ${refusal.code} ${refusal.reason}`
+				);
+			}
+		} catch (error) {
+			container.logger.warn(`The history log ${legacy.logFile} was not imported: ${error instanceof Error ? error.message : String(error)}`);
+		}
 	}
 
 	async #closeArchive(): Promise<void> {

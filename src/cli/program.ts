@@ -9,6 +9,7 @@ import { register as registerFind } from './commands/find.js';
 import { register as registerIndex } from './commands/index.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerList } from './commands/list.js';
+import { register as registerMigrateLegacy } from './commands/migrate-legacy.js';
 import { register as registerResume } from './commands/resume.js';
 import { register as registerSandbox } from './commands/sandbox.js';
 import { register as registerSlice } from './commands/slice.js';
@@ -51,6 +52,7 @@ export function buildProgram(context: CliContext): Command {
 	registerCleanup(program, context);
 	registerCancel(program, context);
 	registerIndex(program, context);
+	registerMigrateLegacy(program, context);
 	for (const command of program.commands)
 		command
 			.exitOverride()

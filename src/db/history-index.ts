@@ -14,6 +14,7 @@ import { guard, now, translateSqliteError, write, type IndexContext } from './da
 import { EntryIndex } from './entries.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { JobLocks, type Job } from './jobs.js';
+import { LegacyMessageIndex } from './legacy-messages.js';
 import * as schema from './schema.js';
 import { ArchiveStatus, valuesOf } from './vocabulary.js';
 
@@ -72,6 +73,7 @@ export class HistoryIndex {
 	public readonly entries: EntryIndex;
 	public readonly jobs: JobLocks;
 	public readonly backups: IndexBackupLog;
+	public readonly legacyMessages: LegacyMessageIndex;
 
 	readonly #client: Database.Database;
 	readonly #context: IndexContext;
@@ -88,6 +90,7 @@ export class HistoryIndex {
 		this.entries = new EntryIndex(context);
 		this.jobs = new JobLocks(context);
 		this.backups = new IndexBackupLog(context);
+		this.legacyMessages = new LegacyMessageIndex(context, this.archives);
 	}
 
 	/** Whether the connection is still open. */

@@ -53,6 +53,7 @@ export {
 	type JobRequest
 } from './jobs.js';
 export type { JobProgress, JobResult } from './schema.js';
+export type { LegacyMessageIndex, LegacyMessageRefs } from './legacy-messages.js';
 export { restoreIndexSnapshot, type RestoredIndex, type RestoreIndexOptions } from './snapshot.js';
 export { minimumTermLength } from './search-query.js';
 export * from './vocabulary.js';

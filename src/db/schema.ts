@@ -258,3 +258,35 @@ export const meta = sqliteTable('meta', {
 	key: text('key').primaryKey(),
 	value: text('value').notNull()
 });
+
+/**
+ * The chunk messages of an archive the original Python tool recorded only in its history log (no card, no thread):
+ * message ids in a storage channel, in the order the log lists them. Some of them may hold no attachment (the
+ * original's first versions logged their header and status lines too).
+ */
+export const legacyMessages = sqliteTable(
+	'legacy_messages',
+	{
+		archiveLot: integer('archive_lot')
+			.notNull()
+			.references(() => archives.lot, { onDelete: 'cascade' }),
+		/** The message's place in the log's `message_ids`, from 0. */
+		position: integer('position').notNull(),
+		/** The channel the message lives in (the original's storage channel). */
+		channelId: text('channel_id').notNull(),
+		messageId: text('message_id').notNull()
+	},
+	(t) => [
+		primaryKey({ name: 'legacy_messages_pk', columns: [t.archiveLot, t.position] }),
+		index('legacy_messages_message_idx').on(t.channelId, t.messageId),
+		check('legacy_messages_position_check', sql`${t.position} >= 0`),
+		check(
+			'legacy_messages_channel_check',
+			sql`${t.channelId} glob '[1-9]*' and ${t.channelId} not glob '*[^0-9]*' and length(${t.channelId}) between 17 and 20`
+		),
+		check(
+			'legacy_messages_message_check',
+			sql`${t.messageId} glob '[1-9]*' and ${t.messageId} not glob '*[^0-9]*' and length(${t.messageId}) between 17 and 20`
+		)
+	]
+);

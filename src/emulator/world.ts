@@ -109,7 +109,8 @@ export interface WorldIds {
 	botUserId: string;
 	users: { owner: string; member: string; outsider: string };
 	roles: { everyone: string; owner: string; member: string; bot: string };
-	channels: { archive: string; log: string };
+	/** `storage` is a plain text channel, like the one the original Python tool posted its older archives' chunks into. */
+	channels: { archive: string; log: string; storage: string };
 }
 
 interface WorldFile {
@@ -137,7 +138,7 @@ const WORLD_FILE = 'world.json';
  */
 export class World {
 	public readonly dataDir: string;
-	public readonly ids: WorldIds;
+	public ids: WorldIds;
 	public readonly snowflakes = new SnowflakeSource();
 	/** HMAC key of CDN URL signatures; kept with the world so URLs survive a restart until they expire. */
 	public readonly secret: Buffer;
@@ -177,6 +178,20 @@ export class World {
 			this.snowflakes.observe(command.id);
 		}
 		for (const id of [...this.users.keys(), ...this.roles.keys()]) this.snowflakes.observe(id);
+		// A world saved before the storage channel was seeded gets one now.
+		if ((file.ids.channels as Partial<WorldIds['channels']>).storage === undefined) {
+			const template = this.channels.get(file.ids.channels.log)!;
+			const storage: StoredChannel = {
+				...template,
+				id: this.snowflakes.next(),
+				name: 'storage',
+				position: 2,
+				lastMessageId: null,
+				totalMessageSent: 0
+			};
+			this.ids = { ...file.ids, channels: { ...file.ids.channels, storage: storage.id } };
+			this.addChannel(storage);
+		}
 	}
 
 	/**
@@ -441,6 +456,7 @@ function seedWorld(guildName: string): WorldFile {
 	const roles = { everyone: guildId, owner: ids.next(), member: ids.next(), bot: ids.next() };
 	const archive = ids.next();
 	const log = ids.next();
+	const storage = ids.next();
 	const everyonePermissions =
 		Permission.ViewChannel |
 		Permission.SendMessages |
@@ -470,7 +486,7 @@ function seedWorld(guildName: string): WorldFile {
 		format: 1,
 		secret: randomBytes(32).toString('hex'),
 		guildName,
-		ids: { guildId, applicationId, botUserId, users: { owner, member, outsider }, roles, channels: { archive, log } },
+		ids: { guildId, applicationId, botUserId, users: { owner, member, outsider }, roles, channels: { archive, log, storage } },
 		users: [
 			{ id: botUserId, username: 'Discord Object Store', globalName: null, bot: true },
 			{ id: owner, username: 'owner', globalName: 'Owner', bot: false },
@@ -489,7 +505,7 @@ function seedWorld(guildName: string): WorldFile {
 			{ userId: member, roles: [roles.member], joinedAt: now },
 			{ userId: outsider, roles: [], joinedAt: now }
 		],
-		channels: [textChannel(archive, 'archive', 0), textChannel(log, 'log', 1)],
+		channels: [textChannel(archive, 'archive', 0), textChannel(log, 'log', 1), textChannel(storage, 'storage', 2)],
 		messages: [],
 		commands: []
 	};

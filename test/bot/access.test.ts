@@ -10,6 +10,7 @@ const destructive = [
 	ArchiveAction.Resume,
 	ArchiveAction.Cleanup,
 	ArchiveAction.Rebuild,
+	ArchiveAction.Migrate,
 	ArchiveAction.Cancel,
 	ArchiveAction.Delete
 ];

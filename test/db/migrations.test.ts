@@ -98,12 +98,12 @@ describe('migrations', () => {
 		insert.run(1, '#010124-01', 'a'.repeat(32), '100000000000000001');
 		insert.run(2, '#010124-02', 'b'.repeat(32), '100000000000000001');
 		insert.run(3, '#010124-03', 'c'.repeat(32), '100000000000000003');
-		// Forget that the thread rule's migration and the ones after it (the job cancel request, verify_stale) ran, as an
-		// index written before them would be.
+		// Forget that 0004_archives_thread_unique and every later migration ran, as an index written before it would be.
 		raw.exec('ALTER TABLE archives DROP COLUMN verify_stale');
 		raw.exec('ALTER TABLE jobs DROP COLUMN cancel_requested_at');
+		raw.exec('DROP TABLE legacy_messages');
 		raw.exec(
-			'DELETE FROM __drizzle_migrations WHERE created_at IN (SELECT created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 3)'
+			'DELETE FROM __drizzle_migrations WHERE created_at >= (SELECT created_at FROM __drizzle_migrations ORDER BY created_at LIMIT 1 OFFSET 4)'
 		);
 		raw.close();
 		const index = openIndex({ path: file });

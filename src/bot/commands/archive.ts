@@ -2,7 +2,16 @@ import { Subcommand } from '@sapphire/plugin-subcommands';
 import { type ChatInputCommandInteraction, InteractionContextType, MessageFlags, PermissionFlagsBits } from 'discord.js';
 import { MAX_LABEL_LENGTH } from '../../archive/card-record.js';
 import { type ArchiveAction, ArchiveAction as Action } from '../lib/access.js';
-import { askCleanup, deferEphemeral, startDownload, startRebuild, startResume, startUpload, startVerify } from '../lib/archive-actions.js';
+import {
+	askCleanup,
+	deferEphemeral,
+	startDownload,
+	startMigrate,
+	startRebuild,
+	startResume,
+	startUpload,
+	startVerify
+} from '../lib/archive-actions.js';
 import { findPage, listPage } from '../lib/archive-pages.js';
 import { askerOf } from '../lib/asker.js';
 import { helpEmbed } from '../lib/help.js';
@@ -13,7 +22,7 @@ import { statusEmbed } from '../lib/status-embed.js';
 const guard = (action: ArchiveAction) => [{ name: 'ArchiveAccess' as const, context: { action } }];
 
 /**
- * `/archive`: upload, download, resume, verify, cleanup, status, list, find, rebuild, help. Thin: each subcommand checks
+ * `/archive`: upload, download, resume, verify, cleanup, status, list, find, rebuild, migrate, help. Thin: each subcommand checks
  * access (precondition), defers where it may be slow, and hands the work to the archive service.
  */
 export class ArchiveCommand extends Subcommand {
@@ -32,6 +41,7 @@ export class ArchiveCommand extends Subcommand {
 				{ name: 'list', chatInputRun: 'chatInputList', preconditions: guard(Action.List) },
 				{ name: 'find', chatInputRun: 'chatInputFind', preconditions: guard(Action.Find) },
 				{ name: 'rebuild', chatInputRun: 'chatInputRebuild', preconditions: guard(Action.Rebuild) },
+				{ name: 'migrate', chatInputRun: 'chatInputMigrate', preconditions: guard(Action.Migrate) },
 				{ name: 'help', chatInputRun: 'chatInputHelp', preconditions: guard(Action.Help) }
 			]
 		});
@@ -130,6 +140,12 @@ export class ArchiveCommand extends Subcommand {
 						.setDescription('Rebuild the index from the archive channel')
 						.addBooleanOption((option) => option.setName('dry_run').setDescription('Only report what would be rebuilt'))
 				)
+				.addSubcommand((sub) =>
+					sub
+						.setName('migrate')
+						.setDescription('Post a card for each archive imported from the original tool’s history log')
+						.addBooleanOption((option) => option.setName('dry_run').setDescription('Only list what would get a card'))
+				)
 				.addSubcommand((sub) => sub.setName('help').setDescription('Every command and button, who may use each, and the settings'))
 		);
 	}
@@ -160,6 +176,10 @@ export class ArchiveCommand extends Subcommand {
 
 	public async chatInputRebuild(interaction: ChatInputCommandInteraction): Promise<void> {
 		await startRebuild(interaction, interaction.options.getBoolean('dry_run') ?? false);
+	}
+
+	public async chatInputMigrate(interaction: ChatInputCommandInteraction): Promise<void> {
+		await startMigrate(interaction, interaction.options.getBoolean('dry_run') ?? false);
 	}
 
 	public async chatInputResume(interaction: ChatInputCommandInteraction): Promise<void> {

@@ -25,6 +25,7 @@ export const ArchiveAction = {
 	Find: 'find',
 	Rebuild: 'rebuild',
 	Help: 'help',
+	Migrate: 'migrate',
 	Cancel: 'cancel',
 	Delete: 'delete'
 } as const;
@@ -40,6 +41,7 @@ export const requiredLevel: Readonly<Record<ArchiveAction, AccessLevel>> = {
 	resume: AccessLevel.Owner,
 	cleanup: AccessLevel.Owner,
 	rebuild: AccessLevel.Owner,
+	migrate: AccessLevel.Owner,
 	cancel: AccessLevel.Owner,
 	delete: AccessLevel.Owner,
 	download: AccessLevel.Allowed,
@@ -94,6 +96,7 @@ const actionPhrase: Readonly<Record<ArchiveAction, string>> = {
 	find: 'search archives',
 	rebuild: 'rebuild the index',
 	help: 'see the archive help',
+	migrate: 'migrate archives of the original tool',
 	cancel: 'cancel archive jobs',
 	delete: 'delete archives'
 };

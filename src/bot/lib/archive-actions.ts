@@ -326,6 +326,28 @@ export async function startRebuild(interaction: AskingInteraction, dryRun: boole
 	});
 }
 
+/** `/archive migrate [dry_run:]`: a card for every archive imported from the original tool's history log without one. */
+export async function startMigrate(interaction: AskingInteraction, dryRun: boolean): Promise<void> {
+	assertMayRun(interaction, ArchiveAction.Migrate);
+	await deferEphemeral(interaction);
+	const handle = container.archive.migrateLegacy({ dryRun });
+	await replyEphemeral(
+		interaction,
+		`📨 ${dryRun ? 'Listing (dry run: nothing is posted)' : 'Posting cards for'} the archives imported from the original tool's history log…`
+	);
+	followJob(interaction, handle, (result) => {
+		const head = `${result.dryRun ? '🔎 Dry run: would migrate' : '✅ Migrated'} ${plural(result.migrated.length, 'archive')}`;
+		const skipped =
+			result.skipped.length === 0
+				? ''
+				: `; ${result.skipped.length} skipped: ${result.skipped
+						.slice(0, 5)
+						.map((skip) => `${skip.archiveId} (${skip.reason})`)
+						.join(', ')}`;
+		return `${head}${skipped}. Their chunks stay where they are; a rebuild now finds them from Discord alone.`;
+	});
+}
+
 /**
  * Edits the ephemeral answer with the job's outcome when it ends, as long as the interaction token lives. Never
  * throws: an expired token (a job longer than 15 minutes) only means the card alone tells the end.

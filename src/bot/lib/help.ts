@@ -97,6 +97,12 @@ export const SUBCOMMAND_HELP = {
 		group: HelpGroup.Tidy,
 		action: 'rebuild',
 		what: 'rebuild the index from the archive channel (cards, threads, manifests); names forged, duplicate and unreadable cards, deletes nothing'
+	},
+	migrate: {
+		usage: '/archive migrate [dry_run]',
+		group: HelpGroup.Tidy,
+		action: 'migrate',
+		what: "post a card for each archive imported from the original tool's history log (`dos index import-legacy`), so a rebuild finds it; its chunks stay where they are"
 	}
 } as const satisfies Readonly<Record<string, HelpEntry>>;
 

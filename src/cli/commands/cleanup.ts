@@ -36,7 +36,9 @@ export function register(program: Command, context: CliContext): void {
 					run.reporter.result({ ...result }, [
 						result.alreadyDeleted
 							? `${result.archiveId} was already deleted; nothing left to do.`
-							: `Deleted ${result.archiveId}: its thread is gone${result.cardUpdated ? ' and its card says so' : ' (its card could not be edited)'}.`
+							: result.messagesDeleted > 0
+								? `Deleted ${result.archiveId}: its ${result.messagesDeleted} chunk message(s) in the storage channel are gone.`
+								: `Deleted ${result.archiveId}: its thread is gone${result.cardUpdated ? ' and its card says so' : ' (its card could not be edited)'}.`
 					]);
 					return ExitCode.Ok;
 				} finally {

@@ -9,12 +9,13 @@ import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, onlineNeeds, openCliService } from '../service.js';
+import { register as registerImportLegacy } from './import-legacy.js';
 
 interface RebuildOptions extends OutputOptions {
 	readonly dryRun?: boolean;
 }
 
-/** `dos index backup|restore|rebuild [--dry-run]`: the history index's backups through the log channel, and its rebuild from Discord. */
+/** `dos index backup|restore|rebuild [--dry-run]|import-legacy [<log.json>]`: the history index's backups through the log channel, and its rebuild from Discord. */
 export function register(program: Command, context: CliContext): void {
 	const index = program.command('index').description('Back up, restore or rebuild the history index (DOS_DB_PATH).');
 
@@ -102,4 +103,6 @@ export function register(program: Command, context: CliContext): void {
 				}
 			})
 		);
+
+	registerImportLegacy(index, context);
 }
