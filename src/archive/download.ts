@@ -224,7 +224,7 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
  * NOT_DOWNLOADABLE.
  */
 export function assertDownloadable(ctx: ArchiveContext, archive: Archive, paths?: readonly string[]): void {
-	requireThread(archive);
+	threadRefOf(archive);
 	if (archive.status !== ArchiveStatus.Complete) {
 		throw new ArchiveError(
 			ArchiveErrorCode.NotDownloadable,

@@ -18,7 +18,7 @@ import { formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
 import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
 import type { ArchiveContext, JobRun } from './context.js';
-import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive, requireThread } from './download.js';
+import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive, threadRefOf } from './download.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
 import { migrateLegacyArchives, type MigrationResult } from './legacy-migrate.js';
 import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type IndexBackupTrigger } from './index-backup.js';
@@ -182,7 +182,7 @@ export class ArchiveService {
 	public verify(request: VerifyRequest & { readonly requestedBy?: string | null }): JobHandle<VerifyResult> {
 		const archive = this.context.index.archives.require(request.archive);
 		// A cleaned-up archive (or one never posted) has nothing to verify: refused before its card is touched.
-		requireThread(archive);
+		threadRefOf(archive);
 		const requestedBy = request.requestedBy ?? null;
 		return this.runner.run({ kind: JobKind.Verify, lot: archive.lot, archiveId: archive.id, requestedBy }, (run) =>
 			this.#onCard(archive.lot, 'verifying', requestedBy, run, JobKind.Verify, (shown) =>
