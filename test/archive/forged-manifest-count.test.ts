@@ -22,7 +22,7 @@ describe('a manifest part with a forged count on Discord', () => {
 		await harness?.close();
 	});
 
-	it('GIVEN an archive whose manifest parts were replaced by copies counting 0xFFFFFFFF parts WHEN the index is rebuilt and the archive downloaded THEN it is reported and the next archive is still read', async () => {
+	it('GIVEN an archive whose manifest parts were replaced by copies counting 0xFFFFFFFF parts WHEN the index is rebuilt and the archive downloaded THEN it is reported, the index keeps what it knew, and the next archive is still read', async () => {
 		await harness.writeTree('forged', { 'a.bin': randomContent(20_000, 'forged') });
 		await harness.writeTree('fine', { 'b.bin': randomContent(20_000, 'fine') });
 		const forged = await postTestArchive(harness, 'forged');
@@ -48,7 +48,20 @@ describe('a manifest part with a forged count on Discord', () => {
 			code: 'MISSING_CHUNK'
 		});
 		const rebuilt = await rebuildIndex(harness.context, {}, harness.jobRun());
-		expect(rebuilt.skipped).toMatchObject([{ code: 'MISSING_CHUNK', reason: expect.stringContaining('manifest part(s) are missing') }]);
-		expect(rebuilt.archives).toMatchObject([{ archiveId: fine.archive.id, status: 'complete' }]);
+		// The card still vouches for the archive: it is kept (as the index knew it), and the forged parts are named.
+		expect(rebuilt.skipped).toEqual([]);
+		expect(rebuilt.findings).toEqual(
+			expect.arrayContaining([
+				expect.objectContaining({
+					archiveId: forged.archive.id,
+					code: 'UNOPENABLE_MANIFEST',
+					reason: expect.stringContaining('manifest part(s) are missing')
+				})
+			])
+		);
+		expect(rebuilt.archives).toMatchObject([
+			{ archiveId: forged.archive.id, depth: 'skeleton', written: false },
+			{ archiveId: fine.archive.id, status: 'complete', depth: 'full' }
+		]);
 	});
 });
