@@ -21,7 +21,7 @@ import {
 	walk
 } from '../core/index.js';
 import { type Archive, type ArchiveEntryInput, ArchiveStatus, ChunkKind, type ChunkRecord, ChunkState } from '../db/index.js';
-import { chunkNonce, isTransportError, type OutgoingFile } from '../discord/index.js';
+import { chunkNonce, isTransportError, type OutgoingFile, type ThreadInfo } from '../discord/index.js';
 import { MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
@@ -432,9 +432,9 @@ async function ensureCardAndThread(ctx: ArchiveContext, archive: Archive, starte
 		});
 		current = ctx.index.archives.update(current.lot, { channelId, cardMessageId: card.messageId });
 	}
+	let thread: ThreadInfo;
 	if (current.threadId === null) {
 		const name = `${current.id}${current.label ? ` · ${current.label}` : ''}`.slice(0, 100);
-		let thread;
 		try {
 			thread = await ctx.transport.startThread({ channelId, messageId: current.cardMessageId!, name, signal });
 		} catch (error) {
@@ -445,8 +445,22 @@ async function ensureCardAndThread(ctx: ArchiveContext, archive: Archive, starte
 			});
 		}
 		current = ctx.index.archives.update(current.lot, { threadId: thread.id });
+	} else {
+		thread = await ctx.transport.fetchThread(current.threadId, { signal });
 	}
+	await lockArchiveThread(ctx, thread, signal);
 	return current;
+}
+
+/**
+ * Locks an archive's thread before anything is posted into it, and keeps it locked from then on (failures, cancel and
+ * resume included): the bot posts into a locked thread through Manage Threads, other members cannot slip messages in.
+ * An archived thread (a resume) is reopened in the same PATCH.
+ * @throws TransportError from the PATCH (the upload fails: a resume locks it again first).
+ */
+async function lockArchiveThread(ctx: ArchiveContext, thread: ThreadInfo, signal: AbortSignal): Promise<void> {
+	if (thread.locked) return;
+	await ctx.transport.setThreadState(thread.id, thread.archived ? { archived: false, locked: true } : { locked: true }, { signal });
 }
 
 interface RecordedPost {
