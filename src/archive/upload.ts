@@ -21,13 +21,13 @@ import {
 	walk
 } from '../core/index.js';
 import { type Archive, type ArchiveEntryInput, ArchiveStatus, ChunkKind, type ChunkRecord, ChunkState } from '../db/index.js';
-import { chunkNonce, isTransportError, type OutgoingFile, type ThreadInfo } from '../discord/index.js';
-import { MAX_LABEL_LENGTH } from './card-record.js';
+import { chunkNonce, isTransportError, type OutgoingFile, type ThreadInfo, TransportErrorCode } from '../discord/index.js';
+import { findCardRecord, MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobPhase, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
-import { deleteThreadMessage } from './reconcile.js';
+import { botUserId, deleteThreadMessage } from './reconcile.js';
 import { assertIndexCurrent } from './rebuild.js';
 
 /**
@@ -426,11 +426,23 @@ async function ensureCardAndThread(ctx: ArchiveContext, archive: Archive, starte
 	const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
 	let current = archive;
 	if (current.cardMessageId === null) {
-		const card = await ctx.transport.postCard(channelId, renderCard({ archive: current, status: 'slicing', startedBy }), {
-			nonce: cardNonce(current.uid),
-			signal
-		});
-		current = ctx.index.archives.update(current.lot, { channelId, cardMessageId: card.messageId });
+		let cardMessageId: string;
+		try {
+			const card = await ctx.transport.postCard(channelId, renderCard({ archive: current, status: 'slicing', startedBy }), {
+				nonce: cardNonce(current.uid),
+				signal
+			});
+			cardMessageId = card.messageId;
+		} catch (error) {
+			// Every try lost its answer (or Discord stayed unreachable): the card may well have landed. Adopt it rather
+			// than fail, or a later try would post a second card for the same archive.
+			if (!isTransportError(error, TransportErrorCode.DiscordUnavailable)) throw error;
+			const landed = await findLandedCard(ctx, channelId, current.uid, signal).catch(() => null);
+			if (landed === null) throw error;
+			ctx.log('info', 'adopted a card whose post lost its answer', { archiveId: current.id, messageId: landed });
+			cardMessageId = landed;
+		}
+		current = ctx.index.archives.update(current.lot, { channelId, cardMessageId });
 	}
 	let thread: ThreadInfo;
 	if (current.threadId === null) {
@@ -450,6 +462,35 @@ async function ensureCardAndThread(ctx: ArchiveContext, archive: Archive, starte
 	}
 	await lockArchiveThread(ctx, thread, signal);
 	return current;
+}
+
+/** How many of the archive channel's newest messages are searched for a card whose post lost its answer. */
+const LANDED_CARD_SEARCH = 50;
+
+/**
+ * A card post whose answer never came: the newest messages of the archive channel are searched for a card posted by
+ * this bot (its own user id; none is adopted when the id is unknown) whose record carries the archive's uid. When the
+ * post was repeated and several landed, the oldest is adopted (a thread started on one of them is preferred) and the
+ * other copies without a thread are deleted.
+ * @returns the card's message id, or null when none is found.
+ * @throws TransportError from reading the channel.
+ */
+async function findLandedCard(ctx: ArchiveContext, channelId: string, uid: string, signal: AbortSignal): Promise<string | null> {
+	const selfId = await botUserId(ctx, signal);
+	if (selfId === null) return null;
+	const recent = await ctx.transport.recentMessages(channelId, { limit: LANDED_CARD_SEARCH, signal });
+	const cards = recent.filter((message) => message.authorId === selfId && findCardRecord(message.embeds)?.uid === uid);
+	const withThread = cards.filter((message) => message.thread?.id === message.id);
+	const adopted = withThread.at(-1) ?? cards.at(-1);
+	if (adopted === undefined) return null;
+	// The other copies (a post repeated after Discord's dedup window) hold nothing: remove them, best effort.
+	for (const extra of cards) {
+		if (extra.id === adopted.id || extra.thread !== null) continue;
+		await ctx.transport.deleteMessage(channelId, extra.id, { signal }).catch((error: unknown) => {
+			ctx.log('warn', 'could not delete a repeated card', { messageId: extra.id, ...errorSummary(error) });
+		});
+	}
+	return adopted.id;
 }
 
 /**
