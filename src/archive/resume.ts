@@ -140,7 +140,7 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 			chunksTotal: archive.chunkCount,
 			note: 'reading the thread'
 		});
-		reconciled = await reconcileThread(ctx, archive, signal);
+		// The source is checked before the thread is reconciled: a resume that cannot go on deletes nothing.
 		const plan = planFromIndex(ctx, archive);
 		const { root } = await resolveUploadFolder(ctx.settings.uploadRoot, archive.source);
 		const changes = await compareSource(root, plan, { signal });
@@ -152,6 +152,7 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 				{ paths: changes.map((change) => change.path) }
 			);
 		}
+		reconciled = await reconcileThread(ctx, archive, signal);
 		const key = await deriveArchiveKey(ctx.settings.passphrase, {
 			salt: Buffer.from(archive.archiveSalt!, 'hex'),
 			iterations: archive.kdfIterations!,
