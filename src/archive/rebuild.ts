@@ -1,4 +1,13 @@
-import { chunksSpanned, CoreError, CoreErrorCode, isCoreError, LEGACY_SLICE_SIZE, type Manifest, parseStagedName } from '../core/index.js';
+import {
+	ArchiveKeyCache,
+	chunksSpanned,
+	CoreError,
+	CoreErrorCode,
+	isCoreError,
+	LEGACY_SLICE_SIZE,
+	type Manifest,
+	parseStagedName
+} from '../core/index.js';
 import {
 	type ArchiveContent,
 	type ArchiveEntryInput,
@@ -509,6 +518,12 @@ async function openBoundManifest(
 	const options = [...byIndex.entries()]
 		.sort(([a], [b]) => a - b)
 		.map(([, items]) => [...items].sort((a, b) => rank(b) - rank(a) || (BigInt(b.messageId) > BigInt(a.messageId) ? 1 : -1)));
+	// One key derivation per salt and PBKDF2 count for all the tries, a count other than the index's refused: the count
+	// comes from an unauthenticated header and may ask for millions of iterations.
+	const keys = new ArchiveKeyCache(
+		ctx.settings.passphrase,
+		known?.kdfIterations === null || known?.kdfIterations === undefined ? {} : { expectedIterations: known.kdfIterations }
+	);
 	let first: unknown;
 	let tries = 0;
 	for (const choice of combinations(options)) {
@@ -523,7 +538,9 @@ async function openBoundManifest(
 					...(thread.uid === undefined ? {} : { uid: thread.uid })
 				},
 				choice,
-				{ signal }
+				{ signal },
+				undefined,
+				keys
 			);
 			if (opened.manifest.id !== expected.id || (expected.lot !== undefined && opened.manifest.lot !== expected.lot)) {
 				throw new CoreError(
