@@ -13,7 +13,7 @@ import { isResumable } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type ReconcileReport, reconcileThread } from './reconcile.js';
-import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
+import { adoptLandedCard, CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
 
 /**
  * The resume job (DESIGN.md §4, Resume): reconcile the index with the thread first, then check the source against
@@ -153,6 +153,7 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 			);
 		}
 		reconciled = await reconcileThread(ctx, archive, signal);
+		await adoptLandedCard(ctx, archive, signal);
 		const key = await deriveArchiveKey(ctx.settings.passphrase, {
 			salt: Buffer.from(archive.archiveSalt!, 'hex'),
 			iterations: archive.kdfIterations!,

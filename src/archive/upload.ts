@@ -464,6 +464,21 @@ async function ensureCardAndThread(ctx: ArchiveContext, archive: Archive, starte
 	return current;
 }
 
+/**
+ * For an archive with no card recorded (an earlier card post lost its answer and the upload stopped): adopts the card
+ * the bot posted for it if the channel's newest messages hold one, so a resume does not post a second card once
+ * Discord's nonce window has passed. Never throws on Discord trouble (the card post later fails or adopts as usual).
+ * @throws {IndexError} from recording the card.
+ */
+export async function adoptLandedCard(ctx: ArchiveContext, archive: Archive, signal: AbortSignal): Promise<Archive> {
+	if (archive.cardMessageId !== null) return archive;
+	const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
+	const landed = await findLandedCard(ctx, channelId, archive.uid, signal).catch(() => null);
+	if (landed === null) return archive;
+	ctx.log('info', 'adopted a card posted by an earlier try', { archiveId: archive.id, messageId: landed });
+	return ctx.index.archives.update(archive.lot, { channelId, cardMessageId: landed });
+}
+
 /** How many of the archive channel's newest messages are searched for a card whose post lost its answer. */
 const LANDED_CARD_SEARCH = 50;
 

@@ -4,7 +4,9 @@ import type { ArchiveContext, JobProgressEvent, JobRun } from '../../src/archive
 import { findCardRecord } from '../../src/archive/card-record.js';
 import { renderCard } from '../../src/archive/card.js';
 import { RebuildFindingCode, rebuildIndex } from '../../src/archive/rebuild.js';
+import { resumeArchive } from '../../src/archive/resume.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
+import { ArchiveStatus } from '../../src/db/index.js';
 import type { ArchiveHarness } from './support/harness.js';
 import { startArchiveHarness } from './support/harness.js';
 
@@ -62,6 +64,23 @@ describe('a card post whose answer is lost', () => {
 
 		const { result: rebuilt } = await rebuildFresh(h);
 		expect(rebuilt.archives).toEqual([expect.objectContaining({ archiveId: archive.id, depth: 'full', status: 'complete' })]);
+	});
+
+	it('GIVEN an upload that stopped before its card post was answered WHEN resumed after the nonce window THEN the landed card is adopted, not posted again', async () => {
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+		const h = harness;
+		await h.writeTree('small', { 'a.txt': 'hello', 'b.txt': 'world' });
+		const planned = await planUpload(h.context, { folder: 'small' });
+		// The card landed (another nonce: the window passed), the answer was lost, and the upload failed.
+		const landed = await h.transport.postCard(h.archiveChannelId, renderCard({ archive: planned.archive, status: 'slicing', startedBy: null }), {
+			nonce: 'landedcard00000000000000'
+		});
+		h.index.archives.setStatus(planned.archive.lot, ArchiveStatus.Failed, { code: 'DISCORD_UNAVAILABLE', message: 'no answer' });
+
+		await resumeArchive(h.context, { archive: planned.archive.id }, h.jobRun());
+		const archive = h.index.archives.require(planned.archive.lot);
+		expect(archive).toMatchObject({ status: 'complete', cardMessageId: landed.messageId, threadId: landed.messageId });
+		expect(cardsOf(h, archive.uid).map((card) => card.id)).toEqual([landed.messageId]);
 	});
 
 	it('GIVEN an earlier card of the same archive without a thread (a lost answer, posted again) WHEN the index is rebuilt THEN the later card with its thread and manifest is used and the orphan reported', async () => {
