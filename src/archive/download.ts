@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
 	type ArchiveKey,
+	ArchiveKeyCache,
 	assemble,
 	type AssembleResult,
 	assertPassphrase,
@@ -465,15 +466,20 @@ export interface ThreadRef {
  * copy of each part), and opens them with the key: one PBKDF2, and a wrong key fails here, before any data chunk.
  * With `chunkDir`, the parts are also written there (so the chunk folder is a staged folder `dos assemble` reads).
  *
+ * `keys` derives the key across several calls (a rebuild's candidate part sets); by default a fresh one that refuses
+ * a PBKDF2 count other than the index's record of the archive.
+ *
  * @throws {CoreError} NO_KEY; WRONG_KEY; MISSING_CHUNK when the thread holds no manifest (an upload that did not
- * finish); TAMPERED_CHUNK naming a damaged part; MISPLACED_CHUNK; BAD_FORMAT.
+ * finish); TAMPERED_CHUNK naming a damaged part (or a header asking for another PBKDF2 count than recorded);
+ * MISPLACED_CHUNK; BAD_FORMAT.
  */
 export async function openArchiveManifest(
 	ctx: ArchiveContext,
 	archive: ThreadRef,
 	listed: readonly ThreadAttachment[],
 	run: Pick<JobRun, 'signal'>,
-	chunkDir?: string
+	chunkDir?: string,
+	keys?: ArchiveKeyCache
 ): Promise<OpenedArchiveManifest> {
 	const records = new Map(
 		archive.lot === undefined ? [] : ctx.index.chunks.list(archive.lot, { kind: ChunkKind.Manifest }).map((row) => [row.index, row] as const)
@@ -510,7 +516,12 @@ export async function openArchiveManifest(
 		if (chunkDir !== undefined) await writeChunkFile(path.join(chunkDir, item.attachment.filename), bytes);
 		inputs.push({ bytes, intact: nameHash !== undefined || expectedSha256 !== undefined, label: `manifest part ${index + 1} of ${archive.id}` });
 	}
-	const opened = await openManifest(inputs, ctx.settings.passphrase, { signal: run.signal });
+	// The header's PBKDF2 count is not authenticated: one other than the index recorded is refused before deriving.
+	const recordedIterations = archive.lot === undefined ? undefined : (ctx.index.archives.get(archive.lot)?.kdfIterations ?? undefined);
+	const opened = await openManifest(inputs, ctx.settings.passphrase, {
+		signal: run.signal,
+		keys: keys ?? new ArchiveKeyCache(ctx.settings.passphrase, recordedIterations === undefined ? {} : { expectedIterations: recordedIterations })
+	});
 	if (archive.uid !== undefined && opened.manifest.uid !== archive.uid) {
 		throw new CoreError(
 			CoreErrorCode.MisplacedChunk,

@@ -1,4 +1,13 @@
-import { chunksSpanned, CoreError, CoreErrorCode, isCoreError, LEGACY_SLICE_SIZE, type Manifest, parseStagedName } from '../core/index.js';
+import {
+	ArchiveKeyCache,
+	chunksSpanned,
+	CoreError,
+	CoreErrorCode,
+	isCoreError,
+	LEGACY_SLICE_SIZE,
+	type Manifest,
+	parseStagedName
+} from '../core/index.js';
 import {
 	type ArchiveContent,
 	type ArchiveEntryInput,
@@ -75,7 +84,9 @@ export const RebuildFindingCode = {
 	/** An index row held a thread that this card's archive genuinely owns: the row lost the thread. */
 	StaleBinding: 'STALE_THREAD_BINDING',
 	/** Only a skeleton could be read (no key, a manifest that does not open), and the index's full record was kept. */
-	KeptIndexRecord: 'KEPT_INDEX_RECORD'
+	KeptIndexRecord: 'KEPT_INDEX_RECORD',
+	/** A card without a thread whose archive a later card (with its thread and manifest) holds: the later card was used. */
+	OrphanCard: 'ORPHAN_CARD'
 } as const;
 
 export type RebuildFindingCode = (typeof RebuildFindingCode)[keyof typeof RebuildFindingCode];
@@ -107,7 +118,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	const archives: RebuiltArchive[] = [];
 	const skipped: RebuildSkip[] = [];
 	const findings: RebuildSkip[] = [];
-	const claimed = { ids: new Set<string>(), lots: new Set<number>(), uids: new Set<string>() };
+	const claimed: Claims = { ids: new Map(), lots: new Map(), uids: new Map() };
 	let highestLot = 0;
 	let messagesScanned = 0;
 	const selfId = await botUserId(ctx, run.signal);
@@ -146,15 +157,21 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 						: await readOurArchive(ctx, message, record, run.signal);
 			if (found === null) continue;
 			const content = found.content;
-			if (claimed.ids.has(content.id) || claimed.lots.has(content.lot) || claimed.uids.has(content.uid)) {
-				throw new RebuildFinding(
-					RebuildFindingCode.DuplicateCard,
-					`Another card earlier in the channel already holds archive ${content.id} (lot ${content.lot}) or its uid: this one was not used. If both are genuine, the ids collided; the first card keeps the id.`
-				);
+			const orphan = resolveDuplicateCard(claimed, message.id, found);
+			if (orphan !== null) {
+				// The earlier card was a skeleton without a thread (its post lost its answer, the card was posted again):
+				// this card, with the thread and the opened manifest, takes its place.
+				const at = archives.findIndex((archive) => archive.archiveId === orphan.archiveId && archive.lot === orphan.lot);
+				if (at >= 0) archives.splice(at, 1);
+				findings.push({
+					messageId: orphan.messageId,
+					archiveId: content.id,
+					code: RebuildFindingCode.OrphanCard,
+					reason: `The card ${orphan.messageId} of ${content.id} has no thread; the later card ${message.id} holds the archive and was used. Delete the orphan card ${orphan.messageId}.`
+				});
+				ctx.log('warn', 'rebuild found an orphan card', { messageId: orphan.messageId, code: RebuildFindingCode.OrphanCard });
 			}
-			claimed.ids.add(content.id);
-			claimed.lots.add(content.lot);
-			claimed.uids.add(content.uid);
+			recordClaim(claimed, message.id, found);
 			highestLot = Math.max(highestLot, content.lot);
 			for (const finding of found.findings ?? []) {
 				findings.push({ messageId: message.id, archiveId: content.id, ...finding });
@@ -226,6 +243,69 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	if (!dryRun && highestLot > 0) ctx.index.archives.raiseLotFloor(highestLot);
 	if (!dryRun) ctx.index.writeMeta('rebuilt_at', new Date().toISOString());
 	return { dryRun, messagesScanned, archives, skipped, findings, highestLot };
+}
+
+/** The card that holds an id, a lot, a uid during a rebuild. */
+interface Claim {
+	readonly messageId: string;
+	readonly archiveId: string;
+	readonly lot: number;
+	readonly uid: string;
+	/** A skeleton from a card without a thread: a later card of the same archive with its thread may replace it. */
+	readonly threadless: boolean;
+}
+
+interface Claims {
+	readonly ids: Map<string, Claim>;
+	readonly lots: Map<number, Claim>;
+	readonly uids: Map<string, Claim>;
+}
+
+/** Records that `messageId`'s card holds the archive it found. */
+function recordClaim(claimed: Claims, messageId: string, found: FoundArchive): void {
+	const { content } = found;
+	const claim: Claim = {
+		messageId,
+		archiveId: content.id,
+		lot: content.lot,
+		uid: content.uid,
+		threadless: found.summary.depth === 'skeleton' && (content.threadId === null || content.threadId === undefined)
+	};
+	claimed.ids.set(claim.archiveId, claim);
+	claimed.lots.set(claim.lot, claim);
+	claimed.uids.set(claim.uid, claim);
+}
+
+/**
+ * Two cards claim the same id, lot or uid. The first card keeps them, except that a card with a thread and an opened
+ * manifest replaces an earlier skeleton without a thread of the very same archive (id, lot and uid): a card whose
+ * post lost its answer and was posted again. Returns the replaced (orphan) claim, null when nothing was claimed.
+ * @throws RebuildFinding DUPLICATE_CARD when this card is not used.
+ */
+function resolveDuplicateCard(claimed: Claims, messageId: string, found: FoundArchive): Claim | null {
+	const { content } = found;
+	const earlier = [claimed.ids.get(content.id), claimed.lots.get(content.lot), claimed.uids.get(content.uid)].filter(
+		(claim): claim is Claim => claim !== undefined
+	);
+	if (earlier.length === 0) return null;
+	const [first] = earlier;
+	const replaceable =
+		earlier.every((claim) => claim === first) &&
+		first!.threadless &&
+		first!.archiveId === content.id &&
+		first!.lot === content.lot &&
+		first!.uid === content.uid &&
+		found.summary.depth === 'full' &&
+		content.threadId !== null &&
+		content.threadId !== undefined &&
+		content.threadId === messageId;
+	if (!replaceable) {
+		throw new RebuildFinding(
+			RebuildFindingCode.DuplicateCard,
+			`Another card earlier in the channel already holds archive ${content.id} (lot ${content.lot}) or its uid: this one was not used. If both are genuine, the ids collided; the first card keeps the id.`
+		);
+	}
+	return first!;
 }
 
 /** A reason a rebuild does not use a card (see {@link RebuildFindingCode}). */
@@ -446,6 +526,12 @@ async function openBoundManifest(
 	const options = [...byIndex.entries()]
 		.sort(([a], [b]) => a - b)
 		.map(([, items]) => [...items].sort((a, b) => rank(b) - rank(a) || (BigInt(b.messageId) > BigInt(a.messageId) ? 1 : -1)));
+	// One key derivation per salt and PBKDF2 count for all the tries, a count other than the index's refused: the count
+	// comes from an unauthenticated header and may ask for millions of iterations.
+	const keys = new ArchiveKeyCache(
+		ctx.settings.passphrase,
+		known?.kdfIterations === null || known?.kdfIterations === undefined ? {} : { expectedIterations: known.kdfIterations }
+	);
 	let first: unknown;
 	let tries = 0;
 	for (const choice of combinations(options)) {
@@ -460,7 +546,9 @@ async function openBoundManifest(
 					...(thread.uid === undefined ? {} : { uid: thread.uid })
 				},
 				choice,
-				{ signal }
+				{ signal },
+				undefined,
+				keys
 			);
 			if (opened.manifest.id !== expected.id || (expected.lot !== undefined && opened.manifest.lot !== expected.lot)) {
 				throw new CoreError(

@@ -13,7 +13,10 @@ import type { ArchiveContext } from './context.js';
 export interface ReconcileReport {
 	/** Messages in the thread that hold a chunk of this archive. */
 	readonly messagesSeen: number;
-	/** Chunks found in the thread although the index did not record them as stored (posted, then a crash): adopted. */
+	/**
+	 * Chunks found in the thread although the index did not record them as stored (posted, then a crash), or whose
+	 * recorded copy was gone or bad while another copy the bot posted holds the recorded bytes: adopted.
+	 */
 	readonly adopted: readonly ChunkLabel[];
 	/** Chunks recorded as stored whose message or attachment is gone: pending again. */
 	readonly vanished: readonly ChunkLabel[];
@@ -48,8 +51,9 @@ const label = (kind: ChunkKind, index: number): ChunkLabel => `${kind === ChunkK
  * - a chunk not recorded as stored whose sealed file (same opaque name and size, recorded before its post) is in the
  *   thread, posted by the bot, with bytes whose sha256 is the recorded one, is adopted as stored — it is not posted
  *   twice; a look-alike (another author, other bytes) is not adopted and is deleted like any other stray;
- * - a stored chunk whose message vanished, and an in-flight chunk that never landed, become pending;
- * - a chunk marked bad has its message deleted and becomes pending;
+ * - a stored chunk whose message vanished, or a chunk marked bad, adopts another copy in the thread that passes the
+ *   same checks (posted by the bot, the recorded name, size and sha256) when there is one, and becomes pending
+ *   otherwise; an in-flight chunk that never landed becomes pending; a bad chunk's message is deleted;
  * - every other message holding a chunk of this archive (a duplicate of a kept one, an earlier sealing of a chunk that
  *   is pending) is deleted, so the thread ends with at most one message per chunk.
  *
@@ -94,18 +98,33 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 	const toDelete = new Set<string>();
 	for (const row of rows) {
 		const candidates = found.filter((chunk) => chunk.kind === row.kind && chunk.index === row.index);
-		if (row.state === ChunkState.Stored) {
-			const held = candidates.find((chunk) => chunk.messageId === row.messageId && chunk.attachmentId === row.attachmentId);
-			if (held) keep.add(held.messageId);
-			else {
-				ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
-				vanished.push(label(row.kind, row.index));
+		if (row.state === ChunkState.Stored || row.state === ChunkState.Bad) {
+			if (row.state === ChunkState.Stored) {
+				const held = candidates.find((chunk) => chunk.messageId === row.messageId && chunk.attachmentId === row.attachmentId);
+				if (held) {
+					keep.add(held.messageId);
+					continue;
+				}
 			}
-			continue;
-		}
-		if (row.state === ChunkState.Bad) {
-			if (row.messageId !== null) toDelete.add(row.messageId);
+			// The recorded copy is gone or bad: another copy the bot posted with the recorded bytes (a repeated post) is
+			// kept in its place, never deleted and posted again. The bad message itself is deleted below.
+			if (row.state === ChunkState.Bad && row.messageId !== null) toDelete.add(row.messageId);
+			const others = candidates.filter((chunk) => chunk.messageId !== row.messageId);
+			const copy = await adoptable(ctx, threadId, row, others, signal);
 			ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
+			if (copy) {
+				ctx.index.chunks.markStored(lot, {
+					kind: row.kind,
+					index: row.index,
+					messageId: copy.messageId,
+					attachmentId: copy.attachmentId,
+					filename: copy.filename,
+					storedSize: copy.size,
+					sha256: row.sha256!
+				});
+				keep.add(copy.messageId);
+				adopted.push(label(row.kind, row.index));
+			} else if (row.state === ChunkState.Stored) vanished.push(label(row.kind, row.index));
 			continue;
 		}
 		const landed = await adoptable(ctx, threadId, row, candidates, signal);

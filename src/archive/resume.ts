@@ -17,7 +17,7 @@ import type { ArchiveContext, JobRun } from './context.js';
 import { chunkFailure } from './download.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type ReconcileReport, reconcileThread } from './reconcile.js';
-import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
+import { adoptLandedCard, CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
 
 /**
  * The resume job (DESIGN.md §4, Resume): reconcile the index with the thread first, then check the source against
@@ -147,23 +147,7 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 			chunksTotal: archive.chunkCount,
 			note: 'reading the thread'
 		});
-		reconciled = await reconcileThread(ctx, archive, signal);
-		const key = await deriveArchiveKey(ctx.settings.passphrase, {
-			salt: Buffer.from(archive.archiveSalt!, 'hex'),
-			iterations: archive.kdfIterations!,
-			signal
-		});
-		if (await assertKeyOpensArchive(ctx, archive, key, signal)) {
-			// Damaged stored chunks were marked bad: a second pass deletes their messages and makes them pending.
-			const again = await reconcileThread(ctx, archive, signal);
-			reconciled = {
-				messagesSeen: reconciled.messagesSeen,
-				adopted: reconciled.adopted,
-				vanished: [...reconciled.vanished, ...again.vanished],
-				neverLanded: reconciled.neverLanded,
-				deletedMessages: [...reconciled.deletedMessages, ...again.deletedMessages]
-			};
-		}
+		// The source is checked before the thread is reconciled: a resume that cannot go on deletes nothing.
 		const plan = planFromIndex(ctx, archive);
 		const { root } = await resolveUploadFolder(ctx.settings.uploadRoot, archive.source);
 		const changes = await compareSource(root, plan, { signal });
@@ -174,6 +158,25 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 				`The source of ${archive.id} changed since it was planned: ${named.join(', ')}${changes.length > 20 ? ` and ${changes.length - 20} more` : ''}. Its missing chunks cannot be rebuilt; restore those files as they were, or start a new upload.`,
 				{ paths: changes.map((change) => change.path) }
 			);
+		}
+		reconciled = await reconcileThread(ctx, archive, signal);
+		await adoptLandedCard(ctx, archive, signal);
+		const key = await deriveArchiveKey(ctx.settings.passphrase, {
+			salt: Buffer.from(archive.archiveSalt!, 'hex'),
+			iterations: archive.kdfIterations!,
+			signal
+		});
+		// The key must open what the thread already holds before anything is sealed under it (WRONG_KEY otherwise).
+		if (await assertKeyOpensArchive(ctx, archive, key, signal)) {
+			// Damaged stored chunks were marked bad: a second pass deletes their messages and makes them pending.
+			const again = await reconcileThread(ctx, archive, signal);
+			reconciled = {
+				messagesSeen: reconciled.messagesSeen,
+				adopted: [...reconciled.adopted, ...again.adopted],
+				vanished: [...reconciled.vanished, ...again.vanished],
+				neverLanded: reconciled.neverLanded,
+				deletedMessages: [...reconciled.deletedMessages, ...again.deletedMessages]
+			};
 		}
 		continued = { root, plan, key, startedBy, fileHashes: recordedFileHashes(ctx, archive) };
 	} catch (error) {

@@ -125,3 +125,60 @@ export function assertPassphrase(passphrase: string | undefined): asserts passph
 		);
 	}
 }
+
+/** Options of {@link ArchiveKeyCache}. */
+export interface ArchiveKeyCacheOptions {
+	/** The iteration count recorded for the archive (index, card or manifest): any other is refused before PBKDF2. */
+	readonly expectedIterations?: number;
+	/** How many different salt and iteration pairs are derived at most; default 2. */
+	readonly maxDerivations?: number;
+}
+
+/**
+ * Derives the archive keys of a series of tries (the manifest candidates of one archive): each salt and iteration
+ * count once, at most a few different ones, and with an expected count any other is refused before PBKDF2 runs. The
+ * count comes from an unauthenticated header and may ask for up to {@link MAX_KDF_ITERATIONS}: a forged one must not
+ * cost minutes of CPU per card. The passphrase is kept only inside the cache.
+ */
+export class ArchiveKeyCache {
+	readonly #passphrase: string;
+	readonly #expected: number | undefined;
+	readonly #max: number;
+	readonly #keys = new Map<string, Promise<ArchiveKey>>();
+
+	public constructor(passphrase: string | undefined, options: ArchiveKeyCacheOptions = {}) {
+		this.#passphrase = passphrase ?? '';
+		this.#expected = options.expectedIterations;
+		this.#max = options.maxDerivations ?? 2;
+	}
+
+	/**
+	 * The key for this salt and iteration count, derived once.
+	 *
+	 * @throws {CoreError} TAMPERED_CHUNK when the count is not the expected one; BAD_FORMAT when more than the allowed
+	 * number of different pairs is asked for; and as {@link deriveArchiveKey}.
+	 */
+	public async derive(salt: Uint8Array, iterations: number, signal?: AbortSignal): Promise<ArchiveKey> {
+		if (this.#expected !== undefined && iterations !== this.#expected) {
+			throw new CoreError(
+				CoreErrorCode.TamperedChunk,
+				`A header asks for ${iterations} PBKDF2 iterations where the archive records ${this.#expected}: it was damaged or forged, and was not used.`
+			);
+		}
+		const id = `${Buffer.from(salt).toString('hex')}:${iterations}`;
+		let key = this.#keys.get(id);
+		if (key === undefined) {
+			if (this.#keys.size >= this.#max) {
+				throw new CoreError(
+					CoreErrorCode.BadFormat,
+					`The candidates ask for more than ${this.#max} different key parameters (salt, PBKDF2 iterations): the others were not tried. An archive has one; the rest are damaged or forged.`
+				);
+			}
+			key = deriveArchiveKey(this.#passphrase, { salt, iterations, ...(signal ? { signal } : {}) });
+			this.#keys.set(id, key);
+			// A failed derivation (aborted) is not remembered as a key, but still counts against the bound.
+			key.catch(() => undefined);
+		}
+		return key;
+	}
+}

@@ -6,7 +6,7 @@ import { throwIfAborted } from './abort.js';
 import { DEFAULT_GZIP_LEVEL } from './compression.js';
 import { ChunkKind, CONTAINER_OVERHEAD, decodeChunkHeader, openContainer, sealContainer, UID_SIZE } from './container.js';
 import { CoreError, CoreErrorCode, isCoreError } from './errors.js';
-import { type ArchiveKey, deriveArchiveKey } from './keys.js';
+import { type ArchiveKey, type ArchiveKeyCache, deriveArchiveKey } from './keys.js';
 import { manifestPartFileName, parseArchiveId } from './names.js';
 import { assertSafeRelativePath } from './paths.js';
 import { type ArchivePlan, chunkCountFor, chunkRange } from './plan.js';
@@ -350,6 +350,11 @@ export type ManifestPartInput = Uint8Array | { readonly bytes: Uint8Array; reado
 export interface OpenManifestOptions {
 	/** An archive key already derived (skips PBKDF2 when its salt and iterations match). */
 	readonly key?: ArchiveKey;
+	/**
+	 * Derives the key (once per salt and iteration count, refusing a count other than the recorded one) across the
+	 * tries of several candidate part sets; without it every call derives afresh.
+	 */
+	readonly keys?: ArchiveKeyCache;
 	readonly signal?: AbortSignal;
 }
 
@@ -417,11 +422,13 @@ export async function openManifest(
 	}
 	const key = options.key?.matches(first.archiveSalt, first.kdfIterations)
 		? options.key
-		: await deriveArchiveKey(passphrase ?? '', {
-				salt: first.archiveSalt,
-				iterations: first.kdfIterations,
-				...(options.signal ? { signal: options.signal } : {})
-			});
+		: options.keys !== undefined
+			? await options.keys.derive(first.archiveSalt, first.kdfIterations, options.signal)
+			: await deriveArchiveKey(passphrase ?? '', {
+					salt: first.archiveSalt,
+					iterations: first.kdfIterations,
+					...(options.signal ? { signal: options.signal } : {})
+				});
 	const keyBytes = key.exportBytes();
 	const payloads: Buffer[] = [];
 	const failures: { part: (typeof decoded)[number]; error: CoreError }[] = [];

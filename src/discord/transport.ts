@@ -595,11 +595,13 @@ export class DiscordTransport {
 	}
 
 	/**
-	 * Reopens a thread for the bot's own posts and edits (resume, cleanup of strays): unarchived and unlocked.
+	 * Reopens a thread for the bot's own posts and edits (resume, cleanup of strays): unarchived and locked, in one
+	 * PATCH. The bot posts into a locked thread through Manage Threads; other members never can, so reopening never
+	 * opens the thread to them (a thread left unlocked by an older version is locked here).
 	 * @throws TransportError as {@link DiscordTransport.setThreadState}.
 	 */
 	public async unarchiveThread(threadId: string, options: CallOptions = {}): Promise<ThreadInfo> {
-		return this.setThreadState(threadId, { archived: false, locked: false }, options);
+		return this.setThreadState(threadId, { archived: false, locked: true }, options);
 	}
 
 	/** Locks a thread (only moderators post). @throws TransportError as {@link DiscordTransport.setThreadState}. */
@@ -737,8 +739,8 @@ export class DiscordTransport {
 	}
 
 	/**
-	 * Like {@link DiscordTransport.call}; on 50083 (archived thread) reopens `context.channelId` — unarchived and
-	 * unlocked, as an upload leaves its thread archived and locked — and tries once more.
+	 * Like {@link DiscordTransport.call}; on 50083 (archived thread) reopens `context.channelId` — unarchived, and
+	 * kept locked: the bot posts into a locked thread, members do not — and tries once more.
 	 */
 	private async callInThread(
 		context: OperationContext,

@@ -403,7 +403,8 @@ describe('DiscordTransport against the emulator', () => {
 		expect(await transport.fetchThread(threadId)).toMatchObject({ archived: true, locked: true });
 		const data = randomBytes(100);
 		await transport.postChunk({ threadId, files: [{ name: chunkName(0, data), data }], content: 'chunk 1/1', nonce: 'reopen-1' });
-		expect(await transport.fetchThread(threadId)).toMatchObject({ archived: false, locked: false });
+		// Reopened for the bot's post, and kept locked against members.
+		expect(await transport.fetchThread(threadId)).toMatchObject({ archived: false, locked: true });
 		expect((await transport.unarchiveThread(threadId)).archived).toBe(false);
 		expect(await transport.lockThread(threadId)).toMatchObject({ archived: false, locked: true });
 		expect(await transport.unlockThread(threadId)).toMatchObject({ archived: false, locked: false });
