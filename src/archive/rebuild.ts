@@ -236,8 +236,8 @@ class RebuildFinding extends Error {
  * cards: a card naming another thread, or posted (or, since only the author may edit a message, edited) by someone
  * else, is refused before its thread is even read.
  */
-function checkCardAuthor(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null, selfId: string | null): void {
-	const byBot = record !== null && selfId !== null ? message.authorId === selfId : message.authorIsBot;
+function checkCardAuthor(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null, selfId: string): void {
+	const byBot = record !== null ? message.authorId === selfId : message.authorIsBot;
 	if (!byBot) {
 		throw new RebuildFinding(
 			RebuildFindingCode.NotPostedByBot,
@@ -725,7 +725,7 @@ export async function assertIndexCurrent(ctx: ArchiveContext, signal?: AbortSign
 	const selfId = await botUserId(ctx, signal ?? new AbortController().signal);
 	let highest: { lot: number; id: string; messageId: string } | undefined;
 	for (const message of recent) {
-		if (selfId !== null ? message.authorId !== selfId : !message.authorIsBot) continue;
+		if (message.authorId !== selfId) continue;
 		let found: { lot: number; id: string } | null = null;
 		try {
 			const record = findCardRecord(message.embeds);

@@ -189,6 +189,8 @@ export class DiscordTransport {
 	private readonly downloadIdleTimeoutMs: number;
 	private readonly urlExpiryMarginMs: number;
 	private readonly attachmentLimit: number | undefined;
+	/** The bot's own user id once Discord told it (see {@link DiscordTransport.selfUserId}). */
+	private selfId: string | undefined;
 
 	/** @throws RangeError when neither `rest` nor `token` is given. */
 	public constructor(options: DiscordTransportOptions) {
@@ -213,6 +215,27 @@ export class DiscordTransport {
 		this.downloadIdleTimeoutMs = options.downloadIdleTimeoutMs ?? 60_000;
 		this.urlExpiryMarginMs = options.urlExpiryMarginMs ?? 60_000;
 		this.attachmentLimit = options.attachmentLimit;
+	}
+
+	/**
+	 * The bot's own user id (`GET /users/@me`), asked once and cached: code reading threads keeps only the bot's own
+	 * posts, never "any bot" (another bot or a webhook of the guild is a bot too). A lost answer is retried with
+	 * backoff like any request; when every try fails this throws and the next call asks again — there is no fallback.
+	 *
+	 * @throws TransportError DISCORD_UNAVAILABLE (after backoff, or an answer without an id), MISSING_PERMISSIONS,
+	 * RATE_LIMITED, ABORTED.
+	 */
+	public async selfUserId(options: CallOptions = {}): Promise<string> {
+		if (this.selfId !== undefined) return this.selfId;
+		const context = { action: 'read the bot user (/users/@me)' };
+		const me = (await this.call(context, options.signal, (signal) => this.rest.get(Routes.user('@me'), { signal }))) as { id?: unknown };
+		if (typeof me.id !== 'string' || !/^\d{1,20}$/.test(me.id)) {
+			throw new TransportError(TransportErrorCode.DiscordUnavailable, 'Discord answered /users/@me without the bot user id. Try again later.', {
+				retryable: true
+			});
+		}
+		this.selfId = me.id;
+		return me.id;
 	}
 
 	/** Stops the REST client's timers if this transport created it. Requests in flight still finish. */
