@@ -546,12 +546,17 @@ function skeleton(
 	};
 }
 
-/** Every data chunk of a manifest, with the message that holds it (the copy whose name carries the recorded hash). */
+/**
+ * Every data chunk of a manifest, with the message that holds it: the OLDEST copy posted by the bot itself whose name
+ * carries the recorded hash and whose size is the recorded one — as a download picks it. A later look-alike (a
+ * webhook's or another bot's post, a duplicate) never replaces it.
+ */
 function dataChunkRows(manifest: Manifest, listed: readonly ThreadAttachment[]): RecordedChunkInput[] {
 	const byIndex = new Map<number, ThreadAttachment>();
 	for (const item of listed) {
+		if (!item.byBot) continue;
 		const name = parseStagedName(item.attachment.filename);
-		if (name?.kind !== 'data' || name.archiveId !== manifest.id) continue;
+		if (name?.kind !== 'data' || name.archiveId !== manifest.id || byIndex.has(name.index)) continue;
 		const record = manifest.chunks[name.index];
 		if (record === undefined || !record.sha256.startsWith(name.hash) || item.attachment.size !== record.storedSize) continue;
 		byIndex.set(name.index, item);
@@ -639,7 +644,8 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 	if (fetched.others.length > 0)
 		ctx.log('warn', 'legacy thread holds other manifests, not used', { archiveId: card.archiveId, others: fetched.others });
 	const { manifest } = fetched;
-	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
+	// The first copy of each chunk name posted by the card's author (the original tool's bot): a later one is someone's post.
+	const byName = firstByName(listed, message.authorId);
 	const chunks: RecordedChunkInput[] = [];
 	const entries: ArchiveEntryInput[] = [];
 	for (const file of manifest.files) {
@@ -745,4 +751,11 @@ export async function assertIndexCurrent(ctx: ArchiveContext, signal?: AbortSign
 		);
 	}
 	return highest?.lot ?? 0;
+}
+
+/** The oldest attachment of each name among those `authorId` posted. */
+function firstByName(listed: readonly ThreadAttachment[], authorId: string): Map<string, ThreadAttachment> {
+	const byName = new Map<string, ThreadAttachment>();
+	for (const item of listed) if (item.authorId === authorId && !byName.has(item.attachment.filename)) byName.set(item.attachment.filename, item);
+	return byName;
 }

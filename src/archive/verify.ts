@@ -269,8 +269,15 @@ async function fullOurs(
  */
 async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonly ThreadAttachment[], run: JobRun): Promise<Outcome> {
 	const ref = threadRefOf(archive);
-	const { manifest } = await fetchLegacyManifest(ctx, ref, listed, run.signal);
-	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
+	const fetched = await fetchLegacyManifest(ctx, ref, listed, run.signal);
+	const { manifest } = fetched;
+	// The first copy of each chunk name posted by whoever posted the manifest read (the original tool's bot), as the
+	// rebuild and a download pick it: a later look-alike is someone else's post.
+	const manifestAuthor = listed.find((item) => item.messageId === fetched.messageId)?.authorId;
+	const byName = new Map<string, ThreadAttachment>();
+	for (const item of listed) {
+		if (item.authorId === manifestAuthor && !byName.has(item.attachment.filename)) byName.set(item.attachment.filename, item);
+	}
 	const expected = new Map(
 		ctx.index.entries
 			.list(archive.lot, { limit: 100_000 })
