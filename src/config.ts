@@ -46,6 +46,11 @@ export interface AppConfig {
 		readonly guildId: string | undefined;
 		/** Base URL of the Discord REST API (an emulator in tests and the sandbox). */
 		readonly apiUrl: string;
+		/**
+		 * User ids of the original tool's bot (`DOS_LEGACY_BOT_IDS`): its cards are imported by a rebuild besides this
+		 * bot's own. Empty: only this bot's cards are.
+		 */
+		readonly legacyBotIds: readonly string[];
 	};
 	/** The passphrase of every archive; without it, encrypted work is refused. */
 	readonly userKey: Secret | undefined;
@@ -105,7 +110,8 @@ export const CONFIG_VARIABLES = [
 	'DOS_UPLOAD_CONCURRENCY',
 	'DOS_ATTACHMENT_LIMIT',
 	'DOS_CLEANUP_CONFIRM_SECONDS',
-	'DISCORD_API_URL'
+	'DISCORD_API_URL',
+	'DOS_LEGACY_BOT_IDS'
 ] as const;
 
 /** How long the cleanup question can be answered by default, and the bounds of `DOS_CLEANUP_CONFIRM_SECONDS`. */
@@ -150,7 +156,8 @@ const envSchema = z.object({
 				`must be at most ${CLEANUP_CONFIRM_SECONDS.max} seconds, 15 minutes (default ${CLEANUP_CONFIRM_SECONDS.default})`
 			)
 	),
-	DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }))
+	DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+	DOS_LEGACY_BOT_IDS: optional(idList)
 });
 
 const needs: Record<ConfigNeed, { variable: ConfigVariable; missing: string }> = {
@@ -218,7 +225,8 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			archiveChannelId: values.DISCORD_DRIVE_ARCHIVE_CHANNEL_ID,
 			logChannelId: values.DISCORD_DRIVE_LOG_CHANNEL_ID,
 			guildId: values.GUILD_ID,
-			apiUrl: (values.DISCORD_API_URL ?? 'https://discord.com/api').replace(/\/+$/, '')
+			apiUrl: (values.DISCORD_API_URL ?? 'https://discord.com/api').replace(/\/+$/, ''),
+			legacyBotIds: values.DOS_LEGACY_BOT_IDS ?? []
 		},
 		userKey: values.USER_KEY === undefined ? undefined : new Secret(values.USER_KEY),
 		paths: {

@@ -74,7 +74,9 @@ export const RebuildFindingCode = {
 	/** An index row held a thread that this card's archive genuinely owns: the row lost the thread. */
 	StaleBinding: 'STALE_THREAD_BINDING',
 	/** Only a skeleton could be read (no key, a manifest that does not open), and the index's full record was kept. */
-	KeptIndexRecord: 'KEPT_INDEX_RECORD'
+	KeptIndexRecord: 'KEPT_INDEX_RECORD',
+	/** A card of the original tool posted by a bot that is neither this one nor one named in DOS_LEGACY_BOT_IDS: not imported. */
+	UntrustedLegacyAuthor: 'UNTRUSTED_LEGACY_AUTHOR'
 } as const;
 
 export type RebuildFindingCode = (typeof RebuildFindingCode)[keyof typeof RebuildFindingCode];
@@ -129,14 +131,16 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 			if (record === null) legacy = parseLegacyCard(message);
 			claimedId = record?.id ?? legacy?.archiveId ?? null;
 			if (record !== null || legacy !== null) {
-				checkCardAuthor(message, record, legacy, selfId);
+				checkCardAuthor(message, record, legacy, selfId, ctx.settings.legacyBotIds ?? []);
 				// Every card the bot posted counts for the lot floor, even one whose archive is not rebuilt (a member's
 				// forgery does not: it could only push the ids up).
 				highestLot = Math.max(highestLot, record?.lot ?? legacy?.lot ?? 0);
 				checkCardBinding(message, record, legacy);
 			}
 			const found: FoundArchive | null =
-				legacy !== null ? await readLegacyArchive(ctx, message, legacy, run.signal) : await readOurArchive(ctx, message, record, run.signal);
+				legacy !== null
+					? await readLegacyArchive(ctx, message, legacy, run.signal)
+					: await readOurArchive(ctx, message, record, selfId, run.signal);
 			if (found === null) continue;
 			const content = found.content;
 			if (claimed.ids.has(content.id) || claimed.lots.has(content.lot) || claimed.uids.has(content.uid)) {
@@ -234,16 +238,29 @@ class RebuildFinding extends Error {
 /**
  * A card is bound to the thread started on it (whose id is the card's message id on Discord), and only the bot posts
  * cards: a card naming another thread, or posted (or, since only the author may edit a message, edited) by someone
- * else, is refused before its thread is even read.
+ * else, is refused before its thread is even read. "The bot" is this bot user — never merely a bot: a webhook or
+ * another bot application is one too. A card of the original tool may also come from a user id named in
+ * DOS_LEGACY_BOT_IDS; another bot's is reported as UNTRUSTED_LEGACY_AUTHOR, and none of these raises the lot counter.
  */
-function checkCardAuthor(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null, selfId: string): void {
-	const byBot = record !== null ? message.authorId === selfId : message.authorIsBot;
-	if (!byBot) {
+function checkCardAuthor(
+	message: LiveMessage,
+	record: CardRecord | null,
+	legacy: LegacyCard | null,
+	selfId: string,
+	legacyBotIds: readonly string[]
+): void {
+	if (message.authorId === selfId) return;
+	if (record === null && legacy !== null && legacyBotIds.includes(message.authorId)) return;
+	if (record === null && legacy !== null && message.authorIsBot) {
 		throw new RebuildFinding(
-			RebuildFindingCode.NotPostedByBot,
-			`Message ${message.id} looks like the card of ${record?.id ?? legacy?.archiveId ?? 'an archive'} but was not posted by the bot: it was ignored. Delete it if it is a forgery.`
+			RebuildFindingCode.UntrustedLegacyAuthor,
+			`Message ${message.id} looks like the original tool's card of ${legacy.archiveId} but was posted by the bot user ${message.authorId}, which is neither this bot nor one named in DOS_LEGACY_BOT_IDS: it was not imported. If that user is the original tool's bot, add its id to DOS_LEGACY_BOT_IDS and rebuild again.`
 		);
 	}
+	throw new RebuildFinding(
+		RebuildFindingCode.NotPostedByBot,
+		`Message ${message.id} looks like the card of ${record?.id ?? legacy?.archiveId ?? 'an archive'} but was not posted by the bot: it was ignored. Delete it if it is a forgery.`
+	);
 }
 
 /** See {@link checkCardAuthor}: the thread a card names must be the one started on it. */
@@ -288,10 +305,11 @@ async function readOurArchive(
 	ctx: ArchiveContext,
 	message: LiveMessage,
 	record: CardRecord | null,
+	selfId: string,
 	signal: AbortSignal
 ): Promise<FoundArchive | null> {
 	const threadId = record?.thread ?? message.thread?.id ?? null;
-	if (record === null && (threadId === null || !message.authorIsBot)) return null;
+	if (record === null && (threadId === null || message.authorId !== selfId)) return null;
 	if (record !== null && (record.status === ArchiveStatus.Deleted || threadId === null)) return skeleton(ctx, message, record, threadId, []);
 	let listed: ThreadAttachment[];
 	try {
