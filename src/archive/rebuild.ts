@@ -732,12 +732,14 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 	};
 }
 
-/** How many of the newest messages of the archive channel {@link assertIndexCurrent} reads. */
+/** How many of the bot's newest messages in the archive channel {@link assertIndexCurrent} reads. */
 const RECENT_CARDS_CHECKED = 50;
+/** At most this many messages are paged through to find them (chat between cards does not hide them, a flood is bounded). */
+const RECENT_MESSAGES_PAGED = 1000;
 
 /**
- * The cheap check an upload makes before it allocates a lot: the newest cards of the archive channel (posted by the
- * bot) must not show a lot above the highest this index has handed out or seen. A lot is never reused, so a process
+ * The cheap check an upload makes before it allocates a lot: the 50 newest messages the bot posted in the archive
+ * channel (paged past anyone else's posts, up to 1000 messages) must not show a lot above the highest this index has handed out or seen. A lot is never reused, so a process
  * whose index is behind the channel — a CLI with its own DOS_DB_PATH beside the bot, an index restored from an old
  * backup — refuses to upload until it is brought up to date.
  *
@@ -745,11 +747,16 @@ const RECENT_CARDS_CHECKED = 50;
  * @throws {ArchiveError} INDEX_BEHIND naming the card and what to do. TransportError when the channel cannot be read.
  */
 export async function assertIndexCurrent(ctx: ArchiveContext, signal?: AbortSignal): Promise<number> {
-	const recent = await ctx.transport.recentMessages(ctx.settings.archiveChannelId, { limit: RECENT_CARDS_CHECKED, ...(signal ? { signal } : {}) });
 	const selfId = await botUserId(ctx, signal ?? new AbortController().signal);
+	// The bot's own newest messages, however many others (members, webhooks, other bots) posted after them.
+	const recent: LiveMessage[] = [];
+	let paged = 0;
+	for await (const message of ctx.transport.pageMessagesNewestFirst(ctx.settings.archiveChannelId, signal ? { signal } : {})) {
+		if (message.authorId === selfId) recent.push(message);
+		if (recent.length >= RECENT_CARDS_CHECKED || ++paged >= RECENT_MESSAGES_PAGED) break;
+	}
 	let highest: { lot: number; id: string; messageId: string } | undefined;
 	for (const message of recent) {
-		if (message.authorId !== selfId) continue;
 		let found: { lot: number; id: string } | null = null;
 		try {
 			const record = findCardRecord(message.embeds);

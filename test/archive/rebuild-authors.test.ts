@@ -1,7 +1,11 @@
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ArchiveContext } from '../../src/archive/context.js';
+import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
 import { legacyCardContent } from '../../src/archive/legacy-card.js';
-import { rebuildIndex } from '../../src/archive/rebuild.js';
+import { assertIndexCurrent, rebuildIndex } from '../../src/archive/rebuild.js';
+import { openIndex } from '../../src/db/index.js';
+import { postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, startArchiveHarness } from './support/harness.js';
 
 /**
@@ -51,5 +55,18 @@ describe('rebuild and the authors of cards', () => {
 		const rebuilt = await rebuildIndex(harness.context, {}, harness.jobRun());
 		expect(rebuilt.skipped).toMatchObject([{ messageId: posted.id, code: 'NOT_POSTED_BY_BOT' }]);
 		expect(rebuilt.highestLot).toBe(0);
+	});
+
+	it('GIVEN an index behind the channel and 120 chat lines posted after the newest card WHEN an upload checks the index THEN the card is still found (INDEX_BEHIND)', async () => {
+		await harness.writeTree('carded', { 'c.txt': 'c\n' });
+		await postTestArchive(harness, 'carded');
+		for (let line = 0; line < 120; line++) await harness.emulator.postAsUser(harness.archiveChannelId, 'member', `chat ${line}`);
+		const other = openIndex({ path: path.join(harness.dir, 'other', 'dos.sqlite') });
+		try {
+			const refused = await assertIndexCurrent({ ...harness.context, index: other }).catch((error: unknown) => error);
+			expect(isArchiveError(refused, ArchiveErrorCode.IndexBehind)).toBe(true);
+		} finally {
+			other.close();
+		}
 	});
 });
