@@ -319,7 +319,11 @@ async function readOurArchive(
 			return skeleton(ctx, message, { ...record, status: ArchiveStatus.Deleted }, null, []);
 		throw error;
 	}
-	const named = listed.map((item) => ({ item, name: parseStagedName(item.attachment.filename) })).filter((entry) => entry.name !== undefined);
+	const allNamed = listed.map((item) => ({ item, name: parseStagedName(item.attachment.filename) })).filter((entry) => entry.name !== undefined);
+	// Only the bot's own posts are parts of the archive: look-alikes from anyone else (a webhook, another bot) are not
+	// even candidates, so they can neither crowd out the genuine manifest among the combinations tried nor name it.
+	const named = allNamed.filter((entry) => entry.item.byBot);
+	const impostors = allNamed.filter((entry) => !entry.item.byBot);
 	if (record === null && named.length === 0) return null;
 	const manifests = named.filter((entry) => entry.name!.kind === 'manifest');
 	const ids = new Set(manifests.map((entry) => entry.name!.archiveId));
@@ -335,6 +339,12 @@ async function readOurArchive(
 	}
 	const archiveId = record?.id ?? [...ids][0]!;
 	const findings: { code: string; reason: string }[] = [];
+	if (impostors.length > 0) {
+		findings.push({
+			code: RebuildFindingCode.NotPostedByBot,
+			reason: `The thread ${threadId} of ${archiveId} holds ${impostors.length} attachment(s) named like its parts but not posted by the bot (messages ${[...new Set(impostors.map((entry) => entry.item.messageId))].join(', ')}): they were ignored. Delete them if they are forgeries.`
+		});
+	}
 	const foreign = manifests.filter((entry) => entry.name!.archiveId !== archiveId);
 	const foreignData = named.filter((entry) => entry.name!.kind === 'data' && entry.name!.archiveId !== archiveId);
 	if (foreign.length + foreignData.length > 0) {
@@ -512,6 +522,7 @@ function skeleton(
 	const chunks: RecordedChunkInput[] = [];
 	const seen = new Set<string>();
 	for (const item of listed) {
+		if (!item.byBot) continue;
 		const name = parseStagedName(item.attachment.filename);
 		if (name === undefined || name.archiveId !== record.id) continue;
 		const key = `${name.kind}:${name.index}`;

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ArchiveContext } from '../../src/archive/context.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
 import { verifyArchive } from '../../src/archive/verify.js';
-import { parseStagedName } from '../../src/core/index.js';
+import { manifestPartFileName, parseStagedName } from '../../src/core/index.js';
 import { FIXTURE_DIR, FIXTURE_KEY } from '../core/legacy/legacy-fixture.js';
 import { postLegacyFixture, postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, randomContent, startArchiveHarness } from './support/harness.js';
@@ -66,5 +66,58 @@ describe('look-alike chunk copies', () => {
 		const verified = await verifyArchive(context, { archive: '#241126-07', level: 'full' }, harness.jobRun());
 		expect(verified.chunks).toEqual([]);
 		expect(verified.ok).toBe(true);
+	});
+});
+
+describe('look-alike parts in a rebuild', () => {
+	let harness: ArchiveHarness;
+
+	beforeEach(async () => {
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterEach(async () => {
+		await harness?.close();
+	});
+
+	const freshIndexContext = async (): Promise<ArchiveContext> => {
+		harness.index.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+		return { ...harness.context, index: harness.reopenIndex() };
+	};
+
+	it('GIVEN nine look-alike copies of manifest part 0 posted by a webhook after the genuine one WHEN the index is rebuilt THEN the genuine manifest is still opened and the look-alikes are named', async () => {
+		await harness.writeTree('crowded', { 'd.bin': randomContent(10_000, 'crowded') });
+		const { archive, threadId } = await postTestArchive(harness, 'crowded');
+		await harness.transport.unarchiveThread(threadId);
+		for (let copy = 0; copy < 9; copy++) {
+			const junk = randomBytes(400);
+			await harness.emulator.postAs(threadId, 'webhook', 'manifest', [
+				{ name: manifestPartFileName(archive.id, 0, createHash('sha256').update(junk).digest('hex')), data: b64(junk) }
+			]);
+		}
+		const context = await freshIndexContext();
+		const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
+		expect(rebuilt.archives.find((found) => found.archiveId === archive.id)).toMatchObject({ depth: 'full' });
+		expect(rebuilt.findings.some((finding) => finding.archiveId === archive.id && finding.code === 'NOT_POSTED_BY_BOT')).toBe(true);
+	});
+
+	it('GIVEN no key and a webhook post named like a chunk whose genuine message is gone WHEN the index is rebuilt as skeletons THEN the post is not recorded as that chunk', async () => {
+		await harness.writeTree('skeletal', { 'e.bin': randomContent(10_000, 'skeletal') });
+		const { archive, threadId } = await postTestArchive(harness, 'skeletal');
+		await harness.transport.unarchiveThread(threadId);
+		const genuine = harness.emulator
+			.messages(threadId)
+			.find((message) => message.attachments.some((attachment) => parseStagedName(attachment.filename)?.kind === 'data'))!;
+		const attachment = genuine.attachments[0]!;
+		await harness.transport.deleteMessage(threadId, genuine.id);
+		const planted = await harness.emulator.postAs(threadId, 'webhook', 'chunk', [
+			{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }
+		]);
+		const fresh = await freshIndexContext();
+		const context: ArchiveContext = { ...fresh, settings: { ...fresh.settings, passphrase: undefined } };
+		const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
+		expect(rebuilt.archives.find((found) => found.archiveId === archive.id)).toMatchObject({ depth: 'skeleton' });
+		expect(context.index.chunks.list(archive.lot).some((row) => row.messageId === planted.id)).toBe(false);
 	});
 });
