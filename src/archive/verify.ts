@@ -183,6 +183,8 @@ async function fullOurs(
 	const rows = new Map(ctx.index.chunks.list(archive.lot, { kind: ChunkKind.Data }).map((row) => [row.index, row]));
 	const byIndex = new Map<number, ThreadAttachment>();
 	for (const item of listed) {
+		// Only the bot's own posts are chunks: a look-alike from a webhook or another bot is not checked as one.
+		if (!item.byBot) continue;
 		const name = parseStagedName(item.attachment.filename);
 		if (name?.kind !== 'data' || name.archiveId !== archive.id) continue;
 		const recorded = rows.get(name.index)?.attachmentId;

@@ -120,4 +120,19 @@ describe('look-alike parts in a rebuild', () => {
 		expect(rebuilt.archives.find((found) => found.archiveId === archive.id)).toMatchObject({ depth: 'skeleton' });
 		expect(context.index.chunks.list(archive.lot).some((row) => row.messageId === planted.id)).toBe(false);
 	});
+
+	it('GIVEN a data chunk whose message is gone and a webhook look-alike of it WHEN the archive is fully verified THEN the chunk is reported missing, the look-alike not checked as it', async () => {
+		await harness.writeTree('checked', { 'f.bin': randomContent(10_000, 'checked') });
+		const { archive, threadId } = await postTestArchive(harness, 'checked');
+		await harness.transport.unarchiveThread(threadId);
+		const genuine = harness.emulator
+			.messages(threadId)
+			.find((message) => message.attachments.some((attachment) => parseStagedName(attachment.filename)?.kind === 'data'))!;
+		const attachment = genuine.attachments[0]!;
+		await harness.transport.deleteMessage(threadId, genuine.id);
+		await harness.emulator.postAs(threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
+		const verified = await verifyArchive(harness.context, { archive: archive.id, level: 'full' }, harness.jobRun());
+		expect(verified.ok).toBe(false);
+		expect(verified.chunks).toMatchObject([{ kind: 'data', index: parseStagedName(attachment.filename)!.index, code: 'MISSING_CHUNK' }]);
+	});
 });
