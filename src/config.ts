@@ -46,6 +46,11 @@ export interface AppConfig {
 		readonly guildId: string | undefined;
 		/** Base URL of the Discord REST API (an emulator in tests and the sandbox). */
 		readonly apiUrl: string;
+		/**
+		 * User ids of the original tool's bot (`DOS_LEGACY_BOT_IDS`): its cards are imported by a rebuild besides this
+		 * bot's own. Empty: only this bot's cards are.
+		 */
+		readonly legacyBotIds: readonly string[];
 	};
 	/** The passphrase of every archive; without it, encrypted work is refused. */
 	readonly userKey: Secret | undefined;
@@ -122,7 +127,8 @@ export const CONFIG_VARIABLES = [
 	'DISCORD_API_URL',
 	'DISCORD_DRIVE_LOG_FILE',
 	'DISCORD_DRIVE_STORAGE_CHANNEL_ID',
-	'STORAGE_CHANNEL_ID'
+	'STORAGE_CHANNEL_ID',
+	'DOS_LEGACY_BOT_IDS'
 ] as const;
 
 /** The shortest USER_KEY accepted, and below which a warning says it is weak (see {@link userKeyWarning}). */
@@ -191,7 +197,8 @@ const envSchema = z.object({
 	DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
 	DISCORD_DRIVE_LOG_FILE: optional(z.string()),
 	DISCORD_DRIVE_STORAGE_CHANNEL_ID: optional(snowflake),
-	STORAGE_CHANNEL_ID: optional(snowflake)
+	STORAGE_CHANNEL_ID: optional(snowflake),
+	DOS_LEGACY_BOT_IDS: optional(idList)
 });
 
 const needs: Record<ConfigNeed, { variable: ConfigVariable; missing: string }> = {
@@ -271,7 +278,8 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			archiveChannelId: values.DISCORD_DRIVE_ARCHIVE_CHANNEL_ID,
 			logChannelId: values.DISCORD_DRIVE_LOG_CHANNEL_ID,
 			guildId: values.GUILD_ID,
-			apiUrl: (values.DISCORD_API_URL ?? 'https://discord.com/api').replace(/\/+$/, '')
+			apiUrl: (values.DISCORD_API_URL ?? 'https://discord.com/api').replace(/\/+$/, ''),
+			legacyBotIds: values.DOS_LEGACY_BOT_IDS ?? []
 		},
 		userKey: values.USER_KEY === undefined ? undefined : new Secret(values.USER_KEY),
 		paths: {

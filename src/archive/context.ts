@@ -26,6 +26,11 @@ export interface ArchiveSettings {
 	readonly kdfIterations?: number;
 	/** Minimum milliseconds between two progress edits of one card; default 4000 (card edits share the channel's rate limit). */
 	readonly cardEditIntervalMs?: number;
+	/**
+	 * User ids of the original tool's bot (DOS_LEGACY_BOT_IDS): a rebuild imports legacy cards posted by them or by this
+	 * bot. Absent or empty: legacy cards of any other author are reported (UNTRUSTED_LEGACY_AUTHOR) and not imported.
+	 */
+	readonly legacyBotIds?: readonly string[];
 }
 
 /** One line of structured log. Implementations must never receive secrets; callers never pass any. */

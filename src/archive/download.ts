@@ -11,8 +11,10 @@ import {
 	assertSafeName,
 	assertSafeRelativePath,
 	chunksForPaths,
+	CONTAINER_OVERHEAD,
 	CoreError,
 	CoreErrorCode,
+	decodeChunkHeader,
 	fromFsError,
 	legacyArchiveFolderName,
 	legacyChunkHash,
@@ -97,13 +99,18 @@ export interface DownloadResult {
 export interface ThreadAttachment {
 	readonly messageId: string;
 	readonly attachment: LiveAttachment;
+	/** Who posted the message. */
+	readonly authorId: string;
+	/** Whether the bot itself posted it (not merely a bot: a webhook or another bot is one too). */
+	readonly byBot: boolean;
 }
 
 /** How many chunk downloads run at once (one thread is one rate-limit bucket only for posts; the CDN is not). */
 const DOWNLOAD_CONCURRENCY = 3;
 
 /**
- * Every attachment of a thread, oldest message first, with live URLs (use them at once).
+ * Every attachment of a thread, oldest message first, with live URLs (use them at once), each with its author and
+ * whether that author is the bot itself.
  *
  * @throws {CoreError} MISSING_CHUNK when the thread is gone; TransportError otherwise.
  */
@@ -114,9 +121,11 @@ export async function listThreadAttachments(
 ): Promise<ThreadAttachment[]> {
 	const { threadId } = archive;
 	const found: ThreadAttachment[] = [];
+	const selfId = await ctx.transport.selfUserId(signal ? { signal } : {});
 	try {
 		for await (const message of ctx.transport.pageMessages(threadId, signal ? { signal } : {})) {
-			for (const attachment of message.attachments) found.push({ messageId: message.id, attachment });
+			const byBot = message.authorId === selfId;
+			for (const attachment of message.attachments) found.push({ messageId: message.id, attachment, authorId: message.authorId, byBot });
 		}
 	} catch (error) {
 		if (isTransportError(error, TransportErrorCode.NotFound)) {
@@ -448,7 +457,23 @@ export interface OpenedArchiveManifest {
 	readonly fetched: number;
 	/** The parts used, by part index, with the sha256 and size of their bytes. */
 	readonly parts: ReadonlyMap<number, { readonly item: ThreadAttachment; readonly sha256: string; readonly size: number }>;
+	/** Attachments named like a part of this manifest that were left out, and why (also logged as a warning). */
+	readonly ignored: readonly IgnoredManifestPart[];
 }
+
+/** An attachment named like a manifest part that {@link openArchiveManifest} did not use. */
+export interface IgnoredManifestPart {
+	readonly messageId: string;
+	readonly filename: string;
+	readonly authorId: string;
+	readonly reason: string;
+}
+
+/**
+ * The most part indexes a manifest is read with: a sealed manifest part holds up to a chunk of gzipped JSON, so even a
+ * 64 KiB chunk size gives room for hundreds of thousands of entries. A higher index is someone's post.
+ */
+export const MAX_MANIFEST_PARTS = 64;
 
 /** An archive's thread, as far as it is known (a rebuild knows only what the names in the thread say). */
 export interface ThreadRef {
@@ -462,16 +487,24 @@ export interface ThreadRef {
 }
 
 /**
- * Fetches the manifest parts of one of our archives from its thread (the index's records first, else the newest
- * copy of each part), and opens them with the key: one PBKDF2, and a wrong key fails here, before any data chunk.
- * With `chunkDir`, the parts are also written there (so the chunk folder is a staged folder `dos assemble` reads).
+ * Fetches the manifest parts of one of our archives from its thread and opens them with the key: one PBKDF2, and a
+ * wrong key fails here, before any data chunk. With `chunkDir`, the parts are also written there (so the chunk folder
+ * is a staged folder `dos assemble` reads).
+ *
+ * Only what the bot itself posted is a candidate. Before anything is fetched, attachments larger than a manifest part
+ * can be (chunk size + container overhead, or the attachment limit when larger) and part indexes from
+ * {@link MAX_MANIFEST_PARTS} up are left out. Of several copies of a part, the one the index recorded wins, else the
+ * newest. Part 0 is fetched first; then only parts below the count in its header and carrying its uid are kept. Every
+ * attachment left out is reported in `ignored` (and logged), never a reason to fail. A part counts as known intact
+ * (the WRONG_KEY-versus-damage decision) only when its bytes match the sha256 the index recorded — never merely the
+ * hash in its name, which whoever posts it chooses.
  *
  * `keys` derives the key across several calls (a rebuild's candidate part sets); by default a fresh one that refuses
  * a PBKDF2 count other than the index's record of the archive.
  *
  * @throws {CoreError} NO_KEY; WRONG_KEY; MISSING_CHUNK when the thread holds no manifest (an upload that did not
- * finish); TAMPERED_CHUNK naming a damaged part (or a header asking for another PBKDF2 count than recorded);
- * MISPLACED_CHUNK; BAD_FORMAT.
+ * finish) or a part is missing; TAMPERED_CHUNK naming a damaged part (or a header asking for another PBKDF2 count
+ * than recorded); MISPLACED_CHUNK; BAD_FORMAT.
  */
 export async function openArchiveManifest(
 	ctx: ArchiveContext,
@@ -484,28 +517,71 @@ export async function openArchiveManifest(
 	const records = new Map(
 		archive.lot === undefined ? [] : ctx.index.chunks.list(archive.lot, { kind: ChunkKind.Manifest }).map((row) => [row.index, row] as const)
 	);
+	const largest = Math.max(ctx.settings.chunkSize + CONTAINER_OVERHEAD, ctx.settings.attachmentLimit);
+	const ignored: IgnoredManifestPart[] = [];
+	const ignore = (item: ThreadAttachment, reason: string) =>
+		ignored.push({ messageId: item.messageId, filename: item.attachment.filename, authorId: item.authorId, reason });
 	const parts = new Map<number, ThreadAttachment>();
 	for (const item of listed) {
 		const name = parseStagedName(item.attachment.filename);
 		if (name?.kind !== 'manifest' || name.archiveId !== archive.id) continue;
+		if (!item.byBot) {
+			ignore(item, 'not posted by the bot');
+			continue;
+		}
+		if (item.attachment.size > largest) {
+			ignore(item, `${item.attachment.size} bytes, more than a manifest part can hold (${largest})`);
+			continue;
+		}
+		if (name.index >= MAX_MANIFEST_PARTS) {
+			ignore(item, `part index ${name.index}, beyond the ${MAX_MANIFEST_PARTS} parts a manifest is read with`);
+			continue;
+		}
 		const recorded = records.get(name.index)?.attachmentId;
 		const current = parts.get(name.index);
 		if (current === undefined || recorded === item.attachment.id || current.attachment.id !== recorded) parts.set(name.index, item);
 	}
+	const reportIgnored = () => {
+		if (ignored.length === 0) return;
+		ctx.log('warn', 'attachments named like manifest parts were ignored', {
+			archiveId: archive.id,
+			threadId: archive.threadId,
+			ignored: ignored.map((entry) => `${entry.filename} (message ${entry.messageId}): ${entry.reason}`)
+		});
+	};
 	if (parts.size === 0) {
+		reportIgnored();
 		throw new CoreError(
 			CoreErrorCode.MissingChunk,
-			`The thread of archive ${archive.id} holds no manifest: its upload did not finish. Resume the upload, or run a quick verify.`
+			`The thread of archive ${archive.id} holds no manifest posted by the bot: its upload did not finish. Resume the upload, or run a quick verify.`
+		);
+	}
+	if (!parts.has(0)) {
+		throw new CoreError(
+			CoreErrorCode.MissingChunk,
+			`Part 0 of the manifest of ${archive.id} is not in its thread: 1 or more manifest part(s) are missing. Resume the upload, or run a quick verify.`
 		);
 	}
 	const inputs = [];
 	const partHashes = new Map<number, { item: ThreadAttachment; sha256: string; size: number }>();
+	let first: { readonly count: number; readonly uid: Buffer } | undefined;
 	for (const [index, item] of [...parts].sort(([a], [b]) => a - b)) {
+		if (first !== undefined && index >= first.count) {
+			ignore(item, `part ${index}, but part 0 says the manifest has ${first.count} part(s)`);
+			continue;
+		}
 		const record = records.get(index);
 		const expectedSha256 = record?.attachmentId === item.attachment.id ? (record.sha256 ?? undefined) : undefined;
 		const bytes = await fetchToMemory(ctx, archive, item, { index, kind: 'manifest', expectedSha256 }, run.signal);
+		const label = `manifest part ${index} of ${archive.id}`;
+		if (index === 0) {
+			const header = decodeChunkHeader(bytes, label);
+			first = { count: header.count, uid: header.uid };
+		} else if (first !== undefined && !decodeChunkHeader(bytes, label).uid.equals(first.uid)) {
+			ignore(item, 'its header names another archive than part 0');
+			continue;
+		}
 		const digest = sha256(bytes);
-		partHashes.set(index, { item, sha256: digest, size: bytes.length });
 		const nameHash = parseStagedName(item.attachment.filename)?.hash;
 		if (nameHash !== undefined && !digest.startsWith(nameHash)) {
 			throw new CoreError(
@@ -513,9 +589,11 @@ export async function openArchiveManifest(
 				`Manifest part ${index + 1} of ${archive.id} (${item.attachment.filename}, message ${item.messageId}) does not match the hash in its name: it was damaged on Discord.`
 			);
 		}
+		partHashes.set(index, { item, sha256: digest, size: bytes.length });
 		if (chunkDir !== undefined) await writeChunkFile(path.join(chunkDir, item.attachment.filename), bytes);
-		inputs.push({ bytes, intact: nameHash !== undefined || expectedSha256 !== undefined, label: `manifest part ${index + 1} of ${archive.id}` });
+		inputs.push({ bytes, intact: expectedSha256 !== undefined, label });
 	}
+	reportIgnored();
 	// The header's PBKDF2 count is not authenticated: one other than the index recorded is refused before deriving.
 	const recordedIterations = archive.lot === undefined ? undefined : (ctx.index.archives.get(archive.lot)?.kdfIterations ?? undefined);
 	const opened = await openManifest(inputs, ctx.settings.passphrase, {
@@ -528,7 +606,7 @@ export async function openArchiveManifest(
 			`The manifest in the thread of ${archive.id} belongs to another archive (uid ${opened.manifest.uid}, not ${archive.uid}). Rebuild the index.`
 		);
 	}
-	return { ...opened, fetched: inputs.length, parts: partHashes };
+	return { ...opened, fetched: inputs.length, parts: partHashes, ignored };
 }
 
 async function downloadLegacy(

@@ -107,7 +107,7 @@ export interface IndexRestoreResult {
 	readonly lastLot: number;
 	/** Where the replaced index was kept, or null when there was none. */
 	readonly previous: string | null;
-	/** Backups passed over because they did not open, did not match their name, or were not posted by a bot. */
+	/** Backups passed over because they did not open, did not match their name, or were not posted by the bot itself. */
 	readonly skipped: readonly { readonly filename: string; readonly messageId: string; readonly code: string }[];
 }
 
@@ -130,20 +130,22 @@ export async function restoreIndexFromLog(options: IndexRestoreOptions): Promise
 	if (options.logChannelId === undefined) {
 		throw new CoreError(CoreErrorCode.InvalidOption, 'No log channel: set DISCORD_DRIVE_LOG_CHANNEL_ID to the channel that keeps index backups.');
 	}
+	// Only the bot's own posts are backups (a webhook or another bot is a bot too); only they count toward the cap, and
+	// the others are kept only to be reported, a bounded few.
+	const selfId = await transport.selfUserId(signal ? { signal } : {});
 	const candidates: { messageId: string; attachment: LiveAttachment; namedAt: Date; nameHash: string; byBot: boolean }[] = [];
+	let genuine = 0;
+	let foreign = 0;
 	for await (const message of transport.pageMessagesNewestFirst(options.logChannelId, signal ? { signal } : {})) {
+		const byBot = message.authorId === selfId;
 		for (const attachment of message.attachments) {
 			const match = INDEX_BACKUP_NAME.exec(attachment.filename);
 			if (match === null) continue;
-			candidates.push({
-				messageId: message.id,
-				attachment,
-				namedAt: parseCompactUtc(match[1]!),
-				nameHash: match[2]!,
-				byBot: message.authorIsBot
-			});
+			if (!byBot && foreign++ >= MAX_RESTORE_CANDIDATES) continue;
+			if (byBot) genuine++;
+			candidates.push({ messageId: message.id, attachment, namedAt: parseCompactUtc(match[1]!), nameHash: match[2]!, byBot });
 		}
-		if (candidates.filter((candidate) => candidate.byBot).length >= MAX_RESTORE_CANDIDATES) break;
+		if (genuine >= MAX_RESTORE_CANDIDATES) break;
 	}
 	if (candidates.length === 0) {
 		throw new CoreError(
@@ -154,8 +156,9 @@ export async function restoreIndexFromLog(options: IndexRestoreOptions): Promise
 	const skipped: { filename: string; messageId: string; code: string }[] = [];
 	let best: { candidate: (typeof candidates)[number]; opened: OpenedBackup } | undefined;
 	let firstError: Error | undefined;
-	const ordered = candidates.sort((a, b) => b.namedAt.getTime() - a.namedAt.getTime());
-	for (const candidate of ordered.slice(0, MAX_RESTORE_CANDIDATES * 2)) {
+	// Newest message first: a name's time is whatever the poster wrote; the sealed time decides among those opened.
+	const ordered = candidates.sort((a, b) => compareIds(b.messageId, a.messageId));
+	for (const candidate of ordered) {
 		if (!candidate.byBot) {
 			skipped.push({ filename: candidate.attachment.filename, messageId: candidate.messageId, code: 'NOT_POSTED_BY_BOT' });
 			continue;
@@ -205,14 +208,24 @@ interface OpenedBackup {
 	readonly takenAt: Date | null;
 	readonly lastLot: number;
 	readonly namedAt: Date;
+	readonly messageId: string;
 }
 
-/** Whether `a` is newer than `b`: a sealed time beats a name; between sealed times the later wins. */
+/**
+ * Whether `a` is newer than `b`: a sealed time beats none; between sealed times the later wins; between backups made
+ * before the time was sealed in, the later message (its id is Discord's time, not a name the poster wrote).
+ */
 function newer(a: OpenedBackup, b: OpenedBackup): boolean {
 	if ((a.takenAt === null) !== (b.takenAt === null)) return a.takenAt !== null;
 	if (a.takenAt !== null && b.takenAt !== null)
 		return a.takenAt > b.takenAt || (a.takenAt.getTime() === b.takenAt.getTime() && a.lastLot > b.lastLot);
-	return a.namedAt > b.namedAt;
+	return compareIds(a.messageId, b.messageId) > 0;
+}
+
+function compareIds(a: string, b: string): number {
+	const left = BigInt(a);
+	const right = BigInt(b);
+	return left < right ? -1 : left > right ? 1 : 0;
 }
 
 async function openBackup(
@@ -244,7 +257,7 @@ async function openBackup(
 		);
 	}
 	const plain = await openBlob('index-backup', sealed, passphrase, { intact, ...(signal ? { signal } : {}) });
-	return { ...readBackupHeader(plain), namedAt: candidate.namedAt };
+	return { ...readBackupHeader(plain), namedAt: candidate.namedAt, messageId: candidate.messageId };
 }
 
 /** The first line of a sealed backup since it carries its own time: `dos-index/1 {"takenAt":…,"lastLot":…}\n`. */

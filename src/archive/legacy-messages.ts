@@ -44,10 +44,16 @@ export async function listArchiveAttachments(ctx: ArchiveContext, archive: Archi
 	}
 	const listed: ThreadAttachment[] = [];
 	const missingMessages: string[] = [];
+	// The messages are named by the history log, not found by listing; "by the bot" still says whether this bot (or an
+	// id trusted as the original tool's, DOS_LEGACY_BOT_IDS) posted them, as for chunks listed from a thread.
+	const selfId = await ctx.transport.selfUserId(signal ? { signal } : {});
+	const trusted = new Set([selfId, ...(ctx.settings.legacyBotIds ?? [])]);
 	for (const messageId of refs.messageIds) {
 		try {
 			const message = await ctx.transport.fetchMessage(refs.channelId, messageId, signal ? { signal } : {});
-			for (const attachment of message.attachments) listed.push({ messageId, attachment });
+			for (const attachment of message.attachments) {
+				listed.push({ messageId, attachment, authorId: message.authorId, byBot: trusted.has(message.authorId) });
+			}
 		} catch (error) {
 			if (!isTransportError(error, TransportErrorCode.NotFound)) throw error;
 			missingMessages.push(messageId);

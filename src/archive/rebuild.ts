@@ -86,7 +86,9 @@ export const RebuildFindingCode = {
 	/** Only a skeleton could be read (no key, a manifest that does not open), and the index's full record was kept. */
 	KeptIndexRecord: 'KEPT_INDEX_RECORD',
 	/** A card without a thread whose archive a later card (with its thread and manifest) holds: the later card was used. */
-	OrphanCard: 'ORPHAN_CARD'
+	OrphanCard: 'ORPHAN_CARD',
+	/** A card of the original tool posted by a bot that is neither this one nor one named in DOS_LEGACY_BOT_IDS: not imported. */
+	UntrustedLegacyAuthor: 'UNTRUSTED_LEGACY_AUTHOR'
 } as const;
 
 export type RebuildFindingCode = (typeof RebuildFindingCode)[keyof typeof RebuildFindingCode];
@@ -141,7 +143,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 			if (record === null) legacy = parseLegacyCard(message);
 			claimedId = record?.id ?? legacy?.archiveId ?? null;
 			if (record !== null || legacy !== null) {
-				checkCardAuthor(message, record, legacy, selfId);
+				checkCardAuthor(message, record, legacy, selfId, ctx.settings.legacyBotIds ?? []);
 				// Every card the bot posted counts for the lot floor, even one whose archive is not rebuilt (a member's
 				// forgery does not: it could only push the ids up).
 				highestLot = Math.max(highestLot, record?.lot ?? legacy?.lot ?? 0);
@@ -154,7 +156,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 					? migrated.found
 					: legacy !== null
 						? await readLegacyArchive(ctx, message, legacy, run.signal)
-						: await readOurArchive(ctx, message, record, run.signal);
+						: await readOurArchive(ctx, message, record, selfId, run.signal);
 			if (found === null) continue;
 			const content = found.content;
 			const orphan = resolveDuplicateCard(claimed, message.id, found);
@@ -322,16 +324,29 @@ class RebuildFinding extends Error {
 /**
  * A card is bound to the thread started on it (whose id is the card's message id on Discord), and only the bot posts
  * cards: a card naming another thread, or posted (or, since only the author may edit a message, edited) by someone
- * else, is refused before its thread is even read.
+ * else, is refused before its thread is even read. "The bot" is this bot user — never merely a bot: a webhook or
+ * another bot application is one too. A card of the original tool may also come from a user id named in
+ * DOS_LEGACY_BOT_IDS; another bot's is reported as UNTRUSTED_LEGACY_AUTHOR, and none of these raises the lot counter.
  */
-function checkCardAuthor(message: LiveMessage, record: CardRecord | null, legacy: LegacyCard | null, selfId: string | null): void {
-	const byBot = record !== null && selfId !== null ? message.authorId === selfId : message.authorIsBot;
-	if (!byBot) {
+function checkCardAuthor(
+	message: LiveMessage,
+	record: CardRecord | null,
+	legacy: LegacyCard | null,
+	selfId: string,
+	legacyBotIds: readonly string[]
+): void {
+	if (message.authorId === selfId) return;
+	if (record === null && legacy !== null && legacyBotIds.includes(message.authorId)) return;
+	if (record === null && legacy !== null && message.authorIsBot) {
 		throw new RebuildFinding(
-			RebuildFindingCode.NotPostedByBot,
-			`Message ${message.id} looks like the card of ${record?.id ?? legacy?.archiveId ?? 'an archive'} but was not posted by the bot: it was ignored. Delete it if it is a forgery.`
+			RebuildFindingCode.UntrustedLegacyAuthor,
+			`Message ${message.id} looks like the original tool's card of ${legacy.archiveId} but was posted by the bot user ${message.authorId}, which is neither this bot nor one named in DOS_LEGACY_BOT_IDS: it was not imported. If that user is the original tool's bot, add its id to DOS_LEGACY_BOT_IDS and rebuild again.`
 		);
 	}
+	throw new RebuildFinding(
+		RebuildFindingCode.NotPostedByBot,
+		`Message ${message.id} looks like the card of ${record?.id ?? legacy?.archiveId ?? 'an archive'} but was not posted by the bot: it was ignored. Delete it if it is a forgery.`
+	);
 }
 
 /** See {@link checkCardAuthor}: the thread a card names must be the one started on it. */
@@ -376,10 +391,11 @@ async function readOurArchive(
 	ctx: ArchiveContext,
 	message: LiveMessage,
 	record: CardRecord | null,
+	selfId: string,
 	signal: AbortSignal
 ): Promise<FoundArchive | null> {
 	const threadId = record?.thread ?? message.thread?.id ?? null;
-	if (record === null && (threadId === null || !message.authorIsBot)) return null;
+	if (record === null && (threadId === null || message.authorId !== selfId)) return null;
 	if (record !== null && (record.status === ArchiveStatus.Deleted || threadId === null)) return skeleton(ctx, message, record, threadId, []);
 	let listed: ThreadAttachment[];
 	try {
@@ -389,7 +405,11 @@ async function readOurArchive(
 			return skeleton(ctx, message, { ...record, status: ArchiveStatus.Deleted }, null, []);
 		throw error;
 	}
-	const named = listed.map((item) => ({ item, name: parseStagedName(item.attachment.filename) })).filter((entry) => entry.name !== undefined);
+	const allNamed = listed.map((item) => ({ item, name: parseStagedName(item.attachment.filename) })).filter((entry) => entry.name !== undefined);
+	// Only the bot's own posts are parts of the archive: look-alikes from anyone else (a webhook, another bot) are not
+	// even candidates, so they can neither crowd out the genuine manifest among the combinations tried nor name it.
+	const named = allNamed.filter((entry) => entry.item.byBot);
+	const impostors = allNamed.filter((entry) => !entry.item.byBot);
 	if (record === null && named.length === 0) return null;
 	const manifests = named.filter((entry) => entry.name!.kind === 'manifest');
 	const ids = new Set(manifests.map((entry) => entry.name!.archiveId));
@@ -405,6 +425,12 @@ async function readOurArchive(
 	}
 	const archiveId = record?.id ?? [...ids][0]!;
 	const findings: { code: string; reason: string }[] = [];
+	if (impostors.length > 0) {
+		findings.push({
+			code: RebuildFindingCode.NotPostedByBot,
+			reason: `The thread ${threadId} of ${archiveId} holds ${impostors.length} attachment(s) named like its parts but not posted by the bot (messages ${[...new Set(impostors.map((entry) => entry.item.messageId))].join(', ')}): they were ignored. Delete them if they are forgeries.`
+		});
+	}
 	const foreign = manifests.filter((entry) => entry.name!.archiveId !== archiveId);
 	const foreignData = named.filter((entry) => entry.name!.kind === 'data' && entry.name!.archiveId !== archiveId);
 	if (foreign.length + foreignData.length > 0) {
@@ -590,6 +616,7 @@ function skeleton(
 	const chunks: RecordedChunkInput[] = [];
 	const seen = new Set<string>();
 	for (const item of listed) {
+		if (!item.byBot) continue;
 		const name = parseStagedName(item.attachment.filename);
 		if (name === undefined || name.archiveId !== record.id) continue;
 		const key = `${name.kind}:${name.index}`;
@@ -642,12 +669,17 @@ function skeleton(
 	};
 }
 
-/** Every data chunk of a manifest, with the message that holds it (the copy whose name carries the recorded hash). */
+/**
+ * Every data chunk of a manifest, with the message that holds it: the OLDEST copy posted by the bot itself whose name
+ * carries the recorded hash and whose size is the recorded one — as a download picks it. A later look-alike (a
+ * webhook's or another bot's post, a duplicate) never replaces it.
+ */
 function dataChunkRows(manifest: Manifest, listed: readonly ThreadAttachment[]): RecordedChunkInput[] {
 	const byIndex = new Map<number, ThreadAttachment>();
 	for (const item of listed) {
+		if (!item.byBot) continue;
 		const name = parseStagedName(item.attachment.filename);
-		if (name?.kind !== 'data' || name.archiveId !== manifest.id) continue;
+		if (name?.kind !== 'data' || name.archiveId !== manifest.id || byIndex.has(name.index)) continue;
 		const record = manifest.chunks[name.index];
 		if (record === undefined || !record.sha256.startsWith(name.hash) || item.attachment.size !== record.storedSize) continue;
 		byIndex.set(name.index, item);
@@ -735,7 +767,8 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 	if (fetched.others.length > 0)
 		ctx.log('warn', 'legacy thread holds other manifests, not used', { archiveId: card.archiveId, others: fetched.others });
 	const { manifest } = fetched;
-	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
+	// The first copy of each chunk name posted by the card's author (the original tool's bot): a later one is someone's post.
+	const byName = firstByName(listed, message.authorId);
 	const chunks: RecordedChunkInput[] = [];
 	const entries: ArchiveEntryInput[] = [];
 	for (const file of manifest.files) {
@@ -804,12 +837,14 @@ async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card
 	};
 }
 
-/** How many of the newest messages of the archive channel {@link assertIndexCurrent} reads. */
+/** How many of the bot's newest messages in the archive channel {@link assertIndexCurrent} reads. */
 const RECENT_CARDS_CHECKED = 50;
+/** At most this many messages are paged through to find them (chat between cards does not hide them, a flood is bounded). */
+const RECENT_MESSAGES_PAGED = 1000;
 
 /**
- * The cheap check an upload makes before it allocates a lot: the newest cards of the archive channel (posted by the
- * bot) must not show a lot above the highest this index has handed out or seen. A lot is never reused, so a process
+ * The cheap check an upload makes before it allocates a lot: the 50 newest messages the bot posted in the archive
+ * channel (paged past anyone else's posts, up to 1000 messages) must not show a lot above the highest this index has handed out or seen. A lot is never reused, so a process
  * whose index is behind the channel — a CLI with its own DOS_DB_PATH beside the bot, an index restored from an old
  * backup — refuses to upload until it is brought up to date.
  *
@@ -817,11 +852,16 @@ const RECENT_CARDS_CHECKED = 50;
  * @throws {ArchiveError} INDEX_BEHIND naming the card and what to do. TransportError when the channel cannot be read.
  */
 export async function assertIndexCurrent(ctx: ArchiveContext, signal?: AbortSignal): Promise<number> {
-	const recent = await ctx.transport.recentMessages(ctx.settings.archiveChannelId, { limit: RECENT_CARDS_CHECKED, ...(signal ? { signal } : {}) });
 	const selfId = await botUserId(ctx, signal ?? new AbortController().signal);
+	// The bot's own newest messages, however many others (members, webhooks, other bots) posted after them.
+	const recent: LiveMessage[] = [];
+	let paged = 0;
+	for await (const message of ctx.transport.pageMessagesNewestFirst(ctx.settings.archiveChannelId, signal ? { signal } : {})) {
+		if (message.authorId === selfId) recent.push(message);
+		if (recent.length >= RECENT_CARDS_CHECKED || ++paged >= RECENT_MESSAGES_PAGED) break;
+	}
 	let highest: { lot: number; id: string; messageId: string } | undefined;
 	for (const message of recent) {
-		if (selfId !== null ? message.authorId !== selfId : !message.authorIsBot) continue;
 		let found: { lot: number; id: string } | null = null;
 		try {
 			const record = findCardRecord(message.embeds);
@@ -841,4 +881,11 @@ export async function assertIndexCurrent(ctx: ArchiveContext, signal?: AbortSign
 		);
 	}
 	return highest?.lot ?? 0;
+}
+
+/** The oldest attachment of each name among those `authorId` posted. */
+function firstByName(listed: readonly ThreadAttachment[], authorId: string): Map<string, ThreadAttachment> {
+	const byName = new Map<string, ThreadAttachment>();
+	for (const item of listed) if (item.authorId === authorId && !byName.has(item.attachment.filename)) byName.set(item.attachment.filename, item);
+	return byName;
 }

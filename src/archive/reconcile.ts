@@ -83,7 +83,7 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 			if (parsed === undefined || parsed.archiveId.slice(1) !== archiveNamePrefix) continue;
 			found.push({
 				messageId: message.id,
-				byBot: selfId === null ? message.authorIsBot : message.authorId === selfId,
+				byBot: message.authorId === selfId,
 				nameHash: parsed.hash,
 				live: attachment,
 				attachmentId: attachment.id,
@@ -199,14 +199,15 @@ async function adoptable(
 	return undefined;
 }
 
-/** The bot's own user id, to tell its messages from another bot's; null when Discord does not say (then any bot's count). */
-export async function botUserId(ctx: ArchiveContext, signal: AbortSignal): Promise<string | null> {
-	try {
-		const me = (await ctx.transport.rest.get('/users/@me', { signal })) as { id?: unknown };
-		return typeof me.id === 'string' ? me.id : null;
-	} catch {
-		return null;
-	}
+/**
+ * The bot's own user id, to tell its messages from anyone else's (another bot and a webhook are bots too). Asked once
+ * per transport and cached; a lost answer is retried, and when Discord never answers this throws: there is no
+ * "any bot will do" fallback.
+ *
+ * @throws TransportError DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
+ */
+export async function botUserId(ctx: ArchiveContext, signal: AbortSignal): Promise<string> {
+	return ctx.transport.selfUserId({ signal });
 }
 
 /**

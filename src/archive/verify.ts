@@ -207,6 +207,8 @@ async function fullOurs(
 	const rows = new Map(ctx.index.chunks.list(archive.lot, { kind: ChunkKind.Data }).map((row) => [row.index, row]));
 	const byIndex = new Map<number, ThreadAttachment>();
 	for (const item of listed) {
+		// Only the bot's own posts are chunks: a look-alike from a webhook or another bot is not checked as one.
+		if (!item.byBot) continue;
 		const name = parseStagedName(item.attachment.filename);
 		if (name?.kind !== 'data' || name.archiveId !== archive.id) continue;
 		const recorded = rows.get(name.index)?.attachmentId;
@@ -294,8 +296,15 @@ async function fullOurs(
  */
 async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonly ThreadAttachment[], run: JobRun): Promise<Outcome> {
 	const ref = threadRefOf(archive);
-	const { manifest } = await fetchLegacyManifest(ctx, ref, listed, run.signal);
-	const byName = new Map(listed.map((item) => [item.attachment.filename, item]));
+	const fetched = await fetchLegacyManifest(ctx, ref, listed, run.signal);
+	const { manifest } = fetched;
+	// The first copy of each chunk name posted by whoever posted the manifest read (the original tool's bot), as the
+	// rebuild and a download pick it: a later look-alike is someone else's post.
+	const manifestAuthor = listed.find((item) => item.messageId === fetched.messageId)?.authorId;
+	const byName = new Map<string, ThreadAttachment>();
+	for (const item of listed) {
+		if (item.authorId === manifestAuthor && !byName.has(item.attachment.filename)) byName.set(item.attachment.filename, item);
+	}
 	const expected = new Map(
 		ctx.index.entries
 			.list(archive.lot, { limit: 100_000 })

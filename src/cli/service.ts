@@ -32,7 +32,8 @@ export function archiveSettings(config: AppConfig): ArchiveSettings {
 		chunkSize: config.engine.chunkSize,
 		gzipLevel: config.engine.gzipLevel,
 		attachmentLimit: config.engine.attachmentLimit,
-		uploadConcurrency: config.engine.uploadConcurrency
+		uploadConcurrency: config.engine.uploadConcurrency,
+		legacyBotIds: config.discord.legacyBotIds
 	};
 }
 

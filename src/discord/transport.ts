@@ -1,6 +1,7 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { MessageFlags, REST, Routes, makeURLSearchParams } from 'discord.js';
 import type { APIChannel, APIMessage, RESTPostAPIChannelMessageJSONBody, RawFile } from 'discord.js';
 import { withBackoff, type BackoffPolicy } from './backoff.js';
@@ -189,6 +190,8 @@ export class DiscordTransport {
 	private readonly downloadIdleTimeoutMs: number;
 	private readonly urlExpiryMarginMs: number;
 	private readonly attachmentLimit: number | undefined;
+	/** The bot's own user id once Discord told it (see {@link DiscordTransport.selfUserId}). */
+	private selfId: string | undefined;
 
 	/** @throws RangeError when neither `rest` nor `token` is given. */
 	public constructor(options: DiscordTransportOptions) {
@@ -215,6 +218,27 @@ export class DiscordTransport {
 		this.attachmentLimit = options.attachmentLimit;
 	}
 
+	/**
+	 * The bot's own user id (`GET /users/@me`), asked once and cached: code reading threads keeps only the bot's own
+	 * posts, never "any bot" (another bot or a webhook of the guild is a bot too). A lost answer is retried with
+	 * backoff like any request; when every try fails this throws and the next call asks again — there is no fallback.
+	 *
+	 * @throws TransportError DISCORD_UNAVAILABLE (after backoff, or an answer without an id), MISSING_PERMISSIONS,
+	 * RATE_LIMITED, ABORTED.
+	 */
+	public async selfUserId(options: CallOptions = {}): Promise<string> {
+		if (this.selfId !== undefined) return this.selfId;
+		const context = { action: 'read the bot user (/users/@me)' };
+		const me = (await this.call(context, options.signal, (signal) => this.rest.get(Routes.user('@me'), { signal }))) as { id?: unknown };
+		if (typeof me.id !== 'string' || !/^\d{1,20}$/.test(me.id)) {
+			throw new TransportError(TransportErrorCode.DiscordUnavailable, 'Discord answered /users/@me without the bot user id. Try again later.', {
+				retryable: true
+			});
+		}
+		this.selfId = me.id;
+		return me.id;
+	}
+
 	/** Stops the REST client's timers if this transport created it. Requests in flight still finish. */
 	public close(): void {
 		if (!this.ownsRest) return;
@@ -231,8 +255,8 @@ export class DiscordTransport {
 	 *
 	 * The record's attachments are what Discord holds: if Discord returned an earlier message for this nonce whose
 	 * attachments differ from `files` (a chunk sealed again after a crash), `matchesSent` is false. When every try lost
-	 * its answer (the post may have landed), the thread's newest messages are searched for one with exactly these
-	 * attachments before DISCORD_UNAVAILABLE is thrown: a post that landed is returned, never failed.
+	 * its answer (the post may have landed), the thread's newest messages are searched for the oldest one posted by the
+	 * bot itself with exactly these attachments (names, sizes and sha256 of the bytes) before DISCORD_UNAVAILABLE is thrown: a post that landed is returned, never failed.
 	 *
 	 * @throws TransportError ATTACHMENT_TOO_LARGE (413/40005 or over `attachmentLimit`; not retried),
 	 * MISSING_PERMISSIONS, NOT_FOUND (thread gone), DISCORD_UNAVAILABLE (after backoff), RATE_LIMITED, ABORTED.
@@ -652,22 +676,59 @@ export class DiscordTransport {
 	// ---- internals ------------------------------------------------------------------------------------------
 
 	/**
-	 * A post whose answer never came: the newest messages of the thread are searched for one by this bot whose
-	 * attachments are exactly `files` (names and sizes; chunk names are unique within an archive). Null when none is.
+	 * A post whose answer never came: the thread's newest messages are searched for one posted by this bot itself
+	 * (never merely "a bot": a webhook or another bot is one too) whose attachments are exactly `files` — names and
+	 * sizes, then every attachment downloaded and its sha256 compared with the bytes sent. The OLDEST such message is
+	 * the post (a later one is a duplicate). Null when none is: a look-alike is never adopted as the chunk, or a later
+	 * resume would keep it and delete the good copy as a stray.
 	 */
 	private async findLandedPost(channelId: string, files: readonly OutgoingFile[], signal: AbortSignal | undefined): Promise<LiveMessage | null> {
-		const recent = await this.recentMessages(channelId, { limit: LANDED_POST_SEARCH, ...(signal ? { signal } : {}) });
-		return (
-			recent.find(
+		const options = signal ? { signal } : {};
+		const selfId = await this.selfUserId(options);
+		const recent = await this.recentMessages(channelId, { limit: LANDED_POST_SEARCH, ...options });
+		const candidates = recent
+			.filter(
 				(message) =>
-					message.authorIsBot &&
+					message.authorId === selfId &&
 					message.attachments.length === files.length &&
 					files.every(
 						(file, index) =>
 							message.attachments[index]?.filename === file.name && message.attachments[index]?.size === file.data.byteLength
 					)
-			) ?? null
-		);
+			)
+			.sort(compareSnowflakes);
+		const hashes = files.map((file) => createHash('sha256').update(file.data).digest('hex'));
+		for (const message of candidates) {
+			if (await this.holdsExactly(message, files, hashes, signal)) return message;
+		}
+		return null;
+	}
+
+	/** Whether every attachment of `message` has the bytes sent (sha256), downloaded and discarded. */
+	private async holdsExactly(
+		message: LiveMessage,
+		files: readonly OutgoingFile[],
+		hashes: readonly string[],
+		signal: AbortSignal | undefined
+	): Promise<boolean> {
+		for (const [index, attachment] of message.attachments.entries()) {
+			try {
+				await this.downloadAttachment(
+					{ channelId: message.channelId, messageId: message.id, attachmentId: attachment.id },
+					{ stream: new Writable({ write: (_piece: Buffer, _encoding, callback) => callback() }) },
+					{ live: attachment, expectedSize: files[index]!.data.byteLength, expectedSha256: hashes[index]!, ...(signal ? { signal } : {}) }
+				);
+			} catch (error) {
+				if (
+					error instanceof TransportError &&
+					(error.code === TransportErrorCode.HashMismatch || error.code === TransportErrorCode.SizeMismatch)
+				) {
+					return false;
+				}
+				throw error;
+			}
+		}
+		return true;
 	}
 
 	/** POST a message (with files as multipart) with a nonce and enforce_nonce; 50083 reopens the thread once. */

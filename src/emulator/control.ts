@@ -1,6 +1,6 @@
-import { open } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bodyWithoutFiles, readJsonBody } from './body.js';
+import { bodyWithoutFiles, readJsonBody, type ReceivedBody } from './body.js';
 import type { Emulation } from './emulation.js';
 import { DiscordApiError, DiscordRefusal, EmulatorError, EmulatorErrorCode } from './errors.js';
 import type { FaultKind, FaultSettings } from './faults.js';
@@ -43,6 +43,12 @@ export interface EmulatorStats {
 	gatewayConnections: number;
 	/** The emulator process's memory now and at its peak (it must not grow with the bytes stored). */
 	memory: { rssBytes: number; peakRssBytes: number; heapUsedBytes: number };
+}
+
+/** A file another author posts through the control API: its name and its bytes in base64. */
+export interface ForeignFile {
+	readonly name: string;
+	readonly data: string;
 }
 
 /** The bot's access to a channel: everything, reading only (writes get 50013), or none (50001). */
@@ -243,6 +249,59 @@ export class Control {
 		return payloads.controlMessage(message);
 	}
 
+	/**
+	 * Posts a message as someone other than this bot, with files: a user (`owner`, `member`, `outsider` or a user id),
+	 * `other-bot` (another bot of the guild, `author.bot: true`) or `webhook` (a webhook of the channel: `author.bot:
+	 * true`, `webhook_id` set). The two foreign bot authors are created on first use and keep their ids.
+	 * @throws EmulatorError `EMULATOR_NOT_FOUND`, `EMULATOR_BAD_CONTROL_REQUEST`; DiscordApiError for an invalid message.
+	 */
+	public async postAs(channelId: string, author: string, content: string, files: readonly ForeignFile[] = []): Promise<ControlMessage> {
+		const { world, payloads } = this.#emu;
+		const channel = world.channels.get(channelId);
+		if (!channel) throw new EmulatorError(EmulatorErrorCode.NotFound, `No channel ${channelId}.`);
+		const foreign = author === 'other-bot' || author === 'webhook';
+		const authorId = foreign ? this.#foreignBot(author) : this.#userId(author);
+		const paths: string[] = [];
+		for (const file of files) {
+			const path = world.incomingPath();
+			await writeFile(path, Buffer.from(file.data, 'base64'));
+			paths.push(path);
+		}
+		const received: ReceivedBody = {
+			json: null,
+			files: files.map((file, index) => ({
+				field: `files[${index}]`,
+				index,
+				filename: file.name,
+				contentType: 'application/octet-stream',
+				size: Buffer.from(file.data, 'base64').byteLength,
+				path: paths[index]!
+			})),
+			discard: async () => {
+				for (const path of paths) await rm(path, { force: true });
+			}
+		};
+		const { message } = await postMessage(this.#emu, {
+			channel,
+			authorId,
+			fields: { content },
+			received,
+			...(author === 'webhook' ? { webhookId: authorId } : {})
+		});
+		return payloads.controlMessage(message);
+	}
+
+	/** The id of the seeded-on-first-use foreign bot author (`other-bot` or `webhook`). */
+	#foreignBot(kind: 'other-bot' | 'webhook'): string {
+		const { world } = this.#emu;
+		const username = kind === 'webhook' ? 'Captain Hook' : 'Other Bot';
+		for (const user of world.users.values()) if (user.bot && user.username === username) return user.id;
+		const id = world.snowflakes.next();
+		world.users.set(id, { id, username, globalName: null, bot: true });
+		world.markChanged();
+		return id;
+	}
+
 	/** Archives a thread as Discord's auto-archive would. @throws EmulatorError `EMULATOR_NOT_FOUND`. */
 	public archiveThread(threadId: string): void {
 		const { world, payloads } = this.#emu;
@@ -358,11 +417,19 @@ export class Control {
 		if (method === 'GET' && (match = /^\/channels\/(\d+)\/messages$/.exec(path))) return this.messages(match[1]!);
 		if (method === 'POST' && (match = /^\/channels\/(\d+)\/messages$/.exec(path))) {
 			const options = await body();
-			return this.postAsUser(
-				match[1]!,
-				typeof options.user === 'string' ? options.user : 'member',
-				typeof options.content === 'string' ? options.content : ''
-			);
+			const content = typeof options.content === 'string' ? options.content : '';
+			if (options.author === undefined && options.files === undefined) {
+				return this.postAsUser(match[1]!, typeof options.user === 'string' ? options.user : 'member', content);
+			}
+			const author = typeof options.author === 'string' ? options.author : typeof options.user === 'string' ? options.user : 'member';
+			const files = options.files ?? [];
+			if (
+				!Array.isArray(files) ||
+				!files.every((file) => isRecord(file) && typeof file.name === 'string' && file.name.length > 0 && typeof file.data === 'string')
+			) {
+				throw new EmulatorError(EmulatorErrorCode.BadControlRequest, '"files" must be a list of { name, data } with data in base64.');
+			}
+			return this.postAs(match[1]!, author, content, files as ForeignFile[]);
 		}
 		if (method === 'POST' && (match = /^\/threads\/(\d+)\/archive$/.exec(path))) return this.archiveThread(match[1]!);
 		if (method === 'POST' && (match = /^\/threads\/(\d+)\/unarchive$/.exec(path))) {

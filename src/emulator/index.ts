@@ -8,7 +8,7 @@ export type { EmulatorOptions, EmulatorLimits } from './options.js';
 export { DEFAULT_LIMITS } from './options.js';
 export type { FaultKind, FaultSettings } from './faults.js';
 export { NO_FAULTS } from './faults.js';
-export type { BotAccess, EmulatorStateView, EmulatorStats } from './control.js';
+export type { BotAccess, EmulatorStateView, EmulatorStats, ForeignFile } from './control.js';
 export type { InteractionRequest, InteractionView, InteractionKind, InteractionStatus, AutocompleteChoice } from './interactions.js';
 export type { ControlMessage } from './payloads.js';
 export type { GatewayDropMode } from './gateway.js';

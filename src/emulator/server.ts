@@ -9,7 +9,7 @@ import { PassThrough, Transform, pipeline } from 'node:stream';
 import type { Readable, TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CDN_ROUTE_KEY, CdnSigner } from './cdn.js';
-import type { BotAccess, EmulatorStateView, EmulatorStats } from './control.js';
+import type { BotAccess, EmulatorStateView, EmulatorStats, ForeignFile } from './control.js';
 import { Control } from './control.js';
 import type { Emulation, Reply, RestContext, RestRoute } from './emulation.js';
 import { NonceRegistry, Stats } from './emulation.js';
@@ -74,6 +74,11 @@ export interface Emulator {
 	corruptAttachment(attachmentId: string, offset?: number): Promise<{ id: string; offset: number }>;
 	/** Posts a plain message as a user. @throws EmulatorError. */
 	postAsUser(channelId: string, user: string, content: string): Promise<ControlMessage>;
+	/**
+	 * Posts a message with files as a user, `other-bot` or `webhook` (both `author.bot: true`).
+	 * @throws EmulatorError, DiscordApiError.
+	 */
+	postAs(channelId: string, author: string, content: string, files?: readonly ForeignFile[]): Promise<ControlMessage>;
 	/** Archives a thread as Discord's auto-archive would. @throws EmulatorError. */
 	archiveThread(threadId: string): void;
 	/** A user reopens an archived thread (locked: only with Manage Threads, else 403/50013). @throws EmulatorError, DiscordApiError. */
@@ -192,6 +197,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 		setBotAccess: (channelId, access) => control.setBotAccess(channelId, access),
 		corruptAttachment: (attachmentId, offset) => control.corruptAttachment(attachmentId, offset),
 		postAsUser: (channelId, user, content) => control.postAsUser(channelId, user, content),
+		postAs: (channelId, author, content, files) => control.postAs(channelId, author, content, files),
 		archiveThread: (threadId) => control.archiveThread(threadId),
 		unarchiveThreadAs: (threadId, user) => control.unarchiveThreadAs(threadId, user),
 		close: () =>

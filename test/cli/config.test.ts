@@ -47,6 +47,15 @@ describe('configuration', () => {
 		expect(error.problems).toHaveLength(6);
 	});
 
+	it('GIVEN DOS_LEGACY_BOT_IDS WHEN parsed THEN the ids are listed; unset, none; not an id, refused by name', () => {
+		expect(parseConfig({}).discord.legacyBotIds).toEqual([]);
+		expect(parseConfig({ DOS_LEGACY_BOT_IDS: '123456789012345678, 223456789012345678' }).discord.legacyBotIds).toEqual([
+			'123456789012345678',
+			'223456789012345678'
+		]);
+		expect(() => parseConfig({ DOS_LEGACY_BOT_IDS: 'the old bot' })).toThrow(/DOS_LEGACY_BOT_IDS/);
+	});
+
 	it('GIVEN a chunk size that cannot fit the attachment limit WHEN parsed THEN it is refused with the largest size that fits', () => {
 		expect(() => parseConfig({ DOS_CHUNK_SIZE: '10485760' })).toThrow(/at most 10485664/);
 	});

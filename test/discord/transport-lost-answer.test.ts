@@ -66,4 +66,55 @@ describe('a chunk post whose answer is lost', () => {
 			);
 		expect(isTransportError(error, 'DISCORD_UNAVAILABLE')).toBe(true);
 	});
+
+	const lostPost = async (threadId: string, data: Uint8Array, index: number) => {
+		await emu.faults({ serverErrorRate: 1, routes: [CREATE] });
+		try {
+			return await transport
+				.postChunk({
+					threadId,
+					files: [{ name: chunkName(index, data), data }],
+					content: `chunk ${index + 1}/9`,
+					nonce: chunkNonce({ archiveUid: 'lost', kind: 'data', index, generation: 0 })
+				})
+				.then(
+					(record) => record,
+					(caught: unknown) => caught
+				);
+		} finally {
+			await emu.faults({ serverErrorRate: 0, routes: null });
+		}
+	};
+
+	it('GIVEN a webhook planted a file with the same name and size WHEN the post itself never landed THEN the look-alike is not adopted', async () => {
+		const threadId = await newThread();
+		const data = randomBytes(20_000);
+		const forged = Buffer.from(data);
+		forged[0] = forged[0]! ^ 0xff;
+		await emu.control('POST', `/channels/${threadId}/messages`, {
+			author: 'webhook',
+			content: 'chunk 8/9',
+			files: [{ name: chunkName(7, data), data: forged.toString('base64') }]
+		});
+		const outcome = await lostPost(threadId, data, 7);
+		expect(isTransportError(outcome, 'DISCORD_UNAVAILABLE')).toBe(true);
+	});
+
+	it('GIVEN a message of the bot with the same name and size but other bytes WHEN the post never landed THEN it is not adopted (bytes are compared)', async () => {
+		const threadId = await newThread();
+		const data = randomBytes(20_000);
+		const other = randomBytes(20_000);
+		await transport.uploadFile(threadId, { file: { name: chunkName(2, data), data: other } });
+		const outcome = await lostPost(threadId, data, 2);
+		expect(isTransportError(outcome, 'DISCORD_UNAVAILABLE')).toBe(true);
+	});
+
+	it('GIVEN the chunk landed twice WHEN a later post never landed THEN the OLDEST copy is adopted', async () => {
+		const threadId = await newThread();
+		const data = randomBytes(20_000);
+		const first = await transport.uploadFile(threadId, { file: { name: chunkName(4, data), data } });
+		await transport.uploadFile(threadId, { file: { name: chunkName(4, data), data } });
+		const outcome = await lostPost(threadId, data, 4);
+		expect(outcome).toMatchObject({ messageId: first.messageId, matchesSent: true });
+	});
 });

@@ -46,7 +46,8 @@ export function openArchiveContext(config: AppConfig, rest: REST, log: ArchiveLo
 			chunkSize: config.engine.chunkSize,
 			gzipLevel: config.engine.gzipLevel,
 			attachmentLimit: config.engine.attachmentLimit,
-			uploadConcurrency: config.engine.uploadConcurrency
+			uploadConcurrency: config.engine.uploadConcurrency,
+			legacyBotIds: config.discord.legacyBotIds
 		}
 	};
 	let closed: Promise<void> | undefined;
