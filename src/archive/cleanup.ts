@@ -76,7 +76,11 @@ async function deleteBoundThread(ctx: ArchiveContext, archive: Archive, threadId
 		const legacy = archive.format === ArchiveFormat.Dos1 ? null : parseLegacyCard(card);
 		const names = record !== null ? record.id === archive.id && record.uid === archive.uid : legacy !== null && legacy.archiveId === archive.id;
 		if (!names) throw refuse(`the card ${card.id} its thread was started on is not the card of ${archive.id}.`);
-		if (!card.authorIsBot) throw refuse(`the card ${card.id} was not posted by the bot.`);
+		// The bot itself — never merely a bot (a webhook or another application is one too); for the original tool's
+		// cards also a user named in DOS_LEGACY_BOT_IDS.
+		const selfId = await ctx.transport.selfUserId({ signal });
+		const trusted = card.authorId === selfId || (legacy !== null && (ctx.settings.legacyBotIds ?? []).includes(card.authorId));
+		if (!trusted) throw refuse(`the card ${card.id} was not posted by this bot.`);
 	}
 	return ctx.transport.deleteThread(threadId, { signal });
 }

@@ -107,4 +107,29 @@ describe('cleanupArchive', () => {
 		expect(harness.index.archives.get(92)!.status).toBe('complete');
 		expect(harness.emulator.state().channels.some((channel) => channel.id === victimThread)).toBe(true);
 	});
+
+	it('GIVEN an original-tool card a webhook posted, with a thread started on it WHEN cleanup is asked for the row that names them THEN it is refused: a webhook is a bot, but not this bot', async () => {
+		const card = await harness.emulator.postAs(
+			harness.archiveChannelId,
+			'webhook',
+			legacyCardContent({ lot: 93, archive_id: '#051226-93', timestamp: '2026-12-05 10:00:00', status: 'success' })
+		);
+		const thread = await harness.transport.startThread({ channelId: harness.archiveChannelId, messageId: card.id, name: '#051226-93 chunks' });
+		const row = harness.index.archives.import({
+			id: '#051226-93',
+			lot: 93,
+			uid: 'cd'.repeat(16),
+			source: '',
+			format: ArchiveFormat.LegacyV31,
+			status: ArchiveStatus.Complete,
+			chunkSize: 1024,
+			channelId: harness.archiveChannelId,
+			threadId: thread.id,
+			cardMessageId: card.id
+		});
+		const refused = await cleanupArchive(harness.context, { archive: row.id }, harness.jobRun()).catch((error: unknown) => error);
+		expect(isArchiveError(refused, ArchiveErrorCode.ThreadMismatch)).toBe(true);
+		expect(harness.emulator.state().channels.some((channel) => channel.id === thread.id)).toBe(true);
+		expect(harness.index.archives.get(93)!.status).toBe('complete');
+	});
 });
