@@ -78,7 +78,7 @@ describe('manifest', () => {
 				PASS
 			)
 		).rejects.toMatchObject({
-			message: expect.stringMatching(new RegExp(`^Manifest part\\(s\\) 1 of ${parts.length} are missing`))
+			message: expect.stringMatching(new RegExp(`^1 of the ${parts.length} manifest part\\(s\\) are missing \\(part 1\\)`))
 		});
 		await expect(openManifest([Buffer.from('not a container at all')], PASS)).rejects.toMatchObject({
 			message: expect.stringMatching(/^manifest part 1 is not a Discord Object Store chunk/)

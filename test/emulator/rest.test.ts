@@ -36,12 +36,12 @@ describe('emulator REST: gateway and identity', () => {
 		expect(info.session_start_limit.remaining).toBeGreaterThan(0);
 	});
 
-	it('GIVEN the seeded world WHEN the state is read THEN the ids are 17–19 digit snowflakes and the channels are archive and log', async () => {
+	it('GIVEN the seeded world WHEN the state is read THEN the ids are 17–19 digit snowflakes and the channels are archive, log and storage', async () => {
 		const state = emulator.state();
 		for (const id of [state.guildId, state.applicationId, state.botUserId, state.users.owner, state.users.member, state.users.outsider]) {
 			expect(id).toMatch(/^\d{17,19}$/);
 		}
-		expect(state.channels.map((channel) => channel.name).sort()).toEqual(['archive', 'log']);
+		expect(state.channels.map((channel) => channel.name).sort()).toEqual(['archive', 'log', 'storage']);
 		const me = (await rest.get(Routes.user('@me'))) as { id: string; bot: boolean };
 		expect(me).toMatchObject({ id: state.botUserId, bot: true });
 		const channel = (await rest.get(Routes.channel(emulator.ids.channels.archive))) as APIChannel;
