@@ -14,7 +14,7 @@ import {
 	JobStatus,
 	type SuggestOptions
 } from '../db/index.js';
-import { formatBytes, ProgressMeter, renderCard } from './card.js';
+import { countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
 import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
 import type { ArchiveContext, JobRun } from './context.js';
@@ -394,8 +394,8 @@ export function describeActivity(job: ActivityOutcome): string {
 			if (job.kind !== JobKind.Download) return `${what} finished${when}: see the last verification.`;
 			const files = number('files') ?? 0;
 			const lost = Array.isArray(job.result?.lost) ? job.result.lost.length : 0;
-			const counts = `${files} file${files === 1 ? '' : 's'}, ${formatBytes(number('bytes') ?? 0)}, ${number('chunksFetched') ?? 0} chunk(s) fetched`;
-			return lost > 0 ? `⚠️ Download partly restored${when}: ${counts}, ${lost} file(s) lost.` : `${what} restored${when}: ${counts}.`;
+			const counts = `${countOf(files, 'file')}, ${formatBytes(number('bytes') ?? 0)}, ${countOf(number('chunksFetched') ?? 0, 'chunk')} fetched (the manifest's included)`;
+			return lost > 0 ? `⚠️ Download partly restored${when}: ${counts}, ${countOf(lost, 'file')} lost.` : `${what} restored${when}: ${counts}.`;
 		}
 		case JobStatus.Cancelled:
 			return `${what} cancelled${when}.`;

@@ -83,7 +83,7 @@ describe('autocomplete choices, card links and log lines', () => {
 			result: { files: 3, bytes: 2048, chunksFetched: 2, lost: [], restoredTo: '/srv/downloads/#241126-07 docs' }
 		} as unknown as Job;
 		const restored = jobLogLine({ type: 'finished', job }, '#241126-07');
-		expect(restored).toBe('✅ download of #241126-07 done: 3 file(s), 2.00 KiB, 2 chunk(s) fetched.');
+		expect(restored).toBe("✅ download of #241126-07 done: 3 files, 2.00 KiB, 2 chunks fetched (the manifest's included).");
 		expect(jobLogLine({ type: 'finished', job: { ...job, result: null }, error: { code: 'CANCELLED', message: 'x' } }, '#241126-07')).toBe(
 			'⏹️ download of #241126-07 stopped (CANCELLED).'
 		);

@@ -1,4 +1,4 @@
-import { formatBytes } from '../../archive/card.js';
+import { countOf, formatBytes } from '../../archive/card.js';
 import type { RunnerEvent } from '../../archive/runner.js';
 import type { ArchiveService } from '../../archive/service.js';
 import { postLogLine } from '../../archive/upload.js';
@@ -18,12 +18,12 @@ export function jobLogLine(event: RunnerEvent, archiveId: string | null): string
 	return `${stopped ? '⏹️' : '❌'} ${subject} ${stopped ? 'stopped' : 'failed'} (${event.error.code})${by}.`;
 }
 
-/** A finished download's counts (never its paths): `: 12 files, 3.4 MB, 5 chunks fetched`. */
+/** A finished download's counts (never its paths): `: 12 files, 3.4 MB, 5 chunks fetched (the manifest's included)`. */
 function resultCounts(job: Job): string {
 	if (job.kind !== JobKind.Download || !job.result) return '';
 	const value = (key: string) => (typeof job.result?.[key] === 'number' ? job.result[key] : 0);
 	const lost = Array.isArray(job.result.lost) ? job.result.lost.length : 0;
-	return `: ${value('files')} file(s), ${formatBytes(value('bytes'))}, ${value('chunksFetched')} chunk(s) fetched${lost > 0 ? `, ${lost} file(s) lost` : ''}`;
+	return `: ${countOf(value('files'), 'file')}, ${formatBytes(value('bytes'))}, ${countOf(value('chunksFetched'), 'chunk')} fetched (the manifest's included)${lost > 0 ? `, ${countOf(lost, 'file')} lost` : ''}`;
 }
 
 /**
