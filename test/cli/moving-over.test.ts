@@ -97,6 +97,9 @@ describe('the README walk-through "Moving over from the original tool", against 
 		// What the README says the import prints, and the two `diff -r … && echo identical` lines.
 		expect(outputs[1]).toContain('#201124-01 · lot 1 · complete · 6 message(s) in the storage channel');
 		expect(outputs.filter((out) => out.trim() === 'identical')).toHaveLength(2);
+		// A thread-less archive has no thread: the download's note about its manifest does not speak of one.
+		expect(outputs[2]).toContain('the only one among its messages');
+		expect(outputs[2]).not.toContain('thread');
 
 		// Byte-identical to the sample content itself, not only to the copy the sandbox wrote beside it.
 		const seeded: Record<string, string> = {};
