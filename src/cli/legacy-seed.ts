@@ -12,7 +12,7 @@ export const LEGACY_SAMPLE_FOLDER = 'legacy-sample';
 
 /** What {@link seedLegacyArchive} put into the sandbox. */
 export interface LegacySeed {
-	/** False when the data folder already held a history log: nothing was posted or written again. */
+	/** False when the data folder already held the history log: nothing was posted or written again. */
 	readonly seeded: boolean;
 	/** `<data>/discord-drive-history.json`. */
 	readonly logFile: string;
@@ -77,14 +77,14 @@ export const LEGACY_SEED_DATE = new Date(Date.UTC(2024, 10, 20, 9, 15, 0));
  * status line, then one message per chunk file and the manifest, all in the storage channel with no card and no
  * thread — and writes the history log the original kept of it, `<data>/discord-drive-history.json`, in its exact
  * shape. The files it was made of are written to `<data>/legacy-sample` to compare a restore with. Does nothing
- * when the data folder already holds either (the emulated Discord keeps what was posted).
+ * when the data folder already holds that history log (the emulated Discord keeps what was posted).
  *
  * @throws the transport's DiscordError when a post fails; file system errors.
  */
 export async function seedLegacyArchive(options: SeedLegacyOptions): Promise<LegacySeed> {
 	const logFile = path.join(options.dataDir, HISTORY_LOG_FILE);
 	const sampleDir = path.join(options.dataDir, LEGACY_SAMPLE_FOLDER);
-	if (existsSync(logFile) || existsSync(sampleDir)) {
+	if (existsSync(logFile)) {
 		const earlier = await readFile(logFile, 'utf8').then(
 			(text) => /"archive_id": "(#\d{6}-\d{2,})"/u.exec(text)?.[1],
 			() => undefined
@@ -94,8 +94,6 @@ export async function seedLegacyArchive(options: SeedLegacyOptions): Promise<Leg
 	const now = options.createdAt ?? LEGACY_SEED_DATE;
 	const { lot, transport, storageChannelId: storage, signal } = options;
 	const files = legacySampleFiles();
-	await mkdir(sampleDir, { recursive: true });
-	for (const file of files) await writeFile(path.join(sampleDir, file.name), file.data);
 	const archive = await writeLegacyArchive(files, { passphrase: options.passphrase, sourceFolder: LEGACY_SAMPLE_FOLDER, createdAt: now, signal });
 	const archiveId = `#${two(now.getUTCDate())}${two(now.getUTCMonth() + 1)}${two(now.getUTCFullYear() % 100)}-${two(lot)}`;
 	const timestamp = `${now.getUTCFullYear()}-${two(now.getUTCMonth() + 1)}-${two(now.getUTCDate())} ${two(now.getUTCHours())}:${two(now.getUTCMinutes())}:${two(now.getUTCSeconds())}`;
@@ -116,6 +114,10 @@ export async function seedLegacyArchive(options: SeedLegacyOptions): Promise<Leg
 		uploaded_files: posted.map((file) => file.name),
 		failed_files: []
 	};
+	// The log last, as the original wrote it after the posts: a seed stopped half-way is made again, whole, at the next
+	// start (the messages it left are named by no log, so nothing reads them).
+	await mkdir(sampleDir, { recursive: true });
+	for (const file of files) await writeFile(path.join(sampleDir, file.name), file.data);
 	await writeFile(logFile, pythonJson([entry]));
 	return { seeded: true, logFile, sampleDir, archiveId, lot };
 }
