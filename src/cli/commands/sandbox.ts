@@ -290,6 +290,7 @@ function legacyNextSteps(cliEnv: string, legacy: NonNullable<SandboxReady['legac
 		`  ${dos} download '${id}'`,
 		`  ${dos} verify '${id}' --full`,
 		`  ${dos} migrate-legacy`,
+		'then find and restore it from Discord alone, with a new index: see "Moving over from the original tool" in the README.',
 		''
 	].join('\n');
 }
