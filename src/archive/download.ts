@@ -786,7 +786,7 @@ export function legacyManifestNotes(fetched: Pick<FetchedLegacyManifest, 'file' 
 		fetched.chosenBy === 'recorded'
 			? 'the one the index recorded when the archive was first seen'
 			: fetched.chosenBy === 'only'
-				? 'the only one in the thread; the index recorded none'
+				? 'the only one among its messages; the index recorded none'
 				: 'the earliest posted; the index recorded none';
 	const notes = [
 		`Original-tool archive: each chunk is authenticated, but its file list (the manifest) is not. The manifest read was ${fetched.file} (message ${fetched.messageId}), ${how}.`

@@ -58,7 +58,7 @@ afterAll(async () => {
 describe('the headless CLI against a local Discord', () => {
 	describe('the sandbox', () => {
 		let child: ChildProcess;
-		let ready: { cliEnv: string; api: string; control: string; uploadRoot: string; dataDir: string };
+		let ready: { cliEnv: string; api: string; control: string; uploadRoot: string; dataDir: string; storageChannelId: string };
 		const work = () => path.join(dir, 'sandbox-work');
 		beforeAll(async () => {
 			await ensureBuilt();
@@ -89,6 +89,7 @@ describe('the headless CLI against a local Discord', () => {
 			const text = await readFile(ready.cliEnv, 'utf8');
 			expect(text).toContain(`DISCORD_API_URL=${ready.api}`);
 			expect(text).toContain(`DOS_DB_PATH=${path.join(dir, 'sandbox', 'dos.sqlite')}`);
+			expect(text).toContain(`DISCORD_DRIVE_STORAGE_CHANNEL_ID=${ready.storageChannelId}\n`);
 
 			const empty = await dos(['--env-file', ready.cliEnv, 'list'], work());
 			expect(empty.code, empty.stderr).toBe(0);
@@ -134,6 +135,7 @@ describe('the headless CLI against a local Discord', () => {
 		it("GIVEN the settings dos emulator writes WHEN a CLI loads them THEN the emulator's own token is accepted and an upload lands there", async () => {
 			const cliEnv = await writeCliEnv(emulator.dataDir, emulatorCliEnv(emulator), 'the emulator');
 			expect(JSON.parse(readyLine(emulator, cliEnv))).toMatchObject({ token: 'emulator-bot-token', cliEnv });
+			expect(await readFile(cliEnv, 'utf8')).toContain(`DISCORD_DRIVE_STORAGE_CHANNEL_ID=${emulator.ids.channels.storage}\n`);
 			// `dos emulator --data ./rel` writes absolute paths: the file is read from wherever the CLI runs.
 			const relative = emulatorCliEnv(Object.assign(Object.create(emulator) as Emulator, { dataDir: 'data/emulator' }));
 			expect(relative.DOS_DB_PATH).toBe(path.resolve('data/emulator/dos.sqlite'));

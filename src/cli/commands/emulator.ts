@@ -32,6 +32,8 @@ export function emulatorCliEnv(emulator: Emulator): Record<string, string> {
 		DISCORD_BOT_TOKEN: emulator.token,
 		DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: emulator.ids.channels.archive,
 		DISCORD_DRIVE_LOG_CHANNEL_ID: emulator.ids.channels.log,
+		// Where the original tool's thread-less archives live, as in the sandbox.
+		DISCORD_DRIVE_STORAGE_CHANNEL_ID: emulator.ids.channels.storage,
 		// Absolute: the file is read from wherever the CLI runs.
 		DOS_DB_PATH: path.resolve(emulator.dataDir, 'dos.sqlite')
 	};

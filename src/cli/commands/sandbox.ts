@@ -5,7 +5,10 @@ import type { Command } from 'commander';
 import type { DosClient } from '../../bot/client.js';
 import { type AppConfig, type ConfigEnv, parseConfig, readEnvironment } from '../../config.js';
 import { type Emulator, type EmulatorLimits, startEmulator } from '../../emulator/index.js';
+import { openIndex } from '../../db/index.js';
+import { DiscordTransport } from '../../discord/index.js';
 import { writeCliEnv } from '../cli-env.js';
+import { type LegacySeed, seedLegacyArchive } from '../legacy-seed.js';
 import { type CliContext, integerOption } from '../context.js';
 import { describeFailure, ExitCode } from '../failure.js';
 
@@ -26,6 +29,11 @@ export interface SandboxOptions {
 	readonly writeLog?: (line: string) => void;
 	/** Receives the sandbox's own notices (the sandbox-key warning); default stderr. */
 	readonly notice?: (text: string) => void;
+	/**
+	 * Puts one archive of the original tool into the storage channel and its history log into the data folder, once
+	 * (see {@link seedLegacyArchive}), so the "moving over" walk-through can be followed against the sandbox.
+	 */
+	readonly withLegacy?: boolean;
 }
 
 /** The one JSON line `dos sandbox` prints when the bot is ready. */
@@ -37,12 +45,16 @@ export interface SandboxReady {
 	readonly downloadRoot: string;
 	readonly archiveChannelId: string;
 	readonly logChannelId: string;
+	/** Where the original tool's thread-less archives' chunk messages are (DISCORD_DRIVE_STORAGE_CHANNEL_ID). */
+	readonly storageChannelId: string;
 	readonly api: string;
 	readonly guildId: string;
 	readonly users: { readonly owner: string; readonly member: string; readonly outsider: string };
 	readonly dataDir: string;
 	/** The settings file a `dos` command loads to work on the sandbox's archives: `dos --env-file <cliEnv> list`. */
 	readonly cliEnv: string;
+	/** With `--with-legacy`: the original tool's history log to import, the seeded archive, and its files as they were. */
+	readonly legacy?: { readonly seeded: boolean; readonly logFile: string; readonly sampleDir: string; readonly archiveId?: string };
 }
 
 /** A running sandbox: the emulator and the bot in this process. */
@@ -93,6 +105,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 	const emulator = await startEmulator({ port: options.port ?? 0, dataDir: paths.discord, ...(options.limits ? { limits: options.limits } : {}) });
 	try {
 		const { ids } = emulator;
+		// Before the bot starts, so that the index is not shared yet: the seeded lot goes above any lot it holds.
+		const legacy = options.withLegacy === true ? await seedLegacy(emulator, dataDir, paths.database, userKey) : undefined;
 		const config = parseConfig(
 			{
 				...env,
@@ -100,6 +114,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 				DISCORD_API_URL: emulator.apiUrl,
 				DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: ids.channels.archive,
 				DISCORD_DRIVE_LOG_CHANNEL_ID: ids.channels.log,
+				DISCORD_DRIVE_STORAGE_CHANNEL_ID: ids.channels.storage,
 				GUILD_ID: ids.guildId,
 				OWNER_IDS: ids.users.owner,
 				ALLOWED_ROLE_IDS: ids.roles.member,
@@ -130,6 +145,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 				DISCORD_BOT_TOKEN: SANDBOX_TOKEN,
 				DISCORD_DRIVE_ARCHIVE_CHANNEL_ID: ids.channels.archive,
 				DISCORD_DRIVE_LOG_CHANNEL_ID: ids.channels.log,
+				DISCORD_DRIVE_STORAGE_CHANNEL_ID: ids.channels.storage,
 				DISCORD_DRIVE_UPLOAD_PATH: paths.uploads,
 				DISCORD_DRIVE_DOWNLOAD_PATH: paths.downloads,
 				DOS_DB_PATH: paths.database,
@@ -144,11 +160,22 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 			downloadRoot: paths.downloads,
 			archiveChannelId: ids.channels.archive,
 			logChannelId: ids.channels.log,
+			storageChannelId: ids.channels.storage,
 			api: emulator.apiUrl,
 			guildId: ids.guildId,
 			users: ids.users,
 			dataDir,
-			cliEnv
+			cliEnv,
+			...(legacy === undefined
+				? {}
+				: {
+						legacy: {
+							seeded: legacy.seeded,
+							logFile: legacy.logFile,
+							sampleDir: legacy.sampleDir,
+							...(legacy.archiveId === undefined ? {} : { archiveId: legacy.archiveId })
+						}
+					})
 		};
 		let closing: Promise<void> | undefined;
 		const close = () =>
@@ -164,6 +191,23 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 	} catch (error) {
 		await emulator.close();
 		throw error;
+	}
+}
+
+/** Seeds the original tool's archive as the sandbox's bot user, with the lot after the highest the index holds. */
+async function seedLegacy(emulator: Emulator, dataDir: string, database: string, passphrase: string): Promise<LegacySeed> {
+	const index = openIndex({ path: database });
+	let lot: number;
+	try {
+		lot = index.archives.lastLot() + 1;
+	} finally {
+		index.close();
+	}
+	const transport = new DiscordTransport({ token: SANDBOX_TOKEN, apiUrl: emulator.apiUrl });
+	try {
+		return await seedLegacyArchive({ transport, storageChannelId: emulator.ids.channels.storage, dataDir, passphrase, lot });
+	} finally {
+		transport.close();
 	}
 }
 
@@ -183,6 +227,7 @@ async function sandboxKey(file: string): Promise<string> {
 interface SandboxCommandOptions {
 	data: string;
 	port: number;
+	withLegacy?: boolean;
 }
 
 /** `dos sandbox [--data DIR] [--port N]`: the emulator and the bot in one process, until Ctrl-C. */
@@ -192,6 +237,10 @@ export function register(program: Command, context: CliContext): void {
 		.description('Run the bot against a local emulated Discord, no token needed; prints one JSON line when ready.')
 		.option('--data <dir>', 'folder for the sandbox (emulated Discord, index, upload and download roots)', 'data/sandbox')
 		.option('--port <n>', 'TCP port of the emulator on 127.0.0.1 (0 picks a free one)', integerOption('--port', 0, 65_535), 0)
+		.option(
+			'--with-legacy',
+			'put one archive of the original tool into the storage channel and its history log into the data folder (once), to try moving over'
+		)
 		.action(async (options: SandboxCommandOptions) => {
 			const { io } = context;
 			let sandbox: Sandbox;
@@ -203,7 +252,8 @@ export function register(program: Command, context: CliContext): void {
 					// Discord settings of the file are replaced by the sandbox's own.
 					env: readEnvironment({ env: io.env, cwd: io.cwd }),
 					writeLog: (line) => io.stderr.write(line),
-					notice: (text) => io.stderr.write(text)
+					notice: (text) => io.stderr.write(text),
+					withLegacy: options.withLegacy ?? false
 				});
 			} catch (error) {
 				const failure = describeFailure(error);
@@ -215,6 +265,8 @@ export function register(program: Command, context: CliContext): void {
 			io.stderr.write(
 				`The dos CLI works on this sandbox's archives with: dos --env-file ${sandbox.ready.cliEnv} <command>  (e.g. dos --env-file ${sandbox.ready.cliEnv} list)\n`
 			);
+			const { legacy } = sandbox.ready;
+			if (legacy !== undefined) io.stderr.write(legacyNextSteps(sandbox.ready.cliEnv, legacy));
 			await new Promise<void>((resolve) => {
 				if (io.signal.aborted) resolve();
 				io.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -223,4 +275,22 @@ export function register(program: Command, context: CliContext): void {
 			await sandbox.close();
 			context.exitCode = ExitCode.Ok;
 		});
+}
+
+/** What to run next to move the seeded archive over: the README's walk-through, with this sandbox's paths. */
+function legacyNextSteps(cliEnv: string, legacy: NonNullable<SandboxReady['legacy']>): string {
+	const id = legacy.archiveId ?? '<the id import-legacy prints>';
+	const dos = `npm run dos -- --env-file ${cliEnv}`;
+	return [
+		!legacy.seeded
+			? `The original tool's archive was seeded at an earlier start (its history log: ${legacy.logFile}); nothing was posted again.`
+			: `Seeded the original tool's archive ${id} in the storage channel and its history log in ${legacy.logFile}.`,
+		'Move it over, from another terminal:',
+		`  ${dos} index import-legacy ${legacy.logFile}`,
+		`  ${dos} download '${id}'`,
+		`  ${dos} verify '${id}' --full`,
+		`  ${dos} migrate-legacy`,
+		'then find and restore it from Discord alone, with a new index: see "Moving over from the original tool" in the README.',
+		''
+	].join('\n');
 }

@@ -51,3 +51,11 @@ export {
 	type VerifyLegacyOptions,
 	verifyLegacyFolder
 } from './verify.js';
+export {
+	type LegacySourceFile,
+	type LegacyWrittenArchive,
+	type LegacyWrittenFile,
+	type WriteLegacyArchiveOptions,
+	sealLegacyChunk,
+	writeLegacyArchive
+} from './writer.js';
