@@ -17,6 +17,15 @@ import { type ArchiveHarness, randomContent, startArchiveHarness } from './suppo
 
 const b64 = (data: Uint8Array) => Buffer.from(data).toString('base64');
 
+/**
+ * Threads are locked as soon as they are started; a moderator (or another application with Manage Threads) can still
+ * reopen one and post. The attacker here is one of those: the thread is opened before each foreign post.
+ */
+async function postAsForeigner(harness: ArchiveHarness, ...args: Parameters<ArchiveHarness['emulator']['postAs']>) {
+	await harness.transport.setThreadState(args[0], { archived: false, locked: false });
+	return harness.emulator.postAs(...args);
+}
+
 describe('look-alike chunk copies', () => {
 	let harness: ArchiveHarness;
 
@@ -44,7 +53,7 @@ describe('look-alike chunk copies', () => {
 		const bytes = Buffer.from(await (await fetch(attachment.url)).arrayBuffer());
 		await harness.transport.unarchiveThread(threadId);
 		await harness.transport.uploadFile(threadId, { file: { name: attachment.filename, data: bytes } });
-		await harness.emulator.postAs(threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
+		await postAsForeigner(harness, threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
 
 		const context = await freshIndexContext();
 		const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
@@ -57,7 +66,7 @@ describe('look-alike chunk copies', () => {
 		const { threadId } = await postLegacyFixture(harness, FIXTURE_DIR);
 		const original = harness.emulator.messages(threadId).find((message) => message.attachments.some((a) => !a.filename.endsWith('.json')))!;
 		const attachment = original.attachments[0]!;
-		await harness.emulator.postAs(threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
+		await postAsForeigner(harness, threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
 
 		const context = await freshIndexContext();
 		await rebuildIndex(context, {}, harness.jobRun());
@@ -92,7 +101,7 @@ describe('look-alike parts in a rebuild', () => {
 		await harness.transport.unarchiveThread(threadId);
 		for (let copy = 0; copy < 9; copy++) {
 			const junk = randomBytes(400);
-			await harness.emulator.postAs(threadId, 'webhook', 'manifest', [
+			await postAsForeigner(harness, threadId, 'webhook', 'manifest', [
 				{ name: manifestPartFileName(archive.id, 0, createHash('sha256').update(junk).digest('hex')), data: b64(junk) }
 			]);
 		}
@@ -111,7 +120,7 @@ describe('look-alike parts in a rebuild', () => {
 			.find((message) => message.attachments.some((attachment) => parseStagedName(attachment.filename)?.kind === 'data'))!;
 		const attachment = genuine.attachments[0]!;
 		await harness.transport.deleteMessage(threadId, genuine.id);
-		const planted = await harness.emulator.postAs(threadId, 'webhook', 'chunk', [
+		const planted = await postAsForeigner(harness, threadId, 'webhook', 'chunk', [
 			{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }
 		]);
 		const fresh = await freshIndexContext();
@@ -130,7 +139,7 @@ describe('look-alike parts in a rebuild', () => {
 			.find((message) => message.attachments.some((attachment) => parseStagedName(attachment.filename)?.kind === 'data'))!;
 		const attachment = genuine.attachments[0]!;
 		await harness.transport.deleteMessage(threadId, genuine.id);
-		await harness.emulator.postAs(threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
+		await postAsForeigner(harness, threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
 		const verified = await verifyArchive(harness.context, { archive: archive.id, level: 'full' }, harness.jobRun());
 		expect(verified.ok).toBe(false);
 		expect(verified.chunks).toMatchObject([{ kind: 'data', index: parseStagedName(attachment.filename)!.index, code: 'MISSING_CHUNK' }]);
