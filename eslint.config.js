@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 /**
- * The layers of DESIGN.md §2. Arrows point down: bot/cli → archive → discord/db → core.
+ * The layers of docs/design.md §2. Arrows point down: bot/cli → archive → discord/db → core.
  * Each entry lists what a layer may not import; `src/core` also may not read the environment or print.
  */
 const appLayers = ['config', 'db', 'discord', 'archive', 'bot', 'cli', 'emulator'];
@@ -12,12 +12,12 @@ const forbid = (layers, packages) => ({
 	'no-restricted-imports': [
 		'error',
 		{
-			paths: packages.map((name) => ({ name, message: 'This layer may not depend on this package (DESIGN.md §2).' })),
+			paths: packages.map((name) => ({ name, message: 'This layer may not depend on this package (docs/design.md §2).' })),
 			patterns: [
-				...packages.map((name) => ({ group: [`${name}/*`], message: 'This layer may not depend on this package (DESIGN.md §2).' })),
+				...packages.map((name) => ({ group: [`${name}/*`], message: 'This layer may not depend on this package (docs/design.md §2).' })),
 				...layers.map((name) => ({
 					regex: `^\\.{1,2}/(.*/)?${name}(/|\\.js$|$)`,
-					message: `This layer may not import src/${name} (DESIGN.md §2).`
+					message: `This layer may not import src/${name} (docs/design.md §2).`
 				}))
 			]
 		}

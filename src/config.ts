@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { CONTAINER_OVERHEAD, DEFAULT_ATTACHMENT_LIMIT, DEFAULT_CHUNK_SIZE, DEFAULT_GZIP_LEVEL } from './core/index.js';
 
 /**
- * The one place that reads the environment (DESIGN.md §6). Values come from the process environment and, beneath
+ * The one place that reads the environment (docs/design.md §6). Values come from the process environment and, beneath
  * it, a `.env` file; everything is validated at once and every problem is listed.
  */
 
@@ -105,7 +105,7 @@ export class ConfigError extends Error {
 	}
 }
 
-/** The variables read, as documented in DESIGN.md §6. */
+/** The variables read, as documented in docs/design.md §6. */
 export const CONFIG_VARIABLES = [
 	'DISCORD_BOT_TOKEN',
 	'DISCORD_DRIVE_ARCHIVE_CHANNEL_ID',

@@ -4,7 +4,7 @@ import { type Archive, ArchiveFormat, ArchiveStatus, valuesOf } from '../db/inde
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 
 /**
- * The machine-readable record every archive card carries (DESIGN.md §3.3): only non-secret facts — id, lot, uid,
+ * The machine-readable record every archive card carries (docs/design.md §3.3): only non-secret facts — id, lot, uid,
  * label, status, format, counts, sizes, chunk size, creation time, thread — so that a skeleton index can be rebuilt
  * from the archive channel even without the key.
  *

@@ -4,7 +4,7 @@ import { type Archive, ArchiveFormat, ArchiveStatus } from '../db/index.js';
 import { cardRecordOf, encodeCardRecordUrl } from './card-record.js';
 
 /**
- * Archive cards (DESIGN.md §4–§5): the embed and buttons that show one archive in the archive channel, rendered as
+ * Archive cards (docs/design.md §4–§5): the embed and buttons that show one archive in the archive channel, rendered as
  * Discord API JSON from the index row and the progress of its running job. Pure: the upload job and the bot render
  * the same card from the same inputs. Every card carries the machine-readable record (card-record.ts) in its title
  * link, out of a reader's way; the footer says the lot and the format in words.

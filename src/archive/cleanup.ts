@@ -8,7 +8,7 @@ import { legacyCardContent, parseLegacyCard } from './legacy-card.js';
 import { deleteRecordedMessages } from './legacy-messages.js';
 
 /**
- * Cleanup (DESIGN.md §4): deletes an archive's thread — every chunk message in one request — marks the archive
+ * Cleanup (docs/design.md §4): deletes an archive's thread — every chunk message in one request — marks the archive
  * `deleted` in the index (its row, file list and history stay, so it can still be found and its card explained) and
  * greys its card. Idempotent: a second run, or a thread someone already deleted, is a success that changes nothing.
  */

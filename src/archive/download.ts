@@ -40,7 +40,7 @@ import type { ArchiveContext, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 
 /**
- * The read side's downloads (DESIGN.md §4, Download): one archive, or selected paths of it, from its thread into
+ * The read side's downloads (docs/design.md §4, Download): one archive, or selected paths of it, from its thread into
  * `[Archive] #DDMMYY-NN` under the download root, then restored into a new folder beside it. URLs are never
  * stored: the thread is paged right before downloading and the transport fetches fresh ones on 403/404/expiry.
  */

@@ -9,7 +9,7 @@ import { type DiscordTransport, isTransportError, type LiveAttachment } from '..
 import type { ArchiveContext, ArchiveLog, JobRun } from './context.js';
 
 /**
- * Index backups through the log channel (DESIGN.md §4): a consistent snapshot of the SQLite index (online backup
+ * Index backups through the log channel (docs/design.md §4): a consistent snapshot of the SQLite index (online backup
  * API), sealed as kind "index backup" under the passphrase, posted as `dos-index.<UTC time>.<hash>.bin` — opaque, and
  * recognisable among other messages. Restoring fetches the newest one, opens it with the key and only then replaces
  * the index file; a backup that does not open leaves the current index untouched.

@@ -1,5 +1,5 @@
 /**
- * The archive service (DESIGN.md §2, src/archive): the jobs built from core, db and discord, and the facade the bot
+ * The archive service (docs/design.md §2, src/archive): the jobs built from core, db and discord, and the facade the bot
  * and the CLI use.
  */
 export * from './context.js';

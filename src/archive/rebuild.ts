@@ -28,7 +28,7 @@ import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard
 import { readMigratedCard } from './legacy-migrate.js';
 
 /**
- * Rebuild (DESIGN.md §4): the index is a cache of Discord, so it can be made again from the archive channel. Every
+ * Rebuild (docs/design.md §4): the index is a cache of Discord, so it can be made again from the archive channel. Every
  * card is read — ours (a thread of opaque chunks whose manifest the key opens) and the original tool's (a JSON-block
  * card, a thread of `.bin` chunks and a plain JSON manifest) — and each archive's row, chunks and entries are
  * replaced in one transaction. Running it twice changes nothing the second time.
@@ -65,7 +65,7 @@ export interface RebuildSkip {
 }
 
 /**
- * The oddities a rebuild names (DESIGN.md §4, a hostile channel): each is reported, none overrides a genuine card and
+ * The oddities a rebuild names (docs/design.md §4, a hostile channel): each is reported, none overrides a genuine card and
  * none makes the rebuild delete anything.
  */
 export const RebuildFindingCode = {

@@ -5,7 +5,7 @@ import { isTransportError, type LiveAttachment, TransportErrorCode } from '../di
 import type { ArchiveContext } from './context.js';
 
 /**
- * Reconciles the index with what an archive's thread really holds (DESIGN.md §4, Resume), before anything is posted
+ * Reconciles the index with what an archive's thread really holds (docs/design.md §4, Resume), before anything is posted
  * again: a crash between a post and its record must neither duplicate nor lose a chunk.
  */
 

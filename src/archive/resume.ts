@@ -20,7 +20,7 @@ import { type ReconcileReport, reconcileThread } from './reconcile.js';
 import { adoptLandedCard, CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
 
 /**
- * The resume job (DESIGN.md §4, Resume): reconcile the index with the thread first, then check the source against
+ * The resume job (docs/design.md §4, Resume): reconcile the index with the thread first, then check the source against
  * the recorded plan (every entry's type, size, mtime, link target), then slice again in resume mode, reading only what
  * it must — sealing only the missing chunks, under the same archive key (one PBKDF2, from the recorded salt) — post
  * them, the manifest if missing, archive the thread, final card.

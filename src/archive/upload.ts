@@ -40,7 +40,7 @@ import { botUserId, deleteThreadMessage } from './reconcile.js';
 import { assertIndexCurrent } from './rebuild.js';
 
 /**
- * The upload job (DESIGN.md §4, Upload) and the posting pipeline it shares with resume: resolve the folder inside the
+ * The upload job (docs/design.md §4, Upload) and the posting pipeline it shares with resume: resolve the folder inside the
  * upload root, walk and plan it, allocate lot and id and record the plan, post the card and start its thread, then
  * slice in the worker pool and post chunk after chunk with bounded memory — each chunk recorded in flight (nonce and
  * sealed file) before its post and stored (message, attachment, and the hashes of the files it completes) after — then

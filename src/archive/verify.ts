@@ -23,7 +23,7 @@ import {
 } from './download.js';
 
 /**
- * Verification (DESIGN.md §4, Verify): `quick` checks that every chunk message and attachment the index records is in
+ * Verification (docs/design.md §4, Verify): `quick` checks that every chunk message and attachment the index records is in
  * the thread with its name and size, and that the manifest is there; `full` downloads and hashes every chunk (or a
  * random sample of them) and, with the key, authenticates, decompresses and checks every file, writing no plaintext
  * anywhere. The outcome is stored on the archive (last verification) and bad or missing chunks are marked, so the

@@ -16,7 +16,7 @@ const PROBE_MIN_SIZE = PROBE_SAMPLE_SIZE * PROBE_SAMPLES * 2;
 /** The largest output inflated in one buffer allocated up front (a recorded size above it is inflated piecewise). */
 const MAX_EXACT_OUTPUT = 64 * 1024 * 1024;
 
-/** Valid gzip levels: 0 stores everything raw, 9 is the default (DESIGN.md §3.2). */
+/** Valid gzip levels: 0 stores everything raw, 9 is the default (docs/design.md §3.2). */
 export const MIN_GZIP_LEVEL = 0;
 export const MAX_GZIP_LEVEL = 9;
 export const DEFAULT_GZIP_LEVEL = 9;

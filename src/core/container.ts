@@ -3,7 +3,7 @@ import { CoreError, CoreErrorCode } from './errors.js';
 import { deriveChunkKey, KEY_SIZE, MAX_KDF_ITERATIONS, SALT_SIZE } from './keys.js';
 
 /**
- * Chunk container, format 1 (DESIGN.md §3.2). Big-endian header, authenticated as the AES-GCM AAD:
+ * Chunk container, format 1 (docs/design.md §3.2). Big-endian header, authenticated as the AES-GCM AAD:
  *
  * ```
  * off len field

@@ -7,7 +7,7 @@ import { CoreError, CoreErrorCode } from './errors.js';
 /** Name of the `node:diagnostics_channel` channel on which every PBKDF2 derivation is published as `{ iterations }`. */
 export const KDF_CHANNEL = 'dos:kdf';
 
-/** PBKDF2-HMAC-SHA256 iterations for new archives (DESIGN.md §3.2). */
+/** PBKDF2-HMAC-SHA256 iterations for new archives (docs/design.md §3.2). */
 export const DEFAULT_KDF_ITERATIONS = 600_000;
 
 /** The most iterations a header may ask for: a forged header must not make us spin for hours. */

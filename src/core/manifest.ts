@@ -80,7 +80,7 @@ export interface ManifestEntry {
 	readonly target?: string;
 }
 
-/** The manifest of an archive (DESIGN.md §3.3): everything needed to restore it, given the key. */
+/** The manifest of an archive (docs/design.md §3.3): everything needed to restore it, given the key. */
 export interface Manifest {
 	readonly format: typeof MANIFEST_FORMAT;
 	readonly version: typeof MANIFEST_VERSION;

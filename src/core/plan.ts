@@ -6,7 +6,7 @@ import { CoreError, CoreErrorCode } from './errors.js';
 import { assertSafeRelativePath } from './paths.js';
 import type { EntryType, SourceEntry, WalkResult } from './walk.js';
 
-/** Default plaintext chunk size: 9,961,472 B = 9.5 MiB (DESIGN.md §3.2). */
+/** Default plaintext chunk size: 9,961,472 B = 9.5 MiB (docs/design.md §3.2). */
 export const DEFAULT_CHUNK_SIZE = 9_961_472;
 /** Default attachment limit: 10 MiB. */
 export const DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024;

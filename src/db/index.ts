@@ -1,5 +1,5 @@
 /**
- * The history index (DESIGN.md §2, src/db): SQLite through Drizzle, a cache of what Discord holds.
+ * The history index (docs/design.md §2, src/db): SQLite through Drizzle, a cache of what Discord holds.
  * Everything the archive service and the bot need is exported here; the driver stays inside.
  */
 export { assertArchiveId, formatArchiveId, parseArchiveId, type ParsedArchiveId } from './archive-id.js';

@@ -1,5 +1,5 @@
 /**
- * The Drizzle schema of the history index: a cache of what the archive channel holds (DESIGN.md §3–§4).
+ * The Drizzle schema of the history index: a cache of what the archive channel holds (docs/design.md §3–§4).
  * Nothing here is the only copy of anything, and no column holds a URL: Discord's attachment URLs expire,
  * so the index keeps channel, thread, message and attachment ids and fetches fresh URLs when it needs them.
  *
@@ -27,7 +27,7 @@ function isHex(column: AnySQLiteColumn, length: number): SQL {
 export const archives = sqliteTable(
 	'archives',
 	{
-		/** The lot number: counts up across all archives (DESIGN.md §3.1). */
+		/** The lot number: counts up across all archives (docs/design.md §3.1). */
 		lot: integer('lot').primaryKey(),
 		/** `#DDMMYY-NN`: the creation date and the lot, at least two digits. */
 		id: text('id').notNull(),

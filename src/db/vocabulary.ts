@@ -79,7 +79,7 @@ export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 /** The final statuses a job can be released with. */
 export type JobOutcome = Exclude<JobStatus, 'queued' | 'running'>;
 
-/** How deep a verification went (DESIGN.md §4, Verify). */
+/** How deep a verification went (docs/design.md §4, Verify). */
 export const VerificationLevel = {
 	Quick: 'quick',
 	Full: 'full'

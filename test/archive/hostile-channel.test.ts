@@ -14,7 +14,7 @@ import { postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness, treeDigest } from './support/harness.js';
 
 /**
- * A hostile archive channel (DESIGN.md §4): anyone who can post, edit or delete in the archive channel and its
+ * A hostile archive channel (docs/design.md §4): anyone who can post, edit or delete in the archive channel and its
  * threads. Nothing they post may be adopted, imported or restored as ours, and nothing of ours may be deleted for it.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Who may do what with `/archive` and the card buttons (DESIGN.md §5): owners (OWNER_IDS) everything, members of
+ * Who may do what with `/archive` and the card buttons (docs/design.md §5): owners (OWNER_IDS) everything, members of
  * the allowed roles (ALLOWED_ROLE_IDS) only what cannot lose, change or expose an archive. Every command,
  * button and autocomplete asks here, so the rules live in one table.
  */

@@ -1,5 +1,5 @@
 /**
- * Read support for archives of the original Python tool (DESIGN.md §3.4): manifests v3.1 (per-chunk
+ * Read support for archives of the original Python tool (docs/design.md §3.4): manifests v3.1 (per-chunk
  * encryption), v3.0 (whole-file encryption) and v2.x (plain), restore and verify of a downloaded
  * `[Archive] #DDMMYY-NN` folder, and the pieces a downloader needs (chunk names, single-chunk opening).
  */

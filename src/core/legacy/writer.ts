@@ -53,7 +53,7 @@ export async function sealLegacyChunk(plain: Uint8Array, passphrase: string, sig
 const two = (value: number) => String(value).padStart(2, '0');
 
 /**
- * Writes files as the original Python tool's v3.1 `!upload` did (DESIGN.md §3.4): each file cut into slices, each
+ * Writes files as the original Python tool's v3.1 `!upload` did (docs/design.md §3.4): each file cut into slices, each
  * slice gzipped (level 9) and sealed on its own, named `{seq:04d}-{file_id}-{hash16}-{index:04d}.bin`; a zero-byte
  * file is one chunk of the gzip of nothing; then the plain JSON manifest `{N}-manifest_{HHMMSS}_{DDMMYY}.json`.
  * Used to give the sandbox an original-tool archive to move over; the readers in this folder read it back.
