@@ -35,7 +35,9 @@ export const CoreErrorCode = {
 	/** An option is out of range (chunk size, gzip level, workers…). */
 	InvalidOption: 'INVALID_OPTION',
 	/** The work was stopped through its AbortSignal. */
-	Aborted: 'ABORTED'
+	Aborted: 'ABORTED',
+	/** Work was handed to a worker pool after it was closed: a fault of the program, not of what was asked. */
+	PoolClosed: 'POOL_CLOSED'
 } as const;
 
 export type CoreErrorCode = (typeof CoreErrorCode)[keyof typeof CoreErrorCode];
