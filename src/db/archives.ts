@@ -624,15 +624,14 @@ export class ArchiveIndex {
 		const text = cleanSearchText(options.query ?? '');
 		if (text.length > 0) {
 			const { match, shortTerms } = searchTerms(text, ['label', 'source']);
-			const textual =
-				match === null
-					? and(
-							...shortTerms.map(
-								(term) =>
-									sql`(${archives.label} like ${containsPattern(term)} escape '\\' or ${archives.source} like ${containsPattern(term)} escape '\\')`
-							)
-						)
-					: sql`${archives.lot} in (select rowid from archives_fts where archives_fts match ${match})`;
+			// Short terms narrow what the long ones found, as in suggest and file search: "photos 24" needs both.
+			const textual = and(
+				match === null ? undefined : sql`${archives.lot} in (select rowid from archives_fts where archives_fts match ${match})`,
+				...shortTerms.map(
+					(term) =>
+						sql`(${archives.label} like ${containsPattern(term)} escape '\\' or ${archives.source} like ${containsPattern(term)} escape '\\')`
+				)
+			);
 			const lot = lotOf(text);
 			const idPrefix = idPrefixOf(text);
 			conditions.push(or(textual, idPrefix === null ? undefined : idRange(idPrefix), lot === null ? undefined : eq(archives.lot, lot)));

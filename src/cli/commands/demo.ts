@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -193,6 +193,8 @@ export async function treeDigest(root: string): Promise<Map<string, string>> {
 						.update(await readFile(path.join(root, child)))
 						.digest('hex')
 				);
+			} else if (entry.isSymbolicLink()) {
+				digest.set(child, `link:${await readlink(path.join(root, child))}`);
 			} else {
 				digest.set(child, 'other');
 			}
