@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatArchiveId, MAX_GZIP_LEVEL, stageArchive } from '../../core/index.js';
-import { type CliContext, integerOption, runCommand, toolVersion } from '../context.js';
+import { type CliInvocation, integerOption, runCommand, toolVersion } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -17,7 +17,7 @@ interface SliceOptions extends OutputOptions {
 }
 
 /** `dos slice <folder> --out <dir>`: writes a staged archive (sealed chunks and manifest parts) of a folder. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('slice')
 		.description('Slice a folder into a staged archive: compressed, encrypted chunks and a sealed manifest (needs USER_KEY).')

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { isLegacyArchiveFolder, verifyLegacyFolder, verifyStagedFolder } from '../../core/index.js';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type CliContext, type CommandRun, integerOption, runCommand } from '../context.js';
+import { type CliInvocation, type CommandRun, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { legacyManifestNote } from './assemble.js';
 import { plural, allOf } from '../report.js';
@@ -24,7 +24,7 @@ const ARCHIVE_REFERENCE = /^(#?\d{6}-\d{2,}|\d{1,15}|[0-9a-f]{32})$/i;
  * decompression and every file's hash), or an archive on Discord (quick, full, or a full sample). Writes no
  * plaintext. Exit 1 naming each bad chunk.
  */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('verify')
 		.description(
