@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRecordedArchiveId } from '../core/index.js';
 import type { APIEmbed } from '../discord/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, valuesOf } from '../db/index.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
@@ -62,7 +63,7 @@ const snowflake = z.string().regex(/^\d{17,20}$/);
 
 const recordSchema = z.strictObject({
 	v: z.literal(CARD_RECORD_VERSION),
-	id: z.string().regex(/^#\d{6}-\d{2,}$/),
+	id: z.string().refine((id) => parseRecordedArchiveId(id)?.id === id),
 	lot: count.min(1),
 	uid: z.string().regex(/^[0-9a-f]{32}$/),
 	label: z.string().max(MAX_LABEL_LENGTH).nullable(),

@@ -25,7 +25,6 @@ import {
 	type ProgressEvent,
 	NAME_HASH_LENGTH,
 	openManifest,
-	parseLegacyChunkName,
 	parseLegacyManifest,
 	parseStagedName,
 	resolveInside,
@@ -823,11 +822,6 @@ function compareSnowflakes(a: string, b: string): number {
 export function isLegacyManifestName(name: string): boolean {
 	const lower = name.toLowerCase();
 	return lower.endsWith('.json') && lower.includes('manifest');
-}
-
-/** Whether an attachment name is a legacy chunk's. */
-export function isLegacyChunkAttachment(name: string): boolean {
-	return parseLegacyChunkName(name) !== null;
 }
 
 /**

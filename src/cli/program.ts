@@ -6,7 +6,7 @@ import { register as registerDemo } from './commands/demo.js';
 import { register as registerDownload } from './commands/download.js';
 import { register as registerEmulator } from './commands/emulator.js';
 import { register as registerFind } from './commands/find.js';
-import { register as registerIndex } from './commands/index.js';
+import { register as registerIndex } from './commands/index-command.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerList } from './commands/list.js';
 import { register as registerMigrateLegacy } from './commands/migrate-legacy.js';
@@ -16,12 +16,12 @@ import { register as registerSlice } from './commands/slice.js';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerUpload } from './commands/upload.js';
 import { register as registerVerify } from './commands/verify.js';
-import { type CliContext, toolVersion } from './context.js';
+import { type CliInvocation, toolVersion } from './invocation.js';
 import { describeFailure, ExitCode } from './failure.js';
 import type { CliIo } from './io.js';
 
 /** Builds the `dos` program: each command module registers itself. */
-export function buildProgram(context: CliContext): Command {
+export function buildProgram(context: CliInvocation): Command {
 	const program = new Command('dos')
 		.description('Discord Object Store: durable, encrypted, resumable folder archives in a Discord channel.')
 		.version(toolVersion())
@@ -62,7 +62,7 @@ export function buildProgram(context: CliContext): Command {
 
 /** Runs `dos` with the given arguments (without `node` and the script) and returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-	const context: CliContext = { io, exitCode: ExitCode.Ok };
+	const context: CliInvocation = { io, exitCode: ExitCode.Ok };
 	const program = buildProgram(context);
 	try {
 		await program.parseAsync([...argv], { from: 'user' });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { type AppConfig, ConfigError, type ConfigNeed } from '../config.js';
 import { createHolderToken, type HistoryIndex, openIndex } from '../db/index.js';
 import { DiscordTransport } from '../discord/index.js';
-import type { CommandRun } from './context.js';
+import type { CommandRun } from './invocation.js';
 
 /**
  * The archive service for one CLI command: the index (DOS_DB_PATH), a transport to Discord (DISCORD_BOT_TOKEN, and

@@ -57,11 +57,6 @@ export function compressForStorage(plain: Uint8Array, level: number): StoragePay
 	return { payload: raw, compressed: false };
 }
 
-/** gzip for manifests and blobs (always kept: they are JSON or SQLite pages). */
-export function gzipAlways(plain: Uint8Array, level: number): Buffer {
-	return gzipSync(plain, { level });
-}
-
 /**
  * Inflates a gzip payload, refusing to produce more than `maxSize` bytes (a forged payload cannot exhaust memory).
  * When `maxSize` is the exact size recorded (`exact`), the bytes are inflated into one buffer of that size (plus

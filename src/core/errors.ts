@@ -34,8 +34,12 @@ export const CoreErrorCode = {
 	NotFound: 'NOT_FOUND',
 	/** An option is out of range (chunk size, gzip level, workers…). */
 	InvalidOption: 'INVALID_OPTION',
+	/** A text is not an archive id `#DDMMYY-NN`, or a lot is not a positive integer (same code as the index's). */
+	InvalidArchiveId: 'INVALID_ARCHIVE_ID',
 	/** The work was stopped through its AbortSignal. */
-	Aborted: 'ABORTED'
+	Aborted: 'ABORTED',
+	/** Work was handed to a worker pool after it was closed: a fault of the program, not of what was asked. */
+	PoolClosed: 'POOL_CLOSED'
 } as const;
 
 export type CoreErrorCode = (typeof CoreErrorCode)[keyof typeof CoreErrorCode];

@@ -7,6 +7,7 @@ export * from './compression.js';
 export * from './sealing.js';
 export * from './pool.js';
 export * from './progress.js';
+export * from './archive-id.js';
 export * from './names.js';
 export * from './walk.js';
 export * from './plan.js';

@@ -7,7 +7,7 @@ import { DEFAULT_GZIP_LEVEL } from './compression.js';
 import { ChunkKind, CONTAINER_OVERHEAD, decodeChunkHeader, openContainer, sealContainer, UID_SIZE } from './container.js';
 import { CoreError, CoreErrorCode, isCoreError } from './errors.js';
 import { type ArchiveKey, type ArchiveKeyCache, deriveArchiveKey } from './keys.js';
-import { manifestPartFileName, parseArchiveId } from './names.js';
+import { manifestPartFileName, recordedArchiveId } from './names.js';
 import { assertSafeRelativePath } from './paths.js';
 import { type ArchivePlan, chunkCountFor, chunkRange } from './plan.js';
 import type { ChunkRecord } from './slice.js';
@@ -176,8 +176,8 @@ export function buildManifest(input: BuildManifestInput): Manifest {
 		format: MANIFEST_FORMAT,
 		version: MANIFEST_VERSION,
 		uid: Buffer.from(input.uid).toString('hex'),
-		id: parseArchiveId(input.archiveId).id,
-		lot: input.lot ?? parseArchiveId(input.archiveId).lot,
+		id: recordedArchiveId(input.archiveId).id,
+		lot: input.lot ?? recordedArchiveId(input.archiveId).lot,
 		label: input.label ?? '',
 		...(input.source === undefined ? {} : { source: input.source }),
 		...(input.requestedBy === undefined || input.requestedBy === null ? {} : { requestedBy: input.requestedBy }),
@@ -223,7 +223,7 @@ export function validateManifest(value: unknown): Manifest {
 		throw new CoreError(CoreErrorCode.BadFormat, `The manifest is malformed (${issues.join('; ')}). The archive is damaged or not ours.`);
 	}
 	const manifest = parsed.data as Manifest;
-	parseArchiveId(manifest.id);
+	recordedArchiveId(manifest.id);
 	const bad = (message: string, paths?: string[]) =>
 		new CoreError(CoreErrorCode.BadFormat, `The manifest is inconsistent: ${message}. The archive is damaged.`, paths ? { paths } : {});
 	const types = new Map<string, EntryType>();

@@ -39,16 +39,20 @@ export interface CryptoPool {
 	 * its offset 0) is transferred and unusable afterwards; it comes back as `returned`. `task.into`, a recycled buffer
 	 * of an earlier sealed chunk, is transferred too, and the sealed bytes are written into it when it is large enough.
 	 *
-	 * @throws {CoreError} ABORTED; INVALID_OPTION for a bad task.
+	 * @throws {CoreError} ABORTED; INVALID_OPTION for a bad task; POOL_CLOSED after {@link CryptoPool.close}.
 	 */
 	seal(task: SealChunkTask, signal?: AbortSignal): Promise<PoolSealedChunk>;
 	/**
 	 * Checks, authenticates, decrypts and inflates one chunk (see `openChunk`). `task.sealed` is transferred.
 	 *
-	 * @throws {CoreError} TAMPERED_CHUNK, WRONG_KEY, MISPLACED_CHUNK, BAD_FORMAT, HASH_MISMATCH, ABORTED.
+	 * @throws {CoreError} TAMPERED_CHUNK, WRONG_KEY, MISPLACED_CHUNK, BAD_FORMAT, HASH_MISMATCH, ABORTED; POOL_CLOSED.
 	 */
 	open(task: OpenChunkTask, signal?: AbortSignal): Promise<PoolOpenedChunk>;
-	/** sha256 (hex) of the bytes; `plain` is transferred, and handed back as `returned` for reuse. */
+	/**
+	 * sha256 (hex) of the bytes; `plain` is transferred, and handed back as `returned` for reuse.
+	 *
+	 * @throws {CoreError} ABORTED; POOL_CLOSED.
+	 */
 	hash(plain: Uint8Array, signal?: AbortSignal): Promise<{ plainSha256: string; returned?: ArrayBuffer }>;
 	/** Waits for running tasks and stops the threads. */
 	close(): Promise<void>;
@@ -78,7 +82,7 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 	let closed = false;
 
 	const run = async (message: CryptoTask, transfer: ArrayBuffer | ArrayBuffer[], signal: AbortSignal | undefined): Promise<CryptoReply> => {
-		if (closed) throw new CoreError(CoreErrorCode.InvalidOption, 'The crypto pool is closed.');
+		if (closed) throw new CoreError(CoreErrorCode.PoolClosed, 'The crypto pool is closed: no more work can be handed to it.');
 		if (signal?.aborted) throw abortedError(signal);
 		try {
 			const transferList = Array.isArray(transfer) ? transfer : [transfer];

@@ -7,7 +7,8 @@ import { CONTAINER_OVERHEAD, decodeChunkHeader, HEADER_SIZE } from './container.
 import { CoreError, CoreErrorCode, fromFsError, isCoreError } from './errors.js';
 import { type ArchiveKey, deriveArchiveKey } from './keys.js';
 import { buildManifest, type Manifest, newArchiveUid, type OpenedManifest, openManifest, sealManifest } from './manifest.js';
-import { formatArchiveId, NAME_HASH_LENGTH, parseStagedName } from './names.js';
+import { formatArchiveId, OFFLINE_LOT } from './archive-id.js';
+import { NAME_HASH_LENGTH, parseStagedName } from './names.js';
 import { DEFAULT_ATTACHMENT_LIMIT, planArchive } from './plan.js';
 import type { CryptoPool } from './pool.js';
 import type { ProgressListener } from './progress.js';
@@ -30,7 +31,7 @@ export interface StageArchiveOptions {
 	readonly outDir: string;
 	readonly passphrase: string | undefined;
 	readonly pool: CryptoPool;
-	/** `#DDMMYY-NN`; default today with lot 00. */
+	/** `#DDMMYY-NN`; default today with lot {@link OFFLINE_LOT} (01). */
 	readonly archiveId?: string;
 	readonly label?: string;
 	readonly chunkSize?: number;
@@ -63,7 +64,7 @@ export interface StagedArchive {
  */
 export async function stageArchive(options: StageArchiveOptions): Promise<StagedArchive> {
 	const { signal } = options;
-	const archiveId = options.archiveId ?? formatArchiveId(new Date(), 0);
+	const archiveId = options.archiveId ?? formatArchiveId(new Date(), OFFLINE_LOT);
 	const walked = await walk(options.source, signal ? { signal } : {});
 	const plan = planArchive(walked, { chunkSize: options.chunkSize, attachmentLimit: options.attachmentLimit ?? DEFAULT_ATTACHMENT_LIMIT });
 	const outDir = await prepareEmptyFolder(options.outDir, walked.root);

@@ -45,45 +45,6 @@ export interface VerifyOptions {
 }
 
 /**
- * Checks the sha256 of every stored chunk against its record (no key needed).
- *
- * @throws {CoreError} ABORTED. Chunk problems are reported, not thrown.
- */
-export async function verifyChunkHashes(
-	chunks: readonly { readonly index: number; readonly sha256: string; readonly storedSize: number }[],
-	options: VerifyOptions
-): Promise<VerifyReport> {
-	const { pool, signal } = options;
-	const badChunks: ChunkProblem[] = [];
-	const bytesTotal = chunks.reduce((sum, chunk) => sum + chunk.storedSize, 0);
-	let bytesDone = 0;
-	let chunksDone = 0;
-	const results = mapOrdered(chunks, pool.workers + (options.readAhead ?? 1), async (chunk) => {
-		try {
-			const sealed = await options.source(chunk.index, signal);
-			if (sealed.length !== chunk.storedSize)
-				return problem(
-					chunk.index,
-					CoreErrorCode.TamperedChunk,
-					`Chunk ${chunk.index + 1} is ${sealed.length} B, not the ${chunk.storedSize} B recorded.`
-				);
-			const { plainSha256: sha256 } = await pool.hash(sealed, signal);
-			return sha256 === chunk.sha256
-				? undefined
-				: problem(chunk.index, CoreErrorCode.TamperedChunk, `Chunk ${chunk.index + 1} does not match its recorded sha256.`);
-		} catch (error) {
-			return asProblem(chunk.index, error, signal);
-		}
-	});
-	for await (const { item, result } of results) {
-		if (result) badChunks.push(result);
-		bytesDone += item.storedSize;
-		options.onProgress?.({ phase: 'verify', bytesDone, bytesTotal, chunksDone: ++chunksDone, chunksTotal: chunks.length });
-	}
-	return { ok: badChunks.length === 0, chunksChecked: chunks.length, filesChecked: 0, authenticated: false, badChunks, badFiles: [] };
-}
-
-/**
  * Full verification with the key: every chunk's stored hash, authentication tag, decompression and plaintext hash,
  * then every file's sha256, writing no plaintext anywhere. A bad chunk makes the files it holds unverifiable;
  * every bad chunk and file is reported.

@@ -46,11 +46,6 @@ export interface WalkOptions {
 	readonly signal?: AbortSignal;
 }
 
-/** Compares names by their UTF-8 bytes, which is code-point order (not JavaScript's UTF-16 order). */
-export function compareNames(a: string, b: string): number {
-	return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /**
  * Walks a folder recursively in a stable order: files, directories (empty ones too) and symlinks (recorded with
  * their target, not followed), with modes and mtimes. Sockets, FIFOs and devices, names that are not valid UTF-8 or

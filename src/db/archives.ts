@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { assertArchiveId, formatArchiveId } from './archive-id.js';
+import { formatArchiveId, looksLikeArchiveId, parseArchiveId, type ParsedArchiveId } from '../core/archive-id.js';
 import { insertChunks, insertEntries, type ArchiveEntryInput, type PlannedChunkInput, type RecordedChunkInput } from './content.js';
 import { guard, now, sqliteCode, write, type IndexContext } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
@@ -148,7 +148,28 @@ const uidPattern = /^[0-9a-f]{32}$/;
 
 /** Whether typed text is meant as an id, lot or uid (`#241126-07`, `241126-07`, `7`, 32 hex digits), not a name. */
 function looksLikeId(text: string): boolean {
-	return /^#?\d{6}-\d+$/.test(text) || /^\d{1,15}$/.test(text) || uidPattern.test(text.toLowerCase());
+	return looksLikeArchiveId(text) || /^\d{1,15}$/.test(text) || uidPattern.test(text.toLowerCase());
+}
+
+/**
+ * Checks that `id` is an archive id as the index holds it and, when `lot` is given, that it carries that lot.
+ *
+ * @throws {IndexError} INVALID_ARCHIVE_ID otherwise.
+ */
+export function assertArchiveId(id: string, lot?: number): ParsedArchiveId {
+	const parsed = parseArchiveId(id);
+	if (!parsed) {
+		throw new IndexError(IndexErrorCode.InvalidArchiveId, `"${id}" is not an archive id: archive ids look like #241126-07 (#DDMMYY-lot).`, {
+			archiveId: id
+		});
+	}
+	if (lot !== undefined && parsed.lot !== lot) {
+		throw new IndexError(IndexErrorCode.InvalidArchiveId, `The archive id ${id} names lot ${parsed.lot}, not lot ${lot}.`, {
+			archiveId: id,
+			lot
+		});
+	}
+	return parsed;
 }
 const saltPattern = /^[0-9a-f]{32}$/;
 /** Bound on the file-name hits scanned for autocomplete; rare names are found, common ones saturate early. */
@@ -624,15 +645,14 @@ export class ArchiveIndex {
 		const text = cleanSearchText(options.query ?? '');
 		if (text.length > 0) {
 			const { match, shortTerms } = searchTerms(text, ['label', 'source']);
-			const textual =
-				match === null
-					? and(
-							...shortTerms.map(
-								(term) =>
-									sql`(${archives.label} like ${containsPattern(term)} escape '\\' or ${archives.source} like ${containsPattern(term)} escape '\\')`
-							)
-						)
-					: sql`${archives.lot} in (select rowid from archives_fts where archives_fts match ${match})`;
+			// Short terms narrow what the long ones found, as in suggest and file search: "photos 24" needs both.
+			const textual = and(
+				match === null ? undefined : sql`${archives.lot} in (select rowid from archives_fts where archives_fts match ${match})`,
+				...shortTerms.map(
+					(term) =>
+						sql`(${archives.label} like ${containsPattern(term)} escape '\\' or ${archives.source} like ${containsPattern(term)} escape '\\')`
+				)
+			);
 			const lot = lotOf(text);
 			const idPrefix = idPrefixOf(text);
 			conditions.push(or(textual, idPrefix === null ? undefined : idRange(idPrefix), lot === null ? undefined : eq(archives.lot, lot)));

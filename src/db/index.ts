@@ -2,7 +2,8 @@
  * The history index (docs/design.md §2, src/db): SQLite through Drizzle, a cache of what Discord holds.
  * Everything the archive service and the bot need is exported here; the driver stays inside.
  */
-export { assertArchiveId, formatArchiveId, parseArchiveId, type ParsedArchiveId } from './archive-id.js';
+export { formatArchiveId, parseArchiveId, type ParsedArchiveId } from '../core/archive-id.js';
+export { assertArchiveId } from './archives.js';
 export type {
 	Archive,
 	ArchiveContent,

@@ -138,20 +138,23 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 	const actualPort = (server.address() as AddressInfo).port;
 	const baseUrl = `http://${host}:${actualPort}`;
 
+	// The services are built before the emulation that holds them; the limits they read are looked up when used,
+	// so a limit changed through the control API applies at once.
+	const cdn = new CdnSigner(world.secret, baseUrl, () => emu.limits.cdnUrlLifetimeMs);
+	const payloads = new Payloads(world, cdn);
+	const gateway = new Gateway(world, payloads, () => emu.limits, `ws://${host}:${actualPort}/gateway`, options.token);
 	const emu: Emulation = {
 		world,
 		limits,
 		baseUrl,
-		cdn: new CdnSigner(world.secret, baseUrl, () => emu.limits.cdnUrlLifetimeMs),
+		cdn,
 		faults: new Faults(),
 		stats: new Stats(),
 		nonces: new NonceRegistry(),
 		interactions: new Interactions(() => emu),
-		payloads: undefined as unknown as Payloads,
-		gateway: undefined as unknown as Gateway
+		payloads,
+		gateway
 	};
-	(emu as { payloads: Payloads }).payloads = new Payloads(world, emu.cdn);
-	(emu as { gateway: Gateway }).gateway = new Gateway(world, emu.payloads, () => emu.limits, `ws://${host}:${actualPort}/gateway`, options.token);
 	const rateLimits = new RateLimits(() => emu.limits);
 	const control = new Control(emu);
 
@@ -292,13 +295,14 @@ class ResetMidBody extends Transform {
 }
 
 function bodyOf(emu: Emulation, request: IncomingMessage, resetMidBody: boolean): Readable {
-	const stages: (NodeJS.ReadWriteStream | Transform)[] = [];
+	const stages: NodeJS.ReadWriteStream[] = [];
 	const cap = emu.faults.settings.uploadBytesPerSec;
 	if (cap > 0) stages.push(new BandwidthCap(cap));
 	if (resetMidBody) stages.push(new ResetMidBody(request));
 	if (stages.length === 0) return request;
 	const out = new PassThrough();
-	pipeline([request, ...stages, out] as unknown as [Readable, PassThrough], () => undefined);
+	const streams: (NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream)[] = [request, ...stages, out];
+	pipeline(streams, () => undefined);
 	return out;
 }
 

@@ -30,16 +30,6 @@ export class SnowflakeSource {
 	}
 }
 
-/** The creation time of a snowflake, in milliseconds since the Unix epoch. */
-export function snowflakeTime(id: string): number {
-	return Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
-}
-
-/** Whether a string has the shape of a snowflake (digits only, 17–20 long). */
-export function isSnowflake(value: unknown): boolean {
-	return typeof value === 'string' && /^\d{17,20}$/.test(value);
-}
-
 /** Orders two snowflakes (numerically, as Discord does). */
 export function compareSnowflakes(a: string, b: string): number {
 	const x = BigInt(a);

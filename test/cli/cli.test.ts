@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
+import { assertArchiveId } from '../../src/db/index.js';
 import { describeTree } from '../core/tree.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -79,6 +80,8 @@ describe('dos CLI', () => {
 		expect(slice.code).toBe(0);
 		const sliced = slice.lines.at(-1)!;
 		expect(sliced).toMatchObject({ type: 'result', ok: true, files: 2, directories: 2 });
+		// Offline, the id minted is one the index would hold too (lot 01), not lot 00.
+		expect(() => assertArchiveId(sliced.archiveId as string, 1)).not.toThrow();
 		expect(slice.lines.some((line) => line.type === 'progress' && line.phase === 'slice')).toBe(true);
 		const names = await readdir(path.join(work, 'staged'));
 		expect(names.every((name) => /^\d{6}-\d{2,}\.(c\d{6}|m\d{3})\.[0-9a-f]{12}\.bin$/.test(name))).toBe(true);
@@ -209,5 +212,17 @@ describe('dos CLI', () => {
 		const chosen = await dos(['verify', 'ambiguous', '--manifest', '11-manifest_021328_241126.json'], { cwd: work });
 		expect(chosen.code).toBe(0);
 		expect(chosen.stdout).toContain('authenticates each chunk but not its file list');
+	});
+
+	it.each([
+		['--lot', '0'],
+		['--id', '#261124-00'],
+		['--id', '#321124-05']
+	])('GIVEN slice %s %s WHEN run THEN it is refused as usage: an offline id must be one the index accepts', async (flag, value) => {
+		const run = await dosHere(['slice', 'source', '--out', `refused-${value.replace('#', '')}`, flag, value], {
+			cwd: work,
+			env: { USER_KEY: KEY }
+		});
+		expect(run.code).toBe(2);
 	});
 });

@@ -188,3 +188,16 @@ describe('path suggestions inside an archive', () => {
 		expect(index.entries.suggestPaths(photos, '100%\u0000')).toEqual([]);
 	});
 });
+
+describe('short terms beside long ones', () => {
+	it('GIVEN "photos 24" WHEN listing or counting THEN the short term narrows what the long one found, as suggest does', () => {
+		const index = memoryIndex();
+		opened.push(index);
+		const lot2024 = index.archives.allocate(newArchive({ label: 'photos 2024', source: 'photos-2024', status: 'complete' })).lot;
+		const lot2023 = index.archives.allocate(newArchive({ label: 'photos 2023', source: 'photos-2023', status: 'complete' })).lot;
+		expect(index.archives.list({ query: 'photos' }).archives.map((archive) => archive.lot)).toEqual([lot2023, lot2024]);
+		expect(index.archives.list({ query: 'photos 24' }).archives.map((archive) => archive.lot)).toEqual([lot2024]);
+		expect(index.archives.count({ query: 'photos 24' })).toBe(1);
+		expect(index.archives.suggest('photos 24').map((suggestion) => suggestion.archive.lot)).toEqual([lot2024]);
+	});
+});

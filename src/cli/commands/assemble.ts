@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { assembleStagedFolder, CoreError, CoreErrorCode, isLegacyArchiveFolder, type LostFile, restoreLegacyFolder } from '../../core/index.js';
-import { type CliContext, collect, integerOption, runCommand } from '../context.js';
+import { type CliInvocation, collect, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -57,7 +57,7 @@ export function legacyManifestNote(manifestFile: string): string {
  * the original tool (detected automatically). With `--salvage` (staged archives only) a missing or damaged chunk costs
  * only the files it holds: the rest is restored, the lost files and bad chunks are listed and the exit code is 1.
  */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('assemble')
 		.description('Restore a staged archive folder (or a legacy "[Archive] #DDMMYY-NN" folder) into a folder, checking every file hash.')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ArchiveError, ArchiveErrorCode } from '../../archive/index.js';
 import type { Job } from '../../db/index.js';
-import { type CliContext, type CommandRun, runCommand } from '../context.js';
+import { type CliInvocation, type CommandRun, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
 import { openCliIndex } from '../service.js';
@@ -11,7 +11,7 @@ import { openCliIndex } from '../service.js';
  * command). The request is recorded in the job table; the holder stops the job at its next heartbeat and its card says
  * how it ended. An upload or resume stays resumable.
  */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('cancel')
 		.description('Cancel a running or queued job (upload, resume, download, verify…), whichever process runs it: by archive or by job.')

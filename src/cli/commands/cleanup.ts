@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { cleanupArchive } from '../../archive/cleanup.js';
 import { JobKind } from '../../db/index.js';
-import { type CliContext, runCommand } from '../context.js';
+import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
@@ -11,7 +11,7 @@ interface CleanupOptions extends OutputOptions {
 }
 
 /** `dos cleanup <id> --yes`: deletes an archive's thread and marks it deleted (refused without --yes). */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('cleanup')
 		.description("Delete an archive's thread (all its chunks) from Discord and mark it deleted; its card and history stay.")

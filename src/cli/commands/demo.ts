@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -7,7 +7,7 @@ import { findCardRecord } from '../../archive/card-record.js';
 import type { CardRecord } from '../../archive/card-record.js';
 import type { APIEmbed } from '../../discord/index.js';
 import type { ControlMessage, InteractionRequest, InteractionView } from '../../emulator/index.js';
-import type { CliContext } from '../context.js';
+import type { CliInvocation } from '../invocation.js';
 import { describeFailure, ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import { startSandbox } from './sandbox.js';
@@ -193,6 +193,8 @@ export async function treeDigest(root: string): Promise<Map<string, string>> {
 						.update(await readFile(path.join(root, child)))
 						.digest('hex')
 				);
+			} else if (entry.isSymbolicLink()) {
+				digest.set(child, `link:${await readlink(path.join(root, child))}`);
 			} else {
 				digest.set(child, 'other');
 			}
@@ -258,7 +260,7 @@ interface DemoOptions {
  * API, as a person clicking in Discord would, printing each step and the final card. Exit code 0 only when the
  * restored files are identical to the sample.
  */
-export async function runDemo(context: CliContext, options: DemoOptions): Promise<ExitCode> {
+export async function runDemo(context: CliInvocation, options: DemoOptions): Promise<ExitCode> {
 	const { io } = context;
 	const say = (line = '') => io.stdout.write(`${line}\n`);
 	const dataDir = await mkdtemp(path.join(tmpdir(), 'dos-demo-'));
@@ -388,7 +390,7 @@ async function findRestored(downloadRoot: string, expected: Map<string, string>)
 }
 
 /** `dos demo [--keep]`: the README's first command (`npm run demo`). */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('demo')
 		.description('Upload, verify and download a sample folder through the bot and a local emulated Discord; no token, offline.')

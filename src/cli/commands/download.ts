@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describeSkippedLots, type DownloadResult, resolveArchiveRange } from '../../archive/download.js';
 import { formatBytes } from '../../archive/index.js';
-import { collect, type CliContext, integerOption, runCommand } from '../context.js';
+import { collect, type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -23,7 +23,7 @@ interface DownloadOptions extends OutputOptions {
  * folder. With `--salvage` a chunk that is missing or damaged costs only the files it holds: the rest is restored, the
  * lost files and bad chunks are listed, the chunk folder is kept and the exit code is 1.
  */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('download')
 		.description('Download an archive (or a range of lots) and restore it into a new folder under DISCORD_DRIVE_DOWNLOAD_PATH (needs USER_KEY).')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
-import { type CliContext, integerOption, runCommand } from '../context.js';
+import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { archiveName } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -11,7 +11,7 @@ interface FindOptions extends OutputOptions {
 }
 
 /** `dos find <name>`: files, folders and links whose name matches, across archives. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('find')
 		.description('Find files, folders and links by name across all archives (at least one word of 3 characters).')

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { fetchHistoryLogBackup, historyLogError, importHistoryLog, MAX_HISTORY_LOG_BYTES, parseHistoryLog } from '../../archive/legacy-log.js';
 import { openIndex } from '../../db/index.js';
 import { DiscordTransport } from '../../discord/index.js';
-import { type CliContext, runCommand } from '../context.js';
+import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
 
@@ -17,7 +17,7 @@ interface ImportLegacyOptions extends OutputOptions {
  * named, else `DISCORD_DRIVE_LOG_FILE`, else `~/discord-drive-history.json` when it exists, else the newest backup of
  * it in the log channel.
  */
-export function register(index: Command, context: CliContext): void {
+export function register(index: Command, context: CliInvocation): void {
 	index
 		.command('import-legacy [log]')
 		.description(

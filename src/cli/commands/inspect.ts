@@ -11,7 +11,7 @@ import {
 	readStagedFolder,
 	sha256Hex
 } from '../../core/index.js';
-import { type CliContext, runCommand } from '../context.js';
+import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -22,7 +22,7 @@ interface InspectOptions extends OutputOptions {
 }
 
 /** `dos inspect <file>`: what a chunk header says; for a manifest part with USER_KEY, the manifest. Never the key. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('inspect')
 		.description("Show what a chunk or manifest file says: its header, and with USER_KEY a manifest part's archive summary and entries.")

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
-import { type CliContext, integerOption, runCommand } from '../context.js';
+import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { archiveName, plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -12,7 +12,7 @@ interface ListOptions extends OutputOptions {
 }
 
 /** `dos list [query]`: recent archives from the index, newest first, with paging. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('list')
 		.description('List archives from the index, newest first (filter by id, lot, label or source folder).')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { migrateLegacyArchives } from '../../archive/legacy-migrate.js';
-import { type CliContext, runCommand } from '../context.js';
+import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
 import { openCliService } from '../service.js';
@@ -10,7 +10,7 @@ interface MigrateLegacyOptions extends OutputOptions {
 }
 
 /** `dos migrate-legacy [--dry-run]`: a card for every archive imported from the original's history log without one. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('migrate-legacy')
 		.description(

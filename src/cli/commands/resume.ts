@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
-import { type CliContext, integerOption, runCommand } from '../context.js';
+import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -11,7 +11,7 @@ interface ResumeOptions extends OutputOptions {
 }
 
 /** `dos resume <id>`: reconciles an unfinished archive with its thread and posts what is missing. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('resume')
 		.description('Resume an interrupted, failed or cancelled upload: reconcile its thread, then post only what is missing (needs USER_KEY).')

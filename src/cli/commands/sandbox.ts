@@ -9,7 +9,7 @@ import { openIndex } from '../../db/index.js';
 import { DiscordTransport } from '../../discord/index.js';
 import { writeCliEnv } from '../cli-env.js';
 import { type LegacySeed, seedLegacyArchive } from '../legacy-seed.js';
-import { type CliContext, integerOption } from '../context.js';
+import { type CliInvocation, integerOption } from '../invocation.js';
 import { describeFailure, ExitCode } from '../failure.js';
 
 /** The token the sandbox's bot presents; the sandbox's emulator accepts any. Not a secret. */
@@ -231,7 +231,7 @@ interface SandboxCommandOptions {
 }
 
 /** `dos sandbox [--data DIR] [--port N]`: the emulator and the bot in one process, until Ctrl-C. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('sandbox')
 		.description('Run the bot against a local emulated Discord, no token needed; prints one JSON line when ready.')

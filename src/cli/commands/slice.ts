@@ -1,6 +1,15 @@
 import type { Command } from 'commander';
-import { formatArchiveId, MAX_GZIP_LEVEL, stageArchive } from '../../core/index.js';
-import { type CliContext, integerOption, runCommand, toolVersion } from '../context.js';
+import {
+	CoreError,
+	CoreErrorCode,
+	formatArchiveId,
+	MAX_GZIP_LEVEL,
+	OFFLINE_LOT,
+	parseArchiveId,
+	readArchiveId,
+	stageArchive
+} from '../../core/index.js';
+import { type CliInvocation, integerOption, runCommand, toolVersion } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -17,15 +26,20 @@ interface SliceOptions extends OutputOptions {
 }
 
 /** `dos slice <folder> --out <dir>`: writes a staged archive (sealed chunks and manifest parts) of a folder. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('slice')
 		.description('Slice a folder into a staged archive: compressed, encrypted chunks and a sealed manifest (needs USER_KEY).')
 		.argument('<folder>', 'the folder to archive')
 		.requiredOption('-o, --out <dir>', 'the staged archive folder to write (new or empty)')
 		.option('--label <label>', 'a label stored in the manifest')
-		.option('--id <id>', 'archive id #DDMMYY-NN (default: today, lot from --lot)')
-		.option('--lot <n>', 'lot number for the default id', integerOption('--lot', 0, 1_000_000), 0)
+		.option('--id <id>', 'archive id #DDMMYY-NN, lot from 01 (default: today, lot from --lot)')
+		.option(
+			'--lot <n>',
+			'lot number for the default id (default 1: offline, no index allocates lots)',
+			integerOption('--lot', 1, 1_000_000),
+			OFFLINE_LOT
+		)
 		.option('--chunk-size <bytes>', 'plaintext chunk size (default DOS_CHUNK_SIZE or 9961472)', integerOption('--chunk-size', 1, 0xffff_ffff))
 		.option('--gzip-level <n>', 'gzip level 0–9 (default DOS_GZIP_LEVEL or 9)', integerOption('--gzip-level', 0, MAX_GZIP_LEVEL))
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
@@ -38,7 +52,7 @@ export function register(program: Command, context: CliContext): void {
 					outDir: options.out,
 					passphrase: settings.userKey?.reveal(),
 					pool: pool(options.workers ?? settings.engine.workers),
-					archiveId: options.id ?? formatArchiveId(new Date(), options.lot ?? 0),
+					archiveId: options.id === undefined ? formatArchiveId(new Date(), options.lot ?? OFFLINE_LOT) : sliceId(options.id),
 					...(options.label === undefined ? {} : { label: options.label }),
 					chunkSize: options.chunkSize ?? settings.engine.chunkSize,
 					gzipLevel: options.gzipLevel ?? settings.engine.gzipLevel,
@@ -76,4 +90,19 @@ export function register(program: Command, context: CliContext): void {
 				return ExitCode.Ok;
 			})
 		);
+}
+
+/**
+ * The id `--id` names, as the index would hold it, so that a staged archive's id is accepted everywhere.
+ *
+ * @throws {CoreError} INVALID_OPTION when it is not `#DDMMYY-NN` with a real date and a lot from 01.
+ */
+function sliceId(text: string): string {
+	const id = readArchiveId(text)?.id;
+	if (id === undefined || parseArchiveId(id) === null)
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			`--id ${JSON.stringify(text)} is not an archive id: write #DDMMYY-NN with a real date and a lot from 01, e.g. #241126-07.`
+		);
+	return id;
 }

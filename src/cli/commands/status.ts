@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { formatBytes, rootStatus } from '../../archive/index.js';
-import { type CliContext, runCommand } from '../context.js';
+import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { openCliIndex } from '../service.js';
 
 /** `dos status`: index counts, running and queued jobs (of any process), roots and free space, encryption, last backup. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('status')
 		.description('Show the index: archives by status, running and queued jobs, roots and free space, encryption, last backup.')

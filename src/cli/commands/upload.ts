@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
-import { type CliContext, integerOption, runCommand } from '../context.js';
+import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -12,7 +12,7 @@ interface UploadOptions extends OutputOptions {
 }
 
 /** `dos upload <folder> [--label]`: uploads a folder under the upload root as a new archive, headless. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('upload')
 		.description('Upload a folder (inside DISCORD_DRIVE_UPLOAD_PATH) as a new archive: card, thread, chunks, manifest (needs USER_KEY).')

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { isLegacyArchiveFolder, verifyLegacyFolder, verifyStagedFolder } from '../../core/index.js';
+import { isLegacyArchiveFolder, looksLikeArchiveId, verifyLegacyFolder, verifyStagedFolder } from '../../core/index.js';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type CliContext, type CommandRun, integerOption, runCommand } from '../context.js';
+import { type CliInvocation, type CommandRun, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { legacyManifestNote } from './assemble.js';
 import { plural, allOf } from '../report.js';
@@ -17,14 +17,16 @@ interface VerifyOptions extends OutputOptions {
 }
 
 /** What names an archive in the index rather than a folder: `#241126-07`, `241126-07`, a lot number or a uid. */
-const ARCHIVE_REFERENCE = /^(#?\d{6}-\d{2,}|\d{1,15}|[0-9a-f]{32})$/i;
+function isArchiveReference(text: string): boolean {
+	return looksLikeArchiveId(text) || /^(\d{1,15}|[0-9a-f]{32})$/i.test(text);
+}
 
 /**
  * `dos verify <dir|id>`: a staged or legacy folder offline (every chunk's hash; with USER_KEY also authentication,
  * decompression and every file's hash), or an archive on Discord (quick, full, or a full sample). Writes no
  * plaintext. Exit 1 naming each bad chunk.
  */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('verify')
 		.description(
@@ -45,7 +47,7 @@ export function register(program: Command, context: CliContext): void {
 				// name of an archive, is verified on Discord.
 				if (
 					!(await isDirectory(dir, run.io.cwd)) &&
-					(ARCHIVE_REFERENCE.test(dir) || (!looksLikePath(dir) && run.config().discord.archiveChannelId !== undefined))
+					(isArchiveReference(dir) || (!looksLikePath(dir) && run.config().discord.archiveChannelId !== undefined))
 				)
 					return verifyOnline(run, dir, options);
 				const { config, pool, reporter, io } = run;

@@ -3,7 +3,7 @@
  * encryption), v3.0 (whole-file encryption) and v2.x (plain), restore and verify of a downloaded
  * `[Archive] #DDMMYY-NN` folder, and the pieces a downloader needs (chunk names, single-chunk opening).
  */
-export { type LegacyArchiveId, legacyArchiveFolderName, parseLegacyArchiveId } from './archive-id.js';
+export { type LegacyArchiveId, legacyArchiveFolderName, parseLegacyArchiveId } from '../archive-id.js';
 export {
 	type LegacyChunkName,
 	assertLegacyChunkBytes,

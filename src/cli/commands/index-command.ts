@@ -4,7 +4,7 @@ import { restoreIndexFromLog } from '../../archive/index-backup.js';
 import { rebuildIndex } from '../../archive/rebuild.js';
 import { JobKind } from '../../db/index.js';
 import { DiscordTransport } from '../../discord/index.js';
-import { type CliContext, runCommand } from '../context.js';
+import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
@@ -16,7 +16,7 @@ interface RebuildOptions extends OutputOptions {
 }
 
 /** `dos index backup|restore|rebuild [--dry-run]|import-legacy [<log.json>]`: the history index's backups through the log channel, and its rebuild from Discord. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	const index = program.command('index').description('Back up, restore or rebuild the history index (DOS_DB_PATH).');
 
 	index

@@ -7,8 +7,8 @@ import type { ExitCode } from './failure.js';
 import type { CliIo } from './io.js';
 import { Reporter } from './report.js';
 
-/** State shared by the commands of one run. */
-export interface CliContext {
+/** One invocation of `dos`: the IO it was given and the state its commands share (exit code, `--env-file`). */
+export interface CliInvocation {
 	readonly io: CliIo;
 	exitCode: ExitCode;
 	/** `dos --env-file <path>`: settings read beneath the environment and above ./.env (the sandbox's `cli.env`). */
@@ -21,7 +21,7 @@ export interface CliContext {
  *
  * @throws {ConfigError} when the `--env-file` cannot be read.
  */
-export function commandEnvironment(context: CliContext): Record<string, string | undefined> {
+export function commandEnvironment(context: CliInvocation): Record<string, string | undefined> {
 	const { io } = context;
 	if (context.envFile === undefined) return { ...io.env };
 	const fromFile = readEnvironment({ env: {}, envFile: path.resolve(io.cwd, context.envFile) });
@@ -42,7 +42,7 @@ export interface CommandRun {
  * Runs a command handler with a reporter and a pool, turning any error into its message and exit code. The handler
  * returns the exit code (1 when the work found problems, as `verify` does).
  */
-export async function runCommand(context: CliContext, json: boolean, handler: (run: CommandRun) => Promise<ExitCode>): Promise<void> {
+export async function runCommand(context: CliInvocation, json: boolean, handler: (run: CommandRun) => Promise<ExitCode>): Promise<void> {
 	const reporter = new Reporter(context.io, json);
 	const pools: CryptoPool[] = [];
 	let warnedWeakKey = false;
