@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CardBody, type DiscordTransport, TransportError } from '../discord/index.js';
+import { type CardBody, type ArchiveTransport, TransportError } from '../discord/index.js';
 import type { ArchiveLog } from './context.js';
 
 /** Default minimum time between two progress edits of one card: card edits share the channel's rate limit. */
 export const DEFAULT_CARD_EDIT_INTERVAL_MS = 4_000;
 
 export interface CardUpdaterOptions {
-	readonly transport: DiscordTransport;
+	readonly transport: ArchiveTransport;
 	readonly channelId: string;
 	readonly messageId: string;
 	readonly log: ArchiveLog;

@@ -1,6 +1,6 @@
 import type { CryptoPool } from '../core/index.js';
 import type { HistoryIndex } from '../db/index.js';
-import type { DiscordTransport } from '../discord/index.js';
+import type { ArchiveTransport } from '../discord/index.js';
 
 /** Settings the jobs need, already validated by src/config.ts (the archive layer reads no environment). */
 export interface ArchiveSettings {
@@ -42,7 +42,7 @@ export type ArchiveLog = (level: 'debug' | 'info' | 'warn' | 'error', message: s
  */
 export interface ArchiveContext {
 	readonly index: HistoryIndex;
-	readonly transport: DiscordTransport;
+	readonly transport: ArchiveTransport;
 	readonly pool: CryptoPool;
 	readonly settings: ArchiveSettings;
 	/** This process's holder token for job leases (see src/db jobs). */

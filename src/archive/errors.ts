@@ -1,3 +1,5 @@
+import { CodedError } from '../core/errors.js';
+
 /**
  * The archive service's own error class. Failures that belong to a lower layer keep that layer's error
  * (CoreError UNSAFE_PATH / SOURCE_CHANGED / NO_KEY, IndexError ARCHIVE_BUSY, TransportError …): the bot and the CLI
@@ -35,15 +37,10 @@ export interface ArchiveErrorDetails {
 	readonly jobId?: number;
 }
 
-export class ArchiveError extends Error {
-	public readonly code: ArchiveErrorCode;
-	public readonly details: ArchiveErrorDetails;
-
+/** The archive service's error: a {@link CodedError} with the codes of {@link ArchiveErrorCode}. */
+export class ArchiveError extends CodedError<ArchiveErrorCode, ArchiveErrorDetails> {
 	public constructor(code: ArchiveErrorCode, message: string, details: ArchiveErrorDetails = {}, options?: ErrorOptions) {
-		super(message, options);
-		this.name = 'ArchiveError';
-		this.code = code;
-		this.details = details;
+		super(code, message, details, options);
 	}
 }
 

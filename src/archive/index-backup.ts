@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { CoreError, CoreErrorCode, isCoreError, openBlob, sealBlob, throwIfAborted } from '../core/index.js';
 import { restoreIndexSnapshot } from '../db/index.js';
-import { type DiscordTransport, isTransportError, type LiveAttachment } from '../discord/index.js';
+import { type ArchiveTransport, isTransportError, type LiveAttachment } from '../discord/index.js';
 import type { ArchiveContext, ArchiveLog, JobRun } from './context.js';
 
 /**
@@ -89,7 +89,7 @@ export async function backupIndex(ctx: ArchiveContext, _request: Readonly<Record
 
 /** What {@link restoreIndexFromLog} needs: it runs while no index is open (the bot stopped). */
 export interface IndexRestoreOptions {
-	readonly transport: DiscordTransport;
+	readonly transport: ArchiveTransport;
 	readonly logChannelId: string | undefined;
 	readonly passphrase: string | undefined;
 	/** The index file to replace (DOS_DB_PATH). */
@@ -229,7 +229,7 @@ function compareIds(a: string, b: string): number {
 }
 
 async function openBackup(
-	transport: DiscordTransport,
+	transport: ArchiveTransport,
 	channelId: string,
 	candidate: { readonly messageId: string; readonly attachment: LiveAttachment; readonly namedAt: Date; readonly nameHash: string },
 	passphrase: string | undefined,

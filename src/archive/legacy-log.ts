@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { LEGACY_SLICE_SIZE, parseLegacyArchiveId } from '../core/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, formatArchiveId, type HistoryIndex, isIndexError } from '../db/index.js';
-import type { DiscordTransport } from '../discord/index.js';
+import type { ArchiveTransport } from '../discord/index.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { legacyArchiveUid } from './legacy-card.js';
 
@@ -439,10 +439,10 @@ export const HISTORY_BACKUP_SEARCH = 500;
  * null when none of the last {@link HISTORY_BACKUP_SEARCH} messages holds one.
  *
  * @throws {ArchiveError} BAD_HISTORY_LOG when the newest backup is larger than {@link MAX_HISTORY_LOG_BYTES}.
- * @throws TransportError as {@link DiscordTransport.downloadAttachment}.
+ * @throws TransportError as {@link ArchiveTransport.downloadAttachment}.
  */
 export async function fetchHistoryLogBackup(
-	transport: DiscordTransport,
+	transport: ArchiveTransport,
 	logChannelId: string,
 	signal?: AbortSignal
 ): Promise<HistoryLogBackup | null> {

@@ -1,9 +1,9 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
-import { ArchiveErrorCode, isArchiveError } from '../archive/index.js';
-import { CoreErrorCode, isCoreError } from '../core/index.js';
-import { IndexErrorCode, isIndexError } from '../db/index.js';
-import { isTransportError, TransportErrorCode } from '../discord/index.js';
+import { ArchiveError, ArchiveErrorCode, isArchiveError } from '../archive/index.js';
+import { CodeTable, CoreError, CoreErrorCode, isCoreError } from '../core/index.js';
+import { IndexError, IndexErrorCode, isIndexError } from '../db/index.js';
+import { isTransportError, TransportError, TransportErrorCode } from '../discord/index.js';
 
 /** Exit codes of `dos`: 0 done, 1 the work failed, 2 the command cannot run as given (usage, configuration). */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2 } as const;
@@ -16,19 +16,15 @@ export interface Failure {
 	readonly exitCode: ExitCode;
 }
 
-/** Codes that mean the command was asked wrongly rather than that the work failed. */
-const usageCodes = new Set<string>([CoreErrorCode.NoKey, CoreErrorCode.InvalidOption, CoreErrorCode.ChunkTooLarge, CoreErrorCode.NotFound]);
-
-/** Codes of the archive service, the index and the transport that mean the command cannot run as given. */
-const serviceUsageCodes = new Set<string>([
-	ArchiveErrorCode.InvalidRequest,
-	ArchiveErrorCode.NotResumable,
-	ArchiveErrorCode.NotDownloadable,
-	IndexErrorCode.ArchiveNotFound,
-	IndexErrorCode.AmbiguousArchive,
-	IndexErrorCode.QueryTooShort,
-	TransportErrorCode.InvalidToken
-]);
+/**
+ * Codes that mean the command was asked wrongly (or cannot run as given) rather than that the work failed. Keyed by
+ * class and code: codes repeat across layers, and a TransportError NOT_FOUND is a failed job, not a usage error.
+ */
+const usageCodes = CodeTable.empty()
+	.with(CoreError, [CoreErrorCode.NoKey, CoreErrorCode.InvalidOption, CoreErrorCode.ChunkTooLarge, CoreErrorCode.NotFound])
+	.with(ArchiveError, [ArchiveErrorCode.InvalidRequest, ArchiveErrorCode.NotResumable, ArchiveErrorCode.NotDownloadable])
+	.with(IndexError, [IndexErrorCode.ArchiveNotFound, IndexErrorCode.AmbiguousArchive, IndexErrorCode.QueryTooShort])
+	.with(TransportError, [TransportErrorCode.InvalidToken]);
 
 /** The slash commands of the bot and the `dos` command that does the same: how the CLI names what a message suggests. */
 const cliCommands: Readonly<Record<string, string>> = {
@@ -59,11 +55,8 @@ export function describeFailure(error: unknown): Failure {
 	if (error instanceof CommanderError)
 		return { code: 'USAGE', message: error.message.replace(/^error: /, ''), exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage };
 	if (error instanceof ConfigError) return { code: 'CONFIG', message: error.message, exitCode: ExitCode.Usage };
-	if (isCoreError(error)) {
-		return { code: error.code, message: oneLine(error.message), exitCode: usageCodes.has(error.code) ? ExitCode.Usage : ExitCode.Failed };
-	}
-	if (isArchiveError(error) || isIndexError(error) || isTransportError(error)) {
-		return { code: error.code, message: oneLine(error.message), exitCode: serviceUsageCodes.has(error.code) ? ExitCode.Usage : ExitCode.Failed };
+	if (isCoreError(error) || isArchiveError(error) || isIndexError(error) || isTransportError(error)) {
+		return { code: error.code, message: oneLine(error.message), exitCode: usageCodes.has(error) ? ExitCode.Usage : ExitCode.Failed };
 	}
 	const message = error instanceof Error ? error.message : String(error);
 	return {

@@ -1,8 +1,56 @@
 /**
- * The one error class of the storage engine. Every failure a user can meet carries a stable `code`
- * (the CLI and the bot map codes to exit codes and replies in one place each) and a message that says
- * what happened and what to do about it.
+ * The base of every layer's error class (CoreError, IndexError, TransportError, ArchiveError, the bot's BotError):
+ * a stable `code` from the layer's own vocabulary, a message that says what happened and what to do, details for
+ * code that acts on the failure, and the `cause` of standard errors. `name` is the concrete class's name.
+ *
+ * Codes are unique within a layer only (`NOT_FOUND` is a CoreError code and a TransportError code): code that maps
+ * failures to words must match the class and the code together, see {@link CodeTable}.
  */
+export abstract class CodedError<Code extends string, Details extends object = Readonly<Record<never, never>>> extends Error {
+	public readonly code: Code;
+	public readonly details: Details;
+
+	protected constructor(code: Code, message: string, details: Details, options?: ErrorOptions) {
+		super(message, options);
+		this.name = new.target.name;
+		this.code = code;
+		this.details = details;
+	}
+}
+
+/** A class of {@link CodedError}s (the constructor), as `instanceof` takes it. */
+export type CodedErrorClass<E extends CodedError<string, object>> = abstract new (...args: never[]) => E;
+
+/**
+ * Codes picked per error class — "these CoreError codes and these TransportError codes" — answering whether an
+ * error is one of them by its class AND its code, so one layer's `NOT_FOUND` never stands for another's.
+ */
+export class CodeTable {
+	readonly #entries: readonly (readonly [CodedErrorClass<CodedError<string, object>>, ReadonlySet<string>])[];
+
+	private constructor(entries: readonly (readonly [CodedErrorClass<CodedError<string, object>>, ReadonlySet<string>])[]) {
+		this.#entries = entries;
+	}
+
+	/** An empty table; add classes with {@link CodeTable.with}. */
+	public static empty(): CodeTable {
+		return new CodeTable([]);
+	}
+
+	/** This table plus `codes` of `type` (type-checked against that class's vocabulary). */
+	public with<E extends CodedError<string, object>>(type: CodedErrorClass<E>, codes: readonly E['code'][]): CodeTable {
+		return new CodeTable([...this.#entries, [type, new Set<string>(codes)]]);
+	}
+
+	/** Whether `error` is an instance of a class of the table with one of the codes listed for that class. */
+	public has(error: unknown): boolean {
+		if (!(error instanceof CodedError)) return false;
+		const code = (error as CodedError<string, object>).code;
+		return this.#entries.some(([type, codes]) => error instanceof type && codes.has(code));
+	}
+}
+
+/** The codes of {@link CoreError}. */
 export const CoreErrorCode = {
 	/** The passphrase does not open the manifest or a chunk (authentication failed on intact bytes). */
 	WrongKey: 'WRONG_KEY',
@@ -53,15 +101,14 @@ export interface CoreErrorDetails {
 	readonly file?: string;
 }
 
-export class CoreError extends Error {
-	public readonly code: CoreErrorCode;
-	public readonly details: CoreErrorDetails;
-
+/**
+ * The one error class of the storage engine. Every failure a user can meet carries a stable `code`
+ * (the CLI and the bot map codes to exit codes and replies in one place each) and a message that says
+ * what happened and what to do about it.
+ */
+export class CoreError extends CodedError<CoreErrorCode, CoreErrorDetails> {
 	public constructor(code: CoreErrorCode, message: string, details: CoreErrorDetails = {}, options?: ErrorOptions) {
-		super(message, options);
-		this.name = 'CoreError';
-		this.code = code;
-		this.details = details;
+		super(code, message, details, options);
 	}
 }
 

@@ -1,3 +1,5 @@
+import { CodedError } from '../core/errors.js';
+
 /**
  * The one error class of the history index. Every failure a caller can meet carries a stable `code` (the bot
  * and the CLI map codes to replies and exit codes in one place each) and a message that says what to do.
@@ -54,15 +56,10 @@ export interface IndexErrorDetails {
 	readonly file?: string;
 }
 
-export class IndexError extends Error {
-	public readonly code: IndexErrorCode;
-	public readonly details: IndexErrorDetails;
-
+/** The history index's error: a {@link CodedError} with the codes of {@link IndexErrorCode}. */
+export class IndexError extends CodedError<IndexErrorCode, IndexErrorDetails> {
 	public constructor(code: IndexErrorCode, message: string, details: IndexErrorDetails = {}, options?: ErrorOptions) {
-		super(message, options);
-		this.name = 'IndexError';
-		this.code = code;
-		this.details = details;
+		super(code, message, details, options);
 	}
 }
 

@@ -1,4 +1,5 @@
 import { DiscordAPIError, HTTPError, RateLimitError } from 'discord.js';
+import { CodedError } from '../core/errors.js';
 
 /**
  * The one error class of the Discord transport. Every failure carries a stable `code` (the CLI and the bot
@@ -51,8 +52,11 @@ export interface TransportErrorDetails {
 	readonly retryable?: boolean;
 }
 
-export class TransportError extends Error {
-	public readonly code: TransportErrorCode;
+/**
+ * The transport's error: a {@link CodedError} with the codes of {@link TransportErrorCode}. The details are also
+ * fields of their own (`status`, `discordCode`, ids, `retryable`), as code acting on a failure reads them.
+ */
+export class TransportError extends CodedError<TransportErrorCode, TransportErrorDetails> {
 	public readonly status: number | undefined;
 	public readonly discordCode: number | undefined;
 	public readonly channelId: string | undefined;
@@ -61,9 +65,7 @@ export class TransportError extends Error {
 	public readonly retryable: boolean;
 
 	public constructor(code: TransportErrorCode, message: string, details: TransportErrorDetails = {}, options?: ErrorOptions) {
-		super(message, options);
-		this.name = 'TransportError';
-		this.code = code;
+		super(code, message, details, options);
 		this.status = details.status;
 		this.discordCode = details.discordCode;
 		this.channelId = details.channelId;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ArchiveError, ArchiveErrorCode } from '../../src/archive/errors.js';
 import { CoreError, CoreErrorCode } from '../../src/core/index.js';
 import { IndexError, IndexErrorCode } from '../../src/db/index.js';
+import { TransportError, TransportErrorCode } from '../../src/discord/index.js';
 import { BotError, BotErrorCode } from '../../src/bot/lib/errors.js';
 import { describeBotFailure, REPLY_TEXT_MAX } from '../../src/bot/lib/failure.js';
 import { Redactor } from '../../src/bot/lib/redact.js';
@@ -46,6 +47,22 @@ describe('error mapping', () => {
 		expect(failure.expected).toBe(false);
 		expect(failure.reference).toMatch(/^[0-9a-f]{6}$/);
 		expect(failure.message).toContain(`ref ${failure.reference!}`);
+	});
+
+	it('GIVEN NOT_FOUND from two layers WHEN described THEN only the layer listed as expected is an outcome; the other is a fault with a reference', () => {
+		const path = describeBotFailure(new CoreError(CoreErrorCode.NotFound, 'letters/2024.pdf is not in archive #241126-07.'));
+		expect(path).toMatchObject({ code: 'NOT_FOUND', expected: true, reference: undefined });
+		expect(path.message).toBe('letters/2024.pdf is not in archive #241126-07. (code NOT_FOUND)');
+		const gone = describeBotFailure(
+			new TransportError(TransportErrorCode.NotFound, 'Discord does not know the message (fetch message 1 in channel 2).', { channelId: '2' })
+		);
+		expect(gone.code).toBe('NOT_FOUND');
+		expect(gone.expected).toBe(false);
+		expect(gone.reference).toMatch(/^[0-9a-f]{6}$/);
+		expect(gone.message).toContain(`ref ${gone.reference!}`);
+		// A code both layers share that both list stays an outcome for both.
+		expect(describeBotFailure(new TransportError(TransportErrorCode.Aborted, 'Stopped on request.')).expected).toBe(true);
+		expect(describeBotFailure(new CoreError(CoreErrorCode.Aborted, 'Stopped on request.')).expected).toBe(true);
 	});
 
 	it('GIVEN an archive-layer error WHEN described THEN its own code is used', () => {

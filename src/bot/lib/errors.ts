@@ -1,3 +1,5 @@
+import { CodedError } from '../../core/errors.js';
+
 /**
  * The bot's own error class: conditions only the bot can meet (a refused person, an expired confirmation, an
  * option Discord let through but the bot cannot use). Stable codes, messages that say what to do.
@@ -16,13 +18,10 @@ export const BotErrorCode = {
 } as const;
 export type BotErrorCode = (typeof BotErrorCode)[keyof typeof BotErrorCode];
 
-export class BotError extends Error {
-	public readonly code: BotErrorCode;
-
+/** The bot's error: a {@link CodedError} with the codes of {@link BotErrorCode} and no details. */
+export class BotError extends CodedError<BotErrorCode> {
 	public constructor(code: BotErrorCode, message: string, options?: ErrorOptions) {
-		super(message, options);
-		this.name = 'BotError';
-		this.code = code;
+		super(code, message, {}, options);
 	}
 }
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { UserError } from '@sapphire/framework';
-import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
+import { ArchiveError, ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
 import { ConfigError } from '../../config.js';
-import { CoreErrorCode, isCoreError } from '../../core/index.js';
-import { IndexErrorCode, isIndexError } from '../../db/index.js';
-import { isTransportError, TransportErrorCode } from '../../discord/index.js';
+import { CodeTable, CoreError, CoreErrorCode, isCoreError } from '../../core/index.js';
+import { IndexError, IndexErrorCode, isIndexError } from '../../db/index.js';
+import { isTransportError, TransportError, TransportErrorCode } from '../../discord/index.js';
 import { inBotTerms, isBotError } from './errors.js';
 
 /**
@@ -25,35 +25,43 @@ export interface BotFailure {
 /** Replies stay far below Discord's 2000-character content limit. */
 export const REPLY_TEXT_MAX = 1_500;
 
-/** Codes whose layer message already says what to do, so it is shown as it is. */
-const expectedCodes = new Set<string>([
-	CoreErrorCode.NoKey,
-	CoreErrorCode.WrongKey,
-	CoreErrorCode.UnsafePath,
-	CoreErrorCode.SourceChanged,
-	CoreErrorCode.FileExists,
-	CoreErrorCode.NotFound,
-	CoreErrorCode.InvalidOption,
-	CoreErrorCode.Aborted,
-	IndexErrorCode.ArchiveNotFound,
-	IndexErrorCode.AmbiguousArchive,
-	IndexErrorCode.ArchiveBusy,
-	IndexErrorCode.InvalidArchiveId,
-	IndexErrorCode.QueryTooShort,
-	IndexErrorCode.IndexBusy,
-	TransportErrorCode.MissingPermissions,
-	TransportErrorCode.RateLimited,
-	TransportErrorCode.DiscordUnavailable
-]);
-
-/** The archive service's codes that are outcomes of a request, not faults. */
-const expectedArchiveCodes = new Set<string>([
-	ArchiveErrorCode.NotResumable,
-	ArchiveErrorCode.NotDownloadable,
-	ArchiveErrorCode.InvalidRequest,
-	ArchiveErrorCode.ServiceClosed,
-	ArchiveErrorCode.NoSuchJob
-]);
+/**
+ * Outcomes of a request rather than faults: the layer's message already says what to do, so it is shown as it is,
+ * without a reference. Keyed by class and code: codes repeat across layers (a CoreError NOT_FOUND is a path the
+ * person typed; a TransportError NOT_FOUND is a message the index points to that Discord no longer holds, a fault).
+ */
+const expected = CodeTable.empty()
+	.with(CoreError, [
+		CoreErrorCode.NoKey,
+		CoreErrorCode.WrongKey,
+		CoreErrorCode.UnsafePath,
+		CoreErrorCode.SourceChanged,
+		CoreErrorCode.FileExists,
+		CoreErrorCode.NotFound,
+		CoreErrorCode.InvalidOption,
+		CoreErrorCode.Aborted
+	])
+	.with(IndexError, [
+		IndexErrorCode.ArchiveNotFound,
+		IndexErrorCode.AmbiguousArchive,
+		IndexErrorCode.ArchiveBusy,
+		IndexErrorCode.InvalidArchiveId,
+		IndexErrorCode.QueryTooShort,
+		IndexErrorCode.IndexBusy
+	])
+	.with(TransportError, [
+		TransportErrorCode.MissingPermissions,
+		TransportErrorCode.RateLimited,
+		TransportErrorCode.DiscordUnavailable,
+		TransportErrorCode.Aborted
+	])
+	.with(ArchiveError, [
+		ArchiveErrorCode.NotResumable,
+		ArchiveErrorCode.NotDownloadable,
+		ArchiveErrorCode.InvalidRequest,
+		ArchiveErrorCode.ServiceClosed,
+		ArchiveErrorCode.NoSuchJob
+	]);
 
 /** Maps any error to what the person reads. */
 export function describeBotFailure(error: unknown): BotFailure {
@@ -61,12 +69,9 @@ export function describeBotFailure(error: unknown): BotFailure {
 	if (error instanceof UserError) return known(error.identifier, error.message, true);
 	if (isBotError(error)) return known(error.code, error.message, true);
 	if (error instanceof ConfigError) return known('CONFIG', error.message, false, reference);
-	if (isCoreError(error) || isIndexError(error) || isTransportError(error)) {
-		return known(error.code, error.message, expectedCodes.has(error.code), expectedCodes.has(error.code) ? undefined : reference);
-	}
-	if (isArchiveError(error)) {
-		const expected = expectedArchiveCodes.has(error.code);
-		return known(error.code, error.message, expected, expected ? undefined : reference);
+	if (isCoreError(error) || isIndexError(error) || isTransportError(error) || isArchiveError(error)) {
+		const outcome = expected.has(error);
+		return known(error.code, error.message, outcome, outcome ? undefined : reference);
 	}
 	const fsError = fileSystemError(error);
 	if (fsError !== undefined) {

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { ArchiveError, ArchiveErrorCode } from '../../src/archive/errors.js';
+import { ExitCode, describeFailure } from '../../src/cli/failure.js';
+import { CoreError, CoreErrorCode } from '../../src/core/index.js';
+import { IndexError, IndexErrorCode } from '../../src/db/index.js';
+import { TransportError, TransportErrorCode } from '../../src/discord/index.js';
+
+describe('describeFailure', () => {
+	it('GIVEN NOT_FOUND from the engine and from the transport WHEN described THEN only the engine one is a usage error', () => {
+		expect(describeFailure(new CoreError(CoreErrorCode.NotFound, 'letters/ is not in the archive.'))).toEqual({
+			code: 'NOT_FOUND',
+			message: 'letters/ is not in the archive.',
+			exitCode: ExitCode.Usage
+		});
+		expect(describeFailure(new TransportError(TransportErrorCode.NotFound, 'Discord does not know the message.'))).toEqual({
+			code: 'NOT_FOUND',
+			message: 'Discord does not know the message.',
+			exitCode: ExitCode.Failed
+		});
+	});
+
+	it('GIVEN the usage codes of each layer WHEN described THEN they exit 2, and faults of the same layers exit 1', () => {
+		expect(describeFailure(new ArchiveError(ArchiveErrorCode.NotResumable, 'x')).exitCode).toBe(ExitCode.Usage);
+		expect(describeFailure(new IndexError(IndexErrorCode.ArchiveNotFound, 'x')).exitCode).toBe(ExitCode.Usage);
+		expect(describeFailure(new TransportError(TransportErrorCode.InvalidToken, 'x')).exitCode).toBe(ExitCode.Usage);
+		expect(describeFailure(new CoreError(CoreErrorCode.NoKey, 'x')).exitCode).toBe(ExitCode.Usage);
+		expect(describeFailure(new ArchiveError(ArchiveErrorCode.ThreadMismatch, 'x')).exitCode).toBe(ExitCode.Failed);
+		expect(describeFailure(new IndexError(IndexErrorCode.ArchiveBusy, 'x')).exitCode).toBe(ExitCode.Failed);
+		expect(describeFailure(new TransportError(TransportErrorCode.DiscordUnavailable, 'x')).exitCode).toBe(ExitCode.Failed);
+		expect(describeFailure(new CoreError(CoreErrorCode.TamperedChunk, 'x')).exitCode).toBe(ExitCode.Failed);
+	});
+});
