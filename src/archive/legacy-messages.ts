@@ -4,7 +4,8 @@ import { isTransportError, TransportErrorCode } from '../discord/index.js';
 import type { ArchiveContext } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { parseLegacyCard } from './legacy-card.js';
-import { fetchLegacyManifest, listThreadAttachments, requireThread, type ThreadAttachment, threadRefOf } from './download.js';
+import { fetchLegacyManifest } from './thread-manifest.js';
+import { listThreadAttachments, requireThread, type ThreadAttachment, threadRefOf } from './thread-reader.js';
 import type { ChunkFinding } from './verify.js';
 
 /**

@@ -23,7 +23,8 @@ import type { ArchiveContext, JobRun } from './context.js';
 import { type CardRecord, findCardRecord } from './card-record.js';
 import { ArchiveError, ArchiveErrorCode, isArchiveError } from './errors.js';
 import { botUserId } from './reconcile.js';
-import { fetchLegacyManifest, listThreadAttachments, openArchiveManifest, type OpenedArchiveManifest, type ThreadAttachment } from './download.js';
+import { fetchLegacyManifest, openArchiveManifest, type OpenedArchiveManifest } from './thread-manifest.js';
+import { listThreadAttachments, type ThreadAttachment } from './thread-reader.js';
 import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard } from './legacy-card.js';
 import { readMigratedCard } from './legacy-migrate.js';
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import {
 	type SkippedSource,
 	sliceArchive,
 	type SliceReadPlan,
+	sha256Hex,
 	walk
 } from '../core/index.js';
 import {
@@ -453,7 +453,7 @@ export async function recordUploadFailure(
 
 /** A deterministic nonce for the card post, so a retried or repeated card post returns the card that landed. */
 function cardNonce(uid: string): string {
-	return `k${createHash('sha256').update(`dos-card-nonce\0${uid}`).digest('hex').slice(0, 24)}`;
+	return `k${sha256Hex(`dos-card-nonce\0${uid}`).slice(0, 24)}`;
 }
 
 /** Posts the card and starts its thread when the archive has none yet, recording each id as soon as it exists. */
