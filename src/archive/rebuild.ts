@@ -22,7 +22,7 @@ import { isTransportError, type LiveMessage } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { type CardRecord, findCardRecord } from './card-record.js';
 import { ArchiveError, ArchiveErrorCode, isArchiveError } from './errors.js';
-import { botUserId } from './reconcile.js';
+import { botUserId, trustedAuthors } from './reconcile.js';
 import { fetchLegacyManifest, openArchiveManifest, type OpenedArchiveManifest } from './thread-manifest.js';
 import { listThreadAttachments, type ThreadAttachment } from './thread-reader.js';
 import { type LegacyCard, legacyArchiveStatus, legacyArchiveUid, parseLegacyCard } from './legacy-card.js';
@@ -125,6 +125,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	let highestLot = 0;
 	let messagesScanned = 0;
 	const selfId = await botUserId(ctx, run.signal);
+	const legacyAuthors = await trustedAuthors(ctx, run.signal);
 	const channelId = ctx.settings.archiveChannelId;
 	run.progress({
 		archiveId: undefined,
@@ -144,7 +145,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 			if (record === null) legacy = parseLegacyCard(message);
 			claimedId = record?.id ?? legacy?.archiveId ?? null;
 			if (record !== null || legacy !== null) {
-				checkCardAuthor(message, record, legacy, selfId, ctx.settings.legacyBotIds ?? []);
+				checkCardAuthor(message, record, legacy, selfId, legacyAuthors);
 				// Every card the bot posted counts for the lot floor, even one whose archive is not rebuilt (a member's
 				// forgery does not: it could only push the ids up).
 				highestLot = Math.max(highestLot, record?.lot ?? legacy?.lot ?? 0);
@@ -334,10 +335,10 @@ function checkCardAuthor(
 	record: CardRecord | null,
 	legacy: LegacyCard | null,
 	selfId: string,
-	legacyBotIds: readonly string[]
+	legacyAuthors: ReadonlySet<string>
 ): void {
 	if (message.authorId === selfId) return;
-	if (record === null && legacy !== null && legacyBotIds.includes(message.authorId)) return;
+	if (record === null && legacy !== null && legacyAuthors.has(message.authorId)) return;
 	if (record === null && legacy !== null && message.authorIsBot) {
 		throw new RebuildFinding(
 			RebuildFindingCode.UntrustedLegacyAuthor,
