@@ -9,6 +9,8 @@ export * from './card.js';
 export * from './card-updater.js';
 export * from './reconcile.js';
 export * from './upload.js';
+export { adoptLandedCard } from './upload-card.js';
+export { nextGeneration } from './upload-posting.js';
 export * from './resume.js';
 export * from './runner.js';
 export * from './service.js';

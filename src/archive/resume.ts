@@ -16,7 +16,8 @@ import type { ArchiveContext, JobRun } from './context.js';
 import { fetchAttachmentToMemory } from './thread-reader.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type ReconcileReport, reconcileThread } from './reconcile.js';
-import { adoptLandedCard, CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
+import { adoptLandedCard } from './upload-card.js';
+import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
 
 /**
  * The resume job (DESIGN.md §4, Resume): reconcile the index with the thread first, then check the source against
