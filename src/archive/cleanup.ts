@@ -4,6 +4,7 @@ import { type CardRecord, findCardRecord } from './card-record.js';
 import { renderCard } from './card.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import type { ArchiveContext, JobRun } from './context.js';
+import { trustedAuthors } from './reconcile.js';
 import { legacyCardContent, parseLegacyCard } from './legacy-card.js';
 import { deleteRecordedMessages } from './legacy-messages.js';
 
@@ -79,7 +80,7 @@ async function deleteBoundThread(ctx: ArchiveContext, archive: Archive, threadId
 		// The bot itself — never merely a bot (a webhook or another application is one too); for the original tool's
 		// cards also a user named in DOS_LEGACY_BOT_IDS.
 		const selfId = await ctx.transport.selfUserId({ signal });
-		const trusted = card.authorId === selfId || (legacy !== null && (ctx.settings.legacyBotIds ?? []).includes(card.authorId));
+		const trusted = card.authorId === selfId || (legacy !== null && (await trustedAuthors(ctx, signal)).has(card.authorId));
 		if (!trusted) throw refuse(`the card ${card.id} was not posted by this bot.`);
 	}
 	return ctx.transport.deleteThread(threadId, { signal });

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { CoreError, CoreErrorCode, isCoreError, openBlob, sealBlob, throwIfAborted } from '../core/index.js';
+import { CoreError, CoreErrorCode, isCoreError, openBlob, sealBlob, sha256Hex, throwIfAborted } from '../core/index.js';
 import { restoreIndexSnapshot } from '../db/index.js';
 import { type ArchiveTransport, isTransportError, type LiveAttachment } from '../discord/index.js';
 import type { ArchiveContext, ArchiveLog, JobRun } from './context.js';
@@ -62,7 +61,7 @@ export async function backupIndex(ctx: ArchiveContext, _request: Readonly<Record
 			...(ctx.settings.kdfIterations === undefined ? {} : { iterations: ctx.settings.kdfIterations }),
 			signal: run.signal
 		});
-		const sha256 = createHash('sha256').update(sealed).digest('hex');
+		const sha256 = sha256Hex(sealed);
 		const filename = `dos-index.${compactUtc(snapshot.takenAt)}.${sha256.slice(0, 12)}.bin`;
 		const archives = ctx.index.archives.count();
 		const posted = await ctx.transport.uploadFile(channelId, {
@@ -249,7 +248,7 @@ async function openBackup(
 		{ live: candidate.attachment, expectedSize: candidate.attachment.size, ...(signal ? { signal } : {}) }
 	);
 	const sealed = Buffer.concat(parts);
-	const intact = createHash('sha256').update(sealed).digest('hex').startsWith(candidate.nameHash);
+	const intact = sha256Hex(sealed).startsWith(candidate.nameHash);
 	if (!intact) {
 		throw new CoreError(
 			CoreErrorCode.TamperedChunk,

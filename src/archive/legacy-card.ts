@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { parseLegacyArchiveId } from '../core/index.js';
+import { parseLegacyArchiveId, sha256Hex } from '../core/index.js';
 import { ArchiveStatus } from '../db/index.js';
 import type { LiveMessage } from '../discord/index.js';
 import { carriesCardRecord } from './card-record.js';
@@ -92,7 +91,7 @@ export function legacyArchiveStatus(card: Pick<LegacyCard, 'status'>, hasManifes
  * rebuild finds the same one every time.
  */
 export function legacyArchiveUid(card: Pick<LegacyCard, 'archiveId' | 'messageId'>): string {
-	return createHash('sha256').update(`dos-legacy-archive\0${card.archiveId}\0${card.messageId}`).digest('hex').slice(0, 32);
+	return sha256Hex(`dos-legacy-archive\0${card.archiveId}\0${card.messageId}`).slice(0, 32);
 }
 
 /** The content of a legacy card with its JSON rewritten (e.g. `status: "deleted"`), in the original's format. */

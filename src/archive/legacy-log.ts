@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { LEGACY_SLICE_SIZE, parseLegacyArchiveId } from '../core/index.js';
+import { LEGACY_SLICE_SIZE, parseLegacyArchiveId, sha256Hex } from '../core/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, formatArchiveId, type HistoryIndex, isIndexError } from '../db/index.js';
 import type { ArchiveTransport } from '../discord/index.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
@@ -341,10 +340,7 @@ export function historyEntryStatus(entry: Pick<HistoryLogEntry, 'status' | 'mess
  * an import run again, on any machine, finds the same one.
  */
 export function historyArchiveUid(entry: Pick<HistoryLogEntry, 'archiveId' | 'messageIds'>): string {
-	return createHash('sha256')
-		.update(`dos-legacy-log-archive\0${entry.archiveId}\0${entry.messageIds[0] ?? ''}`)
-		.digest('hex')
-		.slice(0, 32);
+	return sha256Hex(`dos-legacy-log-archive\0${entry.archiveId}\0${entry.messageIds[0] ?? ''}`).slice(0, 32);
 }
 
 /**

@@ -2,9 +2,11 @@ import { CoreError, CoreErrorCode } from '../core/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind } from '../db/index.js';
 import { isTransportError, TransportErrorCode } from '../discord/index.js';
 import type { ArchiveContext } from './context.js';
+import { trustedAuthors } from './reconcile.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { parseLegacyCard } from './legacy-card.js';
-import { fetchLegacyManifest, listThreadAttachments, requireThread, type ThreadAttachment, threadRefOf } from './download.js';
+import { fetchLegacyManifest } from './thread-manifest.js';
+import { listThreadAttachments, requireThread, type ThreadAttachment, threadRefOf } from './thread-reader.js';
 import type { ChunkFinding } from './verify.js';
 
 /**
@@ -46,8 +48,7 @@ export async function listArchiveAttachments(ctx: ArchiveContext, archive: Archi
 	const missingMessages: string[] = [];
 	// The messages are named by the history log, not found by listing; "by the bot" still says whether this bot (or an
 	// id trusted as the original tool's, DOS_LEGACY_BOT_IDS) posted them, as for chunks listed from a thread.
-	const selfId = await ctx.transport.selfUserId(signal ? { signal } : {});
-	const trusted = new Set([selfId, ...(ctx.settings.legacyBotIds ?? [])]);
+	const trusted = await trustedAuthors(ctx, signal);
 	for (const messageId of refs.messageIds) {
 		try {
 			const message = await ctx.transport.fetchMessage(refs.channelId, messageId, signal ? { signal } : {});

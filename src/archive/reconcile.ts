@@ -211,6 +211,17 @@ export async function botUserId(ctx: ArchiveContext, signal: AbortSignal): Promi
 }
 
 /**
+ * Who may have posted the original tool's cards and chunk messages: this bot, and the user ids named in
+ * DOS_LEGACY_BOT_IDS. Cards and chunks of our own format are trusted from this bot alone.
+ *
+ * @throws TransportError when the bot user cannot be read.
+ */
+export async function trustedAuthors(ctx: ArchiveContext, signal?: AbortSignal): Promise<ReadonlySet<string>> {
+	const selfId = await ctx.transport.selfUserId(signal ? { signal } : {});
+	return new Set([selfId, ...(ctx.settings.legacyBotIds ?? [])]);
+}
+
+/**
  * Deletes one message of a thread; a message already gone counts as deleted.
  *
  * @throws TransportError MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import {
 	type ArchiveKey,
 	type ArchivePlan,
@@ -11,13 +10,14 @@ import {
 	isCoreError,
 	type PlanEntry
 } from '../core/index.js';
-import { type Archive, ArchiveStatus, ChunkKind, type ChunkRecord, ChunkState, type EntryRecord } from '../db/index.js';
+import { type Archive, ArchiveStatus, ChunkKind, ChunkState, type EntryRecord } from '../db/index.js';
 import { isResumable } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
-import { chunkFailure } from './download.js';
+import { fetchAttachmentToMemory } from './thread-reader.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type ReconcileReport, reconcileThread } from './reconcile.js';
-import { adoptLandedCard, CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
+import { adoptLandedCard } from './upload-card.js';
+import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
 
 /**
  * The resume job (docs/design.md §4, Resume): reconcile the index with the thread first, then check the source against
@@ -202,13 +202,26 @@ export async function assertKeyOpensArchive(ctx: ArchiveContext, archive: Archiv
 	if (archive.threadId === null) return false;
 	const stored = ctx.index.chunks
 		.list(archive.lot, { kind: ChunkKind.Data })
-		.filter((row) => row.state === ChunkState.Stored && row.messageId !== null && row.attachmentId !== null && row.sha256 !== null);
+		.filter(
+			(row) =>
+				row.state === ChunkState.Stored &&
+				row.messageId !== null &&
+				row.attachmentId !== null &&
+				row.sha256 !== null &&
+				row.storedSize !== null
+		);
 	let markedBad = false;
 	const keyBytes = key.exportBytes();
 	try {
 		for (const row of stored) {
 			try {
-				const sealed = await fetchRecordedChunk(ctx, archive.threadId, archive.id, row, signal);
+				const sealed = await fetchAttachmentToMemory(ctx, {
+					location: { channelId: archive.threadId, messageId: row.messageId!, attachmentId: row.attachmentId! },
+					expectedSize: row.storedSize!,
+					expectedSha256: row.sha256!,
+					signal,
+					failure: { archive, index: row.index, label: `Chunk ${row.index}`, item: undefined }
+				});
 				await ctx.pool.open(
 					{
 						sealed,
@@ -246,27 +259,6 @@ export async function assertKeyOpensArchive(ctx: ArchiveContext, archive: Archiv
 	} finally {
 		keyBytes.fill(0);
 	}
-}
-
-/** Downloads one stored chunk into memory from its recorded message (a fresh URL), its size and sha256 checked. */
-async function fetchRecordedChunk(ctx: ArchiveContext, threadId: string, archiveId: string, row: ChunkRecord, signal: AbortSignal): Promise<Buffer> {
-	const parts: Buffer[] = [];
-	const sink = new Writable({
-		write(piece: Buffer, _encoding, callback) {
-			parts.push(piece);
-			callback();
-		}
-	});
-	try {
-		await ctx.transport.downloadAttachment(
-			{ channelId: threadId, messageId: row.messageId!, attachmentId: row.attachmentId! },
-			{ stream: sink },
-			{ ...(row.storedSize === null ? {} : { expectedSize: row.storedSize }), expectedSha256: row.sha256!, signal }
-		);
-	} catch (error) {
-		throw chunkFailure(error, { id: archiveId }, row.index, `Chunk ${row.index}`, undefined) ?? error;
-	}
-	return Buffer.concat(parts);
 }
 
 /**

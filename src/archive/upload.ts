@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,7 +5,6 @@ import {
 	type ArchiveKey,
 	type ArchivePlan,
 	assertPassphrase,
-	buildManifest,
 	chunksSpanned,
 	CoreError,
 	CoreErrorCode,
@@ -14,30 +12,21 @@ import {
 	newArchiveUid,
 	type PlanEntry,
 	planArchive,
-	sealManifest,
 	type SkippedSource,
 	sliceArchive,
 	type SliceReadPlan,
 	walk
 } from '../core/index.js';
-import {
-	type Archive,
-	type ArchiveEntryInput,
-	ArchiveStatus,
-	ChunkKind,
-	type ChunkRecord,
-	ChunkState,
-	IndexError,
-	IndexErrorCode
-} from '../db/index.js';
-import { chunkNonce, isTransportError, type OutgoingFile, type ThreadInfo, TransportErrorCode } from '../discord/index.js';
-import { findCardRecord, MAX_LABEL_LENGTH } from './card-record.js';
+import { type Archive, type ArchiveEntryInput, ArchiveStatus, ChunkKind, ChunkState, IndexError, IndexErrorCode } from '../db/index.js';
+import { type OutgoingFile } from '../discord/index.js';
+import { MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobPhase, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
-import { botUserId, deleteThreadMessage } from './reconcile.js';
 import { assertIndexCurrent } from './rebuild.js';
+import { ensureCardAndThread } from './upload-card.js';
+import { postManifest, postRecorded } from './upload-posting.js';
 
 /**
  * The upload job (docs/design.md §4, Upload) and the posting pipeline it shares with resume: resolve the folder inside the
@@ -449,243 +438,6 @@ export async function recordUploadFailure(
 		code: failure.code,
 		message: failure.message
 	});
-}
-
-/** A deterministic nonce for the card post, so a retried or repeated card post returns the card that landed. */
-function cardNonce(uid: string): string {
-	return `k${createHash('sha256').update(`dos-card-nonce\0${uid}`).digest('hex').slice(0, 24)}`;
-}
-
-/** Posts the card and starts its thread when the archive has none yet, recording each id as soon as it exists. */
-async function ensureCardAndThread(ctx: ArchiveContext, archive: Archive, startedBy: string | null, signal: AbortSignal): Promise<Archive> {
-	const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
-	let current = archive;
-	if (current.cardMessageId === null) {
-		let cardMessageId: string;
-		try {
-			const card = await ctx.transport.postCard(channelId, renderCard({ archive: current, status: 'slicing', startedBy }), {
-				nonce: cardNonce(current.uid),
-				signal
-			});
-			cardMessageId = card.messageId;
-		} catch (error) {
-			// Every try lost its answer (or Discord stayed unreachable): the card may well have landed. Adopt it rather
-			// than fail, or a later try would post a second card for the same archive.
-			if (!isTransportError(error, TransportErrorCode.DiscordUnavailable)) throw error;
-			const landed = await findLandedCard(ctx, channelId, current.uid, signal).catch(() => null);
-			if (landed === null) throw error;
-			ctx.log('info', 'adopted a card whose post lost its answer', { archiveId: current.id, messageId: landed });
-			cardMessageId = landed;
-		}
-		current = ctx.index.archives.update(current.lot, { channelId, cardMessageId });
-	}
-	let thread: ThreadInfo;
-	if (current.threadId === null) {
-		const name = `${current.id}${current.label ? ` · ${current.label}` : ''}`.slice(0, 100);
-		try {
-			thread = await ctx.transport.startThread({ channelId, messageId: current.cardMessageId!, name, signal });
-		} catch (error) {
-			// The thread may exist already (started, then a crash before it was recorded): its id is the card's id.
-			if (!isTransportError(error)) throw error;
-			thread = await ctx.transport.fetchThread(current.cardMessageId!, { signal }).catch(() => {
-				throw error;
-			});
-		}
-		current = ctx.index.archives.update(current.lot, { threadId: thread.id });
-	} else {
-		thread = await ctx.transport.fetchThread(current.threadId, { signal });
-	}
-	await lockArchiveThread(ctx, thread, signal);
-	return current;
-}
-
-/**
- * For an archive with no card recorded (an earlier card post lost its answer and the upload stopped): adopts the card
- * the bot posted for it if the channel's newest messages hold one, so a resume does not post a second card once
- * Discord's nonce window has passed. Never throws on Discord trouble (the card post later fails or adopts as usual).
- * @throws {IndexError} from recording the card.
- */
-export async function adoptLandedCard(ctx: ArchiveContext, archive: Archive, signal: AbortSignal): Promise<Archive> {
-	if (archive.cardMessageId !== null) return archive;
-	const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
-	const landed = await findLandedCard(ctx, channelId, archive.uid, signal).catch(() => null);
-	if (landed === null) return archive;
-	ctx.log('info', 'adopted a card posted by an earlier try', { archiveId: archive.id, messageId: landed });
-	return ctx.index.archives.update(archive.lot, { channelId, cardMessageId: landed });
-}
-
-/** How many of the archive channel's newest messages are searched for a card whose post lost its answer. */
-const LANDED_CARD_SEARCH = 50;
-
-/**
- * A card post whose answer never came: the newest messages of the archive channel are searched for a card posted by
- * this bot (its own user id; none is adopted when the id is unknown) whose record carries the archive's uid. When the
- * post was repeated and several landed, the oldest is adopted (a thread started on one of them is preferred) and the
- * other copies without a thread are deleted.
- * @returns the card's message id, or null when none is found.
- * @throws TransportError from reading the channel.
- */
-async function findLandedCard(ctx: ArchiveContext, channelId: string, uid: string, signal: AbortSignal): Promise<string | null> {
-	const selfId = await botUserId(ctx, signal);
-	if (selfId === null) return null;
-	const recent = await ctx.transport.recentMessages(channelId, { limit: LANDED_CARD_SEARCH, signal });
-	const cards = recent.filter((message) => message.authorId === selfId && findCardRecord(message.embeds)?.uid === uid);
-	const withThread = cards.filter((message) => message.thread?.id === message.id);
-	const adopted = withThread.at(-1) ?? cards.at(-1);
-	if (adopted === undefined) return null;
-	// The other copies (a post repeated after Discord's dedup window) hold nothing: remove them, best effort.
-	for (const extra of cards) {
-		if (extra.id === adopted.id || extra.thread !== null) continue;
-		await ctx.transport.deleteMessage(channelId, extra.id, { signal }).catch((error: unknown) => {
-			ctx.log('warn', 'could not delete a repeated card', { messageId: extra.id, ...errorSummary(error) });
-		});
-	}
-	return adopted.id;
-}
-
-/**
- * Locks an archive's thread before anything is posted into it, and keeps it locked from then on (failures, cancel and
- * resume included): the bot posts into a locked thread through Manage Threads, other members cannot slip messages in.
- * An archived thread (a resume) is reopened in the same PATCH.
- * @throws TransportError from the PATCH (the upload fails: a resume locks it again first).
- */
-async function lockArchiveThread(ctx: ArchiveContext, thread: ThreadInfo, signal: AbortSignal): Promise<void> {
-	if (thread.locked) return;
-	await ctx.transport.setThreadState(thread.id, thread.archived ? { archived: false, locked: true } : { locked: true }, { signal });
-}
-
-interface RecordedPost {
-	readonly kind: ChunkKind;
-	readonly index: number;
-	readonly file: OutgoingFile;
-	readonly facts: {
-		readonly filename: string;
-		readonly storedSize: number;
-		readonly sha256: string;
-		readonly plainSize?: number;
-		readonly plainSha256?: string;
-		readonly compressed?: boolean;
-	};
-	/** Data chunks: the files the chunk completes, path → sha256, recorded with it as stored. */
-	readonly completedFiles?: ReadonlyMap<string, string>;
-	readonly content: string;
-	/** The nonce of this chunk's last post, if any: the next post uses the next generation. */
-	readonly previousNonce: string | null;
-	readonly signal: AbortSignal;
-}
-
-/** The nonce generation after `previous` (0 for a chunk never posted). */
-export function nextGeneration(uid: string, kind: ChunkKind, index: number, previous: string | null): number {
-	if (previous === null) return 0;
-	for (let generation = 0; generation < 10_000; generation++) {
-		if (chunkNonce({ archiveUid: uid, kind, index, generation }) === previous) return generation + 1;
-	}
-	return 10_000;
-}
-
-/**
- * Posts one chunk or manifest part, accounted for in SQLite before and after: in flight with its nonce and sealed
- * file first, stored with message and attachment once Discord accepted it — in the same transaction as the hashes of
- * the files the chunk completes, so that no hash is recorded before its bytes are posted, nor lost once they are.
- */
-async function postRecorded(ctx: ArchiveContext, archive: Archive, threadId: string, post: RecordedPost): Promise<void> {
-	const nonce = chunkNonce({
-		archiveUid: archive.uid,
-		kind: post.kind,
-		index: post.index,
-		generation: nextGeneration(archive.uid, post.kind, post.index, post.previousNonce)
-	});
-	ctx.index.chunks.markInFlight(archive.lot, { kind: post.kind, index: post.index, nonce, ...post.facts });
-	const message = await ctx.transport.postChunk({ threadId, files: [post.file], content: post.content, nonce, signal: post.signal });
-	const attachment = message.attachments[0];
-	if (!message.matchesSent || attachment === undefined) {
-		throw new ArchiveError(
-			ArchiveErrorCode.ThreadMismatch,
-			`Discord answered the post of ${post.file.name} with message ${message.messageId}, which holds another file. Resume the archive: it reconciles the thread first.`,
-			{ archiveId: archive.id, lot: archive.lot }
-		);
-	}
-	ctx.index.chunks.markStored(archive.lot, {
-		kind: post.kind,
-		index: post.index,
-		messageId: message.messageId,
-		attachmentId: attachment.id,
-		filename: attachment.filename,
-		storedSize: attachment.size,
-		sha256: post.facts.sha256,
-		...(post.completedFiles === undefined || post.completedFiles.size === 0 ? {} : { completedFiles: post.completedFiles })
-	});
-}
-
-/**
- * Builds, seals and posts the manifest, unless every part of it is already stored. Parts of an earlier sealing that
- * is incomplete are deleted first: the thread holds the parts of exactly one manifest.
- *
- * @returns how many manifest parts the archive has.
- */
-async function postManifest(
-	ctx: ArchiveContext,
-	archive: Archive,
-	threadId: string,
-	options: ContinueUploadOptions,
-	fileHashes: ReadonlyMap<string, string>,
-	signal: AbortSignal
-): Promise<number> {
-	const lot = archive.lot;
-	const existing = ctx.index.chunks.list(lot, { kind: ChunkKind.Manifest });
-	if (existing.length > 0 && existing.every((row) => row.state === ChunkState.Stored)) return existing.length;
-	for (const row of existing) {
-		if (row.messageId !== null) await deleteThreadMessage(ctx, threadId, row.messageId, signal);
-	}
-	if (existing.length > 0) ctx.index.chunks.markState(lot, existing, ChunkState.Pending);
-	const dataRows = ctx.index.chunks.list(lot, { kind: ChunkKind.Data });
-	const manifest = buildManifest({
-		plan: options.plan,
-		uid: Buffer.from(archive.uid, 'hex'),
-		archiveId: archive.id,
-		lot,
-		label: archive.label ?? '',
-		source: archive.source,
-		requestedBy: archive.createdBy,
-		createdAt: archive.createdAt,
-		tool: 'discord-object-store',
-		key: options.key,
-		gzipLevel: archive.gzipLevel ?? ctx.settings.gzipLevel,
-		chunks: dataRows.map(manifestChunkRecord),
-		fileHashes
-	});
-	const parts = await sealManifest(manifest, options.key, { gzipLevel: archive.gzipLevel ?? ctx.settings.gzipLevel, signal });
-	const previous = new Map(existing.map((row) => [row.index, row.postNonce]));
-	for (const part of parts) {
-		await postRecorded(ctx, archive, threadId, {
-			kind: ChunkKind.Manifest,
-			index: part.index,
-			file: { name: part.filename, data: part.bytes },
-			facts: { filename: part.filename, storedSize: part.storedSize, sha256: part.sha256 },
-			content: `manifest ${part.index + 1}/${part.count} · ${archive.id}`,
-			previousNonce: previous.get(part.index) ?? null,
-			signal
-		});
-	}
-	return parts.length;
-}
-
-function manifestChunkRecord(row: ChunkRecord) {
-	if (row.state !== ChunkState.Stored || row.plainSize === null || row.plainSha256 === null || row.storedSize === null || row.sha256 === null) {
-		throw new ArchiveError(
-			ArchiveErrorCode.ThreadMismatch,
-			`Data chunk ${row.index} is not stored (it is ${row.state}): the manifest cannot be written yet. Resume the archive.`,
-			{ lot: row.archiveLot }
-		);
-	}
-	return {
-		index: row.index,
-		plainSize: row.plainSize,
-		plainSha256: row.plainSha256,
-		storedSize: row.storedSize,
-		sha256: row.sha256,
-		compressed: row.compressed ?? false
-	};
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
 	CoreError,
 	CoreErrorCode,
+	forEachConcurrently,
 	isCoreError,
 	openLegacyChunk,
 	parseStagedName,
@@ -12,15 +13,8 @@ import { type Archive, ArchiveFormat, ChunkKind, type ChunkRecord, ChunkState, V
 import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { listArchiveAttachments, quickThreadless } from './legacy-messages.js';
-import {
-	chunkFailure,
-	fetchLegacyManifest,
-	fetchToMemory,
-	forEachConcurrently,
-	openArchiveManifest,
-	type ThreadAttachment,
-	threadRefOf
-} from './download.js';
+import { fetchLegacyManifest, openArchiveManifest } from './thread-manifest.js';
+import { chunkFailure, fetchToMemory, type ThreadAttachment, threadRefOf } from './thread-reader.js';
 
 /**
  * Verification (docs/design.md §4, Verify): `quick` checks that every chunk message and attachment the index records is in

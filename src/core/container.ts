@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { CoreError, CoreErrorCode } from './errors.js';
+import { sha256Hex } from './hash.js';
 import { deriveChunkKey, KEY_SIZE, MAX_KDF_ITERATIONS, SALT_SIZE } from './keys.js';
 
 /**
@@ -285,7 +286,7 @@ export function openContainer(sealedBytes: Uint8Array, archiveKey: Uint8Array, e
 		checkExpectation(header, expect, label);
 	} catch (error) {
 		// With a record, a damaged header is damage like any other byte.
-		if (expect.sha256 !== undefined && createHash('sha256').update(sealed).digest('hex') !== expect.sha256) throw recordMismatch(expect, label);
+		if (expect.sha256 !== undefined && sha256Hex(sealed) !== expect.sha256) throw recordMismatch(expect, label);
 		throw error;
 	}
 	const key = deriveChunkKey(archiveKey, header.chunkSalt);

@@ -1,6 +1,7 @@
 import { Piscina } from 'piscina';
 import { CoreError } from './errors.js';
-import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk, sha256Hex } from './sealing.js';
+import { sha256Hex } from './hash.js';
+import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =

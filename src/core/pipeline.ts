@@ -1,3 +1,5 @@
+import { throwIfAborted } from './abort.js';
+
 /**
  * Maps items through an async function with at most `limit` calls running, yielding results in item order. A
  * rejection surfaces when its item's turn comes; later calls already started are left to settle on their own.
@@ -26,4 +28,34 @@ export async function* mapOrdered<T, R>(items: Iterable<T>, limit: number, fn: (
 		fill();
 		yield { item: head.item, result };
 	}
+}
+
+/**
+ * Runs `task` over `items` with at most `limit` at once, in no particular order; the first error stops the rest from
+ * starting and is thrown once the running ones have settled.
+ *
+ * @throws {CoreError} ABORTED when `signal` fires; otherwise the first error a task threw.
+ */
+export async function forEachConcurrently<T>(
+	items: readonly T[],
+	limit: number,
+	signal: AbortSignal,
+	task: (item: T) => Promise<void>
+): Promise<void> {
+	let next = 0;
+	let failed: { error: unknown } | undefined;
+	const worker = async () => {
+		while (failed === undefined && next < items.length) {
+			throwIfAborted(signal);
+			const item = items[next++]!;
+			try {
+				await task(item);
+			} catch (error) {
+				failed ??= { error };
+			}
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+	if (failed !== undefined) throw failed.error;
+	throwIfAborted(signal);
 }

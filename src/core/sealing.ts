@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { compressForStorage, gunzipPayload } from './compression.js';
 import { type ChunkHeader, type ChunkKind, type ContainerExpectation, openContainer, sealContainer } from './container.js';
 import { CoreError, CoreErrorCode } from './errors.js';
+import { sha256Hex } from './hash.js';
 
 /** Everything needed to seal one chunk; runs in a crypto worker. */
 export interface SealChunkTask {
@@ -52,11 +52,6 @@ export interface OpenedChunkData {
 	readonly header: ChunkHeader;
 	readonly plain: Buffer;
 	readonly plainSha256: string;
-}
-
-/** sha256 of some bytes, hex. */
-export function sha256Hex(bytes: Uint8Array): string {
-	return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Hashes the plaintext, compresses when it pays, and seals. */

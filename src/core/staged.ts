@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { throwIfAborted } from './abort.js';
 import { assemble, type AssembleResult, type ChunkSource } from './assemble.js';
 import { CONTAINER_OVERHEAD, decodeChunkHeader, HEADER_SIZE } from './container.js';
 import { CoreError, CoreErrorCode, fromFsError, isCoreError } from './errors.js';
+import { sha256Hex } from './hash.js';
 import { type ArchiveKey, deriveArchiveKey } from './keys.js';
 import { buildManifest, type Manifest, newArchiveUid, type OpenedManifest, openManifest, sealManifest } from './manifest.js';
 import { formatArchiveId, OFFLINE_LOT } from './archive-id.js';
@@ -207,7 +207,7 @@ export async function openStagedManifest(
 	const parts = await Promise.all(
 		folder.manifestParts.map(async (part) => {
 			const bytes = await readStagedFile(part.file, MAX_STAGED_FILE_BYTES);
-			const intact = part.nameHash !== undefined && sha256(bytes).startsWith(part.nameHash);
+			const intact = part.nameHash !== undefined && sha256Hex(bytes).startsWith(part.nameHash);
 			if (part.nameHash !== undefined && !intact) {
 				throw new CoreError(
 					CoreErrorCode.TamperedChunk,
@@ -330,7 +330,7 @@ export async function verifyStagedFolder(
 	const badManifestParts: StagedVerifyReport['badManifestParts'][number][] = [];
 	for (const part of folder.manifestParts) {
 		const bytes = await readStagedFile(part.file, MAX_STAGED_FILE_BYTES);
-		if (part.nameHash !== undefined && !sha256(bytes).startsWith(part.nameHash)) {
+		if (part.nameHash !== undefined && !sha256Hex(bytes).startsWith(part.nameHash)) {
 			badManifestParts.push({
 				name: part.name,
 				code: CoreErrorCode.TamperedChunk,
@@ -439,10 +439,6 @@ async function readStagedFile(file: string, maxBytes: number): Promise<Buffer> {
 		);
 	}
 	return readFile(file);
-}
-
-function sha256(bytes: Uint8Array): string {
-	return createHash('sha256').update(bytes).digest('hex');
 }
 
 async function readHead(file: string): Promise<Buffer | undefined> {

@@ -1,7 +1,8 @@
 import { readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadArchive, MAX_RESTORE_FOLDERS } from '../../src/archive/download.js';
+import { downloadArchive } from '../../src/archive/download.js';
+import { MAX_RESTORE_FOLDERS } from '../../src/archive/download-folders.js';
 import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
 import { ArchiveService } from '../../src/archive/service.js';
 import { chunksSpanned, CoreErrorCode, isCoreError } from '../../src/core/index.js';

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadArchive, listThreadAttachments, openArchiveManifest, threadRefOf } from '../../src/archive/download.js';
+import { downloadArchive } from '../../src/archive/download.js';
+import { openArchiveManifest } from '../../src/archive/thread-manifest.js';
+import { listThreadAttachments, threadRefOf } from '../../src/archive/thread-reader.js';
 import { manifestPartFileName, parseStagedName } from '../../src/core/index.js';
 import { postTestArchive } from './read-fixture.js';
 import { type ArchiveHarness, randomContent, startArchiveHarness } from './support/harness.js';

@@ -10,7 +10,8 @@ import {
 	MessageFlags
 } from 'discord.js';
 import { formatBytes } from '../../archive/card.js';
-import { describeSkippedLots, type DownloadResult, resolveArchiveRange, type SkippedInRange } from '../../archive/download.js';
+import type { DownloadResult } from '../../archive/download.js';
+import { describeSkippedLots, resolveArchiveRange, type SkippedInRange } from '../../archive/lot-range.js';
 import type { JobHandle } from '../../archive/runner.js';
 import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
 import type { VerifyResult } from '../../archive/verify.js';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { describeSkippedLots, type DownloadResult, resolveArchiveRange } from '../../archive/download.js';
+import type { DownloadResult } from '../../archive/download.js';
+import { describeSkippedLots, resolveArchiveRange } from '../../archive/lot-range.js';
 import { formatBytes } from '../../archive/index.js';
 import { collect, type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';

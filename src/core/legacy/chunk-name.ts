@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { CoreError, CoreErrorCode } from '../errors.js';
+import { sha256Hex } from '../hash.js';
 
 /**
  * Chunk file names of the original tool.
@@ -53,12 +53,12 @@ export function isLegacyChunkName(name: string): boolean {
 
 /** The original tool's file id: the first 12 hex digits of sha256 of the UTF-8 file name. */
 export function legacyFileId(name: string): string {
-	return createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 12);
+	return sha256Hex(name).slice(0, 12);
 }
 
 /** The hash a legacy chunk name carries: the first 16 hex digits of sha256 of the chunk's stored bytes. */
 export function legacyChunkHash(bytes: Uint8Array): string {
-	return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+	return sha256Hex(bytes).slice(0, 16);
 }
 
 /** Builds a v3.x chunk name; used to lay out test archives and to name what a chunk should be called. */

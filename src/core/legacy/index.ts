@@ -37,6 +37,7 @@ export {
 	type LegacyManifestFile,
 	type ReadLegacyManifestOptions,
 	isLegacyArchiveFolder,
+	isLegacyManifestName,
 	listLegacyManifestFiles,
 	parseLegacyManifest,
 	readLegacyManifest,

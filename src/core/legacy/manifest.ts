@@ -231,11 +231,14 @@ export async function listLegacyManifestFiles(dir: string): Promise<string[]> {
 	return entries
 		.filter((entry) => entry.isFile())
 		.map((entry) => entry.name)
-		.filter((name) => {
-			const lower = name.toLowerCase();
-			return lower.endsWith('.json') && lower.includes('manifest');
-		})
+		.filter(isLegacyManifestName)
 		.sort();
+}
+
+/** Whether a file or attachment name is a legacy manifest's, as the original tool recognised them. */
+export function isLegacyManifestName(name: string): boolean {
+	const lower = name.toLowerCase();
+	return lower.endsWith('.json') && lower.includes('manifest');
 }
 
 /**
