@@ -9,6 +9,7 @@ export * from './card.js';
 export * from './card-updater.js';
 export * from './reconcile.js';
 export * from './upload.js';
+export * from './upload-folders.js';
 export * from './resume.js';
 export * from './runner.js';
 export * from './service.js';
