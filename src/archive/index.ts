@@ -3,6 +3,7 @@
  * and the CLI use.
  */
 export * from './context.js';
+export * from './open.js';
 export * from './errors.js';
 export * from './card-record.js';
 export * from './card.js';
