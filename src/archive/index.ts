@@ -3,6 +3,7 @@
  * and the CLI use.
  */
 export * from './context.js';
+export * from './open.js';
 export * from './errors.js';
 export * from './card-record.js';
 export * from './card.js';
@@ -11,6 +12,7 @@ export * from './reconcile.js';
 export * from './upload.js';
 export { adoptLandedCard } from './upload-card.js';
 export { nextGeneration } from './upload-posting.js';
+export * from './upload-folders.js';
 export * from './resume.js';
 export * from './runner.js';
 export * from './service.js';

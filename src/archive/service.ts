@@ -26,6 +26,7 @@ import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type Ind
 import { type RebuildRequest, type RebuildResult, rebuildIndex } from './rebuild.js';
 import { assertResumable, type ResumeRequest, type ResumeResult, resumeArchive } from './resume.js';
 import { type JobHandle, JobRunner, type JobRunnerOptions, type RunnerListener } from './runner.js';
+import { type FolderSuggestionLimits, suggestUploadFolders } from './upload-folders.js';
 import { CLI_STARTER, planUpload, type UploadRequest, type UploadResult, uploadArchive } from './upload.js';
 import { type VerifyRequest, type VerifyResult, verifyArchive } from './verify.js';
 
@@ -284,6 +285,14 @@ export class ArchiveService {
 	/** Autocomplete choices for an archive option. */
 	public suggest(query: string, options: SuggestOptions = {}): ArchiveSuggestion[] {
 		return this.context.index.archives.suggest(query, options);
+	}
+
+	/**
+	 * Folders under the upload root for what someone typed in an upload's source (see {@link suggestUploadFolders}):
+	 * the same containment as upload admission, so a folder the service would refuse is never offered.
+	 */
+	public suggestUploadFolders(typed: string, limits: FolderSuggestionLimits = {}): Promise<string[]> {
+		return suggestUploadFolders(this.context.settings.uploadRoot, typed, limits);
 	}
 
 	/** Index counts, roots and free space, encryption on or off, and this process's jobs. */

@@ -9,6 +9,7 @@ import {
 	CoreError,
 	CoreErrorCode,
 	deriveArchiveKey,
+	isInside,
 	newArchiveUid,
 	type PlanEntry,
 	planArchive,
@@ -115,8 +116,7 @@ export async function resolveUploadFolder(uploadRoot: string, folder: string): P
 	}
 	if (folder.includes('\0')) throw unsafeFolder(folder, realRoot);
 	const candidate = path.resolve(realRoot, folder);
-	const lexical = path.relative(realRoot, candidate);
-	if (lexical === '..' || lexical.startsWith(`..${path.sep}`) || path.isAbsolute(lexical)) throw unsafeFolder(folder, realRoot);
+	if (!isInside(realRoot, candidate)) throw unsafeFolder(folder, realRoot);
 	let real: string;
 	try {
 		real = await realpath(candidate);
@@ -129,8 +129,8 @@ export async function resolveUploadFolder(uploadRoot: string, folder: string): P
 			{ cause: error }
 		);
 	}
+	if (!isInside(realRoot, real)) throw unsafeFolder(folder, realRoot);
 	const relative = path.relative(realRoot, real);
-	if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) throw unsafeFolder(folder, realRoot);
 	return { root: real, source: relative === '' ? '.' : relative.split(path.sep).join('/') };
 }
 

@@ -5,7 +5,7 @@ import { importHistoryLogFile } from '../archive/legacy-log.js';
 import { ArchiveService } from '../archive/service.js';
 import type { AppConfig } from '../config.js';
 import type { AccessPolicy } from './lib/access.js';
-import { openArchiveContext, type OwnedArchiveContext } from './lib/archive-context.js';
+import { openBotArchiveContext, type OwnedArchiveContext } from './lib/archive-context.js';
 import { logFinishedJobs } from './lib/job-log.js';
 import { BotLogger } from './lib/logger.js';
 import { Redactor } from './lib/redact.js';
@@ -76,7 +76,7 @@ export class DosClient extends SapphireClient {
 		if (secret === undefined) throw new RangeError('The bot needs DISCORD_BOT_TOKEN.');
 		// The archive service shares this REST client: give it the token before any job can run.
 		this.rest.setToken(secret);
-		this.#archive = openArchiveContext(this.#config, this.rest, (level, message, fields) =>
+		this.#archive = await openBotArchiveContext(this.#config, this.rest, (level, message, fields) =>
 			container.logger[level](fields === undefined ? message : `${message} ${JSON.stringify(fields)}`)
 		);
 		// Sapphire decides between import() and require() from the package.json in the working directory; the bot is

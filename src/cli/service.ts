@@ -1,8 +1,7 @@
-import { ArchiveService, type ArchiveContext, type ArchiveLog, type ArchiveSettings } from '../archive/index.js';
+import { type ArchiveContext, type ArchiveLog, ArchiveService, openArchiveContext } from '../archive/index.js';
 import { existsSync } from 'node:fs';
 import { type AppConfig, ConfigError, type ConfigNeed } from '../config.js';
-import { createHolderToken, type HistoryIndex, openIndex } from '../db/index.js';
-import { DiscordTransport } from '../discord/index.js';
+import { type HistoryIndex, openIndex } from '../db/index.js';
 import type { CommandRun } from './invocation.js';
 
 /**
@@ -21,22 +20,6 @@ export interface CliService {
 /** Configuration the online commands need beyond the engine settings. */
 export const onlineNeeds: readonly ConfigNeed[] = ['discordToken', 'archiveChannel'];
 
-/** The archive settings of a validated configuration. */
-export function archiveSettings(config: AppConfig): ArchiveSettings {
-	return {
-		passphrase: config.userKey?.reveal(),
-		uploadRoot: config.paths.uploadRoot,
-		downloadRoot: config.paths.downloadRoot,
-		archiveChannelId: config.discord.archiveChannelId ?? '',
-		logChannelId: config.discord.logChannelId,
-		chunkSize: config.engine.chunkSize,
-		gzipLevel: config.engine.gzipLevel,
-		attachmentLimit: config.engine.attachmentLimit,
-		uploadConcurrency: config.engine.uploadConcurrency,
-		legacyBotIds: config.discord.legacyBotIds
-	};
-}
-
 /**
  * Opens the service for a command, runs the start-up sweep, and stops the job on Ctrl-C (it ends interrupted).
  *
@@ -44,30 +27,17 @@ export function archiveSettings(config: AppConfig): ArchiveSettings {
  */
 export async function openCliService(run: CommandRun, needs: readonly ConfigNeed[] = onlineNeeds, workers?: number): Promise<CliService> {
 	const config = run.config([...new Set([...onlineNeeds, ...needs])]);
-	const index = openIndex({ path: config.paths.database });
-	let transport: DiscordTransport;
-	try {
-		transport = new DiscordTransport({
-			token: config.discord.token!.reveal(),
-			apiUrl: config.discord.apiUrl,
-			attachmentLimit: config.engine.attachmentLimit
-		});
-	} catch (error) {
-		index.close();
-		throw error;
-	}
 	const log: ArchiveLog = (level, message, fields) => {
 		if (level === 'debug' || level === 'info') return;
 		run.io.stderr.write(run.reporter.redact(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`));
 	};
-	const context: ArchiveContext = {
-		index,
-		transport,
-		pool: run.pool(workers ?? config.engine.workers),
-		settings: archiveSettings(config),
-		holder: createHolderToken(),
-		log
-	};
+	// The command's pool is the command's (runCommand closes it); the index and the transport are closed here.
+	const opened = await openArchiveContext(config, {
+		transport: { token: config.discord.token!.reveal(), apiUrl: config.discord.apiUrl },
+		log,
+		pool: run.pool(workers ?? config.engine.workers)
+	});
+	const { context } = opened;
 	// One command, then exit: a backup not yet due at its end is left to the next process (see shortLived).
 	const service = new ArchiveService(context, { indexBackupIntervalMs: config.backups.intervalMinutes * 60_000, shortLived: true });
 	const stopOnInterrupt = () => void service.shutdown();
@@ -75,8 +45,8 @@ export async function openCliService(run: CommandRun, needs: readonly ConfigNeed
 	try {
 		await service.start();
 	} catch (error) {
-		transport.close();
-		index.close();
+		run.io.signal.removeEventListener('abort', stopOnInterrupt);
+		await opened.close();
 		throw error;
 	}
 	return {
@@ -86,8 +56,7 @@ export async function openCliService(run: CommandRun, needs: readonly ConfigNeed
 		async close() {
 			run.io.signal.removeEventListener('abort', stopOnInterrupt);
 			await service.shutdown();
-			transport.close();
-			index.close();
+			await opened.close();
 		}
 	};
 }

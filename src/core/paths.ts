@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { CoreError, CoreErrorCode } from './errors.js';
 
@@ -69,6 +70,35 @@ export function assertSafeRelativePath(relative: string): void {
 }
 
 /**
+ * Whether `target` is `root` itself or lies below it, lexically: both are resolved (so `..` segments count) and
+ * compared by whole segments, so `/root-other` is not inside `/root`. Symlinks are not looked at: use
+ * {@link isRealInside} where the path on disk may go through one (a folder someone else can write into).
+ * This is the one containment test of the project; upload admission, upload folder suggestions and
+ * {@link resolveInside} all go through it.
+ */
+export function isInside(root: string, target: string): boolean {
+	const relative = path.relative(path.resolve(root), path.resolve(target));
+	return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
+}
+
+/**
+ * {@link isInside} on the real paths: both `root` and `target` have their symlinks resolved first, so a symlink
+ * under the root that points out of it is outside. A path that does not exist (or cannot be resolved) is outside.
+ *
+ * @returns the real path of `target` when it is inside the real root, otherwise `undefined`.
+ */
+export async function isRealInside(root: string, target: string): Promise<string | undefined> {
+	let realRoot: string;
+	let realTarget: string;
+	try {
+		[realRoot, realTarget] = await Promise.all([realpath(root), realpath(target)]);
+	} catch {
+		return undefined;
+	}
+	return isInside(realRoot, realTarget) ? realTarget : undefined;
+}
+
+/**
  * Resolves a checked relative archive path under `root` and makes sure, lexically, that the result stays
  * inside it. Symlinks on disk are the caller's concern (the assembler never follows one it did not make).
  *
@@ -78,7 +108,7 @@ export function resolveInside(root: string, relative: string): string {
 	assertSafeRelativePath(relative);
 	const base = path.resolve(root);
 	const target = path.resolve(base, ...relative.split('/'));
-	if (target !== base && !target.startsWith(base + path.sep)) {
+	if (!isInside(base, target)) {
 		throw new CoreError(CoreErrorCode.UnsafePath, `Refusing path ${JSON.stringify(relative)}: it would be written outside ${base}.`, {
 			paths: [relative]
 		});

@@ -3,7 +3,7 @@ import type { AutocompleteInteraction } from 'discord.js';
 import { type ArchiveAction, ArchiveAction as Action } from '../lib/access.js';
 import { archiveChoice, type ArchiveChoice, type ArchiveOptionScope, archiveOptionStatuses, pathChoice } from '../lib/archive-choices.js';
 import { interactionMayRun } from '../lib/asker.js';
-import { AUTOCOMPLETE_MAX_CHOICES, suggestUploadFolders } from '../lib/upload-folders.js';
+import { AUTOCOMPLETE_MAX_CHOICES, AUTOCOMPLETE_TEXT_MAX } from '../lib/upload-folders.js';
 
 /** Which subcommands have an archive option, and the action whose access check applies while typing into it. */
 const archiveScopes: Readonly<Record<string, { scope: ArchiveOptionScope; action: ArchiveAction }>> = {
@@ -30,7 +30,10 @@ export class ArchiveAutocompleteHandler extends InteractionHandler {
 		const focused = interaction.options.getFocused(true);
 		if (subcommand === 'upload' && focused.name === 'source') {
 			if (!interactionMayRun(interaction, Action.Upload)) return this.some<ArchiveChoice[]>([]);
-			const folders = await suggestUploadFolders(this.container.dos.config.paths.uploadRoot, focused.value);
+			const folders = await this.container.archive.suggestUploadFolders(focused.value, {
+				limit: AUTOCOMPLETE_MAX_CHOICES,
+				maxLength: AUTOCOMPLETE_TEXT_MAX
+			});
 			return this.some(folders.map((folder) => ({ name: folder, value: folder })));
 		}
 		if (subcommand === 'download' && focused.name === 'path') {

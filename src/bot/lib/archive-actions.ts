@@ -16,8 +16,6 @@ import type { JobHandle } from '../../archive/runner.js';
 import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
 import type { VerifyResult } from '../../archive/verify.js';
 import { type Archive, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
-import { ArchiveAction } from './access.js';
-import { assertMayRun } from './asker.js';
 import { cardLink } from './card-link.js';
 import { cleanupConfirmationId } from './custom-ids.js';
 import { BotError, BotErrorCode } from './errors.js';
@@ -25,10 +23,15 @@ import { describeBotFailure } from './failure.js';
 import { deferEphemeral as deferAnswer, followUpOnce, replyEphemeral, replyFirst, updateMessage } from './replies.js';
 
 /**
- * What `/archive` and the card buttons do, shared so a button and its subcommand behave the same: check access,
- * defer ephemerally inside Discord's 3 s, start the job through the archive service, answer the person who asked
+ * What `/archive` and the card buttons do, shared so a button and its subcommand behave the same: defer ephemerally inside Discord's 3 s, start the job through the archive service, answer the person who asked
  * with a link to the card, and — while the interaction token lives (15 min) — edit that answer with the outcome.
  * The lasting record is the card, which the job itself keeps up to date.
+ *
+ * Access is checked once per interaction, at the bot's one gate, before anything here runs: the `ArchiveAccess`
+ * precondition for a subcommand, the first line of the button handler (card buttons, the cleanup confirmation) for
+ * a click. These functions trust their caller and check nothing again. The gate is the bot's and not the archive
+ * service's because who may act is a Discord notion (owners, roles); the CLI is run by whoever holds the host and its
+ * token, and has no such rule to check.
  */
 export type AskingInteraction = ChatInputCommandInteraction | ButtonInteraction;
 
@@ -42,7 +45,6 @@ export async function deferEphemeral(interaction: AskingInteraction): Promise<vo
 
 /** `/archive upload source: [label:]`. */
 export async function startUpload(interaction: AskingInteraction, folder: string, label: string | null): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Upload);
 	await deferEphemeral(interaction);
 	const handle = await container.archive.upload({ folder, label, requestedBy: interaction.user.id });
 	const archive = await archiveWithCard(handle.lot);
@@ -63,7 +65,6 @@ export async function startUpload(interaction: AskingInteraction, folder: string
 
 /** `/archive resume id:` and the Resume button. Two quick clicks start one job: the second is told the archive is busy. */
 export async function startResume(interaction: AskingInteraction, reference: string): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Resume);
 	await deferEphemeral(interaction);
 	const handle = container.archive.resume({ archive: reference, requestedBy: interaction.user.id });
 	const archive = await archiveWithCard(handle.lot);
@@ -82,7 +83,6 @@ export async function startResume(interaction: AskingInteraction, reference: str
  * heartbeat. The card then says how it ended.
  */
 export async function cancelJob(interaction: AskingInteraction, reference: string): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Cancel);
 	await deferEphemeral(interaction);
 	const archive = container.archive.archive(reference);
 	let outcome;
@@ -113,7 +113,6 @@ export async function startDownload(
 	through: string | null,
 	selected: string | null
 ): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Download);
 	await deferEphemeral(interaction);
 	const service = container.archive;
 	const paths = selected === null ? undefined : [selected];
@@ -227,7 +226,6 @@ export async function startVerify(
 	level: VerificationLevel | null,
 	sample: number | null
 ): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Verify);
 	if (level === 'quick' && sample !== null)
 		throw new BotError(
 			BotErrorCode.InvalidOption,
@@ -256,7 +254,6 @@ export async function startVerify(
 
 /** `/archive cleanup id:` and the Delete button: asks first, with its own ephemeral, expiring buttons. */
 export async function askCleanup(interaction: AskingInteraction, reference: string): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Cleanup);
 	const archive = container.archive.archive(reference);
 	if (archive.status === ArchiveStatus.Deleted) {
 		await replyEphemeral(interaction, `**${archive.id}** is already deleted.`);
@@ -286,7 +283,6 @@ export async function askCleanup(interaction: AskingInteraction, reference: stri
 
 /** The confirmation's Delete button: runs the cleanup, replacing the question with the answer. */
 export async function confirmCleanup(interaction: ButtonInteraction, uid: string): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Cleanup);
 	const archive = container.archive.archive(uid);
 	const handle = container.archive.cleanup({ archive: String(archive.lot), requestedBy: interaction.user.id });
 	await updateMessage(interaction, { content: `🗑️ Deleting **${archive.id}**…`, components: [] });
@@ -299,7 +295,6 @@ export async function confirmCleanup(interaction: ButtonInteraction, uid: string
 
 /** `/archive rebuild [dry_run:]`: the index from the archive channel. */
 export async function startRebuild(interaction: AskingInteraction, dryRun: boolean): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Rebuild);
 	await deferEphemeral(interaction);
 	const handle = container.archive.rebuild({ dryRun });
 	await replyEphemeral(
@@ -329,7 +324,6 @@ export async function startRebuild(interaction: AskingInteraction, dryRun: boole
 
 /** `/archive migrate [dry_run:]`: a card for every archive imported from the original tool's history log without one. */
 export async function startMigrate(interaction: AskingInteraction, dryRun: boolean): Promise<void> {
-	assertMayRun(interaction, ArchiveAction.Migrate);
 	await deferEphemeral(interaction);
 	const handle = container.archive.migrateLegacy({ dryRun });
 	await replyEphemeral(

@@ -2,7 +2,9 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { suggestUploadFolders } from '../../src/bot/lib/upload-folders.js';
+import { suggestUploadFolders } from '../../src/archive/upload-folders.js';
+import { resolveUploadFolder } from '../../src/archive/upload.js';
+import { isCoreError } from '../../src/core/index.js';
 
 describe('upload folder suggestions', () => {
 	let root: string;
@@ -43,5 +45,31 @@ describe('upload folder suggestions', () => {
 		expect(await suggestUploadFolders(root, 'pointer/')).toEqual([]);
 		expect(await suggestUploadFolders(root, 'nothing/here')).toEqual([]);
 		expect(await suggestUploadFolders(root, '.h')).toEqual(['.hidden']);
+	});
+
+	it('GIVEN a symlink out of the root, `..` or a prefix sibling of the root WHEN suggested or admitted THEN none is offered and none is admitted', async () => {
+		const sibling = `${root}-other`;
+		await mkdir(path.join(sibling, 'inside-sibling'), { recursive: true });
+		await symlink(path.join(root, 'music'), path.join(root, 'alias'));
+		try {
+			await mkdir(path.join(outside, 'secret'), { recursive: true });
+			expect(await suggestUploadFolders(root, 'pointer')).toEqual([]);
+			expect(await suggestUploadFolders(root, 'pointer/')).toEqual([]);
+			expect(await suggestUploadFolders(root, `../${path.basename(sibling)}/`)).toEqual([]);
+			expect(await suggestUploadFolders(root, 'alias/')).toEqual(['alias/jazz', 'alias/rock']);
+			for (const folder of ['pointer', '../', `../${path.basename(sibling)}`, sibling, 'music/../../']) {
+				const error = await resolveUploadFolder(root, folder).then(
+					() => undefined,
+					(caught: unknown) => caught
+				);
+				expect(isCoreError(error, 'UNSAFE_PATH'), folder).toBe(true);
+			}
+			expect(await resolveUploadFolder(root, 'alias')).toEqual({ root: path.join(root, 'music'), source: 'music' });
+			expect(await resolveUploadFolder(root, 'music/jazz')).toEqual({ root: path.join(root, 'music', 'jazz'), source: 'music/jazz' });
+		} finally {
+			await rm(sibling, { recursive: true, force: true });
+			await rm(path.join(root, 'alias'));
+			await rm(path.join(outside, 'secret'), { recursive: true });
+		}
 	});
 });
