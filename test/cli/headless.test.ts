@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCliEnv } from '../../src/cli/cli-env.js';
 import { emulatorCliEnv, readyLine } from '../../src/cli/commands/emulator.js';
-import { ControlClient } from '../../src/cli/commands/demo.js';
+import { ControlClient } from '../../src/emulator/control-client.js';
 import { runCli } from '../../src/cli/program.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
 import { testPassphrase } from '../archive/support/harness.js';

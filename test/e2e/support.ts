@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlClient } from '../../src/cli/commands/demo.js';
+import { CardControlClient } from '../../src/cli/commands/demo.js';
 import { type Emulator, type EmulatorLimits, startEmulator } from '../../src/emulator/index.js';
 
 /**
@@ -75,7 +75,7 @@ function builtIsFresh(): boolean {
 /** A world: the emulator, a data folder with upload and download roots and the index, and a way to start the bot. */
 export interface World {
 	readonly emulator: Emulator;
-	readonly control: ControlClient;
+	readonly control: CardControlClient;
 	readonly dir: string;
 	readonly uploadRoot: string;
 	readonly downloadRoot: string;
@@ -129,7 +129,7 @@ export async function startWorld(options: { limits?: Partial<EmulatorLimits>; en
 	const bots: BotProcess[] = [];
 	return {
 		emulator,
-		control: new ControlClient(emulator.controlUrl),
+		control: new CardControlClient(emulator.controlUrl),
 		dir,
 		uploadRoot,
 		downloadRoot,
