@@ -5,7 +5,8 @@ import type { JobProgressEvent, JobRun } from '../../src/archive/context.js';
 import { resumeArchive } from '../../src/archive/resume.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { ChunkKind, type ChunkRecord, ChunkState } from '../../src/db/index.js';
-import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {

@@ -10,7 +10,8 @@ import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { isCoreError } from '../../src/core/index.js';
 import { ChunkKind, ChunkState, isIndexError } from '../../src/db/index.js';
 import { isTransportError } from '../../src/discord/index.js';
-import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, touch, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, touch } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {

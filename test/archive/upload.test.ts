@@ -6,15 +6,8 @@ import { ArchiveService } from '../../src/archive/service.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { isCoreError } from '../../src/core/index.js';
 import { ChunkKind, ChunkState } from '../../src/db/index.js';
-import {
-	type ArchiveHarness,
-	chunkCensus,
-	nestedTree,
-	restoreFromThread,
-	startArchiveHarness,
-	testPassphrase,
-	treeDigest
-} from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, testPassphrase } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
-import { describeTree } from '../core/tree.js';
+import { describeTree } from '../support/tree.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const entry = path.join(repo, 'src/cli/index.ts');

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { openIndex } from '../../src/db/index.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
-import { nestedTree, randomContent, testPassphrase, treeDigest, writeTree } from '../archive/support/harness.js';
+import { nestedTree, randomContent, testPassphrase, writeTree } from '../archive/support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let emulator: Emulator;
 let dir: string;

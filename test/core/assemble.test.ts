@@ -18,7 +18,7 @@ import {
 	validateManifest,
 	verifyStagedFolder
 } from '../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from './tree.js';
+import { describeTree, makeTemp, removeTemp } from '../support/tree.js';
 
 const PASS = 'correct horse battery staple';
 let pool: CryptoPool;

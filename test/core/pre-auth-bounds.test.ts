@@ -14,7 +14,7 @@ import {
 	stageArchive,
 	verifyStagedFolder
 } from '../../src/core/index.js';
-import { makeTemp, removeTemp } from './tree.js';
+import { makeTemp, removeTemp } from '../support/tree.js';
 
 /**
  * Numbers a staged folder carries before anything is authenticated (a manifest part's count, the chunk numbers in

@@ -12,7 +12,7 @@ import {
 	stageArchive,
 	stagedChunkSource
 } from '../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from './tree.js';
+import { describeTree, makeTemp, removeTemp } from '../support/tree.js';
 
 const PASS = 'correct horse battery staple';
 let pool: CryptoPool;

@@ -20,7 +20,7 @@ import {
 	sliceArchive,
 	walk
 } from '../../src/core/index.js';
-import { makeTemp, removeTemp } from './tree.js';
+import { makeTemp, removeTemp } from '../support/tree.js';
 
 let pool: CryptoPool;
 let work: string;

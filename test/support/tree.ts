@@ -46,3 +46,17 @@ export async function describeTree(root: string): Promise<Record<string, TreeEnt
 	await visit(root, '');
 	return out;
 }
+
+/**
+ * sha256 of every file under `root` by relative `/` path, `dir` for folders (keyed `path/`), `-> target` for
+ * symlinks: the contents of a tree only, to compare a restore with its source.
+ */
+export async function treeDigest(root: string): Promise<Record<string, string>> {
+	const out: Record<string, string> = {};
+	for (const [relative, entry] of Object.entries(await describeTree(root))) {
+		if (entry.type === 'directory') out[`${relative}/`] = 'dir';
+		else if (entry.type === 'symlink') out[relative] = `-> ${entry.target!}`;
+		else out[relative] = entry.sha256!;
+	}
+	return out;
+}
