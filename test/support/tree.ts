@@ -60,3 +60,14 @@ export async function treeDigest(root: string): Promise<Record<string, string>> 
 	}
 	return out;
 }
+
+/** sha256 of every file directly in `folder`, by name. */
+export async function hashesOf(folder: string): Promise<Record<string, string>> {
+	const hashes: Record<string, string> = {};
+	for (const name of await readdir(folder)) {
+		hashes[name] = createHash('sha256')
+			.update(await readFile(path.join(folder, name)))
+			.digest('hex');
+	}
+	return hashes;
+}

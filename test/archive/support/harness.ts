@@ -303,3 +303,18 @@ export async function restoreFromThread(
 	});
 	return { manifest, result };
 }
+
+/** A run that aborts once `after` data chunks are stored, as a crash or Cancel would; `events` holds its progress. */
+export function stoppingRun(after: number): JobRun & { events: JobProgressEvent[] } {
+	const controller = new AbortController();
+	const events: JobProgressEvent[] = [];
+	return {
+		jobId: 'stopping',
+		signal: controller.signal,
+		events,
+		progress: (event) => {
+			events.push({ ...event, jobId: 'stopping', at: Date.now() });
+			if (event.phase === 'uploading' && event.chunksDone >= after) controller.abort();
+		}
+	};
+}
