@@ -18,6 +18,8 @@ export interface CardUpdaterOptions {
 	 */
 	readonly finalRetries?: number;
 	readonly finalRetryDelayMs?: number;
+	/** Told of every edit Discord confirmed, with the body it wrote (for tests and benchmarks). */
+	readonly onEdit?: (body: CardBody) => void;
 }
 
 /**
@@ -35,8 +37,6 @@ export class CardUpdater {
 	#timer: NodeJS.Timeout | null = null;
 	#inFlight: Promise<void> = Promise.resolve();
 	#finished = false;
-	/** Edits sent (for tests and benchmarks). */
-	public edits = 0;
 
 	public constructor(options: CardUpdaterOptions) {
 		this.#options = options;
@@ -76,7 +76,7 @@ export class CardUpdater {
 				this.#lastEditAt = Date.now();
 				try {
 					await this.#options.transport.editCard(this.#options.channelId, this.#options.messageId, body);
-					this.edits++;
+					this.#options.onEdit?.(body);
 					return;
 				} catch (error) {
 					const again = attempt < retries && error instanceof TransportError && error.retryable;

@@ -11,6 +11,7 @@ export { NO_FAULTS } from './faults.js';
 export type { BotAccess, EmulatorStateView, EmulatorStats, ForeignFile } from './control.js';
 export type { InteractionRequest, InteractionView, InteractionKind, InteractionStatus, AutocompleteChoice } from './interactions.js';
 export type { ControlMessage } from './payloads.js';
+export { ControlClient, answered } from './control-client.js';
 export type { GatewayDropMode } from './gateway.js';
 export type { WorldIds } from './world.js';
 export { EmulatorError, EmulatorErrorCode, DiscordErrorCode } from './errors.js';

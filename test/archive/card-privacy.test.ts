@@ -1,11 +1,11 @@
 import { appendFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobProgressEvent, JobRun } from '../../src/archive/context.js';
 import { resumeArchive } from '../../src/archive/resume.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { describeBotFailure } from '../../src/bot/lib/failure.js';
-import { type ArchiveHarness, nestedTree, startArchiveHarness } from './support/harness.js';
+import { type ArchiveHarness, nestedTree, startArchiveHarness, stoppingRun } from './support/harness.js';
+import { rejection as caught } from '../support/rejection.js';
 
 /**
  * Cards and the log channel are read by everyone in the server: a failure shows there as a code and a fixed
@@ -20,30 +20,6 @@ afterEach(async () => {
 });
 
 const settings = { emulator: { limits: { channelMessagesPerWindow: 1000 } }, settings: { chunkSize: 16 * 1024 }, withLogChannel: true } as const;
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-	try {
-		await promise;
-	} catch (error) {
-		return error;
-	}
-	throw new Error('expected a failure');
-}
-
-/** A run that aborts once `after` data chunks are stored, as Cancel would. */
-function stoppingRun(after: number): JobRun & { events: JobProgressEvent[] } {
-	const controller = new AbortController();
-	const events: JobProgressEvent[] = [];
-	return {
-		jobId: 'stopping',
-		signal: controller.signal,
-		events,
-		progress: (event) => {
-			events.push({ ...event, jobId: 'stopping', at: Date.now() });
-			if (event.phase === 'uploading' && event.chunksDone >= after) controller.abort();
-		}
-	};
-}
 
 /** Everything public the failure left: the archive channel's messages (the card) and the log channel's. */
 function publicText(h: ArchiveHarness): string {

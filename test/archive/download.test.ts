@@ -7,7 +7,8 @@ import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
 import { ArchiveService } from '../../src/archive/service.js';
 import { chunksSpanned, CoreErrorCode, isCoreError } from '../../src/core/index.js';
 import { postTestArchive } from './read-fixture.js';
-import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 const CDN = 'GET /attachments/:channel/:attachment/:filename';
 

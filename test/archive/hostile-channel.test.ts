@@ -11,7 +11,8 @@ import { rebuildIndex } from '../../src/archive/rebuild.js';
 import type { APIEmbed } from '../../src/discord/index.js';
 import { ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, openIndex } from '../../src/db/index.js';
 import { postTestArchive } from './read-fixture.js';
-import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 /**
  * A hostile archive channel (docs/design.md §4): anyone who can post, edit or delete in the archive channel and its

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,16 +8,7 @@ import { VerificationLevel } from '../../src/db/index.js';
 import { expectedHashes, FIXTURE_DIR, FIXTURE_KEY } from '../core/legacy/legacy-fixture.js';
 import { pythonJson, threadlessEntry } from './support/history-log.js';
 import { type ArchiveHarness, startArchiveHarness } from './support/harness.js';
-
-async function hashesOf(folder: string): Promise<Record<string, string>> {
-	const hashes: Record<string, string> = {};
-	for (const name of await readdir(folder)) {
-		hashes[name] = createHash('sha256')
-			.update(await readFile(path.join(folder, name)))
-			.digest('hex');
-	}
-	return hashes;
-}
+import { hashesOf } from '../support/tree.js';
 
 describe('thread-less archives of the original tool (chunk messages in a storage channel)', () => {
 	let harness: ArchiveHarness;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,16 +12,7 @@ import { openIndex, type HistoryIndex } from '../../src/db/index.js';
 import { expectedHashes, FIXTURE_DIR, FIXTURE_KEY } from '../core/legacy/legacy-fixture.js';
 import { pythonJson, threadlessEntry } from './support/history-log.js';
 import { type ArchiveHarness, startArchiveHarness } from './support/harness.js';
-
-async function hashesOf(folder: string): Promise<Record<string, string>> {
-	const hashes: Record<string, string> = {};
-	for (const name of await readdir(folder)) {
-		hashes[name] = createHash('sha256')
-			.update(await readFile(path.join(folder, name)))
-			.digest('hex');
-	}
-	return hashes;
-}
+import { hashesOf } from '../support/tree.js';
 
 describe('migrate-legacy: thread-less archives get a card a rebuild can read', () => {
 	let harness: ArchiveHarness;

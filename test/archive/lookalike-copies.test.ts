@@ -26,6 +26,13 @@ async function postAsForeigner(harness: ArchiveHarness, ...args: Parameters<Arch
 	return harness.emulator.postAs(...args);
 }
 
+/** The harness's context on an empty index file, as after losing the index: what a rebuild starts from. */
+async function freshIndexContext(harness: ArchiveHarness): Promise<ArchiveContext> {
+	harness.index.close();
+	for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
+	return { ...harness.context, index: harness.reopenIndex() };
+}
+
 describe('look-alike chunk copies', () => {
 	let harness: ArchiveHarness;
 
@@ -36,12 +43,6 @@ describe('look-alike chunk copies', () => {
 	afterAll(async () => {
 		await harness?.close();
 	});
-
-	const freshIndexContext = async (): Promise<ArchiveContext> => {
-		harness.index.close();
-		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
-		return { ...harness.context, index: harness.reopenIndex() };
-	};
 
 	it('GIVEN a later duplicate by the bot and a later look-alike by a webhook of a data chunk WHEN the index is rebuilt THEN the first copy is recorded', async () => {
 		await harness.writeTree('ours', { 'a.bin': randomContent(20_000, 'ours') });
@@ -55,7 +56,7 @@ describe('look-alike chunk copies', () => {
 		await harness.transport.uploadFile(threadId, { file: { name: attachment.filename, data: bytes } });
 		await postAsForeigner(harness, threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
 
-		const context = await freshIndexContext();
+		const context = await freshIndexContext(harness);
 		const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
 		expect(rebuilt.archives).toMatchObject([{ archiveId: archive.id, depth: 'full' }]);
 		const rows = context.index.chunks.list(archive.lot, { kind: 'data' });
@@ -68,7 +69,7 @@ describe('look-alike chunk copies', () => {
 		const attachment = original.attachments[0]!;
 		await postAsForeigner(harness, threadId, 'webhook', 'chunk', [{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }]);
 
-		const context = await freshIndexContext();
+		const context = await freshIndexContext(harness);
 		await rebuildIndex(context, {}, harness.jobRun());
 		const recorded = context.index.chunks.list(7, { kind: 'data' }).find((row) => row.filename === attachment.filename);
 		expect(recorded).toMatchObject({ messageId: original.id, attachmentId: attachment.id });
@@ -89,12 +90,6 @@ describe('look-alike parts in a rebuild', () => {
 		await harness?.close();
 	});
 
-	const freshIndexContext = async (): Promise<ArchiveContext> => {
-		harness.index.close();
-		for (const suffix of ['', '-wal', '-shm']) await rm(`${harness.indexPath}${suffix}`, { force: true });
-		return { ...harness.context, index: harness.reopenIndex() };
-	};
-
 	it('GIVEN nine look-alike copies of manifest part 0 posted by a webhook after the genuine one WHEN the index is rebuilt THEN the genuine manifest is still opened and the look-alikes are named', async () => {
 		await harness.writeTree('crowded', { 'd.bin': randomContent(10_000, 'crowded') });
 		const { archive, threadId } = await postTestArchive(harness, 'crowded');
@@ -105,7 +100,7 @@ describe('look-alike parts in a rebuild', () => {
 				{ name: manifestPartFileName(archive.id, 0, createHash('sha256').update(junk).digest('hex')), data: b64(junk) }
 			]);
 		}
-		const context = await freshIndexContext();
+		const context = await freshIndexContext(harness);
 		const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
 		expect(rebuilt.archives.find((found) => found.archiveId === archive.id)).toMatchObject({ depth: 'full' });
 		expect(rebuilt.findings.some((finding) => finding.archiveId === archive.id && finding.code === 'NOT_POSTED_BY_BOT')).toBe(true);
@@ -123,7 +118,7 @@ describe('look-alike parts in a rebuild', () => {
 		const planted = await postAsForeigner(harness, threadId, 'webhook', 'chunk', [
 			{ name: attachment.filename, data: b64(randomBytes(attachment.size)) }
 		]);
-		const fresh = await freshIndexContext();
+		const fresh = await freshIndexContext(harness);
 		const context: ArchiveContext = { ...fresh, settings: { ...fresh.settings, passphrase: undefined } };
 		const rebuilt = await rebuildIndex(context, {}, harness.jobRun());
 		expect(rebuilt.archives.find((found) => found.archiveId === archive.id)).toMatchObject({ depth: 'skeleton' });

@@ -1,11 +1,11 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobProgressEvent, JobRun } from '../../src/archive/context.js';
 import { resumeArchive } from '../../src/archive/resume.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { ChunkKind, type ChunkRecord, ChunkState } from '../../src/db/index.js';
-import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, stoppingRun } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {
@@ -14,20 +14,6 @@ afterEach(async () => {
 });
 
 const fastLimits = { emulator: { limits: { channelMessagesPerWindow: 1000 } }, settings: { chunkSize: 16 * 1024 } } as const;
-
-/** A run that aborts once `after` data chunks are stored, as a crash or Cancel would. */
-function stoppingRun(after: number): JobRun {
-	const controller = new AbortController();
-	const events: JobProgressEvent[] = [];
-	return {
-		jobId: 'stopping',
-		signal: controller.signal,
-		progress: (event) => {
-			events.push({ ...event, jobId: 'stopping', at: Date.now() });
-			if (event.phase === 'uploading' && event.chunksDone >= after) controller.abort();
-		}
-	};
-}
 
 async function partialUpload(h: ArchiveHarness, after: number): Promise<{ lot: number; threadId: string; source: string; id: string }> {
 	const source = await h.writeTree('nested', nestedTree());

@@ -1,7 +1,6 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobProgressEvent, JobRun } from '../../src/archive/context.js';
 import { isArchiveError } from '../../src/archive/errors.js';
 import { deleteThreadMessage } from '../../src/archive/reconcile.js';
 import { resumeArchive } from '../../src/archive/resume.js';
@@ -10,7 +9,9 @@ import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { isCoreError } from '../../src/core/index.js';
 import { ChunkKind, ChunkState, isIndexError } from '../../src/db/index.js';
 import { isTransportError } from '../../src/discord/index.js';
-import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, touch, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, touch, stoppingRun } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
+import { rejection as caught } from '../support/rejection.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {
@@ -19,30 +20,6 @@ afterEach(async () => {
 });
 
 const fastLimits = { emulator: { limits: { channelMessagesPerWindow: 1000 } }, settings: { chunkSize: 16 * 1024 } } as const;
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-	try {
-		await promise;
-	} catch (error) {
-		return error;
-	}
-	throw new Error('expected a failure');
-}
-
-/** A run that aborts once `after` data chunks are stored, as a crash or Cancel would. */
-function stoppingRun(after: number): JobRun & { events: JobProgressEvent[] } {
-	const controller = new AbortController();
-	const events: JobProgressEvent[] = [];
-	return {
-		jobId: 'stopping',
-		signal: controller.signal,
-		events,
-		progress: (event) => {
-			events.push({ ...event, jobId: 'stopping', at: Date.now() });
-			if (event.phase === 'uploading' && event.chunksDone >= after) controller.abort();
-		}
-	};
-}
 
 /** Uploads `nested` and stops after `after` chunks; returns the archive's lot, thread and source folder. */
 async function partialUpload(h: ArchiveHarness, after: number): Promise<{ lot: number; threadId: string; source: string; id: string }> {

@@ -4,6 +4,7 @@ import type { RunnerEvent } from '../../src/archive/runner.js';
 import { ArchiveService } from '../../src/archive/service.js';
 import { JobKind } from '../../src/db/index.js';
 import { type ArchiveHarness, nestedTree, startArchiveHarness } from './support/harness.js';
+import { rejection as caught } from '../support/rejection.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {
@@ -12,15 +13,6 @@ afterEach(async () => {
 });
 
 const options = { emulator: { limits: { channelMessagesPerWindow: 1000 } }, settings: { chunkSize: 16 * 1024, uploadConcurrency: 1 } } as const;
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-	try {
-		await promise;
-	} catch (error) {
-		return error;
-	}
-	throw new Error('expected a failure');
-}
 
 function cardOf(h: ArchiveHarness, lot: number) {
 	const archive = h.index.archives.require(lot);
@@ -46,7 +38,7 @@ describe('job runner', () => {
 			});
 		});
 		expect(service.cancel(String(handle.lot))).toBe(true);
-		expect((await caught(handle.result)) as { code?: string }).toMatchObject({ code: 'ABORTED' });
+		expect(await caught<{ code?: string }>(handle.result)).toMatchObject({ code: 'ABORTED' });
 		harness.emulator.faults.reset();
 		const archive = harness.index.archives.require(handle.lot!);
 		expect(archive.status).toBe('cancelled');
@@ -168,7 +160,7 @@ describe('watching and cancelling downloads and verifies', () => {
 		expect(() => service.cleanup({ archive: uploaded.archiveId })).toThrow(`dos cancel job:${handle.jobId}`);
 		const outcome = service.cancelJob({ archive: uploaded.archiveId });
 		expect(outcome).toMatchObject({ jobId: handle.jobId, kind: 'download', here: true });
-		expect((await caught(handle.result)) as { code?: string }).toMatchObject({ code: 'ABORTED' });
+		expect(await caught<{ code?: string }>(handle.result)).toMatchObject({ code: 'ABORTED' });
 		harness.emulator.faults.reset();
 		expect(harness.index.jobs.get(handle.jobId)?.status).toBe('cancelled');
 		const after = cardText(harness, uploaded.lot);
@@ -197,7 +189,7 @@ describe('watching and cancelling downloads and verifies', () => {
 		const outcome = here.cancelJob({ jobId: handle.jobId });
 		expect(outcome).toMatchObject({ jobId: handle.jobId, kind: 'download', here: false });
 		expect(harness.index.jobs.get(handle.jobId)?.cancelRequestedAt).not.toBeNull();
-		expect((await caught(handle.result)) as { code?: string }).toMatchObject({ code: 'ABORTED' });
+		expect(await caught<{ code?: string }>(handle.result)).toMatchObject({ code: 'ABORTED' });
 		harness.emulator.faults.reset();
 		expect(harness.index.jobs.get(handle.jobId)?.status).toBe('cancelled');
 		expect(() => here.cancelJob({ jobId: handle.jobId })).toThrow(/No job/);

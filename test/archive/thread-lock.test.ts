@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { JobProgressEvent, JobRun } from '../../src/archive/context.js';
 import { resumeArchive } from '../../src/archive/resume.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
-import { type ArchiveHarness, nestedTree, restoreFromThread, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, nestedTree, restoreFromThread, startArchiveHarness } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import type { FaultSettings } from '../../src/emulator/index.js';
-import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {

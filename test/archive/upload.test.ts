@@ -6,30 +6,15 @@ import { ArchiveService } from '../../src/archive/service.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { isCoreError } from '../../src/core/index.js';
 import { ChunkKind, ChunkState } from '../../src/db/index.js';
-import {
-	type ArchiveHarness,
-	chunkCensus,
-	nestedTree,
-	restoreFromThread,
-	startArchiveHarness,
-	testPassphrase,
-	treeDigest
-} from './support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, startArchiveHarness, testPassphrase } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
+import { rejection as caught } from '../support/rejection.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {
 	await harness?.close();
 	harness = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-	try {
-		await promise;
-	} catch (error) {
-		return error;
-	}
-	throw new Error('expected a failure');
-}
 
 describe('upload', () => {
 	it('GIVEN a nested folder WHEN uploaded THEN the thread holds one message per chunk plus the manifest, the index matches the manifest, and the restore is byte-identical', async () => {

@@ -1,30 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderCard } from '../../src/archive/card.js';
 import { cleanupArchive } from '../../src/archive/cleanup.js';
-import type { JobRun } from '../../src/archive/context.js';
 import { resumeArchive } from '../../src/archive/resume.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { verifyArchive } from '../../src/archive/verify.js';
 import type { APIEmbed } from '../../src/discord/index.js';
-import { type ArchiveHarness, nestedTree, startArchiveHarness } from './support/harness.js';
+import { type ArchiveHarness, nestedTree, startArchiveHarness, stoppingRun } from './support/harness.js';
 
 let harness: ArchiveHarness | undefined;
 afterEach(async () => {
 	await harness?.close();
 	harness = undefined;
 });
-
-/** A run that aborts once `after` data chunks are stored, as a crash or Cancel would. */
-function stoppingRun(after: number): JobRun {
-	const controller = new AbortController();
-	return {
-		jobId: 'stopping',
-		signal: controller.signal,
-		progress: (event) => {
-			if (event.phase === 'uploading' && event.chunksDone >= after) controller.abort();
-		}
-	};
-}
 
 /** The fields of the archive's card as the archive channel shows it now. */
 function cardFields(h: ArchiveHarness, cardMessageId: string): Map<string, string> {

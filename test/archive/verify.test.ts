@@ -3,7 +3,8 @@ import { downloadArchive } from '../../src/archive/download.js';
 import { verifyArchive } from '../../src/archive/verify.js';
 import { CoreErrorCode } from '../../src/core/index.js';
 import { postTestArchive } from './read-fixture.js';
-import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness, treeDigest } from './support/harness.js';
+import { type ArchiveHarness, nestedTree, randomContent, startArchiveHarness } from './support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 const CDN = 'GET /attachments/:channel/:attachment/:filename';
 

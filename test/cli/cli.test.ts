@@ -4,12 +4,11 @@ import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
 import { assertArchiveId } from '../../src/db/index.js';
-import { describeTree } from '../core/tree.js';
+import { runDosHere } from './support.js';
+import { describeTree } from '../support/tree.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const entry = path.join(repo, 'src/cli/index.ts');
@@ -42,23 +41,8 @@ function dos(args: string[], options: { cwd: string; env?: Record<string, string
 }
 
 /** Runs the CLI program in this process (fast: for usage and refusals that never reach the workers' hot path). */
-async function dosHere(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
-	let stdout = '';
-	let stderr = '';
-	const sink = (write: (text: string) => void) => new Writable({ write: (chunk: Buffer, _encoding, done) => (write(chunk.toString()), done()) });
-	const code = await runCli(args, {
-		stdout: sink((text) => (stdout += text)),
-		stderr: sink((text) => (stderr += text)),
-		env: { DOS_WORKERS: '1', ...options.env },
-		cwd: options.cwd,
-		interactive: false,
-		signal: new AbortController().signal
-	});
-	const lines = stdout
-		.split('\n')
-		.filter((line) => line.startsWith('{'))
-		.map((line) => JSON.parse(line) as Record<string, unknown>);
-	return { code, stdout, stderr, lines };
+function dosHere(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+	return runDosHere(args, { cwd: options.cwd, env: { DOS_WORKERS: '1', ...options.env } });
 }
 
 let work: string;

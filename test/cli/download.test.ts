@@ -1,12 +1,12 @@
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { type CliRun, runDosHere } from './support.js';
 import { openIndex } from '../../src/db/index.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
-import { nestedTree, randomContent, testPassphrase, treeDigest, writeTree } from '../archive/support/harness.js';
+import { nestedTree, randomContent, testPassphrase, writeTree } from '../archive/support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 let emulator: Emulator;
 let dir: string;
@@ -36,32 +36,8 @@ afterAll(async () => {
 });
 
 /** Runs `dos …` in-process and collects its output and JSON lines. */
-async function dos(
-	args: string[],
-	extraEnv: Record<string, string> = {}
-): Promise<{ code: number; stdout: string; stderr: string; result: Record<string, unknown> | undefined }> {
-	let stdout = '';
-	let stderr = '';
-	const sink = (append: (text: string) => void) =>
-		new Writable({
-			write(chunk: Buffer, _encoding, callback) {
-				append(chunk.toString());
-				callback();
-			}
-		});
-	const code = await runCli(args, {
-		stdout: sink((text) => (stdout += text)),
-		stderr: sink((text) => (stderr += text)),
-		env: { ...env, ...extraEnv },
-		cwd: dir,
-		interactive: false,
-		signal: new AbortController().signal
-	});
-	const lines = stdout
-		.split('\n')
-		.filter((line) => line.startsWith('{'))
-		.map((line) => JSON.parse(line) as Record<string, unknown>);
-	return { code, stdout, stderr, result: lines.find((line) => line.type === 'result') };
+function dos(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
+	return runDosHere(args, { cwd: dir, env: { ...env, ...extraEnv } });
 }
 
 describe('dos download, verify, cleanup and index', () => {

@@ -4,47 +4,18 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCliEnv } from '../../src/cli/cli-env.js';
 import { emulatorCliEnv, readyLine } from '../../src/cli/commands/emulator.js';
-import { ControlClient } from '../../src/cli/commands/demo.js';
-import { runCli } from '../../src/cli/program.js';
+import { ControlClient } from '../../src/emulator/control-client.js';
+import { type CliRun, runDosHere } from './support.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
 import { testPassphrase } from '../archive/support/harness.js';
 import { builtCli, ensureBuilt } from '../e2e/support.js';
 
-interface Run {
-	code: number;
-	stdout: string;
-	stderr: string;
-	result: Record<string, unknown> | undefined;
-}
-
 /** Runs `dos …` in-process in `cwd` with exactly `env` (nothing of this process's environment). */
-async function dos(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
-	let stdout = '';
-	let stderr = '';
-	const sink = (append: (text: string) => void) =>
-		new Writable({
-			write(chunk: Buffer, _encoding, callback) {
-				append(chunk.toString());
-				callback();
-			}
-		});
-	const code = await runCli(args, {
-		stdout: sink((text) => (stdout += text)),
-		stderr: sink((text) => (stderr += text)),
-		env: { DOS_WORKERS: '1', ...env },
-		cwd,
-		interactive: false,
-		signal: new AbortController().signal
-	});
-	const lines = stdout
-		.split('\n')
-		.filter((line) => line.startsWith('{'))
-		.map((line) => JSON.parse(line) as Record<string, unknown>);
-	return { code, stdout, stderr, result: lines.find((line) => line.type === 'result') };
+function dos(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliRun> {
+	return runDosHere(args, { cwd, env: { DOS_WORKERS: '1', ...env } });
 }
 
 let dir: string;

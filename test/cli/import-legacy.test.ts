@@ -1,9 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { type CliRun, runDosHere } from './support.js';
 import { openIndex } from '../../src/db/index.js';
 import { DiscordTransport } from '../../src/discord/index.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
@@ -32,25 +31,8 @@ afterAll(async () => {
 	await rm(dir, { recursive: true, force: true });
 });
 
-async function dos(args: string[], extraEnv: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-	let stdout = '';
-	let stderr = '';
-	const sink = (append: (text: string) => void) =>
-		new Writable({
-			write(chunk: Buffer, _encoding, callback) {
-				append(chunk.toString());
-				callback();
-			}
-		});
-	const code = await runCli(args, {
-		stdout: sink((text) => (stdout += text)),
-		stderr: sink((text) => (stderr += text)),
-		env: { ...env, ...extraEnv },
-		cwd: dir,
-		interactive: false,
-		signal: new AbortController().signal
-	});
-	return { code, stdout, stderr };
+function dos(args: string[], extraEnv: Record<string, string>): Promise<CliRun> {
+	return runDosHere(args, { cwd: dir, env: { ...env, ...extraEnv } });
 }
 
 const log = pythonJson([

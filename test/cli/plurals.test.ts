@@ -1,10 +1,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countOf, progressLine } from '../../src/archive/card.js';
-import { runCli } from '../../src/cli/program.js';
+import { type CliRun, runDosHere } from './support.js';
 import { allOf, plural } from '../../src/cli/report.js';
 
 let dir: string;
@@ -17,19 +16,8 @@ afterAll(async () => {
 	await rm(dir, { recursive: true, force: true });
 });
 
-async function dos(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-	let stdout = '';
-	let stderr = '';
-	const sink = (append: (text: string) => void) => new Writable({ write: (chunk: Buffer, _encoding, done) => (append(chunk.toString()), done()) });
-	const code = await runCli(args, {
-		stdout: sink((text) => (stdout += text)),
-		stderr: sink((text) => (stderr += text)),
-		env: { DOS_WORKERS: '1', USER_KEY: 'correct horse battery staple' },
-		cwd: dir,
-		interactive: false,
-		signal: new AbortController().signal
-	});
-	return { code, stdout, stderr };
+function dos(args: string[]): Promise<CliRun> {
+	return runDosHere(args, { cwd: dir, env: { DOS_WORKERS: '1', USER_KEY: 'correct horse battery staple' } });
 }
 
 describe('counts in words', () => {

@@ -2,32 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { type CliRun, runDosHere } from './support.js';
 import { createCryptoPool, stageArchive } from '../../src/core/index.js';
 
 const KEY = 'correct horse battery staple';
 let work: string;
 
 /** Runs the CLI program in this process; returns the exit code, the output and the JSON lines. */
-async function dos(args: string[]): Promise<{ code: number; stdout: string; stderr: string; lines: Record<string, unknown>[] }> {
-	let stdout = '';
-	let stderr = '';
-	const sink = (write: (text: string) => void) => new Writable({ write: (chunk: Buffer, _encoding, done) => (write(chunk.toString()), done()) });
-	const code = await runCli(args, {
-		stdout: sink((text) => (stdout += text)),
-		stderr: sink((text) => (stderr += text)),
-		env: { DOS_WORKERS: '1', USER_KEY: KEY },
-		cwd: work,
-		interactive: false,
-		signal: new AbortController().signal
-	});
-	const lines = stdout
-		.split('\n')
-		.filter((line) => line.startsWith('{'))
-		.map((line) => JSON.parse(line) as Record<string, unknown>);
-	return { code, stdout, stderr, lines };
+function dos(args: string[]): Promise<CliRun> {
+	return runDosHere(args, { cwd: work, env: { DOS_WORKERS: '1', USER_KEY: KEY } });
 }
 
 /** A staged archive of a.bin (stream 0–150, chunks 0–1), b.bin (150–300, chunks 1–2), c.bin (300–400, chunk 3); 100-byte chunks. */

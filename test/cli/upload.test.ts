@@ -9,15 +9,8 @@ import { type CryptoPool, createCryptoPool } from '../../src/core/index.js';
 import { openIndex } from '../../src/db/index.js';
 import { DiscordTransport } from '../../src/discord/index.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
-import {
-	type ArchiveHarness,
-	chunkCensus,
-	nestedTree,
-	restoreFromThread,
-	testPassphrase,
-	treeDigest,
-	writeTree
-} from '../archive/support/harness.js';
+import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, testPassphrase, writeTree } from '../archive/support/harness.js';
+import { treeDigest } from '../support/tree.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const entry = path.join(repo, 'src/cli/index.ts');

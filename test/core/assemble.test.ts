@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
 	assemble,
 	assembleStagedFolder,
 	chunksForPaths,
 	CoreErrorCode,
-	createCryptoPool,
-	type CryptoPool,
 	type Manifest,
 	openStagedManifest,
 	readStagedFolder,
@@ -18,28 +16,17 @@ import {
 	validateManifest,
 	verifyStagedFolder
 } from '../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from './tree.js';
+import { describeTree } from '../support/tree.js';
+import { PASS, nextCase, pool, useCoreWorkspace } from '../support/core-workspace.js';
 
-const PASS = 'correct horse battery staple';
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 2 });
-	work = await makeTemp();
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
+useCoreWorkspace({ workers: 2 });
 
 /**
  * A staged archive of a small tree, in archive order: `dir/sub/three.txt` (stream bytes 0–5, chunk 0), `dir/two.bin`
  * (5–255, chunks 0–2), `empty/`, `one.bin` (255–505, chunks 2–5); 100-byte chunks.
  */
 async function stage() {
-	const base = path.join(work, `case-${++n}`);
+	const base = nextCase('case');
 	const source = path.join(base, 'source');
 	await mkdir(path.join(source, 'dir/sub'), { recursive: true });
 	await mkdir(path.join(source, 'empty'));
@@ -262,7 +249,7 @@ describe('unsafe manifests', () => {
 			totals: { ...base.totals, symlinks: 1 }
 		};
 		expect(() => validateManifest(manifest)).toThrow(expect.objectContaining({ code: CoreErrorCode.UnsafePath }));
-		const parent = path.join(work, `unsafe-${++n}`);
+		const parent = nextCase('unsafe');
 		await mkdir(parent);
 		await expect(
 			assemble({

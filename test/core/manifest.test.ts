@@ -19,7 +19,7 @@ import {
 	stageArchive,
 	validateManifest
 } from '../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from './tree.js';
+import { describeTree, makeTemp, removeTemp } from '../support/tree.js';
 
 const PASS = 'pw';
 let pool: CryptoPool;

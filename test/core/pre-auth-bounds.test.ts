@@ -1,12 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
 	assembleStagedFolder,
 	CoreErrorCode,
-	createCryptoPool,
-	type CryptoPool,
 	decodeChunkHeader,
 	manifestPartFileName,
 	openManifest,
@@ -14,29 +12,18 @@ import {
 	stageArchive,
 	verifyStagedFolder
 } from '../../src/core/index.js';
-import { makeTemp, removeTemp } from './tree.js';
+
+import { PASS, nextCase, pool, useCoreWorkspace } from '../support/core-workspace.js';
 
 /**
  * Numbers a staged folder carries before anything is authenticated (a manifest part's count, the chunk numbers in
  * file names) are only compared with what is present: forged ones are reported, never used to size or drive anything.
  */
 
-const PASS = 'correct horse battery staple';
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 1 });
-	work = await makeTemp();
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
+useCoreWorkspace({ workers: 1 });
 
 async function stage() {
-	const base = path.join(work, `case-${++n}`);
+	const base = nextCase('case');
 	const source = path.join(base, 'source');
 	await mkdir(source, { recursive: true });
 	await writeFile(path.join(source, 'one.bin'), randomBytes(250));
@@ -121,7 +108,7 @@ describe('pre-authentication numbers', () => {
 	it('GIVEN the last chunk deleted WHEN verified without the key THEN the report says it cannot see a deletion after the last chunk present', async () => {
 		const { dir } = await stage();
 		const chunks = (await readdir(dir)).filter((file) => parseStagedName(file)?.kind === 'data').sort();
-		await rename(path.join(dir, chunks.at(-1)!), path.join(work, `moved-${n}`));
+		await rename(path.join(dir, chunks.at(-1)!), nextCase('moved'));
 		const keyless = await verifyStagedFolder(dir, { pool });
 		expect(keyless.ok).toBe(true);
 		expect(keyless.limits).toEqual([expect.stringContaining(`a chunk deleted after chunk ${chunks.length - 2} cannot be detected`)]);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleStagedFolder, createCryptoPool, type CryptoPool, KDF_CHANNEL, stageArchive, verifyStagedFolder } from '../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from './tree.js';
+import { describeTree, makeTemp, removeTemp } from '../support/tree.js';
 
 const FC_RUNS = Number(process.env.FC_RUNS ?? 8);
 const PASS = 'correct horse battery staple';

@@ -1,32 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-	assemble,
-	CoreErrorCode,
-	createCryptoPool,
-	type CryptoPool,
-	openStagedManifest,
-	readStagedFolder,
-	stageArchive,
-	stagedChunkSource
-} from '../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from './tree.js';
+import { describe, expect, it } from 'vitest';
+import { assemble, CoreErrorCode, openStagedManifest, readStagedFolder, stageArchive, stagedChunkSource } from '../../src/core/index.js';
+import { describeTree } from '../support/tree.js';
+import { PASS, nextCase, pool, useCoreWorkspace } from '../support/core-workspace.js';
 
-const PASS = 'correct horse battery staple';
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 2 });
-	work = await makeTemp('dos-salvage-');
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
+useCoreWorkspace({ workers: 2, prefix: 'dos-salvage-' });
 
 /** Sizes of the files of the staged tree, in archive order; 100-byte chunks, 600 stream bytes, chunks 0–5. */
 const SIZES = { 'a.bin': 150, 'b.bin': 100, 'c.bin': 30, 'd.bin': 120, 'e.bin': 0, 'f.bin': 150, 'g.bin': 50 } as const;
@@ -37,7 +17,7 @@ const SIZES = { 'a.bin': 150, 'b.bin': 100, 'c.bin': 30, 'd.bin': 120, 'e.bin': 
  * deleted and a byte of chunk 4 flipped.
  */
 async function damagedArchive() {
-	const base = path.join(work, `case-${++n}`);
+	const base = nextCase('case');
 	const source = path.join(base, 'source');
 	await mkdir(path.join(source, 'empty'), { recursive: true });
 	const hashes: Record<string, string> = {};

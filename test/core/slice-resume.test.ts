@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
 	ChunkKind,
 	CoreErrorCode,
-	createCryptoPool,
-	type CryptoPool,
 	deriveArchiveKey,
 	newArchiveUid,
 	openChunk,
@@ -16,19 +14,10 @@ import {
 	sliceArchive,
 	walk
 } from '../../src/core/index.js';
-import { makeTemp, removeTemp } from './tree.js';
 
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 2 });
-	work = await makeTemp();
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
+import { nextCase, pool, useCoreWorkspace } from '../support/core-workspace.js';
+
+useCoreWorkspace({ workers: 2 });
 
 /** Whole seconds, so an mtime set again after a rewrite is exactly the planned one. */
 const planned = new Date(2024, 0, 1, 12, 0, 0);
@@ -38,7 +27,7 @@ const planned = new Date(2024, 0, 1, 12, 0, 0);
  * c.bin [370, 450) spans chunks 3–4, d.bin [450, 680) chunks 4–6.
  */
 async function source() {
-	const root = path.join(work, `src-${++n}`);
+	const root = nextCase('src');
 	await mkdir(root, { recursive: true });
 	const files = {
 		'a.bin': randomBytes(250),

@@ -2,15 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
 	assertChunkSize,
 	ChunkKind,
 	compareSource,
 	CONTAINER_OVERHEAD,
 	CoreErrorCode,
-	createCryptoPool,
-	type CryptoPool,
 	deriveArchiveKey,
 	newArchiveUid,
 	openChunk,
@@ -20,22 +18,13 @@ import {
 	sliceArchive,
 	walk
 } from '../../src/core/index.js';
-import { makeTemp, removeTemp } from './tree.js';
 
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 2 });
-	work = await makeTemp();
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
+import { nextCase, pool, useCoreWorkspace, work } from '../support/core-workspace.js';
+
+useCoreWorkspace({ workers: 2 });
 
 async function folder(files: Record<string, Buffer | string>): Promise<string> {
-	const root = path.join(work, `src-${++n}`);
+	const root = nextCase('src');
 	for (const [name, content] of Object.entries(files)) {
 		await mkdir(path.dirname(path.join(root, name)), { recursive: true });
 		await writeFile(path.join(root, name), content);

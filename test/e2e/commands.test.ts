@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveStatus, openIndex } from '../../src/db/index.js';
-import { treeDigest } from '../../src/cli/commands/demo.js';
+import { treeDigest } from '../support/tree.js';
 import { type BotProcess, BOT_TOKEN, USER_KEY, archiveIdIn, buttonIds, ensureBuilt, patterned, startWorld, type World } from './support.js';
 
 /**

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { treeDigest } from '../../src/cli/commands/demo.js';
+import { treeDigest } from '../support/tree.js';
 import type { InteractionRequest } from '../../src/emulator/index.js';
 import { type BotProcess, archiveIdIn, delay, ensureBuilt, patterned, startWorld, type World } from './support.js';
 

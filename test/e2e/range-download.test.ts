@@ -1,7 +1,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { treeDigest } from '../../src/cli/commands/demo.js';
+import { treeDigest } from '../support/tree.js';
 import type { InteractionView } from '../../src/emulator/index.js';
 import { archiveIdIn, buttonIds, ensureBuilt, exists, patterned, startWorld, type World } from './support.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlClient } from '../../src/cli/commands/demo.js';
+import { ControlClient } from '../../src/emulator/control-client.js';
 import { builtCli, ensureBuilt } from './support.js';
 
 /** `dos sandbox` and `npm run demo` as a newcomer runs them: the built CLI, no token, no USER_KEY, offline. */

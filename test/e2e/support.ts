@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
-import { readdirSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ControlClient } from '../../src/cli/commands/demo.js';
+import { builtBot, builtCli, builtIsFresh, repoRoot } from '../support/build.js';
+import { CardControlClient } from '../../src/cli/commands/demo.js';
 import { type Emulator, type EmulatorLimits, startEmulator } from '../../src/emulator/index.js';
 
 /**
@@ -12,70 +11,24 @@ import { type Emulator, type EmulatorLimits, startEmulator } from '../../src/emu
  * built bot, exactly what `npm start` runs), and nothing but the emulator's control API to drive it.
  */
 
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const builtBot = path.join(repoRoot, 'dist/bot/index.js');
-export const builtCli = path.join(repoRoot, 'dist/cli/index.js');
+export { builtBot, builtCli, repoRoot };
 export const BOT_TOKEN = 'e2e.bot-token.0123456789abcdef';
 export const USER_KEY = 'e2e passphrase, never logged';
 
 /**
- * Builds `dist/` when any file under `src/` is newer than the last build (one build at a time across test files,
- * through a lock directory). `DOS_E2E_BUILD=0` skips it (CI builds in `npm ci`).
+ * Checks that `dist/` is fresh: the e2e project's global setup (`test/support/build.ts`) builds it once before any
+ * test file runs. `DOS_E2E_BUILD=0` skips the check (CI builds in `npm ci`).
  */
-export async function ensureBuilt(): Promise<void> {
-	if (process.env.DOS_E2E_BUILD === '0') return;
-	const lock = path.join(tmpdir(), `dos-e2e-build-${Buffer.from(repoRoot).toString('hex').slice(-24)}.lock`);
-	const deadline = Date.now() + 240_000;
-	for (;;) {
-		try {
-			await mkdir(lock);
-			break;
-		} catch {
-			// A lock left by a test run that died mid-build is stale after five minutes.
-			const age = await stat(lock).then(
-				(info) => Date.now() - info.mtimeMs,
-				() => 0
-			);
-			if (age > 300_000) await rmdir(lock).catch(() => undefined);
-			if (Date.now() > deadline) throw new Error(`Waited too long for ${lock}; remove it if no build is running.`);
-			await delay(500);
-		}
-	}
-	try {
-		if (builtIsFresh()) return;
-		const result = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-			cwd: repoRoot,
-			encoding: 'utf8'
-		});
-		// tsc emits even when another file in the tree has a type error; the bot's own files must have been emitted.
-		if (!builtIsFresh()) throw new Error(`npm run build did not produce a fresh dist/:\n${result.stdout}${result.stderr}`);
-	} finally {
-		await rmdir(lock);
-	}
-}
-
-function builtIsFresh(): boolean {
-	let built: number;
-	try {
-		built = Math.min(statSync(builtBot).mtimeMs, statSync(builtCli).mtimeMs);
-	} catch {
-		return false;
-	}
-	const newest = (folder: string): number => {
-		let latest = 0;
-		for (const entry of readdirSync(folder, { withFileTypes: true })) {
-			const full = path.join(folder, entry.name);
-			latest = Math.max(latest, entry.isDirectory() ? newest(full) : entry.name.endsWith('.ts') ? statSync(full).mtimeMs : 0);
-		}
-		return latest;
-	};
-	return newest(path.join(repoRoot, 'src')) <= built;
+export function ensureBuilt(): Promise<void> {
+	if (process.env.DOS_E2E_BUILD !== '0' && !builtIsFresh())
+		return Promise.reject(new Error('dist/ is older than src/: run this file in the e2e project (vitest --project e2e) or npm run build.'));
+	return Promise.resolve();
 }
 
 /** A world: the emulator, a data folder with upload and download roots and the index, and a way to start the bot. */
 export interface World {
 	readonly emulator: Emulator;
-	readonly control: ControlClient;
+	readonly control: CardControlClient;
 	readonly dir: string;
 	readonly uploadRoot: string;
 	readonly downloadRoot: string;
@@ -129,7 +82,7 @@ export async function startWorld(options: { limits?: Partial<EmulatorLimits>; en
 	const bots: BotProcess[] = [];
 	return {
 		emulator,
-		control: new ControlClient(emulator.controlUrl),
+		control: new CardControlClient(emulator.controlUrl),
 		dir,
 		uploadRoot,
 		downloadRoot,

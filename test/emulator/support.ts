@@ -20,15 +20,7 @@ export function expectNoUnknownRoutes(emulator: Emulator): void {
 	expect(emulator.stats().unknownRoutes).toEqual([]);
 }
 
-/** The error a promise rejects with (fails the test if it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<{ status?: number; code?: number | string; message: string }> {
-	try {
-		await promise;
-	} catch (error) {
-		return error as { status?: number; code?: number | string; message: string };
-	}
-	throw new Error('Expected the call to fail, and it succeeded.');
-}
+export { rejection } from '../support/rejection.js';
 
 /** Bytes with a recognisable pattern (small: big data belongs in the bench). */
 export function patterned(size: number, seed = 1): Buffer {

@@ -6,73 +6,22 @@ import type { Command } from 'commander';
 import { findCardRecord } from '../../archive/card-record.js';
 import type { CardRecord } from '../../archive/card-record.js';
 import type { APIEmbed } from '../../discord/index.js';
-import type { ControlMessage, InteractionRequest, InteractionView } from '../../emulator/index.js';
+import { ControlClient as EmulatorControlClient } from '../../emulator/control-client.js';
+import type { ControlMessage } from '../../emulator/index.js';
 import type { CliInvocation } from '../invocation.js';
 import { describeFailure, ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import { startSandbox } from './sandbox.js';
 
 /**
- * A client of the emulator's control API (`/_emu`): act as a user (slash commands, autocomplete, buttons), read a
- * channel, the limits and the stats. The demo drives the bot only through it, as the end-to-end tests do.
+ * The emulator's control client, reading this application's archive cards too. The demo drives the bot only
+ * through it, as the end-to-end tests do.
  */
-export class ControlClient {
-	readonly #base: string;
-
-	/** @param base The control URL, e.g. `http://127.0.0.1:PORT/_emu`. */
-	public constructor(base: string) {
-		this.#base = base.replace(/\/+$/, '');
-	}
-
-	/** Starts an interaction as a user; returns its id. @throws Error with the emulator's message when it refuses the request. */
-	public async interact(request: InteractionRequest): Promise<string> {
-		const { id } = await this.#call<{ id: string }>('POST', '/interactions', request);
-		return id;
-	}
-
-	/** The interaction as it stands, waiting up to `waitMs` for its first answer. */
-	public async interaction(id: string, waitMs = 0): Promise<InteractionView> {
-		return this.#call<InteractionView>('GET', `/interactions/${id}?wait=${waitMs}`);
-	}
-
-	/**
-	 * Runs an interaction and waits until the bot's answer satisfies `done` (by default: an autocomplete answered, or
-	 * a reply with content, embeds or a follow-up — a deferral alone is not an answer).
-	 *
-	 * @throws Error when the interaction expires unanswered or `timeoutMs` passes.
-	 */
-	public async run(
-		request: InteractionRequest,
-		options: { timeoutMs?: number; done?: (view: InteractionView) => boolean } = {}
-	): Promise<InteractionView> {
-		const id = await this.interact(request);
-		const done = options.done ?? answered;
-		const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-		let view = await this.interaction(id, 5_000);
-		while (!done(view)) {
-			if (view.status === 'expired') throw new Error(`The bot did not answer ${describeRequest(request)} within Discord's 3 s window.`);
-			if (Date.now() > deadline)
-				throw new Error(
-					`The bot's answer to ${describeRequest(request)} did not come in time (last: ${JSON.stringify(view.reply?.content ?? null)}).`
-				);
-			await delay(150);
-			view = await this.interaction(id);
-		}
-		return view;
-	}
-
-	/** Every message of a channel or thread, oldest first. */
-	public async messages(channelId: string): Promise<ControlMessage[]> {
-		return this.#call<ControlMessage[]>('GET', `/channels/${channelId}/messages`);
-	}
-
+export class CardControlClient extends EmulatorControlClient {
 	/** The card of an archive in the archive channel (by id `#DDMMYY-NN` or uid), with its record; null when absent. */
 	public async card(archiveChannelId: string, archive: string): Promise<{ message: ControlMessage; record: CardRecord } | null> {
-		for (const message of (await this.messages(archiveChannelId)).reverse()) {
-			const record = recordOf(message);
-			if (record && (record.id === archive || record.uid === archive)) return { message, record };
-		}
-		return null;
+		const found = await this.findMessage(archiveChannelId, (message) => ofArchive(message, archive));
+		return found && { message: found.message, record: found.value };
 	}
 
 	/** Polls the card until `done` holds. @throws Error after `timeoutMs`, with the card's last state. */
@@ -82,40 +31,20 @@ export class ControlClient {
 		done: (record: CardRecord, message: ControlMessage) => boolean,
 		timeoutMs = 60_000
 	): Promise<{ message: ControlMessage; record: CardRecord }> {
-		const deadline = Date.now() + timeoutMs;
-		for (;;) {
-			const card = await this.card(archiveChannelId, archive);
-			if (card && done(card.record, card.message)) return card;
-			if (Date.now() > deadline)
-				throw new Error(`The card of ${archive} did not reach the expected state: ${card ? cardText(card.message) : 'no card'}`);
-			await delay(200);
-		}
-	}
-
-	public async stats(): Promise<{ status429: number; requests: number; byRoute: Record<string, number> }> {
-		return this.#call('GET', '/stats');
-	}
-
-	public async setLimits(patch: Record<string, number>): Promise<Record<string, number>> {
-		return this.#call('PUT', '/limits', patch);
-	}
-
-	async #call<T>(method: string, route: string, body?: unknown): Promise<T> {
-		const response = await fetch(`${this.#base}${route}`, {
-			method,
-			...(body === undefined ? {} : { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
-		});
-		const text = await response.text();
-		if (!response.ok) throw new Error(`${method} /_emu${route}: ${response.status} ${text}`);
-		return (text === '' ? undefined : JSON.parse(text)) as T;
+		const found = await this.waitForMessage(
+			archiveChannelId,
+			(message) => ofArchive(message, archive),
+			done,
+			(last) => `The card of ${archive} did not reach the expected state: ${last ? cardText(last.message) : 'no card'}`,
+			timeoutMs
+		);
+		return { message: found.message, record: found.value };
 	}
 }
 
-/** Whether the bot has answered: autocomplete choices, or a reply or follow-up with something in it. */
-export function answered(view: InteractionView): boolean {
-	if (view.kind === 'autocomplete') return view.choices !== null;
-	const hasBody = (message: ControlMessage | null) => message !== null && (message.content !== '' || message.embeds.length > 0);
-	return hasBody(view.reply) || view.followups.length > 0 || view.responseType === 7;
+function ofArchive(message: ControlMessage, archive: string): CardRecord | null {
+	const record = recordOf(message);
+	return record && (record.id === archive || record.uid === archive) ? record : null;
 }
 
 /** The card record a message carries, or null. */
@@ -166,15 +95,6 @@ function relativeTime(at: number): string {
 	if (Math.abs(minutes) < 60) return minutes > 0 ? `${minutes} min ago` : `in ${-minutes} min`;
 	const hours = Math.round(minutes / 60);
 	return hours > 0 ? `${hours} h ago` : `in ${-hours} h`;
-}
-
-function describeRequest(request: InteractionRequest): string {
-	if (request.kind === 'button') return `the button ${request.customId ?? ''}`;
-	return `/${request.command ?? ''}${request.subcommand === undefined ? '' : ` ${request.subcommand}`}`;
-}
-
-function delay(ms: number): Promise<void> {
-	return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A folder as a map of relative path → sha256 (files), `dir` (folders) or `link:<target>`, to compare trees. */
@@ -283,7 +203,7 @@ export async function runDemo(context: CliInvocation, options: DemoOptions): Pro
 	});
 	try {
 		const { ready } = sandbox;
-		const control = new ControlClient(ready.control);
+		const control = new CardControlClient(ready.control);
 		say(`   ready in ${((Date.now() - started) / 1000).toFixed(1)} s — control API ${ready.control}`);
 		say();
 		const sample = path.join(ready.uploadRoot, 'demo-folder');

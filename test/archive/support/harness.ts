@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -219,29 +219,6 @@ export function nestedTree(scale = 1): Record<string, TreeNode> {
 	};
 }
 
-/** sha256 of every file under `root` by relative `/` path (symlinks as `-> target`), to compare trees. */
-export async function treeDigest(root: string): Promise<Record<string, string>> {
-	const out: Record<string, string> = {};
-	const visit = async (absolute: string, relative: string) => {
-		for (const entry of await readdir(absolute, { withFileTypes: true })) {
-			const childRelative = relative ? `${relative}/${entry.name}` : entry.name;
-			const childAbsolute = path.join(absolute, entry.name);
-			if (entry.isDirectory()) {
-				out[`${childRelative}/`] = 'dir';
-				await visit(childAbsolute, childRelative);
-			} else if (entry.isSymbolicLink()) {
-				out[childRelative] = `-> ${await readlink(childAbsolute)}`;
-			} else {
-				out[childRelative] = createHash('sha256')
-					.update(await readFile(childAbsolute))
-					.digest('hex');
-			}
-		}
-	};
-	await visit(root, '');
-	return out;
-}
-
 /** Sets a file's mtime (to make a source look changed without changing its size). */
 export async function touch(file: string, when = new Date()): Promise<void> {
 	await utimes(file, when, when);
@@ -325,4 +302,19 @@ export async function restoreFromThread(
 		}
 	});
 	return { manifest, result };
+}
+
+/** A run that aborts once `after` data chunks are stored, as a crash or Cancel would; `events` holds its progress. */
+export function stoppingRun(after: number): JobRun & { events: JobProgressEvent[] } {
+	const controller = new AbortController();
+	const events: JobProgressEvent[] = [];
+	return {
+		jobId: 'stopping',
+		signal: controller.signal,
+		events,
+		progress: (event) => {
+			events.push({ ...event, jobId: 'stopping', at: Date.now() });
+			if (event.phase === 'uploading' && event.chunksDone >= after) controller.abort();
+		}
+	};
 }

@@ -46,3 +46,28 @@ export async function describeTree(root: string): Promise<Record<string, TreeEnt
 	await visit(root, '');
 	return out;
 }
+
+/**
+ * sha256 of every file under `root` by relative `/` path, `dir` for folders (keyed `path/`), `-> target` for
+ * symlinks: the contents of a tree only, to compare a restore with its source.
+ */
+export async function treeDigest(root: string): Promise<Record<string, string>> {
+	const out: Record<string, string> = {};
+	for (const [relative, entry] of Object.entries(await describeTree(root))) {
+		if (entry.type === 'directory') out[`${relative}/`] = 'dir';
+		else if (entry.type === 'symlink') out[relative] = `-> ${entry.target!}`;
+		else out[relative] = entry.sha256!;
+	}
+	return out;
+}
+
+/** sha256 of every file directly in `folder`, by name. */
+export async function hashesOf(folder: string): Promise<Record<string, string>> {
+	const hashes: Record<string, string> = {};
+	for (const name of await readdir(folder)) {
+		hashes[name] = createHash('sha256')
+			.update(await readFile(path.join(folder, name)))
+			.digest('hex');
+	}
+	return hashes;
+}
