@@ -69,6 +69,22 @@ export default tseslint.config(
 		rules: forbid(['bot', 'cli', 'emulator'], ['discord.js', '@sapphire/framework', '@sapphire/plugin-subcommands', 'better-sqlite3'])
 	},
 	{ files: ['src/bot/**/*.ts'], rules: forbid(['cli', 'emulator'], ['better-sqlite3']) },
+	// The CLI is the other face beside the bot: it may not reach into the bot. The sandbox is the one place where both
+	// faces meet (it runs the bot in-process beside the emulator, for `dos sandbox` and `dos demo`), and says so.
+	{
+		files: ['src/cli/**/*.ts'],
+		ignores: ['src/cli/commands/sandbox.ts'],
+		rules: forbid(['bot'], ['better-sqlite3', '@sapphire/framework', '@sapphire/plugin-subcommands'])
+	},
+	{ files: ['src/cli/commands/sandbox.ts'], rules: forbid([], ['better-sqlite3']) },
+	// Configuration sits beside core: it reads the environment and knows the defaults of core, nothing above.
+	{
+		files: ['src/config.ts'],
+		rules: forbid(
+			appLayers.filter((l) => l !== 'config'),
+			[...discordPackages, ...sqlPackages, 'ws', 'commander', 'cli-progress']
+		)
+	},
 	{ files: ['src/emulator/**/*.ts'], rules: forbid(['core', ...appLayers.filter((l) => l !== 'emulator')], [...discordPackages, ...sqlPackages]) },
 	{
 		files: ['test/**/*.ts', 'bench/**'],

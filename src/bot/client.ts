@@ -8,7 +8,7 @@ import type { AccessPolicy } from './lib/access.js';
 import { openBotArchiveContext, type OwnedArchiveContext } from './lib/archive-context.js';
 import { logFinishedJobs } from './lib/job-log.js';
 import { BotLogger } from './lib/logger.js';
-import { Redactor } from './lib/redact.js';
+import { Redactor } from '../core/redact.js';
 
 /** What the pieces reach through `container.dos`. */
 export interface BotRuntime {

@@ -58,7 +58,10 @@ export function legacySampleFiles(): LegacySourceFile[] {
 
 /** A Discord id the original wrote as a Python int. */
 class PyInt {
-	public constructor(public readonly digits: string) {}
+	public readonly digits: string;
+	public constructor(digits: string) {
+		this.digits = digits;
+	}
 }
 
 /** `json.dump(value, f, indent=4)` as the original wrote its log: ids as bare integers, non-ASCII escaped. */

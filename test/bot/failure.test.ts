@@ -6,7 +6,7 @@ import { IndexError, IndexErrorCode } from '../../src/db/index.js';
 import { TransportError, TransportErrorCode } from '../../src/discord/index.js';
 import { BotError, BotErrorCode } from '../../src/bot/lib/errors.js';
 import { describeBotFailure, REPLY_TEXT_MAX } from '../../src/bot/lib/failure.js';
-import { Redactor } from '../../src/bot/lib/redact.js';
+import { Redactor } from '../../src/core/redact.js';
 
 describe('error mapping', () => {
 	it('GIVEN a lower-layer message naming dos commands WHEN described for Discord THEN it names the slash commands instead', () => {

@@ -1,6 +1,6 @@
 import { formatWithOptions } from 'node:util';
 import { Logger, LogLevel } from '@sapphire/framework';
-import type { Redactor } from './redact.js';
+import type { Redactor } from '../../core/redact.js';
 
 const levelNames: Readonly<Partial<Record<LogLevel, string>>> = {
 	[LogLevel.Trace]: 'TRACE',

@@ -5,7 +5,10 @@
 
 /** A Discord id the original stored as a Python int: written unquoted. */
 export class PyInt {
-	public constructor(public readonly digits: string) {}
+	public readonly digits: string;
+	public constructor(digits: string) {
+		this.digits = digits;
+	}
 }
 
 /** `json.dumps(value, indent=4)`, with {@link PyInt} values written as bare integers. */
