@@ -18,3 +18,4 @@ export * from './assemble.js';
 export * from './verify.js';
 export * from './staged.js';
 export * from './legacy/index.js';
+export * from './repo/index.js';

@@ -1,0 +1,14 @@
+export * from './primitives.js';
+export * from './manifest.js';
+export * from './local.js';
+export {
+	assembleFromRepository,
+	type AssembleFromRepositoryOptions,
+	type AssembleFromRepositoryResult,
+	type DedupScope,
+	sliceToRepository,
+	type SliceToRepositoryOptions,
+	type SliceToRepositoryResult,
+	verifyRepository,
+	type VerifyRepositoryResult
+} from './engine.js';

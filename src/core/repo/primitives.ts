@@ -1,0 +1,287 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { CoreError, CoreErrorCode } from '../errors.js';
+
+/*
+ * The format 2 primitives the engine needs (codec, content-defined chunking, blob sealing, pack layout), kept in one
+ * module so the engine depends on a narrow surface. Layouts are specified byte for byte in
+ * docs/format2-repository.md.
+ */
+
+/** A blob codec: how a blob's bytes were compressed before sealing. */
+export interface Codec {
+	readonly algorithm: 'none' | 'gzip' | 'zstd';
+	readonly level: number;
+}
+
+const CODEC_IDS = { none: 0, gzip: 1, zstd: 2 } as const;
+
+/** Parses `none`, `gzip-1`…`gzip-9`, `zstd-1`…`zstd-19`. @throws {CoreError} INVALID_OPTION */
+export function parseCodec(text: string): Codec {
+	if (text === 'none') return { algorithm: 'none', level: 0 };
+	const match = /^(gzip|zstd)-(\d{1,2})$/.exec(text);
+	const level = match ? Number(match[2]) : Number.NaN;
+	if (match?.[1] === 'gzip' && level >= 1 && level <= 9) return { algorithm: 'gzip', level };
+	if (match?.[1] === 'zstd' && level >= 1 && level <= 19) return { algorithm: 'zstd', level };
+	throw new CoreError(CoreErrorCode.InvalidOption, `Unknown compression ${JSON.stringify(text)}: use none, gzip-1…gzip-9 or zstd-1…zstd-19.`);
+}
+
+export function formatCodec(codec: Codec): string {
+	return codec.algorithm === 'none' ? 'none' : `${codec.algorithm}-${codec.level}`;
+}
+
+function compressWith(codec: Codec, plain: Uint8Array): Uint8Array {
+	if (codec.algorithm === 'gzip') return gzipSync(plain, { level: codec.level });
+	if (codec.algorithm === 'zstd')
+		throw new CoreError(CoreErrorCode.InvalidOption, 'zstd is not available in this build; use gzip-N or none (DOS_COMPRESSION).');
+	return plain;
+}
+
+function decompressWith(codecId: number, bytes: Uint8Array, rawLength: number): Buffer {
+	if (codecId === CODEC_IDS.none) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+	if (codecId === CODEC_IDS.gzip) return gunzipSync(bytes, { maxOutputLength: Math.max(1, rawLength) });
+	throw new CoreError(CoreErrorCode.BadFormat, `A blob uses codec ${codecId}, which this build cannot read.`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys
+
+export const SUBKEY_INFO = {
+	blob: 'discord-object-store/v2/blob',
+	id: 'discord-object-store/v2/blob-id',
+	manifest: 'discord-object-store/v2/manifest',
+	pack: 'discord-object-store/v2/pack-header',
+	index: 'discord-object-store/v2/index'
+} as const;
+
+/** The subkeys of an unlocked repository. */
+export interface RepoSubkeys {
+	readonly repositoryId: Buffer;
+	readonly blob: Buffer;
+	readonly id: Buffer;
+	readonly manifest: Buffer;
+	readonly pack: Buffer;
+}
+
+/** subkey = HKDF-SHA256(master, salt = repository id, info, 32). */
+export function deriveSubkeys(master: Uint8Array, repositoryId: Buffer): RepoSubkeys {
+	const sub = (info: string) => Buffer.from(hkdfSync('sha256', master, repositoryId, info, 32));
+	return { repositoryId, blob: sub(SUBKEY_INFO.blob), id: sub(SUBKEY_INFO.id), manifest: sub(SUBKEY_INFO.manifest), pack: sub(SUBKEY_INFO.pack) };
+}
+
+/** AES-256-GCM: nonce (12) ‖ ciphertext ‖ tag (16). */
+export function gcmSeal(key: Uint8Array, aad: Uint8Array, plain: Uint8Array): Buffer {
+	const nonce = randomBytes(12);
+	const cipher = createCipheriv('aes-256-gcm', key, nonce);
+	cipher.setAAD(aad);
+	const body = cipher.update(plain);
+	const final = cipher.final();
+	return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+}
+
+/** Opens {@link gcmSeal}'s output; undefined when authentication fails. */
+export function gcmOpen(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Buffer | undefined {
+	if (sealed.length < GCM_OVERHEAD) return undefined;
+	const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+	decipher.setAAD(aad);
+	decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+	try {
+		const body = decipher.update(sealed.subarray(12, sealed.length - 16));
+		return Buffer.concat([body, decipher.final()]);
+	} catch {
+		return undefined;
+	}
+}
+
+export const GCM_OVERHEAD = 28;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Blobs
+
+export const BLOB_ID_SIZE = 32;
+
+/** blob id = HMAC-SHA256(id subkey, plaintext). */
+export function blobId(idKey: Uint8Array, plain: Uint8Array): Buffer {
+	return createHmac('sha256', idKey).update(plain).digest();
+}
+
+/** What a pack header records of one blob. */
+export interface BlobRecord {
+	readonly id: Buffer;
+	readonly offset: number;
+	readonly storedLength: number;
+	readonly rawLength: number;
+	readonly codec: number;
+	readonly level: number;
+}
+
+function blobAad(id: Uint8Array, codec: number, level: number, rawLength: number): Buffer {
+	const aad = Buffer.alloc(8 + BLOB_ID_SIZE + 6);
+	aad.write('dosblob2', 0, 'latin1');
+	Buffer.from(id).copy(aad, 8);
+	aad.writeUInt8(codec, 40);
+	aad.writeUInt8(level, 41);
+	aad.writeUInt32BE(rawLength, 42);
+	return aad;
+}
+
+/** Compresses (when that shrinks it) and seals one blob. */
+export function sealRepoBlob(blobKey: Uint8Array, id: Uint8Array, plain: Uint8Array, codec: Codec): { sealed: Buffer; codec: number; level: number } {
+	let codecId: number = CODEC_IDS.none;
+	let level = 0;
+	let payload: Uint8Array = plain;
+	if (codec.algorithm !== 'none' && plain.length > 0) {
+		const compressed = compressWith(codec, plain);
+		if (compressed.length < plain.length) {
+			payload = compressed;
+			codecId = CODEC_IDS[codec.algorithm];
+			level = codec.level;
+		}
+	}
+	return { sealed: gcmSeal(blobKey, blobAad(id, codecId, level, plain.length), payload), codec: codecId, level };
+}
+
+/**
+ * Authenticates, decrypts and inflates one blob, then checks its id.
+ *
+ * @throws {CoreError} TAMPERED_CHUNK when it does not authenticate or its id does not match.
+ */
+export function openRepoBlob(keys: { blob: Uint8Array; id: Uint8Array }, record: Omit<BlobRecord, 'offset'>, sealed: Uint8Array): Buffer {
+	const idHex = record.id.toString('hex');
+	const payload = gcmOpen(keys.blob, blobAad(record.id, record.codec, record.level, record.rawLength), sealed);
+	if (payload === undefined)
+		throw new CoreError(CoreErrorCode.TamperedChunk, `Blob ${idHex.slice(0, 16)}… does not authenticate: its pack is damaged.`);
+	let plain: Buffer;
+	try {
+		plain = decompressWith(record.codec, payload, record.rawLength);
+	} catch (error) {
+		throw new CoreError(CoreErrorCode.TamperedChunk, `Blob ${idHex.slice(0, 16)}… does not inflate.`, {}, { cause: error });
+	}
+	if (plain.length !== record.rawLength || !blobId(keys.id, plain).equals(record.id))
+		throw new CoreError(CoreErrorCode.TamperedChunk, `Blob ${idHex.slice(0, 16)}… does not hash to its id.`);
+	return plain;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Packs: sealed blobs ‖ sealed header ‖ trailer (header length u32 BE ‖ "DOSPACK2")
+
+export const PACK_MAGIC = Buffer.from('DOSPACK2', 'latin1');
+export const PACK_TRAILER_SIZE = 12;
+const HEADER_RECORD_SIZE = BLOB_ID_SIZE + 4 + 4 + 4 + 1 + 1;
+/** A pack holds at most this many blobs (a header is bounded before it is read). */
+export const MAX_PACK_BLOBS = 1 << 20;
+
+function packHeaderAad(repositoryId: Buffer): Buffer {
+	return Buffer.concat([Buffer.from('dospackhdr2', 'latin1'), repositoryId]);
+}
+
+/** The sealed header and trailer that close a pack. */
+export function packTail(keys: RepoSubkeys, records: readonly BlobRecord[]): Buffer {
+	const plain = Buffer.alloc(4 + records.length * HEADER_RECORD_SIZE);
+	plain.writeUInt32BE(records.length, 0);
+	records.forEach((record, index) => {
+		const at = 4 + index * HEADER_RECORD_SIZE;
+		record.id.copy(plain, at);
+		plain.writeUInt32BE(record.offset, at + 32);
+		plain.writeUInt32BE(record.storedLength, at + 36);
+		plain.writeUInt32BE(record.rawLength, at + 40);
+		plain.writeUInt8(record.codec, at + 44);
+		plain.writeUInt8(record.level, at + 45);
+	});
+	const header = gcmSeal(keys.pack, packHeaderAad(keys.repositoryId), plain);
+	const trailer = Buffer.alloc(PACK_TRAILER_SIZE);
+	trailer.writeUInt32BE(header.length, 0);
+	PACK_MAGIC.copy(trailer, 4);
+	return Buffer.concat([header, trailer]);
+}
+
+/** Reads the header length from a pack's trailer, bounded by the pack's size. @throws {CoreError} BAD_FORMAT */
+export function headerLengthFromTrailer(trailer: Uint8Array, packSize: number, label: string): number {
+	if (trailer.length !== PACK_TRAILER_SIZE || !Buffer.from(trailer.subarray(4)).equals(PACK_MAGIC))
+		throw new CoreError(CoreErrorCode.BadFormat, `${label} is not a pack (no trailer).`, { file: label });
+	const length = Buffer.from(trailer).readUInt32BE(0);
+	const max = Math.min(packSize - PACK_TRAILER_SIZE, GCM_OVERHEAD + 4 + MAX_PACK_BLOBS * HEADER_RECORD_SIZE);
+	if (length < GCM_OVERHEAD + 4 || length > max || (length - GCM_OVERHEAD - 4) % HEADER_RECORD_SIZE !== 0)
+		throw new CoreError(CoreErrorCode.BadFormat, `${label}'s header length ${length} is out of bounds.`, { file: label });
+	return length;
+}
+
+/**
+ * Opens and parses a pack header; every record is bounded by the blob area.
+ *
+ * @throws {CoreError} TAMPERED_CHUNK when it does not authenticate; BAD_FORMAT when inconsistent.
+ */
+export function parsePackHeader(keys: RepoSubkeys, sealedHeader: Uint8Array, blobArea: number, label: string): BlobRecord[] {
+	const plain = gcmOpen(keys.pack, packHeaderAad(keys.repositoryId), sealedHeader);
+	if (plain === undefined) throw new CoreError(CoreErrorCode.TamperedChunk, `The header of ${label} does not authenticate.`, { file: label });
+	const count = plain.readUInt32BE(0);
+	if (plain.length !== 4 + count * HEADER_RECORD_SIZE)
+		throw new CoreError(CoreErrorCode.BadFormat, `The header of ${label} is inconsistent.`, { file: label });
+	const records: BlobRecord[] = [];
+	let expected = 0;
+	for (let index = 0; index < count; index++) {
+		const at = 4 + index * HEADER_RECORD_SIZE;
+		const record: BlobRecord = {
+			id: Buffer.from(plain.subarray(at, at + 32)),
+			offset: plain.readUInt32BE(at + 32),
+			storedLength: plain.readUInt32BE(at + 36),
+			rawLength: plain.readUInt32BE(at + 40),
+			codec: plain.readUInt8(at + 44),
+			level: plain.readUInt8(at + 45)
+		};
+		if (record.offset !== expected || record.storedLength < GCM_OVERHEAD || record.offset + record.storedLength > blobArea)
+			throw new CoreError(CoreErrorCode.BadFormat, `The header of ${label} places blob ${index} out of bounds.`, { file: label });
+		expected += record.storedLength;
+		records.push(record);
+	}
+	if (expected !== blobArea) throw new CoreError(CoreErrorCode.BadFormat, `The header of ${label} does not cover its blobs.`, { file: label });
+	return records;
+}
+
+/** Opaque pack name: the first 32 hex digits of the sha256 of its bytes. */
+export function packName(bytes: readonly Uint8Array[]): string {
+	const hash = createHash('sha256');
+	for (const part of bytes) hash.update(part);
+	return hash.digest('hex').slice(0, 32);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Content-defined chunking (FastCDC, normalized chunking level 2)
+
+export const CDC_MIN = 256 * 1024;
+export const CDC_AVG = 1024 * 1024;
+export const CDC_MAX = 4 * 1024 * 1024;
+/** 22 one bits (harder to match before the average size). */
+const MASK_S = 0xffff_fc00 | 0;
+/** 18 one bits (easier after it). */
+const MASK_L = 0xffff_c000 | 0;
+
+/** The gear table: 256 pseudo-random 32-bit words from sha256("dos-gear-" ‖ i), pinned by the format. */
+export const GEAR: Uint32Array = (() => {
+	const table = new Uint32Array(256);
+	for (let index = 0; index < 256; index++) table[index] = createHash('sha256').update(`dos-gear-${index}`).digest().readUInt32BE(0);
+	return table;
+})();
+
+/**
+ * The length of the next chunk in `data[start, end)`. When `final` is false and no cut is found before `end`, returns
+ * 0 (more bytes are needed) unless the maximum is reached.
+ */
+export function nextCut(data: Uint8Array, start: number, end: number, final: boolean): number {
+	const available = end - start;
+	if (available <= CDC_MIN) return final ? available : 0;
+	const limit = Math.min(available, CDC_MAX);
+	const normal = Math.min(limit, CDC_AVG);
+	let hash = 0;
+	let index = CDC_MIN;
+	for (; index < normal; index++) {
+		hash = ((hash << 1) + GEAR[data[start + index]!]!) >>> 0;
+		if ((hash & MASK_S) === 0) return index + 1;
+	}
+	for (; index < limit; index++) {
+		hash = ((hash << 1) + GEAR[data[start + index]!]!) >>> 0;
+		if ((hash & MASK_L) === 0) return index + 1;
+	}
+	if (limit === CDC_MAX || final) return limit;
+	return 0;
+}
