@@ -16,6 +16,7 @@ interface SliceOptions extends OutputOptions {
 	readonly workers?: number;
 	readonly format: string;
 	readonly compression?: string;
+	readonly rehash?: boolean;
 }
 
 /**
@@ -34,6 +35,7 @@ export function register(program: Command, context: CliContext): void {
 			'the repository (new, empty or existing), or with --format 1 the staged archive folder to write (new or empty)'
 		)
 		.option('--format <n>', 'format 2 (a repository, the default) or 1 (a staged archive folder)', '2')
+		.option('--rehash', 'format 2: read every file, even those the newest archive holds with the same size and mtime')
 		.option('--compression <codec>', 'format 2: none, gzip-1…gzip-9, zstd-1…zstd-19 (default DOS_COMPRESSION or gzip-9)')
 		.option('--label <label>', 'a label stored in the manifest')
 		.option('--id <id>', 'archive id #DDMMYY-NN (default: today, lot from --lot)')
@@ -61,6 +63,7 @@ export function register(program: Command, context: CliContext): void {
 						codec: parseCodec(options.compression ?? settings.engine.compression),
 						packSize: settings.engine.packSize,
 						dedup: settings.engine.dedup,
+						...(options.rehash === true ? { rehash: true } : {}),
 						...(options.label === undefined ? {} : { label: options.label }),
 						tool: `discord-object-store/${toolVersion()}`,
 						signal: io.signal,

@@ -36,9 +36,11 @@ export type DedupScope = 'repository' | 'archive';
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_BLOBS = 1024;
 /** Files up to this size are read whole; larger ones are streamed through a bounded buffer. */
-const WHOLE_FILE = 8 * 1024 * 1024;
+const WHOLE_FILE = 1024 * 1024;
 /** Small files read ahead of the one being cut. */
 const READ_AHEAD = 32;
+/** …and at most this many bytes of them. */
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 export interface SliceToRepositoryOptions {
 	readonly source: string;
@@ -56,6 +58,8 @@ export interface SliceToRepositoryOptions {
 	readonly signal?: AbortSignal;
 	readonly onProgress?: ProgressListener;
 	readonly now?: Date;
+	/** Read every file, even those the newest archive holds with the same size and mtime. */
+	readonly rehash?: boolean;
 }
 
 export interface SliceToRepositoryResult {
@@ -96,6 +100,19 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 	const known = new Set<string>(options.dedup === 'repository' ? (await loadBlobIndex(repo)).keys() : []);
 	const archives = await listArchives(repo);
 	const archiveId = await nextArchiveId(repo, options.now);
+	// A file the newest archive holds with the same size and mtime, whose blobs are all stored, is taken from that
+	// archive's manifest without being read (as restic does with its parent snapshot); `rehash` reads every file.
+	const parentFiles = new Map<string, ManifestV2Entry>();
+	const newest = archives.at(-1);
+	if (options.dedup === 'repository' && options.rehash !== true && newest !== undefined) {
+		const parentManifest = await readManifest(repo, newest).catch(() => undefined);
+		for (const entry of parentManifest?.entries ?? [])
+			if (entry.type === 'file' && (entry.blobs ?? []).every((id) => known.has(id))) parentFiles.set(entry.path, entry);
+	}
+	const unchangedFrom = (entry: { path: string; size: number; mtimeMs: number }) => {
+		const previous = parentFiles.get(entry.path);
+		return previous !== undefined && previous.size === entry.size && previous.mtimeMs === entry.mtimeMs ? previous : undefined;
+	};
 	const writer = new PackWriter(repo, options.packSize);
 	const totals = { newBytes: 0, reusedBytes: 0, blobs: 0, newBlobs: 0 };
 	const entries: ManifestV2Entry[] = [];
@@ -146,7 +163,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 			});
 		const tracked = task.finally(() => inFlight.delete(tracked));
 		inFlight.add(tracked);
-		while (inFlight.size >= pool.workers * 2) await Promise.race(inFlight);
+		while (inFlight.size > pool.workers) await Promise.race(inFlight);
 		if (failure !== undefined) throw failure as Error;
 	};
 	const addBlob = async (bytes: Uint8Array): Promise<string> => {
@@ -167,11 +184,16 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 	};
 
 	const readAhead = new Map<number, Promise<Buffer>>();
+	let readAheadBytes = 0;
 	const smallRead = (index: number) => {
 		const file = files[index];
-		if (file === undefined || file.size > WHOLE_FILE || readAhead.has(index)) return;
-		readAhead.set(index, readFile(path.join(walked.root, file.path)));
-		readAhead.get(index)!.catch(() => undefined);
+		if (file === undefined || file.size > WHOLE_FILE || readAhead.has(index) || readAheadBytes + file.size > READ_AHEAD_BYTES) return false;
+		if (unchangedFrom(file) !== undefined) return true;
+		readAheadBytes += file.size;
+		const reading = readFile(path.join(walked.root, file.path));
+		reading.catch(() => undefined);
+		readAhead.set(index, reading);
+		return true;
 	};
 	try {
 		let fileIndex = 0;
@@ -189,13 +211,30 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 				continue;
 			}
 			const index = fileIndex++;
-			for (let ahead = index; ahead < index + READ_AHEAD; ahead++) smallRead(ahead);
+			const previous = unchangedFrom(entry);
+			if (previous !== undefined) {
+				entries.push({
+					path: entry.path,
+					type: 'file',
+					size: entry.size,
+					mode: entry.mode,
+					mtimeMs: entry.mtimeMs,
+					sha256: previous.sha256!,
+					blobs: previous.blobs!
+				});
+				totals.blobs += previous.blobs!.length;
+				totals.reusedBytes += entry.size;
+				bytesDone += entry.size;
+				continue;
+			}
+			for (let ahead = index; ahead < index + READ_AHEAD; ahead++) if (!readAhead.has(ahead) && !smallRead(ahead) && ahead > index) break;
 			const hash = createHash('sha256');
 			const blobs: string[] = [];
 			let size = 0;
 			const absolute = path.join(walked.root, entry.path);
 			const pending = readAhead.get(index);
 			readAhead.delete(index);
+			if (pending !== undefined) readAheadBytes -= entry.size;
 			if (pending !== undefined) {
 				let bytes: Buffer;
 				try {
@@ -535,19 +574,28 @@ export async function assembleFromRepository(options: AssembleFromRepositoryOpti
 	const blobs = new Set(files.flatMap((file) => file.blobs ?? []));
 	await forEachLimited(groupFiles(files), pool.workers + 1, async (group) => {
 		throwIfAborted(signal);
-		const ids = [...new Set(group.flatMap((file) => file.blobs ?? []))];
-		const { plain, failed } = await openGroup(repo, index, pool, ids, signal);
-		if (failed.length > 0) throw blobError(failed, group);
-		await forEachLimited(group, 16, async (file) => {
-			await writeRestoredFile(
-				tree,
-				file,
-				(file.blobs ?? []).map((id) => plain.get(id)!),
-				overwrite
-			);
-			bytesDone += file.size;
-			filesDone++;
-		});
+		if (group.length === 1 && group[0]!.size > BATCH_BYTES) {
+			// A large file alone: its blobs are opened a batch at a time and written as they come.
+			const file = group[0]!;
+			await writeRestoredFile(tree, file, overwrite, async (write) => {
+				for (const ids of blobBatches(file, index)) {
+					const { plain, failed } = await openGroup(repo, index, pool, [...new Set(ids)], signal);
+					if (failed.length > 0) throw blobError(failed, group);
+					for (const id of ids) await write(plain.get(id)!);
+				}
+			});
+		} else {
+			const ids = [...new Set(group.flatMap((file) => file.blobs ?? []))];
+			const { plain, failed } = await openGroup(repo, index, pool, ids, signal);
+			if (failed.length > 0) throw blobError(failed, group);
+			await forEachLimited(group, 16, async (file) => {
+				await writeRestoredFile(tree, file, overwrite, async (write) => {
+					for (const id of file.blobs ?? []) await write(plain.get(id)!);
+				});
+			});
+		}
+		for (const file of group) bytesDone += file.size;
+		filesDone += group.length;
 		options.onProgress?.({ phase: 'assemble', bytesDone, bytesTotal, chunksDone: filesDone, chunksTotal: files.length });
 	});
 	for (const directory of directories) {
@@ -596,17 +644,37 @@ function parentOf(tree: RestoreTree, relative: string): Promise<string> {
 	return pending;
 }
 
-async function writeRestoredFile(tree: RestoreTree, file: ManifestV2Entry, pieces: readonly Buffer[], overwrite: boolean): Promise<void> {
+/** A file's blob ids cut into batches of about {@link BATCH_BYTES} plaintext bytes, in order. */
+function blobBatches(file: ManifestV2Entry, index: ReadonlyMap<string, BlobLocation>): string[][] {
+	const batches: string[][] = [];
+	let current: string[] = [];
+	let bytes = 0;
+	for (const id of file.blobs ?? []) {
+		const size = index.get(id)?.rawLength ?? 0;
+		if (current.length > 0 && bytes + size > BATCH_BYTES) {
+			batches.push(current);
+			current = [];
+			bytes = 0;
+		}
+		current.push(id);
+		bytes += size;
+	}
+	if (current.length > 0) batches.push(current);
+	return batches;
+}
+
+/**
+ * Writes one file through a temporary name: `produce` hands its bytes in order to `write`; only when their sha256
+ * matches the manifest is the file given its mode and mtime and renamed into place. Otherwise (or on any failure)
+ * the temporary file is removed.
+ */
+async function writeRestoredFile(
+	tree: RestoreTree,
+	file: ManifestV2Entry,
+	overwrite: boolean,
+	produce: (write: (piece: Buffer) => Promise<void>) => Promise<void>
+): Promise<void> {
 	const hash = createHash('sha256');
-	for (const piece of pieces) hash.update(piece);
-	if (hash.digest('hex') !== file.sha256)
-		throw new CoreError(
-			CoreErrorCode.HashMismatch,
-			`${file.path} restores with a different sha256 than the manifest records. The archive is damaged; it was not kept.`,
-			{
-				paths: [file.path]
-			}
-		);
 	const parent = await parentOf(tree, file.path);
 	const temp = path.join(parent, `.dos-${randomBytes(6).toString('hex')}.partial`);
 	let handle;
@@ -616,10 +684,18 @@ async function writeRestoredFile(tree: RestoreTree, file: ManifestV2Entry, piece
 		throw fromFsError(error, file.path);
 	}
 	try {
-		for (const piece of pieces) {
+		const writing = handle;
+		await produce(async (piece) => {
+			hash.update(piece);
 			let at = 0;
-			while (at < piece.length) at += (await handle.write(piece, at, piece.length - at)).bytesWritten;
-		}
+			while (at < piece.length) at += (await writing.write(piece, at, piece.length - at)).bytesWritten;
+		});
+		if (hash.digest('hex') !== file.sha256)
+			throw new CoreError(
+				CoreErrorCode.HashMismatch,
+				`${file.path} restores with a different sha256 than the manifest records. The archive is damaged; it was not kept.`,
+				{ paths: [file.path] }
+			);
 		await handle.chmod(file.mode & RESTORED_MODE_MASK);
 		await handle.utimes(file.mtimeMs / 1000, file.mtimeMs / 1000);
 		await handle.close();
@@ -682,6 +758,32 @@ export async function verifyRepository(options: {
 	let filesDone = 0;
 	await forEachLimited(groupFiles(files), pool.workers + 1, async (group) => {
 		throwIfAborted(signal);
+		if (group.length === 1 && group[0]!.size > BATCH_BYTES) {
+			const file = group[0]!;
+			const hash = createHash('sha256');
+			let lost = false;
+			for (const ids of blobBatches(file, index)) {
+				const { plain, failed } = await openGroup(repo, index, pool, [...new Set(ids)], signal);
+				for (const failure of failed) {
+					const known = badBlobs.get(failure.id);
+					if (known === undefined)
+						badBlobs.set(failure.id, {
+							id: failure.id,
+							...(failure.pack ? { pack: failure.pack } : {}),
+							code: failure.code,
+							paths: [file.path]
+						});
+					else if (!known.paths.includes(file.path)) known.paths.push(file.path);
+					lost = true;
+				}
+				if (!lost) for (const id of ids) hash.update(plain.get(id)!);
+			}
+			if (!lost && hash.digest('hex') !== file.sha256) badFiles.push(file.path);
+			bytesDone += file.size;
+			filesDone++;
+			options.onProgress?.({ phase: 'verify', bytesDone, bytesTotal, chunksDone: filesDone, chunksTotal: files.length });
+			return;
+		}
 		const ids = [...new Set(group.flatMap((file) => file.blobs ?? []))];
 		const { plain, failed } = await openGroup(repo, index, pool, ids, signal);
 		for (const failure of failed)

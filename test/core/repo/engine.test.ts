@@ -123,6 +123,22 @@ describe('format 2 repository', () => {
 		expect(await readFile(path.join(old, 'docs/small-3.txt'), 'utf8')).toBe('file 3\n'.repeat(4));
 	});
 
+	it('GIVEN a file edited in place with its size and mtime kept WHEN sliced again THEN only rehash sees it', async () => {
+		const source = await fresh('src');
+		await writeFile(path.join(source, 'a.txt'), 'aaaa');
+		await utimes(path.join(source, 'a.txt'), 1_600_000_000, 1_600_000_000);
+		const repo = path.join(await fresh('repo'), 'r');
+		await slice(source, repo);
+		await writeFile(path.join(source, 'a.txt'), 'bbbb');
+		await utimes(path.join(source, 'a.txt'), 1_600_000_000, 1_600_000_000);
+		expect((await slice(source, repo)).manifest.totals.newBytes).toBe(0);
+		const reread = await slice(source, repo, { rehash: true });
+		expect(reread.manifest.totals.newBytes).toBe(4);
+		const out = path.join(await fresh('out'), 'o');
+		await assembleFromRepository({ repo, outDir: out, passphrase: PASS, pool });
+		expect(await readFile(path.join(out, 'a.txt'), 'utf8')).toBe('bbbb');
+	});
+
 	it('GIVEN DOS_DEDUP=archive WHEN the same tree is sliced again THEN everything is stored again', async () => {
 		const source = await fresh('src');
 		await sampleTree(source);
