@@ -1,7 +1,8 @@
 import { Piscina } from 'piscina';
 import { CoreError } from './errors.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk, sha256Hex } from './sealing.js';
-import { type Codec, openRepoBlob, sealRepoBlob } from './repo/primitives.js';
+import type { Codec } from './repo/codec.js';
+import { openRepoBlob, sealRepoBlob } from './repo/primitives.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -57,7 +58,7 @@ export type CryptoReply =
 	| { readonly ok: false; readonly code?: string; readonly message: string; readonly details?: unknown };
 
 /** Handles one task in a worker thread. */
-export default function handle(message: CryptoTask): unknown {
+export default async function handle(message: CryptoTask): Promise<unknown> {
 	try {
 		switch (message.op) {
 			case 'seal': {
@@ -86,27 +87,27 @@ export default function handle(message: CryptoTask): unknown {
 				const sealed: Buffer[] = [];
 				const meta = { lengths: [] as number[], codecs: [] as number[], levels: [] as number[] };
 				let at = 0;
-				message.lengths.forEach((length, index) => {
+				for (const [index, length] of message.lengths.entries()) {
 					const plain = new Uint8Array(message.plain, at, length);
 					at += length;
-					const result = sealRepoBlob(message.blobKey, message.ids.subarray(index * 32, index * 32 + 32), plain, message.codec);
+					const result = await sealRepoBlob(message.blobKey, message.ids.subarray(index * 32, index * 32 + 32), plain, message.codec);
 					sealed.push(result.sealed);
 					meta.lengths.push(result.sealed.length);
 					meta.codecs.push(result.codec);
 					meta.levels.push(result.level);
-				});
+				}
 				return moveReply(Buffer.concat(sealed), meta);
 			}
 			case 'openBlobs': {
 				const plain: Buffer[] = [];
 				const failed: { index: number; code: string; message: string }[] = [];
 				let at = 0;
-				message.records.forEach((record, index) => {
+				for (const [index, record] of message.records.entries()) {
 					const sealed = new Uint8Array(message.sealed, at, record.storedLength);
 					at += record.storedLength;
 					try {
 						plain.push(
-							openRepoBlob({ blob: message.blobKey, id: message.idKey }, { ...record, id: Buffer.from(record.id, 'hex') }, sealed)
+							await openRepoBlob({ blob: message.blobKey, id: message.idKey }, { ...record, id: Buffer.from(record.id, 'hex') }, sealed)
 						);
 					} catch (error) {
 						failed.push({
@@ -115,7 +116,7 @@ export default function handle(message: CryptoTask): unknown {
 							message: error instanceof Error ? error.message : String(error)
 						});
 					}
-				});
+				}
 				return moveReply(Buffer.concat(plain), { failed });
 			}
 		}

@@ -27,7 +27,9 @@ import {
 	writeManifest
 } from './local.js';
 import type { ManifestV2, ManifestV2Entry } from './manifest.js';
-import { blobId, CDC_MAX, type Codec, formatCodec, nextCut } from './primitives.js';
+import { Chunker, chunkLengths } from './cdc.js';
+import type { Codec } from './codec.js';
+import { blobId } from './primitives.js';
 
 /** Dedup scope: any blob of the repository, or only blobs of the archive being made. */
 export type DedupScope = 'repository' | 'archive';
@@ -249,10 +251,10 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 				}
 				hash.update(bytes);
 				size = bytes.length;
-				for (let at = 0; at < bytes.length;) {
-					const cut = nextCut(bytes, at, bytes.length, true);
-					blobs.push(await addBlob(bytes.subarray(at, at + cut)));
-					at += cut;
+				let at = 0;
+				for (const length of chunkLengths(bytes)) {
+					blobs.push(await addBlob(bytes.subarray(at, at + length)));
+					at += length;
 				}
 			} else {
 				size = await streamFile(absolute, entry.path, async (piece) => {
@@ -299,7 +301,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 		createdAt: (options.now ?? new Date()).toISOString(),
 		tool: options.tool,
 		...(parent === undefined ? {} : { parent }),
-		codec: formatCodec(options.codec),
+		codec: options.codec,
 		dedup: options.dedup,
 		packs: writer.written,
 		entries,
@@ -317,7 +319,10 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 	return { repo: repo.root, created, archiveId, manifest, packs: writer.written, manifestParts, skipped: walked.skipped };
 }
 
-/** Streams a large file through the chunker with a bounded buffer; returns its size. */
+/** Read size of a streamed file. */
+const STREAM_READ = 1024 * 1024;
+
+/** Streams a large file through the chunker with a bounded buffer (at most one blob plus one read); returns its size. */
 async function streamFile(absolute: string, label: string, onBlob: (bytes: Buffer) => Promise<void>): Promise<number> {
 	let handle;
 	try {
@@ -331,43 +336,31 @@ async function streamFile(absolute: string, label: string, onBlob: (bytes: Buffe
 		);
 	}
 	try {
-		const buffer = Buffer.allocUnsafeSlow(CDC_MAX * 2);
-		let start = 0;
-		let end = 0;
+		const chunker = new Chunker();
+		let carry: Buffer[] = [];
+		let carried = 0;
 		let size = 0;
-		let eof = false;
+		const take = (length: number): Buffer => {
+			const joined = carry.length === 1 ? carry[0]! : Buffer.concat(carry, carried);
+			const blob = Buffer.from(joined.subarray(0, length));
+			const rest = joined.subarray(length);
+			carry = rest.length > 0 ? [rest] : [];
+			carried = rest.length;
+			return blob;
+		};
 		for (;;) {
-			if (!eof && end < buffer.length) {
-				const { bytesRead } = await handle.read(buffer, end, buffer.length - end, null);
-				if (bytesRead === 0) eof = true;
-				end += bytesRead;
-				size += bytesRead;
-				continue;
-			}
-			if (start === end) break;
-			const cut = nextCut(buffer, start, end, eof);
-			if (cut === 0) {
-				buffer.copy(buffer, 0, start, end);
-				end -= start;
-				start = 0;
-				eof = eof || false;
-				if (end === buffer.length) throw new Error('chunker made no progress');
-				// Read more.
-				const { bytesRead } = await handle.read(buffer, end, buffer.length - end, null);
-				if (bytesRead === 0) eof = true;
-				end += bytesRead;
-				size += bytesRead;
-				continue;
-			}
-			// The worker batch copies the bytes before the buffer is reused.
-			await onBlob(Buffer.from(buffer.subarray(start, start + cut)));
-			start += cut;
-			if (!eof && end - start < CDC_MAX) {
-				buffer.copy(buffer, 0, start, end);
-				end -= start;
-				start = 0;
-			}
+			const piece = Buffer.allocUnsafe(STREAM_READ);
+			const { bytesRead } = await handle.read(piece, 0, STREAM_READ, null);
+			if (bytesRead === 0) break;
+			const read = piece.subarray(0, bytesRead);
+			size += bytesRead;
+			carry.push(read);
+			carried += bytesRead;
+			for (const length of chunker.push(read)) await onBlob(take(length));
 		}
+		const last = chunker.finish();
+		if (last !== undefined) await onBlob(take(last));
+		if (carried !== 0) throw new Error('the chunker left bytes behind');
 		return size;
 	} finally {
 		await handle.close();

@@ -1,3 +1,5 @@
+export * from './codec.js';
+export * from './cdc.js';
 export * from './primitives.js';
 export * from './manifest.js';
 export * from './local.js';

@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
 import { DEFAULT_KDF_ITERATIONS, deriveArchiveKey } from '../keys.js';
 import { ARCHIVE_ID_PATTERN, formatArchiveId, parseArchiveId } from '../names.js';
+import { CDC_MAX_SIZE } from './cdc.js';
 import { type ManifestV2, openManifestV2, sealManifestV2 } from './manifest.js';
 import {
 	type BlobRecord,
-	CDC_MAX,
 	deriveSubkeys,
 	gcmOpen,
 	gcmSeal,
@@ -27,7 +27,7 @@ export const PACKS_DIR = 'packs';
 export const ARCHIVES_DIR = 'archives';
 const KEYS_FORMAT = 'discord-object-store-keys';
 /** The smallest pack limit: a pack must hold the largest sealed blob and its header. */
-export const MIN_PACK_SIZE = CDC_MAX + 1024 * 1024;
+export const MIN_PACK_SIZE = CDC_MAX_SIZE + 1024 * 1024;
 /** Default pack limit: 9.5 MiB. */
 export const DEFAULT_PACK_SIZE = 9_961_472;
 

@@ -5,7 +5,8 @@ import { MANIFEST_FORMAT } from '../manifest.js';
 import { parseArchiveId } from '../names.js';
 import { assertSafeRelativePath } from '../paths.js';
 import type { EntryType } from '../walk.js';
-import { BLOB_ID_SIZE, CDC_MAX, gcmOpen, gcmSeal, GCM_OVERHEAD } from './primitives.js';
+import { CDC_MAX_SIZE } from './cdc.js';
+import { BLOB_ID_SIZE, gcmOpen, gcmSeal, GCM_OVERHEAD } from './primitives.js';
 
 /** Manifest version of a format 2 (repository) archive. */
 export const MANIFEST_V2_VERSION = 2;
@@ -139,7 +140,7 @@ export function validateManifestV2(value: unknown): ManifestV2 {
 			totals.bytes += entry.size;
 			if (entry.sha256 === undefined || entry.blobs === undefined || entry.target !== undefined)
 				throw bad(`file ${entry.path} lacks its hash or blobs`, [entry.path]);
-			const fewest = Math.ceil(entry.size / CDC_MAX);
+			const fewest = Math.ceil(entry.size / CDC_MAX_SIZE);
 			if ((entry.size === 0) !== (entry.blobs.length === 0) || entry.blobs.length < fewest || entry.blobs.length > entry.size)
 				throw bad(`file ${entry.path} has ${entry.blobs.length} blobs for ${entry.size} bytes`, [entry.path]);
 		} else {

@@ -1,47 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { CoreError, CoreErrorCode } from '../errors.js';
+import { type Codec, codecFromId, codecId, compress, decompress } from './codec.js';
 
 /*
- * The format 2 primitives the engine needs (codec, content-defined chunking, blob sealing, pack layout), kept in one
+ * The format 2 primitives the engine needs beyond codec.ts and cdc.ts (keys, blob sealing, pack layout), kept in one
  * module so the engine depends on a narrow surface. Layouts are specified byte for byte in
  * docs/format2-repository.md.
  */
-
-/** A blob codec: how a blob's bytes were compressed before sealing. */
-export interface Codec {
-	readonly algorithm: 'none' | 'gzip' | 'zstd';
-	readonly level: number;
-}
-
-const CODEC_IDS = { none: 0, gzip: 1, zstd: 2 } as const;
-
-/** Parses `none`, `gzip-1`…`gzip-9`, `zstd-1`…`zstd-19`. @throws {CoreError} INVALID_OPTION */
-export function parseCodec(text: string): Codec {
-	if (text === 'none') return { algorithm: 'none', level: 0 };
-	const match = /^(gzip|zstd)-(\d{1,2})$/.exec(text);
-	const level = match ? Number(match[2]) : Number.NaN;
-	if (match?.[1] === 'gzip' && level >= 1 && level <= 9) return { algorithm: 'gzip', level };
-	if (match?.[1] === 'zstd' && level >= 1 && level <= 19) return { algorithm: 'zstd', level };
-	throw new CoreError(CoreErrorCode.InvalidOption, `Unknown compression ${JSON.stringify(text)}: use none, gzip-1…gzip-9 or zstd-1…zstd-19.`);
-}
-
-export function formatCodec(codec: Codec): string {
-	return codec.algorithm === 'none' ? 'none' : `${codec.algorithm}-${codec.level}`;
-}
-
-function compressWith(codec: Codec, plain: Uint8Array): Uint8Array {
-	if (codec.algorithm === 'gzip') return gzipSync(plain, { level: codec.level });
-	if (codec.algorithm === 'zstd')
-		throw new CoreError(CoreErrorCode.InvalidOption, 'zstd is not available in this build; use gzip-N or none (DOS_COMPRESSION).');
-	return plain;
-}
-
-function decompressWith(codecId: number, bytes: Uint8Array, rawLength: number): Buffer {
-	if (codecId === CODEC_IDS.none) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-	if (codecId === CODEC_IDS.gzip) return gunzipSync(bytes, { maxOutputLength: Math.max(1, rawLength) });
-	throw new CoreError(CoreErrorCode.BadFormat, `A blob uses codec ${codecId}, which this build cannot read.`);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Keys
@@ -125,20 +90,16 @@ function blobAad(id: Uint8Array, codec: number, level: number, rawLength: number
 	return aad;
 }
 
-/** Compresses (when that shrinks it) and seals one blob. */
-export function sealRepoBlob(blobKey: Uint8Array, id: Uint8Array, plain: Uint8Array, codec: Codec): { sealed: Buffer; codec: number; level: number } {
-	let codecId: number = CODEC_IDS.none;
-	let level = 0;
-	let payload: Uint8Array = plain;
-	if (codec.algorithm !== 'none' && plain.length > 0) {
-		const compressed = compressWith(codec, plain);
-		if (compressed.length < plain.length) {
-			payload = compressed;
-			codecId = CODEC_IDS[codec.algorithm];
-			level = codec.level;
-		}
-	}
-	return { sealed: gcmSeal(blobKey, blobAad(id, codecId, level, plain.length), payload), codec: codecId, level };
+/** Compresses (when that shrinks it) and seals one blob. The codec byte is codec.ts's id; the level byte is 0 (reserved). */
+export async function sealRepoBlob(
+	blobKey: Uint8Array,
+	id: Uint8Array,
+	plain: Uint8Array,
+	codec: Codec
+): Promise<{ sealed: Buffer; codec: number; level: number }> {
+	const packed = await compress(codec, plain);
+	const used = codecId(packed.codec);
+	return { sealed: gcmSeal(blobKey, blobAad(id, used, 0, plain.length), packed.bytes), codec: used, level: 0 };
 }
 
 /**
@@ -146,14 +107,18 @@ export function sealRepoBlob(blobKey: Uint8Array, id: Uint8Array, plain: Uint8Ar
  *
  * @throws {CoreError} TAMPERED_CHUNK when it does not authenticate or its id does not match.
  */
-export function openRepoBlob(keys: { blob: Uint8Array; id: Uint8Array }, record: Omit<BlobRecord, 'offset'>, sealed: Uint8Array): Buffer {
+export async function openRepoBlob(
+	keys: { blob: Uint8Array; id: Uint8Array },
+	record: Omit<BlobRecord, 'offset'>,
+	sealed: Uint8Array
+): Promise<Buffer> {
 	const idHex = record.id.toString('hex');
 	const payload = gcmOpen(keys.blob, blobAad(record.id, record.codec, record.level, record.rawLength), sealed);
 	if (payload === undefined)
 		throw new CoreError(CoreErrorCode.TamperedChunk, `Blob ${idHex.slice(0, 16)}… does not authenticate: its pack is damaged.`);
 	let plain: Buffer;
 	try {
-		plain = decompressWith(record.codec, payload, record.rawLength);
+		plain = await decompress(codecFromId(record.codec), payload, record.rawLength);
 	} catch (error) {
 		throw new CoreError(CoreErrorCode.TamperedChunk, `Blob ${idHex.slice(0, 16)}… does not inflate.`, {}, { cause: error });
 	}
@@ -243,45 +208,4 @@ export function packName(bytes: readonly Uint8Array[]): string {
 	const hash = createHash('sha256');
 	for (const part of bytes) hash.update(part);
 	return hash.digest('hex').slice(0, 32);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Content-defined chunking (FastCDC, normalized chunking level 2)
-
-export const CDC_MIN = 256 * 1024;
-export const CDC_AVG = 1024 * 1024;
-export const CDC_MAX = 4 * 1024 * 1024;
-/** 22 one bits (harder to match before the average size). */
-const MASK_S = 0xffff_fc00 | 0;
-/** 18 one bits (easier after it). */
-const MASK_L = 0xffff_c000 | 0;
-
-/** The gear table: 256 pseudo-random 32-bit words from sha256("dos-gear-" ‖ i), pinned by the format. */
-export const GEAR: Uint32Array = (() => {
-	const table = new Uint32Array(256);
-	for (let index = 0; index < 256; index++) table[index] = createHash('sha256').update(`dos-gear-${index}`).digest().readUInt32BE(0);
-	return table;
-})();
-
-/**
- * The length of the next chunk in `data[start, end)`. When `final` is false and no cut is found before `end`, returns
- * 0 (more bytes are needed) unless the maximum is reached.
- */
-export function nextCut(data: Uint8Array, start: number, end: number, final: boolean): number {
-	const available = end - start;
-	if (available <= CDC_MIN) return final ? available : 0;
-	const limit = Math.min(available, CDC_MAX);
-	const normal = Math.min(limit, CDC_AVG);
-	let hash = 0;
-	let index = CDC_MIN;
-	for (; index < normal; index++) {
-		hash = ((hash << 1) + GEAR[data[start + index]!]!) >>> 0;
-		if ((hash & MASK_S) === 0) return index + 1;
-	}
-	for (; index < limit; index++) {
-		hash = ((hash << 1) + GEAR[data[start + index]!]!) >>> 0;
-		if ((hash & MASK_L) === 0) return index + 1;
-	}
-	if (limit === CDC_MAX || final) return limit;
-	return 0;
 }
