@@ -122,6 +122,11 @@ describe('dos CLI', () => {
 		expect(assemble.lines.at(-1)).toMatchObject({ type: 'result', ok: true, format: 'repository', files: 2, archiveId: made.archiveId });
 		expect(await describeTree(path.join(work, 'from-repo'))).toEqual(await describeTree(path.join(work, 'source')));
 
+		const archiveDir = String(made.archiveId).replace('#', '');
+		const inspect = await dos(['inspect', `repo/archives/${archiveDir}/manifest.0`, '--json'], { cwd: work, env });
+		expect(inspect.code).toBe(0);
+		expect(inspect.lines.at(-1)).toMatchObject({ type: 'result', ok: true, format: 'repository', manifest: { id: made.archiveId, version: 2 } });
+
 		const wrong = await dos(['assemble', 'repo', '--out', 'never'], { cwd: work, env: { USER_KEY: 'not the passphrase' } });
 		expect(wrong.code).toBe(1);
 		expect(wrong.stderr).toContain('WRONG_KEY');
@@ -135,7 +140,8 @@ describe('dos CLI', () => {
 		const bad = await dos(['verify', 'repo', '--json'], { cwd: work, env });
 		expect(bad.code).toBe(1);
 		expect(JSON.stringify(bad.lines.at(-1))).toContain(packs[0]);
-	});
+		// Ten CLI runs, each with its PBKDF2: more than the default budget on a busy machine.
+	}, 240_000);
 
 	it('GIVEN no USER_KEY anywhere WHEN slicing or assembling THEN it refuses with exit 2 and says how to set it', async () => {
 		const slice = await dosHere(['slice', 'source', '--out', 'nokey'], { cwd: work });
