@@ -8,6 +8,7 @@ import { register as registerEmulator } from './commands/emulator.js';
 import { register as registerFind } from './commands/find.js';
 import { register as registerIndex } from './commands/index.js';
 import { register as registerInspect } from './commands/inspect.js';
+import { register as registerKey } from './commands/key.js';
 import { register as registerList } from './commands/list.js';
 import { register as registerMigrateLegacy } from './commands/migrate-legacy.js';
 import { register as registerResume } from './commands/resume.js';
@@ -40,6 +41,7 @@ export function buildProgram(context: CliContext): Command {
 	registerAssemble(program, context);
 	registerVerify(program, context);
 	registerInspect(program, context);
+	registerKey(program, context);
 	registerEmulator(program);
 	registerSandbox(program, context);
 	registerDemo(program, context);

@@ -19,6 +19,7 @@ import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { formatBytes } from '../../archive/index.js';
+import { inspectPack, looksLikePack } from './inspect-pack.js';
 
 interface InspectOptions extends OutputOptions {
 	readonly entries?: boolean;
@@ -29,11 +30,12 @@ export function register(program: Command, context: CliContext): void {
 	program
 		.command('inspect')
 		.description("Show what a chunk or manifest file says: its header, and with USER_KEY a manifest part's archive summary and entries.")
-		.argument('<file>', 'a sealed chunk or manifest part (.bin)')
+		.argument('<file>', 'a sealed chunk or manifest part (.bin), or a format 2 pack')
 		.option('--entries', 'list every entry of a manifest (default: the first 50)')
 		.option('--json', 'print the result as one JSON line')
 		.action(async (file: string, options: InspectOptions) =>
-			runCommand(context, options.json ?? false, async ({ config, reporter }) => {
+			runCommand(context, options.json ?? false, async (run) => {
+				const { config, reporter } = run;
 				const info = await stat(file).catch((error: unknown) => {
 					throw new CoreError(CoreErrorCode.NotFound, `${file} cannot be read. Check the path.`, { file }, { cause: error });
 				});
@@ -71,6 +73,7 @@ export function register(program: Command, context: CliContext): void {
 					return ExitCode.Ok;
 				}
 				const bytes = await readFile(file);
+				if (looksLikePack(bytes)) return inspectPack(run, file, bytes, options.entries === true);
 				const header = decodeChunkHeader(bytes, path.basename(file));
 				const summary = {
 					file,

@@ -1,8 +1,9 @@
 export * from './codec.js';
 export * from './cdc.js';
-export * from './primitives.js';
+export * from './keys.js';
+export * from './blob.js';
+export * from './pack.js';
 export * from './manifest.js';
-export * from './local.js';
 export {
 	assembleFromRepository,
 	type AssembleFromRepositoryOptions,
@@ -14,3 +15,14 @@ export {
 	verifyRepository,
 	type VerifyRepositoryResult
 } from './engine.js';
+export {
+	createRepository,
+	isRepository,
+	listArchives,
+	listPacks,
+	loadBlobIndex,
+	type LocalRepository,
+	openRepository,
+	readManifest,
+	writeManifest
+} from './local.js';

@@ -1,9 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
-import { compress as zstdCompress } from '@mongodb-js/zstd';
+import { Encoder } from '@toondepauw/node-zstd';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { codecFromId, codecId, compress, decompress, parseCodec, zstdOutputBound, type Codec } from '../../../src/core/repo/codec.js';
+import {
+	codecFromId,
+	codecId,
+	compress,
+	compressSync,
+	decompress,
+	decompressSync,
+	parseCodec,
+	zstdOutputBound,
+	type Codec
+} from '../../../src/core/repo/codec.js';
 import { isCoreError } from '../../../src/core/errors.js';
 
 const codecs: Codec[] = ['none', 'gzip-1', 'gzip-9', 'zstd-1', 'zstd-3', 'zstd-19'];
@@ -40,7 +52,7 @@ describe('codec', () => {
 		const bomb = Buffer.alloc(8 * 1024 * 1024);
 		const gz = gzipSync(bomb, { level: 9 });
 		await expect(decompress('gzip-9', gz, 1000)).rejects.toThrow(/invalid/);
-		const zs = await zstdCompress(bomb, 19);
+		const zs = new Encoder(19).encodeSync(bomb);
 		expect(zstdOutputBound(zs)).toBeGreaterThanOrEqual(bomb.length);
 		await expect(decompress('zstd-19', zs, 1000)).rejects.toThrow(/more than recorded/);
 		// Shorter than recorded is refused too.
@@ -50,7 +62,7 @@ describe('codec', () => {
 	});
 
 	it('GIVEN a zstd frame with trailing bytes, a second frame or truncation WHEN decompressed THEN it is refused', async () => {
-		const zs = await zstdCompress(text, 3);
+		const zs = new Encoder(3).encodeSync(text);
 		await expect(decompress('zstd-3', Buffer.concat([zs, zs]), text.length * 2)).rejects.toThrow(/after the frame/);
 		await expect(decompress('zstd-3', zs.subarray(0, zs.length - 1), text.length)).rejects.toThrow(/invalid/);
 		await expect(decompress('zstd-3', Buffer.from('nope nope'), 9)).rejects.toThrow(/magic/);
@@ -64,5 +76,28 @@ describe('codec', () => {
 			}),
 			{ numRuns: 100 }
 		);
+	});
+
+	it('GIVEN a worker thread WHEN it uses the zstd binding THEN it compresses and decompresses there', async () => {
+		const worker = new Worker(
+			`const { parentPort } = require('node:worker_threads');
+			const { Decoder, Encoder } = require('@toondepauw/node-zstd');
+			const raw = Buffer.alloc(1 << 20, 'worker text ');
+			const packed = new Encoder(3).encodeSync(raw);
+			parentPort.postMessage([packed.length, new Decoder().decodeSync(packed).equals(raw)]);`,
+			{ eval: true }
+		);
+		const [[length, equal]] = (await once(worker, 'message')) as [[number, boolean]];
+		await worker.terminate();
+		expect(length).toBeLessThan(1 << 16);
+		expect(equal).toBe(true);
+	});
+
+	it('GIVEN zstd levels WHEN text is compressed THEN higher levels are smaller (the level is applied)', () => {
+		const source = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `line ${i % 977} of ${(i * 7919) % 1013}\n`).join(''));
+		const sizes = [1, 9, 19].map((level) => compressSync(`zstd-${level}`, source).bytes.length);
+		expect(sizes[1]!).toBeLessThan(sizes[0]!);
+		expect(sizes[2]!).toBeLessThan(sizes[1]!);
+		expect(decompressSync('zstd-19', compressSync('zstd-19', source).bytes, source.length).equals(source)).toBe(true);
 	});
 });

@@ -1,0 +1,435 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { inspect } from 'node:util';
+import { CoreError, CoreErrorCode } from '../errors.js';
+import { assertPassphrase, deriveArchiveKey, MAX_KDF_ITERATIONS } from '../keys.js';
+
+/**
+ * The keys file of a format 2 repository (docs/format2-primitives.md §Keys file): a random master key sealed in
+ * one or more key slots, each under PBKDF2-HMAC-SHA256 of a passphrase, the whole file authenticated by an HMAC under
+ * a subkey of the master. Big-endian integers throughout.
+ *
+ * ```
+ * magic "DOS2KEYS" (8) ‖ version u8 = 1 ‖ repository id (16) ‖ slot count u8 (1…16)
+ * ‖ slot × count ‖ HMAC-SHA256(keys-file subkey, every byte before it) (32)
+ * slot = slot id (16) ‖ created ms u64 ‖ KDF id u8 (1 = PBKDF2-HMAC-SHA256) ‖ iterations u32 ‖ salt (16)
+ *        ‖ nonce (12) ‖ AES-256-GCM(slot key, master key; AAD = repository id ‖ slot id) (32) ‖ tag (16)
+ * ```
+ */
+export const KEYS_MAGIC = Buffer.from('DOS2KEYS', 'ascii');
+export const KEYS_VERSION = 1;
+/** PBKDF2-HMAC-SHA256, the only KDF of version 1. */
+export const KDF_PBKDF2_SHA256 = 1;
+/** Iterations of new slots, and the least a slot may record (a lower count is a format error). */
+export const SLOT_KDF_ITERATIONS = 600_000;
+/** The most a slot may record: a forged slot must not make an unlock spin for minutes. */
+export const MAX_SLOT_KDF_ITERATIONS = MAX_KDF_ITERATIONS;
+/** The most slots a keys file holds. */
+export const MAX_SLOTS = 16;
+export const REPOSITORY_ID_SIZE = 16;
+export const SLOT_ID_SIZE = 16;
+export const MASTER_KEY_SIZE = 32;
+const SALT_LENGTH = 16;
+const NONCE_LENGTH = 12;
+const TAG_LENGTH = 16;
+const MAC_LENGTH = 32;
+const HEADER_LENGTH = KEYS_MAGIC.length + 1 + REPOSITORY_ID_SIZE + 1;
+/** Bytes of one slot in the keys file. */
+export const SLOT_LENGTH = SLOT_ID_SIZE + 8 + 1 + 4 + SALT_LENGTH + NONCE_LENGTH + MASTER_KEY_SIZE + TAG_LENGTH;
+
+/**
+ * HKDF-SHA256 `info` labels of the subkeys: HKDF(master key, salt = repository id, info, 32 bytes).
+ */
+export const SUBKEY_INFO = {
+	blobSeal: 'discord-object-store/v2/blob-seal',
+	blobId: 'discord-object-store/v2/blob-id',
+	manifest: 'discord-object-store/v2/manifest',
+	indexBackup: 'discord-object-store/v2/index-backup',
+	packHeader: 'discord-object-store/v2/pack-header',
+	keysFile: 'discord-object-store/v2/keys-file',
+	legacySecret: 'discord-object-store/v2/legacy-secret'
+} as const;
+
+export type SubkeyUse = keyof typeof SUBKEY_INFO;
+
+/** One key slot as the file records it (nothing secret). */
+export interface KeySlot {
+	/** 32 hex digits. */
+	readonly id: string;
+	readonly created: Date;
+	readonly kdf: 'pbkdf2-sha256';
+	readonly iterations: number;
+}
+
+interface SlotRecord {
+	readonly id: Buffer;
+	readonly created: bigint;
+	readonly iterations: number;
+	readonly salt: Buffer;
+	readonly nonce: Buffer;
+	readonly sealed: Buffer;
+}
+
+interface ParsedKeys {
+	readonly repositoryId: Buffer;
+	readonly slots: readonly SlotRecord[];
+	/** The bytes the MAC covers, and the MAC. */
+	readonly body: Buffer;
+	readonly mac: Buffer;
+}
+
+/**
+ * The subkeys blobs and packs need, as plain bytes so they can be posted to a worker thread. Never log them.
+ */
+export interface BlobKeys {
+	readonly repositoryId: Uint8Array;
+	readonly blobId: Uint8Array;
+	readonly blobSeal: Uint8Array;
+	readonly packHeader: Uint8Array;
+}
+
+function badFormat(message: string): CoreError {
+	return new CoreError(CoreErrorCode.BadFormat, `The keys file is damaged: ${message}.`);
+}
+
+function slotAad(repositoryId: Uint8Array, slotId: Uint8Array): Buffer {
+	return Buffer.concat([repositoryId, slotId]);
+}
+
+function subkey(master: Uint8Array, repositoryId: Uint8Array, use: SubkeyUse): Buffer {
+	return Buffer.from(hkdfSync('sha256', master, repositoryId, SUBKEY_INFO[use], 32));
+}
+
+/**
+ * Parses a keys file, bounding every field before anything is derived. Nothing here is authenticated yet: the MAC is
+ * checked by {@link unlockKeys} once the master key is known.
+ *
+ * @throws {CoreError} BAD_FORMAT (wrong magic, length, count, KDF or iteration count out of bounds);
+ * UNSUPPORTED_VERSION.
+ */
+function parseKeys(file: Uint8Array, minIterations = SLOT_KDF_ITERATIONS): ParsedKeys {
+	const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+	if (bytes.length < HEADER_LENGTH + MAC_LENGTH || !bytes.subarray(0, KEYS_MAGIC.length).equals(KEYS_MAGIC)) {
+		throw badFormat('it is not a format 2 keys file');
+	}
+	const version = bytes[KEYS_MAGIC.length]!;
+	if (version !== KEYS_VERSION) {
+		throw new CoreError(CoreErrorCode.UnsupportedVersion, `The keys file has version ${version}; this build reads version ${KEYS_VERSION}.`);
+	}
+	const repositoryId = Buffer.from(bytes.subarray(KEYS_MAGIC.length + 1, KEYS_MAGIC.length + 1 + REPOSITORY_ID_SIZE));
+	const count = bytes[HEADER_LENGTH - 1]!;
+	if (count < 1 || count > MAX_SLOTS) throw badFormat(`${count} slots (1 to ${MAX_SLOTS})`);
+	if (bytes.length !== HEADER_LENGTH + count * SLOT_LENGTH + MAC_LENGTH) {
+		throw badFormat(`${bytes.length} bytes where ${count} slots take ${HEADER_LENGTH + count * SLOT_LENGTH + MAC_LENGTH}`);
+	}
+	const slots: SlotRecord[] = [];
+	const seen = new Set<string>();
+	for (let index = 0; index < count; index++) {
+		let at = HEADER_LENGTH + index * SLOT_LENGTH;
+		const take = (length: number): Buffer => Buffer.from(bytes.subarray(at, (at += length)));
+		const id = take(SLOT_ID_SIZE);
+		const created = take(8).readBigUInt64BE(0);
+		const kdf = take(1)[0]!;
+		const iterations = take(4).readUInt32BE(0);
+		const salt = take(SALT_LENGTH);
+		const nonce = take(NONCE_LENGTH);
+		const sealed = take(MASTER_KEY_SIZE + TAG_LENGTH);
+		if (kdf !== KDF_PBKDF2_SHA256) throw badFormat(`slot ${index + 1} names KDF ${kdf}`);
+		if (iterations < minIterations || iterations > MAX_SLOT_KDF_ITERATIONS) {
+			throw badFormat(`slot ${index + 1} asks for ${iterations} PBKDF2 iterations (${minIterations} to ${MAX_SLOT_KDF_ITERATIONS})`);
+		}
+		if (seen.has(id.toString('hex'))) throw badFormat(`two slots have id ${id.toString('hex')}`);
+		seen.add(id.toString('hex'));
+		slots.push({ id, created, iterations, salt, nonce, sealed });
+	}
+	const macAt = bytes.length - MAC_LENGTH;
+	return { repositoryId, slots, body: Buffer.from(bytes.subarray(0, macAt)), mac: Buffer.from(bytes.subarray(macAt)) };
+}
+
+function serialize(repositoryId: Buffer, slots: readonly SlotRecord[], master: Buffer): Buffer {
+	const parts: Buffer[] = [KEYS_MAGIC, Buffer.from([KEYS_VERSION]), repositoryId, Buffer.from([slots.length])];
+	for (const slot of slots) {
+		const created = Buffer.alloc(8);
+		created.writeBigUInt64BE(slot.created);
+		const iterations = Buffer.alloc(4);
+		iterations.writeUInt32BE(slot.iterations);
+		parts.push(slot.id, created, Buffer.from([KDF_PBKDF2_SHA256]), iterations, slot.salt, slot.nonce, slot.sealed);
+	}
+	const body = Buffer.concat(parts);
+	const mac = createHmac('sha256', subkey(master, repositoryId, 'keysFile'))
+		.update(body)
+		.digest();
+	return Buffer.concat([body, mac]);
+}
+
+function toSlot(record: SlotRecord): KeySlot {
+	return { id: record.id.toString('hex'), created: new Date(Number(record.created)), kdf: 'pbkdf2-sha256', iterations: record.iterations };
+}
+
+/** Options of the functions that make a slot. */
+export interface SlotOptions {
+	/** PBKDF2 iterations of the new slot; at least {@link SLOT_KDF_ITERATIONS} unless `minIterations` says less. */
+	readonly iterations?: number;
+	/** Tests only: the least iteration count accepted (default {@link SLOT_KDF_ITERATIONS}). */
+	readonly minIterations?: number;
+	/** The creation time recorded (default now). */
+	readonly now?: Date;
+	readonly signal?: AbortSignal;
+}
+
+/** Options of {@link unlockKeys}. */
+export interface UnlockOptions {
+	/** Tests only: the least iteration count accepted (default {@link SLOT_KDF_ITERATIONS}). */
+	readonly minIterations?: number;
+	readonly signal?: AbortSignal;
+}
+
+/**
+ * The unlocked keys of a repository: its id, its master key (never shown), its slots, and the keys file they make.
+ * Immutable: changing slots returns a new one. Printing it (inspect, JSON, string) never shows key bytes.
+ */
+export class RepositoryKeys {
+	/** The random 128-bit repository id. */
+	public readonly repositoryId: Buffer;
+	/** The slot that was opened (or made) to get these keys, 32 hex digits. */
+	public readonly openedSlot: string;
+	/** The keys file bytes for these slots. */
+	public readonly file: Buffer;
+	readonly #master: Buffer;
+	readonly #slots: readonly SlotRecord[];
+
+	public constructor(repositoryId: Buffer, master: Buffer, slots: readonly SlotRecord[], openedSlot: string, file?: Buffer) {
+		this.repositoryId = Buffer.from(repositoryId);
+		this.#master = Buffer.from(master);
+		this.#slots = slots;
+		this.openedSlot = openedSlot;
+		this.file = file ?? serialize(this.repositoryId, slots, this.#master);
+	}
+
+	/** The repository id as 32 hex digits. */
+	public get id(): string {
+		return this.repositoryId.toString('hex');
+	}
+
+	/** The slots, in file order. */
+	public get slots(): KeySlot[] {
+		return this.#slots.map(toSlot);
+	}
+
+	/** A subkey for one use: HKDF-SHA256(master, salt = repository id, {@link SUBKEY_INFO}[use], 32). */
+	public subkey(use: SubkeyUse): Buffer {
+		return subkey(this.#master, this.repositoryId, use);
+	}
+
+	/** The subkeys of blobs and packs as plain bytes (for workers). */
+	public blobKeys(): BlobKeys {
+		return {
+			repositoryId: Buffer.from(this.repositoryId),
+			blobId: this.subkey('blobId'),
+			blobSeal: this.subkey('blobSeal'),
+			packHeader: this.subkey('packHeader')
+		};
+	}
+
+	/** @internal Used by the slot functions of this module. */
+	public withSlots(slots: readonly SlotRecord[], openedSlot: string): RepositoryKeys {
+		return new RepositoryKeys(this.repositoryId, this.#master, slots, openedSlot);
+	}
+
+	/** @internal Whether these bytes are the master key. */
+	public holdsMaster(candidate: Buffer): boolean {
+		return candidate.length === this.#master.length && timingSafeEqual(candidate, this.#master);
+	}
+
+	/** @internal */
+	public slotRecords(): readonly SlotRecord[] {
+		return this.#slots;
+	}
+
+	/** @internal Seals the master key in a new slot. */
+	public async sealSlot(passphrase: string, options: SlotOptions): Promise<SlotRecord> {
+		const iterations = options.iterations ?? SLOT_KDF_ITERATIONS;
+		const min = options.minIterations ?? SLOT_KDF_ITERATIONS;
+		if (!Number.isSafeInteger(iterations) || iterations < min || iterations > MAX_SLOT_KDF_ITERATIONS) {
+			throw new CoreError(
+				CoreErrorCode.InvalidOption,
+				`A key slot takes ${min} to ${MAX_SLOT_KDF_ITERATIONS} PBKDF2 iterations, not ${iterations}.`
+			);
+		}
+		const id = randomBytes(SLOT_ID_SIZE);
+		const salt = randomBytes(SALT_LENGTH);
+		const nonce = randomBytes(NONCE_LENGTH);
+		const slotKey = (
+			await deriveArchiveKey(passphrase, { salt, iterations, ...(options.signal ? { signal: options.signal } : {}) })
+		).exportBytes();
+		const cipher = createCipheriv('aes-256-gcm', slotKey, nonce);
+		cipher.setAAD(slotAad(this.repositoryId, id));
+		const sealed = Buffer.concat([cipher.update(this.#master), cipher.final(), cipher.getAuthTag()]);
+		return { id, created: BigInt((options.now ?? new Date()).getTime()), iterations, salt, nonce, sealed };
+	}
+
+	public toJSON(): { repositoryId: string; slots: number; master: string } {
+		return { repositoryId: this.id, slots: this.#slots.length, master: '[redacted]' };
+	}
+
+	public toString(): string {
+		return `RepositoryKeys(${this.id}, ${this.#slots.length} slots, master [redacted])`;
+	}
+
+	public [inspect.custom](): string {
+		return this.toString();
+	}
+}
+
+/**
+ * Makes the keys of a new repository: a random repository id and master key, and one slot for the passphrase.
+ * Runs PBKDF2 once (published on `dos:kdf`).
+ *
+ * @throws {CoreError} NO_KEY for an empty passphrase; INVALID_OPTION for an iteration count out of range.
+ */
+export async function createKeys(passphrase: string, options: SlotOptions = {}): Promise<RepositoryKeys> {
+	assertPassphrase(passphrase);
+	const draft = new RepositoryKeys(randomBytes(REPOSITORY_ID_SIZE), randomBytes(MASTER_KEY_SIZE), [], '');
+	const slot = await draft.sealSlot(passphrase, options);
+	return draft.withSlots([slot], slot.id.toString('hex'));
+}
+
+/**
+ * The slots a keys file lists, read without a key (so not yet authenticated: {@link unlockKeys} checks them).
+ *
+ * @throws {CoreError} BAD_FORMAT, UNSUPPORTED_VERSION
+ */
+export function listSlots(file: Uint8Array, options: Pick<UnlockOptions, 'minIterations'> = {}): { repositoryId: string; slots: KeySlot[] } {
+	const parsed = parseKeys(file, options.minIterations);
+	return { repositoryId: parsed.repositoryId.toString('hex'), slots: parsed.slots.map(toSlot) };
+}
+
+async function openSlot(repositoryId: Buffer, slot: SlotRecord, passphrase: string, signal?: AbortSignal): Promise<Buffer | undefined> {
+	const slotKey = (
+		await deriveArchiveKey(passphrase, { salt: slot.salt, iterations: slot.iterations, ...(signal ? { signal } : {}) })
+	).exportBytes();
+	try {
+		const decipher = createDecipheriv('aes-256-gcm', slotKey, slot.nonce);
+		decipher.setAAD(slotAad(repositoryId, slot.id));
+		decipher.setAuthTag(slot.sealed.subarray(MASTER_KEY_SIZE));
+		return Buffer.concat([decipher.update(slot.sealed.subarray(0, MASTER_KEY_SIZE)), decipher.final()]);
+	} catch {
+		return undefined;
+	}
+}
+
+/**
+ * Opens a keys file with a passphrase: tries the slots in order, one PBKDF2 each (published on `dos:kdf`), stops at
+ * the first that opens, then checks the file's HMAC so an edited slot list is refused.
+ *
+ * @throws {CoreError} NO_KEY for an empty passphrase; WRONG_KEY when no slot opens; TAMPERED_CHUNK when a slot opens
+ * but the file's HMAC does not verify; BAD_FORMAT / UNSUPPORTED_VERSION as {@link listSlots} (before any KDF runs).
+ */
+export async function unlockKeys(file: Uint8Array, passphrase: string, options: UnlockOptions = {}): Promise<RepositoryKeys> {
+	assertPassphrase(passphrase);
+	const parsed = parseKeys(file, options.minIterations);
+	for (const slot of parsed.slots) {
+		const master = await openSlot(parsed.repositoryId, slot, passphrase, options.signal);
+		if (master === undefined) continue;
+		const expected = createHmac('sha256', subkey(master, parsed.repositoryId, 'keysFile'))
+			.update(parsed.body)
+			.digest();
+		if (!timingSafeEqual(expected, parsed.mac)) {
+			throw new CoreError(
+				CoreErrorCode.TamperedChunk,
+				'The keys file was changed by someone without the key (its authentication code does not match): it was not used. Restore it from a copy.'
+			);
+		}
+		return new RepositoryKeys(parsed.repositoryId, master, parsed.slots, slot.id.toString('hex'), Buffer.from(file));
+	}
+	throw new CoreError(CoreErrorCode.WrongKey, 'Wrong passphrase: it opens none of the key slots of this repository.');
+}
+
+/**
+ * Adds a slot for another passphrase (one PBKDF2). No data changes: the master key stays the same.
+ *
+ * @throws {CoreError} NO_KEY; INVALID_OPTION when the file already holds {@link MAX_SLOTS} slots.
+ */
+export async function addSlot(keys: RepositoryKeys, passphrase: string, options: SlotOptions = {}): Promise<{ keys: RepositoryKeys; slot: KeySlot }> {
+	assertPassphrase(passphrase);
+	const records = keys.slotRecords();
+	if (records.length >= MAX_SLOTS)
+		throw new CoreError(CoreErrorCode.InvalidOption, `A repository holds at most ${MAX_SLOTS} key slots; remove one first.`);
+	const slot = await keys.sealSlot(passphrase, options);
+	return { keys: keys.withSlots([...records, slot], keys.openedSlot), slot: toSlot(slot) };
+}
+
+/**
+ * Removes a slot by id (or a unique prefix of its hex id of at least 4 digits).
+ *
+ * @throws {CoreError} NOT_FOUND when no slot (or more than one) matches; INVALID_OPTION for the last slot.
+ */
+export function removeSlot(keys: RepositoryKeys, slotId: string): RepositoryKeys {
+	const records = keys.slotRecords();
+	const wanted = slotId.toLowerCase();
+	const matches = wanted.length >= 4 ? records.filter((record) => record.id.toString('hex').startsWith(wanted)) : [];
+	if (matches.length !== 1) throw new CoreError(CoreErrorCode.NotFound, `No single key slot has the id ${slotId}.`);
+	if (records.length === 1) throw new CoreError(CoreErrorCode.InvalidOption, 'This is the last key slot: add another one before removing it.');
+	const removed = matches[0]!;
+	return keys.withSlots(
+		records.filter((record) => record !== removed),
+		keys.openedSlot === removed.id.toString('hex') ? '' : keys.openedSlot
+	);
+}
+
+/**
+ * Changes the passphrase of the slot that was opened: adds a slot for the new passphrase, checks that the new file
+ * opens with it (one more PBKDF2), then removes the old slot. Data is untouched.
+ *
+ * @throws {CoreError} as {@link addSlot} and {@link unlockKeys}.
+ */
+export async function changePassphrase(keys: RepositoryKeys, newPassphrase: string, options: SlotOptions = {}): Promise<RepositoryKeys> {
+	const { keys: added, slot } = await addSlot(keys, newPassphrase, options);
+	const record = added.slotRecords().find((candidate) => candidate.id.toString('hex') === slot.id)!;
+	const master = await openSlot(added.repositoryId, record, newPassphrase, options.signal);
+	if (master === undefined || !added.holdsMaster(master)) {
+		throw new CoreError(CoreErrorCode.WrongKey, 'The new key slot does not open: nothing was changed.');
+	}
+	const removed = keys.openedSlot === '' ? added : removeSlot(added, keys.openedSlot);
+	return removed.withSlots(removed.slotRecords(), slot.id);
+}
+
+const LEGACY_MAGIC = Buffer.from('DOS2LGCY', 'ascii');
+
+function legacyAad(keys: RepositoryKeys, label: string): Buffer {
+	return Buffer.concat([LEGACY_MAGIC, keys.repositoryId, Buffer.from(label, 'utf8')]);
+}
+
+/**
+ * Seals a passphrase of format 1 or original-tool archives under the master key, so a change of the repository
+ * passphrase never strands them: `nonce (12) ‖ AES-256-GCM(legacy-secret subkey, UTF-8 secret) ‖ tag (16)`, AAD =
+ * "DOS2LGCY" ‖ repository id ‖ UTF-8 label (what the secret is for, e.g. an archive id; the same label opens it).
+ */
+export function sealLegacySecret(keys: RepositoryKeys, secret: string, label = ''): Buffer {
+	const nonce = randomBytes(NONCE_LENGTH);
+	const cipher = createCipheriv('aes-256-gcm', keys.subkey('legacySecret'), nonce);
+	cipher.setAAD(legacyAad(keys, label));
+	return Buffer.concat([nonce, cipher.update(secret, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+}
+
+/**
+ * Opens what {@link sealLegacySecret} sealed, with the same label.
+ *
+ * @throws {CoreError} TAMPERED_CHUNK when the bytes or the label do not authenticate.
+ */
+export function openLegacySecret(keys: RepositoryKeys, sealed: Uint8Array, label = ''): string {
+	const bytes = Buffer.from(sealed);
+	const refused = (): CoreError =>
+		new CoreError(
+			CoreErrorCode.TamperedChunk,
+			'A sealed passphrase of an older archive does not authenticate: it is damaged or belongs elsewhere.'
+		);
+	if (bytes.length < NONCE_LENGTH + TAG_LENGTH) throw refused();
+	try {
+		const decipher = createDecipheriv('aes-256-gcm', keys.subkey('legacySecret'), bytes.subarray(0, NONCE_LENGTH));
+		decipher.setAAD(legacyAad(keys, label));
+		decipher.setAuthTag(bytes.subarray(bytes.length - TAG_LENGTH));
+		return Buffer.concat([decipher.update(bytes.subarray(NONCE_LENGTH, bytes.length - TAG_LENGTH)), decipher.final()]).toString('utf8');
+	} catch {
+		throw refused();
+	}
+}

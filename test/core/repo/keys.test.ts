@@ -1,0 +1,125 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { describe, expect, it } from 'vitest';
+import { isCoreError } from '../../../src/core/errors.js';
+import { KDF_CHANNEL, type KdfEvent } from '../../../src/core/keys.js';
+import {
+	addSlot,
+	changePassphrase,
+	createKeys,
+	listSlots,
+	MAX_SLOTS,
+	openLegacySecret,
+	removeSlot,
+	sealLegacySecret,
+	SLOT_LENGTH,
+	unlockKeys
+} from '../../../src/core/repo/keys.js';
+
+/** Test slots use few iterations; the format's minimum is checked separately. */
+const fast = { iterations: 1000, minIterations: 1000 } as const;
+const fastUnlock = { minIterations: 1000 } as const;
+
+async function counted<T>(work: () => Promise<T>): Promise<{ value: T; kdf: number[] }> {
+	const kdf: number[] = [];
+	const listener = (message: unknown): void => void kdf.push((message as KdfEvent).iterations);
+	subscribe(KDF_CHANNEL, listener);
+	try {
+		return { value: await work(), kdf };
+	} finally {
+		unsubscribe(KDF_CHANNEL, listener);
+	}
+}
+
+describe('format 2 keys', () => {
+	it('GIVEN a new repository at the real 600,000 iterations WHEN unlocked THEN exactly one PBKDF2 runs and the same master opens', async () => {
+		const keys = await createKeys('correct horse');
+		expect(keys.file.length).toBe(26 + SLOT_LENGTH + 32);
+		const { value, kdf } = await counted(() => unlockKeys(keys.file, 'correct horse'));
+		expect(kdf).toEqual([600_000]);
+		expect(value.id).toBe(keys.id);
+		expect(value.subkey('blobId').equals(keys.subkey('blobId'))).toBe(true);
+		expect(JSON.stringify(value)).not.toContain(keys.subkey('blobId').toString('hex'));
+	});
+
+	it('GIVEN a wrong passphrase WHEN unlocking THEN WRONG_KEY, one PBKDF2 per slot tried', async () => {
+		const { keys } = await addSlot(await createKeys('one', fast), 'two', fast);
+		const { kdf } = await counted(() => expect(unlockKeys(keys.file, 'three', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'WRONG_KEY')));
+		expect(kdf).toEqual([1000, 1000]);
+		await expect(unlockKeys(keys.file, '', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'NO_KEY'));
+	});
+
+	it('GIVEN the subkeys WHEN compared THEN each use has its own key', async () => {
+		const keys = await createKeys('p', fast);
+		const uses = ['blobSeal', 'blobId', 'manifest', 'indexBackup', 'packHeader', 'keysFile', 'legacySecret'] as const;
+		expect(new Set(uses.map((use) => keys.subkey(use).toString('hex'))).size).toBe(uses.length);
+	});
+
+	it('GIVEN add, passwd and remove WHEN used THEN old passphrases fail, the master stays, the last slot cannot go', async () => {
+		const created = await createKeys('old', fast);
+		const { keys: two, slot } = await addSlot(created, 'second', fast);
+		expect(listSlots(two.file, fastUnlock).slots.map((s) => s.id)).toEqual([created.openedSlot, slot.id]);
+		expect((await unlockKeys(two.file, 'second', fastUnlock)).openedSlot).toBe(slot.id);
+
+		const opened = await unlockKeys(two.file, 'old', fastUnlock);
+		const { value: changed, kdf } = await counted(() => changePassphrase(opened, 'new', fast));
+		// One PBKDF2 to seal the new slot, one to check it opens.
+		expect(kdf).toEqual([1000, 1000]);
+		expect(changed.slots.map((s) => s.id)).not.toContain(created.openedSlot);
+		await expect(unlockKeys(changed.file, 'old', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'WRONG_KEY'));
+		const reopened = await unlockKeys(changed.file, 'new', fastUnlock);
+		expect(reopened.subkey('blobSeal').equals(created.subkey('blobSeal'))).toBe(true);
+		expect(reopened.id).toBe(created.id);
+
+		const one = removeSlot(reopened, slot.id);
+		await expect(unlockKeys(one.file, 'second', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'WRONG_KEY'));
+		expect(() => removeSlot(one, one.slots[0]!.id)).toThrow(/last key slot/);
+		expect(() => removeSlot(one, 'ffff')).toThrow(/No single key slot/);
+	});
+
+	it('GIVEN a full slot list WHEN adding THEN it is refused', async () => {
+		let keys = await createKeys('p', fast);
+		for (let i = 1; i < MAX_SLOTS; i++) keys = (await addSlot(keys, `p${i}`, fast)).keys;
+		await expect(addSlot(keys, 'one too many', fast)).rejects.toThrow(/at most/);
+	});
+
+	it('GIVEN any one byte of a keys file changed WHEN unlocking THEN it is refused', async () => {
+		const { keys } = await addSlot(await createKeys('p', fast), 'q', fast);
+		const file = keys.file;
+		for (let at = 0; at < file.length; at++) {
+			const forged = Buffer.from(file);
+			forged[at]! ^= 0x01;
+			await expect(unlockKeys(forged, 'p', fastUnlock), `byte ${at}`).rejects.toSatisfy((e) => isCoreError(e));
+		}
+		// A slot list edited by someone without the key: the first slot dropped, count fixed up.
+		const body = Buffer.concat([file.subarray(0, 25), Buffer.from([1]), file.subarray(26 + SLOT_LENGTH)]);
+		await expect(unlockKeys(body, 'q', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'TAMPERED_CHUNK'));
+		// Truncated or extended files.
+		await expect(unlockKeys(file.subarray(0, file.length - 1), 'p', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'BAD_FORMAT'));
+		await expect(unlockKeys(Buffer.concat([file, Buffer.alloc(1)]), 'p', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'BAD_FORMAT'));
+	});
+
+	it('GIVEN an iteration count out of bounds WHEN unlocking THEN BAD_FORMAT before any PBKDF2 runs', async () => {
+		const keys = await createKeys('p', fast);
+		const iterationsAt = 26 + 16 + 8 + 1;
+		for (const iterations of [10_000_001, 0xffffffff, 599_999]) {
+			const forged = Buffer.from(keys.file);
+			forged.writeUInt32BE(iterations, iterationsAt);
+			const { kdf } = await counted(() => expect(unlockKeys(forged, 'p')).rejects.toSatisfy((e) => isCoreError(e, 'BAD_FORMAT')));
+			expect(kdf).toEqual([]);
+		}
+		// The test file itself (1000 iterations) is refused at the format's minimum.
+		const { kdf } = await counted(() => expect(unlockKeys(keys.file, 'p')).rejects.toThrow(/iterations/));
+		expect(kdf).toEqual([]);
+	});
+
+	it('GIVEN a sealed older passphrase WHEN opened THEN it survives a passphrase change and a wrong label is refused', async () => {
+		const keys = await createKeys('p', fast);
+		const sealed = sealLegacySecret(keys, 'the old USER_KEY', '#051226-01');
+		const changed = await unlockKeys((await changePassphrase(keys, 'new', fast)).file, 'new', fastUnlock);
+		expect(openLegacySecret(changed, sealed, '#051226-01')).toBe('the old USER_KEY');
+		expect(() => openLegacySecret(changed, sealed, '#051226-02')).toThrow(/does not authenticate/);
+		const forged = Buffer.from(sealed);
+		forged[forged.length - 1]! ^= 1;
+		expect(() => openLegacySecret(changed, forged, '#051226-01')).toThrow(/does not authenticate/);
+	});
+});
