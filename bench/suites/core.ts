@@ -380,8 +380,7 @@ async function runFormat2(
 				codec: core.parseCodec(fastCodec),
 				packSize: core.DEFAULT_PACK_SIZE,
 				dedup: 'repository',
-				tool: 'bench',
-				iterations: 1
+				tool: 'bench'
 			});
 		} finally {
 			await pool.close();

@@ -2,17 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
-import { DEFAULT_KDF_ITERATIONS, deriveArchiveKey } from '../keys.js';
 import { ARCHIVE_ID_PATTERN, formatArchiveId, parseArchiveId } from '../names.js';
 import { CDC_MAX_SIZE } from './cdc.js';
+import { createKeys, listSlots, type RepositoryKeys, unlockKeys } from './keys.js';
 import { type ManifestV2, openManifestV2, sealManifestV2 } from './manifest.js';
 import {
 	type BlobRecord,
-	deriveSubkeys,
-	gcmOpen,
-	gcmSeal,
 	GCM_OVERHEAD,
 	headerLengthFromTrailer,
 	PACK_TRAILER_SIZE,
@@ -25,31 +21,10 @@ import {
 export const KEYS_FILE = 'keys';
 export const PACKS_DIR = 'packs';
 export const ARCHIVES_DIR = 'archives';
-const KEYS_FORMAT = 'discord-object-store-keys';
 /** The smallest pack limit: a pack must hold the largest sealed blob and its header. */
 export const MIN_PACK_SIZE = CDC_MAX_SIZE + 1024 * 1024;
 /** Default pack limit: 9.5 MiB. */
 export const DEFAULT_PACK_SIZE = 9_961_472;
-
-const keysSchema = z.strictObject({
-	format: z.literal(KEYS_FORMAT),
-	version: z.literal(1),
-	repository: z.string().regex(/^[0-9a-f]{32}$/),
-	slots: z
-		.array(
-			z.strictObject({
-				id: z.string().regex(/^[0-9a-f]{16}$/),
-				kdf: z.strictObject({
-					id: z.literal('pbkdf2-sha256'),
-					iterations: z.number().int().min(1).max(10_000_000),
-					salt: z.string().regex(/^[0-9a-f]{32}$/)
-				}),
-				sealed: z.string().regex(/^[0-9a-f]{120}$/)
-			})
-		)
-		.min(1)
-		.max(64)
-});
 
 /** Where one blob lives. */
 export interface BlobLocation {
@@ -67,16 +42,24 @@ export interface LocalRepository {
 	readonly keys: RepoSubkeys;
 }
 
-function slotAad(repositoryId: Buffer, slotId: string): Buffer {
-	return Buffer.concat([Buffer.from('dosslot1', 'latin1'), repositoryId, Buffer.from(slotId, 'hex')]);
+function subkeysOf(keys: RepositoryKeys): RepoSubkeys {
+	return {
+		repositoryId: Buffer.from(keys.repositoryId),
+		blob: keys.subkey('blobSeal'),
+		id: keys.subkey('blobId'),
+		manifest: keys.subkey('manifest'),
+		pack: keys.subkey('packHeader')
+	};
 }
 
-/** Whether `dir` holds a repository (a keys file of ours). */
+/** Whether `dir` holds a repository (a keys file, src/core/repo/keys.ts). */
 export async function isRepository(dir: string): Promise<boolean> {
 	try {
-		const info = await stat(path.join(dir, KEYS_FILE));
+		const file = path.join(dir, KEYS_FILE);
+		const info = await stat(file);
 		if (!info.isFile() || info.size > 1024 * 1024) return false;
-		return keysSchema.safeParse(JSON.parse(await readFile(path.join(dir, KEYS_FILE), 'utf8'))).success;
+		listSlots(await readFile(file), { minIterations: 1 });
+		return true;
 	} catch {
 		return false;
 	}
@@ -84,7 +67,7 @@ export async function isRepository(dir: string): Promise<boolean> {
 
 /**
  * Makes `dir` (missing or empty) a repository: a random master key in one slot sealed under PBKDF2 of the
- * passphrase (one derivation).
+ * passphrase (one derivation), in the keys file of src/core/repo/keys.ts.
  *
  * @throws {CoreError} FILE_EXISTS when `dir` holds anything; NO_KEY.
  */
@@ -97,57 +80,35 @@ export async function createRepository(
 	const existing = await readdir(root).catch(() => undefined);
 	if (existing !== undefined && existing.length > 0)
 		throw new CoreError(CoreErrorCode.FileExists, `${root} is not empty and is not a repository. Choose a new or empty folder.`, { file: root });
-	const kek = await deriveArchiveKey(passphrase ?? '', {
-		iterations: options.iterations ?? DEFAULT_KDF_ITERATIONS,
+	const keys = await createKeys(passphrase ?? '', {
+		...(options.iterations === undefined ? {} : { iterations: options.iterations, minIterations: options.iterations }),
 		...(options.signal ? { signal: options.signal } : {})
 	});
-	const master = randomBytes(32);
-	const repositoryId = randomBytes(16);
-	const slotId = randomBytes(8).toString('hex');
-	const sealed = gcmSeal(kek.exportBytes(), slotAad(repositoryId, slotId), master);
-	const file = {
-		format: KEYS_FORMAT,
-		version: 1,
-		repository: repositoryId.toString('hex'),
-		slots: [
-			{ id: slotId, kdf: { id: 'pbkdf2-sha256', iterations: kek.iterations, salt: kek.salt.toString('hex') }, sealed: sealed.toString('hex') }
-		]
-	};
 	await mkdir(path.join(root, PACKS_DIR), { recursive: true });
 	await mkdir(path.join(root, ARCHIVES_DIR), { recursive: true });
-	await writeFile(path.join(root, KEYS_FILE), `${JSON.stringify(file, null, '\t')}\n`, { mode: 0o600, flag: 'wx' });
-	return { root, keys: deriveSubkeys(master, repositoryId) };
+	await writeFile(path.join(root, KEYS_FILE), keys.file, { mode: 0o600, flag: 'wx' });
+	return { root, keys: subkeysOf(keys) };
 }
 
 /**
- * Unlocks a repository: tries each slot whose KDF parameters differ only once (normally one PBKDF2).
+ * Unlocks a repository (one PBKDF2 per slot tried; normally one).
  *
- * @throws {CoreError} WRONG_KEY; BAD_FORMAT; NO_KEY.
+ * @throws {CoreError} WRONG_KEY; BAD_FORMAT; TAMPERED_CHUNK for a keys file changed without the key; NO_KEY.
  */
-export async function openRepository(dir: string, passphrase: string | undefined, options: { signal?: AbortSignal } = {}): Promise<LocalRepository> {
+export async function openRepository(
+	dir: string,
+	passphrase: string | undefined,
+	options: { signal?: AbortSignal; minIterations?: number } = {}
+): Promise<LocalRepository> {
 	const root = path.resolve(dir);
-	let parsed;
-	try {
-		parsed = keysSchema.parse(JSON.parse(await readFile(path.join(root, KEYS_FILE), 'utf8')));
-	} catch (error) {
-		throw new CoreError(
-			CoreErrorCode.BadFormat,
-			`${root} has no readable keys file: it is not a repository or it is damaged.`,
-			{ file: root },
-			{ cause: error }
-		);
-	}
-	const repositoryId = Buffer.from(parsed.repository, 'hex');
-	for (const slot of parsed.slots) {
-		const kek = await deriveArchiveKey(passphrase ?? '', {
-			salt: Buffer.from(slot.kdf.salt, 'hex'),
-			iterations: slot.kdf.iterations,
-			...(options.signal ? { signal: options.signal } : {})
-		});
-		const master = gcmOpen(kek.exportBytes(), slotAad(repositoryId, slot.id), Buffer.from(slot.sealed, 'hex'));
-		if (master !== undefined && master.length === 32) return { root, keys: deriveSubkeys(master, repositoryId) };
-	}
-	throw new CoreError(CoreErrorCode.WrongKey, `The passphrase does not open the repository ${root}. Check USER_KEY.`, { file: root });
+	const file = await readFile(path.join(root, KEYS_FILE)).catch((error: unknown) => {
+		throw new CoreError(CoreErrorCode.BadFormat, `${root} has no readable keys file: it is not a repository.`, { file: root }, { cause: error });
+	});
+	const keys = await unlockKeys(file, passphrase ?? '', {
+		...(options.minIterations === undefined ? {} : { minIterations: options.minIterations }),
+		...(options.signal ? { signal: options.signal } : {})
+	});
+	return { root, keys: subkeysOf(keys) };
 }
 
 /** The archive ids of a repository, oldest first (by date in the id, then lot). */

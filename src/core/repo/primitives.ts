@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { CoreError, CoreErrorCode } from '../errors.js';
 import { type Codec, codecFromId, codecId, compress, decompress } from './codec.js';
 
@@ -11,27 +11,13 @@ import { type Codec, codecFromId, codecId, compress, decompress } from './codec.
 // ---------------------------------------------------------------------------------------------------------------
 // Keys
 
-export const SUBKEY_INFO = {
-	blob: 'discord-object-store/v2/blob',
-	id: 'discord-object-store/v2/blob-id',
-	manifest: 'discord-object-store/v2/manifest',
-	pack: 'discord-object-store/v2/pack-header',
-	index: 'discord-object-store/v2/index'
-} as const;
-
-/** The subkeys of an unlocked repository. */
+/** The subkeys of an unlocked repository (from src/core/repo/keys.ts: blobSeal, blobId, manifest, packHeader). */
 export interface RepoSubkeys {
 	readonly repositoryId: Buffer;
 	readonly blob: Buffer;
 	readonly id: Buffer;
 	readonly manifest: Buffer;
 	readonly pack: Buffer;
-}
-
-/** subkey = HKDF-SHA256(master, salt = repository id, info, 32). */
-export function deriveSubkeys(master: Uint8Array, repositoryId: Buffer): RepoSubkeys {
-	const sub = (info: string) => Buffer.from(hkdfSync('sha256', master, repositoryId, info, 32));
-	return { repositoryId, blob: sub(SUBKEY_INFO.blob), id: sub(SUBKEY_INFO.id), manifest: sub(SUBKEY_INFO.manifest), pack: sub(SUBKEY_INFO.pack) };
 }
 
 /** AES-256-GCM: nonce (12) ‖ ciphertext ‖ tag (16). */

@@ -52,7 +52,6 @@ const slice = (source: string, repo: string, extra: Partial<Parameters<typeof sl
 		packSize: MIN_PACK_SIZE,
 		dedup: 'repository',
 		tool: 'test',
-		iterations: 1000,
 		...extra
 	});
 
