@@ -4,7 +4,14 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
-import { CONTAINER_OVERHEAD, DEFAULT_ATTACHMENT_LIMIT, DEFAULT_CHUNK_SIZE, DEFAULT_GZIP_LEVEL } from './core/index.js';
+import {
+	CONTAINER_OVERHEAD,
+	DEFAULT_ATTACHMENT_LIMIT,
+	DEFAULT_CHUNK_SIZE,
+	DEFAULT_GZIP_LEVEL,
+	DEFAULT_PACK_SIZE,
+	MIN_PACK_SIZE
+} from './core/index.js';
 
 /**
  * The one place that reads the environment (docs/design.md §6). Values come from the process environment and, beneath
@@ -86,6 +93,15 @@ export interface AppConfig {
 		readonly workers: number;
 		readonly uploadConcurrency: number;
 		readonly attachmentLimit: number;
+		/**
+		 * Format 2 blob codec (`DOS_COMPRESSION`): `none`, `gzip-1`…`gzip-9`, `zstd-1`…`zstd-19`; default `gzip-N` from
+		 * `DOS_GZIP_LEVEL` (level 0 is `none`), else `gzip-9`.
+		 */
+		readonly compression: string;
+		/** Format 2 pack limit in bytes (`DOS_PACK_SIZE`, default 9.5 MiB, never above the attachment limit). */
+		readonly packSize: number;
+		/** Format 2 dedup scope (`DOS_DEDUP`): `repository` (default) or `archive`. */
+		readonly dedup: 'repository' | 'archive';
 	};
 }
 
@@ -119,6 +135,9 @@ export const CONFIG_VARIABLES = [
 	'GUILD_ID',
 	'DOS_CHUNK_SIZE',
 	'DOS_GZIP_LEVEL',
+	'DOS_COMPRESSION',
+	'DOS_PACK_SIZE',
+	'DOS_DEDUP',
 	'DOS_WORKERS',
 	'DOS_UPLOAD_CONCURRENCY',
 	'DOS_ATTACHMENT_LIMIT',
@@ -179,6 +198,11 @@ const envSchema = z.object({
 	GUILD_ID: optional(snowflake),
 	DOS_CHUNK_SIZE: optional(integer(1, 0xffff_ffff)),
 	DOS_GZIP_LEVEL: optional(integer(0, 9)),
+	DOS_COMPRESSION: optional(
+		z.string().regex(/^(none|gzip-[1-9]|zstd-([1-9]|1[0-9]))$/, 'must be none, gzip-1…gzip-9 or zstd-1…zstd-19 (default gzip-9)')
+	),
+	DOS_PACK_SIZE: optional(integer(MIN_PACK_SIZE, 1024 * 1024 * 1024)),
+	DOS_DEDUP: optional(z.enum(['repository', 'archive'], { error: 'must be repository or archive (default repository)' })),
 	DOS_WORKERS: optional(integer(1, 256)),
 	DOS_UPLOAD_CONCURRENCY: optional(integer(1, 32)),
 	DOS_INDEX_BACKUP_MINUTES: optional(integer(0, 1440)),
@@ -270,7 +294,15 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			`DOS_CHUNK_SIZE (${chunkSize}) plus ${CONTAINER_OVERHEAD} bytes of chunk overhead exceeds DOS_ATTACHMENT_LIMIT (${attachmentLimit}): use a chunk size of at most ${attachmentLimit - CONTAINER_OVERHEAD}.`
 		);
 	}
+	// Unset, the pack limit follows a smaller attachment limit; set, it is refused above it.
+	const packSize = values?.DOS_PACK_SIZE ?? Math.min(DEFAULT_PACK_SIZE, attachmentLimit);
+	if (packSize > attachmentLimit) {
+		problems.push(
+			`DOS_PACK_SIZE (${packSize}) exceeds DOS_ATTACHMENT_LIMIT (${attachmentLimit}): a pack is one attachment; use at most ${attachmentLimit}.`
+		);
+	}
 	if (values === undefined || problems.length > 0) throw new ConfigError(problems);
+	const gzipLevel = values.DOS_GZIP_LEVEL ?? DEFAULT_GZIP_LEVEL;
 	const resolve = (value: string | undefined, fallback: string) => path.resolve(cwd, value ?? fallback);
 	return {
 		discord: {
@@ -300,10 +332,13 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 		backups: { intervalMinutes: values.DOS_INDEX_BACKUP_MINUTES ?? 10 },
 		engine: {
 			chunkSize,
-			gzipLevel: values.DOS_GZIP_LEVEL ?? DEFAULT_GZIP_LEVEL,
+			gzipLevel,
 			workers: values.DOS_WORKERS ?? Math.max(1, availableParallelism()),
 			uploadConcurrency: values.DOS_UPLOAD_CONCURRENCY ?? 3,
-			attachmentLimit
+			attachmentLimit,
+			compression: values.DOS_COMPRESSION ?? (gzipLevel === 0 ? 'none' : `gzip-${gzipLevel}`),
+			packSize,
+			dedup: values.DOS_DEDUP ?? 'repository'
 		}
 	};
 }

@@ -140,3 +140,19 @@ export function legacyArchiveFolderName(id: string): string {
 	}
 	return `[Archive] ${parsed.id}`;
 }
+
+/**
+ * An index id from what a person or a file name gave (`#DDMMYY-NN` or `DDMMYY-NN`, a real date, lot from 01).
+ *
+ * @throws {CoreError} INVALID_ARCHIVE_ID for anything else.
+ */
+export function requireArchiveId(text: string): ParsedArchiveId {
+	const written = readArchiveId(text);
+	const parsed = written === null ? null : parseArchiveId(written.id);
+	if (parsed === null)
+		throw new CoreError(
+			CoreErrorCode.InvalidArchiveId,
+			`${JSON.stringify(text)} is not an archive id: write #DDMMYY-NN with a real date and a lot from 01, e.g. #241126-07.`
+		);
+	return parsed;
+}

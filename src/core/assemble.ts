@@ -99,7 +99,7 @@ interface BadChunk {
 }
 
 /** Permission bits we restore: setuid and setgid are dropped (a restored archive must not grant privileges). */
-const RESTORED_MODE_MASK = 0o1777;
+export const RESTORED_MODE_MASK = 0o1777;
 const SYMLINK_HOPS = 40;
 
 /**
@@ -263,7 +263,7 @@ export function symlinkStaysInside(entries: ReadonlyMap<string, Pick<ManifestEnt
 	return true;
 }
 
-async function preflight(tree: RestoreTree, entries: readonly ManifestEntry[], overwrite: boolean): Promise<void> {
+export async function preflight(tree: RestoreTree, entries: readonly Pick<ManifestEntry, 'path' | 'type'>[], overwrite: boolean): Promise<void> {
 	const conflicts: string[] = [];
 	for (const entry of entries) {
 		const info = await lstat(resolveInside(tree.root, entry.path)).catch(() => undefined);
@@ -285,7 +285,7 @@ async function preflight(tree: RestoreTree, entries: readonly ManifestEntry[], o
 }
 
 /** The restore folder, with every path created or checked without following symlinks. */
-class RestoreTree {
+export class RestoreTree {
 	public readonly root: string;
 	private readonly checked = new Set<string>(['']);
 
@@ -328,7 +328,7 @@ class RestoreTree {
 	}
 
 	/** Creates a symlink; returns false (and removes it) when it resolves outside the folder on disk. */
-	public async createSymlink(link: ManifestEntry, overwrite: boolean): Promise<boolean> {
+	public async createSymlink(link: Pick<ManifestEntry, 'path' | 'target' | 'mtimeMs'>, overwrite: boolean): Promise<boolean> {
 		await this.parentOf(link.path);
 		const absolute = resolveInside(this.root, link.path);
 		if (overwrite) {

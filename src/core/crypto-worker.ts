@@ -2,6 +2,8 @@ import { Piscina } from 'piscina';
 import { CoreError } from './errors.js';
 import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
+import type { Codec } from './repo/codec.js';
+import { openRepoBlob, sealRepoBlob } from './repo/primitives.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -14,7 +16,35 @@ export type CryptoTask =
 			readonly into?: ArrayBuffer;
 	  }
 	| { readonly op: 'open'; readonly task: Omit<OpenChunkTask, 'sealed'>; readonly sealed: ArrayBuffer; readonly sealedLength: number }
-	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number };
+	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number }
+	| SealBlobsTask
+	| OpenBlobsTask;
+
+/** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`). */
+export interface SealBlobsTask {
+	readonly op: 'sealBlobs';
+	readonly blobKey: Uint8Array;
+	readonly codec: Codec;
+	/** Blob ids, 32 bytes each, in order. */
+	readonly ids: Uint8Array;
+	readonly lengths: readonly number[];
+	readonly plain: ArrayBuffer;
+}
+
+/** Format 2: authenticate, decrypt and inflate a batch of blobs (sealed one after another in `sealed`). */
+export interface OpenBlobsTask {
+	readonly op: 'openBlobs';
+	readonly blobKey: Uint8Array;
+	readonly idKey: Uint8Array;
+	readonly records: readonly {
+		readonly id: string;
+		readonly storedLength: number;
+		readonly rawLength: number;
+		readonly codec: number;
+		readonly level: number;
+	}[];
+	readonly sealed: ArrayBuffer;
+}
 
 /** A worker's answer: errors travel as data, because CoreError does not survive structured cloning. */
 export type CryptoReply =
@@ -29,7 +59,7 @@ export type CryptoReply =
 	| { readonly ok: false; readonly code?: string; readonly message: string; readonly details?: unknown };
 
 /** Handles one task in a worker thread. */
-export default function handle(message: CryptoTask): unknown {
+export default async function handle(message: CryptoTask): Promise<unknown> {
 	try {
 		switch (message.op) {
 			case 'seal': {
@@ -53,6 +83,42 @@ export default function handle(message: CryptoTask): unknown {
 					[Piscina.transferableSymbol]: [message.plain],
 					[Piscina.valueSymbol]: { ok: true, meta: { plainSha256 }, returned: message.plain } satisfies CryptoReply
 				} as unknown as ArrayBuffer);
+			}
+			case 'sealBlobs': {
+				const sealed: Buffer[] = [];
+				const meta = { lengths: [] as number[], codecs: [] as number[], levels: [] as number[] };
+				let at = 0;
+				for (const [index, length] of message.lengths.entries()) {
+					const plain = new Uint8Array(message.plain, at, length);
+					at += length;
+					const result = await sealRepoBlob(message.blobKey, message.ids.subarray(index * 32, index * 32 + 32), plain, message.codec);
+					sealed.push(result.sealed);
+					meta.lengths.push(result.sealed.length);
+					meta.codecs.push(result.codec);
+					meta.levels.push(result.level);
+				}
+				return moveReply(Buffer.concat(sealed), meta);
+			}
+			case 'openBlobs': {
+				const plain: Buffer[] = [];
+				const failed: { index: number; code: string; message: string }[] = [];
+				let at = 0;
+				for (const [index, record] of message.records.entries()) {
+					const sealed = new Uint8Array(message.sealed, at, record.storedLength);
+					at += record.storedLength;
+					try {
+						plain.push(
+							await openRepoBlob({ blob: message.blobKey, id: message.idKey }, { ...record, id: Buffer.from(record.id, 'hex') }, sealed)
+						);
+					} catch (error) {
+						failed.push({
+							index,
+							code: error instanceof CoreError ? error.code : 'TAMPERED_CHUNK',
+							message: error instanceof Error ? error.message : String(error)
+						});
+					}
+				}
+				return moveReply(Buffer.concat(plain), { failed });
 			}
 		}
 	} catch (error) {

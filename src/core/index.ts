@@ -21,3 +21,30 @@ export * from './assemble.js';
 export * from './verify.js';
 export * from './staged.js';
 export * from './legacy/index.js';
+// Format 2 (the repository engine); the primitives are imported from src/core/repo/ directly.
+export { type Codec, DEFAULT_CODEC, parseCodec } from './repo/codec.js';
+export { type ManifestV2, type ManifestV2Entry, MANIFEST_V2_VERSION, validateManifestV2 } from './repo/manifest.js';
+export {
+	assembleFromRepository,
+	type AssembleFromRepositoryOptions,
+	type AssembleFromRepositoryResult,
+	type DedupScope,
+	sliceToRepository,
+	type SliceToRepositoryOptions,
+	type SliceToRepositoryResult,
+	verifyRepository,
+	type VerifyRepositoryResult
+} from './repo/engine.js';
+export {
+	createRepository,
+	DEFAULT_PACK_SIZE,
+	isRepository,
+	listArchives,
+	listPacks,
+	loadBlobIndex,
+	type LocalRepository,
+	MIN_PACK_SIZE,
+	openRepository,
+	readManifest,
+	writeManifest
+} from './repo/local.js';

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { abortedError } from './abort.js';
-import type { CryptoReply, CryptoTask } from './crypto-worker.js';
+import type { CryptoReply, CryptoTask, OpenBlobsTask, SealBlobsTask } from './crypto-worker.js';
 import { CoreError, CoreErrorCode } from './errors.js';
 import type { OpenChunkTask, OpenedChunkData, SealChunkTask, SealedChunkData } from './sealing.js';
 
@@ -54,6 +54,22 @@ export interface CryptoPool {
 	 * @throws {CoreError} ABORTED; POOL_CLOSED.
 	 */
 	hash(plain: Uint8Array, signal?: AbortSignal): Promise<{ plainSha256: string; returned?: ArrayBuffer }>;
+	/**
+	 * Format 2: compresses and seals a batch of blobs in one task (a batch of small files costs one round trip).
+	 * `task.plain` is transferred. Returns the sealed blobs one after another, with their lengths and codecs.
+	 */
+	sealBlobs(
+		task: Omit<SealBlobsTask, 'op'>,
+		signal?: AbortSignal
+	): Promise<{ sealed: Buffer; lengths: number[]; codecs: number[]; levels: number[] }>;
+	/**
+	 * Format 2: opens a batch of blobs in one task. `task.sealed` is transferred. Returns the plaintexts of the blobs
+	 * that opened, one after another, and the ones that did not (by index in `records`).
+	 */
+	openBlobs(
+		task: Omit<OpenBlobsTask, 'op'>,
+		signal?: AbortSignal
+	): Promise<{ plain: Buffer; failed: { index: number; code: string; message: string }[] }>;
 	/** Waits for running tasks and stops the threads. */
 	close(): Promise<void>;
 }
@@ -119,6 +135,15 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 			const buffer = ownedArrayBuffer(plain);
 			const reply = unwrap(await run({ op: 'hash', plain: buffer, plainLength: plain.length }, buffer, signal));
 			return { plainSha256: reply.meta.plainSha256 as string, ...(reply.returned ? { returned: reply.returned } : {}) };
+		},
+		async sealBlobs(task, signal) {
+			const reply = unwrap(await run({ op: 'sealBlobs', ...task }, task.plain, signal));
+			const meta = reply.meta as { lengths: number[]; codecs: number[]; levels: number[] };
+			return { sealed: bytesOf(reply), ...meta };
+		},
+		async openBlobs(task, signal) {
+			const reply = unwrap(await run({ op: 'openBlobs', ...task }, task.sealed, signal));
+			return { plain: bytesOf(reply), failed: (reply.meta as { failed: { index: number; code: string; message: string }[] }).failed };
 		},
 		async close() {
 			if (closed) return;

@@ -59,7 +59,10 @@ afterAll(async () => {
 describe('dos CLI', () => {
 	it('GIVEN a folder WHEN sliced, verified and assembled with --json THEN each step exits 0 and the tree comes back', async () => {
 		const env = { USER_KEY: KEY };
-		const slice = await dos(['slice', 'source', '--out', 'staged', '--chunk-size', '65536', '--label', 'docs', '--json'], { cwd: work, env });
+		const slice = await dos(['slice', 'source', '--out', 'staged', '--format', '1', '--chunk-size', '65536', '--label', 'docs', '--json'], {
+			cwd: work,
+			env
+		});
 		expect(slice.stderr).toBe('');
 		expect(slice.code).toBe(0);
 		const sliced = slice.lines.at(-1)!;
@@ -85,6 +88,48 @@ describe('dos CLI', () => {
 		expect(again.stderr).toMatch(/already holds .*--overwrite.*\[FILE_EXISTS\]/);
 	});
 
+	it('GIVEN a folder WHEN sliced twice into a repository, verified and assembled with --json THEN the second run stores nothing new and the tree comes back', async () => {
+		const env = { USER_KEY: KEY };
+		const first = await dos(['slice', 'source', '--out', 'repo', '--json'], { cwd: work, env });
+		expect(first.stderr).toBe('');
+		expect(first.code).toBe(0);
+		const made = first.lines.at(-1)!;
+		expect(made).toMatchObject({ type: 'result', ok: true, format: 'repository', created: true, files: 2, directories: 2, reusedBytes: 0 });
+		expect(first.lines.some((line) => line.type === 'progress' && line.phase === 'slice')).toBe(true);
+		const second = await dos(['slice', 'source', '--out', 'repo', '--json'], { cwd: work, env });
+		expect(second.code).toBe(0);
+		expect(second.lines.at(-1)).toMatchObject({ created: false, newBytes: 0, reusedBytes: made.bytes, packs: 0, parent: made.archiveId });
+		expect((await readdir(path.join(work, 'repo'))).sort()).toEqual(['archives', 'keys', 'packs']);
+
+		const verify = await dos(['verify', 'repo', '--json'], { cwd: work, env });
+		expect(verify.code).toBe(0);
+		expect(verify.lines.at(-1)).toMatchObject({ type: 'result', ok: true, format: 'repository', files: 2 });
+		const assemble = await dos(['assemble', 'repo', '--archive', String(made.archiveId), '--out', 'from-repo', '--json'], { cwd: work, env });
+		expect(assemble.code).toBe(0);
+		expect(assemble.lines.at(-1)).toMatchObject({ type: 'result', ok: true, format: 'repository', files: 2, archiveId: made.archiveId });
+		expect(await describeTree(path.join(work, 'from-repo'))).toEqual(await describeTree(path.join(work, 'source')));
+
+		const archiveDir = String(made.archiveId).replace('#', '');
+		const inspect = await dos(['inspect', `repo/archives/${archiveDir}/manifest.0`, '--json'], { cwd: work, env });
+		expect(inspect.code).toBe(0);
+		expect(inspect.lines.at(-1)).toMatchObject({ type: 'result', ok: true, format: 'repository', manifest: { id: made.archiveId, version: 2 } });
+
+		const wrong = await dos(['assemble', 'repo', '--out', 'never'], { cwd: work, env: { USER_KEY: 'not the passphrase' } });
+		expect(wrong.code).toBe(1);
+		expect(wrong.stderr).toContain('WRONG_KEY');
+		const missing = await dos(['assemble', 'repo', '--archive', '#010101-99', '--out', 'never'], { cwd: work, env });
+		expect(missing.code).not.toBe(0);
+		const packs = await readdir(path.join(work, 'repo/packs'));
+		const pack = path.join(work, 'repo/packs', packs[0]!);
+		const bytes = await readFile(pack);
+		bytes[40] = bytes[40]! ^ 0xff;
+		await writeFile(pack, bytes);
+		const bad = await dos(['verify', 'repo', '--json'], { cwd: work, env });
+		expect(bad.code).toBe(1);
+		expect(JSON.stringify(bad.lines.at(-1))).toContain(packs[0]);
+		// Ten CLI runs, each with its PBKDF2: more than the default budget on a busy machine.
+	}, 240_000);
+
 	it('GIVEN no USER_KEY anywhere WHEN slicing or assembling THEN it refuses with exit 2 and says how to set it', async () => {
 		const slice = await dosHere(['slice', 'source', '--out', 'nokey'], { cwd: work });
 		expect(slice.code).toBe(2);
@@ -100,7 +145,7 @@ describe('dos CLI', () => {
 		const dir = path.join(work, 'dotenv');
 		await mkdir(dir);
 		await writeFile(path.join(dir, '.env'), `USER_KEY=${KEY}\n`);
-		const slice = await dos(['slice', path.join(work, 'source/docs'), '--out', 'staged', '--json'], { cwd: dir });
+		const slice = await dos(['slice', path.join(work, 'source/docs'), '--out', 'staged', '--format', '1', '--json'], { cwd: dir });
 		expect(slice.code).toBe(0);
 	});
 

@@ -82,6 +82,22 @@ describe('configuration', () => {
 		}
 	});
 
+	it('GIVEN the format 2 settings WHEN parsed THEN codec, pack size and dedup scope are read, defaulted and bounded', () => {
+		const defaults = parseConfig({}).engine;
+		expect(defaults).toMatchObject({ compression: 'gzip-9', packSize: 9_961_472, dedup: 'repository' });
+		expect(parseConfig({ DOS_GZIP_LEVEL: '4' }).engine.compression).toBe('gzip-4');
+		expect(parseConfig({ DOS_GZIP_LEVEL: '0' }).engine.compression).toBe('none');
+		expect(parseConfig({ DOS_GZIP_LEVEL: '4', DOS_COMPRESSION: 'zstd-3' }).engine.compression).toBe('zstd-3');
+		expect(parseConfig({ DOS_DEDUP: 'archive', DOS_PACK_SIZE: '8000000' }).engine).toMatchObject({ dedup: 'archive', packSize: 8_000_000 });
+		expect(() => parseConfig({ DOS_COMPRESSION: 'gzip-10' })).toThrow(/DOS_COMPRESSION/);
+		expect(() => parseConfig({ DOS_COMPRESSION: 'zstd-20' })).toThrow(/DOS_COMPRESSION/);
+		expect(() => parseConfig({ DOS_DEDUP: 'global' })).toThrow(/DOS_DEDUP/);
+		expect(() => parseConfig({ DOS_PACK_SIZE: '20000000', DOS_ATTACHMENT_LIMIT: '10485760' })).toThrow(
+			/DOS_PACK_SIZE .* exceeds DOS_ATTACHMENT_LIMIT/
+		);
+		expect(parseConfig({ DOS_ATTACHMENT_LIMIT: '8000000', DOS_CHUNK_SIZE: '7000000' }).engine.packSize).toBe(8_000_000);
+	});
+
 	it('GIVEN a .env file WHEN loaded THEN it fills what the environment does not set, and never overrides it', async () => {
 		const dir = await mkdtemp(path.join(tmpdir(), 'dos-config-'));
 		try {

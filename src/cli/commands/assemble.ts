@@ -1,5 +1,14 @@
 import type { Command } from 'commander';
-import { assembleStagedFolder, CoreError, CoreErrorCode, isLegacyArchiveFolder, type LostFile, restoreLegacyFolder } from '../../core/index.js';
+import {
+	assembleFromRepository,
+	assembleStagedFolder,
+	CoreError,
+	CoreErrorCode,
+	isLegacyArchiveFolder,
+	isRepository,
+	type LostFile,
+	restoreLegacyFolder
+} from '../../core/index.js';
 import { type CliInvocation, collect, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
@@ -13,6 +22,7 @@ interface AssembleOptions extends OutputOptions {
 	readonly workers?: number;
 	readonly salvage?: boolean;
 	readonly manifest?: string;
+	readonly archive?: string;
 }
 
 /** Lost files named one per line in a salvage result; the rest are counted. */
@@ -61,16 +71,59 @@ export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('assemble')
 		.description('Restore a staged archive folder (or a legacy "[Archive] #DDMMYY-NN" folder) into a folder, checking every file hash.')
-		.argument('<dir>', 'the staged (or legacy) archive folder')
+		.argument('<dir>', 'a repository, or a staged (or legacy) archive folder')
 		.requiredOption('-o, --out <dir>', 'the folder to restore into (created if missing)')
 		.option('-p, --path <path>', 'restore only this file or folder (repeatable)', collect)
 		.option('--overwrite', 'replace files that already exist in the restore folder')
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--salvage', 'restore every file a missing or damaged chunk does not touch, list the lost ones (exit code 1 when any)')
 		.option('--manifest <file>', 'legacy folders holding several manifests: the file name of the one to use')
+		.option('--archive <id>', 'a repository: the archive to restore, #DDMMYY-NN (default: the newest)')
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: AssembleOptions) =>
 			runCommand(context, options.json ?? false, async ({ config, pool, reporter, io }) => {
+				if (await isRepository(dir)) {
+					if (options.salvage === true || options.path !== undefined)
+						throw new CoreError(
+							CoreErrorCode.InvalidOption,
+							`${dir} is a repository, which --salvage and --path do not restore yet. Run the command without them.`
+						);
+					const settings = config(['userKey']);
+					const restored = await assembleFromRepository({
+						repo: dir,
+						...(options.archive === undefined ? {} : { archiveId: options.archive }),
+						outDir: options.out,
+						passphrase: settings.userKey?.reveal(),
+						pool: pool(options.workers ?? settings.engine.workers),
+						overwrite: options.overwrite ?? false,
+						signal: io.signal,
+						onProgress: reporter.progress
+					});
+					for (const skipped of restored.skipped)
+						reporter.warn(`not restored: symlink ${skipped.path} points outside the restore folder`, {
+							path: skipped.path,
+							reason: skipped.reason
+						});
+					reporter.result(
+						{
+							format: 'repository',
+							archiveId: restored.archiveId,
+							outDir: restored.outDir,
+							files: restored.files,
+							directories: restored.directories,
+							symlinks: restored.symlinks,
+							bytes: restored.bytes,
+							blobs: restored.blobs,
+							skipped: restored.skipped
+						},
+						[
+							`Restored ${plural(restored.files, 'file')}, ${plural(restored.directories, 'folder')} and ${plural(restored.symlinks, 'symlink')} (${formatBytes(restored.bytes)}) of ${restored.archiveId} into ${restored.outDir}; every blob was authenticated and every file hash matched.`
+						]
+					);
+					return ExitCode.Ok;
+				}
+				if (options.archive !== undefined)
+					throw new CoreError(CoreErrorCode.InvalidOption, `${dir} is not a repository: --archive names an archive of a repository.`);
 				if (await isLegacyArchiveFolder(dir)) {
 					if (options.salvage === true) {
 						throw new CoreError(

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PACK_MAGIC, PACK_TRAILER_SIZE, packName, readPackHeader, readPackTrailer } from '../../core/repo/pack.js';
 import { unlockKeys } from '../../core/repo/keys.js';
-import type { CommandRun } from '../context.js';
+import type { CommandRun } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { REPOSITORY_KEYS_FILE } from './key.js';
 

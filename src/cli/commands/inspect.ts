@@ -6,7 +6,10 @@ import {
 	CoreError,
 	CoreErrorCode,
 	decodeChunkHeader,
+	isRepository,
 	type Manifest,
+	openRepository,
+	readManifest,
 	openStagedManifest,
 	readStagedFolder,
 	sha256Hex
@@ -37,6 +40,38 @@ export function register(program: Command, context: CliInvocation): void {
 					throw new CoreError(CoreErrorCode.NotFound, `${file} cannot be read. Check the path.`, { file }, { cause: error });
 				});
 				if (!info.isFile()) throw new CoreError(CoreErrorCode.NotFound, `${file} is not a file. Name one chunk or manifest part.`, { file });
+				// A repository's manifest part: <repo>/archives/<DDMMYY-NN>/manifest.<n>.
+				const absolute = path.resolve(file);
+				const archiveDir = path.dirname(absolute);
+				const repoDir = path.dirname(path.dirname(archiveDir));
+				if (/^manifest\.\d{1,4}$/.test(path.basename(absolute)) && (await isRepository(repoDir))) {
+					const settings = config(['userKey']);
+					const repo = await openRepository(repoDir, settings.userKey?.reveal());
+					const manifest = await readManifest(repo, `#${path.basename(archiveDir)}`);
+					const { totals } = manifest;
+					const lines = [
+						`${file}: manifest of archive ${manifest.id} of the repository ${repo.root} (format 2)`,
+						`  ${manifest.label ? `"${manifest.label}", ` : ''}created ${manifest.createdAt} by ${manifest.tool}${manifest.parent ? `, after ${manifest.parent}` : ''}; codec ${manifest.codec}, dedup ${manifest.dedup}`,
+						`  ${plural(totals.files, 'file')}, ${plural(totals.directories, 'folder')}, ${plural(totals.symlinks, 'symlink')}; original ${formatBytes(totals.bytes)}, new ${formatBytes(totals.newBytes)}, reused ${formatBytes(totals.reusedBytes)}; ${formatBytes(totals.storedBytes)} stored in ${plural(manifest.packs.length, 'pack')}`
+					];
+					const shown = options.entries ? manifest.entries : manifest.entries.slice(0, 50);
+					for (const entry of shown) {
+						const mode = entry.mode.toString(8).padStart(4, '0');
+						const detail =
+							entry.type === 'file'
+								? `${entry.size} B sha256 ${entry.sha256} in ${plural(entry.blobs?.length ?? 0, 'blob')}`
+								: entry.type === 'symlink'
+									? `-> ${entry.target}`
+									: '';
+						lines.push(
+							`  ${entry.type.padEnd(9)} ${mode} ${new Date(entry.mtimeMs).toISOString()} ${entry.path}${entry.type === 'directory' ? '/' : ''} ${detail}`.trimEnd()
+						);
+					}
+					if (shown.length < manifest.entries.length)
+						lines.push(`  … and ${manifest.entries.length - shown.length} more (--entries lists all)`);
+					reporter.result({ format: 'repository', manifest }, lines);
+					return ExitCode.Ok;
+				}
 				const bytes = await readFile(file);
 				if (looksLikePack(bytes)) return inspectPack(run, file, bytes, options.entries === true);
 				const header = decodeChunkHeader(bytes, path.basename(file));

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { CoreError, CoreErrorCode } from '../../core/index.js';
 import { addSlot, changePassphrase, type KeySlot, listSlots, type RepositoryKeys, removeSlot, unlockKeys } from '../../core/repo/keys.js';
-import { type CliContext, type CommandRun, runCommand } from '../context.js';
+import { type CliInvocation, type CommandRun, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
 
@@ -105,7 +105,7 @@ function slotJson(slot: KeySlot): Record<string, unknown> {
 }
 
 /** `dos key list|add|passwd|remove <repo>`: the key slots of a local format 2 repository. */
-export function register(program: Command, context: CliContext): void {
+export function register(program: Command, context: CliInvocation): void {
 	const key = program.command('key').description('List, add, change or remove the passphrases (key slots) of a format 2 repository.');
 
 	key.command('list')

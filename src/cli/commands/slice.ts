@@ -6,7 +6,9 @@ import {
 	MAX_GZIP_LEVEL,
 	OFFLINE_LOT,
 	parseArchiveId,
+	parseCodec,
 	readArchiveId,
+	sliceToRepository,
 	stageArchive
 } from '../../core/index.js';
 import { type CliInvocation, integerOption, runCommand, toolVersion } from '../invocation.js';
@@ -23,15 +25,29 @@ interface SliceOptions extends OutputOptions {
 	readonly chunkSize?: number;
 	readonly gzipLevel?: number;
 	readonly workers?: number;
+	readonly format: string;
+	readonly compression?: string;
+	readonly rehash?: boolean;
 }
 
-/** `dos slice <folder> --out <dir>`: writes a staged archive (sealed chunks and manifest parts) of a folder. */
+/**
+ * `dos slice <folder> --out <repo>`: adds an archive of a folder to a repository (format 2), making the repository on
+ * first use; with `--format 1`, writes a staged archive (sealed chunks and manifest parts) instead, as before.
+ */
 export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('slice')
-		.description('Slice a folder into a staged archive: compressed, encrypted chunks and a sealed manifest (needs USER_KEY).')
+		.description(
+			'Slice a folder into a repository (made on first use; later archives store only new blobs), or with --format 1 into a staged archive (needs USER_KEY).'
+		)
 		.argument('<folder>', 'the folder to archive')
-		.requiredOption('-o, --out <dir>', 'the staged archive folder to write (new or empty)')
+		.requiredOption(
+			'-o, --out <dir>',
+			'the repository (new, empty or existing), or with --format 1 the staged archive folder to write (new or empty)'
+		)
+		.option('--format <n>', 'format 2 (a repository, the default) or 1 (a staged archive folder)', '2')
+		.option('--rehash', 'format 2: read every file, even those the newest archive holds with the same size and mtime')
+		.option('--compression <codec>', 'format 2: none, gzip-1…gzip-9, zstd-1…zstd-19 (default DOS_COMPRESSION or gzip-9)')
 		.option('--label <label>', 'a label stored in the manifest')
 		.option('--id <id>', 'archive id #DDMMYY-NN, lot from 01 (default: today, lot from --lot)')
 		.option(
@@ -47,6 +63,63 @@ export function register(program: Command, context: CliInvocation): void {
 		.action(async (folder: string, options: SliceOptions) =>
 			runCommand(context, options.json ?? false, async ({ config, pool, reporter, io }) => {
 				const settings = config(['userKey']);
+				if (options.format !== '1' && options.format !== '2')
+					throw new CoreError(CoreErrorCode.InvalidOption, `--format is 1 or 2, not ${JSON.stringify(options.format)}.`);
+				if (options.format === '2') {
+					if (options.chunkSize !== undefined || options.gzipLevel !== undefined || options.id !== undefined)
+						throw new CoreError(
+							CoreErrorCode.InvalidOption,
+							'--chunk-size, --gzip-level and --id are format 1 options: pass --format 1, or --compression for a repository.'
+						);
+					const sliced = await sliceToRepository({
+						source: folder,
+						repo: options.out,
+						passphrase: settings.userKey?.reveal(),
+						pool: pool(options.workers ?? settings.engine.workers),
+						codec: parseCodec(options.compression ?? settings.engine.compression),
+						packSize: settings.engine.packSize,
+						dedup: settings.engine.dedup,
+						...(options.rehash === true ? { rehash: true } : {}),
+						...(options.label === undefined ? {} : { label: options.label }),
+						tool: `discord-object-store/${toolVersion()}`,
+						signal: io.signal,
+						onProgress: reporter.progress
+					});
+					for (const skipped of sliced.skipped)
+						reporter.warn(`skipped ${skipped.path}: ${skipped.reason}${skipped.detail ? ` (${skipped.detail})` : ''}`, {
+							path: skipped.path,
+							reason: skipped.reason
+						});
+					const totals = sliced.manifest.totals;
+					reporter.result(
+						{
+							format: 'repository',
+							repo: sliced.repo,
+							created: sliced.created,
+							archiveId: sliced.archiveId,
+							parent: sliced.manifest.parent ?? null,
+							codec: sliced.manifest.codec,
+							dedup: sliced.manifest.dedup,
+							files: totals.files,
+							directories: totals.directories,
+							symlinks: totals.symlinks,
+							bytes: totals.bytes,
+							newBytes: totals.newBytes,
+							reusedBytes: totals.reusedBytes,
+							storedBytes: totals.storedBytes,
+							blobs: totals.blobs,
+							newBlobs: totals.newBlobs,
+							packs: sliced.packs.length,
+							manifestParts: sliced.manifestParts,
+							skipped: sliced.skipped
+						},
+						[
+							`Sliced ${plural(totals.files, 'file')}, ${plural(totals.directories, 'folder')} and ${plural(totals.symlinks, 'symlink')}: original ${formatBytes(totals.bytes)}, new ${formatBytes(totals.newBytes)}, reused ${formatBytes(totals.reusedBytes)}.`,
+							`Stored ${formatBytes(totals.storedBytes)} in ${plural(sliced.packs.length, 'new pack')}; archive ${sliced.archiveId} is in ${sliced.created ? 'the new repository' : 'the repository'} ${sliced.repo}.`
+						]
+					);
+					return ExitCode.Ok;
+				}
 				const staged = await stageArchive({
 					source: folder,
 					outDir: options.out,

@@ -1,5 +1,14 @@
 import type { Command } from 'commander';
-import { isLegacyArchiveFolder, looksLikeArchiveId, verifyLegacyFolder, verifyStagedFolder } from '../../core/index.js';
+import {
+	CoreError,
+	CoreErrorCode,
+	isLegacyArchiveFolder,
+	isRepository,
+	looksLikeArchiveId,
+	verifyLegacyFolder,
+	verifyRepository,
+	verifyStagedFolder
+} from '../../core/index.js';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type CliInvocation, type CommandRun, integerOption, runCommand } from '../invocation.js';
@@ -14,6 +23,7 @@ interface VerifyOptions extends OutputOptions {
 	readonly full?: boolean;
 	readonly sample?: number;
 	readonly manifest?: string;
+	readonly archive?: string;
 }
 
 /** What names an archive in the index rather than a folder: `#241126-07`, `241126-07`, a lot number or a uid. */
@@ -40,9 +50,39 @@ export function register(program: Command, context: CliInvocation): void {
 		.option('--sample <pct>', 'with --full: check only this percentage of the chunks, chosen at random', integerOption('--sample', 1, 100))
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--manifest <file>', 'legacy folders holding several manifests: the file name of the one to use')
+		.option('--archive <id>', 'a repository: the archive to check, #DDMMYY-NN (default: the newest)')
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: VerifyOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
+				if (await isRepository(path.resolve(run.io.cwd, dir))) {
+					const settings = run.config(['userKey']);
+					const report = await verifyRepository({
+						repo: path.resolve(run.io.cwd, dir),
+						...(options.archive === undefined ? {} : { archiveId: options.archive }),
+						passphrase: settings.userKey?.reveal(),
+						pool: run.pool(options.workers ?? settings.engine.workers),
+						signal: run.io.signal,
+						onProgress: run.reporter.progress
+					});
+					const data = { format: 'repository', ...report };
+					if (report.ok) {
+						run.reporter.result(data, [
+							`Archive ${report.archiveId}: ${allOf(report.blobs, 'blob')} authenticated and ${allOf(report.files, 'file')} hash-checked (${report.bytes} bytes); all intact.`
+						]);
+						return ExitCode.Ok;
+					}
+					run.reporter.problems(data, [
+						...report.badBlobs.map(
+							(blob) =>
+								`bad blob ${blob.id.slice(0, 16)}… (${blob.code}${blob.pack ? `, pack ${blob.pack}` : ''}): ${blob.paths.join(', ')}`
+						),
+						...report.badFiles.map((file) => `bad file: ${file} (its sha256 differs)`),
+						`Archive ${report.archiveId} is damaged: ${plural(report.badBlobs.length, 'bad blob')}, ${plural(report.badFiles.length, 'bad file')}.`
+					]);
+					return ExitCode.Failed;
+				}
+				if (options.archive !== undefined)
+					throw new CoreError(CoreErrorCode.InvalidOption, `${dir} is not a repository: --archive names an archive of a repository.`);
 				// A folder on disk is verified offline; otherwise an id, or (with an archive channel set) a label or file
 				// name of an archive, is verified on Discord.
 				if (
