@@ -5,7 +5,7 @@ import { type AttachmentLocation, isTransportError, type LiveAttachment, Transpo
 import type { ArchiveContext } from './context.js';
 
 /**
- * Reading an archive's thread (DESIGN.md §4): listing its attachments with live URLs, naming where each lives, and
+ * Reading an archive's thread (docs/design.md §4): listing its attachments with live URLs, naming where each lives, and
  * fetching small ones into memory. Used by downloads, verification, resumes and rebuilds alike; URLs are never stored.
  */
 

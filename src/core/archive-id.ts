@@ -1,7 +1,7 @@
 import { CoreError, CoreErrorCode } from './errors.js';
 
 /**
- * Archive ids, the one place they are parsed and formatted (DESIGN.md §3.1): `#DDMMYY-NN`, the creation date in the
+ * Archive ids, the one place they are parsed and formatted (docs/design.md §3.1): `#DDMMYY-NN`, the creation date in the
  * owner's local calendar and the lot, at least two digits (`#241126-07`, `#241126-123`). Lots are allocated by the
  * index from 1 up, so an id with lot 00 is not an archive id. Three readings, one grammar:
  *

@@ -106,9 +106,6 @@ export const SUBCOMMAND_HELP = {
 	}
 } as const satisfies Readonly<Record<string, HelpEntry>>;
 
-/** The subcommands `/archive` has (the e2e suite checks the registered command against this list). */
-export type ArchiveSubcommand = keyof typeof SUBCOMMAND_HELP;
-
 /** Every button a person can press, on the cards and on the bot's answers. */
 export const BUTTON_HELP: readonly HelpEntry[] = [
 	{ usage: 'Resume (card)', group: HelpGroup.Store, action: 'resume', what: 'the same as `/archive resume` for this archive' },

@@ -48,11 +48,6 @@ export function parseCodec(name: string): Codec {
 	return trimmed as Codec;
 }
 
-/** Whether a string is a codec name exactly as stored. */
-export function isCodec(name: string): name is Codec {
-	return parts(name) !== undefined;
-}
-
 /** The one-byte id of a codec (pack headers, blob AAD). */
 export function codecId(codec: Codec): number {
 	const p = parts(codec);

@@ -26,7 +26,7 @@ const NONCE_SIZE = 12;
 const TAG_SIZE = 16;
 /** Sealed header bytes besides the entries. */
 export const PACK_HEADER_OVERHEAD = NONCE_SIZE + PACK_HEADER_FIXED_SIZE + TAG_SIZE;
-/** Default pack limit: 9.5 MiB stored (DESIGN.md §9), under the 10 MiB attachment limit. */
+/** Default pack limit: 9.5 MiB stored (docs/design.md §9), under the 10 MiB attachment limit. */
 export const DEFAULT_PACK_SIZE = 9_961_472;
 /** The most a pack may be, whatever the settings (the largest attachment limit Discord offers is 500 MiB). */
 export const MAX_PACK_SIZE = 500 * 1024 * 1024;

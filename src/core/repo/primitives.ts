@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { CoreError, CoreErrorCode } from '../errors.js';
 import { type Codec, codecFromId, codecId, compress, decompress } from './codec.js';
 
@@ -187,11 +187,4 @@ export function parsePackHeader(keys: RepoSubkeys, sealedHeader: Uint8Array, blo
 	}
 	if (expected !== blobArea) throw new CoreError(CoreErrorCode.BadFormat, `The header of ${label} does not cover its blobs.`, { file: label });
 	return records;
-}
-
-/** Opaque pack name: the first 32 hex digits of the sha256 of its bytes. */
-export function packName(bytes: readonly Uint8Array[]): string {
-	const hash = createHash('sha256');
-	for (const part of bytes) hash.update(part);
-	return hash.digest('hex').slice(0, 32);
 }
