@@ -54,7 +54,9 @@ for (const name of selection.suites) {
 	const scratch = await mkdtemp(path.join(os.tmpdir(), `dos-bench-${name}-`));
 	const machine = machineInfo();
 	const started = performance.now();
-	const log = (message: string) => console.error(`[bench ${name} ${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}`);
+	const log = (message: string) => {
+		console.error(`[bench ${name} ${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}`);
+	};
 	const context: SuiteContext = {
 		scratch,
 		scale,

@@ -267,7 +267,7 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 		for (const issue of parsed.error.issues) {
 			const name = String(issue.path[0] ?? '(environment)');
 			const secret = name === 'USER_KEY' || name === 'DISCORD_BOT_TOKEN';
-			problems.push(`${name} ${issue.message}${secret ? '' : ` (got ${JSON.stringify(String(picked[name] ?? ''))})`}.`);
+			problems.push(`${name} ${issue.message}${secret ? '' : ` (got ${JSON.stringify(picked[name] ?? '')})`}.`);
 		}
 	}
 	const token = picked.DISCORD_BOT_TOKEN?.trim() ?? '';
@@ -277,7 +277,7 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 		);
 	}
 	const userKey = picked.USER_KEY;
-	if (userKey !== undefined && userKey.trim() !== '' && [...userKey].length < USER_KEY_LENGTH.min) {
+	if (userKey !== undefined && userKey.trim() !== '' && Array.from(userKey).length < USER_KEY_LENGTH.min) {
 		problems.push(
 			`USER_KEY is too short (under ${USER_KEY_LENGTH.min} characters): an archive sealed with it could be opened by guessing. Use a passphrase of at least ${USER_KEY_LENGTH.recommended} characters, e.g. four random words.`
 		);
@@ -349,7 +349,7 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
  */
 export function userKeyWarning(config: Pick<AppConfig, 'userKey'>): string | undefined {
 	const key = config.userKey?.reveal();
-	if (key === undefined || [...key].length >= USER_KEY_LENGTH.recommended) return undefined;
+	if (key === undefined || Array.from(key).length >= USER_KEY_LENGTH.recommended) return undefined;
 	return `USER_KEY is shorter than ${USER_KEY_LENGTH.recommended} characters: archives sealed with it are easier to open by guessing. A longer passphrase (four random words) is safer; an archive keeps the key it was made with.`;
 }
 

@@ -34,7 +34,9 @@ export async function runExternal(script: string, args: readonly string[] = []):
 			stderr = (stderr + text).slice(-4000);
 		});
 		child.on('error', reject);
-		child.on('exit', (exitCode) => resolve({ code: exitCode, stderr }));
+		child.on('exit', (exitCode) => {
+			resolve({ code: exitCode, stderr });
+		});
 	});
 	const seconds = (performance.now() - started) / 1000;
 	let peakRssBytes: number | undefined;

@@ -26,7 +26,9 @@ export async function runCaseInChild(suite: string, spec: CaseSpec, scratch: str
 			stdio: ['ignore', 'inherit', 'inherit']
 		});
 		child.on('error', reject);
-		child.on('exit', (code) => resolve(code));
+		child.on('exit', (code) => {
+			resolve(code);
+		});
 	});
 	let report: ChildReport;
 	try {

@@ -445,7 +445,7 @@ async function runFormat2(
 						description: `unchanged second run ≥ 5× faster than the first (${corpus})`,
 						measured: unchanged?.ok && first.ok ? `${(first.seconds / unchanged.seconds).toFixed(1)}×` : 'missing',
 						threshold: '≥ 5×',
-						pass: unchanged?.ok === true && first.ok && first.seconds / unchanged.seconds >= 5
+						pass: unchanged?.ok && first.ok && first.seconds / unchanged.seconds >= 5
 					},
 					{
 						id: `edited-stored-${corpus}`,

@@ -195,6 +195,7 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 	};
 	fitEmbed(embed);
 	const actions = cardActions(status, archive);
+	// eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- the discord layer re-exports the payload types but not the enum; 1 is an action row
 	const components: APIActionRowComponent<APIComponentInMessageActionRow>[] =
 		actions.length === 0
 			? []

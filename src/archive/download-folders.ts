@@ -58,7 +58,7 @@ export async function restoreFolderName(ctx: ArchiveContext, archive: Archive, h
 
 /** A label or folder name made safe as one path segment (or empty). */
 function safeFolderHint(hint: string): string {
-	const cleaned = [...hint]
+	const cleaned = Array.from(hint)
 		.map((char) => (char.charCodeAt(0) < 0x20 || '\\/:*?"<>|'.includes(char) ? ' ' : char))
 		.join('')
 		.replace(/\s+/g, ' ')

@@ -343,7 +343,7 @@ async function downloadLegacy(
 
 /** Reports an engine's restore progress as the job's `restoring` phase. */
 function restoringProgress(run: JobRun, archiveId: string): (event: ProgressEvent) => void {
-	return (event) =>
+	return (event) => {
 		run.progress({
 			archiveId,
 			phase: 'restoring',
@@ -352,4 +352,5 @@ function restoringProgress(run: JobRun, archiveId: string): (event: ProgressEven
 			chunksDone: event.chunksDone,
 			chunksTotal: event.chunksTotal
 		});
+	};
 }

@@ -371,6 +371,7 @@ export function createIndexBackupTrigger(options: IndexBackupTriggerOptions): In
 		if (timer !== undefined || running !== undefined) return;
 		const wait = Math.max(0, since() + options.minIntervalMs - now());
 		timer = setTimeout(() => void run(), wait);
+		// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- fake timers and other runtimes may hand back a timer without unref
 		timer.unref?.();
 	};
 

@@ -158,6 +158,7 @@ function readEntry(raw: unknown, position: number): HistoryLogEntry | HistoryLog
 	const entry = raw as Record<string, unknown>;
 	const lot = entry.lot;
 	if (typeof lot !== 'number' || !Number.isSafeInteger(lot) || lot < 1 || lot > 999_999_999) {
+		// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- JSON.stringify(undefined) is undefined at run time although typed string
 		return refuse(HistoryLogRefusalCode.Malformed, `its lot ${JSON.stringify(lot) ?? 'undefined'} is not a whole number from 1 to 999999999.`);
 	}
 	const timestamp = entry.timestamp;

@@ -77,6 +77,10 @@ export function notDownloadable(status: ArchiveStatus): string {
 		case ArchiveStatus.Planned:
 		case ArchiveStatus.Uploading:
 			return 'is still uploading';
+		case ArchiveStatus.Complete:
+		case ArchiveStatus.Failed:
+		case ArchiveStatus.Interrupted:
+		case ArchiveStatus.Cancelled:
 		default:
 			return `did not finish uploading (${status}: resume it first)`;
 	}

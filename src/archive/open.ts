@@ -88,9 +88,13 @@ export async function openArchiveContext(config: AppConfig, options: OpenArchive
 	let context: ArchiveContext;
 	try {
 		const index = (options.openIndex ?? ((path) => openIndex({ path })))(config.paths.database);
-		closers.push(() => index.close());
+		closers.push(() => {
+			index.close();
+		});
 		const transport = new DiscordTransport({ ...options.transport, attachmentLimit: config.engine.attachmentLimit });
-		closers.push(() => transport.close());
+		closers.push(() => {
+			transport.close();
+		});
 		let pool = options.pool;
 		if (pool === undefined) {
 			const owned = (options.createPool ?? ((workers) => createCryptoPool({ workers })))(options.workers ?? config.engine.workers);

@@ -183,7 +183,13 @@ async function adoptable(
 		try {
 			await ctx.transport.downloadAttachment(
 				{ channelId: threadId, messageId: chunk.messageId, attachmentId: chunk.attachmentId },
-				{ stream: new Writable({ write: (_piece: Buffer, _encoding, callback) => callback() }) },
+				{
+					stream: new Writable({
+						write: (_piece: Buffer, _encoding, callback) => {
+							callback();
+						}
+					})
+				},
 				{ live: chunk.live, expectedSize: row.storedSize, expectedSha256: row.sha256, signal }
 			);
 			return chunk;

@@ -411,6 +411,10 @@ export function describeActivity(job: ActivityOutcome): string {
 			return `${what} cancelled${when}.`;
 		case JobStatus.Interrupted:
 			return `${what} interrupted${when} (the bot or the CLI stopped).`;
+		// A job still queued or running has no outcome yet; it reads as failed, as it always has.
+		case JobStatus.Failed:
+		case JobStatus.Queued:
+		case JobStatus.Running:
 		default:
 			return `${what} failed${when} (code ${job.errorCode ?? 'UNEXPECTED'}).`;
 	}

@@ -85,6 +85,7 @@ const LANDED_CARD_SEARCH = 50;
  */
 async function findLandedCard(ctx: ArchiveContext, channelId: string, uid: string, signal: AbortSignal): Promise<string | null> {
 	const selfId = await botUserId(ctx, signal);
+	// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the id comes from Discord; keep refusing to match cards when it is missing
 	if (selfId === null) return null;
 	const recent = await ctx.transport.recentMessages(channelId, { limit: LANDED_CARD_SEARCH, signal });
 	const cards = recent.filter((message) => message.authorId === selfId && findCardRecord(message.embeds)?.uid === uid);

@@ -223,8 +223,9 @@ async function fullOurs(
 		);
 	};
 	const total = manifest.chunks.length;
-	const progress = (done: number, bytesDone: number, bytesTotal: number, chunksTotal: number) =>
+	const progress = (done: number, bytesDone: number, bytesTotal: number, chunksTotal: number) => {
 		run.progress({ archiveId: archive.id, phase: 'verifying', bytesDone, bytesTotal, chunksDone: done, chunksTotal });
+	};
 	if (samplePercent >= 100) {
 		const report = await verifyManifestChunks({
 			manifest,
@@ -232,7 +233,9 @@ async function fullOurs(
 			source,
 			pool: ctx.pool,
 			signal: run.signal,
-			onProgress: (event) => progress(event.chunksDone, event.bytesDone, event.bytesTotal, event.chunksTotal)
+			onProgress: (event) => {
+				progress(event.chunksDone, event.bytesDone, event.bytesTotal, event.chunksTotal);
+			}
 		});
 		return {
 			chunksChecked: report.chunksChecked,

@@ -76,9 +76,9 @@ export class DosClient extends SapphireClient {
 		if (secret === undefined) throw new RangeError('The bot needs DISCORD_BOT_TOKEN.');
 		// The archive service shares this REST client: give it the token before any job can run.
 		this.rest.setToken(secret);
-		this.#archive = await openBotArchiveContext(this.#config, this.rest, (level, message, fields) =>
-			container.logger[level](fields === undefined ? message : `${message} ${JSON.stringify(fields)}`)
-		);
+		this.#archive = await openBotArchiveContext(this.#config, this.rest, (level, message, fields) => {
+			container.logger[level](fields === undefined ? message : `${message} ${JSON.stringify(fields)}`);
+		});
 		// Sapphire decides between import() and require() from the package.json in the working directory; the bot is
 		// ESM wherever it is started from (a service manager, another folder, the sandbox).
 		for (const store of this.stores.values()) {

@@ -20,6 +20,7 @@ export async function writeCliEnv(dataDir: string, variables: Partial<Record<Con
 		`# The settings of a dos command against ${source}, rewritten at each start (the port changes).`,
 		`# Use: dos --env-file ${file} <command>   (the environment still wins over this file)`,
 		...Object.entries(variables)
+			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- values come from the environment, where unset names are undefined
 			.filter((entry): entry is [string, string] => entry[1] !== undefined)
 			.map(([name, value]) => `${name}=${dotenvValue(value)}`)
 	];

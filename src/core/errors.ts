@@ -6,6 +6,7 @@
  * Codes are unique within a layer only (`NOT_FOUND` is a CoreError code and a TransportError code): code that maps
  * failures to words must match the class and the code together, see {@link CodeTable}.
  */
+// eslint-disable-next-line @typescript-eslint/no-generated-empty-object-type -- a deliberate default: codes without details carry no fields
 export abstract class CodedError<Code extends string, Details extends object = Readonly<Record<never, never>>> extends Error {
 	public readonly code: Code;
 	public readonly details: Details;

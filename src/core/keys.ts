@@ -101,7 +101,10 @@ export async function deriveArchiveKey(passphrase: string, options: DeriveArchiv
 	throwIfAborted(options.signal);
 	kdfChannel.publish({ iterations } satisfies KdfEvent);
 	const bytes = await new Promise<Buffer>((resolve, reject) => {
-		pbkdf2(Buffer.from(passphrase, 'utf8'), salt, iterations, KEY_SIZE, 'sha256', (error, key) => (error ? reject(error) : resolve(key)));
+		pbkdf2(Buffer.from(passphrase, 'utf8'), salt, iterations, KEY_SIZE, 'sha256', (error, key) => {
+			if (error) reject(error);
+			else resolve(key);
+		});
 	});
 	throwIfAborted(options.signal);
 	return new ArchiveKey(bytes, salt, iterations);

@@ -31,7 +31,7 @@ const entrySchema = z.strictObject({
 	type: z.enum(['file', 'directory', 'symlink']),
 	size: count,
 	mode: z.number().int().min(0).max(0o7777),
-	mtimeMs: z.number().finite(),
+	mtimeMs: z.number(),
 	sha256: hex(64).optional(),
 	offset: count.optional(),
 	target: z.string().min(1).max(4096).optional()

@@ -26,7 +26,7 @@ export function assertSafeName(name: string): void {
 			CoreErrorCode.UnsafePath,
 			`Refusing unsafe name ${JSON.stringify(name)}: names may not be empty, '.', '..', or contain '/', '\\' or NUL.`,
 			{
-				paths: [String(name)]
+				paths: [name]
 			}
 		);
 	}
@@ -50,7 +50,7 @@ export function assertSafeRelativePath(relative: string): void {
 			CoreErrorCode.UnsafePath,
 			`Refusing unsafe path ${JSON.stringify(relative)}: archive paths must be relative and '/'-separated.`,
 			{
-				paths: [String(relative)]
+				paths: [relative]
 			}
 		);
 	}

@@ -381,6 +381,7 @@ export class ArchiveIndex {
 				.where(eq(archives.lot, lot))
 				.returning()
 				.get();
+			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- drizzle types .get() as a row but returns undefined when none matched
 			return row ?? this.require(lot);
 		});
 	}

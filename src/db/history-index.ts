@@ -286,5 +286,6 @@ function newestMigrationApplied(client: Database.Database): number | null {
 	const table = client.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'`).get();
 	if (!table) return null;
 	const row = client.prepare('SELECT max(created_at) AS newest FROM __drizzle_migrations').get() as { newest: number | null } | undefined;
+	// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- SQLite may hand back a bigint where the cast says number
 	return row?.newest == null ? null : Number(row.newest);
 }

@@ -190,6 +190,7 @@ export class JobLocks {
 					.where(and(eq(jobs.id, request.jobId), eq(jobs.status, JobStatus.Queued)))
 					.returning()
 					.get();
+				// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- drizzle types .get() as a row but returns undefined when none matched
 				if (!started)
 					throw new IndexError(IndexErrorCode.JobNotFound, `No queued job ${request.jobId}: it already ran or was cancelled.`, {
 						jobId: request.jobId
@@ -222,6 +223,7 @@ export class JobLocks {
 				.where(and(eq(jobs.id, jobId), eq(jobs.holder, holder), eq(jobs.status, JobStatus.Running)))
 				.returning()
 				.get();
+			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- drizzle types .get() as a row but returns undefined when none matched
 			return row ?? this.#lost(jobId);
 		});
 	}
@@ -246,6 +248,7 @@ export class JobLocks {
 				.where(and(eq(jobs.id, jobId), eq(jobs.holder, holder), eq(jobs.status, JobStatus.Running)))
 				.returning()
 				.get();
+			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- drizzle types .get() as a row but returns undefined when none matched
 			return row ?? this.#lost(jobId);
 		});
 	}
@@ -263,6 +266,7 @@ export class JobLocks {
 				.where(and(eq(jobs.id, jobId), eq(jobs.status, JobStatus.Queued)))
 				.returning()
 				.get();
+			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- drizzle types .get() as a row but returns undefined when none matched
 			if (!row)
 				throw new IndexError(IndexErrorCode.JobNotFound, `No queued job ${jobId}: it already started, finished or was cancelled.`, { jobId });
 			return row;
@@ -284,6 +288,7 @@ export class JobLocks {
 				.where(and(eq(jobs.id, jobId), inArray(jobs.status, [JobStatus.Running, JobStatus.Queued])))
 				.returning()
 				.get();
+			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- drizzle types .get() as a row but returns undefined when none matched
 			if (!row) throw new IndexError(IndexErrorCode.JobNotFound, `No job ${jobId} is running or queued: it already ended.`, { jobId });
 			return row;
 		});

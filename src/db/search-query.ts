@@ -32,11 +32,11 @@ export function searchTerms(input: string, columns: readonly string[]): SearchTe
 	const terms = cleanSearchText(input)
 		.split(/\s+/u)
 		.filter((term) => term.length > 0);
-	let long = terms.filter((term) => [...term].length >= minimumTermLength);
-	let shortTerms = terms.filter((term) => [...term].length < minimumTermLength);
+	let long = terms.filter((term) => Array.from(term).length >= minimumTermLength);
+	let shortTerms = terms.filter((term) => Array.from(term).length < minimumTermLength);
 	// Only short terms (e.g. two-character CJK words, "ve 名前"): match the whole query as one substring.
 	const whole = terms.join(' ');
-	if (long.length === 0 && [...whole].length >= minimumTermLength) {
+	if (long.length === 0 && Array.from(whole).length >= minimumTermLength) {
 		long = [whole];
 		shortTerms = [];
 	}

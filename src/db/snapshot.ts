@@ -96,6 +96,7 @@ function checkSnapshot(file: string, migrationsFolder: string): void {
 		}
 		const { newest } = snapshot.prepare('SELECT max(created_at) AS newest FROM __drizzle_migrations').get() as { newest: number | null };
 		const newestKnown = Math.max(0, ...readMigrationFiles({ migrationsFolder }).map((migration) => migration.folderMillis));
+		// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- SQLite may hand back a bigint where the cast says number
 		if (newest != null && Number(newest) > newestKnown) {
 			throw new IndexError(
 				IndexErrorCode.IndexTooNew,

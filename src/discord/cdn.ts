@@ -54,7 +54,9 @@ export interface CdnFetchResult {
  */
 export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetchOptions): Promise<CdnFetchResult> {
 	const controller = new AbortController();
-	const onAbort = () => controller.abort(options.signal?.reason);
+	const onAbort = () => {
+		controller.abort(options.signal?.reason);
+	};
 	if (options.signal?.aborted) throw abortedError(options.signal.reason);
 	options.signal?.addEventListener('abort', onAbort, { once: true });
 	let stalled = false;
@@ -87,7 +89,13 @@ export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetc
 		const reader = (response.body as ReadableStream<Uint8Array>).getReader();
 		const aborted = new Promise<never>((_resolve, reject) => {
 			if (controller.signal.aborted) reject(new DOMException('The download was aborted.', 'AbortError'));
-			controller.signal.addEventListener('abort', () => reject(new DOMException('The download was aborted.', 'AbortError')), { once: true });
+			controller.signal.addEventListener(
+				'abort',
+				() => {
+					reject(new DOMException('The download was aborted.', 'AbortError'));
+				},
+				{ once: true }
+			);
 		});
 		aborted.catch(() => undefined);
 		releaseBody = () => reader.cancel().catch(() => undefined);
@@ -115,6 +123,7 @@ export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetc
 	} catch (error) {
 		void releaseBody?.();
 		if (options.signal?.aborted) throw abortedError(error);
+		// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal may abort while the fetch awaits; narrowing does not see that
 		if (stalled) throw new CdnStallError(options.idleTimeoutMs);
 		throw error;
 	} finally {

@@ -70,6 +70,7 @@ export class DiscordPosting {
 		const attachments = message.attachments.map(attachmentRecord);
 		const matchesSent =
 			attachments.length === input.files.length &&
+			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Discord's reply is untrusted: it may hold fewer attachments than were sent
 			input.files.every((file, index) => attachments[index]?.filename === file.name && attachments[index]?.size === file.data.byteLength);
 		return { channelId: message.channel_id, messageId: message.id, attachments, nonce: input.nonce, bytes, matchesSent };
 	}
@@ -134,6 +135,7 @@ export class DiscordPosting {
 					message.attachments.length === files.length &&
 					files.every(
 						(file, index) =>
+							// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Discord's reply is untrusted: it may hold fewer attachments than were sent
 							message.attachments[index]?.filename === file.name && message.attachments[index]?.size === file.data.byteLength
 					)
 			)
@@ -156,7 +158,13 @@ export class DiscordPosting {
 			try {
 				await this.#reader.downloadAttachment(
 					{ channelId: message.channelId, messageId: message.id, attachmentId: attachment.id },
-					{ stream: new Writable({ write: (_piece: Buffer, _encoding, callback) => callback() }) },
+					{
+						stream: new Writable({
+							write: (_piece: Buffer, _encoding, callback) => {
+								callback();
+							}
+						})
+					},
 					{ live: attachment, expectedSize: files[index]!.data.byteLength, expectedSha256: hashes[index]!, ...(signal ? { signal } : {}) }
 				);
 			} catch (error) {

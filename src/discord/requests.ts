@@ -153,7 +153,9 @@ export class DiscordRequests {
 async function withRequestSignal<T>(signal: AbortSignal | undefined, send: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
 	if (signal === undefined) return send(undefined);
 	const controller = new AbortController();
-	const forward = () => controller.abort(signal.reason);
+	const forward = () => {
+		controller.abort(signal.reason);
+	};
 	if (signal.aborted) forward();
 	else signal.addEventListener('abort', forward, { once: true });
 	try {

@@ -120,7 +120,9 @@ export async function readMessageBody(stream: Readable, contentType: string | un
 			let writing = true;
 			const written = new Promise<void>((resolveFile, rejectFile) => {
 				out.on('error', rejectFile);
-				out.on('close', () => resolveFile());
+				out.on('close', () => {
+					resolveFile();
+				});
 			});
 			writes.push(written);
 			file.on('data', (chunk: Buffer) => {
@@ -147,8 +149,12 @@ export async function readMessageBody(stream: Readable, contentType: string | un
 			});
 			file.on('error', reject);
 		});
-		parser.on('close', () => resolve());
-		parser.on('error', (error) => reject(error as Error));
+		parser.on('close', () => {
+			resolve();
+		});
+		parser.on('error', (error: Error) => {
+			reject(error);
+		});
 		stream.on('error', reject);
 	});
 	stream.pipe(parser);
@@ -165,6 +171,7 @@ export async function readMessageBody(stream: Readable, contentType: string | un
 		if (stream.destroyed || (error as NodeJS.ErrnoException).code === 'ECONNRESET') throw error;
 		throw invalidFormBody([{ path: [], code: 'MULTIPART_INVALID', message: `Malformed multipart body: ${(error as Error).message}` }]);
 	}
+	// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the parser callbacks; narrowing does not see that
 	if (tooLarge) {
 		await discard();
 		throw DiscordRefusal.entityTooLarge();
@@ -174,6 +181,7 @@ export async function readMessageBody(stream: Readable, contentType: string | un
 		throw DiscordRefusal.maxAttachments(limits.files);
 	}
 	let json: unknown = null;
+	// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the parser callbacks; narrowing does not see that
 	if (payloadJson !== null) {
 		try {
 			json = JSON.parse(payloadJson) as unknown;

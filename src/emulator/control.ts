@@ -378,7 +378,10 @@ export class Control {
 		let match: RegExpExecArray | null;
 		if (method === 'GET' && path === '/state') return this.state();
 		if (method === 'GET' && path === '/stats') return this.stats();
-		if (method === 'DELETE' && path === '/stats') return this.resetStats();
+		if (method === 'DELETE' && path === '/stats') {
+			this.resetStats();
+			return;
+		}
 		if (method === 'GET' && path === '/faults') return this.faults();
 		if (method === 'PUT' && path === '/faults') return this.setFaults(await body());
 		if (method === 'DELETE' && path === '/faults') return this.resetFaults();
@@ -431,10 +434,14 @@ export class Control {
 			}
 			return this.postAs(match[1]!, author, content, files as ForeignFile[]);
 		}
-		if (method === 'POST' && (match = /^\/threads\/(\d+)\/archive$/.exec(path))) return this.archiveThread(match[1]!);
+		if (method === 'POST' && (match = /^\/threads\/(\d+)\/archive$/.exec(path))) {
+			this.archiveThread(match[1]!);
+			return;
+		}
 		if (method === 'POST' && (match = /^\/threads\/(\d+)\/unarchive$/.exec(path))) {
 			const options = await body();
-			return this.unarchiveThreadAs(match[1]!, typeof options.user === 'string' ? options.user : 'member');
+			this.unarchiveThreadAs(match[1]!, typeof options.user === 'string' ? options.user : 'member');
+			return;
 		}
 		throw new EmulatorError(
 			EmulatorErrorCode.NotFound,

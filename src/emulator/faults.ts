@@ -188,8 +188,12 @@ export class BandwidthCap extends Transform {
 			return;
 		}
 		sleep(wait).then(
-			() => callback(null, chunk),
-			(error: unknown) => callback(error as Error)
+			() => {
+				callback(null, chunk);
+			},
+			(error: unknown) => {
+				callback(error as Error);
+			}
 		);
 	}
 }
@@ -221,7 +225,9 @@ export class CutResponse extends Writable {
 			response.off('close', onClose);
 			callback(error ?? null);
 		};
-		const onClose = () => settle(new Error('The client closed the connection.'));
+		const onClose = () => {
+			settle(new Error('The client closed the connection.'));
+		};
 		response.once('close', onClose);
 		response.write(chunk, settle);
 	}

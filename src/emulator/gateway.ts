@@ -72,7 +72,9 @@ export class Gateway {
 		this.#limits = limits;
 		this.url = url;
 		this.#token = token;
-		this.#unsubscribe = world.onDispatch((event, data, intent) => this.#broadcast(event, data, intent));
+		this.#unsubscribe = world.onDispatch((event, data, intent) => {
+			this.#broadcast(event, data, intent);
+		});
 	}
 
 	/** Connections opened since start (each IDENTIFY or RESUME needs one). */
@@ -99,7 +101,9 @@ export class Gateway {
 
 	/** Hands an HTTP upgrade on `/gateway` to the WebSocket server. */
 	public handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-		this.#server.handleUpgrade(request, socket, head, (ws) => this.#accept(ws));
+		this.#server.handleUpgrade(request, socket, head, (ws) => {
+			this.#accept(ws);
+		});
 	}
 
 	/**

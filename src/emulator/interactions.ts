@@ -367,18 +367,22 @@ function buildCommandData(emu: Emulation, command: StoredCommand, request: Inter
 		if (request.kind === 'autocomplete' && name === request.focused) option.focused = true;
 		if (typeof value === 'string') {
 			if (type === OPTION_TYPE.User || (type === OPTION_TYPE.Mentionable && emu.world.users.has(value))) {
+				// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the resolved maps start empty and are filled on first use
 				(resolved.users ??= {})[value] = emu.payloads.userById(value);
 				const member = emu.payloads.member(value, false);
+				// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the resolved maps start empty and are filled on first use
 				if (member) (resolved.members ??= {})[value] = { ...member, permissions: emu.payloads.basePermissions(value).toString() };
 			} else if (type === OPTION_TYPE.Channel) {
 				const channel = emu.world.channels.get(value);
 				if (channel)
+					// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the resolved maps start empty and are filled on first use
 					(resolved.channels ??= {})[value] = {
 						...emu.payloads.channel(channel),
 						permissions: emu.payloads.channelPermissions(emu.world.ids.botUserId, channel).toString()
 					};
 			} else if (type === OPTION_TYPE.Role) {
 				const role = emu.payloads.roles().find((entry) => entry.id === value);
+				// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the resolved maps start empty and are filled on first use
 				if (role) (resolved.roles ??= {})[value] = role;
 			}
 		}

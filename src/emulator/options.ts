@@ -88,6 +88,7 @@ export function resolveLimits(base: Readonly<EmulatorLimits>, patch: Partial<Emu
 			problems.push(`unknown limit "${key}" (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
 			continue;
 		}
+		// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- option values come from an untrusted request body
 		if (value === undefined) continue;
 		if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
 			problems.push(`${key} must be a positive number, got ${JSON.stringify(value)}`);

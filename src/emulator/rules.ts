@@ -214,7 +214,9 @@ function checkComponents(components: unknown[], flags: unknown, problems: FormPr
 			if (component.type === 1 && component.components.length > MessageRules.rowComponents) {
 				problems.push(badLength([...path, 'components'], 1, MessageRules.rowComponents));
 			}
-			component.components.forEach((child: unknown, index) => visit(child, [...path, 'components', index]));
+			component.components.forEach((child: unknown, index) => {
+				visit(child, [...path, 'components', index]);
+			});
 		}
 	};
 	components.forEach((component, index) => {

@@ -190,7 +190,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 		state: () => control.state(),
 		messages: (channelId) => control.messages(channelId),
 		stats: () => control.stats(),
-		resetStats: () => control.resetStats(),
+		resetStats: () => {
+			control.resetStats();
+		},
 		faults: { get: () => control.faults(), set: (patch) => control.setFaults(patch), reset: () => control.resetFaults() },
 		limits: () => control.limits(),
 		setLimits: (patch) => control.setLimits(patch),
@@ -201,14 +203,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 		corruptAttachment: (attachmentId, offset) => control.corruptAttachment(attachmentId, offset),
 		postAsUser: (channelId, user, content) => control.postAsUser(channelId, user, content),
 		postAs: (channelId, author, content, files) => control.postAs(channelId, author, content, files),
-		archiveThread: (threadId) => control.archiveThread(threadId),
-		unarchiveThreadAs: (threadId, user) => control.unarchiveThreadAs(threadId, user),
+		archiveThread: (threadId) => {
+			control.archiveThread(threadId);
+		},
+		unarchiveThreadAs: (threadId, user) => {
+			control.unarchiveThreadAs(threadId, user);
+		},
 		close: () =>
 			(closed ??= (async () => {
 				emu.interactions.close();
 				emu.gateway.close();
 				server.closeAllConnections();
-				await new Promise<void>((resolve) => server.close(() => resolve()));
+				await new Promise<void>((resolve) =>
+					server.close(() => {
+						resolve();
+					})
+				);
 				await world.close(temporary);
 			})())
 	};
@@ -259,7 +269,9 @@ async function drain(stream: Readable): Promise<void> {
 	await new Promise<void>((resolve) => {
 		stream
 			.once('end', resolve)
-			.once('error', () => resolve())
+			.once('error', () => {
+				resolve();
+			})
 			.once('close', resolve);
 		stream.resume();
 	});
@@ -476,6 +488,8 @@ async function serveAttachment(emu: Emulation, request: IncomingMessage, respons
 	if (cap > 0) stages.push(new BandwidthCap(cap));
 	stages.push(cut ? new CutResponse(response) : response);
 	await new Promise<void>((resolve) => {
-		pipeline(stages, () => resolve());
+		pipeline(stages, () => {
+			resolve();
+		});
 	});
 }

@@ -234,6 +234,7 @@ export class World {
 				{ cause: error }
 			);
 		}
+		// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the saved world is read from disk and may be damaged or hand-edited; close() may run during the await
 		if (file.format !== 1 || !file.ids || !Array.isArray(file.messages)) {
 			throw new EmulatorError(
 				EmulatorErrorCode.DataDir,
@@ -403,6 +404,7 @@ export class World {
 		const target = join(this.dataDir, WORLD_FILE);
 		const temp = `${target}.${process.pid}.tmp`;
 		await writeFile(temp, JSON.stringify(this.#toFile()));
+		// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the saved world is read from disk and may be damaged or hand-edited; close() may run during the await
 		if (this.#closed) return;
 		await rename(temp, target);
 	}

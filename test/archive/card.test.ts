@@ -26,7 +26,9 @@ import { OpenApiSpec } from '../support/openapi.js';
 
 const runs = Number(process.env.FC_RUNS ?? 30);
 const index = openIndex({ path: ':memory:' });
-afterAll(() => index.close());
+afterAll(() => {
+	index.close();
+});
 
 let uidCounter = 0;
 function archive(patch: Partial<Archive> = {}): Archive {

@@ -98,15 +98,22 @@ describe('openArchiveContext', () => {
 			openIndex: (file) => {
 				const index = openIndex({ path: file });
 				const close = index.close.bind(index);
-				vi.spyOn(index, 'close').mockImplementation(() => (order.push('index'), close()));
+				vi.spyOn(index, 'close').mockImplementation(() => {
+					order.push('index');
+					close();
+				});
 				return index;
 			},
 			createPool: () => pool
 		});
 		// The context holds the transport by its interface; what was opened here is the concrete one, which closes.
+		// eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- the context holds the concrete transport this test opened
 		const transport = opened.context.transport as DiscordTransport;
 		const closeTransport = transport.close.bind(transport);
-		vi.spyOn(transport, 'close').mockImplementation(() => (order.push('transport'), closeTransport()));
+		vi.spyOn(transport, 'close').mockImplementation(() => {
+			order.push('transport');
+			closeTransport();
+		});
 		await Promise.all([opened.close(), opened.close()]);
 		expect(order).toEqual(['pool', 'transport', 'index']);
 

@@ -11,7 +11,9 @@ function contextSending(pieces: readonly Buffer[]): { ctx: ArchiveContext; writt
 		async downloadAttachment(_location: unknown, target: { stream: Writable }) {
 			for (const piece of pieces) {
 				await new Promise<void>((resolve) => {
-					target.stream.write(piece, () => resolve());
+					target.stream.write(piece, () => {
+						resolve();
+					});
 				});
 				written += piece.length;
 			}

@@ -43,7 +43,9 @@ describe('upload', () => {
 		expect(harness.emulator.state().channels.find((channel) => channel.id === result.threadId)).toMatchObject({ archived: true, locked: true });
 		// Locked: a member can no longer slip a message into the archive's thread (posting would have reopened it).
 		await expect(harness.emulator.postAsUser(result.threadId, 'member', 'not a chunk')).rejects.toMatchObject({ status: 400, code: 160005 });
-		expect(() => harness!.emulator.unarchiveThreadAs(result.threadId, 'member')).toThrow(expect.objectContaining({ status: 403, code: 50013 }));
+		expect(() => {
+			harness!.emulator.unarchiveThreadAs(result.threadId, 'member');
+		}).toThrow(expect.objectContaining({ status: 403, code: 50013 }));
 
 		const outDir = path.join(harness.downloadRoot, 'restored');
 		const { manifest } = await restoreFromThread(harness, result.threadId, outDir);

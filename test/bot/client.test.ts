@@ -44,7 +44,11 @@ describe('the bot client', () => {
 			{ cwd: dir }
 		);
 		const client = new DosClient({ config, writeLog: (line) => lines.push(line) });
-		const registered = new Promise<void>((resolve) => client.once(Events.ApplicationCommandRegistriesRegistered, () => resolve()));
+		const registered = new Promise<void>((resolve) =>
+			client.once(Events.ApplicationCommandRegistriesRegistered, () => {
+				resolve();
+			})
+		);
 		try {
 			await client.login();
 			await registered;

@@ -43,7 +43,10 @@ afterEach(async () => {
 async function run(handler: (interaction: ChatInputCommandInteraction) => Promise<void>) {
 	const handled = new Promise<void>((resolve, reject) => {
 		client.once(Events.InteractionCreate, (interaction) => {
-			if (!interaction.isChatInputCommand()) return reject(new Error('expected a slash command'));
+			if (!interaction.isChatInputCommand()) {
+				reject(new Error('expected a slash command'));
+				return;
+			}
 			handler(interaction).then(resolve, reject);
 		});
 	});

@@ -34,7 +34,7 @@ function dos(args: string[], options: { cwd: string; env?: Record<string, string
 					.split('\n')
 					.filter((line) => line.startsWith('{'))
 					.map((line) => JSON.parse(line) as Record<string, unknown>);
-				resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, lines });
+				resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr, lines });
 			}
 		);
 	});

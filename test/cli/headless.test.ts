@@ -44,7 +44,9 @@ describe('the headless CLI against a local Discord', () => {
 			child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
 			const first = await new Promise<string>((resolve, reject) => {
 				createInterface({ input: child.stdout! }).once('line', resolve);
-				child.once('exit', (code) => reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`)));
+				child.once('exit', (code) => {
+					reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`));
+				});
 			});
 			ready = JSON.parse(first) as typeof ready;
 		}, 300_000);

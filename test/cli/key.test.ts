@@ -18,7 +18,13 @@ interface Run {
 async function dos(args: string[], env: Record<string, string>, cwd: string): Promise<Run> {
 	let stdout = '';
 	let stderr = '';
-	const sink = (write: (text: string) => void) => new Writable({ write: (chunk: Buffer, _encoding, done) => (write(chunk.toString()), done()) });
+	const sink = (write: (text: string) => void) =>
+		new Writable({
+			write: (chunk: Buffer, _encoding, done) => {
+				write(chunk.toString());
+				done();
+			}
+		});
 	const code = await runCli(args, {
 		stdout: sink((text) => (stdout += text)),
 		stderr: sink((text) => (stderr += text)),

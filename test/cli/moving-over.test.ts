@@ -70,10 +70,16 @@ describe('the README walk-through "Moving over from the original tool", against 
 		sandbox = spawn('sh', ['-c', `exec ${asRun(start!.lines[0]!)}`], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
 		let stderr = '';
 		sandbox.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-		exited = new Promise((resolve) => sandbox!.once('exit', (code) => resolve(code)));
+		exited = new Promise((resolve) =>
+			sandbox!.once('exit', (code) => {
+				resolve(code);
+			})
+		);
 		const first = await new Promise<string>((resolve, reject) => {
 			createInterface({ input: sandbox!.stdout! }).once('line', resolve);
-			sandbox!.once('exit', (code) => reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`)));
+			sandbox!.once('exit', (code) => {
+				reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`));
+			});
 		});
 		const ready = JSON.parse(first) as { storageChannelId: string; legacy: { archiveId: string; logFile: string } };
 		expect(ready.legacy).toMatchObject({ archiveId: '#201124-01', logFile: path.join(dir, 'data/moving-over/discord-drive-history.json') });
@@ -87,9 +93,9 @@ describe('the README walk-through "Moving over from the original tool", against 
 		const outputs: string[] = [];
 		for (const line of [...walk!.lines, ...rebuild!.lines]) {
 			const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-				execFile('sh', ['-c', asRun(line)], { cwd: dir, env: env() }, (error, stdout, stderr) =>
-					resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr })
-				);
+				execFile('sh', ['-c', asRun(line)], { cwd: dir, env: env() }, (error, stdout, stderr) => {
+					resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+				});
 			});
 			expect({ line, ...result }).toMatchObject({ line, code: 0 });
 			outputs.push(result.stdout);

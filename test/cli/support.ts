@@ -17,7 +17,13 @@ export interface CliRun {
 export async function runDosHere(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<CliRun> {
 	let stdout = '';
 	let stderr = '';
-	const sink = (append: (text: string) => void) => new Writable({ write: (chunk: Buffer, _encoding, done) => (append(chunk.toString()), done()) });
+	const sink = (append: (text: string) => void) =>
+		new Writable({
+			write: (chunk: Buffer, _encoding, done) => {
+				append(chunk.toString());
+				done();
+			}
+		});
 	const code = await runCli(args, {
 		stdout: sink((text) => (stdout += text)),
 		stderr: sink((text) => (stderr += text)),

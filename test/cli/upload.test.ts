@@ -87,7 +87,9 @@ function dos(
 		child.stderr!.on('data', (chunk: Buffer) => {
 			stderr += chunk.toString();
 		});
-		child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, lines }));
+		child.on('close', (code, signal) => {
+			resolve({ code, signal, stdout, stderr, lines });
+		});
 	});
 }
 

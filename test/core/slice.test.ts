@@ -90,12 +90,18 @@ describe('walk', () => {
 
 describe('chunk size against the attachment limit', () => {
 	it('GIVEN the defaults WHEN checked THEN they fit; one byte more than the limit allows THEN CHUNK_TOO_LARGE up front', () => {
-		expect(() => assertChunkSize(9_961_472, 10_485_760)).not.toThrow();
-		expect(() => assertChunkSize(10_485_760 - CONTAINER_OVERHEAD, 10_485_760)).not.toThrow();
-		expect(() => assertChunkSize(10_485_760 - CONTAINER_OVERHEAD + 1, 10_485_760)).toThrow(
-			expect.objectContaining({ code: CoreErrorCode.ChunkTooLarge })
-		);
-		expect(() => assertChunkSize(0)).toThrow(expect.objectContaining({ code: CoreErrorCode.InvalidOption }));
+		expect(() => {
+			assertChunkSize(9_961_472, 10_485_760);
+		}).not.toThrow();
+		expect(() => {
+			assertChunkSize(10_485_760 - CONTAINER_OVERHEAD, 10_485_760);
+		}).not.toThrow();
+		expect(() => {
+			assertChunkSize(10_485_760 - CONTAINER_OVERHEAD + 1, 10_485_760);
+		}).toThrow(expect.objectContaining({ code: CoreErrorCode.ChunkTooLarge }));
+		expect(() => {
+			assertChunkSize(0);
+		}).toThrow(expect.objectContaining({ code: CoreErrorCode.InvalidOption }));
 	});
 
 	it('GIVEN incompressible data at the largest allowed chunk size WHEN sealed THEN every chunk fits the limit exactly', async () => {

@@ -28,7 +28,12 @@ export function memoryIndex(clock: ManualClock = manualClock()): HistoryIndex {
 /** A temp folder removed by the returned function. */
 export function tempFolder(): { readonly path: string; readonly remove: () => void } {
 	const path = mkdtempSync(join(tmpdir(), 'dos-db-'));
-	return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+	return {
+		path,
+		remove: () => {
+			rmSync(path, { recursive: true, force: true });
+		}
+	};
 }
 
 /** A random 128-bit uid, as the upload makes them. */

@@ -52,14 +52,22 @@ describe('chunkNonce', () => {
 describe('randomNonce and assertNonce', () => {
 	it('GIVEN random nonces WHEN made THEN they fit Discord and differ', () => {
 		const first = randomNonce();
-		expect(() => assertNonce(first)).not.toThrow();
+		expect(() => {
+			assertNonce(first);
+		}).not.toThrow();
 		expect(first.length).toBeLessThanOrEqual(MAX_NONCE_LENGTH);
 		expect(randomNonce()).not.toBe(first);
 	});
 
 	it('GIVEN an empty or 26-character nonce WHEN checked THEN it throws RangeError', () => {
-		expect(() => assertNonce('')).toThrow(RangeError);
-		expect(() => assertNonce('x'.repeat(26))).toThrow(RangeError);
-		expect(() => assertNonce('x'.repeat(25))).not.toThrow();
+		expect(() => {
+			assertNonce('');
+		}).toThrow(RangeError);
+		expect(() => {
+			assertNonce('x'.repeat(26));
+		}).toThrow(RangeError);
+		expect(() => {
+			assertNonce('x'.repeat(25));
+		}).not.toThrow();
 	});
 });

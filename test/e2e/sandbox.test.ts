@@ -29,11 +29,17 @@ describe('dos sandbox and dos demo', () => {
 		});
 		let stderr = '';
 		child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-		const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+		const exited = new Promise<number | null>((resolve) =>
+			child.once('exit', (code) => {
+				resolve(code);
+			})
+		);
 		const lines = createInterface({ input: child.stdout });
 		const first = await new Promise<string>((resolve, reject) => {
 			lines.once('line', resolve);
-			child.once('exit', (code) => reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`)));
+			child.once('exit', (code) => {
+				reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`));
+			});
 		});
 		const ready = JSON.parse(first) as Record<string, string>;
 		expect(ready).toMatchObject({
@@ -66,10 +72,16 @@ describe('dos sandbox and dos demo', () => {
 		});
 		let stderr = '';
 		child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-		const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+		const exited = new Promise<number | null>((resolve) =>
+			child.once('exit', (code) => {
+				resolve(code);
+			})
+		);
 		const first = await new Promise<string>((resolve, reject) => {
 			createInterface({ input: child.stdout }).once('line', resolve);
-			child.once('exit', (code) => reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`)));
+			child.once('exit', (code) => {
+				reject(new Error(`dos sandbox exited with ${code}:\n${stderr}`));
+			});
 		});
 		const ready = JSON.parse(first) as Record<string, string>;
 		expect(stderr).not.toContain('USER_KEY is not set');
@@ -94,7 +106,11 @@ describe('dos sandbox and dos demo', () => {
 		let output = '';
 		child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
 		child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
-		const code = await new Promise<number | null>((resolve) => child.once('exit', (exit) => resolve(exit)));
+		const code = await new Promise<number | null>((resolve) =>
+			child.once('exit', (exit) => {
+				resolve(exit);
+			})
+		);
 		expect(code, output).toBe(0);
 		for (const step of [
 			'/archive upload source:demo-folder',

@@ -109,7 +109,11 @@ async function startBot(cwd: string, env: Record<string, string>): Promise<BotPr
 	let output = '';
 	child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
 	child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
-	const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+	const exited = new Promise<number | null>((resolve) =>
+		child.once('exit', (code) => {
+			resolve(code);
+		})
+	);
 	const deadline = Date.now() + 60_000;
 	while (!output.includes('Commands registered')) {
 		if (child.exitCode !== null) throw new Error(`The bot exited with ${child.exitCode} before it was ready:\n${output}`);

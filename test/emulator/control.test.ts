@@ -44,8 +44,12 @@ function startCli(args: string[]): { child: ChildProcessWithoutNullStreams; read
 	const ready = new Promise<Ready>((resolve, reject) => {
 		let stderr = '';
 		child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-		lines.once('line', (line) => resolve(JSON.parse(line) as Ready));
-		child.once('exit', (code) => reject(new Error(`dos emulator exited with ${code}: ${stderr}`)));
+		lines.once('line', (line) => {
+			resolve(JSON.parse(line) as Ready);
+		});
+		child.once('exit', (code) => {
+			reject(new Error(`dos emulator exited with ${code}: ${stderr}`));
+		});
 	});
 	return { child, ready };
 }

@@ -302,7 +302,13 @@ describe('emulator REST: threads', () => {
 		expect(emulator.state().channels.find((channel) => channel.id === card.id)).toMatchObject({ archived: true, locked: true });
 		// Nor can a member reopen it; a moderator can.
 		for (const user of ['member', 'outsider'] as const) {
-			expect(await rejection(Promise.resolve().then(() => emulator.unarchiveThreadAs(card.id, user)))).toMatchObject({
+			expect(
+				await rejection(
+					Promise.resolve().then(() => {
+						emulator.unarchiveThreadAs(card.id, user);
+					})
+				)
+			).toMatchObject({
 				status: 403,
 				code: 50013
 			});

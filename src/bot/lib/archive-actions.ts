@@ -401,6 +401,7 @@ async function archiveWithCard(lot: number | null): Promise<Archive> {
 }
 
 export function link(interaction: AskingInteraction, archive: Archive): string {
+	// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a Discord interaction payload may lack the channel id its type promises
 	return cardLink(interaction.guildId, archive, container.dos.config.discord.archiveChannelId ?? interaction.channelId ?? '');
 }
 

@@ -15,7 +15,9 @@ export function installShutdown(client: SapphireClient, exit: (code: number) => 
 		stopping = true;
 		client.logger.info(`${signal}: stopping (running jobs are marked interrupted and can be resumed).`);
 		client.destroy().then(
-			() => exit(0),
+			() => {
+				exit(0);
+			},
 			(error: unknown) => {
 				client.logger.error('The bot did not stop cleanly:', error);
 				exit(1);

@@ -13,11 +13,11 @@ export class ArchiveWelcomeListener extends Listener<typeof Events.ClientReady> 
 		const channelId = this.container.dos.config.discord.archiveChannelId;
 		if (channelId === undefined) return;
 		try {
-			const outcome = await ensureWelcome(client, channelId, this.container.archive.context.index, (reason) =>
+			const outcome = await ensureWelcome(client, channelId, this.container.archive.context.index, (reason) => {
 				logger.warn(
 					`The welcome message in the archive channel could not be pinned (${reason}): grant the bot Pin Messages there, then pin it by hand.`
-				)
-			);
+				);
+			});
 			logger.info(`Archive channel welcome: ${outcomeText[outcome]}.`);
 		} catch (error) {
 			logger.warn(

@@ -34,7 +34,8 @@ export function register(index: Command, context: CliInvocation): void {
 				if (named !== undefined) {
 					const size = await stat(named).then(
 						(stats) => stats.size,
-						(error: NodeJS.ErrnoException) => {
+						(thrown: unknown) => {
+							const error = thrown as NodeJS.ErrnoException;
 							throw historyLogError(
 								`${named} cannot be read (${error.code ?? error.message}): name the original tool's discord-drive-history.json.`
 							);

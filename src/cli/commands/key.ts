@@ -61,13 +61,21 @@ async function promptLine(prompt: string, stderr: NodeJS.WritableStream): Promis
 		};
 		const onData = (chunk: string): void => {
 			for (const char of chunk) {
-				if (char === '\n' || char === '\r') return done();
-				if (char === '\u0003') return done(new CoreError(CoreErrorCode.Aborted, 'Stopped on request.'));
+				if (char === '\n' || char === '\r') {
+					done();
+					return;
+				}
+				if (char === '\u0003') {
+					done(new CoreError(CoreErrorCode.Aborted, 'Stopped on request.'));
+					return;
+				}
 				if (char === '\u007f' || char === '\b') line = line.slice(0, -1);
 				else line += char;
 			}
 		};
-		const onEnd = (): void => done();
+		const onEnd = (): void => {
+			done();
+		};
 		stdin.on('data', onData);
 		stdin.on('end', onEnd);
 		stdin.resume();

@@ -25,7 +25,13 @@ export function register(program: Command, context: CliInvocation): void {
 					const result = await migrateLegacyArchives(
 						cli.context,
 						{ dryRun: options.dryRun === true },
-						{ jobId: 'migrate-legacy', signal: run.io.signal, progress: (event) => run.reporter.progress(event) }
+						{
+							jobId: 'migrate-legacy',
+							signal: run.io.signal,
+							progress: (event) => {
+								run.reporter.progress(event);
+							}
+						}
 					);
 					run.reporter.result({ ...result }, [
 						...result.migrated.map(

@@ -128,7 +128,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 		await import('../../bot/setup.js');
 		const [{ DosClient }, { Events }] = await Promise.all([import('../../bot/client.js'), import('@sapphire/framework')]);
 		const client = new DosClient({ config, ...(options.writeLog ? { writeLog: options.writeLog } : {}) });
-		const registered = new Promise<void>((resolve) => client.once(Events.ApplicationCommandRegistriesRegistered, () => resolve()));
+		const registered = new Promise<void>((resolve) =>
+			client.once(Events.ApplicationCommandRegistriesRegistered, () => {
+				resolve();
+			})
+		);
 		try {
 			await client.login();
 			await registered;
@@ -269,8 +273,16 @@ export function register(program: Command, context: CliInvocation): void {
 			if (legacy !== undefined) io.stderr.write(legacyNextSteps(sandbox.ready.cliEnv, legacy));
 			await new Promise<void>((resolve) => {
 				if (io.signal.aborted) resolve();
-				io.signal.addEventListener('abort', () => resolve(), { once: true });
-				process.once('SIGTERM', () => resolve());
+				io.signal.addEventListener(
+					'abort',
+					() => {
+						resolve();
+					},
+					{ once: true }
+				);
+				process.once('SIGTERM', () => {
+					resolve();
+				});
 			});
 			await sandbox.close();
 			context.exitCode = ExitCode.Ok;

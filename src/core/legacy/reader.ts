@@ -139,6 +139,7 @@ export async function readLegacyChunk(ctx: LegacyReadContext, chunk: LegacyChunk
 		);
 	}
 	const expected = ctx.storedSizes.get(chunk.name) ?? chunk.size;
+	// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- sizes come from the original tool's untrusted files
 	if (expected !== null && expected !== undefined && bytes.length !== expected) {
 		throw new CoreError(
 			CoreErrorCode.TamperedChunk,

@@ -700,7 +700,7 @@ async function writeRestoredFile(
 					await existing.close();
 					return true;
 				},
-				(error: NodeJS.ErrnoException) => error.code !== 'ENOENT'
+				(error: unknown) => (error as NodeJS.ErrnoException).code !== 'ENOENT'
 			);
 			if (exists)
 				throw new CoreError(CoreErrorCode.FileExists, `${file.path} appeared in the restore folder while restoring; it was not replaced.`, {

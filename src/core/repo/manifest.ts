@@ -24,7 +24,7 @@ const entrySchema = z.strictObject({
 	type: z.enum(['file', 'directory', 'symlink']),
 	size: count,
 	mode: z.number().int().min(0).max(0o7777),
-	mtimeMs: z.number().finite(),
+	mtimeMs: z.number(),
 	sha256: hex(64).optional(),
 	blobs: z.array(hex(BLOB_ID_SIZE * 2)).optional(),
 	target: z.string().min(1).max(4096).optional()

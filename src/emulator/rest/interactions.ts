@@ -81,7 +81,10 @@ async function drainBody(context: RestContext): Promise<void> {
 	context.body.resume();
 	await new Promise<void>((resolve) => {
 		if (context.body.readableEnded) resolve();
-		else context.body.once('end', resolve).once('error', () => resolve());
+		else
+			context.body.once('end', resolve).once('error', () => {
+				resolve();
+			});
 	});
 }
 

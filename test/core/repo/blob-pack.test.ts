@@ -100,7 +100,9 @@ describe('format 2 packs', () => {
 		expect(header.entries.map((e) => e.id.toString('hex'))).toEqual(pack.header.entries.map((e) => e.id.toString('hex')));
 		expect(header.uid).toBe(pack.header.uid);
 		const opened = await openAll(keys, pack.bytes);
-		opened.forEach((plain, index) => expect(plain.equals(plains[index]!)).toBe(true));
+		opened.forEach((plain, index) => {
+			expect(plain.equals(plains[index]!)).toBe(true);
+		});
 		expect(() => readPackHeader(keys, pack.bytes.subarray(pack.bytes.length - tailLength + 1), pack.bytes.length)).toThrow(/needs the last/);
 	});
 
@@ -148,7 +150,9 @@ describe('format 2 packs', () => {
 		expect(writer.fits(exact.stored.length)).toBe(true);
 		writer.add(exact);
 		expect(writer.fits(BLOB_OVERHEAD)).toBe(false);
-		expect(() => writer.add(first)).toThrow(/does not fit/);
+		expect(() => {
+			writer.add(first);
+		}).toThrow(/does not fit/);
 		const pack = writer.finish();
 		expect(pack.bytes.length).toBe(limit);
 		expect((await openAll(keys, pack.bytes)).length).toBe(2);
