@@ -1,12 +1,12 @@
 import { Writable } from 'node:stream';
-import { LEGACY_SLICE_SIZE } from '../core/index.js';
-import { type Archive, type ArchiveContent, ArchiveFormat, ArchiveStatus, type LegacyMessageRefs } from '../db/index.js';
+import { type Archive, type ArchiveContent, ArchiveStatus, type LegacyMessageRefs } from '../db/index.js';
 import type { LiveMessage } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type LegacyCard, legacyArchiveUid, legacyCardContent } from './legacy-card.js';
 import { MAX_ENTRY_LIST } from './legacy-log.js';
 import type { RebuiltArchive } from './rebuild.js';
+import { legacySkeleton } from './rebuild-legacy.js';
 
 /**
  * `migrate-legacy`: a card for every archive imported from the original tool's history log without one, so that a
@@ -212,36 +212,13 @@ export async function readMigratedCard(
 	};
 	return {
 		refs: { channelId: value.storage_channel_id, messageIds },
-		found: {
-			content: {
-				id: card.archiveId,
-				lot: card.lot,
-				uid: legacyArchiveUid(card),
-				label: null,
-				source: '',
-				status,
-				format: ArchiveFormat.LegacyV31,
-				chunkSize: LEGACY_SLICE_SIZE,
-				kdf: null,
-				channelId: value.storage_channel_id,
-				threadId: null,
-				cardMessageId: card.messageId,
-				createdAt: card.createdAt ?? message.createdAt,
-				storedBytes: count('total_size_bytes'),
-				chunkCount: count('chunk_count'),
-				entries: [],
-				chunks: []
-			},
-			summary: {
-				archiveId: card.archiveId,
-				lot: card.lot,
-				format: ArchiveFormat.LegacyV31,
-				status,
-				files: count('file_count'),
-				chunks: count('chunk_count'),
-				chunksPresent: 0,
-				depth: 'skeleton'
-			}
-		}
+		found: legacySkeleton(card, {
+			status,
+			channelId: value.storage_channel_id,
+			createdAt: card.createdAt ?? message.createdAt,
+			bytes: { storedBytes: count('total_size_bytes') },
+			files: count('file_count'),
+			chunks: count('chunk_count')
+		})
 	};
 }

@@ -7,8 +7,6 @@ import type { FoundArchive } from './rebuild-ours.js';
 import { fetchLegacyManifest } from './thread-manifest.js';
 import { listThreadAttachments, type ThreadAttachment } from './thread-reader.js';
 
-/** A rebuild's reading of an archive of the original tool: its card, its thread and its plain JSON manifest. */
-
 /** An archive of the original tool, from its card, its thread and its JSON manifest. */
 export async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessage, card: LegacyCard, signal: AbortSignal): Promise<FoundArchive> {
 	const base = {
@@ -24,30 +22,14 @@ export async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessag
 		kdf: null
 	};
 	if (card.status === 'deleted' || card.threadId === null) {
-		const status = card.status === 'deleted' ? ArchiveStatus.Deleted : ArchiveStatus.Failed;
-		return {
-			content: {
-				...base,
-				source: '',
-				status,
-				format: ArchiveFormat.LegacyV31,
-				threadId: null,
-				originalBytes: card.totalSizeBytes ?? 0,
-				chunkCount: card.chunkCount ?? 0,
-				entries: [],
-				chunks: []
-			},
-			summary: {
-				archiveId: card.archiveId,
-				lot: card.lot,
-				format: ArchiveFormat.LegacyV31,
-				status,
-				files: card.fileCount ?? 0,
-				chunks: card.chunkCount ?? 0,
-				chunksPresent: 0,
-				depth: 'skeleton'
-			}
-		};
+		return legacySkeleton(card, {
+			status: card.status === 'deleted' ? ArchiveStatus.Deleted : ArchiveStatus.Failed,
+			channelId: base.channelId,
+			createdAt: base.createdAt,
+			bytes: { originalBytes: card.totalSizeBytes ?? 0 },
+			files: card.fileCount ?? 0,
+			chunks: card.chunkCount ?? 0
+		});
 	}
 	const threadRef = { id: card.archiveId, threadId: card.threadId };
 	const listed = await listThreadAttachments(ctx, threadRef, signal);
@@ -131,4 +113,55 @@ function firstByName(listed: readonly ThreadAttachment[], authorId: string): Map
 	const byName = new Map<string, ThreadAttachment>();
 	for (const item of listed) if (item.authorId === authorId && !byName.has(item.attachment.filename)) byName.set(item.attachment.filename, item);
 	return byName;
+}
+
+/**
+ * An archive of the original tool known only from its card (deleted, threadless, or moved over from the history log):
+ * no entries and no chunks in the index, the counts the card states. The one place such a record is built, for a
+ * rebuild and for `migrate-legacy` alike.
+ */
+export function legacySkeleton(
+	card: LegacyCard,
+	known: {
+		readonly status: ArchiveStatus;
+		/** Where the chunks are (the archive channel, or the storage channel a migrated card names). */
+		readonly channelId: string;
+		readonly createdAt: Date;
+		readonly bytes: { readonly originalBytes?: number; readonly storedBytes?: number };
+		readonly files: number;
+		readonly chunks: number;
+	}
+): FoundArchive {
+	return {
+		content: {
+			id: card.archiveId,
+			lot: card.lot,
+			uid: legacyArchiveUid(card),
+			label: null,
+			source: '',
+			status: known.status,
+			format: ArchiveFormat.LegacyV31,
+			chunkSize: LEGACY_SLICE_SIZE,
+			// The original derived a key per chunk from the chunk's own salt: there is no archive salt to record.
+			kdf: null,
+			channelId: known.channelId,
+			threadId: null,
+			cardMessageId: card.messageId,
+			createdAt: known.createdAt,
+			...known.bytes,
+			chunkCount: known.chunks,
+			entries: [],
+			chunks: []
+		},
+		summary: {
+			archiveId: card.archiveId,
+			lot: card.lot,
+			format: ArchiveFormat.LegacyV31,
+			status: known.status,
+			files: known.files,
+			chunks: known.chunks,
+			chunksPresent: 0,
+			depth: 'skeleton'
+		}
+	};
 }
