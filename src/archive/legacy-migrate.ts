@@ -216,7 +216,7 @@ export async function readMigratedCard(
 			status,
 			channelId: value.storage_channel_id,
 			createdAt: card.createdAt ?? message.createdAt,
-			bytes: { storedBytes: count('total_size_bytes') },
+			storedBytes: count('total_size_bytes'),
 			files: count('file_count'),
 			chunks: count('chunk_count')
 		})

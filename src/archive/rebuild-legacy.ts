@@ -26,7 +26,7 @@ export async function readLegacyArchive(ctx: ArchiveContext, message: LiveMessag
 			status: card.status === 'deleted' ? ArchiveStatus.Deleted : ArchiveStatus.Failed,
 			channelId: base.channelId,
 			createdAt: base.createdAt,
-			bytes: { originalBytes: card.totalSizeBytes ?? 0 },
+			storedBytes: card.totalSizeBytes ?? 0,
 			files: card.fileCount ?? 0,
 			chunks: card.chunkCount ?? 0
 		});
@@ -127,7 +127,8 @@ export function legacySkeleton(
 		/** Where the chunks are (the archive channel, or the storage channel a migrated card names). */
 		readonly channelId: string;
 		readonly createdAt: Date;
-		readonly bytes: { readonly originalBytes?: number; readonly storedBytes?: number };
+		/** The card's `total_size_bytes`: the bytes of the uploaded chunk files, as the original counted them. */
+		readonly storedBytes: number;
 		readonly files: number;
 		readonly chunks: number;
 	}
@@ -148,7 +149,7 @@ export function legacySkeleton(
 			threadId: null,
 			cardMessageId: card.messageId,
 			createdAt: known.createdAt,
-			...known.bytes,
+			storedBytes: known.storedBytes,
 			chunkCount: known.chunks,
 			entries: [],
 			chunks: []

@@ -507,7 +507,8 @@ export class ArchiveIndex {
 				originalBytes: entryInput.length === 0 ? (content.originalBytes ?? 0) : entryTotals.originalBytes,
 				chunkCount: dataChunks,
 				storedChunkCount: chunkTotals.storedDataChunks,
-				storedBytes: chunkTotals.storedBytes
+				// A skeleton known only from its card has no chunks listed: the bytes its card states are kept.
+				storedBytes: chunkInput.length === 0 ? (content.storedBytes ?? 0) : chunkTotals.storedBytes
 			});
 		});
 	}

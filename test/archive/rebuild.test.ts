@@ -5,6 +5,7 @@ import type { ArchiveContext } from '../../src/archive/context.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
 import { planUpload, uploadArchive } from '../../src/archive/upload.js';
 import { cardRecordOf, encodeCardRecord } from '../../src/archive/card-record.js';
+import { legacyCardContent } from '../../src/archive/legacy-card.js';
 import { type Archive, type HistoryIndex, openIndex } from '../../src/db/index.js';
 import type { APIEmbed } from '../../src/discord/index.js';
 import { ArchiveErrorCode, isArchiveError } from '../../src/archive/errors.js';
@@ -110,6 +111,34 @@ describe('rebuildIndex', () => {
 			expect(chunks.map((chunk) => chunk.index)).toEqual(Array.from({ length: archive.chunkCount }, (_, i) => i));
 			expect(chunks.every((chunk) => chunk.state === 'stored' && chunk.messageId !== null && chunk.sha256 === null)).toBe(true);
 		}
+	});
+
+	it('GIVEN a deleted card of the original tool WHEN the index is rebuilt THEN it comes back as a skeleton whose total_size_bytes are the stored bytes, as the history-log import and migrate-legacy record them', async () => {
+		const metadata = {
+			lot: 31,
+			archive_id: '#020324-31',
+			timestamp: '2024-03-02 10:00:00',
+			status: 'deleted',
+			file_count: 3,
+			total_size_bytes: 123_456,
+			chunk_count: 2,
+			message_ids: [],
+			uploader: 'someone#0001'
+		};
+		await harness.transport.postCard(harness.settings.archiveChannelId, {
+			content: legacyCardContent(metadata),
+			embeds: [{ title: '📦 Archive #020324-31', footer: { text: 'Lot 31 • Uploader: someone#0001' } }]
+		});
+		const index = harness.reopenIndex();
+		const result = await rebuildIndex({ ...harness.context, index }, {}, harness.jobRun());
+		expect(result.archives.find((archive) => archive.archiveId === '#020324-31')).toMatchObject({
+			depth: 'skeleton',
+			status: 'deleted',
+			files: 3,
+			chunks: 2
+		});
+		expect(index.archives.get(31)).toMatchObject({ id: '#020324-31', status: 'deleted', storedBytes: 123_456, originalBytes: 0, chunkCount: 2 });
+		index.close();
 	});
 
 	it('GIVEN archives made by the upload job WHEN the SQLite file is deleted and the index rebuilt THEN their rows, chunks, hashes and entries come back', async () => {
