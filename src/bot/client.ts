@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { ApplicationCommandRegistries, container, LogLevel, SapphireClient } from '@sapphire/framework';
 import { GatewayIntentBits } from 'discord.js';
-import { importHistoryLogFile } from '../archive/legacy-log.js';
+import { importHistoryLogFile } from '../archive/legacy-log-import.js';
 import { ArchiveService } from '../archive/service.js';
 import type { AppConfig } from '../config.js';
 import type { AccessPolicy } from './lib/access.js';

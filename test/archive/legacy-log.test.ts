@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { importHistoryLog, MAX_ENTRY_LIST, parseHistoryLog, quoteLongIntegers } from '../../src/archive/legacy-log.js';
+import { MAX_ENTRY_LIST, parseHistoryLog, quoteLongIntegers } from '../../src/archive/legacy-log.js';
+import { importHistoryLog } from '../../src/archive/legacy-log-import.js';
 import { isArchiveError } from '../../src/archive/errors.js';
 import { openIndex, type HistoryIndex } from '../../src/db/index.js';
 import { newArchive, tempFolder } from '../db/index-fixture.js';

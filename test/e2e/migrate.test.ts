@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importHistoryLog, parseHistoryLog } from '../../src/archive/legacy-log.js';
+import { parseHistoryLog } from '../../src/archive/legacy-log.js';
+import { importHistoryLog } from '../../src/archive/legacy-log-import.js';
 import { openIndex } from '../../src/db/index.js';
 import { pythonJson, threadlessEntry } from '../archive/support/history-log.js';
 import { type BotProcess, ensureBuilt, startWorld, type World } from './support.js';

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { fetchHistoryLogBackup, historyLogError, importHistoryLog, MAX_HISTORY_LOG_BYTES, parseHistoryLog } from '../../archive/legacy-log.js';
+import { historyLogError, MAX_HISTORY_LOG_BYTES, parseHistoryLog } from '../../archive/legacy-log.js';
+import { fetchHistoryLogBackup, importHistoryLog } from '../../archive/legacy-log-import.js';
 import { openIndex } from '../../db/index.js';
 import { DiscordTransport } from '../../discord/index.js';
 import { type CliInvocation, runCommand } from '../invocation.js';
