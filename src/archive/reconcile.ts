@@ -96,6 +96,20 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 	}
 	const keep = new Set<string>();
 	const toDelete = new Set<string>();
+	/** Records the copy found on Discord as the chunk's stored message, and keeps it. */
+	const adopt = (row: (typeof rows)[number], copy: ThreadChunk) => {
+		ctx.index.chunks.markStored(lot, {
+			kind: row.kind,
+			index: row.index,
+			messageId: copy.messageId,
+			attachmentId: copy.attachmentId,
+			filename: copy.filename,
+			storedSize: copy.size,
+			sha256: row.sha256!
+		});
+		keep.add(copy.messageId);
+		adopted.push(label(row.kind, row.index));
+	};
 	for (const row of rows) {
 		const candidates = found.filter((chunk) => chunk.kind === row.kind && chunk.index === row.index);
 		if (row.state === ChunkState.Stored || row.state === ChunkState.Bad) {
@@ -112,35 +126,13 @@ export async function reconcileThread(ctx: ArchiveContext, archive: Archive, sig
 			const others = candidates.filter((chunk) => chunk.messageId !== row.messageId);
 			const copy = await adoptable(ctx, threadId, row, others, signal);
 			ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
-			if (copy) {
-				ctx.index.chunks.markStored(lot, {
-					kind: row.kind,
-					index: row.index,
-					messageId: copy.messageId,
-					attachmentId: copy.attachmentId,
-					filename: copy.filename,
-					storedSize: copy.size,
-					sha256: row.sha256!
-				});
-				keep.add(copy.messageId);
-				adopted.push(label(row.kind, row.index));
-			} else if (row.state === ChunkState.Stored) vanished.push(label(row.kind, row.index));
+			if (copy) adopt(row, copy);
+			else if (row.state === ChunkState.Stored) vanished.push(label(row.kind, row.index));
 			continue;
 		}
 		const landed = await adoptable(ctx, threadId, row, candidates, signal);
-		if (landed) {
-			ctx.index.chunks.markStored(lot, {
-				kind: row.kind,
-				index: row.index,
-				messageId: landed.messageId,
-				attachmentId: landed.attachmentId,
-				filename: landed.filename,
-				storedSize: landed.size,
-				sha256: row.sha256!
-			});
-			keep.add(landed.messageId);
-			adopted.push(label(row.kind, row.index));
-		} else if (row.state === ChunkState.InFlight) {
+		if (landed) adopt(row, landed);
+		else if (row.state === ChunkState.InFlight) {
 			ctx.index.chunks.markState(lot, [row], ChunkState.Pending);
 			neverLanded.push(label(row.kind, row.index));
 		}
