@@ -126,12 +126,12 @@ function snowflake(value: unknown): string | null {
 	return typeof value === 'string' && /^\d{17,20}$/.test(value) ? value : null;
 }
 
-/** `YYYY-MM-DD HH:MM:SS` as the original wrote it (local time). */
-function localTimestamp(value: unknown): Date | null {
+/** `YYYY-MM-DD HH:MM:SS` as the original wrote it (local time); null for anything else, or a day no calendar has. */
+export function localTimestamp(value: unknown): Date | null {
 	if (typeof value !== 'string') return null;
 	const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/.exec(value.trim());
 	if (match === null) return null;
 	const [, year, month, day, hour, minute, second] = match.map(Number) as [number, number, number, number, number, number, number];
 	const date = new Date(year, month - 1, day, hour, minute, second);
-	return Number.isNaN(date.getTime()) ? null : date;
+	return Number.isNaN(date.getTime()) || date.getMonth() !== month - 1 || date.getDate() !== day ? null : date;
 }

@@ -1,6 +1,7 @@
 import { parseLegacyArchiveId } from '../core/index.js';
 import { formatArchiveId } from '../db/index.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
+import { localTimestamp } from './legacy-card.js';
 
 /**
  * The original Python tool's history log (`discord-drive-history.json`, our reading of its public `bot_server.py`): a
@@ -255,16 +256,6 @@ function isPlainName(name: string): boolean {
 		// eslint-disable-next-line no-control-regex
 		!/[\u0000-\u001f\u007f]/.test(name)
 	);
-}
-
-/** `YYYY-MM-DD HH:MM:SS` as the original wrote it (local time). */
-function localTimestamp(value: unknown): Date | null {
-	if (typeof value !== 'string') return null;
-	const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/.exec(value.trim());
-	if (match === null) return null;
-	const [, year, month, day, hour, minute, second] = match.map(Number) as [number, number, number, number, number, number, number];
-	const date = new Date(year, month - 1, day, hour, minute, second);
-	return Number.isNaN(date.getTime()) || date.getMonth() !== month - 1 || date.getDate() !== day ? null : date;
 }
 
 /**
