@@ -1,13 +1,5 @@
-import { ArchiveKeyCache, chunksSpanned, CoreError, CoreErrorCode, isCoreError, type Manifest, parseStagedName } from '../core/index.js';
-import {
-	type ArchiveContent,
-	type ArchiveEntryInput,
-	ArchiveFormat,
-	ArchiveStatus,
-	ChunkKind,
-	ChunkState,
-	type RecordedChunkInput
-} from '../db/index.js';
+import { ArchiveKeyCache, CoreError, CoreErrorCode, isCoreError, type Manifest, parseStagedName } from '../core/index.js';
+import { type ArchiveContent, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, type RecordedChunkInput } from '../db/index.js';
 import { isTransportError, type LiveMessage } from '../discord/index.js';
 import type { CardRecord } from './card-record.js';
 import type { ArchiveContext } from './context.js';
@@ -158,7 +150,7 @@ export async function readOurArchive(
 		...(status === ArchiveStatus.Complete
 			? {}
 			: { errorCode: CoreErrorCode.MissingChunk, errorMessage: `${manifest.chunks.length - present} chunk(s) are missing from the thread.` }),
-		entries: entryRows(manifest),
+		entries: manifest.entries.map((entry) => archiveEntryInput(entry, manifest.chunkSize)),
 		chunks
 	};
 	return {
@@ -348,25 +340,6 @@ function dataChunkRows(manifest: Manifest, listed: readonly ThreadAttachment[]):
 			plainSize: record.plainSize,
 			plainSha256: record.plainSha256,
 			compressed: record.compressed
-		};
-	});
-}
-
-/** The entries of a manifest as the index records them (with the data chunks each file spans). */
-function entryRows(manifest: Manifest): ArchiveEntryInput[] {
-	return manifest.entries.map((entry): ArchiveEntryInput => {
-		const span = entry.type === 'file' && entry.size > 0 ? chunksSpanned(manifest.chunkSize, entry.offset!, entry.size) : [];
-		return {
-			path: entry.path,
-			type: entry.type,
-			size: entry.size,
-			mode: entry.mode,
-			mtimeMs: entry.mtimeMs,
-			sha256: entry.sha256 ?? null,
-			offset: entry.offset ?? null,
-			firstChunk: span[0] ?? null,
-			lastChunk: span.at(-1) ?? null,
-			target: entry.target ?? null
 		};
 	});
 }

@@ -5,20 +5,18 @@ import {
 	type ArchiveKey,
 	type ArchivePlan,
 	assertPassphrase,
-	chunksSpanned,
 	CoreError,
 	CoreErrorCode,
 	deriveArchiveKey,
 	isInside,
 	newArchiveUid,
-	type PlanEntry,
 	planArchive,
 	type SkippedSource,
 	sliceArchive,
 	type SliceReadPlan,
 	walk
 } from '../core/index.js';
-import { type Archive, type ArchiveEntryInput, ArchiveStatus, ChunkKind, ChunkState, IndexError, IndexErrorCode } from '../db/index.js';
+import { type Archive, archiveEntryInput, ArchiveStatus, ChunkKind, ChunkState, IndexError, IndexErrorCode } from '../db/index.js';
 import { type OutgoingFile } from '../discord/index.js';
 import { MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
@@ -181,7 +179,7 @@ export async function planUpload(ctx: ArchiveContext, request: UploadRequest, si
 	});
 	try {
 		const planned = ctx.index.archives.recordPlan(archive.lot, {
-			entries: plan.entries.map((entry) => toEntryInput(entry, plan.chunkSize)),
+			entries: plan.entries.map((entry) => archiveEntryInput(entry, plan.chunkSize)),
 			chunks: Array.from({ length: plan.chunkCount }, (_, index) => ({
 				index,
 				plainSize: Math.min(plan.chunkSize, plan.totalBytes - index * plan.chunkSize)
@@ -217,21 +215,6 @@ function assertNotUploading(ctx: ArchiveContext, source: string): void {
 			{ lot: archive.lot, ...(job === undefined ? {} : { jobId: job.id }) }
 		);
 	}
-}
-
-function toEntryInput(entry: PlanEntry, chunkSize: number): ArchiveEntryInput {
-	const span = entry.type === 'file' ? chunksSpanned(chunkSize, entry.offset ?? 0, entry.size) : [];
-	return {
-		path: entry.path,
-		type: entry.type,
-		size: entry.size,
-		mode: entry.mode,
-		mtimeMs: entry.mtimeMs,
-		offset: entry.type === 'file' ? (entry.offset ?? null) : null,
-		firstChunk: span[0] ?? null,
-		lastChunk: span.at(-1) ?? null,
-		target: entry.target ?? null
-	};
 }
 
 /**

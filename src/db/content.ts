@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { assertSafeRelativePath } from '../core/paths.js';
+import { chunksSpanned } from '../core/plan.js';
 import { cached, type IndexDatabase } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { chunks, entries } from './schema.js';
@@ -26,6 +27,39 @@ export interface ArchiveEntryInput {
 	readonly firstChunk?: number | null;
 	readonly lastChunk?: number | null;
 	readonly target?: string | null;
+}
+
+/**
+ * A format 1 archive entry (of a plan or of a manifest) as the index records it, with the data chunks its bytes span.
+ * The one mapping the upload and the rebuild share, so that a rebuilt index equals the uploaded one.
+ */
+export function archiveEntryInput(
+	entry: {
+		readonly path: string;
+		readonly type: EntryType;
+		readonly size: number;
+		readonly mode: number;
+		readonly mtimeMs: number;
+		readonly offset?: number;
+		readonly sha256?: string;
+		readonly target?: string;
+	},
+	chunkSize: number
+): ArchiveEntryInput {
+	const file = entry.type === EntryType.File;
+	const span = file ? chunksSpanned(chunkSize, entry.offset ?? 0, entry.size) : [];
+	return {
+		path: entry.path,
+		type: entry.type,
+		size: entry.size,
+		mode: entry.mode,
+		mtimeMs: entry.mtimeMs,
+		sha256: entry.sha256 ?? null,
+		offset: file ? (entry.offset ?? null) : null,
+		firstChunk: span[0] ?? null,
+		lastChunk: span.at(-1) ?? null,
+		target: entry.target ?? null
+	};
 }
 
 /** A data chunk of the plan, before it is sealed. */

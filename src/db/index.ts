@@ -32,6 +32,7 @@ export type {
 	StoredChunk
 } from './chunks.js';
 export type { ArchiveEntryInput, PlannedChunkInput, RecordedChunkInput } from './content.js';
+export { archiveEntryInput } from './content.js';
 export type { EntryHit, EntryIndex, EntryListOptions, EntryRecord, EntrySearchOptions, EntrySearchPage } from './entries.js';
 export { IndexError, IndexErrorCode, isIndexError, type IndexErrorDetails } from './errors.js';
 export {
