@@ -166,11 +166,8 @@ export class ArchiveService {
 	public download(request: DownloadRequest & { readonly requestedBy?: string | null }): JobHandle<DownloadResult> {
 		const archive = this.context.index.archives.require(request.archive);
 		assertDownloadable(this.context, archive, request.paths);
-		const requestedBy = request.requestedBy ?? null;
-		return this.runner.run({ kind: JobKind.Download, lot: archive.lot, archiveId: archive.id, requestedBy }, (run) =>
-			this.#onCard(archive.lot, 'downloading', requestedBy, run, JobKind.Download, (shown) =>
-				downloadArchive(this.context, { ...request, archive: String(archive.lot) }, shown)
-			)
+		return this.#cardJob(archive, JobKind.Download, request.requestedBy ?? null, (shown) =>
+			downloadArchive(this.context, { ...request, archive: String(archive.lot) }, shown)
 		);
 	}
 
@@ -185,11 +182,8 @@ export class ArchiveService {
 		const archive = this.context.index.archives.require(request.archive);
 		// A cleaned-up archive (or one never posted) has nothing to verify: refused before its card is touched.
 		threadRefOf(archive);
-		const requestedBy = request.requestedBy ?? null;
-		return this.runner.run({ kind: JobKind.Verify, lot: archive.lot, archiveId: archive.id, requestedBy }, (run) =>
-			this.#onCard(archive.lot, 'verifying', requestedBy, run, JobKind.Verify, (shown) =>
-				verifyArchive(this.context, { ...request, archive: String(archive.lot) }, shown)
-			)
+		return this.#cardJob(archive, JobKind.Verify, request.requestedBy ?? null, (shown) =>
+			verifyArchive(this.context, { ...request, archive: String(archive.lot) }, shown)
 		);
 	}
 
@@ -313,6 +307,19 @@ export class ArchiveService {
 		await this.#backupTrigger?.close({ onlyIfDue: this.#shortLived });
 		await this.runner.shutdown();
 	}
+	/** Starts a download or verify job of an archive, shown on its card (see {@link #onCard}). */
+	#cardJob<R>(
+		archive: Archive,
+		kind: typeof JobKind.Download | typeof JobKind.Verify,
+		requestedBy: string | null,
+		work: (run: JobRun) => Promise<R>
+	): JobHandle<R> {
+		const status = kind === JobKind.Download ? 'downloading' : 'verifying';
+		return this.runner.run({ kind, lot: archive.lot, archiveId: archive.id, requestedBy }, (run) =>
+			this.#onCard(archive.lot, status, requestedBy, run, kind, work)
+		);
+	}
+
 	/**
 	 * Runs a download or verify job with its card showing it: the transient status with the job's progress (at most one
 	 * edit per interval) and a Cancel button while it runs, then the archive's own status with a `Last activity` line

@@ -171,22 +171,8 @@ export class EntryIndex {
 			sql`entries_fts match ${match}`,
 			...(options.before === undefined ? [] : [sql`f.rowid < ${options.before}`]),
 			...shortTerms.map((term) => sql`e.name like ${containsPattern(term)} escape '\\'`),
-			...(options.statuses === undefined
-				? []
-				: [
-						sql`a.status in ${sql`(${sql.join(
-							options.statuses.map((status) => sql`${status}`),
-							sql`, `
-						)})`}`
-					]),
-			...(options.lots === undefined
-				? []
-				: [
-						sql`e.archive_lot in ${sql`(${sql.join(
-							options.lots.map((lot) => sql`${lot}`),
-							sql`, `
-						)})`}`
-					])
+			...(options.statuses === undefined ? [] : [sql`a.status in ${valueList(options.statuses)}`]),
+			...(options.lots === undefined ? [] : [sql`e.archive_lot in ${valueList(options.lots)}`])
 		];
 		return guard(this.#context, () => {
 			// CROSS JOIN keeps the FTS table as the outer loop: it yields rowids newest first and the LIMIT stops
@@ -283,3 +269,11 @@ function buildStoredFileHashSet(db: IndexDatabase) {
 
 const fileHashSets = new WeakMap<IndexDatabase, ReturnType<typeof buildFileHashSet>>();
 const storedFileHashSets = new WeakMap<IndexDatabase, ReturnType<typeof buildStoredFileHashSet>>();
+
+/** `(v1, v2, …)` with each value bound as a parameter, for `in`. */
+function valueList(values: readonly (string | number)[]): SQL {
+	return sql`(${sql.join(
+		values.map((value) => sql`${value}`),
+		sql`, `
+	)})`;
+}
