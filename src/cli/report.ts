@@ -80,6 +80,15 @@ export class Reporter {
 		else this.io.stderr.write(`warning: ${message}\n`);
 	}
 
+	/** One warning per source entry the walk passed over (sockets, unsafe names, …). */
+	public warnSkipped(skipped: readonly { readonly path: string; readonly reason: string; readonly detail?: string }[]): void {
+		for (const entry of skipped)
+			this.warn(`skipped ${entry.path}: ${entry.reason}${entry.detail ? ` (${entry.detail})` : ''}`, {
+				path: entry.path,
+				reason: entry.reason
+			});
+	}
+
 	/** The final result of a successful command. */
 	public result(data: Record<string, unknown>, lines: readonly string[]): void {
 		this.stopBar();

@@ -85,11 +85,7 @@ export function register(program: Command, context: CliInvocation): void {
 						signal: io.signal,
 						onProgress: reporter.progress
 					});
-					for (const skipped of sliced.skipped)
-						reporter.warn(`skipped ${skipped.path}: ${skipped.reason}${skipped.detail ? ` (${skipped.detail})` : ''}`, {
-							path: skipped.path,
-							reason: skipped.reason
-						});
+					reporter.warnSkipped(sliced.skipped);
 					const totals = sliced.manifest.totals;
 					reporter.result(
 						{
@@ -134,11 +130,7 @@ export function register(program: Command, context: CliInvocation): void {
 					signal: io.signal,
 					onProgress: reporter.progress
 				});
-				for (const skipped of staged.skipped)
-					reporter.warn(`skipped ${skipped.path}: ${skipped.reason}${skipped.detail ? ` (${skipped.detail})` : ''}`, {
-						path: skipped.path,
-						reason: skipped.reason
-					});
+				reporter.warnSkipped(staged.skipped);
 				const { totals } = staged.manifest;
 				reporter.result(
 					{

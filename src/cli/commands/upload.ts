@@ -31,11 +31,7 @@ export function register(program: Command, context: CliInvocation): void {
 						run.io.stdout.write(`${JSON.stringify({ type: 'started', archiveId: archive.id, lot: archive.lot, jobId: handle.jobId })}\n`);
 					else run.io.stderr.write(`Uploading ${archive.id} (job ${handle.jobId}). If it stops, run: dos resume ${archive.id}\n`);
 					const result = await followJob(cli, run, handle);
-					for (const skipped of result.skipped)
-						run.reporter.warn(`skipped ${skipped.path}: ${skipped.reason}${skipped.detail ? ` (${skipped.detail})` : ''}`, {
-							path: skipped.path,
-							reason: skipped.reason
-						});
+					run.reporter.warnSkipped(result.skipped);
 					run.reporter.result({ ...result }, [
 						`Uploaded ${result.archiveId}: ${formatBytes(result.originalBytes)} in ${plural(result.chunks, 'chunk')} (${formatBytes(result.storedBytes)} stored) and ${plural(result.manifestParts, 'manifest part')}.`,
 						`Thread ${result.threadId}, card ${result.cardMessageId}.`
