@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveIdIn, ensureBuilt, startWorld, type World } from '../e2e/support.js';
+import { describe, expect, it } from 'vitest';
+import { archiveIdIn, useWorld, type World } from '../e2e/support.js';
 
 /**
  * `/archive` options that name an archive by what a person remembers (its label, a file in it), and the paths inside
@@ -12,10 +12,8 @@ describe('archives found by name in /archive', () => {
 	let reports: string;
 	let minutes: string;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		await world.startBot();
+	useWorld({}, async (ready) => {
+		({ world } = ready);
 		await mkdir(path.join(world.uploadRoot, 'reports/2025/q3'), { recursive: true });
 		await mkdir(path.join(world.uploadRoot, 'minutes'), { recursive: true });
 		await writeFile(path.join(world.uploadRoot, 'reports/2025/q3/summary.txt'), 'numbers\n');
@@ -34,10 +32,6 @@ describe('archives found by name in /archive', () => {
 		};
 		reports = await upload('reports', 'Team reports');
 		minutes = await upload('minutes');
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
 	});
 
 	it('GIVEN a label or a file name typed into id and Enter pressed WHEN it fits one archive THEN that archive is downloaded', async () => {

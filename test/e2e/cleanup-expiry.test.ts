@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Archive, openIndex } from '../../src/db/index.js';
 import type { InteractionView } from '../../src/emulator/index.js';
-import { archiveIdIn, builtBot, buttonIds, delay, ensureBuilt, patterned, startWorld, type World } from './support.js';
+import { archiveIdIn, builtBot, buttonIds, delay, patterned, useWorld, type World } from './support.js';
 
 /** The window the bot is started with: short, so the test waits past it instead of a minute. */
 const WINDOW_SECONDS = 1;
@@ -21,19 +21,13 @@ describe('an expired cleanup question, end to end', () => {
 	let archiveId: string;
 	let uid: string;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		await world.startBot({ DOS_CLEANUP_CONFIRM_SECONDS: String(WINDOW_SECONDS) });
+	useWorld({ botEnv: { DOS_CLEANUP_CONFIRM_SECONDS: String(WINDOW_SECONDS) } }, async (ready) => {
+		({ world } = ready);
 		await mkdir(path.join(world.uploadRoot, 'keep-me/inner'), { recursive: true });
 		await writeFile(path.join(world.uploadRoot, 'keep-me/inner/data.bin'), patterned(100_000, 5));
 		const view = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'upload', options: { source: 'keep-me' } });
 		archiveId = archiveIdIn(view.reply?.content);
 		uid = (await world.control.waitForCard(world.archiveChannelId, archiveId, (record) => record.status === 'complete')).record.uid;
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
 	});
 
 	function indexed(): Archive {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ArchiveStatus, openIndex } from '../../src/db/index.js';
 import { treeDigest } from '../support/tree.js';
-import { type BotProcess, BOT_TOKEN, USER_KEY, archiveIdIn, buttonIds, ensureBuilt, patterned, startWorld, type World } from './support.js';
+import { type BotProcess, BOT_TOKEN, USER_KEY, archiveIdIn, buttonIds, patterned, useWorld, type World } from './support.js';
 
 /**
  * `/archive` as people use it: the bot as its own process against the emulator, driven only through the control API.
@@ -15,18 +15,12 @@ describe('/archive end to end', () => {
 	let archiveId: string;
 	let uid: string;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		bot = await world.startBot();
+	useWorld({}, async (ready) => {
+		({ world, bot } = ready);
 		await mkdir(path.join(world.uploadRoot, 'photos/2024/summer'), { recursive: true });
 		await mkdir(path.join(world.uploadRoot, 'papers'), { recursive: true });
 		await writeFile(path.join(world.uploadRoot, 'photos/2024/summer/beach.raw'), patterned(200_000, 3));
 		await writeFile(path.join(world.uploadRoot, 'photos/2024/notes-ünïcode.txt'), 'hello\n');
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
 	});
 
 	/** Clicks a button on an ephemeral message; false when the emulator refuses such clicks (it models none yet). */

@@ -1,8 +1,8 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DiscordTransport } from '../../src/discord/index.js';
-import { type BotProcess, archiveIdIn, BOT_TOKEN, buttonIds, ensureBuilt, patterned, startWorld, type World } from './support.js';
+import { type BotProcess, archiveIdIn, BOT_TOKEN, buttonIds, patterned, useWorld, type World } from './support.js';
 
 /**
  * Downloads as people meet them: watched and cancelled from the card, refused at once when they cannot work, and
@@ -13,10 +13,8 @@ describe('downloads through the bot, end to end', () => {
 	let bot: BotProcess;
 	let archiveId: string;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld({ limits: { channelMessagesPerWindow: 1000 } });
-		bot = await world.startBot();
+	useWorld({ limits: { channelMessagesPerWindow: 1000 } }, async (ready) => {
+		({ world, bot } = ready);
 		await mkdir(path.join(world.uploadRoot, 'docs', 'inner'), { recursive: true });
 		for (let file = 0; file < 8; file++)
 			await writeFile(path.join(world.uploadRoot, 'docs', 'inner', `part-${file}.bin`), patterned(65_536, file + 3));
@@ -24,10 +22,6 @@ describe('downloads through the bot, end to end', () => {
 		const started = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'upload', options: { source: 'docs' } });
 		archiveId = archiveIdIn(started.reply?.content);
 		await world.control.waitForCard(world.archiveChannelId, archiveId, (record) => record.status === 'complete', 120_000);
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
 	});
 
 	function embedOf(message: { embeds: unknown[] }): string {

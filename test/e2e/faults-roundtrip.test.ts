@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { treeDigest } from '../support/tree.js';
 import type { InteractionRequest } from '../../src/emulator/index.js';
-import { type BotProcess, archiveIdIn, delay, ensureBuilt, patterned, startWorld, type World } from './support.js';
+import { type BotProcess, archiveIdIn, delay, patterned, useWorld, type World } from './support.js';
 
 /**
  * A new user's first round trip on a flaky Discord: on every REST route — interaction callbacks and webhooks
@@ -19,10 +19,8 @@ describe('a round trip through the bot under a flaky Discord', () => {
 	let world: World;
 	let bot: BotProcess;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		bot = await world.startBot();
+	useWorld({}, async (ready) => {
+		({ world, bot } = ready);
 		for (const seed of SEEDS) {
 			const folder = path.join(world.uploadRoot, `flaky-${seed}`);
 			await mkdir(path.join(folder, 'inner'), { recursive: true });
@@ -30,11 +28,10 @@ describe('a round trip through the bot under a flaky Discord', () => {
 			await writeFile(path.join(folder, 'readme.txt'), `folder ${seed}\n`);
 		}
 		world.emulator.resetStats();
-	}, 300_000);
+	});
 
-	afterAll(async () => {
+	afterAll(() => {
 		world?.emulator.faults.reset();
-		await world?.close();
 	});
 
 	/** Waits until some answer of an interaction (the reply or a follow-up) satisfies `done`. */

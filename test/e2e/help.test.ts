@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBCOMMAND_HELP } from '../../src/bot/lib/help.js';
 import { WELCOME_MARKER } from '../../src/bot/lib/welcome.js';
-import { BOT_TOKEN, type BotProcess, USER_KEY, delay, ensureBuilt, startWorld, type World } from './support.js';
+import { BOT_TOKEN, type BotProcess, USER_KEY, delay, startWorld, type World, useWorld, ensureBuilt } from './support.js';
 
 /**
  * `/archive help` and the welcome message, with the bot as its own process against the emulator.
@@ -11,14 +11,8 @@ describe('/archive help and the welcome message end to end', () => {
 	let world: World;
 	let bot: BotProcess;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		bot = await world.startBot();
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
+	useWorld({}, (ready) => {
+		({ world, bot } = ready);
 	});
 
 	/** The log line of the start-up welcome check, once it has run. */

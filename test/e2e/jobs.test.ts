@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { treeDigest } from '../support/tree.js';
 import { openIndex } from '../../src/db/index.js';
-import { type BotProcess, archiveIdIn, buttonIds, delay, ensureBuilt, startWorld, type World } from './support.js';
+import { type BotProcess, archiveIdIn, buttonIds, delay, useWorld, type World } from './support.js';
 
 /** Incompressible bytes (so each 64 KiB chunk really is one), deterministic per seed. */
 function noise(size: number, seed: number): Buffer {
@@ -24,10 +24,8 @@ describe('archive jobs through the bot, end to end', () => {
 	let world: World;
 	let bot: BotProcess;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		bot = await world.startBot();
+	useWorld({}, async (ready) => {
+		({ world, bot } = ready);
 		for (const [name, chunks, seed] of [
 			['crash', 10, 1],
 			['graceful', 14, 2],
@@ -37,10 +35,6 @@ describe('archive jobs through the bot, end to end', () => {
 			await writeFile(path.join(world.uploadRoot, name, 'inner/data.bin'), noise(chunks * 65_536 - 1_000, seed));
 			await writeFile(path.join(world.uploadRoot, name, 'readme.txt'), `folder ${name}\n`);
 		}
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
 	});
 
 	async function upload(folder: string): Promise<string> {

@@ -1,9 +1,9 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { treeDigest } from '../support/tree.js';
 import type { InteractionView } from '../../src/emulator/index.js';
-import { archiveIdIn, buttonIds, ensureBuilt, exists, patterned, startWorld, type World } from './support.js';
+import { archiveIdIn, buttonIds, exists, patterned, useWorld, type World } from './support.js';
 
 /** The folders archived, each a few 64 KiB chunks: nested folders, an empty file, text and binary. */
 const folders = {
@@ -20,10 +20,8 @@ describe('/archive download of a lot range, end to end', () => {
 	let world: World;
 	const ids: Record<keyof typeof folders, string> = { alpha: '', bravo: '', charlie: '' };
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		await world.startBot();
+	useWorld({}, async (ready) => {
+		({ world } = ready);
 		for (const [folder, files] of Object.entries(folders)) {
 			for (const [name, content] of Object.entries(files)) {
 				const file = path.join(world.uploadRoot, folder, name);
@@ -37,10 +35,6 @@ describe('/archive download of a lot range, end to end', () => {
 			ids[folder] = archiveIdIn(view.reply?.content);
 			await world.control.waitForCard(world.archiveChannelId, ids[folder], (record) => record.status === 'complete');
 		}
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
 	});
 
 	/** Runs `/archive download` and waits for its final answer (a range edits it as each archive ends). */

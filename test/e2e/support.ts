@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { builtBot, builtCli, builtIsFresh, repoRoot } from '../support/build.js';
 import { CardControlClient } from '../../src/cli/commands/demo.js';
 import { type Emulator, type EmulatorLimits, startEmulator } from '../../src/emulator/index.js';
@@ -177,4 +178,33 @@ export function buttonIds(message: { components: unknown[] }): string[] {
 	};
 	walk(message.components);
 	return ids;
+}
+
+/** A world with its bot running. */
+export interface StartedWorld {
+	readonly world: World;
+	readonly bot: BotProcess;
+}
+
+/**
+ * The hooks of a describe block that runs against one world: before its tests the emulator and the bot (with
+ * `botEnv`) start and `setup` runs (the block keeps what it needs of `started`); after them the world closes.
+ */
+export function useWorld(
+	options: { limits?: Partial<EmulatorLimits>; env?: Record<string, string>; botEnv?: Record<string, string> },
+	setup: (started: StartedWorld) => Promise<void> | void
+): void {
+	let world: World | undefined;
+	beforeAll(async () => {
+		await ensureBuilt();
+		world = await startWorld({
+			...(options.limits ? { limits: options.limits } : {}),
+			...(options.env ? { env: options.env } : {})
+		});
+		const bot = await world.startBot(options.botEnv);
+		await setup({ world, bot });
+	}, 300_000);
+	afterAll(async () => {
+		await world?.close();
+	});
 }

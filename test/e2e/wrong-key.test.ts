@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { treeDigest } from '../support/tree.js';
-import { type BotProcess, archiveIdIn, buttonIds, delay, ensureBuilt, patterned, startWorld, type World } from './support.js';
+import { type BotProcess, archiveIdIn, buttonIds, delay, patterned, useWorld, type World } from './support.js';
 
 /**
  * A resume under another USER_KEY (a typo in .env, another machine) must not seal the missing chunks and the manifest
@@ -12,16 +12,10 @@ describe('resume with another USER_KEY, end to end', () => {
 	let world: World;
 	let bot: BotProcess;
 
-	beforeAll(async () => {
-		await ensureBuilt();
-		world = await startWorld();
-		bot = await world.startBot();
+	useWorld({}, async (ready) => {
+		({ world, bot } = ready);
 		await mkdir(path.join(world.uploadRoot, 'rekeyed'), { recursive: true });
 		for (let file = 0; file < 8; file++) await writeFile(path.join(world.uploadRoot, 'rekeyed', `part-${file}.bin`), patterned(65_536, file + 1));
-	}, 300_000);
-
-	afterAll(async () => {
-		await world?.close();
 	});
 
 	async function threadAttachments(threadId: string): Promise<number> {
