@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { sealBlob } from '../../src/core/repo/blob.js';
 import { createKeys, listSlots } from '../../src/core/repo/keys.js';
-import { PackWriter } from '../../src/core/repo/pack.js';
+import { PackBuilder } from '../../src/core/repo/pack.js';
 
 interface Run {
 	code: number;
@@ -100,7 +100,7 @@ describe('dos key and dos inspect <pack>', () => {
 	it('GIVEN a pack in the repository WHEN inspected THEN the trailer shows without a key and the blobs with USER_KEY', async () => {
 		const { unlockKeys } = await import('../../src/core/repo/keys.js');
 		const keys = await unlockKeys(await readFile(path.join(repo, 'keys')), 'third passphrase');
-		const writer = new PackWriter(keys.blobKeys());
+		const writer = new PackBuilder(keys.blobKeys());
 		const blob = await sealBlob(keys.blobKeys(), Buffer.from('hello pack '.repeat(1000)), 'zstd-3');
 		writer.add(blob);
 		const pack = writer.finish();
