@@ -9,7 +9,7 @@ import { type BlobKeys, createKeys, listSlots, type RepositoryKeys, unlockKeys }
 import { type ManifestV2, openManifestV2, sealManifestV2 } from './manifest.js';
 import { assertPackLimit, PACK_NAME_LENGTH, type PackEntry, packSize, readPackHeader, readPackTail, sealPackTail } from './pack.js';
 
-export { DEFAULT_PACK_SIZE, MIN_PACK_SIZE } from './pack.js';
+export { DEFAULT_PACK_SIZE, MAX_PACK_SIZE, MIN_PACK_SIZE } from './pack.js';
 
 /** Name of the keys file at the root of a local repository. */
 export const KEYS_FILE = 'keys';
