@@ -2,7 +2,8 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BLOB_OVERHEAD } from '../../../src/core/repo/blob.js';
+import { isCoreError } from '../../../src/core/errors.js';
+import { BLOB_OVERHEAD, openBlob, sealBlob } from '../../../src/core/repo/blob.js';
 import { Chunker } from '../../../src/core/repo/cdc.js';
 import {
 	createRepository,
@@ -16,7 +17,7 @@ import {
 	packPath,
 	PACKS_DIR
 } from '../../../src/core/repo/local.js';
-import { PACK_ENTRY_SIZE, packName, packSize } from '../../../src/core/repo/pack.js';
+import { blobBytes, PACK_ENTRY_SIZE, packName, packSize, readPackHeader } from '../../../src/core/repo/pack.js';
 import { makeTemp, removeTemp } from '../../support/tree.js';
 
 let work: string;
@@ -179,5 +180,37 @@ describe('format 2 pack writer', () => {
 		expect(() => new PackWriter(repo, MIN_PACK_SIZE - 1)).toThrow(/pack size/);
 		expect(() => new PackWriter(repo, limit, { openPacks: 0 })).toThrow(/at least one pack/);
 		expect(PACK_ENTRY_SIZE).toBe(45);
+	});
+
+	it("GIVEN packs the writer made WHEN any byte is changed or a blob is moved into another pack's slot THEN the blob it holds, or the header, is refused", async () => {
+		const repo = await fresh();
+		const writer = new PackWriter(repo, MIN_PACK_SIZE);
+		const plains = [Buffer.from('a text blob, compressible. '.repeat(40)), randomBytes(300), randomBytes(300), Buffer.from('x')];
+		const blobs = await Promise.all(plains.map((plain) => sealBlob(repo.keys, plain, 'gzip-6')));
+		// Two packs of the same repository: the first two blobs in one, the others in the other.
+		for (const blob of blobs.slice(0, 2)) await writer.add(blob, blob.stored);
+		await writer.finish();
+		for (const blob of blobs.slice(2)) await writer.add(blob, blob.stored);
+		await writer.finish();
+		expect(writer.written).toHaveLength(2);
+		const [first, second] = await Promise.all(writer.written.map((pack) => readFile(packPath(repo, pack))));
+		const openAll = async (pack: Buffer) => {
+			const header = readPackHeader(repo.keys, pack, pack.length);
+			return Promise.all(header.entries.map((entry) => openBlob(repo.keys, entry.id, blobBytes(pack, entry), entry.codec, entry.rawLength)));
+		};
+		expect((await openAll(first!)).map((plain) => plain.length)).toEqual([plains[0]!.length, 300]);
+		for (let at = 0; at < first!.length; at++) {
+			const forged = Buffer.from(first!);
+			forged[at]! ^= 0x01;
+			await expect(openAll(forged), `byte ${at}`).rejects.toSatisfy((error) => isCoreError(error));
+		}
+		// blob 2 (300 random bytes, stored raw like blob 1) put in blob 1's slot of the first pack.
+		const header = readPackHeader(repo.keys, first!, first!.length);
+		const slot = header.entries[1]!;
+		expect(blobs[2]!.stored.length).toBe(slot.storedLength);
+		const moved = Buffer.from(first!);
+		blobs[2]!.stored.copy(moved, slot.offset);
+		await expect(openAll(moved)).rejects.toSatisfy((error) => isCoreError(error, 'TAMPERED_CHUNK'));
+		expect(second!.length).toBeGreaterThan(0);
 	});
 });
