@@ -10,6 +10,7 @@ import {
 	DEFAULT_CHUNK_SIZE,
 	DEFAULT_GZIP_LEVEL,
 	DEFAULT_PACK_SIZE,
+	MAX_PACK_SIZE,
 	MIN_PACK_SIZE
 } from './core/index.js';
 
@@ -201,7 +202,7 @@ const envSchema = z.object({
 	DOS_COMPRESSION: optional(
 		z.string().regex(/^(none|gzip-[1-9]|zstd-([1-9]|1[0-9]))$/, 'must be none, gzip-1…gzip-9 or zstd-1…zstd-19 (default gzip-9)')
 	),
-	DOS_PACK_SIZE: optional(integer(MIN_PACK_SIZE, 1024 * 1024 * 1024)),
+	DOS_PACK_SIZE: optional(integer(MIN_PACK_SIZE, MAX_PACK_SIZE)),
 	DOS_DEDUP: optional(z.enum(['repository', 'archive'], { error: 'must be repository or archive (default repository)' })),
 	DOS_WORKERS: optional(integer(1, 256)),
 	DOS_UPLOAD_CONCURRENCY: optional(integer(1, 32)),

@@ -3,7 +3,7 @@ import { CoreError } from './errors.js';
 import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 import type { Codec } from './repo/codec.js';
-import { openRepoBlob, sealRepoBlob } from './repo/primitives.js';
+import { BLOB_ID_SIZE, openBlob, sealBlobWithId } from './repo/blob.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -20,9 +20,10 @@ export type CryptoTask =
 	| SealBlobsTask
 	| OpenBlobsTask;
 
-/** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`). */
+/** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`) with blob.ts. */
 export interface SealBlobsTask {
 	readonly op: 'sealBlobs';
+	/** The blob-seal subkey. */
 	readonly blobKey: Uint8Array;
 	readonly codec: Codec;
 	/** Blob ids, 32 bytes each, in order. */
@@ -31,17 +32,19 @@ export interface SealBlobsTask {
 	readonly plain: ArrayBuffer;
 }
 
-/** Format 2: authenticate, decrypt and inflate a batch of blobs (sealed one after another in `sealed`). */
+/** Format 2: authenticate, decrypt and inflate a batch of blobs (sealed one after another in `sealed`) with blob.ts. */
 export interface OpenBlobsTask {
 	readonly op: 'openBlobs';
+	/** The blob-seal subkey. */
 	readonly blobKey: Uint8Array;
+	/** The blob-id subkey (each plaintext's id is checked). */
 	readonly idKey: Uint8Array;
+	/** What the pack headers record of each blob (the id as hex). */
 	readonly records: readonly {
 		readonly id: string;
 		readonly storedLength: number;
 		readonly rawLength: number;
-		readonly codec: number;
-		readonly level: number;
+		readonly codec: Codec;
 	}[];
 	readonly sealed: ArrayBuffer;
 }
@@ -86,16 +89,16 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 			}
 			case 'sealBlobs': {
 				const sealed: Buffer[] = [];
-				const meta = { lengths: [] as number[], codecs: [] as number[], levels: [] as number[] };
+				const meta = { lengths: [] as number[], codecs: [] as Codec[] };
 				let at = 0;
 				for (const [index, length] of message.lengths.entries()) {
 					const plain = new Uint8Array(message.plain, at, length);
 					at += length;
-					const result = await sealRepoBlob(message.blobKey, message.ids.subarray(index * 32, index * 32 + 32), plain, message.codec);
-					sealed.push(result.sealed);
-					meta.lengths.push(result.sealed.length);
-					meta.codecs.push(result.codec);
-					meta.levels.push(result.level);
+					const id = message.ids.subarray(index * BLOB_ID_SIZE, (index + 1) * BLOB_ID_SIZE);
+					const blob = await sealBlobWithId(message.blobKey, id, plain, message.codec);
+					sealed.push(blob.stored);
+					meta.lengths.push(blob.stored.length);
+					meta.codecs.push(blob.codec);
 				}
 				return moveReply(Buffer.concat(sealed), meta);
 			}
@@ -107,9 +110,8 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 					const sealed = new Uint8Array(message.sealed, at, record.storedLength);
 					at += record.storedLength;
 					try {
-						plain.push(
-							await openRepoBlob({ blob: message.blobKey, id: message.idKey }, { ...record, id: Buffer.from(record.id, 'hex') }, sealed)
-						);
+						const keys = { blobSeal: message.blobKey, blobId: message.idKey };
+						plain.push(await openBlob(keys, Buffer.from(record.id, 'hex'), sealed, record.codec, record.rawLength));
 					} catch (error) {
 						failed.push({
 							index,

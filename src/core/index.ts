@@ -43,6 +43,7 @@ export {
 	listPacks,
 	loadBlobIndex,
 	type LocalRepository,
+	MAX_PACK_SIZE,
 	MIN_PACK_SIZE,
 	openRepository,
 	readManifest,

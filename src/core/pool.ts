@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import { abortedError } from './abort.js';
 import type { CryptoReply, CryptoTask, OpenBlobsTask, SealBlobsTask } from './crypto-worker.js';
 import { CoreError, CoreErrorCode } from './errors.js';
+import type { Codec } from './repo/codec.js';
 import type { OpenChunkTask, OpenedChunkData, SealChunkTask, SealedChunkData } from './sealing.js';
 
 /** Options of {@link createCryptoPool}. */
@@ -58,10 +59,7 @@ export interface CryptoPool {
 	 * Format 2: compresses and seals a batch of blobs in one task (a batch of small files costs one round trip).
 	 * `task.plain` is transferred. Returns the sealed blobs one after another, with their lengths and codecs.
 	 */
-	sealBlobs(
-		task: Omit<SealBlobsTask, 'op'>,
-		signal?: AbortSignal
-	): Promise<{ sealed: Buffer; lengths: number[]; codecs: number[]; levels: number[] }>;
+	sealBlobs(task: Omit<SealBlobsTask, 'op'>, signal?: AbortSignal): Promise<{ sealed: Buffer; lengths: number[]; codecs: Codec[] }>;
 	/**
 	 * Format 2: opens a batch of blobs in one task. `task.sealed` is transferred. Returns the plaintexts of the blobs
 	 * that opened, one after another, and the ones that did not (by index in `records`).
@@ -138,7 +136,7 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 		},
 		async sealBlobs(task, signal) {
 			const reply = unwrap(await run({ op: 'sealBlobs', ...task }, task.plain, signal));
-			const meta = reply.meta as { lengths: number[]; codecs: number[]; levels: number[] };
+			const meta = reply.meta as { lengths: number[]; codecs: Codec[] };
 			return { sealed: bytesOf(reply), ...meta };
 		},
 		async openBlobs(task, signal) {

@@ -98,6 +98,15 @@ describe('configuration', () => {
 		expect(parseConfig({ DOS_ATTACHMENT_LIMIT: '8000000', DOS_CHUNK_SIZE: '7000000' }).engine.packSize).toBe(8_000_000);
 	});
 
+	it('GIVEN a pack size a pack reader would refuse WHEN parsed THEN it is refused up front', () => {
+		// A reader bounds a pack to 500 MiB before reading its tail; one raw 4 MiB blob and its header must fit.
+		const big = { DOS_ATTACHMENT_LIMIT: String(1024 * 1024 * 1024) };
+		expect(parseConfig({ ...big, DOS_PACK_SIZE: String(500 * 1024 * 1024) }).engine.packSize).toBe(500 * 1024 * 1024);
+		expect(() => parseConfig({ ...big, DOS_PACK_SIZE: String(500 * 1024 * 1024 + 1) })).toThrow(/DOS_PACK_SIZE/);
+		expect(parseConfig({ DOS_PACK_SIZE: '4194466' }).engine.packSize).toBe(4_194_466);
+		expect(() => parseConfig({ DOS_PACK_SIZE: '4194465' })).toThrow(/DOS_PACK_SIZE/);
+	});
+
 	it('GIVEN a .env file WHEN loaded THEN it fills what the environment does not set, and never overrides it', async () => {
 		const dir = await mkdtemp(path.join(tmpdir(), 'dos-config-'));
 		try {

@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { sealBlob } from '../../src/core/repo/blob.js';
 import { createKeys, listSlots } from '../../src/core/repo/keys.js';
-import { PackWriter } from '../../src/core/repo/pack.js';
+import { PackBuilder } from '../../src/core/repo/pack.js';
 
 interface Run {
 	code: number;
@@ -100,7 +101,7 @@ describe('dos key and dos inspect <pack>', () => {
 	it('GIVEN a pack in the repository WHEN inspected THEN the trailer shows without a key and the blobs with USER_KEY', async () => {
 		const { unlockKeys } = await import('../../src/core/repo/keys.js');
 		const keys = await unlockKeys(await readFile(path.join(repo, 'keys')), 'third passphrase');
-		const writer = new PackWriter(keys.blobKeys());
+		const writer = new PackBuilder(keys.blobKeys());
 		const blob = await sealBlob(keys.blobKeys(), Buffer.from('hello pack '.repeat(1000)), 'zstd-3');
 		writer.add(blob);
 		const pack = writer.finish();
@@ -120,4 +121,64 @@ describe('dos key and dos inspect <pack>', () => {
 		await writeFile(file, forged);
 		expect((await dos(['inspect', file], { USER_KEY: 'third passphrase' }, work)).code).toBe(1);
 	});
+
+	it('GIVEN a tree sliced into a repository WHEN one of its packs is inspected THEN without a key its trailer, size, blob count and name are checked, with USER_KEY its blobs are listed, and a flipped header byte is TAMPERED_CHUNK', async () => {
+		const source = path.join(work, 'tree');
+		await mkdir(path.join(source, 'docs'), { recursive: true });
+		await writeFile(path.join(source, 'docs/a.txt'), 'a line of text that compresses\n'.repeat(20_000));
+		// Under the CDC minimum (256 KiB): one blob whatever the bytes.
+		await writeFile(path.join(source, 'b.bin'), randomBytes(200_000));
+		await writeFile(path.join(source, 'docs/c.txt'), 'small');
+		const env = { USER_KEY: 'slice passphrase' };
+		const sliced = await dos(['slice', source, '--out', path.join(work, 'sliced'), '--json'], env, work);
+		expect(sliced.stderr).toBe('');
+		expect(sliced.code).toBe(0);
+		const [name, ...others] = await readdir(path.join(work, 'sliced/packs'));
+		expect(others).toEqual([]);
+		const file = path.join(work, 'sliced/packs', name!);
+		const bytes = await readFile(file);
+
+		const keyless = await dos(['inspect', file, '--json'], {}, work);
+		expect(keyless.code).toBe(0);
+		expect(keyless.json).toMatchObject({ pack: { kind: 'pack', name, nameMatches: true, storedSize: bytes.length, blobs: 3 } });
+		expect((keyless.json!.pack as Record<string, unknown>).entries).toBeUndefined();
+		expect((await dos(['inspect', file], {}, work)).stdout).toMatch(/3 blobs[\s\S]*matches the SHA-256[\s\S]*set USER_KEY/);
+
+		const keyed = await dos(['inspect', file, '--json'], env, work);
+		expect(keyed.code).toBe(0);
+		const pack = keyed.json!.pack as {
+			blobAreaLength: number;
+			entries: { id: string; offset: number; storedLength: number; rawLength: number; codec: string }[];
+		};
+		expect(pack.entries).toHaveLength(3);
+		// The entries tile the blob area, and hold exactly the blobs the archive's manifest names.
+		let offset = 0;
+		for (const entry of [...pack.entries].sort((a, b) => a.offset - b.offset)) {
+			expect(entry.offset).toBe(offset);
+			offset += entry.storedLength;
+		}
+		expect(offset).toBe(pack.blobAreaLength);
+		expect(pack.entries.map((entry) => [entry.rawLength, entry.codec]).sort()).toEqual(
+			[
+				[5, 'none'],
+				[620_000, 'gzip-9'],
+				[200_000, 'none']
+			].sort()
+		);
+		const archive = (await readdir(path.join(work, 'sliced/archives')))[0]!;
+		const manifest = await dos(['inspect', path.join(work, 'sliced/archives', archive, 'manifest.0'), '--json'], env, work);
+		const named = (manifest.json!.manifest as { entries: { blobs?: string[] }[] }).entries.flatMap((entry) => entry.blobs ?? []);
+		expect(pack.entries.map((entry) => entry.id).sort()).toEqual(named.sort());
+
+		// One byte of the sealed header flipped: the name no longer matches, and the key refuses the header.
+		const forged = Buffer.from(bytes);
+		forged[pack.blobAreaLength + 20]! ^= 1;
+		await writeFile(file, forged);
+		const renamed = await dos(['inspect', file, '--json'], {}, work);
+		expect(renamed.code).toBe(0);
+		expect(renamed.json).toMatchObject({ pack: { nameMatches: false } });
+		const refused = await dos(['inspect', file], env, work);
+		expect(refused.code).toBe(1);
+		expect(refused.stdout + refused.stderr).toMatch(/does not authenticate[\s\S]*TAMPERED_CHUNK/);
+	}, 60_000);
 });

@@ -1,63 +1,93 @@
-import { readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { PACK_MAGIC, PACK_TRAILER_SIZE, packName, readPackHeader, readPackTrailer } from '../../core/repo/pack.js';
-import { unlockKeys } from '../../core/repo/keys.js';
+import { pipeline } from 'node:stream/promises';
+import { isRepository, openRepository } from '../../core/index.js';
+import {
+	PACK_ENTRY_SIZE,
+	PACK_HEADER_OVERHEAD,
+	PACK_MAGIC,
+	PACK_NAME_LENGTH,
+	PACK_TRAILER_SIZE,
+	readPackHeader,
+	readPackTrailer
+} from '../../core/repo/pack.js';
+import { readPackFileTail } from '../../core/repo/local.js';
 import type { CommandRun } from '../invocation.js';
 import { ExitCode } from '../failure.js';
-import { REPOSITORY_KEYS_FILE } from './key.js';
+import { plural } from '../report.js';
 
-/** Whether these bytes end in a format 2 pack trailer. */
-export function looksLikePack(bytes: Uint8Array): boolean {
-	return (
-		bytes.length >= PACK_TRAILER_SIZE &&
-		Buffer.from(bytes.subarray(bytes.length - PACK_TRAILER_SIZE))
-			.subarray(0, PACK_MAGIC.length)
-			.equals(PACK_MAGIC)
-	);
+/** Whether a file ends in a format 2 pack trailer (its last 16 bytes are read, nothing else). */
+export async function looksLikePack(file: string, size: number): Promise<boolean> {
+	if (size < PACK_TRAILER_SIZE) return false;
+	const handle = await open(file, 'r');
+	try {
+		const magic = Buffer.alloc(PACK_MAGIC.length);
+		const { bytesRead } = await handle.read(magic, 0, magic.length, size - PACK_TRAILER_SIZE);
+		return bytesRead === magic.length && magic.equals(PACK_MAGIC);
+	} finally {
+		await handle.close();
+	}
 }
 
 /** The repository folder a pack file lies in: the nearest of its parents (up to 3) that holds a keys file. */
 async function findRepository(file: string): Promise<string | undefined> {
 	let folder = path.dirname(path.resolve(file));
 	for (let depth = 0; depth < 3; depth++) {
-		const info = await stat(path.join(folder, REPOSITORY_KEYS_FILE)).catch(() => undefined);
-		if (info?.isFile()) return folder;
+		if (await isRepository(folder)) return folder;
 		folder = path.dirname(folder);
 	}
 	return undefined;
 }
 
+/** SHA-256 of a file, streamed (a pack may be hundreds of MiB). */
+async function sha256OfFile(file: string): Promise<string> {
+	const hash = createHash('sha256');
+	await pipeline(createReadStream(file), hash);
+	return hash.digest('hex');
+}
+
 /**
- * `dos inspect <pack>`: the trailer, and with USER_KEY (and the pack inside its repository folder) the authenticated
- * header: every blob's id, offset, lengths and codec.
+ * `dos inspect <pack>`: what can be checked without the key (the trailer and its bounds, the size, the blob count the
+ * header length implies, the name against the SHA-256 of the bytes), and with USER_KEY and the pack inside its
+ * repository folder, the authenticated header: every blob's id, offset, lengths and codec. Only the pack's tail is
+ * read for the header; the name check streams the file.
+ *
+ * @throws {CoreError} BAD_FORMAT / UNSUPPORTED_VERSION for a damaged trailer; with the key, TAMPERED_CHUNK when the
+ * header does not authenticate, MISPLACED_CHUNK for a pack of another repository, WRONG_KEY.
  */
-export async function inspectPack(run: CommandRun, file: string, bytes: Buffer, showAll: boolean): Promise<ExitCode> {
-	const { headerLength } = readPackTrailer(bytes, bytes.length);
-	const name = packName(bytes);
+export async function inspectPack(run: CommandRun, file: string, showAll: boolean): Promise<ExitCode> {
+	const { size, tail } = await readPackFileTail(file);
+	const { headerLength } = readPackTrailer(tail, size);
+	const name = (await sha256OfFile(file)).slice(0, PACK_NAME_LENGTH);
 	const summary = {
 		file,
 		kind: 'pack',
 		name,
-		nameMatches: path.basename(file).startsWith(name),
-		storedSize: bytes.length,
+		nameMatches: path.basename(file) === name,
+		storedSize: size,
 		headerLength,
-		blobAreaLength: bytes.length - headerLength - PACK_TRAILER_SIZE
+		blobAreaLength: size - headerLength - PACK_TRAILER_SIZE,
+		blobs: (headerLength - PACK_HEADER_OVERHEAD) / PACK_ENTRY_SIZE
 	};
 	const lines = [
-		`${path.basename(file)}: format 2 pack, ${bytes.length} B (blob area ${summary.blobAreaLength} B, sealed header ${headerLength} B)`,
-		`  name ${name}${summary.nameMatches ? '' : ' (the file name differs: renamed or damaged)'}`
+		`${path.basename(file)}: format 2 pack, ${size} B (blob area ${summary.blobAreaLength} B, sealed header ${headerLength} B for ${plural(summary.blobs, 'blob')})`,
+		`  trailer sound; name ${name}${summary.nameMatches ? ' (matches the SHA-256 of the bytes)' : ' (the file name differs: renamed or damaged)'}`
 	];
 	const passphrase = run.config([]).userKey?.reveal();
-	const repo = await findRepository(file);
-	if (passphrase === undefined || repo === undefined) {
+	const repoDir = await findRepository(file);
+	if (passphrase === undefined || repoDir === undefined) {
 		lines.push(
-			passphrase === undefined ? '  (set USER_KEY to read the header)' : '  (no repository keys file above the pack: the header stays sealed)'
+			passphrase === undefined
+				? '  (set USER_KEY to authenticate the header and list the blobs)'
+				: '  (no repository keys file above the pack: the header stays sealed)'
 		);
 		run.reporter.result({ pack: summary }, lines);
 		return ExitCode.Ok;
 	}
-	const keys = await unlockKeys(await readFile(path.join(repo, REPOSITORY_KEYS_FILE)), passphrase, { signal: run.io.signal });
-	const header = readPackHeader(keys.blobKeys(), bytes, bytes.length);
+	const repo = await openRepository(repoDir, passphrase, { signal: run.io.signal });
+	const header = readPackHeader(repo.keys, tail, size);
 	const entries = header.entries.map((entry) => ({
 		id: entry.id.toString('hex'),
 		offset: entry.offset,
@@ -66,7 +96,7 @@ export async function inspectPack(run: CommandRun, file: string, bytes: Buffer, 
 		codec: entry.codec
 	}));
 	lines.push(
-		`  repository ${header.repositoryId.toString('hex')}, pack uid ${header.uid}, ${entries.length} blob${entries.length === 1 ? '' : 's'}`
+		`  header authenticates: repository ${header.repositoryId.toString('hex')}, pack uid ${header.uid}, ${plural(entries.length, 'blob')}`
 	);
 	const shown = showAll ? entries : entries.slice(0, 50);
 	for (const entry of shown)

@@ -25,13 +25,15 @@ interface InspectOptions extends OutputOptions {
 	readonly entries?: boolean;
 }
 
-/** `dos inspect <file>`: what a chunk header says; for a manifest part with USER_KEY, the manifest. Never the key. */
+/** `dos inspect <file>`: what a chunk header or a pack trailer says; with USER_KEY, a manifest part's manifest or a pack's blobs. Never the key. */
 export function register(program: Command, context: CliInvocation): void {
 	program
 		.command('inspect')
-		.description("Show what a chunk or manifest file says: its header, and with USER_KEY a manifest part's archive summary and entries.")
-		.argument('<file>', 'a sealed chunk or manifest part (.bin), or a format 2 pack')
-		.option('--entries', 'list every entry of a manifest (default: the first 50)')
+		.description(
+			"Show what a chunk, manifest part or pack says: its header, and with USER_KEY a manifest's summary and entries or a pack's blobs."
+		)
+		.argument('<file>', 'a sealed chunk or manifest part (.bin), a repository manifest part, or a format 2 pack')
+		.option('--entries', 'list every entry of a manifest or blob of a pack (default: the first 50)')
 		.option('--json', 'print the result as one JSON line')
 		.action(async (file: string, options: InspectOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
@@ -72,8 +74,8 @@ export function register(program: Command, context: CliInvocation): void {
 					reporter.result({ format: 'repository', manifest }, lines);
 					return ExitCode.Ok;
 				}
+				if (await looksLikePack(file, info.size)) return inspectPack(run, file, options.entries === true);
 				const bytes = await readFile(file);
-				if (looksLikePack(bytes)) return inspectPack(run, file, bytes, options.entries === true);
 				const header = decodeChunkHeader(bytes, path.basename(file));
 				const summary = {
 					file,

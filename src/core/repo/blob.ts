@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { CoreError, CoreErrorCode } from '../errors.js';
 import { type Codec, codecId, compress, decompress } from './codec.js';
+import { GCM_OVERHEAD, gcmOpen, gcmSeal } from './gcm.js';
 import type { BlobKeys } from './keys.js';
 
 /**
@@ -11,10 +12,8 @@ import type { BlobKeys } from './keys.js';
 export const BLOB_MAGIC = Buffer.from('DOS2BLOB', 'ascii');
 export const BLOB_VERSION = 1;
 export const BLOB_ID_SIZE = 32;
-export const BLOB_NONCE_SIZE = 12;
-export const BLOB_TAG_SIZE = 16;
-/** Stored bytes a blob adds to its payload. */
-export const BLOB_OVERHEAD = BLOB_NONCE_SIZE + BLOB_TAG_SIZE;
+/** Stored bytes a blob adds to its payload (nonce and tag). */
+export const BLOB_OVERHEAD = GCM_OVERHEAD;
 /** The largest raw length a blob may record (the CDC maximum is 4 MiB; room for other blob makers). */
 export const MAX_BLOB_RAW_LENGTH = 16 * 1024 * 1024;
 
@@ -53,21 +52,32 @@ export interface SealBlobOptions {
 
 /**
  * Seals a plaintext as a blob: id, compression with the codec (raw when it would not shrink), AES-256-GCM with a
- * random 96-bit nonce under the blob-seal subkey. Runs in worker threads (plain bytes in and out).
+ * random 96-bit nonce under the blob-seal subkey.
  *
  * @throws {CoreError} INVALID_OPTION for a plaintext above {@link MAX_BLOB_RAW_LENGTH} or an unknown codec.
  */
-export async function sealBlob(keys: BlobKeys, plaintext: Uint8Array, codec: Codec, options: SealBlobOptions = {}): Promise<SealedBlob> {
+export async function sealBlob(
+	keys: Pick<BlobKeys, 'blobId' | 'blobSeal'>,
+	plaintext: Uint8Array,
+	codec: Codec,
+	options: SealBlobOptions = {}
+): Promise<SealedBlob> {
+	return sealBlobWithId(keys.blobSeal, options.id ?? blobId(keys, plaintext), plaintext, codec);
+}
+
+/**
+ * {@link sealBlob} for a plaintext whose id the caller computed (the engine looks ids up before sealing, and the
+ * worker threads that seal need only the blob-seal subkey). The id is not checked here; {@link openBlob} checks it.
+ *
+ * @throws {CoreError} INVALID_OPTION for a plaintext above {@link MAX_BLOB_RAW_LENGTH} or an unknown codec.
+ */
+export async function sealBlobWithId(blobSeal: Uint8Array, id: Uint8Array, plaintext: Uint8Array, codec: Codec): Promise<SealedBlob> {
 	if (plaintext.length > MAX_BLOB_RAW_LENGTH) {
 		throw new CoreError(CoreErrorCode.InvalidOption, `A blob holds at most ${MAX_BLOB_RAW_LENGTH} bytes, not ${plaintext.length}.`);
 	}
-	const id = options.id === undefined ? blobId(keys, plaintext) : Buffer.from(options.id);
 	const packed = await compress(codec, plaintext);
-	const nonce = randomBytes(BLOB_NONCE_SIZE);
-	const cipher = createCipheriv('aes-256-gcm', keys.blobSeal, nonce);
-	cipher.setAAD(blobAad(id, packed.codec, plaintext.length));
-	const stored = Buffer.concat([nonce, cipher.update(packed.bytes), cipher.final(), cipher.getAuthTag()]);
-	return { id, stored, rawLength: plaintext.length, codec: packed.codec };
+	const stored = gcmSeal(blobSeal, blobAad(id, packed.codec, plaintext.length), packed.bytes);
+	return { id: Buffer.from(id), stored, rawLength: plaintext.length, codec: packed.codec };
 }
 
 function tampered(id: Uint8Array, why: string, cause?: unknown): CoreError {
@@ -86,22 +96,20 @@ function tampered(id: Uint8Array, why: string, cause?: unknown): CoreError {
  * @throws {CoreError} TAMPERED_CHUNK when anything does not authenticate or match; BAD_FORMAT for a recorded raw length
  * out of range.
  */
-export async function openBlob(keys: BlobKeys, id: Uint8Array, stored: Uint8Array, codec: Codec, rawLength: number): Promise<Buffer> {
+export async function openBlob(
+	keys: Pick<BlobKeys, 'blobId' | 'blobSeal'>,
+	id: Uint8Array,
+	stored: Uint8Array,
+	codec: Codec,
+	rawLength: number
+): Promise<Buffer> {
 	if (id.length !== BLOB_ID_SIZE) throw tampered(id, `has an id of ${id.length} bytes`);
 	if (!Number.isSafeInteger(rawLength) || rawLength < 0 || rawLength > MAX_BLOB_RAW_LENGTH) {
 		throw new CoreError(CoreErrorCode.BadFormat, `A blob records a raw length of ${rawLength} bytes (at most ${MAX_BLOB_RAW_LENGTH}).`);
 	}
 	if (stored.length < BLOB_OVERHEAD) throw tampered(id, 'is too short');
-	const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
-	let payload: Buffer;
-	try {
-		const decipher = createDecipheriv('aes-256-gcm', keys.blobSeal, bytes.subarray(0, BLOB_NONCE_SIZE));
-		decipher.setAAD(blobAad(id, codec, rawLength));
-		decipher.setAuthTag(bytes.subarray(bytes.length - BLOB_TAG_SIZE));
-		payload = Buffer.concat([decipher.update(bytes.subarray(BLOB_NONCE_SIZE, bytes.length - BLOB_TAG_SIZE)), decipher.final()]);
-	} catch (error) {
-		throw tampered(id, 'does not authenticate', error);
-	}
+	const payload = gcmOpen(keys.blobSeal, blobAad(id, codec, rawLength), stored);
+	if (payload === undefined) throw tampered(id, 'does not authenticate');
 	let plaintext: Buffer;
 	try {
 		plaintext = await decompress(codec, payload, rawLength);

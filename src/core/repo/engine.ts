@@ -29,7 +29,7 @@ import {
 import type { ManifestV2, ManifestV2Entry } from './manifest.js';
 import { Chunker, chunkLengths } from './cdc.js';
 import type { Codec } from './codec.js';
-import { blobId } from './primitives.js';
+import { blobId } from './blob.js';
 
 /** Dedup scope: any blob of the repository, or only blobs of the archive being made. */
 export type DedupScope = 'repository' | 'archive';
@@ -143,7 +143,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 		});
 		const task = pool
 			.sealBlobs(
-				{ blobKey: repo.keys.blob, codec: options.codec, ids, lengths: blobs.map((blob) => blob.bytes.length), plain: plain.buffer },
+				{ blobKey: repo.keys.blobSeal, codec: options.codec, ids, lengths: blobs.map((blob) => blob.bytes.length), plain: plain.buffer },
 				signal
 			)
 			.then((sealed) => {
@@ -152,7 +152,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 					for (const [index, blob] of blobs.entries()) {
 						const length = sealed.lengths[index]!;
 						await writer.add(
-							{ id: blob.id, rawLength: blob.bytes.length, codec: sealed.codecs[index]!, level: sealed.levels[index]! },
+							{ id: blob.id, rawLength: blob.bytes.length, codec: sealed.codecs[index]! },
 							sealed.sealed.subarray(offset, offset + length)
 						);
 						offset += length;
@@ -169,7 +169,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 		if (failure !== undefined) throw failure as Error;
 	};
 	const addBlob = async (bytes: Uint8Array): Promise<string> => {
-		const id = blobId(repo.keys.id, bytes);
+		const id = blobId(repo.keys, bytes);
 		const hex = id.toString('hex');
 		totals.blobs++;
 		if (known.has(hex)) {
@@ -276,7 +276,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 		await Promise.all(inFlight);
 		await writing;
 		if (failure !== undefined) throw failure as Error;
-		await writer.closePack();
+		await writer.finish();
 	} catch (error) {
 		await Promise.allSettled(inFlight);
 		await writing.catch(() => undefined);
@@ -439,14 +439,13 @@ async function openGroup(
 	if (located.length === 0) return { plain, failed };
 	const opened = await pool.openBlobs(
 		{
-			blobKey: repo.keys.blob,
-			idKey: repo.keys.id,
+			blobKey: repo.keys.blobSeal,
+			idKey: repo.keys.blobId,
 			records: located.map(({ id, at: where }) => ({
 				id,
 				storedLength: where.storedLength,
 				rawLength: where.rawLength,
-				codec: where.codec,
-				level: where.level
+				codec: where.codec
 			})),
 			sealed: sealed.buffer.slice(0, at)
 		},

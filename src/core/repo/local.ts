@@ -1,55 +1,35 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
+import { CoreError, CoreErrorCode, fromFsError, isCoreError } from '../errors.js';
 import { formatArchiveId, OFFLINE_LOT, parseArchiveId, requireArchiveId } from '../archive-id.js';
-import { CDC_MAX_SIZE } from './cdc.js';
-import { createKeys, listSlots, type RepositoryKeys, unlockKeys } from './keys.js';
+import { BLOB_OVERHEAD } from './blob.js';
+import { type BlobKeys, createKeys, listSlots, type RepositoryKeys, unlockKeys } from './keys.js';
 import { type ManifestV2, openManifestV2, sealManifestV2 } from './manifest.js';
-import {
-	type BlobRecord,
-	GCM_OVERHEAD,
-	headerLengthFromTrailer,
-	PACK_TRAILER_SIZE,
-	packTail,
-	parsePackHeader,
-	type RepoSubkeys
-} from './primitives.js';
+import { assertPackLimit, PACK_NAME_LENGTH, type PackEntry, packSize, readPackHeader, readPackTail, sealPackTail } from './pack.js';
+
+export { DEFAULT_PACK_SIZE, MAX_PACK_SIZE, MIN_PACK_SIZE } from './pack.js';
 
 /** Name of the keys file at the root of a local repository. */
 export const KEYS_FILE = 'keys';
 export const PACKS_DIR = 'packs';
 export const ARCHIVES_DIR = 'archives';
-/** The smallest pack limit: a pack must hold the largest sealed blob and its header. */
-export const MIN_PACK_SIZE = CDC_MAX_SIZE + 1024 * 1024;
-/** Default pack limit: 9.5 MiB. */
-export const DEFAULT_PACK_SIZE = 9_961_472;
 
-/** Where one blob lives. */
-export interface BlobLocation {
+/** Where one blob lives: its pack, and the entry of that pack's header. */
+export interface BlobLocation extends Omit<PackEntry, 'id'> {
 	readonly pack: string;
-	readonly offset: number;
-	readonly storedLength: number;
-	readonly rawLength: number;
-	readonly codec: number;
-	readonly level: number;
 }
 
 /** An unlocked local repository. */
 export interface LocalRepository {
 	readonly root: string;
-	readonly keys: RepoSubkeys;
+	/** The subkeys of blobs and packs (docs/format2-primitives.md, "Subkeys"), and of manifests. */
+	readonly keys: BlobKeys & { readonly manifest: Uint8Array };
 }
 
-function subkeysOf(keys: RepositoryKeys): RepoSubkeys {
-	return {
-		repositoryId: Buffer.from(keys.repositoryId),
-		blob: keys.subkey('blobSeal'),
-		id: keys.subkey('blobId'),
-		manifest: keys.subkey('manifest'),
-		pack: keys.subkey('packHeader')
-	};
+function subkeysOf(keys: RepositoryKeys): LocalRepository['keys'] {
+	return { ...keys.blobKeys(), manifest: keys.subkey('manifest') };
 }
 
 /** Whether `dir` holds a repository (a keys file, src/core/repo/keys.ts). */
@@ -180,106 +160,178 @@ export function packPath(repo: LocalRepository, name: string): string {
 	return path.join(repo.root, PACKS_DIR, name);
 }
 
-/** Reads one pack's header (a tail read: trailer, then header). */
-export async function readPackIndex(repo: LocalRepository, name: string): Promise<BlobRecord[]> {
-	const handle = await open(packPath(repo, name), 'r');
+/**
+ * The tail (sealed header and trailer) of a pack file and the file's size, read from the end of the file as the
+ * trailer bounds it (two reads; never the whole pack).
+ *
+ * @throws {CoreError} BAD_FORMAT; UNSUPPORTED_VERSION; NOT_FOUND when the file cannot be read.
+ */
+export async function readPackFileTail(file: string): Promise<{ size: number; tail: Buffer }> {
+	const handle = await open(file, 'r').catch((error: unknown) => {
+		throw new CoreError(CoreErrorCode.NotFound, `${file} cannot be read.`, { file }, { cause: error });
+	});
 	try {
 		const { size } = await handle.stat();
-		if (size < PACK_TRAILER_SIZE + GCM_OVERHEAD) throw new CoreError(CoreErrorCode.BadFormat, `Pack ${name} is too short.`, { file: name });
-		const trailer = Buffer.alloc(PACK_TRAILER_SIZE);
-		await handle.read(trailer, 0, PACK_TRAILER_SIZE, size - PACK_TRAILER_SIZE);
-		const headerLength = headerLengthFromTrailer(trailer, size, `pack ${name}`);
-		const header = Buffer.alloc(headerLength);
-		const blobArea = size - PACK_TRAILER_SIZE - headerLength;
-		await handle.read(header, 0, headerLength, blobArea);
-		return parsePackHeader(repo.keys, header, blobArea, `pack ${name}`);
+		const tail = await readPackTail(size, async (offset, length) => {
+			const bytes = Buffer.alloc(length);
+			const { bytesRead } = await handle.read(bytes, 0, length, offset);
+			return bytes.subarray(0, bytesRead);
+		});
+		return { size, tail };
 	} finally {
 		await handle.close();
 	}
 }
 
-/** The blob index (blob id hex → location), derived from the pack headers alone. */
+/** One pack's header entries, from its tail. @throws {CoreError} as {@link readPackFileTail} and `readPackHeader`, naming the pack. */
+async function readPackIndex(repo: LocalRepository, name: string): Promise<readonly PackEntry[]> {
+	try {
+		const { size, tail } = await readPackFileTail(packPath(repo, name));
+		return readPackHeader(repo.keys, tail, size).entries;
+	} catch (error) {
+		if (!isCoreError(error)) throw error;
+		throw new CoreError(error.code, `Pack ${name}: ${error.message}`, { ...error.details, file: name }, { cause: error });
+	}
+}
+
+/** The blob index (blob id hex → location), derived from the pack headers alone (tail reads). */
 export async function loadBlobIndex(repo: LocalRepository, onBadPack?: (name: string, error: unknown) => void): Promise<Map<string, BlobLocation>> {
 	const index = new Map<string, BlobLocation>();
 	for (const pack of await listPacks(repo)) {
-		let records: BlobRecord[];
+		let entries: readonly PackEntry[];
 		try {
-			records = await readPackIndex(repo, pack);
+			entries = await readPackIndex(repo, pack);
 		} catch (error) {
 			if (onBadPack === undefined) throw error;
 			onBadPack(pack, error);
 			continue;
 		}
-		for (const record of records) {
-			const { id, ...rest } = record;
-			index.set(id.toString('hex'), { pack, ...rest });
-		}
+		for (const { id, ...where } of entries) index.set(id.toString('hex'), { pack, ...where });
 	}
 	return index;
 }
 
-/** Appends sealed blobs to packs of at most `packSize` bytes; each pack is written to a temporary name and renamed to its opaque name when full. */
+/** Packs a {@link PackWriter} keeps open at once by default. */
+export const OPEN_PACKS = 4;
+
+/** A pack being written: a temporary file, its running SHA-256, and the entries of its header so far. */
+interface OpenPack {
+	readonly handle: FileHandle;
+	readonly temp: string;
+	readonly hash: Hash;
+	readonly entries: PackEntry[];
+	readonly ids: Set<string>;
+	/** Bytes of the blob area written so far. */
+	area: number;
+}
+
+/**
+ * Writes sealed blobs into packs of at most `limit` bytes each (header and trailer included), in the layout of
+ * pack.ts. Several packs are open at once (temporary files in `packs/`, so memory holds only their header entries):
+ * each blob goes into the first open pack where it fits (first fit); a pack is closed as soon as not even the
+ * smallest blob (an empty plaintext, 28 stored bytes, and its entry) fits any more, or, when a blob fits no open pack
+ * and {@link OPEN_PACKS} are open, the fullest is closed to make room for a new one. Closing writes the sealed header
+ * and trailer and renames the file to its name (the first 32 hex digits of the SHA-256 of its bytes). This wastes
+ * far less than closing a pack as soon as the next blob does not fit (half a blob per pack, with 256 KiB … 4 MiB
+ * blobs): the order of blobs inside a pack does not matter to readers. Calls must not overlap (await each).
+ */
 export class PackWriter {
-	private readonly repo: LocalRepository;
-	private readonly packSize: number;
-	private current: { handle: FileHandle; temp: string; hash: ReturnType<typeof createHash>; records: BlobRecord[]; size: number } | undefined;
-	/** Packs written, in order. */
+	public readonly limit: number;
+	/** Packs written, in the order they were closed. */
 	public readonly written: string[] = [];
+	/** Bytes of the packs written. */
 	public storedBytes = 0;
+	readonly #repo: LocalRepository;
+	readonly #openPacks: number;
+	readonly #open: OpenPack[] = [];
 
-	public constructor(repo: LocalRepository, packSize: number) {
-		this.repo = repo;
-		this.packSize = packSize;
+	/** @throws {CoreError} INVALID_OPTION for a limit out of range (pack.ts `assertPackLimit`) or `openPacks` below 1. */
+	public constructor(repo: LocalRepository, limit: number, options: { readonly openPacks?: number } = {}) {
+		assertPackLimit(limit);
+		const openPacks = options.openPacks ?? OPEN_PACKS;
+		if (!Number.isSafeInteger(openPacks) || openPacks < 1)
+			throw new CoreError(CoreErrorCode.InvalidOption, `A pack writer keeps at least one pack open, not ${openPacks}.`);
+		this.#repo = repo;
+		this.limit = limit;
+		this.#openPacks = openPacks;
 	}
 
-	private tailSize(blobs: number): number {
-		return GCM_OVERHEAD + 4 + blobs * 46 + PACK_TRAILER_SIZE;
-	}
-
-	/** Adds one sealed blob; returns the pack it will be in (its name is known once the pack closes). */
-	public async add(record: Omit<BlobRecord, 'offset' | 'storedLength'>, sealed: Uint8Array): Promise<{ written: () => string }> {
-		if (this.current && this.current.size + sealed.length + this.tailSize(this.current.records.length + 1) > this.packSize)
-			await this.closePack();
-		if (this.current === undefined) {
-			const temp = path.join(this.repo.root, PACKS_DIR, `.tmp-${randomBytes(6).toString('hex')}`);
-			const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch((error: unknown) => {
-				throw fromFsError(error, temp);
-			});
-			this.current = { handle, temp, hash: createHash('sha256'), records: [], size: 0 };
+	/**
+	 * Writes one sealed blob (`stored`: nonce ‖ ciphertext ‖ tag) into an open pack.
+	 *
+	 * @throws {CoreError} INVALID_OPTION for a blob larger than a pack can hold, or one its pack holds already;
+	 * DISK_FULL.
+	 */
+	public async add(blob: Pick<PackEntry, 'id' | 'rawLength' | 'codec'>, stored: Uint8Array): Promise<void> {
+		if (packSize(stored.length, 1) > this.limit)
+			throw new CoreError(CoreErrorCode.InvalidOption, `A blob of ${stored.length} stored bytes does not fit a pack of ${this.limit} bytes.`);
+		let pack = this.#open.find((open) => this.#fits(open, stored.length));
+		if (pack === undefined) {
+			if (this.#open.length >= this.#openPacks) await this.#close(this.#fullest());
+			pack = await this.#create();
 		}
-		const current = this.current;
-		current.records.push({ ...record, offset: current.size, storedLength: sealed.length });
-		await writeFully(current.handle, sealed, current.temp);
-		current.hash.update(sealed);
-		current.size += sealed.length;
-		const slot = this.written.length;
-		return { written: () => this.written[slot]! };
+		const key = blob.id.toString('hex');
+		if (pack.ids.has(key)) throw new CoreError(CoreErrorCode.InvalidOption, 'This pack already holds this blob.');
+		pack.ids.add(key);
+		pack.entries.push({ id: blob.id, offset: pack.area, storedLength: stored.length, rawLength: blob.rawLength, codec: blob.codec });
+		await writeFully(pack.handle, stored, pack.temp);
+		pack.hash.update(stored);
+		pack.area += stored.length;
+		if (!this.#fits(pack, BLOB_OVERHEAD)) await this.#close(pack);
 	}
 
-	/** Closes the pack in progress (header, trailer, rename). */
-	public async closePack(): Promise<void> {
-		const current = this.current;
-		if (current === undefined) return;
-		this.current = undefined;
-		const tail = packTail(this.repo.keys, current.records);
-		await writeFully(current.handle, tail, current.temp);
-		current.hash.update(tail);
-		await current.handle.close();
-		const name = current.hash.digest('hex').slice(0, 32);
-		await rename(current.temp, packPath(this.repo, name)).catch((error: unknown) => {
-			throw fromFsError(error, current.temp);
-		});
-		this.written.push(name);
-		this.storedBytes += current.size + tail.length;
+	/** Closes every open pack (header, trailer, rename). */
+	public async finish(): Promise<void> {
+		while (this.#open.length > 0) await this.#close(this.#open[0]!);
 	}
 
-	/** Removes the pack in progress (after a failure). */
+	/** Removes the packs in progress (after a failure); packs already closed stay. */
 	public async abandon(): Promise<void> {
-		const current = this.current;
-		this.current = undefined;
-		if (current === undefined) return;
-		await current.handle.close().catch(() => undefined);
-		await rm(current.temp, { force: true });
+		const open = this.#open.splice(0);
+		for (const pack of open) {
+			await pack.handle.close().catch(() => undefined);
+			await rm(pack.temp, { force: true });
+		}
+	}
+
+	#fits(pack: OpenPack, storedLength: number): boolean {
+		return packSize(pack.area + storedLength, pack.entries.length + 1) <= this.limit;
+	}
+
+	#fullest(): OpenPack {
+		return this.#open.reduce((fullest, pack) =>
+			packSize(pack.area, pack.entries.length) > packSize(fullest.area, fullest.entries.length) ? pack : fullest
+		);
+	}
+
+	async #create(): Promise<OpenPack> {
+		const temp = path.join(this.#repo.root, PACKS_DIR, `.tmp-${randomBytes(6).toString('hex')}`);
+		const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch((error: unknown) => {
+			throw fromFsError(error, temp);
+		});
+		const pack: OpenPack = { handle, temp, hash: createHash('sha256'), entries: [], ids: new Set(), area: 0 };
+		this.#open.push(pack);
+		return pack;
+	}
+
+	async #close(pack: OpenPack): Promise<void> {
+		this.#open.splice(this.#open.indexOf(pack), 1);
+		try {
+			const { tail } = sealPackTail(this.#repo.keys, pack.entries);
+			await writeFully(pack.handle, tail, pack.temp);
+			pack.hash.update(tail);
+			await pack.handle.close();
+			const name = pack.hash.digest('hex').slice(0, PACK_NAME_LENGTH);
+			await rename(pack.temp, packPath(this.#repo, name)).catch((error: unknown) => {
+				throw fromFsError(error, pack.temp);
+			});
+			this.written.push(name);
+			this.storedBytes += pack.area + tail.length;
+		} catch (error) {
+			await pack.handle.close().catch(() => undefined);
+			await rm(pack.temp, { force: true });
+			throw error;
+		}
 	}
 }
 

@@ -6,7 +6,8 @@ import { requireArchiveId } from '../archive-id.js';
 import { assertSafeRelativePath } from '../paths.js';
 import type { EntryType } from '../walk.js';
 import { CDC_MAX_SIZE } from './cdc.js';
-import { BLOB_ID_SIZE, gcmOpen, gcmSeal, GCM_OVERHEAD } from './primitives.js';
+import { BLOB_ID_SIZE } from './blob.js';
+import { GCM_OVERHEAD, gcmOpen, gcmSeal } from './gcm.js';
 
 /** Manifest version of a format 2 (repository) archive. */
 export const MANIFEST_V2_VERSION = 2;

@@ -1,7 +1,8 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { CoreError, CoreErrorCode } from '../errors.js';
 import { BLOB_ID_SIZE, BLOB_OVERHEAD, MAX_BLOB_RAW_LENGTH, type SealedBlob } from './blob.js';
 import { type Codec, codecFromId, codecId } from './codec.js';
+import { GCM_OVERHEAD, gcmOpen, gcmSeal } from './gcm.js';
 import type { BlobKeys } from './keys.js';
 
 /**
@@ -22,10 +23,8 @@ export const PACK_VERSION = 1;
 export const PACK_TRAILER_SIZE = 16;
 export const PACK_ENTRY_SIZE = BLOB_ID_SIZE + 4 + 4 + 4 + 1;
 export const PACK_HEADER_FIXED_SIZE = PACK_HEADER_MAGIC.length + 1 + 16 + 16 + 4;
-const NONCE_SIZE = 12;
-const TAG_SIZE = 16;
 /** Sealed header bytes besides the entries. */
-export const PACK_HEADER_OVERHEAD = NONCE_SIZE + PACK_HEADER_FIXED_SIZE + TAG_SIZE;
+export const PACK_HEADER_OVERHEAD = GCM_OVERHEAD + PACK_HEADER_FIXED_SIZE;
 /** Default pack limit: 9.5 MiB stored (docs/design.md §9), under the 10 MiB attachment limit. */
 export const DEFAULT_PACK_SIZE = 9_961_472;
 /** The most a pack may be, whatever the settings (the largest attachment limit Discord offers is 500 MiB). */
@@ -53,6 +52,9 @@ export interface PackHeader {
 	/** Bytes of the blob area (the offset of the sealed header). */
 	readonly blobAreaLength: number;
 }
+
+/** The keys a pack header needs. */
+export type PackKeys = Pick<BlobKeys, 'repositoryId' | 'packHeader'>;
 
 /** A finished pack. */
 export interface Pack {
@@ -92,17 +94,46 @@ export function assertPackLimit(limit: number, attachmentLimit = MAX_PACK_SIZE):
 }
 
 /**
- * Gathers sealed blobs into one pack up to a limit on its stored size (header and trailer included).
+ * The end of a pack: its sealed header listing `entries` (which must tile the blob area from offset 0, as the writer
+ * laid the blobs out), then the trailer. A random pack uid makes two packs of the same blobs differ.
  */
-export class PackWriter {
+export function sealPackTail(keys: PackKeys, entries: readonly PackEntry[]): { tail: Buffer; uid: string } {
+	const uid = randomBytes(16);
+	const header = Buffer.alloc(PACK_HEADER_FIXED_SIZE + entries.length * PACK_ENTRY_SIZE);
+	let at = PACK_HEADER_MAGIC.copy(header, 0);
+	header[at++] = PACK_VERSION;
+	at += Buffer.from(keys.repositoryId).copy(header, at);
+	at += uid.copy(header, at);
+	at = header.writeUInt32BE(entries.length, at);
+	for (const entry of entries) {
+		at += entry.id.copy(header, at);
+		at = header.writeUInt32BE(entry.offset, at);
+		at = header.writeUInt32BE(entry.storedLength, at);
+		at = header.writeUInt32BE(entry.rawLength, at);
+		header[at++] = codecId(entry.codec);
+	}
+	const sealed = gcmSeal(keys.packHeader, packAad(keys.repositoryId), header);
+	const trailer = Buffer.alloc(PACK_TRAILER_SIZE);
+	PACK_MAGIC.copy(trailer, 0);
+	trailer[PACK_MAGIC.length] = PACK_VERSION;
+	trailer.writeUInt32BE(sealed.length, PACK_TRAILER_SIZE - 4);
+	return { tail: Buffer.concat([sealed, trailer]), uid: uid.toString('hex') };
+}
+
+/**
+ * Gathers sealed blobs into one pack in memory, up to a limit on its stored size (header and trailer included). The
+ * repository writes its packs to files instead, several at a time (`PackWriter` in local.ts), with the same
+ * {@link sealPackTail}.
+ */
+export class PackBuilder {
 	public readonly limit: number;
-	readonly #keys: BlobKeys;
+	readonly #keys: PackKeys;
 	readonly #blobs: SealedBlob[] = [];
 	readonly #ids = new Set<string>();
 	#area = 0;
 
 	/** @throws {CoreError} INVALID_OPTION for a limit out of range (see {@link assertPackLimit}). */
-	public constructor(keys: BlobKeys, limit = DEFAULT_PACK_SIZE) {
+	public constructor(keys: PackKeys, limit = DEFAULT_PACK_SIZE) {
 		assertPackLimit(limit);
 		this.#keys = keys;
 		this.limit = limit;
@@ -143,39 +174,20 @@ export class PackWriter {
 		this.#area += blob.stored.length;
 	}
 
-	/** The pack's bytes, header and name. The writer may not be used afterwards. */
+	/** The pack's bytes, header and name. The builder may not be used afterwards. */
 	public finish(): Pack {
-		const uid = randomBytes(16);
-		const header = Buffer.alloc(PACK_HEADER_FIXED_SIZE + this.#blobs.length * PACK_ENTRY_SIZE);
-		let at = PACK_HEADER_MAGIC.copy(header, 0);
-		header[at++] = PACK_VERSION;
-		at += Buffer.from(this.#keys.repositoryId).copy(header, at);
-		at += uid.copy(header, at);
-		at = header.writeUInt32BE(this.#blobs.length, at);
 		const entries: PackEntry[] = [];
 		let offset = 0;
 		for (const blob of this.#blobs) {
-			at += blob.id.copy(header, at);
-			at = header.writeUInt32BE(offset, at);
-			at = header.writeUInt32BE(blob.stored.length, at);
-			at = header.writeUInt32BE(blob.rawLength, at);
-			header[at++] = codecId(blob.codec);
 			entries.push({ id: blob.id, offset, storedLength: blob.stored.length, rawLength: blob.rawLength, codec: blob.codec });
 			offset += blob.stored.length;
 		}
-		const nonce = randomBytes(NONCE_SIZE);
-		const cipher = createCipheriv('aes-256-gcm', this.#keys.packHeader, nonce);
-		cipher.setAAD(packAad(this.#keys.repositoryId));
-		const sealed = Buffer.concat([nonce, cipher.update(header), cipher.final(), cipher.getAuthTag()]);
-		const trailer = Buffer.alloc(PACK_TRAILER_SIZE);
-		PACK_MAGIC.copy(trailer, 0);
-		trailer[PACK_MAGIC.length] = PACK_VERSION;
-		trailer.writeUInt32BE(sealed.length, PACK_TRAILER_SIZE - 4);
-		const bytes = Buffer.concat([...this.#blobs.map((blob) => blob.stored), sealed, trailer]);
+		const { tail, uid } = sealPackTail(this.#keys, entries);
+		const bytes = Buffer.concat([...this.#blobs.map((blob) => blob.stored), tail]);
 		return {
 			name: packName(bytes),
 			bytes,
-			header: { repositoryId: Buffer.from(this.#keys.repositoryId), uid: uid.toString('hex'), entries, blobAreaLength: this.#area }
+			header: { repositoryId: Buffer.from(this.#keys.repositoryId), uid, entries, blobAreaLength: this.#area }
 		};
 	}
 }
@@ -210,6 +222,24 @@ export function readPackTrailer(trailer: Uint8Array, packSize: number): { header
 }
 
 /**
+ * Reads the tail of a pack of `packSize` bytes (its sealed header and trailer) through `read`, a positioned read of
+ * the pack (a file read, or a Range request), in two reads from the end: the trailer, then the tail it bounds. Never
+ * more than the tail is read, and the trailer is checked before the second read is sized.
+ *
+ * @throws {CoreError} BAD_FORMAT (also when `read` returns fewer bytes than asked); UNSUPPORTED_VERSION; whatever
+ * `read` throws.
+ */
+export async function readPackTail(packSize: number, read: (offset: number, length: number) => Promise<Uint8Array>): Promise<Buffer> {
+	if (!Number.isSafeInteger(packSize) || packSize < PACK_TRAILER_SIZE) throw badPack(`a pack of ${packSize} bytes`);
+	const trailer = await read(packSize - PACK_TRAILER_SIZE, PACK_TRAILER_SIZE);
+	if (trailer.length !== PACK_TRAILER_SIZE) throw badPack('the trailer is cut short');
+	const { tailLength } = readPackTrailer(trailer, packSize);
+	const tail = await read(packSize - tailLength, tailLength);
+	if (tail.length !== tailLength) throw badPack('the header is cut short');
+	return Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+}
+
+/**
  * Authenticates and parses the header of a pack of `packSize` bytes from its tail (the whole pack, or at least its last
  * `tailLength` bytes as {@link readPackTrailer} gives). Every length and count is bounded before anything is
  * allocated: the header by the pack size, the count by the header length, each entry inside the blob area, entries
@@ -218,18 +248,13 @@ export function readPackTrailer(trailer: Uint8Array, packSize: number): { header
  * @throws {CoreError} BAD_FORMAT; UNSUPPORTED_VERSION; TAMPERED_CHUNK when the header does not authenticate;
  * MISPLACED_CHUNK when it belongs to another repository.
  */
-export function readPackHeader(keys: BlobKeys, tail: Uint8Array, packSize: number): PackHeader {
+export function readPackHeader(keys: PackKeys, tail: Uint8Array, packSize: number): PackHeader {
 	const { tailLength } = readPackTrailer(tail, packSize);
 	if (tail.length < tailLength) throw badPack(`the header needs the last ${tailLength} bytes, ${tail.length} were given`);
 	const bytes = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
 	const sealed = bytes.subarray(bytes.length - tailLength, bytes.length - PACK_TRAILER_SIZE);
-	let header: Buffer;
-	try {
-		const decipher = createDecipheriv('aes-256-gcm', keys.packHeader, sealed.subarray(0, NONCE_SIZE));
-		decipher.setAAD(packAad(keys.repositoryId));
-		decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-		header = Buffer.concat([decipher.update(sealed.subarray(NONCE_SIZE, sealed.length - TAG_SIZE)), decipher.final()]);
-	} catch {
+	const header = gcmOpen(keys.packHeader, packAad(keys.repositoryId), sealed);
+	if (header === undefined) {
 		throw new CoreError(
 			CoreErrorCode.TamperedChunk,
 			'A pack header does not authenticate: the pack is damaged, forged, or from another repository.'

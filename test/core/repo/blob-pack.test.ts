@@ -12,7 +12,7 @@ import {
 	PACK_HEADER_OVERHEAD,
 	PACK_TRAILER_SIZE,
 	packName,
-	PackWriter,
+	PackBuilder,
 	readPackHeader,
 	readPackTrailer
 } from '../../../src/core/repo/pack.js';
@@ -88,7 +88,7 @@ describe('format 2 blobs', () => {
 
 describe('format 2 packs', () => {
 	it('GIVEN blobs WHEN packed THEN the header lists them, the tail alone parses, and the name is the hash', async () => {
-		const writer = new PackWriter(keys);
+		const writer = new PackBuilder(keys);
 		const plains = [text(100_000), randomBytes(70_000), Buffer.alloc(0), text(5)];
 		for (const plain of plains) writer.add(await sealBlob(keys, plain, 'zstd-3'));
 		const pack = writer.finish();
@@ -107,7 +107,7 @@ describe('format 2 packs', () => {
 	});
 
 	it('GIVEN any one byte of a pack changed WHEN read THEN the blob it holds, or the header, is refused', async () => {
-		const writer = new PackWriter(keys);
+		const writer = new PackBuilder(keys);
 		for (const plain of [text(2000), randomBytes(300)]) writer.add(await sealBlob(keys, plain, 'gzip-6'));
 		const { bytes } = writer.finish();
 		for (let at = 0; at < bytes.length; at++) {
@@ -119,7 +119,7 @@ describe('format 2 packs', () => {
 
 	it('GIVEN a pack from another repository or two blobs swapped WHEN read THEN they are refused', async () => {
 		const other = testKeys();
-		const mine = new PackWriter(keys);
+		const mine = new PackBuilder(keys);
 		const a = await sealBlob(keys, randomBytes(1000), 'none');
 		const b = await sealBlob(keys, randomBytes(1000), 'none');
 		mine.add(a);
@@ -140,7 +140,7 @@ describe('format 2 packs', () => {
 
 	it('GIVEN blobs that fill a pack exactly WHEN added THEN the pack is the limit, and one byte more does not fit', async () => {
 		const limit = MIN_PACK_SIZE;
-		const writer = new PackWriter(keys, limit);
+		const writer = new PackBuilder(keys, limit);
 		const first = await sealBlob(keys, randomBytes(1024 * 1024), 'none');
 		writer.add(first);
 		// Room left for a second blob, counting its header entry.
@@ -159,14 +159,14 @@ describe('format 2 packs', () => {
 	});
 
 	it('GIVEN pack limits WHEN checked THEN below one raw 4 MiB blob or above the maximum is refused', () => {
-		expect(() => new PackWriter(keys, MIN_PACK_SIZE - 1)).toThrow(/pack size/);
-		expect(() => new PackWriter(keys, 600 * 1024 * 1024)).toThrow(/pack size/);
-		expect(new PackWriter(keys).limit).toBe(DEFAULT_PACK_SIZE);
+		expect(() => new PackBuilder(keys, MIN_PACK_SIZE - 1)).toThrow(/pack size/);
+		expect(() => new PackBuilder(keys, 600 * 1024 * 1024)).toThrow(/pack size/);
+		expect(new PackBuilder(keys).limit).toBe(DEFAULT_PACK_SIZE);
 		expect(DEFAULT_PACK_SIZE).toBeLessThanOrEqual(10 * 1024 * 1024);
 	});
 
 	it('GIVEN forged trailers and headers with huge lengths and counts WHEN parsed THEN they are refused before allocating', async () => {
-		const writer = new PackWriter(keys);
+		const writer = new PackBuilder(keys);
 		writer.add(await sealBlob(keys, text(5000), 'none'));
 		const { bytes } = writer.finish();
 		const withHeaderLength = (length: number): Buffer => {
@@ -234,7 +234,7 @@ describe('format 2 packs', () => {
 	it('GIVEN random sets of blobs WHEN packed and read back THEN every blob round trips', async () => {
 		await fc.assert(
 			fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 8 }), async (plains) => {
-				const writer = new PackWriter(keys);
+				const writer = new PackBuilder(keys);
 				const sealed: SealedBlob[] = [];
 				for (const plain of plains) {
 					const blob = await sealBlob(keys, plain, 'zstd-1');
