@@ -4,6 +4,7 @@ import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 import type { Codec } from './repo/codec.js';
 import { openRepoBlob, sealRepoBlob } from './repo/primitives.js';
+import { type ReadItem, readItems } from './repo/reader.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -18,7 +19,8 @@ export type CryptoTask =
 	| { readonly op: 'open'; readonly task: Omit<OpenChunkTask, 'sealed'>; readonly sealed: ArrayBuffer; readonly sealedLength: number }
 	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number }
 	| SealBlobsTask
-	| OpenBlobsTask;
+	| OpenBlobsTask
+	| ReadBlobsTask;
 
 /** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`). */
 export interface SealBlobsTask {
@@ -44,6 +46,13 @@ export interface OpenBlobsTask {
 		readonly level: number;
 	}[];
 	readonly sealed: ArrayBuffer;
+}
+
+/** Format 2: read files (or windows of a file), hash them, cut them into blobs and compute the blob ids (src/core/repo/reader.ts). */
+export interface ReadBlobsTask {
+	readonly op: 'readBlobs';
+	readonly idKey: Uint8Array;
+	readonly items: readonly ReadItem[];
 }
 
 /** A worker's answer: errors travel as data, because CoreError does not survive structured cloning. */
@@ -119,6 +128,10 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 					}
 				}
 				return moveReply(Buffer.concat(plain), { failed });
+			}
+			case 'readBlobs': {
+				const { items, ids, plain } = readItems(message.items, message.idKey);
+				return moveReply(plain, { items, ids });
 			}
 		}
 	} catch (error) {
