@@ -5,6 +5,7 @@ import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './
 import type { Codec } from './repo/codec.js';
 import { openRepoBlob, sealRepoBlob } from './repo/primitives.js';
 import { type ReadItem, readItems } from './repo/reader.js';
+import { walkSync } from './walk.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -20,7 +21,8 @@ export type CryptoTask =
 	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number }
 	| SealBlobsTask
 	| OpenBlobsTask
-	| ReadBlobsTask;
+	| ReadBlobsTask
+	| { readonly op: 'walk'; readonly root: string };
 
 /** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`). */
 export interface SealBlobsTask {
@@ -129,6 +131,8 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 				}
 				return moveReply(Buffer.concat(plain), { failed });
 			}
+			case 'walk':
+				return { ok: true, meta: { walked: walkSync(message.root) } } satisfies CryptoReply;
 			case 'readBlobs': {
 				const { items, ids, plain } = readItems(message.items, message.idKey);
 				return moveReply(plain, { items, ids });

@@ -6,6 +6,7 @@ import { abortedError } from './abort.js';
 import type { CryptoReply, CryptoTask, OpenBlobsTask, ReadBlobsTask, SealBlobsTask } from './crypto-worker.js';
 import { CoreError, CoreErrorCode } from './errors.js';
 import type { ReadItemResult } from './repo/reader.js';
+import type { WalkResult } from './walk.js';
 import type { OpenChunkTask, OpenedChunkData, SealChunkTask, SealedChunkData } from './sealing.js';
 
 /** Options of {@link createCryptoPool}. */
@@ -78,6 +79,12 @@ export interface CryptoPool {
 	 * not be read or changed size is reported in its item, not thrown.
 	 */
 	readBlobs(task: Omit<ReadBlobsTask, 'op'>, signal?: AbortSignal): Promise<{ plain: Buffer; ids: Uint8Array; items: ReadItemResult[] }>;
+	/**
+	 * Walks a folder in a worker (walkSync in walk.ts: synchronous calls there, no round trip per entry here).
+	 *
+	 * @throws {CoreError} NOT_FOUND when `root` is not a folder; ABORTED; POOL_CLOSED.
+	 */
+	walk(root: string, signal?: AbortSignal): Promise<WalkResult>;
 	/** Waits for running tasks and stops the threads. */
 	close(): Promise<void>;
 }
@@ -157,6 +164,9 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 			const reply = unwrap(await run({ op: 'readBlobs', ...task }, [], signal));
 			const meta = reply.meta as { items: ReadItemResult[]; ids: Uint8Array };
 			return { plain: bytesOf(reply), ids: meta.ids, items: meta.items };
+		},
+		async walk(root, signal) {
+			return (unwrap(await run({ op: 'walk', root }, [], signal)).meta as { walked: WalkResult }).walked;
 		},
 		async close() {
 			if (closed) return;

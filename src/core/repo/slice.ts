@@ -5,7 +5,7 @@ import { CoreError, CoreErrorCode } from '../errors.js';
 import { MANIFEST_FORMAT } from '../manifest.js';
 import type { CryptoPool } from '../pool.js';
 import type { ProgressListener } from '../progress.js';
-import { type SkippedSource, type SourceEntry, walk } from '../walk.js';
+import type { SkippedSource, SourceEntry } from '../walk.js';
 import {
 	createRepository,
 	isRepository,
@@ -37,7 +37,7 @@ const WINDOW = 8 * 1024 * 1024;
  * Plaintext bytes held at once: read in flight, waiting to be sealed, being sealed and waiting for the pack writer
  * (each read's room is held until its new blobs are in a pack). Bounds the slice's memory whatever the corpus.
  */
-const BUFFERED_BYTES = 64 * 1024 * 1024;
+const BUFFERED_BYTES = 32 * 1024 * 1024;
 
 export interface SliceToRepositoryOptions {
 	readonly source: string;
@@ -124,7 +124,8 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 	const { pool, signal } = options;
 	if (!Number.isSafeInteger(options.packSize) || options.packSize < MIN_PACK_SIZE)
 		throw new CoreError(CoreErrorCode.InvalidOption, `The pack size must be at least ${MIN_PACK_SIZE} bytes, not ${options.packSize}.`);
-	const walked = await walk(options.source, signal ? { signal } : {});
+	// The walk runs in a worker: no round trip per entry on this thread.
+	const walked = await pool.walk(options.source, signal);
 	const created = !(await isRepository(options.repo));
 	const repo = created
 		? await createRepository(options.repo, options.passphrase, {
