@@ -25,19 +25,19 @@ import { type ReadItem, readCapacity } from './reader.js';
 /** Dedup scope: any blob of the repository, or only blobs of the archive being made. */
 export type DedupScope = 'repository' | 'archive';
 
-/** Files up to this size are read whole, many to a worker task; larger ones a window at a time. */
-const WHOLE_FILE = 8 * 1024 * 1024;
+/** Bytes a window of a large file reads at most (complete blobs only, unless the file ends in it). */
+const WINDOW = 6 * 1024 * 1024;
+/** Files up to this size are read whole (and hashed by the worker), many to a task; larger ones a window at a time. */
+const WHOLE_FILE = WINDOW;
 /** A task of small files holds at most this many bytes… */
-const GROUP_BYTES = 4 * 1024 * 1024;
+const GROUP_BYTES = 2 * 1024 * 1024;
 /** …and this many files. */
 const GROUP_FILES = 1024;
-/** Bytes a window of a large file reads at most (complete blobs only, unless the file ends in it). */
-const WINDOW = 8 * 1024 * 1024;
 /**
  * Plaintext bytes held at once: read in flight, waiting to be sealed, being sealed and waiting for the pack writer
  * (each read's room is held until its new blobs are in a pack). Bounds the slice's memory whatever the corpus.
  */
-const BUFFERED_BYTES = 32 * 1024 * 1024;
+const BUFFERED_BYTES = 24 * 1024 * 1024;
 
 export interface SliceToRepositoryOptions {
 	readonly source: string;
