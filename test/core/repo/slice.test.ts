@@ -133,6 +133,35 @@ describe('format 2 slicing in the worker pool', () => {
 		}
 	});
 
+	it('GIVEN a slice under way WHEN it is aborted THEN ABORTED, no pack is left half written and no archive is added', async () => {
+		const source = await fresh('src');
+		await writeFile(path.join(source, 'big.bin'), vectorInput('abort', 30 * 1024 * 1024));
+		for (let index = 0; index < 50; index++) await writeFile(path.join(source, `f${index}.txt`), `file ${index}\n`);
+		const repo = path.join(await fresh('repo'), 'r');
+		const controller = new AbortController();
+		const { counted } = countingPool(() => {
+			controller.abort();
+			return Promise.resolve();
+		});
+		const error = await sliceToRepository({
+			source,
+			repo,
+			passphrase: PASS,
+			pool: counted,
+			codec: parseCodec('gzip-1'),
+			packSize: MIN_PACK_SIZE,
+			dedup: 'repository',
+			tool: 'test',
+			signal: controller.signal
+		}).then(
+			() => undefined,
+			(thrown: unknown) => thrown
+		);
+		expect((error as CoreError).code).toBe(CoreErrorCode.Aborted);
+		expect((await readdir(path.join(repo, 'packs'))).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
+		expect(await readdir(path.join(repo, 'archives'))).toEqual([]);
+	});
+
 	it('GIVEN a large file that changes size between the walk and a later window WHEN sliced THEN SOURCE_CHANGED names it', async () => {
 		for (const change of ['grows', 'shrinks'] as const) {
 			const source = await fresh('src');
