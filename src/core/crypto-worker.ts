@@ -4,6 +4,8 @@ import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 import type { Codec } from './repo/codec.js';
 import { BLOB_ID_SIZE, openBlob, sealBlobWithId } from './repo/blob.js';
+import { type ReadItem, readItems } from './repo/reader.js';
+import { walkSync } from './walk.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -18,7 +20,9 @@ export type CryptoTask =
 	| { readonly op: 'open'; readonly task: Omit<OpenChunkTask, 'sealed'>; readonly sealed: ArrayBuffer; readonly sealedLength: number }
 	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number }
 	| SealBlobsTask
-	| OpenBlobsTask;
+	| OpenBlobsTask
+	| ReadBlobsTask
+	| { readonly op: 'walk'; readonly root: string };
 
 /** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`) with blob.ts. */
 export interface SealBlobsTask {
@@ -47,6 +51,13 @@ export interface OpenBlobsTask {
 		readonly codec: Codec;
 	}[];
 	readonly sealed: ArrayBuffer;
+}
+
+/** Format 2: read files (or windows of a file), hash them, cut them into blobs and compute the blob ids (src/core/repo/reader.ts). */
+export interface ReadBlobsTask {
+	readonly op: 'readBlobs';
+	readonly idKey: Uint8Array;
+	readonly items: readonly ReadItem[];
 }
 
 /** A worker's answer: errors travel as data, because CoreError does not survive structured cloning. */
@@ -121,6 +132,12 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 					}
 				}
 				return moveReply(Buffer.concat(plain), { failed });
+			}
+			case 'walk':
+				return { ok: true, meta: { walked: walkSync(message.root) } } satisfies CryptoReply;
+			case 'readBlobs': {
+				const { items, ids, plain } = readItems(message.items, message.idKey);
+				return moveReply(plain, { items, ids });
 			}
 		}
 	} catch (error) {

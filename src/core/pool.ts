@@ -3,9 +3,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { abortedError } from './abort.js';
-import type { CryptoReply, CryptoTask, OpenBlobsTask, SealBlobsTask } from './crypto-worker.js';
+import type { CryptoReply, CryptoTask, OpenBlobsTask, ReadBlobsTask, SealBlobsTask } from './crypto-worker.js';
 import { CoreError, CoreErrorCode } from './errors.js';
 import type { Codec } from './repo/codec.js';
+import type { ReadItemResult } from './repo/reader.js';
+import type { WalkResult } from './walk.js';
 import type { OpenChunkTask, OpenedChunkData, SealChunkTask, SealedChunkData } from './sealing.js';
 
 /** Options of {@link createCryptoPool}. */
@@ -68,6 +70,19 @@ export interface CryptoPool {
 		task: Omit<OpenBlobsTask, 'op'>,
 		signal?: AbortSignal
 	): Promise<{ plain: Buffer; failed: { index: number; code: string; message: string }[] }>;
+	/**
+	 * Format 2: reads a group of files or windows of files in one task (src/core/repo/reader.ts): each is read, hashed
+	 * (whole files), cut into blobs and given blob ids in the worker. Returns the blobs' plaintexts one after another
+	 * (from byte 0 of a transferred buffer), their ids (32 bytes each) and what each item read to; a file that could
+	 * not be read or changed size is reported in its item, not thrown.
+	 */
+	readBlobs(task: Omit<ReadBlobsTask, 'op'>, signal?: AbortSignal): Promise<{ plain: Buffer; ids: Uint8Array; items: ReadItemResult[] }>;
+	/**
+	 * Walks a folder in a worker (walkSync in walk.ts: synchronous calls there, no round trip per entry here).
+	 *
+	 * @throws {CoreError} NOT_FOUND when `root` is not a folder; ABORTED; POOL_CLOSED.
+	 */
+	walk(root: string, signal?: AbortSignal): Promise<WalkResult>;
 	/** Waits for running tasks and stops the threads. */
 	close(): Promise<void>;
 }
@@ -142,6 +157,14 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 		async openBlobs(task, signal) {
 			const reply = unwrap(await run({ op: 'openBlobs', ...task }, task.sealed, signal));
 			return { plain: bytesOf(reply), failed: (reply.meta as { failed: { index: number; code: string; message: string }[] }).failed };
+		},
+		async readBlobs(task, signal) {
+			const reply = unwrap(await run({ op: 'readBlobs', ...task }, [], signal));
+			const meta = reply.meta as { items: ReadItemResult[]; ids: Uint8Array };
+			return { plain: bytesOf(reply), ids: meta.ids, items: meta.items };
+		},
+		async walk(root, signal) {
+			return (unwrap(await run({ op: 'walk', root }, [], signal)).meta as { walked: WalkResult }).walked;
 		},
 		async close() {
 			if (closed) return;

@@ -86,7 +86,8 @@ let decoder: Decoder | undefined;
 /**
  * Compresses with the codec, or returns the raw bytes as `none` when the result would not be smaller. For gzip, a
  * cheap deflate-1 probe first skips data that will not compress (photos, archives): gzip -9 runs at ~45 MB/s on it,
- * zstd-19 at ~7 MB/s. zstd up to level 9 is fast on such data and is always tried. Synchronous: meant for worker threads (blobs are at most 4 MiB).
+ * zstd-19 at ~7 MB/s; even zstd-3, fast on it, leaves its worker's memory hundreds of MB larger over a gigabyte of
+ * such data than the probe does. Synchronous: meant for worker threads (blobs are at most 4 MiB).
  *
  * @throws {CoreError} INVALID_OPTION for an unknown codec.
  */
@@ -95,8 +96,8 @@ export function compressSync(codec: Codec, bytes: Uint8Array): Compressed {
 	if (p === undefined) throw new CoreError(CoreErrorCode.InvalidOption, `Unknown codec "${codec}".`);
 	const raw = asBuffer(bytes);
 	if (p.family === 'none' || raw.length === 0) return { codec: 'none', bytes: raw };
-	// zstd up to level 9 passes over such data at GB/s; gzip and the high zstd levels crawl through it (7 MB/s).
-	if ((p.family === 'gzip' || p.level > 9) && looksIncompressible(raw)) return { codec: 'none', bytes: raw };
+	// gzip and the high zstd levels crawl through such data (7 MB/s); the low zstd levels grow the worker's heap.
+	if (looksIncompressible(raw)) return { codec: 'none', bytes: raw };
 	let packed: Buffer;
 	if (p.family === 'gzip') {
 		packed = gzipSync(raw, { level: p.level });
