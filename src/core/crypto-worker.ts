@@ -4,6 +4,7 @@ import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 import type { Codec } from './repo/codec.js';
 import { openRepoBlob, sealRepoBlob } from './repo/primitives.js';
+import { type FilesTask, runFilesTask } from './repo/restore-worker.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -18,7 +19,8 @@ export type CryptoTask =
 	| { readonly op: 'open'; readonly task: Omit<OpenChunkTask, 'sealed'>; readonly sealed: ArrayBuffer; readonly sealedLength: number }
 	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number }
 	| SealBlobsTask
-	| OpenBlobsTask;
+	| OpenBlobsTask
+	| FilesTask;
 
 /** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`). */
 export interface SealBlobsTask {
@@ -120,6 +122,9 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 				}
 				return moveReply(Buffer.concat(plain), { failed });
 			}
+			case 'restoreFiles':
+			case 'verifyFiles':
+				return { ok: true, meta: { ...(await runFilesTask(message)) } } satisfies CryptoReply;
 		}
 	} catch (error) {
 		if (error instanceof CoreError) return { ok: false, code: error.code, message: error.message, details: error.details } satisfies CryptoReply;

@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { abortedError } from './abort.js';
 import type { CryptoReply, CryptoTask, OpenBlobsTask, SealBlobsTask } from './crypto-worker.js';
+import type { FilesResult, FilesTask } from './repo/restore-worker.js';
 import { CoreError, CoreErrorCode } from './errors.js';
 import type { OpenChunkTask, OpenedChunkData, SealChunkTask, SealedChunkData } from './sealing.js';
 
@@ -70,6 +71,17 @@ export interface CryptoPool {
 		task: Omit<OpenBlobsTask, 'op'>,
 		signal?: AbortSignal
 	): Promise<{ plain: Buffer; failed: { index: number; code: string; message: string }[] }>;
+	/**
+	 * Format 2: restores a few files in one task: the worker reads their blobs from the packs, opens them, and writes
+	 * each file through a temporary name, renamed into place once its sha256 matches (see `FilesTask`). Blobs that do
+	 * not open come back as data (nothing of their files is kept); a file that cannot be written throws its CoreError.
+	 * No AbortSignal: a task stops between files through `task.stop`, so that it never leaves a temporary file behind.
+	 *
+	 * @throws {CoreError} HASH_MISMATCH, FILE_EXISTS, DISK_FULL, ABORTED; POOL_CLOSED.
+	 */
+	restoreFiles(task: Omit<FilesTask, 'op'>): Promise<FilesResult>;
+	/** Format 2: checks a few files in one task (their blobs opened and their sha256 computed in the worker). */
+	verifyFiles(task: Omit<FilesTask, 'op'>): Promise<FilesResult>;
 	/** Waits for running tasks and stops the threads. */
 	close(): Promise<void>;
 }
@@ -144,6 +156,12 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 		async openBlobs(task, signal) {
 			const reply = unwrap(await run({ op: 'openBlobs', ...task }, task.sealed, signal));
 			return { plain: bytesOf(reply), failed: (reply.meta as { failed: { index: number; code: string; message: string }[] }).failed };
+		},
+		async restoreFiles(task) {
+			return unwrap(await run({ op: 'restoreFiles', ...task }, [], undefined)).meta as unknown as FilesResult;
+		},
+		async verifyFiles(task) {
+			return unwrap(await run({ op: 'verifyFiles', ...task }, [], undefined)).meta as unknown as FilesResult;
 		},
 		async close() {
 			if (closed) return;
