@@ -60,6 +60,29 @@ export interface FilesResult {
 	readonly done: number;
 }
 
+/** Plaintext bytes opened between two turns of the event loop (see {@link turn}). */
+const TURN_BYTES = 1024 * 1024;
+
+/**
+ * Lets the worker's event loop turn: the zstd binding's output buffers are freed by finalizers that run only then, so
+ * a task that opens many blobs without yielding would hold every one of them until it ends.
+ */
+async function turn(): Promise<void> {
+	await new Promise((resolve) => setImmediate(resolve));
+}
+
+let tempPrefix = '';
+let tempCounter = 0;
+
+/** A fresh temporary name: random per 4096 files (a random draw per file costs more than writing a small one). */
+function tempName(): string {
+	if (tempPrefix === '' || tempCounter >= 0xfff) {
+		tempPrefix = randomBytes(6).toString('hex');
+		tempCounter = 0;
+	}
+	return `${tempPrefix}${(tempCounter++).toString(16).padStart(3, '0')}`;
+}
+
 /** Thrown inside a restore when a blob of the file being written did not open: the file is abandoned. */
 class BlobsFailed extends Error {}
 
@@ -77,6 +100,7 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 
 	/** Reads (coalesced, pack by pack) and opens the records not loaded yet; failures are recorded. */
 	const load = async (indices: Iterable<number>) => {
+		await turn();
 		const wanted = [...new Set(indices)].filter((index) => index >= 0 && !loaded.has(index) && !bad.has(index));
 		wanted.sort((a, b) => {
 			const x = task.records[a]!;
@@ -127,10 +151,16 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 			}
 			first = last;
 		}
+		let sinceTurn = 0;
 		for (const index of wanted) {
 			const offset = at.get(index);
 			if (offset === undefined) continue;
 			const record = task.records[index]!;
+			sinceTurn += record.rawLength;
+			if (sinceTurn >= TURN_BYTES) {
+				sinceTurn = 0;
+				await turn();
+			}
 			try {
 				const { pack: _pack, offset: _offset, ...fields } = record;
 				loaded.set(
@@ -230,7 +260,7 @@ async function restoreFile(
 	hash: ReturnType<typeof createHash>,
 	produce: (file: RestoreFileSpec, write: (plain: Buffer) => void, keepGoing: boolean) => Promise<void>
 ): Promise<void> {
-	const temp = path.join(file.parent!, `.dos-${randomBytes(6).toString('hex')}.partial`);
+	const temp = path.join(file.parent!, `.dos-${tempName()}.partial`);
 	let fd: number | undefined;
 	try {
 		fd = openSync(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
