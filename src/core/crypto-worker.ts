@@ -3,9 +3,10 @@ import { CoreError } from './errors.js';
 import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 import type { Codec } from './repo/codec.js';
-import { BLOB_ID_SIZE, openBlob, sealBlobWithId } from './repo/blob.js';
+import { BLOB_ID_SIZE, sealBlobWithId } from './repo/blob.js';
 import { type ReadItem, readItems } from './repo/reader.js';
 import { walkSync } from './walk.js';
+import { type FilesTask, runFilesTask } from './repo/restore-worker.js';
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -20,9 +21,9 @@ export type CryptoTask =
 	| { readonly op: 'open'; readonly task: Omit<OpenChunkTask, 'sealed'>; readonly sealed: ArrayBuffer; readonly sealedLength: number }
 	| { readonly op: 'hash'; readonly plain: ArrayBuffer; readonly plainLength: number }
 	| SealBlobsTask
-	| OpenBlobsTask
 	| ReadBlobsTask
-	| { readonly op: 'walk'; readonly root: string };
+	| { readonly op: 'walk'; readonly root: string }
+	| FilesTask;
 
 /** Format 2: compress and seal a batch of blobs (their plaintexts one after another in `plain`) with blob.ts. */
 export interface SealBlobsTask {
@@ -34,23 +35,6 @@ export interface SealBlobsTask {
 	readonly ids: Uint8Array;
 	readonly lengths: readonly number[];
 	readonly plain: ArrayBuffer;
-}
-
-/** Format 2: authenticate, decrypt and inflate a batch of blobs (sealed one after another in `sealed`) with blob.ts. */
-export interface OpenBlobsTask {
-	readonly op: 'openBlobs';
-	/** The blob-seal subkey. */
-	readonly blobKey: Uint8Array;
-	/** The blob-id subkey (each plaintext's id is checked). */
-	readonly idKey: Uint8Array;
-	/** What the pack headers record of each blob (the id as hex). */
-	readonly records: readonly {
-		readonly id: string;
-		readonly storedLength: number;
-		readonly rawLength: number;
-		readonly codec: Codec;
-	}[];
-	readonly sealed: ArrayBuffer;
 }
 
 /** Format 2: read files (or windows of a file), hash them, cut them into blobs and compute the blob ids (src/core/repo/reader.ts). */
@@ -113,32 +97,15 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 				}
 				return moveReply(Buffer.concat(sealed), meta);
 			}
-			case 'openBlobs': {
-				const plain: Buffer[] = [];
-				const failed: { index: number; code: string; message: string }[] = [];
-				let at = 0;
-				for (const [index, record] of message.records.entries()) {
-					const sealed = new Uint8Array(message.sealed, at, record.storedLength);
-					at += record.storedLength;
-					try {
-						const keys = { blobSeal: message.blobKey, blobId: message.idKey };
-						plain.push(await openBlob(keys, Buffer.from(record.id, 'hex'), sealed, record.codec, record.rawLength));
-					} catch (error) {
-						failed.push({
-							index,
-							code: error instanceof CoreError ? error.code : 'TAMPERED_CHUNK',
-							message: error instanceof Error ? error.message : String(error)
-						});
-					}
-				}
-				return moveReply(Buffer.concat(plain), { failed });
-			}
 			case 'walk':
 				return { ok: true, meta: { walked: walkSync(message.root) } } satisfies CryptoReply;
 			case 'readBlobs': {
 				const { items, ids, plain } = readItems(message.items, message.idKey);
 				return moveReply(plain, { items, ids });
 			}
+			case 'restoreFiles':
+			case 'verifyFiles':
+				return { ok: true, meta: { ...(await runFilesTask(message)) } } satisfies CryptoReply;
 		}
 	} catch (error) {
 		if (error instanceof CoreError) return { ok: false, code: error.code, message: error.message, details: error.details } satisfies CryptoReply;

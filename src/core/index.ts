@@ -24,17 +24,14 @@ export * from './legacy/index.js';
 // Format 2 (the repository engine); the primitives are imported from src/core/repo/ directly.
 export { type Codec, DEFAULT_CODEC, parseCodec } from './repo/codec.js';
 export { type ManifestV2, type ManifestV2Entry, MANIFEST_V2_VERSION, validateManifestV2 } from './repo/manifest.js';
+export { type DedupScope, sliceToRepository, type SliceToRepositoryOptions, type SliceToRepositoryResult } from './repo/slice.js';
 export {
 	assembleFromRepository,
 	type AssembleFromRepositoryOptions,
 	type AssembleFromRepositoryResult,
-	type DedupScope,
-	sliceToRepository,
-	type SliceToRepositoryOptions,
-	type SliceToRepositoryResult,
 	verifyRepository,
 	type VerifyRepositoryResult
-} from './repo/engine.js';
+} from './repo/restore.js';
 export {
 	createRepository,
 	DEFAULT_PACK_SIZE,

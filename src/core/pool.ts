@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { abortedError } from './abort.js';
-import type { CryptoReply, CryptoTask, OpenBlobsTask, ReadBlobsTask, SealBlobsTask } from './crypto-worker.js';
+import type { CryptoReply, CryptoTask, ReadBlobsTask, SealBlobsTask } from './crypto-worker.js';
+import type { FilesResult, FilesTask } from './repo/restore-worker.js';
 import { CoreError, CoreErrorCode } from './errors.js';
 import type { Codec } from './repo/codec.js';
 import type { ReadItemResult } from './repo/reader.js';
@@ -63,14 +64,6 @@ export interface CryptoPool {
 	 */
 	sealBlobs(task: Omit<SealBlobsTask, 'op'>, signal?: AbortSignal): Promise<{ sealed: Buffer; lengths: number[]; codecs: Codec[] }>;
 	/**
-	 * Format 2: opens a batch of blobs in one task. `task.sealed` is transferred. Returns the plaintexts of the blobs
-	 * that opened, one after another, and the ones that did not (by index in `records`).
-	 */
-	openBlobs(
-		task: Omit<OpenBlobsTask, 'op'>,
-		signal?: AbortSignal
-	): Promise<{ plain: Buffer; failed: { index: number; code: string; message: string }[] }>;
-	/**
 	 * Format 2: reads a group of files or windows of files in one task (src/core/repo/reader.ts): each is read, hashed
 	 * (whole files), cut into blobs and given blob ids in the worker. Returns the blobs' plaintexts one after another
 	 * (from byte 0 of a transferred buffer), their ids (32 bytes each) and what each item read to; a file that could
@@ -83,6 +76,17 @@ export interface CryptoPool {
 	 * @throws {CoreError} NOT_FOUND when `root` is not a folder; ABORTED; POOL_CLOSED.
 	 */
 	walk(root: string, signal?: AbortSignal): Promise<WalkResult>;
+	/**
+	 * Format 2: restores a few files in one task: the worker reads their blobs from the packs, opens them, and writes
+	 * each file through a temporary name, renamed into place once its sha256 matches (see `FilesTask`). Blobs that do
+	 * not open come back as data (nothing of their files is kept); a file that cannot be written throws its CoreError.
+	 * No AbortSignal: a task stops between files through `task.stop`, so that it never leaves a temporary file behind.
+	 *
+	 * @throws {CoreError} HASH_MISMATCH, FILE_EXISTS, DISK_FULL, ABORTED; POOL_CLOSED.
+	 */
+	restoreFiles(task: Omit<FilesTask, 'op'>): Promise<FilesResult>;
+	/** Format 2: checks a few files in one task (their blobs opened and their sha256 computed in the worker). */
+	verifyFiles(task: Omit<FilesTask, 'op'>): Promise<FilesResult>;
 	/** Waits for running tasks and stops the threads. */
 	close(): Promise<void>;
 }
@@ -154,10 +158,6 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 			const meta = reply.meta as { lengths: number[]; codecs: Codec[] };
 			return { sealed: bytesOf(reply), ...meta };
 		},
-		async openBlobs(task, signal) {
-			const reply = unwrap(await run({ op: 'openBlobs', ...task }, task.sealed, signal));
-			return { plain: bytesOf(reply), failed: (reply.meta as { failed: { index: number; code: string; message: string }[] }).failed };
-		},
 		async readBlobs(task, signal) {
 			const reply = unwrap(await run({ op: 'readBlobs', ...task }, [], signal));
 			const meta = reply.meta as { items: ReadItemResult[]; ids: Uint8Array };
@@ -165,6 +165,12 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 		},
 		async walk(root, signal) {
 			return (unwrap(await run({ op: 'walk', root }, [], signal)).meta as { walked: WalkResult }).walked;
+		},
+		async restoreFiles(task) {
+			return unwrap(await run({ op: 'restoreFiles', ...task }, [], undefined)).meta as unknown as FilesResult;
+		},
+		async verifyFiles(task) {
+			return unwrap(await run({ op: 'verifyFiles', ...task }, [], undefined)).meta as unknown as FilesResult;
 		},
 		async close() {
 			if (closed) return;
