@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import { CoreError } from './errors.js';
 import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
-import type { Codec } from './repo/codec.js';
+import { type Codec, TURN_BYTES, turnForFinalizers } from './repo/codec.js';
 import { BLOB_ID_SIZE, sealBlobWithId } from './repo/blob.js';
 import { type ReadItem, readItems } from './repo/reader.js';
 import { walkSync } from './walk.js';
@@ -86,9 +86,15 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 				const sealed: Buffer[] = [];
 				const meta = { lengths: [] as number[], codecs: [] as Codec[] };
 				let at = 0;
+				let sinceTurn = 0;
 				for (const [index, length] of message.lengths.entries()) {
 					const plain = new Uint8Array(message.plain, at, length);
 					at += length;
+					sinceTurn += length;
+					if (sinceTurn >= TURN_BYTES) {
+						sinceTurn = 0;
+						await turnForFinalizers();
+					}
 					const id = message.ids.subarray(index * BLOB_ID_SIZE, (index + 1) * BLOB_ID_SIZE);
 					const blob = await sealBlobWithId(message.blobKey, id, plain, message.codec);
 					sealed.push(blob.stored);

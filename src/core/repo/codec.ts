@@ -216,3 +216,14 @@ export function decompressSync(codec: Codec, bytes: Uint8Array, rawLength: numbe
 export async function decompress(codec: Codec, bytes: Uint8Array, rawLength: number): Promise<Buffer> {
 	return Promise.resolve().then(() => decompressSync(codec, bytes, rawLength));
 }
+
+/** Bytes a worker compresses or decompresses between two turns of its event loop (see {@link turnForFinalizers}). */
+export const TURN_BYTES = 1024 * 1024;
+
+/**
+ * Lets a worker's event loop turn: the zstd binding's output buffers are freed by finalizers that run only then, so a
+ * task that compresses or opens many blobs without yielding holds every one of them until it ends.
+ */
+export async function turnForFinalizers(): Promise<void> {
+	await new Promise((resolve) => setImmediate(resolve));
+}

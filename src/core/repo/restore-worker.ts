@@ -3,6 +3,7 @@ import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync
 import path from 'node:path';
 import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
 import { openBlob } from './blob.js';
+import { TURN_BYTES, turnForFinalizers } from './codec.js';
 import type { Codec } from './codec.js';
 
 /**
@@ -65,17 +66,6 @@ export interface FilesResult {
 	readonly done: number;
 }
 
-/** Plaintext bytes opened between two turns of the event loop (see {@link turn}). */
-const TURN_BYTES = 1024 * 1024;
-
-/**
- * Lets the worker's event loop turn: the zstd binding's output buffers are freed by finalizers that run only then, so
- * a task that opens many blobs without yielding would hold every one of them until it ends.
- */
-async function turn(): Promise<void> {
-	await new Promise((resolve) => setImmediate(resolve));
-}
-
 let tempPrefix = '';
 let tempCounter = 0;
 
@@ -105,7 +95,7 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 
 	/** Reads (coalesced, pack by pack) and opens the records not loaded yet; failures are recorded. */
 	const load = async (indices: Iterable<number>) => {
-		await turn();
+		await turnForFinalizers();
 		const wanted = [...new Set(indices)].filter((index) => index >= 0 && !loaded.has(index) && !bad.has(index));
 		wanted.sort((a, b) => {
 			const x = task.records[a]!;
@@ -164,7 +154,7 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 			sinceTurn += record.rawLength;
 			if (sinceTurn >= TURN_BYTES) {
 				sinceTurn = 0;
-				await turn();
+				await turnForFinalizers();
 			}
 			try {
 				loaded.set(
