@@ -200,25 +200,7 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 
 	// Folders are made as files need them, and the rest (empty ones) only now, so a restore that fails at its
 	// first chunk leaves no skeleton behind.
-	for (const directory of directories) {
-		throwIfAborted(signal);
-		await tree.ensureDirectory(directory.path);
-	}
-	const skipped: SkippedEntry[] = [];
-	const byPath = new Map(manifest.entries.map((entry) => [entry.path, entry]));
-	for (const link of symlinks) {
-		throwIfAborted(signal);
-		if (!symlinkStaysInside(byPath, link.path, link.target!)) {
-			skipped.push({ path: link.path, reason: 'symlink-outside' });
-			continue;
-		}
-		if (!(await tree.createSymlink(link, options.overwrite ?? false))) skipped.push({ path: link.path, reason: 'symlink-outside' });
-	}
-	for (const directory of [...directories].reverse()) {
-		const target = await tree.existingDirectory(directory.path);
-		await chmod(target, directory.mode & RESTORED_MODE_MASK);
-		await utimes(target, directory.mtimeMs / 1000, directory.mtimeMs / 1000);
-	}
+	const skipped = await finishRestoredTree(tree, manifest.entries, directories, symlinks, options.overwrite ?? false, signal);
 	const lost = writer.lostFiles();
 	return {
 		outDir: root,
@@ -231,6 +213,41 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 		lost: lost.map(({ path: lostPath, chunks, code }) => ({ path: lostPath, chunks, code })),
 		...(salvage ? { badChunks } : {})
 	};
+}
+
+/** What the last steps of a restore need of an entry (format 1 and format 2 manifests alike). */
+type FinishedEntry = Pick<ManifestEntry, 'path' | 'type' | 'target' | 'mode' | 'mtimeMs'>;
+
+/**
+ * The last steps of every restore, once its files are in place: the folders no file needed, then the symlinks (only
+ * those that resolve inside the folder, judged against all of the manifest's `entries`), then folder modes and
+ * mtimes, deepest first. Returns the symlinks passed over.
+ */
+export async function finishRestoredTree(
+	tree: RestoreTree,
+	entries: readonly FinishedEntry[],
+	directories: readonly FinishedEntry[],
+	symlinks: readonly FinishedEntry[],
+	overwrite: boolean,
+	signal: AbortSignal | undefined
+): Promise<SkippedEntry[]> {
+	for (const directory of directories) {
+		throwIfAborted(signal);
+		await tree.ensureDirectory(directory.path);
+	}
+	const skipped: SkippedEntry[] = [];
+	const byPath = new Map(entries.map((entry) => [entry.path, entry]));
+	for (const link of symlinks) {
+		throwIfAborted(signal);
+		if (!symlinkStaysInside(byPath, link.path, link.target!) || !(await tree.createSymlink(link, overwrite)))
+			skipped.push({ path: link.path, reason: 'symlink-outside' });
+	}
+	for (const directory of [...directories].reverse()) {
+		const target = await tree.existingDirectory(directory.path);
+		await chmod(target, directory.mode & RESTORED_MODE_MASK);
+		await utimes(target, directory.mtimeMs / 1000, directory.mtimeMs / 1000);
+	}
+	return skipped;
 }
 
 /**

@@ -1,7 +1,7 @@
-import { mkdir, realpath, chmod, utimes } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import { abortedError, throwIfAborted } from '../abort.js';
 import { requireArchiveId } from '../archive-id.js';
-import { preflight, RESTORED_MODE_MASK, RestoreTree, symlinkStaysInside, type SkippedEntry } from '../assemble.js';
+import { finishRestoredTree, preflight, RESTORED_MODE_MASK, RestoreTree, type SkippedEntry } from '../assemble.js';
 import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
 import { resolveInside } from '../paths.js';
 import { forEachConcurrently } from '../pipeline.js';
@@ -225,22 +225,7 @@ export async function assembleFromRepository(options: AssembleFromRepositoryOpti
 	} finally {
 		release();
 	}
-	for (const directory of directories) {
-		throwIfAborted(signal);
-		await tree.ensureDirectory(directory.path);
-	}
-	const skipped: SkippedEntry[] = [];
-	const byPath = new Map(manifest.entries.map((entry) => [entry.path, entry]));
-	for (const link of symlinks) {
-		throwIfAborted(signal);
-		if (!symlinkStaysInside(byPath, link.path, link.target!) || !(await tree.createSymlink(link, overwrite)))
-			skipped.push({ path: link.path, reason: 'symlink-outside' });
-	}
-	for (const directory of [...directories].reverse()) {
-		const target = await tree.existingDirectory(directory.path);
-		await chmod(target, directory.mode & RESTORED_MODE_MASK);
-		await utimes(target, directory.mtimeMs / 1000, directory.mtimeMs / 1000);
-	}
+	const skipped = await finishRestoredTree(tree, manifest.entries, directories, symlinks, overwrite, signal);
 	return {
 		outDir: root,
 		archiveId: manifest.id,
