@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { type CryptoPool, createCryptoPool } from '../../src/core/index.js';
@@ -27,4 +28,11 @@ export function useCoreWorkspace(options: { workers: number; prefix?: string }):
 /** A fresh path `<work>/<name>-<n>` (not created). */
 export function nextCase(name: string): string {
 	return path.join(work, `${name}-${++cases}`);
+}
+
+/** A fresh folder `<work>/<name>-<n>`, created. */
+export async function freshCase(name: string): Promise<string> {
+	const dir = nextCase(name);
+	await mkdir(dir, { recursive: true });
+	return dir;
 }

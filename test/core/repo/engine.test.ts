@@ -3,12 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
 	assembleFromRepository,
 	CoreErrorCode,
-	createCryptoPool,
-	type CryptoPool,
 	KDF_CHANNEL,
 	listPacks,
 	type ManifestV2,
@@ -20,27 +18,11 @@ import {
 	verifyRepository,
 	writeManifest
 } from '../../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from '../../support/tree.js';
+import { PASS, pool, useCoreWorkspace, freshCase, work } from '../../support/core-workspace.js';
+import { describeTree } from '../../support/tree.js';
 
-const PASS = 'correct horse battery staple';
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 2 });
-	work = await makeTemp('dos-repo-');
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
-
-const fresh = async (name: string) => {
-	const dir = path.join(work, `${name}-${++n}`);
-	await mkdir(dir, { recursive: true });
-	return dir;
-};
+useCoreWorkspace({ workers: 2, prefix: 'dos-repo-' });
+const fresh = freshCase;
 
 const slice = (source: string, repo: string, extra: Partial<Parameters<typeof sliceToRepository>[0]> = {}) =>
 	sliceToRepository({

@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
 	assembleFromRepository,
 	CoreErrorCode,
-	createCryptoPool,
 	type CryptoPool,
 	loadBlobIndex,
 	MIN_PACK_SIZE,
@@ -16,27 +15,11 @@ import {
 	verifyRepository,
 	writeManifest
 } from '../../../src/core/index.js';
-import { describeTree, makeTemp, removeTemp } from '../../support/tree.js';
+import { PASS, pool, useCoreWorkspace, freshCase } from '../../support/core-workspace.js';
+import { describeTree } from '../../support/tree.js';
 
-const PASS = 'correct horse battery staple';
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 2 });
-	work = await makeTemp('dos-restore-');
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
-
-const fresh = async (name: string) => {
-	const dir = path.join(work, `${name}-${++n}`);
-	await mkdir(dir, { recursive: true });
-	return dir;
-};
+useCoreWorkspace({ workers: 2, prefix: 'dos-restore-' });
+const fresh = freshCase;
 
 const slice = (source: string, repo: string) =>
 	sliceToRepository({

@@ -1,12 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
 	assembleFromRepository,
 	CoreError,
 	CoreErrorCode,
-	createCryptoPool,
 	type CryptoPool,
 	MIN_PACK_SIZE,
 	parseCodec,
@@ -15,28 +14,12 @@ import {
 import { CDC_MAX_SIZE, chunkLengths } from '../../../src/core/repo/cdc.js';
 import { blobId } from '../../../src/core/repo/blob.js';
 import { readItems } from '../../../src/core/repo/reader.js';
-import { describeTree, makeTemp, removeTemp } from '../../support/tree.js';
+import { PASS, pool, useCoreWorkspace, freshCase } from '../../support/core-workspace.js';
+import { describeTree } from '../../support/tree.js';
 import { vectorInput } from './cdc-input.js';
 
-const PASS = 'correct horse battery staple';
-let pool: CryptoPool;
-let work: string;
-let n = 0;
-
-beforeAll(async () => {
-	pool = createCryptoPool({ workers: 2 });
-	work = await makeTemp('dos-slice2-');
-});
-afterAll(async () => {
-	await pool.close();
-	await removeTemp(work);
-});
-
-const fresh = async (name: string) => {
-	const dir = path.join(work, `${name}-${++n}`);
-	await mkdir(dir, { recursive: true });
-	return dir;
-};
+useCoreWorkspace({ workers: 2, prefix: 'dos-slice2-' });
+const fresh = freshCase;
 
 const slice = (source: string, repo: string, using: CryptoPool = pool) =>
 	sliceToRepository({
