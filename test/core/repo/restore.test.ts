@@ -65,6 +65,21 @@ async function tamper(repo: string, blob: string, at = 20): Promise<string> {
 	return where.pack;
 }
 
+/**
+ * Assembles a repository with a tampered blob of `victim`: TAMPERED_CHUNK naming it and its pack, no partial file
+ * left, the file not restored. Returns what a verify of the same repository finds.
+ */
+async function expectTamperedRestore(repo: string, victim: string, pack: string) {
+	const out = path.join(await fresh('out'), 'o');
+	await expect(assembleFromRepository({ repo, outDir: out, passphrase: PASS, pool })).rejects.toMatchObject({
+		code: CoreErrorCode.TamperedChunk,
+		details: { paths: [victim], file: pack }
+	});
+	expect(await partials(out)).toEqual([]);
+	expect(await readdir(out)).not.toContain(victim);
+	return verifyRepository({ repo, passphrase: PASS, pool });
+}
+
 describe('format 2 restores in the workers', () => {
 	it('GIVEN 3,000 small files in folders WHEN assembled THEN the worker op writes every one of them, hundreds per task, and the tree comes back whole', async () => {
 		const source = await fresh('src');
@@ -95,14 +110,7 @@ describe('format 2 restores in the workers', () => {
 		const { manifest } = await slice(source, repo);
 		const victim = manifest.entries.find((entry) => entry.path === 'f17.txt')!;
 		const pack = await tamper(repo, victim.blobs![0]!);
-		const out = path.join(await fresh('out'), 'o');
-		await expect(assembleFromRepository({ repo, outDir: out, passphrase: PASS, pool })).rejects.toMatchObject({
-			code: CoreErrorCode.TamperedChunk,
-			details: { paths: ['f17.txt'], file: pack }
-		});
-		expect(await partials(out)).toEqual([]);
-		expect(await readdir(out)).not.toContain('f17.txt');
-		const verified = await verifyRepository({ repo, passphrase: PASS, pool });
+		const verified = await expectTamperedRestore(repo, 'f17.txt', pack);
 		expect(verified.badBlobs).toEqual([{ id: victim.blobs![0], pack, code: CoreErrorCode.TamperedChunk, paths: ['f17.txt'] }]);
 		expect(verified.badFiles).toEqual([]);
 	});
@@ -116,14 +124,7 @@ describe('format 2 restores in the workers', () => {
 		const big = manifest.entries.find((entry) => entry.path === 'big.bin')!;
 		expect(big.blobs!.length).toBeGreaterThan(2);
 		const pack = await tamper(repo, big.blobs!.at(-1)!);
-		const out = path.join(await fresh('out'), 'o');
-		await expect(assembleFromRepository({ repo, outDir: out, passphrase: PASS, pool })).rejects.toMatchObject({
-			code: CoreErrorCode.TamperedChunk,
-			details: { paths: ['big.bin'], file: pack }
-		});
-		expect(await partials(out)).toEqual([]);
-		expect(await readdir(out)).not.toContain('big.bin');
-		const verified = await verifyRepository({ repo, passphrase: PASS, pool });
+		const verified = await expectTamperedRestore(repo, 'big.bin', pack);
 		expect(verified.badBlobs).toMatchObject([{ id: big.blobs!.at(-1), pack, paths: ['big.bin'] }]);
 	});
 
