@@ -47,14 +47,16 @@ export async function isRepository(dir: string): Promise<boolean> {
 
 /**
  * Makes `dir` (missing or empty) a repository: a random master key in one slot sealed under PBKDF2 of the
- * passphrase (one derivation), in the keys file of src/core/repo/keys.ts.
+ * passphrase (one derivation), in the keys file of src/core/repo/keys.ts. With `writeAfter`, nothing is written
+ * before that promise settles, and nothing at all when it rejects (a slice derives the key while it walks the source,
+ * and makes no repository for a source it cannot read).
  *
  * @throws {CoreError} FILE_EXISTS when `dir` holds anything; NO_KEY.
  */
 export async function createRepository(
 	dir: string,
 	passphrase: string | undefined,
-	options: { iterations?: number; signal?: AbortSignal } = {}
+	options: { iterations?: number; signal?: AbortSignal; writeAfter?: Promise<unknown> } = {}
 ): Promise<LocalRepository> {
 	const root = path.resolve(dir);
 	const existing = await readdir(root).catch(() => undefined);
@@ -64,6 +66,7 @@ export async function createRepository(
 		...(options.iterations === undefined ? {} : { iterations: options.iterations, minIterations: options.iterations }),
 		...(options.signal ? { signal: options.signal } : {})
 	});
+	await options.writeAfter;
 	await mkdir(path.join(root, PACKS_DIR), { recursive: true });
 	await mkdir(path.join(root, ARCHIVES_DIR), { recursive: true });
 	await writeFile(path.join(root, KEYS_FILE), keys.file, { mode: 0o600, flag: 'wx' });

@@ -20,16 +20,49 @@ const MAX_MANIFEST_JSON = 1024 * 1024 * 1024;
 const hex = (length: number) => z.string().regex(new RegExp(`^[0-9a-f]{${length}}$`));
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
-const entrySchema = z.strictObject({
-	path: z.string().min(1).max(4096),
-	type: z.enum(['file', 'directory', 'symlink']),
-	size: count,
-	mode: z.number().int().min(0).max(0o7777),
-	mtimeMs: z.number(),
-	sha256: hex(64).optional(),
-	blobs: z.array(hex(BLOB_ID_SIZE * 2)).optional(),
-	target: z.string().min(1).max(4096).optional()
-});
+const ENTRY_TYPES: ReadonlySet<unknown> = new Set(['file', 'directory', 'symlink']);
+const ENTRY_KEYS: ReadonlySet<string> = new Set(['path', 'type', 'size', 'mode', 'mtimeMs', 'sha256', 'blobs', 'target']);
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const BLOB_ID_HEX = new RegExp(`^[0-9a-f]{${BLOB_ID_SIZE * 2}}$`);
+const MAX_ENTRY_TEXT = 4096;
+
+/**
+ * Checks the shape of one entry (the schema below, written out: tens of thousands of entries went through the
+ * schema library at ~12 µs each, a third of an unchanged slice of small files). Returns why it is malformed, or
+ * undefined.
+ */
+function entryShapeProblem(value: unknown): string | undefined {
+	if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+	const entry = value as Record<string, unknown>;
+	for (const key in entry) if (!ENTRY_KEYS.has(key)) return `${key}: unknown field`;
+	const text = (field: string, optional: boolean): string | undefined => {
+		const v = entry[field];
+		if (v === undefined) return optional ? undefined : `${field}: missing`;
+		return typeof v === 'string' && v.length >= 1 && v.length <= MAX_ENTRY_TEXT
+			? undefined
+			: `${field}: not a text of 1 to ${MAX_ENTRY_TEXT} characters`;
+	};
+	const integer = (field: string, max: number): string | undefined => {
+		const v = entry[field];
+		return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max ? undefined : `${field}: not an integer from 0 to ${max}`;
+	};
+	const problem =
+		text('path', false) ??
+		(ENTRY_TYPES.has(entry.type) ? undefined : 'type: not file, directory or symlink') ??
+		integer('size', Number.MAX_SAFE_INTEGER) ??
+		integer('mode', 0o7777) ??
+		(typeof entry.mtimeMs === 'number' && Number.isFinite(entry.mtimeMs) ? undefined : 'mtimeMs: not a number') ??
+		(entry.sha256 === undefined || (typeof entry.sha256 === 'string' && SHA256_HEX.test(entry.sha256))
+			? undefined
+			: 'sha256: not 64 hex digits') ??
+		text('target', true);
+	if (problem !== undefined) return problem;
+	if (entry.blobs === undefined) return undefined;
+	if (!Array.isArray(entry.blobs)) return 'blobs: not a list';
+	for (const [index, id] of (entry.blobs as unknown[]).entries())
+		if (typeof id !== 'string' || !BLOB_ID_HEX.test(id)) return `blobs.${index}: not ${BLOB_ID_SIZE * 2} hex digits`;
+	return undefined;
+}
 
 const manifestSchema = z.strictObject({
 	format: z.literal(MANIFEST_FORMAT),
@@ -42,7 +75,8 @@ const manifestSchema = z.strictObject({
 	codec: z.string().regex(/^(none|gzip-\d|zstd-\d{1,2})$/),
 	dedup: z.enum(['repository', 'archive']),
 	packs: z.array(hex(32)),
-	entries: z.array(entrySchema),
+	// Checked one by one by entryShapeProblem (the same rules, faster).
+	entries: z.array(z.unknown()),
 	totals: z.strictObject({
 		files: count,
 		directories: count,
@@ -114,6 +148,14 @@ export function validateManifestV2(value: unknown): ManifestV2 {
 	if (!parsed.success) {
 		const issues = parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
 		throw new CoreError(CoreErrorCode.BadFormat, `The manifest is malformed (${issues.join('; ')}). The archive is damaged or not ours.`);
+	}
+	for (const [index, entry] of parsed.data.entries.entries()) {
+		const problem = entryShapeProblem(entry);
+		if (problem !== undefined)
+			throw new CoreError(
+				CoreErrorCode.BadFormat,
+				`The manifest is malformed (entries.${index}: ${problem}). The archive is damaged or not ours.`
+			);
 	}
 	const manifest = parsed.data as ManifestV2;
 	requireArchiveId(manifest.id);

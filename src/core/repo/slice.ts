@@ -12,6 +12,7 @@ import {
 	listArchives,
 	loadBlobIndex,
 	MIN_PACK_SIZE,
+	type LocalRepository,
 	nextArchiveId,
 	openRepository,
 	PackWriter,
@@ -110,6 +111,34 @@ class Gate {
 	}
 }
 
+/** What a slice needs of the repository before it starts: its keys, the blobs it holds, the next id, the parent. */
+interface RepositoryState {
+	readonly repo: LocalRepository;
+	readonly known: Set<string>;
+	readonly archiveId: string;
+	readonly newest: string | undefined;
+	/** Files of the newest archive whose blobs are all stored, by path. */
+	readonly parentFiles: ReadonlyMap<string, ManifestV2Entry>;
+}
+
+async function readRepositoryState(repo: LocalRepository, options: SliceToRepositoryOptions, created: boolean): Promise<RepositoryState> {
+	const archives = created ? [] : await listArchives(repo);
+	const newest = archives.at(-1);
+	// A file the newest archive holds with the same size and mtime, whose blobs are all stored, is taken from that
+	// archive's manifest without being read (as restic does with its parent snapshot); `rehash` reads every file.
+	const useParent = options.dedup === 'repository' && options.rehash !== true && newest !== undefined;
+	const [index, parentManifest, archiveId] = await Promise.all([
+		options.dedup === 'repository' && !created ? loadBlobIndex(repo) : undefined,
+		useParent ? readManifest(repo, newest).catch(() => undefined) : undefined,
+		nextArchiveId(repo, options.now)
+	]);
+	const known = new Set<string>(index?.keys());
+	const parentFiles = new Map<string, ManifestV2Entry>();
+	for (const entry of parentManifest?.entries ?? [])
+		if (entry.type === 'file' && (entry.blobs ?? []).every((id) => known.has(id))) parentFiles.set(entry.path, entry);
+	return { repo, known, archiveId, newest, parentFiles };
+}
+
 /**
  * Adds an archive of `source` to a local repository (making the repository on first use): walks the folder; has the
  * worker pool read the files (small ones many to a task, large ones a window at a time), hash them, cut them into
@@ -124,27 +153,19 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 	const { pool, signal } = options;
 	if (!Number.isSafeInteger(options.packSize) || options.packSize < MIN_PACK_SIZE)
 		throw new CoreError(CoreErrorCode.InvalidOption, `The pack size must be at least ${MIN_PACK_SIZE} bytes, not ${options.packSize}.`);
-	// The walk runs in a worker: no round trip per entry on this thread.
-	const walked = await pool.walk(options.source, signal);
+	// The walk runs in a worker (no round trip per entry on this thread) while this thread unlocks the repository and
+	// reads its blob index and newest manifest (or derives a new repository's key, written only once the walk succeeded).
+	const walking = pool.walk(options.source, signal);
 	const created = !(await isRepository(options.repo));
-	const repo = created
-		? await createRepository(options.repo, options.passphrase, {
+	const opening = created
+		? createRepository(options.repo, options.passphrase, {
 				...(options.iterations ? { iterations: options.iterations } : {}),
-				...(signal ? { signal } : {})
+				...(signal ? { signal } : {}),
+				writeAfter: walking
 			})
-		: await openRepository(options.repo, options.passphrase, signal ? { signal } : {});
-	const known = new Set<string>(options.dedup === 'repository' ? (await loadBlobIndex(repo)).keys() : []);
-	const archives = await listArchives(repo);
-	const archiveId = await nextArchiveId(repo, options.now);
-	// A file the newest archive holds with the same size and mtime, whose blobs are all stored, is taken from that
-	// archive's manifest without being read (as restic does with its parent snapshot); `rehash` reads every file.
-	const parentFiles = new Map<string, ManifestV2Entry>();
-	const newest = archives.at(-1);
-	if (options.dedup === 'repository' && options.rehash !== true && newest !== undefined) {
-		const parentManifest = await readManifest(repo, newest).catch(() => undefined);
-		for (const entry of parentManifest?.entries ?? [])
-			if (entry.type === 'file' && (entry.blobs ?? []).every((id) => known.has(id))) parentFiles.set(entry.path, entry);
-	}
+		: openRepository(options.repo, options.passphrase, signal ? { signal } : {});
+	const [walked, opened] = await Promise.all([walking, opening.then((repo) => readRepositoryState(repo, options, created))]);
+	const { repo, known, archiveId, newest, parentFiles } = opened;
 	const unchangedFrom = (entry: { path: string; size: number; mtimeMs: number }) => {
 		const previous = parentFiles.get(entry.path);
 		return previous !== undefined && previous.size === entry.size && previous.mtimeMs === entry.mtimeMs ? previous : undefined;

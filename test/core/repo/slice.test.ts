@@ -145,6 +145,16 @@ describe('format 2 slicing in the worker pool', () => {
 		expect(await readdir(path.join(repo, 'archives'))).toEqual([]);
 	});
 
+	it('GIVEN a source that does not exist WHEN sliced into a new repository THEN NOT_FOUND and no repository is made (the key is derived during the walk, written only after it)', async () => {
+		const repo = path.join(await fresh('repo'), 'r');
+		const error = await slice(path.join(await fresh('src'), 'missing'), repo).then(
+			() => undefined,
+			(thrown: unknown) => thrown
+		);
+		expect((error as CoreError).code).toBe(CoreErrorCode.NotFound);
+		await expect(readdir(repo)).rejects.toMatchObject({ code: 'ENOENT' });
+	});
+
 	it('GIVEN a large file that changes size between the walk and a later window WHEN sliced THEN SOURCE_CHANGED names it', async () => {
 		for (const change of ['grows', 'shrinks'] as const) {
 			const source = await fresh('src');
