@@ -21,14 +21,17 @@ export interface BlobLocation extends Omit<PackEntry, 'id'> {
 	readonly pack: string;
 }
 
+/** The subkeys of blobs and packs (docs/format2-primitives.md, "Subkeys"), and of manifests. */
+export type RepositorySubkeys = BlobKeys & { readonly manifest: Uint8Array };
+
 /** An unlocked local repository. */
 export interface LocalRepository {
 	readonly root: string;
-	/** The subkeys of blobs and packs (docs/format2-primitives.md, "Subkeys"), and of manifests. */
-	readonly keys: BlobKeys & { readonly manifest: Uint8Array };
+	readonly keys: RepositorySubkeys;
 }
 
-function subkeysOf(keys: RepositoryKeys): LocalRepository['keys'] {
+/** The subkeys of unlocked repository keys (a local repository's, or a Discord channel's). */
+function subkeysOf(keys: RepositoryKeys): RepositorySubkeys {
 	return { ...keys.blobKeys(), manifest: keys.subkey('manifest') };
 }
 
@@ -217,6 +220,31 @@ export async function loadBlobIndex(repo: LocalRepository, onBadPack?: (name: st
 /** Packs a {@link PackWriter} keeps open at once by default. */
 export const OPEN_PACKS = 4;
 
+/** A pack a {@link PackWriter} finished: its file (named by its name) and the entries of its header. */
+export interface ClosedPack {
+	readonly name: string;
+	readonly file: string;
+	/** Bytes of the file. */
+	readonly size: number;
+	readonly entries: readonly PackEntry[];
+}
+
+/**
+ * Where a {@link PackWriter} writes: a folder for its temporary and finished pack files, the keys that seal pack
+ * headers, and what to do with each finished pack (a Discord upload posts it and removes the file; awaiting it holds
+ * the writer, which holds the slice: back pressure).
+ */
+export interface PackDestination {
+	readonly dir: string;
+	readonly keys: BlobKeys;
+	readonly onClosed?: (pack: ClosedPack) => Promise<void>;
+}
+
+/** The packs folder of a local repository, as a {@link PackDestination}. */
+export function repositoryPacks(repo: LocalRepository): PackDestination {
+	return { dir: path.join(repo.root, PACKS_DIR), keys: repo.keys };
+}
+
 /** A pack being written: a temporary file, its running SHA-256, and the entries of its header so far. */
 interface OpenPack {
 	readonly handle: FileHandle;
@@ -244,17 +272,17 @@ export class PackWriter {
 	public readonly written: string[] = [];
 	/** Bytes of the packs written. */
 	public storedBytes = 0;
-	readonly #repo: LocalRepository;
+	readonly #destination: PackDestination;
 	readonly #openPacks: number;
 	readonly #open: OpenPack[] = [];
 
 	/** @throws {CoreError} INVALID_OPTION for a limit out of range (pack.ts `assertPackLimit`) or `openPacks` below 1. */
-	public constructor(repo: LocalRepository, limit: number, options: { readonly openPacks?: number } = {}) {
+	public constructor(destination: PackDestination, limit: number, options: { readonly openPacks?: number } = {}) {
 		assertPackLimit(limit);
 		const openPacks = options.openPacks ?? OPEN_PACKS;
 		if (!Number.isSafeInteger(openPacks) || openPacks < 1)
 			throw new CoreError(CoreErrorCode.InvalidOption, `A pack writer keeps at least one pack open, not ${openPacks}.`);
-		this.#repo = repo;
+		this.#destination = destination;
 		this.limit = limit;
 		this.#openPacks = openPacks;
 	}
@@ -308,7 +336,7 @@ export class PackWriter {
 	}
 
 	async #create(): Promise<OpenPack> {
-		const temp = path.join(this.#repo.root, PACKS_DIR, `.tmp-${randomBytes(6).toString('hex')}`);
+		const temp = path.join(this.#destination.dir, `.tmp-${randomBytes(6).toString('hex')}`);
 		const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch((error: unknown) => {
 			throw fromFsError(error, temp);
 		});
@@ -319,22 +347,26 @@ export class PackWriter {
 
 	async #close(pack: OpenPack): Promise<void> {
 		this.#open.splice(this.#open.indexOf(pack), 1);
+		let closed: ClosedPack;
 		try {
-			const { tail } = sealPackTail(this.#repo.keys, pack.entries);
+			const { tail } = sealPackTail(this.#destination.keys, pack.entries);
 			await writeFully(pack.handle, tail, pack.temp);
 			pack.hash.update(tail);
 			await pack.handle.close();
 			const name = pack.hash.digest('hex').slice(0, PACK_NAME_LENGTH);
-			await rename(pack.temp, packPath(this.#repo, name)).catch((error: unknown) => {
+			const file = path.join(this.#destination.dir, name);
+			await rename(pack.temp, file).catch((error: unknown) => {
 				throw fromFsError(error, pack.temp);
 			});
-			this.written.push(name);
-			this.storedBytes += pack.area + tail.length;
+			closed = { name, file, size: pack.area + tail.length, entries: pack.entries };
 		} catch (error) {
 			await pack.handle.close().catch(() => undefined);
 			await rm(pack.temp, { force: true });
 			throw error;
 		}
+		this.written.push(closed.name);
+		this.storedBytes += closed.size;
+		await this.#destination.onClosed?.(closed);
 	}
 }
 

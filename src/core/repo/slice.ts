@@ -5,7 +5,7 @@ import { CoreError, CoreErrorCode } from '../errors.js';
 import { MANIFEST_FORMAT } from '../manifest.js';
 import type { CryptoPool } from '../pool.js';
 import type { ProgressListener } from '../progress.js';
-import type { SkippedSource, SourceEntry } from '../walk.js';
+import type { SkippedSource, SourceEntry, WalkResult } from '../walk.js';
 import {
 	createRepository,
 	isRepository,
@@ -15,7 +15,10 @@ import {
 	type LocalRepository,
 	nextArchiveId,
 	openRepository,
+	type PackDestination,
 	PackWriter,
+	repositoryPacks,
+	type RepositorySubkeys,
 	readManifest,
 	writeManifest
 } from './local.js';
@@ -40,34 +43,60 @@ const GROUP_FILES = 1024;
  */
 const BUFFERED_BYTES = 24 * 1024 * 1024;
 
-export interface SliceToRepositoryOptions {
+/** How to slice, whatever the repository: a local folder ({@link sliceToRepository}) or a Discord channel. */
+export interface SliceOptions {
 	readonly source: string;
-	/** The repository folder (made a repository when missing or empty). */
-	readonly repo: string;
-	readonly passphrase: string | undefined;
 	readonly pool: CryptoPool;
 	readonly codec: Codec;
 	readonly packSize: number;
 	readonly dedup: DedupScope;
 	readonly label?: string;
 	readonly tool: string;
-	/** PBKDF2 iterations of a new repository's first slot (tests use fewer). */
-	readonly iterations?: number;
 	readonly signal?: AbortSignal;
 	readonly onProgress?: ProgressListener;
 	readonly now?: Date;
-	/** Read every file, even those the newest archive holds with the same size and mtime. */
+	/** Read every file, even those the parent archive holds with the same size and mtime. */
 	readonly rehash?: boolean;
 }
 
-export interface SliceToRepositoryResult {
-	readonly repo: string;
-	readonly created: boolean;
+/**
+ * Where a slice puts what it makes, and what it knows of the repository before it starts. A local repository is
+ * one ({@link sliceToRepository}); a Discord channel's repository is another (src/archive: packs staged in a folder
+ * and posted as they close, the blob index and the parent manifest from the history index).
+ */
+export interface SliceTarget {
+	readonly keys: RepositorySubkeys;
+	/** Ids (hex) of the blobs the repository holds; ignored with `dedup: 'archive'`. Not changed by the slice. */
+	readonly known: ReadonlySet<string>;
+	readonly archiveId: string;
+	/** The archive this one follows (its files of the same size and mtime are not read again), when there is one. */
+	readonly parent?: { readonly id: string; readonly manifest: ManifestV2 | undefined };
+	/** Where packs are written, and what happens to each once it is complete. */
+	readonly packs: PackDestination;
+	/** Stores the sealed manifest, last; returns how many parts it took. */
+	readonly writeManifest: (manifest: ManifestV2) => Promise<number>;
+}
+
+/** What {@link sliceInto} made. */
+export interface SliceResult {
 	readonly archiveId: string;
 	readonly manifest: ManifestV2;
 	readonly packs: readonly string[];
 	readonly manifestParts: number;
 	readonly skipped: readonly SkippedSource[];
+}
+
+export interface SliceToRepositoryOptions extends SliceOptions {
+	/** The repository folder (made a repository when missing or empty). */
+	readonly repo: string;
+	readonly passphrase: string | undefined;
+	/** PBKDF2 iterations of a new repository's first slot (tests use fewer). */
+	readonly iterations?: number;
+}
+
+export interface SliceToRepositoryResult extends SliceResult {
+	readonly repo: string;
+	readonly created: boolean;
 }
 
 /** A file of the walk with its place in it. */
@@ -111,66 +140,84 @@ class Gate {
 	}
 }
 
-/** What a slice needs of the repository before it starts: its keys, the blobs it holds, the next id, the parent. */
-interface RepositoryState {
-	readonly repo: LocalRepository;
-	readonly known: Set<string>;
-	readonly archiveId: string;
-	readonly newest: string | undefined;
-	/** Files of the newest archive whose blobs are all stored, by path. */
-	readonly parentFiles: ReadonlyMap<string, ManifestV2Entry>;
-}
-
-async function readRepositoryState(repo: LocalRepository, options: SliceToRepositoryOptions, created: boolean): Promise<RepositoryState> {
+/** A local repository as a {@link SliceTarget}: its blob index (pack tails), its newest archive as the parent. */
+async function localTarget(repo: LocalRepository, options: SliceToRepositoryOptions, created: boolean): Promise<SliceTarget> {
 	const archives = created ? [] : await listArchives(repo);
 	const newest = archives.at(-1);
-	// A file the newest archive holds with the same size and mtime, whose blobs are all stored, is taken from that
-	// archive's manifest without being read (as restic does with its parent snapshot); `rehash` reads every file.
 	const useParent = options.dedup === 'repository' && options.rehash !== true && newest !== undefined;
 	const [index, parentManifest, archiveId] = await Promise.all([
 		options.dedup === 'repository' && !created ? loadBlobIndex(repo) : undefined,
 		useParent ? readManifest(repo, newest).catch(() => undefined) : undefined,
 		nextArchiveId(repo, options.now)
 	]);
-	const known = new Set<string>(index?.keys());
-	const parentFiles = new Map<string, ManifestV2Entry>();
-	for (const entry of parentManifest?.entries ?? [])
-		if (entry.type === 'file' && (entry.blobs ?? []).every((id) => known.has(id))) parentFiles.set(entry.path, entry);
-	return { repo, known, archiveId, newest, parentFiles };
+	return {
+		keys: repo.keys,
+		known: new Set<string>(index?.keys()),
+		archiveId,
+		...(newest === undefined ? {} : { parent: { id: newest, manifest: parentManifest } }),
+		packs: repositoryPacks(repo),
+		writeManifest: (manifest) => writeManifest(repo, manifest)
+	};
 }
 
 /**
- * Adds an archive of `source` to a local repository (making the repository on first use): walks the folder; has the
- * worker pool read the files (small ones many to a task, large ones a window at a time), hash them, cut them into
- * content-defined blobs and compute the blob ids; keeps only the blobs the repository (or, with `dedup: 'archive'`,
- * this archive) does not hold, has the pool compress and seal them, appends them to packs, and writes the sealed
- * manifest last. The slicing thread opens no file of the source: it looks ids up, writes packs and keeps order.
- * Memory stays bounded by {@link BUFFERED_BYTES} of plaintext in flight. One PBKDF2.
+ * Adds an archive of `source` to a local repository (making the repository on first use; see {@link sliceInto}).
+ * The repository is unlocked, and its blob index and newest manifest read, while the walk runs; a new repository's
+ * key is derived meanwhile but written only once the walk succeeded. One PBKDF2.
  *
  * @throws {CoreError} NOT_FOUND; WRONG_KEY; NO_KEY; INVALID_OPTION; SOURCE_CHANGED; DISK_FULL; ABORTED.
  */
 export async function sliceToRepository(options: SliceToRepositoryOptions): Promise<SliceToRepositoryResult> {
+	const { signal } = options;
+	const created = !(await isRepository(options.repo));
+	let root = '';
+	const result = await sliceInto(options, async (walking) => {
+		const repo = created
+			? await createRepository(options.repo, options.passphrase, {
+					...(options.iterations ? { iterations: options.iterations } : {}),
+					...(signal ? { signal } : {}),
+					writeAfter: walking
+				})
+			: await openRepository(options.repo, options.passphrase, signal ? { signal } : {});
+		root = repo.root;
+		return localTarget(repo, options, created);
+	});
+	return { ...result, repo: root, created };
+}
+
+/**
+ * Slices `source` into a repository as `prepare` describes it: walks the folder (in a worker; `prepare` gets the
+ * walk's promise, to work meanwhile and to wait for it before writing anything); has the worker pool read the files
+ * (small ones many to a task, large ones a window at a time), hash them, cut them into content-defined blobs and
+ * compute the blob ids; keeps only the blobs the target (or, with `dedup: 'archive'`, this archive) does not hold,
+ * has the pool compress and seal them, appends them to packs, and writes the sealed manifest last. The slicing thread
+ * opens no file of the source: it looks ids up, writes packs and keeps order. Memory stays bounded by
+ * {@link BUFFERED_BYTES} of plaintext in flight.
+ *
+ * @throws {CoreError} NOT_FOUND; INVALID_OPTION; SOURCE_CHANGED; DISK_FULL; ABORTED; whatever `prepare` and the
+ * target throw.
+ */
+export async function sliceInto(options: SliceOptions, prepare: (walking: Promise<WalkResult>) => Promise<SliceTarget>): Promise<SliceResult> {
 	const { pool, signal } = options;
 	if (!Number.isSafeInteger(options.packSize) || options.packSize < MIN_PACK_SIZE)
 		throw new CoreError(CoreErrorCode.InvalidOption, `The pack size must be at least ${MIN_PACK_SIZE} bytes, not ${options.packSize}.`);
-	// The walk runs in a worker (no round trip per entry on this thread) while this thread unlocks the repository and
-	// reads its blob index and newest manifest (or derives a new repository's key, written only once the walk succeeded).
+	// The walk runs in a worker: no round trip per entry on this thread, which prepares the target meanwhile.
 	const walking = pool.walk(options.source, signal);
-	const created = !(await isRepository(options.repo));
-	const opening = created
-		? createRepository(options.repo, options.passphrase, {
-				...(options.iterations ? { iterations: options.iterations } : {}),
-				...(signal ? { signal } : {}),
-				writeAfter: walking
-			})
-		: openRepository(options.repo, options.passphrase, signal ? { signal } : {});
-	const [walked, opened] = await Promise.all([walking, opening.then((repo) => readRepositoryState(repo, options, created))]);
-	const { repo, known, archiveId, newest, parentFiles } = opened;
+	const [walked, target] = await Promise.all([walking, prepare(walking)]);
+	const { keys, archiveId } = target;
+	const newest = target.parent?.id;
+	const known = new Set<string>(options.dedup === 'repository' ? target.known : []);
+	// A file the parent archive holds with the same size and mtime, whose blobs are all stored, is taken from its
+	// manifest without being read (as restic does with its parent snapshot); `rehash` reads every file.
+	const parentFiles = new Map<string, ManifestV2Entry>();
+	if (options.dedup === 'repository' && options.rehash !== true)
+		for (const entry of target.parent?.manifest?.entries ?? [])
+			if (entry.type === 'file' && (entry.blobs ?? []).every((id) => known.has(id))) parentFiles.set(entry.path, entry);
 	const unchangedFrom = (entry: { path: string; size: number; mtimeMs: number }) => {
 		const previous = parentFiles.get(entry.path);
 		return previous !== undefined && previous.size === entry.size && previous.mtimeMs === entry.mtimeMs ? previous : undefined;
 	};
-	const writer = new PackWriter(repo, options.packSize);
+	const writer = new PackWriter(target.packs, options.packSize);
 	const totals = { newBytes: 0, reusedBytes: 0, blobs: 0, newBlobs: 0 };
 	// Entries in walk order; files are filled in as their reads complete, in any order.
 	const placed: (ManifestV2Entry | undefined)[] = new Array<ManifestV2Entry | undefined>(walked.entries.length);
@@ -240,7 +287,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 		track(
 			(async () => {
 				const sealed = await inSlot(() =>
-					pool.sealBlobs({ blobKey: repo.keys.blobSeal, codec: options.codec, ids, lengths, plain: buffer }, signal)
+					pool.sealBlobs({ blobKey: keys.blobSeal, codec: options.codec, ids, lengths, plain: buffer }, signal)
 				);
 				writing = writing.then(async () => {
 					let offset = 0;
@@ -271,7 +318,7 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 	const read = async (items: readonly ReadItem[], labels: readonly string[], room: number, take?: (plain: Buffer) => void) => {
 		let result;
 		try {
-			result = await inSlot(() => pool.readBlobs({ idKey: repo.keys.blobId, items }, signal));
+			result = await inSlot(() => pool.readBlobs({ idKey: keys.blobId, items }, signal));
 		} catch (error) {
 			budget.release(room);
 			throw error;
@@ -443,6 +490,6 @@ export async function sliceToRepository(options: SliceToRepositoryOptions): Prom
 		}
 	};
 	options.onProgress?.({ phase: 'manifest', bytesDone, bytesTotal, chunksDone: files.length, chunksTotal: files.length });
-	const manifestParts = await writeManifest(repo, manifest);
-	return { repo: repo.root, created, archiveId, manifest, packs: writer.written, manifestParts, skipped: walked.skipped };
+	const manifestParts = await target.writeManifest(manifest);
+	return { archiveId, manifest, packs: writer.written, manifestParts, skipped: walked.skipped };
 }

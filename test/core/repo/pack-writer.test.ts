@@ -14,6 +14,7 @@ import {
 	MIN_PACK_SIZE,
 	OPEN_PACKS,
 	PackWriter,
+	repositoryPacks,
 	packPath,
 	PACKS_DIR
 } from '../../../src/core/repo/local.js';
@@ -62,7 +63,7 @@ const zeros = Buffer.alloc(4 * 1024 * 1024 + BLOB_OVERHEAD);
 
 /** Writes blobs of these stored sizes (bytes are zeros: only the layout is under test) and returns what was written. */
 async function writeBlobs(repo: LocalRepository, sizes: readonly number[], limit: number, openPacks?: number) {
-	const writer = new PackWriter(repo, limit, openPacks === undefined ? {} : { openPacks });
+	const writer = new PackWriter(repositoryPacks(repo), limit, openPacks === undefined ? {} : { openPacks });
 	let mostOpen = 0;
 	for (const stored of sizes) {
 		await writer.add({ id: randomBytes(32), rawLength: stored - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, stored));
@@ -112,7 +113,7 @@ describe('format 2 pack writer', () => {
 		const exact = limit - packSize(first, 2);
 		expect(packSize(first + exact, 2)).toBe(limit);
 		const repo = await fresh();
-		const writer = new PackWriter(repo, limit);
+		const writer = new PackWriter(repositoryPacks(repo), limit);
 		await writer.add({ id: randomBytes(32), rawLength: first - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, first));
 		expect(writer.written).toEqual([]);
 		await writer.add({ id: randomBytes(32), rawLength: exact - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, exact));
@@ -124,7 +125,7 @@ describe('format 2 pack writer', () => {
 		expect([...(await loadBlobIndex(repo)).values()].map((where) => where.storedLength)).toEqual([first, exact]);
 
 		const other = await fresh();
-		const next = new PackWriter(other, limit);
+		const next = new PackWriter(repositoryPacks(other), limit);
 		await next.add({ id: randomBytes(32), rawLength: first - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, first));
 		await next.add({ id: randomBytes(32), rawLength: exact + 1 - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, exact + 1));
 		await next.finish();
@@ -135,7 +136,7 @@ describe('format 2 pack writer', () => {
 	it('GIVEN a small blob after a pack was left with room WHEN written THEN it goes into the first pack where it fits', async () => {
 		const limit = MIN_PACK_SIZE;
 		const repo = await fresh();
-		const writer = new PackWriter(repo, limit);
+		const writer = new PackWriter(repositoryPacks(repo), limit);
 		const big = 3 * 1024 * 1024;
 		const add = (stored: number) =>
 			writer.add({ id: randomBytes(32), rawLength: stored - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, stored));
@@ -151,7 +152,7 @@ describe('format 2 pack writer', () => {
 	it('GIVEN more packs needed than may be open WHEN a blob fits none THEN the fullest open pack is closed first', async () => {
 		const limit = MIN_PACK_SIZE;
 		const repo = await fresh();
-		const writer = new PackWriter(repo, limit, { openPacks: 2 });
+		const writer = new PackWriter(repositoryPacks(repo), limit, { openPacks: 2 });
 		const add = (stored: number) =>
 			writer.add({ id: randomBytes(32), rawLength: stored - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, stored));
 		await add(3 * 1024 * 1024); // pack A
@@ -167,7 +168,7 @@ describe('format 2 pack writer', () => {
 	it('GIVEN a blob a pack cannot hold, the same blob twice in one pack, or a failure WHEN written THEN it is refused, and abandon leaves no temporary file', async () => {
 		const limit = MIN_PACK_SIZE;
 		const repo = await fresh();
-		const writer = new PackWriter(repo, limit);
+		const writer = new PackWriter(repositoryPacks(repo), limit);
 		const tooBig = limit - packSize(0, 1) + 1;
 		await expect(writer.add({ id: randomBytes(32), rawLength: tooBig - BLOB_OVERHEAD, codec: 'none' }, Buffer.alloc(tooBig))).rejects.toThrow(
 			/does not fit a pack/
@@ -177,14 +178,14 @@ describe('format 2 pack writer', () => {
 		await expect(writer.add({ id, rawLength: 10, codec: 'none' }, zeros.subarray(0, 10 + BLOB_OVERHEAD))).rejects.toThrow(/already holds/);
 		await writer.abandon();
 		expect(await readdir(path.join(repo.root, PACKS_DIR))).toEqual([]);
-		expect(() => new PackWriter(repo, MIN_PACK_SIZE - 1)).toThrow(/pack size/);
-		expect(() => new PackWriter(repo, limit, { openPacks: 0 })).toThrow(/at least one pack/);
+		expect(() => new PackWriter(repositoryPacks(repo), MIN_PACK_SIZE - 1)).toThrow(/pack size/);
+		expect(() => new PackWriter(repositoryPacks(repo), limit, { openPacks: 0 })).toThrow(/at least one pack/);
 		expect(PACK_ENTRY_SIZE).toBe(45);
 	});
 
 	it("GIVEN packs the writer made WHEN any byte is changed or a blob is moved into another pack's slot THEN the blob it holds, or the header, is refused", async () => {
 		const repo = await fresh();
-		const writer = new PackWriter(repo, MIN_PACK_SIZE);
+		const writer = new PackWriter(repositoryPacks(repo), MIN_PACK_SIZE);
 		const plains = [Buffer.from('a text blob, compressible. '.repeat(40)), randomBytes(300), randomBytes(300), Buffer.from('x')];
 		const blobs = await Promise.all(plains.map((plain) => sealBlob(repo.keys, plain, 'gzip-6')));
 		// Two packs of the same repository: the first two blobs in one, the others in the other.
