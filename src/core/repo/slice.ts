@@ -291,18 +291,16 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 				);
 				writing = writing.then(async () => {
 					let offset = 0;
-					for (const [index, length] of lengths.entries()) {
-						const stored = sealed.lengths[index]!;
-						await writer.add(
-							{
-								id: ids.subarray(index * 32, index * 32 + 32),
-								rawLength: length,
-								codec: sealed.codecs[index]!
-							},
-							sealed.sealed.subarray(offset, offset + stored)
-						);
-						offset += stored;
-					}
+					await writer.addMany(
+						lengths.map((length, index) => {
+							const stored = sealed.sealed.subarray(offset, offset + sealed.lengths[index]!);
+							offset += stored.length;
+							return {
+								blob: { id: ids.subarray(index * 32, index * 32 + 32), rawLength: length, codec: sealed.codecs[index]! },
+								stored
+							};
+						})
+					);
 				});
 				await writing;
 			})().finally(() => {

@@ -165,6 +165,30 @@ describe('format 2 pack writer', () => {
 		expect(writer.written).toHaveLength(3);
 	});
 
+	it('GIVEN batches of blobs that fill and close packs midway WHEN written with addMany THEN every blob is at the offset its entry names, byte for byte', async () => {
+		const repo = await fresh();
+		const writer = new PackWriter(repositoryPacks(repo), MIN_PACK_SIZE, { openPacks: 2 });
+		const given = new Map<string, Buffer>();
+		for (let batch = 0; batch < 8; batch++) {
+			const blobs = Array.from({ length: 37 }, (_, index) => {
+				const stored = randomBytes(BLOB_OVERHEAD + (((batch * 37 + index) * 7919) % (200 * 1024)));
+				const id = randomBytes(32);
+				given.set(id.toString('hex'), stored);
+				return { blob: { id, rawLength: stored.length - BLOB_OVERHEAD, codec: 'none' as const }, stored };
+			});
+			await writer.addMany(blobs);
+		}
+		await writer.finish();
+		expect(writer.written.length).toBeGreaterThan(2);
+		const index = await loadBlobIndex(repo);
+		expect(index.size).toBe(given.size);
+		for (const [id, where] of index) {
+			const pack = await readFile(packPath(repo, where.pack));
+			expect(pack.subarray(where.offset, where.offset + where.storedLength).equals(given.get(id)!)).toBe(true);
+		}
+		for (const pack of writer.written) expect(packName(await readFile(packPath(repo, pack)))).toBe(pack);
+	});
+
 	it('GIVEN a blob a pack cannot hold, the same blob twice in one pack, or a failure WHEN written THEN it is refused, and abandon leaves no temporary file', async () => {
 		const limit = MIN_PACK_SIZE;
 		const repo = await fresh();
