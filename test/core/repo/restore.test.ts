@@ -111,8 +111,10 @@ describe('format 2 restores in the workers', () => {
 		const victim = manifest.entries.find((entry) => entry.path === 'f17.txt')!;
 		const pack = await tamper(repo, victim.blobs![0]!);
 		const verified = await expectTamperedRestore(repo, 'f17.txt', pack);
-		expect(verified.badBlobs).toEqual([{ id: victim.blobs![0], pack, code: CoreErrorCode.TamperedChunk, paths: ['f17.txt'] }]);
-		expect(verified.badFiles).toEqual([]);
+		expect(verified.badBlobs).toMatchObject([{ id: victim.blobs![0], pack, code: CoreErrorCode.TamperedChunk, paths: ['f17.txt'] }]);
+		expect(verified.badBlobs).toHaveLength(1);
+		expect(verified.badFiles).toMatchObject([{ path: 'f17.txt', code: CoreErrorCode.TamperedChunk }]);
+		expect(verified.badFiles).toHaveLength(1);
 	});
 
 	it('GIVEN a tampered blob late in a large file WHEN assembled THEN TAMPERED_CHUNK names it, and its temporary file (already written in part) is removed', async () => {
@@ -169,7 +171,10 @@ describe('format 2 restores in the workers', () => {
 		const verified = await verifyRepository({ repo, archiveId: id, passphrase: PASS, pool });
 		expect(verified.ok).toBe(false);
 		expect(verified.badBlobs).toEqual([]);
-		expect([...verified.badFiles].sort()).toEqual(['big.bin', 'small.txt']);
+		expect(verified.badFiles.map((file) => [file.path, file.code])).toEqual([
+			['big.bin', CoreErrorCode.HashMismatch],
+			['small.txt', CoreErrorCode.HashMismatch]
+		]);
 		for (const name of ['big.bin', 'small.txt']) {
 			const out = path.join(await fresh('out'), 'o');
 			const only = { ...manifest, id: name === 'big.bin' ? '#311299-02' : '#311299-03' };
