@@ -4,7 +4,7 @@ import {
 	assemble,
 	type AssembleResult,
 	assertPassphrase,
-	assertSafeRelativePath,
+	selectionPath,
 	chunksForPaths,
 	CoreError,
 	CoreErrorCode,
@@ -95,7 +95,7 @@ export interface DownloadResult {
  * the chunk folder is deleted (unless `keepChunks`).
  *
  * @throws {CoreError} NO_KEY; WRONG_KEY (at the manifest); TAMPERED_CHUNK / MISSING_CHUNK naming every bad chunk;
- * NOT_FOUND (archive deleted, or a path it does not hold); FILE_EXISTS; HASH_MISMATCH; UNSAFE_PATH; DISK_FULL;
+ * NOT_FOUND (archive deleted, or a path it does not hold); FILE_EXISTS; HASH_MISMATCH; INVALID_OPTION for a path no archive can hold; UNSAFE_PATH; DISK_FULL;
  * ABORTED. {@link IndexError} ARCHIVE_NOT_FOUND. TransportError when Discord stays unavailable.
  */
 export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequest, run: JobRun): Promise<DownloadResult> {
@@ -149,7 +149,7 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
  * (NOT_FOUND), one whose upload did not finish (NOT_DOWNLOADABLE: no manifest to restore from), and — for archives
  * of ours whose entries the index holds — a path the archive does not hold (NOT_FOUND naming each).
  *
- * @throws {CoreError} NOT_FOUND; UNSAFE_PATH for a path that could never be in an archive. {@link ArchiveError}
+ * @throws {CoreError} NOT_FOUND; INVALID_OPTION for a path that could never be in an archive. {@link ArchiveError}
  * NOT_DOWNLOADABLE.
  */
 export function assertDownloadable(ctx: ArchiveContext, archive: Archive, paths?: readonly string[]): void {
@@ -164,12 +164,7 @@ export function assertDownloadable(ctx: ArchiveContext, archive: Archive, paths?
 	if (paths === undefined || paths.length === 0 || archive.format !== ArchiveFormat.Dos1) return;
 	// A skeleton (rebuilt without its entries) cannot be checked here: the manifest is checked after it is fetched.
 	if (ctx.index.entries.list(archive.lot, { limit: 1 }).length === 0) return;
-	const missing = paths.filter((wanted) => {
-		let normalized = wanted.replace(/^(\.\/)+/, '');
-		while (normalized.endsWith('/')) normalized = normalized.slice(0, -1);
-		assertSafeRelativePath(normalized);
-		return ctx.index.entries.get(archive.lot, normalized) === undefined;
-	});
+	const missing = paths.filter((wanted) => ctx.index.entries.get(archive.lot, selectionPath(wanted)) === undefined);
 	if (missing.length > 0) {
 		throw new CoreError(
 			CoreErrorCode.NotFound,

@@ -29,6 +29,9 @@ export {
 	assembleFromRepository,
 	type AssembleFromRepositoryOptions,
 	type AssembleFromRepositoryResult,
+	type BadBlob,
+	type BadPack,
+	type RepositoryLostFile,
 	verifyRepository,
 	type VerifyRepositoryResult
 } from './repo/restore.js';

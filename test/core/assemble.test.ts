@@ -163,6 +163,12 @@ describe('assembly failures', () => {
 		expect(await listAll(out)).toEqual(['dir', 'dir/sub', 'dir/sub/three.txt']);
 		expect(await readFile(path.join(out, 'dir/sub/three.txt'), 'utf8')).toBe('three');
 		await expect(assemble({ manifest, key, pool, outDir: out, paths: ['nope'], source })).rejects.toMatchObject({ code: CoreErrorCode.NotFound });
+		// A path no archive can hold is the option's fault, as for a repository.
+		for (const unsafe of ['../dir', '/dir', 'dir/../..', 'a\0b'])
+			await expect(assemble({ manifest, key, pool, outDir: out, paths: [unsafe], source })).rejects.toMatchObject({
+				code: CoreErrorCode.InvalidOption,
+				details: { paths: [unsafe] }
+			});
 	});
 
 	it('GIVEN a restore folder whose subfolder is a symlink to elsewhere WHEN assembled THEN it refuses and writes nothing there', async () => {

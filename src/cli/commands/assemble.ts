@@ -2,11 +2,13 @@ import type { Command } from 'commander';
 import {
 	assembleFromRepository,
 	assembleStagedFolder,
+	type BadBlob,
 	CoreError,
 	CoreErrorCode,
 	isLegacyArchiveFolder,
 	isRepository,
 	type LostFile,
+	type RepositoryLostFile,
 	restoreLegacyFolder
 } from '../../core/index.js';
 import { type CliInvocation, collect, integerOption, runCommand } from '../invocation.js';
@@ -27,29 +29,63 @@ interface AssembleOptions extends OutputOptions {
 
 /** Lost files named one per line in a salvage result; the rest are counted. */
 const LOST_LINES = 20;
-/** Bad chunks named in a salvage result; the rest are counted. */
+/** Bad chunks (or blobs) named in a salvage result; the rest are counted. */
 const BAD_CHUNKS_SHOWN = 50;
+/** Bad blobs named on one lost file's line; the rest are counted. */
+const BLOBS_PER_LINE = 3;
 
 /**
  * The lines of a salvage result after the restored summary: one per lost file (the first {@link LOST_LINES}, then a
  * count) and the bad chunks, numbered from 1 as people count them (indexes, from 0, stay in --json and file names).
  */
 export function salvageLines(lost: readonly LostFile[], badChunks: readonly number[]): string[] {
-	const lines = lost
-		.slice(0, LOST_LINES)
-		.map(
-			(file) =>
-				`lost: ${file.path} (${file.code}, chunk${file.chunks.length === 1 ? '' : 's'} ${file.chunks.map((index) => index + 1).join(', ')})`
-		);
+	return lostLines(
+		lost.map((file) => ({
+			...file,
+			cause: `chunk${file.chunks.length === 1 ? '' : 's'} ${file.chunks.map((index) => index + 1).join(', ')}`
+		})),
+		'Bad chunks',
+		badChunks.map((index) => String(index + 1))
+	);
+}
+
+/** The first `shown` of `items`, comma-separated, and how many more. */
+function listed(items: readonly string[], shown: number): string {
+	return `${items.slice(0, shown).join(', ')}${items.length > shown ? ` and ${items.length - shown} more` : ''}`;
+}
+
+/** A blob id as people read it: its first 16 hex digits. */
+function shortBlob(id: string): string {
+	return `${id.slice(0, 16)}…`;
+}
+
+/**
+ * The lines of a salvage result of a repository, as {@link salvageLines} says them for a staged folder: one per lost
+ * file naming its code, its bad blobs and their packs, then the bad blobs.
+ */
+export function repositorySalvageLines(lost: readonly RepositoryLostFile[], badBlobs: readonly BadBlob[]): string[] {
+	return lostLines(
+		lost.map((file) => {
+			const blobs = `blob${file.blobs.length === 1 ? '' : 's'} ${listed(file.blobs.map(shortBlob), BLOBS_PER_LINE)}`;
+			const packs = file.packs.length === 0 ? '' : `, pack${file.packs.length === 1 ? '' : 's'} ${listed(file.packs, BLOBS_PER_LINE)}`;
+			return { ...file, cause: `${blobs}${packs}` };
+		}),
+		'Bad blobs',
+		badBlobs.map((blob) => shortBlob(blob.id))
+	);
+}
+
+/** The warning naming the packs whose tail does not open (their blobs are missing to every restore and check). */
+export function unreadablePacksWarning(badPacks: readonly string[]): string {
+	return `unreadable pack${badPacks.length === 1 ? '' : 's'} (its tail does not open; blobs only it holds are missing): ${listed(badPacks, BAD_CHUNKS_SHOWN)}.`;
+}
+
+/** Lost-file lines (bounded), the bad pieces (bounded) and the closing sentence, shared by both formats. */
+function lostLines(lost: readonly { path: string; code: string; cause: string }[], badLabel: string, bad: readonly string[]): string[] {
+	const lines = lost.slice(0, LOST_LINES).map((file) => `lost: ${file.path} (${file.code}, ${file.cause})`);
 	if (lost.length > LOST_LINES)
 		lines.push(`…and ${plural(lost.length - LOST_LINES, 'more lost file', 'more lost files')} (--json lists them all).`);
-	if (badChunks.length > 0) {
-		const shown = badChunks
-			.slice(0, BAD_CHUNKS_SHOWN)
-			.map((index) => index + 1)
-			.join(', ');
-		lines.push(`Bad chunks: ${shown}${badChunks.length > BAD_CHUNKS_SHOWN ? ` and ${badChunks.length - BAD_CHUNKS_SHOWN} more` : ''}.`);
-	}
+	if (bad.length > 0) lines.push(`${badLabel}: ${listed(bad, BAD_CHUNKS_SHOWN)}.`);
 	if (lost.length > 0)
 		lines.push(
 			`The restore is incomplete: ${plural(lost.length, 'file')} could not be restored and are absent. Every file that is there is complete and verified.`
@@ -63,9 +99,10 @@ export function legacyManifestNote(manifestFile: string): string {
 }
 
 /**
- * `dos assemble <dir> --out <dir> [--salvage]`: restores a staged archive, or a legacy `[Archive] #DDMMYY-NN` folder of
- * the original tool (detected automatically). With `--salvage` (staged archives only) a missing or damaged chunk costs
- * only the files it holds: the rest is restored, the lost files and bad chunks are listed and the exit code is 1.
+ * `dos assemble <dir> --out <dir> [--path <p>]… [--salvage]`: restores a repository's archive, a staged archive, or a
+ * legacy `[Archive] #DDMMYY-NN` folder of the original tool (detected automatically). With `--salvage` (repositories
+ * and staged archives) a missing or damaged chunk or blob costs only the files that use it: the rest is restored, the
+ * lost files and bad chunks or blobs are listed and the exit code is 1.
  */
 export function register(program: Command, context: CliInvocation): void {
 	program
@@ -76,18 +113,13 @@ export function register(program: Command, context: CliInvocation): void {
 		.option('-p, --path <path>', 'restore only this file or folder (repeatable)', collect)
 		.option('--overwrite', 'replace files that already exist in the restore folder')
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
-		.option('--salvage', 'restore every file a missing or damaged chunk does not touch, list the lost ones (exit code 1 when any)')
+		.option('--salvage', 'restore every file a missing or damaged chunk or blob does not touch, list the lost ones (exit code 1 when any)')
 		.option('--manifest <file>', 'legacy folders holding several manifests: the file name of the one to use')
 		.option('--archive <id>', 'a repository: the archive to restore, #DDMMYY-NN (default: the newest)')
 		.option('--json', 'print JSON lines (progress and result) on stdout')
 		.action(async (dir: string, options: AssembleOptions) =>
 			runCommand(context, options.json ?? false, async ({ config, pool, reporter, io }) => {
 				if (await isRepository(dir)) {
-					if (options.salvage === true || options.path !== undefined)
-						throw new CoreError(
-							CoreErrorCode.InvalidOption,
-							`${dir} is a repository, which --salvage and --path do not restore yet. Run the command without them.`
-						);
 					const settings = config(['userKey']);
 					const restored = await assembleFromRepository({
 						repo: dir,
@@ -95,31 +127,40 @@ export function register(program: Command, context: CliInvocation): void {
 						outDir: options.out,
 						passphrase: settings.userKey?.reveal(),
 						pool: pool(options.workers ?? settings.engine.workers),
+						...(options.path ? { paths: options.path } : {}),
 						overwrite: options.overwrite ?? false,
+						...(options.salvage === true ? { salvage: true } : {}),
 						signal: io.signal,
 						onProgress: reporter.progress
 					});
+					if (restored.badPacks.length > 0)
+						reporter.warn(unreadablePacksWarning(restored.badPacks.map((pack) => pack.name)), { badPacks: restored.badPacks });
 					for (const skipped of restored.skipped)
 						reporter.warn(`not restored: symlink ${skipped.path} points outside the restore folder`, {
 							path: skipped.path,
 							reason: skipped.reason
 						});
-					reporter.result(
-						{
-							format: 'repository',
-							archiveId: restored.archiveId,
-							outDir: restored.outDir,
-							files: restored.files,
-							directories: restored.directories,
-							symlinks: restored.symlinks,
-							bytes: restored.bytes,
-							blobs: restored.blobs,
-							skipped: restored.skipped
-						},
-						[
-							`Restored ${plural(restored.files, 'file')}, ${plural(restored.directories, 'folder')} and ${plural(restored.symlinks, 'symlink')} (${formatBytes(restored.bytes)}) of ${restored.archiveId} into ${restored.outDir}; every blob was authenticated and every file hash matched.`
-						]
-					);
+					const data = {
+						format: 'repository',
+						archiveId: restored.archiveId,
+						outDir: restored.outDir,
+						files: restored.files,
+						directories: restored.directories,
+						symlinks: restored.symlinks,
+						bytes: restored.bytes,
+						blobs: restored.blobs,
+						skipped: restored.skipped,
+						lost: restored.lost,
+						...(restored.badBlobs === undefined ? {} : { badBlobs: restored.badBlobs }),
+						badPacks: restored.badPacks
+					};
+					const restoredOnly = restored.lost.length > 0 ? 'restored ' : '';
+					const summary = `Restored ${plural(restored.files, 'file')}, ${plural(restored.directories, 'folder')} and ${plural(restored.symlinks, 'symlink')} (${formatBytes(restored.bytes)}) of ${restored.archiveId} into ${restored.outDir}; every blob of the ${restoredOnly}files was authenticated and every ${restoredOnly}file hash matched.`;
+					if (restored.lost.length > 0) {
+						reporter.problems(data, [summary, ...repositorySalvageLines(restored.lost, restored.badBlobs ?? [])]);
+						return ExitCode.Failed;
+					}
+					reporter.result(data, [summary]);
 					return ExitCode.Ok;
 				}
 				if (options.archive !== undefined)

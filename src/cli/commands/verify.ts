@@ -13,7 +13,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type CliInvocation, type CommandRun, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
-import { legacyManifestNote } from './assemble.js';
+import { legacyManifestNote, unreadablePacksWarning } from './assemble.js';
 import { plural, allOf } from '../report.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
@@ -65,19 +65,21 @@ export function register(program: Command, context: CliInvocation): void {
 						onProgress: run.reporter.progress
 					});
 					const data = { format: 'repository', ...report };
+					if (report.badPacks.length > 0)
+						run.reporter.warn(unreadablePacksWarning(report.badPacks.map((pack) => pack.name)), { badPacks: report.badPacks });
 					if (report.ok) {
 						run.reporter.result(data, [
 							`Archive ${report.archiveId}: ${allOf(report.blobs, 'blob')} authenticated and ${allOf(report.files, 'file')} hash-checked (${report.bytes} bytes); all intact.`
 						]);
 						return ExitCode.Ok;
 					}
+					// As a staged folder's check says it: each bad piece, then each damaged file, then the count.
 					run.reporter.problems(data, [
 						...report.badBlobs.map(
-							(blob) =>
-								`bad blob ${blob.id.slice(0, 16)}… (${blob.code}${blob.pack ? `, pack ${blob.pack}` : ''}): ${blob.paths.join(', ')}`
+							(blob) => `blob ${blob.id.slice(0, 16)}…${blob.pack ? ` (pack ${blob.pack})` : ''}: ${blob.code} ${blob.message}`
 						),
-						...report.badFiles.map((file) => `bad file: ${file} (its sha256 differs)`),
-						`Archive ${report.archiveId} is damaged: ${plural(report.badBlobs.length, 'bad blob')}, ${plural(report.badFiles.length, 'bad file')}.`
+						...report.badFiles.map((file) => `file ${file.path}: ${file.code}`),
+						`Archive ${report.archiveId} is damaged: ${plural(report.badBlobs.length, 'bad blob')}, ${plural(report.badFiles.length, 'damaged file')}.`
 					]);
 					return ExitCode.Failed;
 				}

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
+import { CoreError, CoreErrorCode, fromFsError, isCoreError } from '../errors.js';
 import { openBlob } from './blob.js';
 import { TURN_BYTES, turnForFinalizers } from './codec.js';
 import type { Codec } from './codec.js';
@@ -52,15 +52,23 @@ export interface FilesTask {
 	readonly files: readonly RestoreFileSpec[];
 	/** Restores: replace a file that appeared at a target meanwhile. */
 	readonly overwrite?: boolean;
+	/**
+	 * Restores: a file that a bad blob or its own sha256 costs is passed over (its temporary file removed) and the task
+	 * goes on with the next one; every blob of such a file is still read, so that `failed` names all of its bad ones.
+	 */
+	readonly salvage?: boolean;
 	/** An Int32 the caller sets to 1 to stop: checked between files and batches (a temporary file is removed). */
 	readonly stop?: SharedArrayBuffer;
 }
 
 /** What a files task reports (errors of a file being written are thrown as CoreErrors). */
 export interface FilesResult {
-	/** Blobs that did not open, by index in `records`. A restore stops at the first batch that holds one. */
+	/**
+	 * Blobs that did not open, by index in `records`. A restore stops at the first batch that holds one (a salvage
+	 * restore does not: the files that use them are passed over).
+	 */
 	readonly failed: { index: number; code: string; message: string }[];
-	/** Checks: files (by index in `files`) whose blobs opened but whose sha256 differs. */
+	/** Checks and salvage restores: files (by index in `files`) whose blobs opened but whose sha256 differs. */
 	readonly mismatched: number[];
 	/** Files restored or checked whole. */
 	readonly done: number;
@@ -83,6 +91,7 @@ class BlobsFailed extends Error {}
 
 /** Runs a files task (see {@link FilesTask}). */
 export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
+	const salvage = task.op === 'restoreFiles' && task.salvage === true;
 	const keys = { blobSeal: task.blobKey, blobId: task.idKey };
 	const failed: FilesResult['failed'] = [];
 	const bad = new Set<number>([-1]);
@@ -203,7 +212,7 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 	if (whole) {
 		checkStop();
 		await load(task.records.keys());
-		if (task.op === 'restoreFiles' && failed.length > 0) return { failed, mismatched, done: 0 };
+		if (task.op === 'restoreFiles' && !salvage && failed.length > 0) return { failed, mismatched, done: 0 };
 	}
 	/** Hands the file's plaintext, in order, to `write`; throws {@link BlobsFailed} at the first batch with a bad blob. */
 	const produce = async (file: RestoreFileSpec, write: (plain: Buffer) => void, keepGoing: boolean) => {
@@ -241,7 +250,14 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 		try {
 			await restoreFile(task, file, hash, produce);
 		} catch (error) {
-			if (error instanceof BlobsFailed) return { failed, mismatched, done };
+			if (error instanceof BlobsFailed) {
+				if (salvage) continue;
+				return { failed, mismatched, done };
+			}
+			if (salvage && isCoreError(error, CoreErrorCode.HashMismatch)) {
+				mismatched.push(position);
+				continue;
+			}
 			throw error;
 		}
 		done++;
@@ -252,7 +268,8 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 /**
  * Writes one file through a temporary name in its folder (O_EXCL | O_NOFOLLOW, 0600); only when its sha256 matches
  * is it given its mode and mtime and renamed into place (refused, without `overwrite`, when a file appeared there
- * meanwhile). On any failure the temporary file is removed.
+ * meanwhile). On any failure the temporary file is removed. A salvage restore reads every batch of a file even after
+ * a bad blob (writing no more of it), so that all of its bad blobs are known.
  */
 async function restoreFile(
 	task: FilesTask,
@@ -276,7 +293,7 @@ async function restoreFile(
 				let at = 0;
 				while (at < plain.length) at += writeSync(writing, plain, at, plain.length - at);
 			},
-			false
+			task.salvage === true
 		);
 		if (hash.digest('hex') !== file.sha256)
 			throw new CoreError(

@@ -2,11 +2,13 @@ import { mkdir, realpath } from 'node:fs/promises';
 import { abortedError, throwIfAborted } from '../abort.js';
 import { requireArchiveId } from '../archive-id.js';
 import { finishRestoredTree, preflight, RESTORED_MODE_MASK, RestoreTree, type SkippedEntry } from '../assemble.js';
-import { CoreError, CoreErrorCode, fromFsError } from '../errors.js';
+import { CoreError, CoreErrorCode, fromFsError, isCoreError } from '../errors.js';
 import { resolveInside } from '../paths.js';
 import { forEachConcurrently } from '../pipeline.js';
 import type { CryptoPool } from '../pool.js';
 import type { ProgressListener } from '../progress.js';
+import { selectEntries } from '../selection.js';
+import type { FileProblem } from '../verify.js';
 import { type BlobLocation, listArchives, loadBlobIndex, type LocalRepository, openRepository, packPath, readManifest } from './local.js';
 import type { ManifestV2Entry } from './manifest.js';
 import { type FilesResult, type FilesTask, RESTORE_BATCH_BYTES, type RestoreFileSpec, type RestoreRecord } from './restore-worker.js';
@@ -20,22 +22,62 @@ const GROUP_BYTES = RESTORE_BATCH_BYTES / 2;
 /** Files of one group at most. */
 const GROUP_FILES = 512;
 
-/** Opens an existing local repository and picks an archive (the newest by default). */
+/** A blob that did not open (tampered, undecompressable) or that no readable pack holds. */
+export interface BadBlob {
+	/** The blob id, hex. */
+	readonly id: string;
+	/** The pack that holds it; none for a blob no readable pack holds. */
+	readonly pack?: string;
+	readonly code: string;
+	readonly message: string;
+}
+
+/** A pack whose tail (sealed header, trailer) does not open: to restores, its blobs are missing. */
+export interface BadPack {
+	readonly name: string;
+	readonly code: string;
+	readonly message: string;
+}
+
+/** A selected file a salvage restore could not restore (the format 2 counterpart of `LostFile`). */
+export interface RepositoryLostFile {
+	readonly path: string;
+	/** The CoreError code of its first bad blob; HASH_MISMATCH when every blob opened but its sha256 differs. */
+	readonly code: string;
+	/** Its bad blobs (ids, hex) in file order; for HASH_MISMATCH, every blob it uses. */
+	readonly blobs: readonly string[];
+	/** The packs those blobs lie in, in the same order, once each (a blob no readable pack holds adds none). */
+	readonly packs: readonly string[];
+}
+
+/** Opens an existing local repository and picks an archive (the newest by default); packs whose tail is bad are set apart. */
 async function openArchive(repoDir: string, passphrase: string | undefined, archiveId: string | undefined, signal?: AbortSignal) {
 	const repo = await openRepository(repoDir, passphrase, signal ? { signal } : {});
 	const archives = await listArchives(repo);
 	const id = archiveId === undefined ? archives.at(-1) : requireArchiveId(archiveId).id;
 	if (id === undefined) throw new CoreError(CoreErrorCode.NotFound, `${repo.root} holds no archive yet.`, { file: repo.root });
 	const manifest = await readManifest(repo, id);
-	const index = await loadBlobIndex(repo, () => undefined);
-	return { repo, manifest, index };
+	const badPacks: BadPack[] = [];
+	const index = await loadBlobIndex(repo, (name, error) => {
+		badPacks.push({
+			name,
+			code: isCoreError(error) ? error.code : CoreErrorCode.BadFormat,
+			message: error instanceof Error ? error.message : String(error)
+		});
+	});
+	return { repo, manifest, index, badPacks };
 }
 
-interface BlobFailure {
-	readonly id: string;
-	readonly pack?: string;
-	readonly code: string;
-	readonly message: string;
+/** How a blob no readable pack holds is described: a pack whose tail does not open may be where it was. */
+function missingMessage(id: string, badPacks: readonly BadPack[]): string {
+	const unreadable =
+		badPacks.length === 0
+			? ''
+			: ` (unreadable pack${badPacks.length === 1 ? '' : 's'}: ${badPacks
+					.slice(0, 3)
+					.map((pack) => pack.name)
+					.join(', ')}${badPacks.length > 3 ? ` and ${badPacks.length - 3} more` : ''})`;
+	return `Blob ${id.slice(0, 16)}… is in no readable pack of the repository${unreadable}.`;
 }
 
 /**
@@ -66,13 +108,14 @@ function groupFiles(files: readonly ManifestV2Entry[]): ManifestV2Entry[][] {
 function planGroup(
 	repo: LocalRepository,
 	index: ReadonlyMap<string, BlobLocation>,
+	badPacks: readonly BadPack[],
 	group: readonly ManifestV2Entry[]
-): { packs: string[]; records: RestoreRecord[]; blobs: number[][]; missing: BlobFailure[] } {
+): { packs: string[]; records: RestoreRecord[]; blobs: number[][]; missing: BadBlob[] } {
 	const packs: string[] = [];
 	const packIndex = new Map<string, number>();
 	const records: RestoreRecord[] = [];
 	const recordIndex = new Map<string, number>();
-	const missing: BlobFailure[] = [];
+	const missing: BadBlob[] = [];
 	const blobs = group.map((file) =>
 		(file.blobs ?? []).map((id) => {
 			let at = recordIndex.get(id);
@@ -80,7 +123,7 @@ function planGroup(
 			const where = index.get(id);
 			if (where === undefined) {
 				if (!missing.some((failure) => failure.id === id))
-					missing.push({ id, code: CoreErrorCode.MissingChunk, message: `Blob ${id.slice(0, 16)}… is in no pack of the repository.` });
+					missing.push({ id, code: CoreErrorCode.MissingChunk, message: missingMessage(id, badPacks) });
 				return -1;
 			}
 			let pack = packIndex.get(where.pack);
@@ -97,12 +140,48 @@ function planGroup(
 }
 
 /** The failures a worker reported, by blob id and pack name. */
-function blobFailures(result: FilesResult, records: readonly RestoreRecord[], index: ReadonlyMap<string, BlobLocation>): BlobFailure[] {
-	return result.failed.map((failure): BlobFailure => {
+function blobFailures(result: FilesResult, records: readonly RestoreRecord[], index: ReadonlyMap<string, BlobLocation>): BadBlob[] {
+	return result.failed.map((failure): BadBlob => {
 		const id = records[failure.index]!.id;
 		const pack = index.get(id)?.pack;
 		return { id, ...(pack === undefined ? {} : { pack }), code: failure.code, message: failure.message };
 	});
+}
+
+/**
+ * The files of a group that a task could not restore or check: those with a bad blob (its code the first bad one's)
+ * and those whose sha256 differs (`mismatched`, positions in the group), in group order.
+ */
+function lostInGroup(
+	group: readonly ManifestV2Entry[],
+	failures: readonly BadBlob[],
+	mismatched: readonly number[],
+	index: ReadonlyMap<string, BlobLocation>
+): RepositoryLostFile[] {
+	const failed = new Map(failures.map((failure) => [failure.id, failure]));
+	const differs = new Set(mismatched);
+	const packsOf = (blobs: readonly string[]) => [
+		...new Set(blobs.map((id) => index.get(id)?.pack).filter((pack): pack is string => pack !== undefined))
+	];
+	const lost: RepositoryLostFile[] = [];
+	for (const [position, file] of group.entries()) {
+		const blobs = [...new Set(file.blobs ?? [])];
+		const bad = blobs.filter((id) => failed.has(id));
+		if (bad.length > 0) lost.push({ path: file.path, code: failed.get(bad[0]!)!.code, blobs: bad, packs: packsOf(bad) });
+		else if (differs.has(position)) lost.push({ path: file.path, code: CoreErrorCode.HashMismatch, blobs, packs: packsOf(blobs) });
+	}
+	return lost;
+}
+
+/** Adds `failures` to `known` (by blob id, the first report kept). */
+function noteBadBlobs(known: Map<string, BadBlob>, failures: readonly BadBlob[]): void {
+	for (const failure of failures) if (!known.has(failure.id)) known.set(failure.id, failure);
+}
+
+/** Lost files in archive order (groups finish in any order). */
+function inArchiveOrder<T extends { readonly path: string }>(items: T[], files: readonly ManifestV2Entry[]): T[] {
+	const order = new Map(files.map((file, position) => [file.path, position]));
+	return items.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
 }
 
 export interface AssembleFromRepositoryOptions {
@@ -111,7 +190,16 @@ export interface AssembleFromRepositoryOptions {
 	readonly outDir: string;
 	readonly passphrase: string | undefined;
 	readonly pool: CryptoPool;
+	/** Restore only these entries (files or folders, relative, `/`-separated) and the folders above them; all by default. */
+	readonly paths?: readonly string[];
 	readonly overwrite?: boolean;
+	/**
+	 * Salvage what can be salvaged: a blob that no readable pack holds, or that does not open (TAMPERED_CHUNK, a codec
+	 * failure…), costs only the selected files that use it, and a file whose own sha256 differs only itself: they are
+	 * never renamed into place (their temporary files removed) and listed in `lost`; every other file is restored.
+	 * Other failures (WRONG_KEY, UNSAFE_PATH, FILE_EXISTS, DISK_FULL, ABORTED…) still stop at once. Off by default.
+	 */
+	readonly salvage?: boolean;
 	readonly signal?: AbortSignal;
 	readonly onProgress?: ProgressListener;
 }
@@ -119,15 +207,23 @@ export interface AssembleFromRepositoryOptions {
 export interface AssembleFromRepositoryResult {
 	readonly outDir: string;
 	readonly archiveId: string;
+	/** Files restored (lost ones left out), folders and symlinks made, bytes of the files restored. */
 	readonly files: number;
 	readonly directories: number;
 	readonly symlinks: number;
 	readonly bytes: number;
+	/** Distinct blobs the selected files use. */
 	readonly blobs: number;
 	readonly skipped: readonly SkippedEntry[];
+	/** Selected files not restored (salvage only; empty otherwise), in archive order. */
+	readonly lost: readonly RepositoryLostFile[];
+	/** Salvage only: the blobs that were missing or did not open, by id. */
+	readonly badBlobs?: readonly BadBlob[];
+	/** Packs whose tail does not open (their blobs are missing to the restore), whether or not the selection needed them. */
+	readonly badPacks: readonly BadPack[];
 }
 
-function blobError(failures: readonly BlobFailure[], files: readonly ManifestV2Entry[]): CoreError {
+function blobError(failures: readonly BadBlob[], files: readonly ManifestV2Entry[]): CoreError {
 	const first = failures[0]!;
 	const ids = new Set(failures.map((failure) => failure.id));
 	const paths = files.filter((file) => file.blobs?.some((id) => ids.has(id))).map((file) => file.path);
@@ -173,37 +269,44 @@ async function forEachGroup<T>(items: readonly T[], limit: number, signal: Abort
 }
 
 /**
- * Restores an archive of a local repository (the newest by default) into a folder, with the safety rules of format
- * 1: never writes outside the folder (no symlink followed, O_EXCL | O_NOFOLLOW temporary names, symlinks last and
- * only when they resolve inside), each file renamed into place only once its sha256 matches. Files travel in groups:
- * this thread makes and checks their folders; a worker reads the group's blobs from the packs, opens them and writes
- * its files (a large file alone, a batch of blobs at a time).
+ * Restores an archive of a local repository (the newest by default), or selected paths of it, into a folder, with
+ * the safety rules of format 1: never writes outside the folder (no symlink followed, O_EXCL | O_NOFOLLOW temporary
+ * names, symlinks last and only when they resolve inside), each file renamed into place only once its sha256
+ * matches. Files travel in groups: this thread makes and checks their folders; a worker reads the group's blobs from
+ * the packs (only the blobs of the selected files), opens them and writes its files (a large file alone, a batch of
+ * blobs at a time).
  *
- * @throws {CoreError} WRONG_KEY; NOT_FOUND; FILE_EXISTS; TAMPERED_CHUNK / MISSING_CHUNK naming the pack and files;
- * HASH_MISMATCH; UNSAFE_PATH; DISK_FULL; ABORTED.
+ * @throws {CoreError} WRONG_KEY; INVALID_OPTION for a selected path no archive can hold and NOT_FOUND for one this
+ * archive does not hold (both before anything is written); FILE_EXISTS; TAMPERED_CHUNK / MISSING_CHUNK naming the
+ * pack and files; HASH_MISMATCH; UNSAFE_PATH; DISK_FULL; ABORTED. With `salvage`, the blob failures and a file's own
+ * HASH_MISMATCH are not thrown but reported in `lost` and `badBlobs`.
  */
 export async function assembleFromRepository(options: AssembleFromRepositoryOptions): Promise<AssembleFromRepositoryResult> {
 	const { pool, signal } = options;
-	const { repo, manifest, index } = await openArchive(options.repo, options.passphrase, options.archiveId, signal);
+	const { repo, manifest, index, badPacks } = await openArchive(options.repo, options.passphrase, options.archiveId, signal);
+	const entries = selectEntries(manifest, options.paths);
 	const overwrite = options.overwrite ?? false;
+	const salvage = options.salvage === true;
 	await mkdir(options.outDir, { recursive: true }).catch((error: unknown) => {
 		throw fromFsError(error, options.outDir);
 	});
 	const root = await realpath(options.outDir);
 	const tree = new RestoreTree(root);
-	await preflight(tree, manifest.entries, overwrite);
-	const files = manifest.entries.filter((entry) => entry.type === 'file');
-	const directories = manifest.entries.filter((entry) => entry.type === 'directory');
-	const symlinks = manifest.entries.filter((entry) => entry.type === 'symlink');
+	await preflight(tree, entries, overwrite);
+	const files = entries.filter((entry) => entry.type === 'file');
+	const directories = entries.filter((entry) => entry.type === 'directory');
+	const symlinks = entries.filter((entry) => entry.type === 'symlink');
 	const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
 	let bytesDone = 0;
 	let filesDone = 0;
 	const blobs = new Set(files.flatMap((file) => file.blobs ?? []));
+	const lost: RepositoryLostFile[] = [];
+	const badBlobs = new Map<string, BadBlob>();
 	const { stop, release } = stopFlag(signal);
 	try {
 		await forEachGroup(groupFiles(files), pool.workers + 1, signal, async (group) => {
-			const plan = planGroup(repo, index, group);
-			if (plan.missing.length > 0) throw blobError(plan.missing, group);
+			const plan = planGroup(repo, index, badPacks, group);
+			if (plan.missing.length > 0 && !salvage) throw blobError(plan.missing, group);
 			const specs: RestoreFileSpec[] = [];
 			for (const [position, file] of group.entries())
 				specs.push({
@@ -216,8 +319,11 @@ export async function assembleFromRepository(options: AssembleFromRepositoryOpti
 					mtimeMs: file.mtimeMs
 				});
 			throwIfAborted(signal);
-			const result = await pool.restoreFiles(filesTask(repo, plan, specs, stop, overwrite));
-			if (result.failed.length > 0) throw blobError(blobFailures(result, plan.records, index), group);
+			const result = await pool.restoreFiles({ ...filesTask(repo, plan, specs, stop, overwrite), ...(salvage ? { salvage } : {}) });
+			const failures = [...plan.missing, ...blobFailures(result, plan.records, index)];
+			if (failures.length > 0 && !salvage) throw blobError(failures, group);
+			noteBadBlobs(badBlobs, failures);
+			lost.push(...lostInGroup(group, failures, result.mismatched, index));
 			for (const file of group) bytesDone += file.size;
 			filesDone += group.length;
 			options.onProgress?.({ phase: 'assemble', bytesDone, bytesTotal, chunksDone: filesDone, chunksTotal: files.length });
@@ -226,15 +332,19 @@ export async function assembleFromRepository(options: AssembleFromRepositoryOpti
 		release();
 	}
 	const skipped = await finishRestoredTree(tree, manifest.entries, directories, symlinks, overwrite, signal);
+	const lostPaths = new Set(lost.map((file) => file.path));
 	return {
 		outDir: root,
 		archiveId: manifest.id,
-		files: files.length,
+		files: files.length - lost.length,
 		directories: directories.length,
 		symlinks: symlinks.length - skipped.length,
-		bytes: bytesTotal,
+		bytes: files.reduce((sum, file) => sum + (lostPaths.has(file.path) ? 0 : file.size), 0),
 		blobs: blobs.size,
-		skipped
+		skipped,
+		lost: inArchiveOrder(lost, files),
+		...(salvage ? { badBlobs: [...badBlobs.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) } : {}),
+		badPacks
 	};
 }
 
@@ -272,16 +382,21 @@ export interface VerifyRepositoryResult {
 	readonly files: number;
 	readonly bytes: number;
 	readonly blobs: number;
-	/** Blobs that did not open (tampered, missing), with the pack and the files they hold part of. */
-	readonly badBlobs: readonly { readonly id: string; readonly pack?: string; readonly code: string; readonly paths: readonly string[] }[];
-	/** Files whose blobs opened but whose sha256 differs. */
-	readonly badFiles: readonly string[];
+	/** Blobs that did not open (tampered, missing), with the pack and the files they hold part of (archive order). */
+	readonly badBlobs: readonly (BadBlob & { readonly paths: readonly string[] })[];
+	/**
+	 * Every damaged file, in archive order, as format 1's check lists them: unverifiable through a bad blob (the code
+	 * of its first bad blob) or HASH_MISMATCH when its blobs opened but its sha256 differs.
+	 */
+	readonly badFiles: readonly FileProblem[];
+	/** Packs whose tail does not open: their blobs are missing to this archive if it uses any. */
+	readonly badPacks: readonly BadPack[];
 }
 
 /**
  * Checks an archive of a local repository (the newest by default) without writing anything: every blob it
  * references is authenticated and its id checked, every file's sha256 recomputed (in the workers, a group of files
- * per task). Names what is bad.
+ * per task). Names every bad blob and every file it damages, not only the first.
  *
  * @throws {CoreError} WRONG_KEY; NOT_FOUND; BAD_FORMAT for a damaged manifest; ABORTED.
  */
@@ -294,29 +409,23 @@ export async function verifyRepository(options: {
 	readonly onProgress?: ProgressListener;
 }): Promise<VerifyRepositoryResult> {
 	const { pool, signal } = options;
-	const { repo, manifest, index } = await openArchive(options.repo, options.passphrase, options.archiveId, signal);
+	const { repo, manifest, index, badPacks } = await openArchive(options.repo, options.passphrase, options.archiveId, signal);
 	const files = manifest.entries.filter((entry) => entry.type === 'file');
 	const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
-	const badBlobs = new Map<string, { id: string; pack?: string; code: string; paths: string[] }>();
-	const badFiles: string[] = [];
+	const badBlobs = new Map<string, BadBlob>();
+	const badFiles: RepositoryLostFile[] = [];
 	let bytesDone = 0;
 	let filesDone = 0;
 	const { stop, release } = stopFlag(signal);
 	try {
 		await forEachGroup(groupFiles(files), pool.workers + 1, signal, async (group) => {
 			throwIfAborted(signal);
-			const plan = planGroup(repo, index, group);
+			const plan = planGroup(repo, index, badPacks, group);
 			const specs = group.map((file, position): RestoreFileSpec => ({ path: file.path, blobs: plan.blobs[position]!, sha256: file.sha256! }));
 			const result = await pool.verifyFiles(filesTask(repo, plan, specs, stop, false));
 			const failures = [...plan.missing, ...blobFailures(result, plan.records, index)];
-			for (const failure of failures) {
-				const holders = group.filter((file) => file.blobs?.includes(failure.id)).map((file) => file.path);
-				const known = badBlobs.get(failure.id);
-				if (known === undefined)
-					badBlobs.set(failure.id, { id: failure.id, ...(failure.pack ? { pack: failure.pack } : {}), code: failure.code, paths: holders });
-				else for (const holder of holders) if (!known.paths.includes(holder)) known.paths.push(holder);
-			}
-			for (const position of result.mismatched) badFiles.push(group[position]!.path);
+			noteBadBlobs(badBlobs, failures);
+			badFiles.push(...lostInGroup(group, failures, result.mismatched, index));
 			for (const file of group) bytesDone += file.size;
 			filesDone += group.length;
 			options.onProgress?.({ phase: 'verify', bytesDone, bytesTotal, chunksDone: filesDone, chunksTotal: files.length });
@@ -324,13 +433,29 @@ export async function verifyRepository(options: {
 	} finally {
 		release();
 	}
+	const holders = new Map<string, string[]>();
+	for (const file of files)
+		for (const id of new Set(file.blobs ?? [])) {
+			if (!badBlobs.has(id)) continue;
+			const paths = holders.get(id);
+			if (paths === undefined) holders.set(id, [file.path]);
+			else paths.push(file.path);
+		}
 	return {
 		archiveId: manifest.id,
 		ok: badBlobs.size === 0 && badFiles.length === 0,
 		files: files.length,
 		bytes: bytesTotal,
 		blobs: new Set(files.flatMap((file) => file.blobs ?? [])).size,
-		badBlobs: [...badBlobs.values()],
-		badFiles
+		badBlobs: [...badBlobs.values()].map((blob) => ({ ...blob, paths: holders.get(blob.id) ?? [] })),
+		badFiles: inArchiveOrder(badFiles, files).map((file): FileProblem => ({
+			path: file.path,
+			code: file.code,
+			message:
+				file.code === CoreErrorCode.HashMismatch && !file.blobs.some((id) => badBlobs.has(id))
+					? `${file.path} does not match its recorded sha256.`
+					: `${file.path} is unverifiable: blob ${file.blobs[0]!.slice(0, 16)}…${file.packs.length > 0 ? ` (pack ${file.packs[0]})` : ''} is bad.`
+		})),
+		badPacks
 	};
 }

@@ -225,16 +225,17 @@ describe('format 2 unsafe manifests', () => {
 		return { repo, id };
 	}
 
-	it.each(['../escape', '/etc/passwd', 'a\\b', 'a/../../b', '.', 'C:/x', 'a//b'])(
-		'GIVEN a sealed manifest with the path %j WHEN assembled THEN UNSAFE_PATH and nothing is written',
+	it.each(['../escape', '/etc/passwd', 'a\\b', 'a\0b', 'a/../../b', '.', 'C:/x', 'a//b'])(
+		'GIVEN a sealed manifest with the path %j WHEN assembled (with and without salvage) THEN UNSAFE_PATH and nothing is written',
 		async (unsafe) => {
 			const { repo, id } = await forge([{ ...emptyFile, path: unsafe }], { files: 1 });
 			const parent = await fresh('unsafe');
-			await expect(
-				assembleFromRepository({ repo, archiveId: id, outDir: path.join(parent, 'out'), passphrase: PASS, pool })
-			).rejects.toMatchObject({
-				code: CoreErrorCode.UnsafePath
-			});
+			for (const salvage of [false, true])
+				await expect(
+					assembleFromRepository({ repo, archiveId: id, outDir: path.join(parent, 'out'), passphrase: PASS, pool, salvage })
+				).rejects.toMatchObject({
+					code: CoreErrorCode.UnsafePath
+				});
 			expect(await readdir(parent)).toEqual([]);
 		}
 	);
@@ -248,12 +249,69 @@ describe('format 2 unsafe manifests', () => {
 			{ files: 1, symlinks: 1 }
 		);
 		const parent = await fresh('unsafe');
-		await expect(assembleFromRepository({ repo, archiveId: id, outDir: path.join(parent, 'out'), passphrase: PASS, pool })).rejects.toMatchObject(
-			{
+		for (const salvage of [false, true])
+			await expect(
+				assembleFromRepository({ repo, archiveId: id, outDir: path.join(parent, 'out'), passphrase: PASS, pool, salvage })
+			).rejects.toMatchObject({
 				code: CoreErrorCode.UnsafePath
-			}
-		);
+			});
 		expect(await readdir(parent)).toEqual([]);
+	});
+
+	it('GIVEN a chain of inside-looking symlinks that escapes WHEN assembled THEN the escaping link is skipped and reported', async () => {
+		const { repo, id } = await forge(
+			[
+				{ path: 'a', type: 'directory', size: 0, mode: 0o755, mtimeMs: 0 },
+				{ path: 'a/b', type: 'directory', size: 0, mode: 0o755, mtimeMs: 0 },
+				{ path: 'a/b/x', type: 'symlink', size: 0, mode: 0o777, mtimeMs: 0, target: '../../c' },
+				{ path: 'l', type: 'symlink', size: 0, mode: 0o777, mtimeMs: 0, target: 'a/b/x/../..' }
+			],
+			{ directories: 2, symlinks: 2 }
+		);
+		const out = path.join(await fresh('unsafe'), 'out');
+		const result = await assembleFromRepository({ repo, archiveId: id, outDir: out, passphrase: PASS, pool });
+		expect(result.skipped).toEqual([{ path: 'l', reason: 'symlink-outside' }]);
+		expect((await readdir(out)).sort()).toEqual(['a']);
+	});
+
+	it('GIVEN an existing target file WHEN assembled without overwrite THEN FILE_EXISTS, it is untouched and nothing is written; with overwrite it is replaced', async () => {
+		const source = await fresh('src');
+		await mkdir(path.join(source, 'dir'));
+		await writeFile(path.join(source, 'dir/two.txt'), 'two');
+		await writeFile(path.join(source, 'one.txt'), 'one');
+		const repo = path.join(await fresh('repo'), 'r');
+		await slice(source, repo);
+		const out = path.join(await fresh('out'), 'o');
+		await mkdir(path.join(out, 'dir'), { recursive: true });
+		await writeFile(path.join(out, 'dir/two.txt'), 'mine');
+		for (const salvage of [false, true])
+			await expect(assembleFromRepository({ repo, outDir: out, passphrase: PASS, pool, salvage })).rejects.toMatchObject({
+				code: CoreErrorCode.FileExists,
+				details: { paths: ['dir/two.txt'] }
+			});
+		expect(await readFile(path.join(out, 'dir/two.txt'), 'utf8')).toBe('mine');
+		expect((await readdir(out, { recursive: true })).sort()).toEqual(['dir', 'dir/two.txt']);
+		await assembleFromRepository({ repo, outDir: out, passphrase: PASS, pool, overwrite: true });
+		expect(await describeTree(out)).toEqual(await describeTree(source));
+	});
+
+	it('GIVEN a restore folder whose subfolder is a symlink to elsewhere WHEN assembled THEN it refuses and writes nothing there', async () => {
+		const source = await fresh('src');
+		await mkdir(path.join(source, 'dir'));
+		await writeFile(path.join(source, 'dir/two.txt'), 'two');
+		const repo = path.join(await fresh('repo'), 'r');
+		await slice(source, repo);
+		const base = await fresh('out');
+		const elsewhere = path.join(base, 'elsewhere');
+		const out = path.join(base, 'o');
+		await mkdir(elsewhere);
+		await mkdir(out);
+		await symlink(elsewhere, path.join(out, 'dir'));
+		for (const paths of [undefined, ['dir/two.txt']])
+			await expect(
+				assembleFromRepository({ repo, outDir: out, passphrase: PASS, pool, overwrite: true, salvage: true, ...(paths ? { paths } : {}) })
+			).rejects.toMatchObject({ code: CoreErrorCode.FileExists });
+		expect(await readdir(elsewhere)).toEqual([]);
 	});
 
 	it('GIVEN a symlink pointing outside WHEN assembled THEN it is skipped and reported', async () => {
