@@ -245,7 +245,7 @@ async function expectAllBut(out: string, source: string, lost: readonly string[]
 
 describe('format 2 restores of selected paths', () => {
 	it('GIVEN a folder and a file selected WHEN assembled THEN exactly they and the folders above them are restored, from only the packs their blobs lie in', async () => {
-		const { source, repo, blobsOf, packOf, out } = await spreadRepository();
+		const { source, repo, files, blobsOf, packOf, out } = await spreadRepository();
 		const packsRead = new Set<string>();
 		const watched: CryptoPool = {
 			...pool,
@@ -261,7 +261,8 @@ describe('format 2 restores of selected paths', () => {
 		expect(result).toMatchObject({ files: 4, directories: 2, symlinks: 0, lost: [] });
 		const needed = new Set(['docs/a.bin', 'docs/b.bin', 'docs/twin2.txt', 'small.txt'].flatMap(blobsOf).map(packOf));
 		expect([...packsRead].sort()).toEqual([...needed].sort());
-		expect(needed.has(packOf(blobsOf('big.bin')[0]!)) && needed.has(packOf(blobsOf('big.bin').at(-1)!))).toBe(false);
+		// Some pack holds none of their blobs (big.bin alone fills two and more), and it was not read.
+		expect(needed.size).toBeLessThan(new Set(files.flatMap((file) => file.blobs!).map(packOf)).size);
 
 		const link = path.join(await fresh('out'), 'o');
 		await assembleFromRepository({ repo, outDir: link, passphrase: PASS, pool, paths: ['link'] });
