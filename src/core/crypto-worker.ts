@@ -3,7 +3,7 @@ import { CoreError } from './errors.js';
 import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 import { type Codec, TURN_BYTES, turnForFinalizers } from './repo/codec.js';
-import { BLOB_ID_SIZE, sealBlobWithId } from './repo/blob.js';
+import { BLOB_ID_SIZE, BLOB_OVERHEAD, sealBlobInto } from './repo/blob.js';
 import { type ReadItem, readItems } from './repo/reader.js';
 import { walkSync } from './walk.js';
 import { type FilesTask, runFilesTask } from './repo/restore-worker.js';
@@ -83,9 +83,12 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 				} as unknown as ArrayBuffer);
 			}
 			case 'sealBlobs': {
-				const sealed: Buffer[] = [];
+				// Sealed blobs are written one after another into one buffer (a payload is never larger than its
+				// plaintext, so the plaintext's size plus each blob's overhead bounds it).
+				const out = Buffer.allocUnsafeSlow(message.plain.byteLength + message.lengths.length * BLOB_OVERHEAD);
 				const meta = { lengths: [] as number[], codecs: [] as Codec[] };
 				let at = 0;
+				let written = 0;
 				let sinceTurn = 0;
 				for (const [index, length] of message.lengths.entries()) {
 					const plain = new Uint8Array(message.plain, at, length);
@@ -96,12 +99,12 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 						await turnForFinalizers();
 					}
 					const id = message.ids.subarray(index * BLOB_ID_SIZE, (index + 1) * BLOB_ID_SIZE);
-					const blob = await sealBlobWithId(message.blobKey, id, plain, message.codec);
-					sealed.push(blob.stored);
-					meta.lengths.push(blob.stored.length);
+					const blob = sealBlobInto(message.blobKey, id, plain, message.codec, out, written);
+					written += blob.storedLength;
+					meta.lengths.push(blob.storedLength);
 					meta.codecs.push(blob.codec);
 				}
-				return moveReply(Buffer.concat(sealed), meta);
+				return moveReply(out.subarray(0, written), meta);
 			}
 			case 'walk':
 				return { ok: true, meta: { walked: walkSync(message.root) } } satisfies CryptoReply;

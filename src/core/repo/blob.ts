@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { CoreError, CoreErrorCode } from '../errors.js';
-import { type Codec, codecId, compress, decompress } from './codec.js';
-import { GCM_OVERHEAD, gcmOpen, gcmSeal } from './gcm.js';
+import { type Codec, codecId, compress, compressSync, decompress } from './codec.js';
+import { GCM_OVERHEAD, gcmOpen, gcmSeal, gcmSealInto } from './gcm.js';
 import type { BlobKeys } from './keys.js';
 
 /**
@@ -78,6 +78,28 @@ export async function sealBlobWithId(blobSeal: Uint8Array, id: Uint8Array, plain
 	const packed = await compress(codec, plaintext);
 	const stored = gcmSeal(blobSeal, blobAad(id, packed.codec, plaintext.length), packed.bytes);
 	return { id: Buffer.from(id), stored, rawLength: plaintext.length, codec: packed.codec };
+}
+
+/**
+ * {@link sealBlobWithId} writing the sealed bytes into `into` at `at` (room for the plaintext's length plus
+ * {@link BLOB_OVERHEAD}: a payload is never larger than its plaintext). Synchronous, for the workers that seal many
+ * blobs into one buffer: no sealed blob is allocated and copied again.
+ *
+ * @throws {CoreError} as {@link sealBlobWithId}.
+ */
+export function sealBlobInto(
+	blobSeal: Uint8Array,
+	id: Uint8Array,
+	plaintext: Uint8Array,
+	codec: Codec,
+	into: Buffer,
+	at: number
+): { readonly storedLength: number; readonly codec: Codec } {
+	if (plaintext.length > MAX_BLOB_RAW_LENGTH) {
+		throw new CoreError(CoreErrorCode.InvalidOption, `A blob holds at most ${MAX_BLOB_RAW_LENGTH} bytes, not ${plaintext.length}.`);
+	}
+	const packed = compressSync(codec, plaintext);
+	return { storedLength: gcmSealInto(blobSeal, blobAad(id, packed.codec, plaintext.length), packed.bytes, into, at), codec: packed.codec };
 }
 
 function tampered(id: Uint8Array, why: string, cause?: unknown): CoreError {
