@@ -3,7 +3,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CoreError, CoreErrorCode } from '../../core/index.js';
-import { addSlot, changePassphrase, type KeySlot, listSlots, type RepositoryKeys, removeSlot, unlockKeys } from '../../core/repo/keys.js';
+import { addSlot, type KeySlot, listSlots, type RepositoryKeys, removeSlot, rotatePassphrase, unlockKeys } from '../../core/repo/keys.js';
 import { type CliInvocation, type CommandRun, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
@@ -170,8 +170,13 @@ export function register(program: Command, context: CliInvocation): void {
 			runCommand(context, options.json ?? false, async (run) => {
 				const { file, keys } = await unlock(run, repo);
 				const passphrase = await newPassphrase(run, options);
-				const changed = await changePassphrase(keys, passphrase, { signal: run.io.signal });
-				await writeKeysFile(file, changed.file);
+				// Saved after each step (both slots, then only the new one): a crash never leaves a file no passphrase opens.
+				const changed = await rotatePassphrase(
+					keys,
+					passphrase,
+					{ save: (bytes) => writeKeysFile(file, bytes), load: () => readFile(file) },
+					{ signal: run.io.signal }
+				);
 				run.reporter.result({ repositoryId: keys.id, removed: keys.openedSlot, added: changed.openedSlot }, [
 					`Changed the passphrase: slot ${changed.openedSlot} replaces ${keys.openedSlot}. Set USER_KEY to the new passphrase. No data was changed.`
 				]);

@@ -48,6 +48,11 @@ const MAC_LENGTH = 32;
 const HEADER_LENGTH = KEYS_MAGIC.length + 1 + REPOSITORY_ID_SIZE + 1;
 /** Bytes of one slot in the keys file. */
 export const SLOT_LENGTH = SLOT_ID_SIZE + 8 + 1 + 4 + SALT_LENGTH + NONCE_LENGTH + MASTER_KEY_SIZE + TAG_LENGTH;
+/** Bounds of one sealed older passphrase: nonce, 1 to {@link MAX_LEGACY_PASSPHRASE_BYTES} bytes, tag. */
+const LEGACY_SEALED_MIN = NONCE_LENGTH + 1 + TAG_LENGTH;
+const LEGACY_SEALED_MAX = NONCE_LENGTH + MAX_LEGACY_PASSPHRASE_BYTES + TAG_LENGTH;
+/** The largest keys file there can be: every slot and every older passphrase at its longest (18,603 bytes). */
+export const MAX_KEYS_FILE_BYTES = HEADER_LENGTH + MAX_SLOTS * SLOT_LENGTH + 1 + MAX_LEGACY_PASSPHRASES * (2 + LEGACY_SEALED_MAX) + MAC_LENGTH;
 
 /**
  * HKDF-SHA256 `info` labels of the subkeys: HKDF(master key, salt = repository id, info, 32 bytes).
@@ -187,10 +192,6 @@ function parseLegacySection(section: Buffer): Buffer[] {
 	if (at !== section.length) throw badFormat(`${section.length - at} bytes after the older passphrases`);
 	return entries;
 }
-
-/** Bounds of one sealed older passphrase: nonce, 1 to {@link MAX_LEGACY_PASSPHRASE_BYTES} bytes, tag. */
-const LEGACY_SEALED_MIN = NONCE_LENGTH + 1 + TAG_LENGTH;
-const LEGACY_SEALED_MAX = NONCE_LENGTH + MAX_LEGACY_PASSPHRASE_BYTES + TAG_LENGTH;
 
 function serialize(repositoryId: Buffer, slots: readonly SlotRecord[], legacy: readonly Buffer[], master: Buffer): Buffer {
 	const version = legacy.length === 0 ? KEYS_VERSION : KEYS_VERSION_LEGACY;
@@ -432,9 +433,15 @@ async function openSlot(repositoryId: Buffer, slot: SlotRecord, passphrase: stri
  * but the file's HMAC does not verify; BAD_FORMAT / UNSUPPORTED_VERSION as {@link listSlots} (before any KDF runs).
  */
 export async function unlockKeys(file: Uint8Array, passphrase: string, options: UnlockOptions = {}): Promise<RepositoryKeys> {
+	return unlockInOrder(file, passphrase, options);
+}
+
+/** {@link unlockKeys}, trying the slot `first` (when the file has it) before the others. */
+async function unlockInOrder(file: Uint8Array, passphrase: string, options: UnlockOptions, first?: string): Promise<RepositoryKeys> {
 	assertPassphrase(passphrase);
 	const parsed = parseKeys(file, options.minIterations);
-	for (const slot of parsed.slots) {
+	const order = [...parsed.slots].sort((a, b) => Number(b.id.toString('hex') === first) - Number(a.id.toString('hex') === first));
+	for (const slot of order) {
 		const master = await openSlot(parsed.repositoryId, slot, passphrase, options.signal);
 		if (master === undefined) continue;
 		const expected = createHmac('sha256', subkey(master, parsed.repositoryId, 'keysFile'))
@@ -487,20 +494,76 @@ export function removeSlot(keys: RepositoryKeys, slotId: string): RepositoryKeys
 }
 
 /**
- * Changes the passphrase of the slot that was opened: adds a slot for the new passphrase, checks that the new file
- * opens with it (one more PBKDF2), then removes the old slot. Data is untouched.
+ * Where {@link rotatePassphrase} keeps a keys file between its steps: a local file, a pinned Discord message, memory.
+ */
+export interface KeysStore {
+	/** Replaces the stored keys file with these bytes, whole (never a half-written file). */
+	save(file: Buffer): Promise<void>;
+	/** The stored keys file, as read back from where it is kept. */
+	load(): Promise<Uint8Array>;
+}
+
+/**
+ * Changes the passphrase of the slot that was opened, in an order where some passphrase opens the stored file after
+ * every step, whatever step a crash stops at: adds a slot for the new passphrase and saves (both open), reads the
+ * stored file back and opens it with the new passphrase (one PBKDF2), then removes the old slot and saves (only the new
+ * opens). Data is untouched: the master key, and the older passphrases the file keeps, stay.
  *
- * @throws {CoreError} as {@link addSlot} and {@link unlockKeys}.
+ * @throws {CoreError} INVALID_OPTION when the new passphrase is the one that opened `keys`; WRONG_KEY when the stored
+ * file does not open with the new passphrase (the old one still opens it); as {@link addSlot} and {@link unlockKeys};
+ * whatever the store throws (the step before it stays).
+ */
+export async function rotatePassphrase(
+	keys: RepositoryKeys,
+	newPassphrase: string,
+	store: KeysStore,
+	options: SlotOptions = {}
+): Promise<RepositoryKeys> {
+	const { keys: added, slot } = await addSlot(keys, newPassphrase, options);
+	await store.save(added.file);
+	const unlockOptions = {
+		...(options.minIterations === undefined ? {} : { minIterations: options.minIterations }),
+		...(options.signal ? { signal: options.signal } : {})
+	};
+	// The new slot is tried first: one PBKDF2 when it opens.
+	const reopened = await unlockInOrder(await store.load(), newPassphrase, unlockOptions, slot.id).catch((error: unknown) => {
+		throw new CoreError(
+			CoreErrorCode.WrongKey,
+			'The stored keys do not open with the new passphrase: the old passphrase still opens them. Nothing else was changed.',
+			{},
+			{ cause: error }
+		);
+	});
+	if (!reopened.repositoryId.equals(keys.repositoryId) || reopened.openedSlot !== slot.id) {
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			'The new passphrase opens another key slot than the one just added: it is already a passphrase of this repository. The old passphrase still opens it.'
+		);
+	}
+	const removed = keys.openedSlot === '' ? reopened : removeSlot(reopened, keys.openedSlot);
+	await store.save(removed.file);
+	return removed;
+}
+
+/**
+ * Changes the passphrase of the slot that was opened, in memory ({@link rotatePassphrase} with nothing stored between
+ * the steps): the returned keys' file is the one to keep.
+ *
+ * @throws {CoreError} as {@link rotatePassphrase}.
  */
 export async function changePassphrase(keys: RepositoryKeys, newPassphrase: string, options: SlotOptions = {}): Promise<RepositoryKeys> {
-	const { keys: added, slot } = await addSlot(keys, newPassphrase, options);
-	const record = added.slotRecords().find((candidate) => candidate.id.toString('hex') === slot.id)!;
-	const master = await openSlot(added.repositoryId, record, newPassphrase, options.signal);
-	if (master === undefined || !added.holdsMaster(master)) {
-		throw new CoreError(CoreErrorCode.WrongKey, 'The new key slot does not open: nothing was changed.');
-	}
-	const removed = keys.openedSlot === '' ? added : removeSlot(added, keys.openedSlot);
-	return removed.withSlots(removed.slotRecords(), slot.id);
+	let stored = keys.file;
+	return rotatePassphrase(
+		keys,
+		newPassphrase,
+		{
+			save: async (file) => {
+				stored = file;
+			},
+			load: async () => stored
+		},
+		options
+	);
 }
 
 const LEGACY_MAGIC = Buffer.from('DOS2LGCY', 'ascii');

@@ -11,6 +11,7 @@ import {
 	MAX_SLOTS,
 	openLegacySecret,
 	removeSlot,
+	rotatePassphrase,
 	sealLegacySecret,
 	SLOT_LENGTH,
 	unlockKeys
@@ -183,5 +184,34 @@ describe('format 2 keys', () => {
 		expect(() => keys.withLegacyPassphrase('one more')).toThrow(/at most 16/);
 		expect(() => (keys as typeof keys).withLegacyPassphrase('x'.repeat(1025))).toThrow(/1024 bytes/);
 		expect(() => keys.withLegacyPassphrase('')).toThrow(/No key/);
+	});
+
+	it('GIVEN a rotation stopped at any step (a crash) WHEN the stored file is opened THEN some passphrase always opens it, and after the last step only the new one', async () => {
+		const keys = await createKeys('old', fast);
+		for (let failAt = 1; failAt <= 3; failAt++) {
+			let stored: Buffer = keys.file;
+			let calls = 0;
+			const store = {
+				save: async (file: Buffer) => {
+					if (++calls === failAt) throw new Error('crash');
+					stored = file;
+				},
+				load: async () => stored
+			};
+			const outcome = await rotatePassphrase(keys, 'new', store, fast).then(
+				() => 'done',
+				(error: unknown) => (error as Error).message
+			);
+			const opens = async (passphrase: string) =>
+				unlockKeys(stored, passphrase, fastUnlock).then(
+					() => true,
+					() => false
+				);
+			const [old, fresh] = [await opens('old'), await opens('new')];
+			expect(old || fresh, `crash at save ${failAt}`).toBe(true);
+			if (failAt === 1) expect([outcome, old, fresh]).toEqual(['crash', true, false]);
+			if (failAt === 2) expect([outcome, old, fresh]).toEqual(['crash', true, true]);
+			if (failAt === 3) expect([outcome, old, fresh]).toEqual(['done', false, true]);
+		}
 	});
 });
