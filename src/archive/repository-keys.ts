@@ -21,7 +21,8 @@ import type { ArchiveContext } from './context.js';
 export const REPOSITORY_KEYS_FILENAME = 'dos-repository.keys';
 
 /** The line posted with the keys file (nothing secret: every key in the file is sealed). */
-const KEYS_MESSAGE = '🔑 Repository keys of this archive channel (sealed; keep this message pinned). Change the passphrase with `dos key passwd` on the host.';
+const KEYS_MESSAGE =
+	'🔑 Repository keys of this archive channel (sealed; keep this message pinned). Change the passphrase with `dos key passwd` on the host.';
 
 /** The channel's keys, opened with USER_KEY, and the message that holds them. */
 export interface ChannelKeys {
@@ -33,7 +34,13 @@ export interface ChannelKeys {
 /** What `/archive status` and `dos key list` show of the channel's keys. */
 export type RepositoryKeysStatus =
 	| { readonly state: 'none' }
-	| { readonly state: 'open'; readonly repositoryId: string; readonly slots: readonly KeySlot[]; readonly openedSlot: string; readonly legacyPassphrases: number }
+	| {
+			readonly state: 'open';
+			readonly repositoryId: string;
+			readonly slots: readonly KeySlot[];
+			readonly openedSlot: string;
+			readonly legacyPassphrases: number;
+	  }
 	| { readonly state: 'locked'; readonly repositoryId: string; readonly slots: readonly KeySlot[] }
 	| { readonly state: 'unavailable'; readonly reason: string };
 
@@ -118,9 +125,9 @@ export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelK
 	if (options.create !== true) {
 		throw new CoreError(CoreErrorCode.NotFound, 'This archive channel has no repository keys yet: they are made on first use from USER_KEY.');
 	}
-	const created = (await createKeys(passphrase, { ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) })).withLegacyPassphrase(
-		passphrase
-	);
+	const created = (
+		await createKeys(passphrase, { ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) })
+	).withLegacyPassphrase(passphrase);
 	const published = await publishKeys(ctx, created, [], options.signal);
 	ctx.log('info', 'repository keys made and pinned in the archive channel', { repositoryId: created.id, messageId: published.messageId });
 	return cacheKeys(ctx, passphrase, published);
@@ -179,11 +186,17 @@ async function pinnedKeys(ctx: ArchiveContext, signal?: AbortSignal): Promise<Pi
 		const attachment = message.attachments.find((candidate) => candidate.filename === REPOSITORY_KEYS_FILENAME);
 		if (attachment === undefined) continue;
 		if (message.authorId !== self) {
-			ctx.log('warn', 'a pinned repository keys message not posted by the bot was ignored', { messageId: message.id, authorId: message.authorId });
+			ctx.log('warn', 'a pinned repository keys message not posted by the bot was ignored', {
+				messageId: message.id,
+				authorId: message.authorId
+			});
 			continue;
 		}
 		if (attachment.size > MAX_KEYS_FILE_BYTES) {
-			ctx.log('warn', 'a pinned repository keys message larger than any keys file was ignored', { messageId: message.id, size: attachment.size });
+			ctx.log('warn', 'a pinned repository keys message larger than any keys file was ignored', {
+				messageId: message.id,
+				size: attachment.size
+			});
 			continue;
 		}
 		found.push({ messageId: message.id, attachmentId: attachment.id, size: attachment.size, message });
@@ -235,7 +248,11 @@ async function publishFile(
 ): Promise<KeysMessage> {
 	const channelId = ctx.settings.archiveChannelId;
 	const call = signal ? { signal } : {};
-	const posted = await ctx.transport.uploadFile(channelId, { file: { name: REPOSITORY_KEYS_FILENAME, data: file }, content: KEYS_MESSAGE, ...call });
+	const posted = await ctx.transport.uploadFile(channelId, {
+		file: { name: REPOSITORY_KEYS_FILENAME, data: file },
+		content: KEYS_MESSAGE,
+		...call
+	});
 	const attachmentId = posted.attachments[0]!.id;
 	await ctx.transport.pinMessage(channelId, posted.messageId, call);
 	ctx.index.repositoryKeys.put({ channelId, repositoryId, keysFile: file, messageId: posted.messageId, attachmentId });
@@ -268,7 +285,7 @@ export async function changeChannelPassphrase(
 	options: { readonly signal?: AbortSignal } = {}
 ): Promise<{ readonly before: ChannelKeys; readonly after: ChannelKeys }> {
 	assertPassphrase(newPassphrase);
-	const before = await openChannelKeys(ctx, { ...options, create: false });
+	const before = await openChannelKeys(ctx, { ...options, create: true });
 	let current: ChannelKeys = before;
 	if (!before.keys.legacyPassphrases().includes(newPassphrase)) {
 		current = await publishKeys(ctx, before.keys.withLegacyPassphrase(newPassphrase), [before.messageId], options.signal);
@@ -284,7 +301,8 @@ export async function changeChannelPassphrase(
 			},
 			load: async () => {
 				const pinned = (await pinnedKeys(ctx, options.signal)).find((candidate) => candidate.messageId === message.messageId);
-				if (pinned === undefined) throw new CoreError(CoreErrorCode.NotFound, 'The keys message just pinned is no longer pinned in the archive channel.');
+				if (pinned === undefined)
+					throw new CoreError(CoreErrorCode.NotFound, 'The keys message just pinned is no longer pinned in the archive channel.');
 				return downloadKeys(ctx, pinned, options.signal);
 			}
 		},
@@ -344,7 +362,9 @@ export async function assertUploadKey(ctx: ArchiveContext, signal?: AbortSignal)
 		}
 		if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
 		if (!isCoreError(error, CoreErrorCode.NotFound) && !isCoreError(error, CoreErrorCode.NoKey)) {
-			ctx.log('warn', 'the repository keys could not be checked before an upload', { error: error instanceof Error ? error.message : String(error) });
+			ctx.log('warn', 'the repository keys could not be checked before an upload', {
+				error: error instanceof Error ? error.message : String(error)
+			});
 		}
 	}
 }

@@ -313,9 +313,10 @@ export class ArchiveService {
 	 * in plain words (the bot calls this when it starts). Never throws.
 	 */
 	public async checkKeys(): Promise<RepositoryKeysStatus> {
-		const keys = await channelKeysStatus(this.context).catch(
-			(error: unknown): RepositoryKeysStatus => ({ state: 'unavailable', reason: error instanceof Error ? error.message : String(error) })
-		);
+		const keys = await channelKeysStatus(this.context).catch((error: unknown): RepositoryKeysStatus => ({
+			state: 'unavailable',
+			reason: error instanceof Error ? error.message : String(error)
+		}));
 		if (keys.state === 'locked') {
 			this.context.log(
 				'error',
