@@ -20,7 +20,9 @@ const NEW_PASSPHRASE = 'a brand new passphrase for the channel';
 
 async function kdfRuns<T>(work: () => Promise<T>): Promise<{ value: T; runs: number }> {
 	let runs = 0;
-	const listener = () => void runs++;
+	const listener = () => {
+		runs++;
+	};
 	subscribe(KDF_CHANNEL, listener);
 	try {
 		return { value: await work(), runs };

@@ -61,7 +61,7 @@ describe('dos key list|passwd on the archive channel', () => {
 		// One keys message in the end: the intermediate ones were deleted; no chunk or card was posted again.
 		const after = emulator.messages(emulator.ids.channels.archive);
 		expect(after.length).toBe(messagesBefore + 1);
-		expect(after.filter((message) => message.pinned === true).map((message) => message.id)).toEqual([passwd.result!.messageId]);
+		expect(after.filter((message) => message.pinned).map((message) => message.id)).toEqual([passwd.result!.messageId]);
 
 		const old = await dos(['key', 'list', '--json']);
 		expect(old.result).toMatchObject({ state: 'locked', slots: [expect.objectContaining({ id: passwd.result!.added })] });

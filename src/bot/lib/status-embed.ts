@@ -23,8 +23,7 @@ function keysValue(keys: ServiceStatus['keys']): string {
 		case 'none':
 			return 'not made yet (made from USER_KEY on first use)';
 		case 'unavailable':
-		default:
-			return `⚠️ could not be read: ${keys.state === 'unavailable' ? keys.reason : 'unknown state'}`;
+			return `⚠️ could not be read: ${keys.reason}`;
 	}
 }
 

@@ -557,10 +557,11 @@ export async function changePassphrase(keys: RepositoryKeys, newPassphrase: stri
 		keys,
 		newPassphrase,
 		{
-			save: async (file) => {
+			save: (file) => {
 				stored = file;
+				return Promise.resolve();
 			},
-			load: async () => stored
+			load: () => Promise.resolve(stored)
 		},
 		options
 	);
