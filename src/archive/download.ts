@@ -25,6 +25,7 @@ import type { ArchiveContext, JobRun } from './context.js';
 import { chunkFolderOf, newRestoreFolder, removeIfEmpty, restoreFolderName } from './download-folders.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { listArchiveAttachments } from './legacy-messages.js';
+import { withArchivePassphrases } from './repository-keys.js';
 import { notDownloadable } from './lot-range.js';
 import { fetchLegacyManifest, legacyManifestNotes, openArchiveManifest } from './thread-manifest.js';
 import { type ThreadAttachment, threadRefOf } from './thread-reader.js';
@@ -314,15 +315,18 @@ async function downloadLegacy(
 			.filter((entry) => entry.sha256 !== null)
 			.map((entry) => [entry.path, entry.sha256!])
 	);
-	const restored = await restoreLegacyFolder(chunkDir, restoredTo, {
-		passphrase: ctx.settings.passphrase,
-		...(request.paths === undefined || request.paths.length === 0 ? {} : { paths: request.paths }),
-		overwrite: request.overwrite === true,
-		expectedSha256,
-		manifestFile,
-		signal: run.signal,
-		onProgress: restoringProgress(run, archive.id)
-	});
+	// A wrong passphrase is found before any file is written, so the next one tries the same empty folder.
+	const restored = await withArchivePassphrases(ctx, run.signal, (passphrase) =>
+		restoreLegacyFolder(chunkDir, restoredTo, {
+			...(passphrase === undefined ? {} : { passphrase }),
+			...(request.paths === undefined || request.paths.length === 0 ? {} : { paths: request.paths }),
+			overwrite: request.overwrite === true,
+			expectedSha256,
+			manifestFile,
+			signal: run.signal,
+			onProgress: restoringProgress(run, archive.id)
+		})
+	);
 	return {
 		restoredTo: await realpath(restoredTo),
 		files: restored.files.length,

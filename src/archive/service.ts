@@ -24,6 +24,7 @@ import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './er
 import { migrateLegacyArchives, type MigrationResult } from './legacy-migrate.js';
 import { backupIndex, createIndexBackupTrigger, type IndexBackupResult, type IndexBackupTrigger } from './index-backup.js';
 import { type RebuildRequest, type RebuildResult, rebuildIndex } from './rebuild.js';
+import { assertUploadKey, channelKeysStatus, type RepositoryKeysStatus } from './repository-keys.js';
 import { assertResumable, type ResumeRequest, type ResumeResult, resumeArchive } from './resume.js';
 import { type JobHandle, JobRunner, type JobRunnerOptions, type RunnerListener } from './runner.js';
 import { type FolderSuggestionLimits, suggestUploadFolders } from './upload-folders.js';
@@ -58,6 +59,8 @@ export interface ServiceStatus {
 	readonly downloadRoot: RootStatus;
 	/** Whether USER_KEY is set (encrypted uploads and restores possible). Never the key itself. */
 	readonly encryption: boolean;
+	/** The archive channel's repository keys: whether USER_KEY opens them, and their slots (count, created, KDF). */
+	readonly keys: RepositoryKeysStatus;
 	readonly logChannel: boolean;
 	/** Jobs of this process, with their latest progress. */
 	readonly jobs: ReturnType<JobRunner['jobs']>;
@@ -125,10 +128,12 @@ export class ArchiveService {
 	/**
 	 * Plans an upload (walk, lot and id, plan recorded) and starts or queues its job.
 	 *
-	 * @throws as `planUpload` (NO_KEY, UNSAFE_PATH, NOT_FOUND, INVALID_REQUEST …) and SERVICE_CLOSED; the job's own
+	 * @throws as `planUpload` (NO_KEY, UNSAFE_PATH, NOT_FOUND, INVALID_REQUEST …) and SERVICE_CLOSED; WRONG_KEY when
+	 * the channel's repository keys no longer open with USER_KEY (the passphrase was changed on the host); the job's own
 	 * failures arrive through the handle's `result`.
 	 */
 	public async upload(request: UploadRequest): Promise<JobHandle<UploadResult>> {
+		await assertUploadKey(this.context);
 		const planned = await planUpload(this.context, request);
 		try {
 			return this.runner.run(
@@ -297,9 +302,29 @@ export class ArchiveService {
 			uploadRoot: await rootStatus(settings.uploadRoot),
 			downloadRoot: await rootStatus(settings.downloadRoot),
 			encryption: settings.passphrase !== undefined && settings.passphrase.length > 0,
+			keys: await channelKeysStatus(this.context),
 			logChannel: settings.logChannelId !== undefined,
 			jobs: this.runner.jobs()
 		};
+	}
+
+	/**
+	 * The repository keys as `/archive status` shows them; when USER_KEY opens none of their slots, says so in the log
+	 * in plain words (the bot calls this when it starts). Never throws.
+	 */
+	public async checkKeys(): Promise<RepositoryKeysStatus> {
+		const keys = await channelKeysStatus(this.context).catch((error: unknown): RepositoryKeysStatus => ({
+			state: 'unavailable',
+			reason: error instanceof Error ? error.message : String(error)
+		}));
+		if (keys.state === 'locked') {
+			this.context.log(
+				'error',
+				'USER_KEY opens none of the repository key slots of the archive channel: the passphrase was changed with `dos key passwd`. New uploads are refused until USER_KEY is set to the current passphrase and the bot restarted.',
+				{ slots: keys.slots.length }
+			);
+		}
+		return keys;
 	}
 
 	/** Stops the runner (running jobs end interrupted, resumable). The owner closes the index, pool and transport after. */

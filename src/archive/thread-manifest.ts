@@ -19,6 +19,7 @@ import {
 	sha256Hex
 } from '../core/index.js';
 import { ArchiveFormat, ChunkKind, type ChunkRecord } from '../db/index.js';
+import { withArchivePassphrases } from './repository-keys.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { fetchToMemory, type ThreadAttachment, type ThreadRef } from './thread-reader.js';
 
@@ -128,7 +129,7 @@ export async function openArchiveManifest(
 			`Part 0 of the manifest of ${archive.id} is not in its thread: 1 or more manifest part(s) are missing. Resume the upload, or run a quick verify.`
 		);
 	}
-	const inputs = [];
+	const inputs: { bytes: Buffer; intact: boolean; label: string }[] = [];
 	const partHashes = new Map<number, { item: ThreadAttachment; sha256: string; size: number }>();
 	let first: { readonly count: number; readonly uid: Buffer } | undefined;
 	for (const [index, item] of [...parts].sort(([a], [b]) => a - b)) {
@@ -162,10 +163,16 @@ export async function openArchiveManifest(
 	reportIgnored();
 	// The header's PBKDF2 count is not authenticated: one other than the index recorded is refused before deriving.
 	const recordedIterations = archive.lot === undefined ? undefined : (ctx.index.archives.get(archive.lot)?.kdfIterations ?? undefined);
-	const opened = await openManifest(inputs, ctx.settings.passphrase, {
-		signal: run.signal,
-		keys: keys ?? new ArchiveKeyCache(ctx.settings.passphrase, recordedIterations === undefined ? {} : { expectedIterations: recordedIterations })
-	});
+	// USER_KEY, then the passphrases the channel's keys keep for archives made before a `dos key passwd`.
+	const opened = await withArchivePassphrases(ctx, run.signal, (passphrase, first) =>
+		openManifest(inputs, passphrase, {
+			signal: run.signal,
+			keys:
+				first && keys !== undefined
+					? keys
+					: new ArchiveKeyCache(passphrase, recordedIterations === undefined ? {} : { expectedIterations: recordedIterations })
+		})
+	);
 	if (archive.uid !== undefined && opened.manifest.uid !== archive.uid) {
 		throw new CoreError(
 			CoreErrorCode.MisplacedChunk,

@@ -90,6 +90,7 @@ export class DosClient extends SapphireClient {
 			container.archive = this.#service;
 			logFinishedJobs(this.#service);
 			await this.#service.start();
+			await this.#service.checkKeys();
 			await this.#importHistoryLog();
 			return await super.login(secret);
 		} catch (error) {

@@ -15,6 +15,7 @@ import { EntryIndex } from './entries.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { JobLocks, type Job } from './jobs.js';
 import { LegacyMessageIndex } from './legacy-messages.js';
+import { RepositoryKeysIndex } from './repository-keys.js';
 import * as schema from './schema.js';
 import { ArchiveStatus, valuesOf } from './vocabulary.js';
 
@@ -74,6 +75,8 @@ export class HistoryIndex {
 	public readonly jobs: JobLocks;
 	public readonly backups: IndexBackupLog;
 	public readonly legacyMessages: LegacyMessageIndex;
+	/** The format 2 repository keys of each archive channel (a mirror of the pinned keys message). */
+	public readonly repositoryKeys: RepositoryKeysIndex;
 
 	readonly #client: Database.Database;
 	readonly #context: IndexContext;
@@ -91,6 +94,7 @@ export class HistoryIndex {
 		this.jobs = new JobLocks(context);
 		this.backups = new IndexBackupLog(context);
 		this.legacyMessages = new LegacyMessageIndex(context, this.archives);
+		this.repositoryKeys = new RepositoryKeysIndex(context);
 	}
 
 	/** Whether the connection is still open. */

@@ -10,7 +10,7 @@
  * `*_fts_*` triggers again. test/db/migrations.test.ts fails if a trigger is missing.
  */
 import { sql, type SQL } from 'drizzle-orm';
-import { check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { blob, check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, EntryType, JobKind, JobStatus, VerificationLevel, valuesOf } from './vocabulary.js';
 
 /** `column IN ('a', 'b', …)` with the values inlined, as DDL takes no parameters. */
@@ -288,5 +288,37 @@ export const legacyMessages = sqliteTable(
 			'legacy_messages_message_check',
 			sql`${t.messageId} glob '[1-9]*' and ${t.messageId} not glob '*[^0-9]*' and length(${t.messageId}) between 17 and 20`
 		)
+	]
+);
+
+/**
+ * The format 2 repository keys of an archive channel, mirrored from the keys message pinned there: the keys file bytes
+ * (slots and older passphrases, every secret in them sealed) and where the message is. One row per channel; the pin
+ * is the copy of record, this row spares a fetch and is found again from the pin when lost.
+ */
+export const repositoryKeys = sqliteTable(
+	'repository_keys',
+	{
+		channelId: text('channel_id').primaryKey(),
+		/** The repository id, 32 lowercase hex digits (also inside the keys file). */
+		repositoryId: text('repository_id').notNull(),
+		/** The keys file as posted (docs/format2-primitives.md, "Keys file"). */
+		keysFile: blob('keys_file', { mode: 'buffer' }).notNull(),
+		/** The pinned keys message and its attachment. */
+		messageId: text('message_id').notNull(),
+		attachmentId: text('attachment_id').notNull(),
+		updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull()
+	},
+	(t) => [
+		check('repository_keys_repository_check', isHex(t.repositoryId, 32)),
+		check(
+			'repository_keys_channel_check',
+			sql`${t.channelId} glob '[1-9]*' and ${t.channelId} not glob '*[^0-9]*' and length(${t.channelId}) between 17 and 20`
+		),
+		check(
+			'repository_keys_message_check',
+			sql`${t.messageId} glob '[1-9]*' and ${t.messageId} not glob '*[^0-9]*' and length(${t.messageId}) between 17 and 20`
+		),
+		check('repository_keys_file_check', sql`length(${t.keysFile}) between 58 and 65536`)
 	]
 );

@@ -64,6 +64,29 @@ export interface ArchiveTransport {
 	recentMessages(channelId: string, options?: PageOptions & { readonly limit?: number }): Promise<LiveMessage[]>;
 
 	/**
+	 * The pinned messages of a channel, the most recently pinned first, each with live attachment URLs (use them at
+	 * once). Discord keeps at most 250 pins per channel; that is all this returns.
+	 *
+	 * @throws TransportError NOT_FOUND, MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
+	 */
+	pinnedMessages(channelId: string, options?: CallOptions): Promise<LiveMessage[]>;
+
+	/**
+	 * Pins a message in its channel. Idempotent: a message already pinned stays pinned.
+	 *
+	 * @throws TransportError NOT_FOUND, MISSING_PERMISSIONS (Pin Messages), REQUEST_REJECTED (the channel holds the most
+	 * pins Discord keeps), DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
+	 */
+	pinMessage(channelId: string, messageId: string, options?: CallOptions): Promise<void>;
+
+	/**
+	 * Unpins a message. Idempotent: a message not pinned, or gone, is left as it is.
+	 *
+	 * @throws TransportError MISSING_PERMISSIONS, DISCORD_UNAVAILABLE, RATE_LIMITED, ABORTED.
+	 */
+	unpinMessage(channelId: string, messageId: string, options?: CallOptions): Promise<void>;
+
+	/**
 	 * Downloads one attachment, streaming it to a file or a Writable while hashing (sha256) and counting bytes. The
 	 * URL of `options.live` is used while it is fresh, else a fresh one is asked for; a URL the CDN refuses or that
 	 * expired is replaced, and transient failures are retried.

@@ -1,5 +1,5 @@
 import { Routes, makeURLSearchParams } from 'discord.js';
-import type { APIChannel, APIMessage, REST } from 'discord.js';
+import type { APIChannel, APIMessage, REST, RESTGetAPIChannelMessagesPinsResult } from 'discord.js';
 import type {
 	ArchiveTransport,
 	AttachmentLocation,
@@ -32,6 +32,10 @@ export interface DiscordTransportOptions extends RequestOptions, DownloadSetting
 	 */
 	readonly attachmentLimit?: number;
 }
+
+/** Pins per request (Discord's most), and requests enough for the 250 pins a channel holds at most. */
+const PIN_PAGE_SIZE = 50;
+const PIN_PAGES = 6;
 
 const defaultThreadCapRetry: BackoffPolicy = { attempts: 5, baseDelayMs: 15_000, maxDelayMs: 120_000 };
 
@@ -225,6 +229,52 @@ export class DiscordTransport implements ArchiveTransport {
 			if (messages.length >= limit) break;
 		}
 		return messages;
+	}
+
+	/**
+	 * {@inheritDoc ArchiveTransport.pinnedMessages}
+	 *
+	 * `GET /channels/{id}/messages/pins`, 50 per request, paged by `pinned_at`; at most 6 requests (250 pins).
+	 */
+	public async pinnedMessages(channelId: string, options: CallOptions = {}): Promise<LiveMessage[]> {
+		const context = { action: `list the pinned messages of channel ${channelId}`, channelId };
+		const messages: LiveMessage[] = [];
+		const seen = new Set<string>();
+		let before: string | undefined;
+		for (let page = 0; page < PIN_PAGES; page++) {
+			const query = makeURLSearchParams({ limit: PIN_PAGE_SIZE, ...(before === undefined ? {} : { before }) });
+			const answer = (await this.#requests.call(context, options.signal, (signal) =>
+				this.rest.get(Routes.channelMessagesPins(channelId), { query, signal })
+			)) as RESTGetAPIChannelMessagesPinsResult;
+			for (const item of answer.items) {
+				if (seen.has(item.message.id)) continue;
+				seen.add(item.message.id);
+				messages.push(toLiveMessage(item.message));
+			}
+			const last = answer.items.at(-1);
+			if (!answer.has_more || last === undefined) break;
+			before = last.pinned_at;
+		}
+		return messages;
+	}
+
+	/** {@inheritDoc ArchiveTransport.pinMessage} */
+	public async pinMessage(channelId: string, messageId: string, options: CallOptions = {}): Promise<void> {
+		const context = { action: `pin message ${messageId} in channel ${channelId}`, channelId, messageId };
+		await this.#requests.call(context, options.signal, (signal) => this.rest.put(Routes.channelMessagesPin(channelId, messageId), { signal }));
+	}
+
+	/** {@inheritDoc ArchiveTransport.unpinMessage} */
+	public async unpinMessage(channelId: string, messageId: string, options: CallOptions = {}): Promise<void> {
+		const context = { action: `unpin message ${messageId} in channel ${channelId}`, channelId, messageId };
+		try {
+			await this.#requests.call(context, options.signal, (signal) =>
+				this.rest.delete(Routes.channelMessagesPin(channelId, messageId), { signal })
+			);
+		} catch (error) {
+			if (error instanceof TransportError && error.code === TransportErrorCode.NotFound) return;
+			throw error;
+		}
 	}
 
 	// ---- threads --------------------------------------------------------------------------------------------

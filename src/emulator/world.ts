@@ -92,6 +92,8 @@ export interface StoredMessage {
 	ephemeral: boolean;
 	/** Pinned in its channel (PUT /channels/{id}/pins/{message_id}); absent in worlds saved before pins existed. */
 	pinned?: boolean;
+	/** When it was pinned (ISO 8601), while pinned; absent in worlds saved before the pin list existed. */
+	pinnedAt?: string;
 }
 
 export interface StoredCommand {

@@ -102,6 +102,7 @@ describe('migrations', () => {
 		raw.exec('ALTER TABLE archives DROP COLUMN verify_stale');
 		raw.exec('ALTER TABLE jobs DROP COLUMN cancel_requested_at');
 		raw.exec('DROP TABLE legacy_messages');
+		raw.exec('DROP TABLE repository_keys');
 		raw.exec(
 			'DELETE FROM __drizzle_migrations WHERE created_at >= (SELECT created_at FROM __drizzle_migrations ORDER BY created_at LIMIT 1 OFFSET 4)'
 		);

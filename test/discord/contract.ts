@@ -296,6 +296,24 @@ export function transportContract(implementation: string, openStore: () => Promi
 			expect(recent[0]?.attachments[0]).toMatchObject({ filename: 'index-2.bin', size: 600 });
 		});
 
+		it('GIVEN files pinned and unpinned in a channel WHEN the pins are listed THEN the most recently pinned comes first, with its attachment, and both calls are idempotent', async () => {
+			const first = await transport.uploadFile(store.logChannelId, { file: { name: 'pinned-1.bin', data: randomBytes(100) } });
+			const second = await transport.uploadFile(store.logChannelId, { file: { name: 'pinned-2.bin', data: randomBytes(200) } });
+			await transport.pinMessage(store.logChannelId, first.messageId);
+			await new Promise((resolve) => setTimeout(resolve, 5));
+			await transport.pinMessage(store.logChannelId, second.messageId);
+			await transport.pinMessage(store.logChannelId, second.messageId);
+			const pinned = await transport.pinnedMessages(store.logChannelId);
+			expect(pinned.map((message) => message.id)).toEqual([second.messageId, first.messageId]);
+			expect(pinned[0]?.attachments[0]).toMatchObject({ filename: 'pinned-2.bin', size: 200 });
+			await transport.unpinMessage(store.logChannelId, second.messageId);
+			await transport.unpinMessage(store.logChannelId, second.messageId);
+			await transport.unpinMessage(store.logChannelId, first.messageId);
+			expect(await transport.pinnedMessages(store.logChannelId)).toEqual([]);
+			await transport.deleteMessage(store.logChannelId, first.messageId);
+			await transport.deleteMessage(store.logChannelId, second.messageId);
+		});
+
 		it('GIVEN a download target in a folder that does not exist WHEN downloaded THEN the file-system error comes through, not DOWNLOAD_FAILED', async () => {
 			const { threadId } = await newThread();
 			const data = randomBytes(100);

@@ -404,6 +404,19 @@ describe('emulator answers conform to Discord’s OpenAPI description', () => {
 		emulator.setLimits({ channelMessagesPerWindow: 1000, channelMessageWindowMs: 5000 });
 	});
 
+	it('GIVEN a pinned message WHEN pinned, listed and unpinned THEN each answer conforms', async () => {
+		const channelId = emulator.ids.channels.archive;
+		const message = await post(channelId, { content: 'keys' });
+		await call('PUT', '/channels/{channel_id}/messages/pins/{message_id}', `/channels/${channelId}/messages/pins/${message.body.id}`, {
+			expect: 204
+		});
+		const listed = await call('GET', '/channels/{channel_id}/messages/pins', `/channels/${channelId}/messages/pins?limit=10`, { expect: 200 });
+		expect(listed.body.items.map((item: Json) => item.message.id)).toContain(message.body.id);
+		await call('DELETE', '/channels/{channel_id}/messages/pins/{message_id}', `/channels/${channelId}/messages/pins/${message.body.id}`, {
+			expect: 204
+		});
+	});
+
 	it('GIVEN everything above WHEN the checked answers are listed THEN every route the bot and the transport use, and every refusal, was checked', () => {
 		const routes = [
 			'GET /gateway/bot 200',
@@ -440,6 +453,9 @@ describe('emulator answers conform to Discord’s OpenAPI description', () => {
 			'POST /channels/{channel_id}/messages/{message_id}/threads 201',
 			'POST /channels/{channel_id}/threads 201',
 			'GET /guilds/{guild_id}/threads/active 200',
+			'PUT /channels/{channel_id}/messages/pins/{message_id} 204',
+			'GET /channels/{channel_id}/messages/pins 200',
+			'DELETE /channels/{channel_id}/messages/pins/{message_id} 204',
 			'GET /channels/{channel_id}/threads/archived/public 200',
 			'GET /guilds/{guild_id} 200',
 			'GET /guilds/{guild_id}/channels 200',

@@ -2,6 +2,31 @@ import type { APIEmbed } from 'discord.js';
 import { formatBytes } from '../../archive/card.js';
 import type { ServiceStatus } from '../../archive/service.js';
 
+/** The repository keys field: whether USER_KEY opens them, and each slot (created, KDF). */
+function keysValue(keys: ServiceStatus['keys']): string {
+	const slotLines = (slots: readonly { id: string; created: Date; iterations: number }[], opened?: string) =>
+		slots.map(
+			(slot) =>
+				`\`${slot.id.slice(0, 8)}\` created <t:${Math.floor(slot.created.getTime() / 1000)}:d> · PBKDF2-SHA256 ${slot.iterations.toLocaleString('en-US')}${slot.id === opened ? ' · opens with USER_KEY' : ''}`
+		);
+	switch (keys.state) {
+		case 'open':
+			return [
+				`🔑 ${keys.slots.length} slot${keys.slots.length === 1 ? '' : 's'}, USER_KEY opens them · ${keys.legacyPassphrases} older passphrase${keys.legacyPassphrases === 1 ? '' : 's'} kept`,
+				...slotLines(keys.slots, keys.openedSlot)
+			].join('\n');
+		case 'locked':
+			return [
+				`⛔ USER_KEY opens none of the key slots (${keys.slots.length} recorded): the passphrase was changed with \`dos key passwd\`. New uploads are refused: set USER_KEY to the current passphrase and restart the bot.`,
+				...slotLines(keys.slots)
+			].join('\n');
+		case 'none':
+			return 'not made yet (made from USER_KEY on first use)';
+		case 'unavailable':
+			return `⚠️ could not be read: ${keys.reason}`;
+	}
+}
+
 /** `/archive status` as an embed: archives by status, roots and free space, encryption, jobs, last archive and backup. */
 export function statusEmbed(status: ServiceStatus): APIEmbed {
 	const { index } = status;
@@ -24,6 +49,7 @@ export function statusEmbed(status: ServiceStatus): APIEmbed {
 			value: status.encryption ? '🔒 on (USER_KEY set)' : '⚠️ off: USER_KEY is not set, uploads and restores are refused',
 			inline: true
 		},
+		{ name: 'Repository keys', value: keysValue(status.keys) },
 		{ name: 'Log channel', value: status.logChannel ? 'set (index backups, one line per job)' : 'not set', inline: true },
 		{ name: 'Jobs', value: jobs.length > 0 ? jobs.join('\n') : 'none running' },
 		{

@@ -3,8 +3,11 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CoreError, CoreErrorCode } from '../../core/index.js';
-import { addSlot, changePassphrase, type KeySlot, listSlots, type RepositoryKeys, removeSlot, unlockKeys } from '../../core/repo/keys.js';
+import { addSlot, type KeySlot, listSlots, type RepositoryKeys, removeSlot, rotatePassphrase, unlockKeys } from '../../core/repo/keys.js';
+import type { ArchiveContext } from '../../archive/context.js';
+import { changeChannelPassphrase, channelKeysStatus } from '../../archive/repository-keys.js';
 import { type CliInvocation, type CommandRun, runCommand } from '../invocation.js';
+import { type CliService, openCliService } from '../service.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';
 
@@ -13,6 +16,8 @@ export const REPOSITORY_KEYS_FILE = 'keys';
 
 interface NewPassphraseOptions extends OutputOptions {
 	readonly passphraseFile?: string;
+	/** `dos key passwd`'s name for the same option. */
+	readonly newPassphraseFile?: string;
 }
 
 async function readKeysFile(repo: string): Promise<{ file: string; bytes: Buffer }> {
@@ -88,9 +93,10 @@ async function promptLine(prompt: string, stderr: NodeJS.WritableStream): Promis
  */
 async function newPassphrase(run: CommandRun, options: NewPassphraseOptions): Promise<string> {
 	let passphrase: string;
-	if (options.passphraseFile !== undefined) {
-		const text = await readFile(path.resolve(run.io.cwd, options.passphraseFile), 'utf8').catch((error: unknown) => {
-			throw new CoreError(CoreErrorCode.NotFound, `${options.passphraseFile} cannot be read.`, {}, { cause: error });
+	const file = options.newPassphraseFile ?? options.passphraseFile;
+	if (file !== undefined) {
+		const text = await readFile(path.resolve(run.io.cwd, file), 'utf8').catch((error: unknown) => {
+			throw new CoreError(CoreErrorCode.NotFound, `${file} cannot be read.`, {}, { cause: error });
 		});
 		passphrase = text.split(/\r?\n/)[0] ?? '';
 	} else {
@@ -112,16 +118,85 @@ function slotJson(slot: KeySlot): Record<string, unknown> {
 	return { id: slot.id, created: slot.created.toISOString(), kdf: slot.kdf, iterations: slot.iterations };
 }
 
-/** `dos key list|add|passwd|remove <repo>`: the key slots of a local format 2 repository. */
+/**
+ * The archive channel's keys, with USER_KEY (or, on a terminal without it, a prompt) as the current passphrase: the
+ * context of a CLI service on the configured channel, with that passphrase.
+ */
+async function channelContext(run: CommandRun, prompt: boolean): Promise<{ cli: CliService; context: ArchiveContext }> {
+	const cli = await openCliService(run);
+	let passphrase = cli.context.settings.passphrase;
+	if (passphrase === undefined && prompt && process.stdin.isTTY) {
+		passphrase = await promptLine('Current passphrase (USER_KEY): ', run.io.stderr);
+		run.reporter.keepSecret([passphrase]);
+	}
+	return { cli, context: { ...cli.context, settings: { ...cli.context.settings, passphrase } } };
+}
+
+/** `dos key list` without a folder: the archive channel's keys, as `/archive status` shows them. */
+async function listChannelKeys(run: CommandRun): Promise<ExitCode> {
+	const { cli, context } = await channelContext(run, false);
+	try {
+		const status = await channelKeysStatus(context, run.io.signal);
+		const slots = status.state === 'open' || status.state === 'locked' ? status.slots : [];
+		const opened = status.state === 'open' ? status.openedSlot : '';
+		const head =
+			status.state === 'open'
+				? `Archive channel keys ${status.repositoryId}: ${slots.length} key slot${slots.length === 1 ? '' : 's'}, ${status.legacyPassphrases} older passphrase${status.legacyPassphrases === 1 ? '' : 's'} kept.`
+				: status.state === 'locked'
+					? `Archive channel keys${status.repositoryId === '' ? '' : ` ${status.repositoryId}`}: USER_KEY opens none of the ${slots.length} recorded slot${slots.length === 1 ? '' : 's'} (set USER_KEY to the current passphrase).`
+					: status.state === 'none'
+						? 'The archive channel has no repository keys yet: they are made from USER_KEY on first use.'
+						: `The archive channel's keys could not be read: ${status.reason}`;
+		run.reporter.result(
+			{
+				state: status.state,
+				repositoryId: 'repositoryId' in status ? status.repositoryId : null,
+				opened: opened || null,
+				slots: slots.map(slotJson)
+			},
+			[head, ...slots.map((slot) => slotLine(slot, opened))]
+		);
+		return status.state === 'unavailable' ? ExitCode.Failed : ExitCode.Ok;
+	} finally {
+		await cli.close();
+	}
+}
+
+/** `dos key passwd` without a folder: changes the archive channel's passphrase (see changeChannelPassphrase). */
+async function passwdChannelKeys(run: CommandRun, options: NewPassphraseOptions): Promise<ExitCode> {
+	const { cli, context } = await channelContext(run, true);
+	try {
+		const passphrase = await newPassphrase(run, options);
+		const { before, after } = await changeChannelPassphrase(context, passphrase, { signal: run.io.signal });
+		run.reporter.result(
+			{ repositoryId: after.keys.id, removed: before.keys.openedSlot, added: after.keys.openedSlot, messageId: after.messageId },
+			[
+				`Changed the passphrase of the archive channel's keys: slot ${after.keys.openedSlot} replaces ${before.keys.openedSlot}; the keys message ${after.messageId} is pinned. Nothing was uploaded again.`,
+				'Set USER_KEY to the new passphrase where the bot and the CLI run, then restart the bot: until then it refuses new uploads.'
+			]
+		);
+		return ExitCode.Ok;
+	} finally {
+		await cli.close();
+	}
+}
+
+/**
+ * `dos key list|add|passwd|remove <repo>`: the key slots of a local format 2 repository; `dos key list|passwd` without
+ * a folder act on the configured archive channel's keys.
+ */
 export function register(program: Command, context: CliInvocation): void {
 	const key = program.command('key').description('List, add, change or remove the passphrases (key slots) of a format 2 repository.');
 
 	key.command('list')
-		.description('List the key slots; with USER_KEY the keys file is authenticated and the slot it opens is marked.')
-		.argument('<repo>', 'the repository folder')
+		.description(
+			"List the key slots (of the archive channel's keys without a folder); with USER_KEY the keys are authenticated and the slot it opens is marked."
+		)
+		.argument('[repo]', 'a local repository folder; without it, the archive channel')
 		.option('--json', 'print the result as one JSON line')
-		.action(async (repo: string, options: OutputOptions) =>
+		.action(async (repo: string | undefined, options: OutputOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
+				if (repo === undefined) return listChannelKeys(run);
 				const passphrase = run.config([]).userKey?.reveal();
 				const { bytes } = await readKeysFile(repo);
 				const listed = listSlots(bytes);
@@ -162,16 +237,25 @@ export function register(program: Command, context: CliInvocation): void {
 		);
 
 	key.command('passwd')
-		.description('Change the passphrase of the slot USER_KEY opens: a new slot is added, checked, and the old one removed.')
-		.argument('<repo>', 'the repository folder')
-		.option('--passphrase-file <file>', 'read the new passphrase from the first line of this file')
+		.description(
+			"Change the passphrase of the slot USER_KEY opens (of the archive channel's keys without a folder): a new slot is added, checked, and the old one removed. Nothing is uploaded again."
+		)
+		.argument('[repo]', 'a local repository folder; without it, the archive channel')
+		.option('--new-passphrase-file <file>', 'read the new passphrase from the first line of this file')
+		.option('--passphrase-file <file>', 'the same as --new-passphrase-file')
 		.option('--json', 'print the result as one JSON line')
-		.action(async (repo: string, options: NewPassphraseOptions) =>
+		.action(async (repo: string | undefined, options: NewPassphraseOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
+				if (repo === undefined) return passwdChannelKeys(run, options);
 				const { file, keys } = await unlock(run, repo);
 				const passphrase = await newPassphrase(run, options);
-				const changed = await changePassphrase(keys, passphrase, { signal: run.io.signal });
-				await writeKeysFile(file, changed.file);
+				// Saved after each step (both slots, then only the new one): a crash never leaves a file no passphrase opens.
+				const changed = await rotatePassphrase(
+					keys,
+					passphrase,
+					{ save: (bytes) => writeKeysFile(file, bytes), load: () => readFile(file) },
+					{ signal: run.io.signal }
+				);
 				run.reporter.result({ repositoryId: keys.id, removed: keys.openedSlot, added: changed.openedSlot }, [
 					`Changed the passphrase: slot ${changed.openedSlot} replaces ${keys.openedSlot}. Set USER_KEY to the new passphrase. No data was changed.`
 				]);

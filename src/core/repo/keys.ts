@@ -9,14 +9,27 @@ import { assertPassphrase, deriveArchiveKey, MAX_KDF_ITERATIONS } from '../keys.
  * a subkey of the master. Big-endian integers throughout.
  *
  * ```
- * magic "DOS2KEYS" (8) ‖ version u8 = 1 ‖ repository id (16) ‖ slot count u8 (1…16)
- * ‖ slot × count ‖ HMAC-SHA256(keys-file subkey, every byte before it) (32)
+ * magic "DOS2KEYS" (8) ‖ version u8 (1 or 2) ‖ repository id (16) ‖ slot count u8 (1…16)
+ * ‖ slot × count ‖ [version 2: older-passphrase count u8 (1…16) ‖ older passphrase × count]
+ * ‖ HMAC-SHA256(keys-file subkey, every byte before it) (32)
  * slot = slot id (16) ‖ created ms u64 ‖ KDF id u8 (1 = PBKDF2-HMAC-SHA256) ‖ iterations u32 ‖ salt (16)
  *        ‖ nonce (12) ‖ AES-256-GCM(slot key, master key; AAD = repository id ‖ slot id) (32) ‖ tag (16)
+ * older passphrase = length u16 (29…1052) ‖ sealed passphrase ({@link sealLegacySecret}, label "passphrase")
  * ```
+ *
+ * A file without older passphrases is written as version 1, so it stays readable by builds that know only that.
  */
 export const KEYS_MAGIC = Buffer.from('DOS2KEYS', 'ascii');
+/** The version written when the file holds no older passphrase. */
 export const KEYS_VERSION = 1;
+/** The version written when it holds some (the section after the slots). */
+export const KEYS_VERSION_LEGACY = 2;
+/** The most passphrases of older archives a keys file keeps. */
+export const MAX_LEGACY_PASSPHRASES = 16;
+/** The longest passphrase of older archives a keys file keeps, in UTF-8 bytes. */
+export const MAX_LEGACY_PASSPHRASE_BYTES = 1024;
+/** The label every older passphrase of the keys file is sealed with. */
+const LEGACY_PASSPHRASE_LABEL = 'passphrase';
 /** PBKDF2-HMAC-SHA256, the only KDF of version 1. */
 export const KDF_PBKDF2_SHA256 = 1;
 /** Iterations of new slots, and the least a slot may record (a lower count is a format error). */
@@ -35,6 +48,11 @@ const MAC_LENGTH = 32;
 const HEADER_LENGTH = KEYS_MAGIC.length + 1 + REPOSITORY_ID_SIZE + 1;
 /** Bytes of one slot in the keys file. */
 export const SLOT_LENGTH = SLOT_ID_SIZE + 8 + 1 + 4 + SALT_LENGTH + NONCE_LENGTH + MASTER_KEY_SIZE + TAG_LENGTH;
+/** Bounds of one sealed older passphrase: nonce, 1 to {@link MAX_LEGACY_PASSPHRASE_BYTES} bytes, tag. */
+const LEGACY_SEALED_MIN = NONCE_LENGTH + 1 + TAG_LENGTH;
+const LEGACY_SEALED_MAX = NONCE_LENGTH + MAX_LEGACY_PASSPHRASE_BYTES + TAG_LENGTH;
+/** The largest keys file there can be: every slot and every older passphrase at its longest (18,603 bytes). */
+export const MAX_KEYS_FILE_BYTES = HEADER_LENGTH + MAX_SLOTS * SLOT_LENGTH + 1 + MAX_LEGACY_PASSPHRASES * (2 + LEGACY_SEALED_MAX) + MAC_LENGTH;
 
 /**
  * HKDF-SHA256 `info` labels of the subkeys: HKDF(master key, salt = repository id, info, 32 bytes).
@@ -72,6 +90,8 @@ interface SlotRecord {
 interface ParsedKeys {
 	readonly repositoryId: Buffer;
 	readonly slots: readonly SlotRecord[];
+	/** The sealed older passphrases, as stored (not yet authenticated). */
+	readonly legacy: readonly Buffer[];
 	/** The bytes the MAC covers, and the MAC. */
 	readonly body: Buffer;
 	readonly mac: Buffer;
@@ -103,8 +123,8 @@ function subkey(master: Uint8Array, repositoryId: Uint8Array, use: SubkeyUse): B
  * Parses a keys file, bounding every field before anything is derived. Nothing here is authenticated yet: the MAC is
  * checked by {@link unlockKeys} once the master key is known.
  *
- * @throws {CoreError} BAD_FORMAT (wrong magic, length, count, KDF or iteration count out of bounds);
- * UNSUPPORTED_VERSION.
+ * @throws {CoreError} BAD_FORMAT (wrong magic, length, count, KDF or iteration count out of bounds, an older
+ * passphrase's length out of bounds); UNSUPPORTED_VERSION.
  */
 function parseKeys(file: Uint8Array, minIterations = SLOT_KDF_ITERATIONS): ParsedKeys {
 	const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
@@ -112,14 +132,21 @@ function parseKeys(file: Uint8Array, minIterations = SLOT_KDF_ITERATIONS): Parse
 		throw badFormat('it is not a format 2 keys file');
 	}
 	const version = bytes[KEYS_MAGIC.length]!;
-	if (version !== KEYS_VERSION) {
-		throw new CoreError(CoreErrorCode.UnsupportedVersion, `The keys file has version ${version}; this build reads version ${KEYS_VERSION}.`);
+	if (version !== KEYS_VERSION && version !== KEYS_VERSION_LEGACY) {
+		throw new CoreError(
+			CoreErrorCode.UnsupportedVersion,
+			`The keys file has version ${version}; this build reads versions ${KEYS_VERSION} and ${KEYS_VERSION_LEGACY}.`
+		);
 	}
 	const repositoryId = Buffer.from(bytes.subarray(KEYS_MAGIC.length + 1, KEYS_MAGIC.length + 1 + REPOSITORY_ID_SIZE));
 	const count = bytes[HEADER_LENGTH - 1]!;
 	if (count < 1 || count > MAX_SLOTS) throw badFormat(`${count} slots (1 to ${MAX_SLOTS})`);
-	if (bytes.length !== HEADER_LENGTH + count * SLOT_LENGTH + MAC_LENGTH) {
-		throw badFormat(`${bytes.length} bytes where ${count} slots take ${HEADER_LENGTH + count * SLOT_LENGTH + MAC_LENGTH}`);
+	const slotsEnd = HEADER_LENGTH + count * SLOT_LENGTH;
+	if (version === KEYS_VERSION && bytes.length !== slotsEnd + MAC_LENGTH) {
+		throw badFormat(`${bytes.length} bytes where ${count} slots take ${slotsEnd + MAC_LENGTH}`);
+	}
+	if (version === KEYS_VERSION_LEGACY && bytes.length < slotsEnd + 1 + MAC_LENGTH) {
+		throw badFormat(`${bytes.length} bytes, too few for ${count} slots and the older passphrases`);
 	}
 	const slots: SlotRecord[] = [];
 	const seen = new Set<string>();
@@ -142,17 +169,47 @@ function parseKeys(file: Uint8Array, minIterations = SLOT_KDF_ITERATIONS): Parse
 		slots.push({ id, created, iterations, salt, nonce, sealed });
 	}
 	const macAt = bytes.length - MAC_LENGTH;
-	return { repositoryId, slots, body: Buffer.from(bytes.subarray(0, macAt)), mac: Buffer.from(bytes.subarray(macAt)) };
+	const legacy = version === KEYS_VERSION_LEGACY ? parseLegacySection(bytes.subarray(slotsEnd, macAt)) : [];
+	return { repositoryId, slots, legacy, body: Buffer.from(bytes.subarray(0, macAt)), mac: Buffer.from(bytes.subarray(macAt)) };
 }
 
-function serialize(repositoryId: Buffer, slots: readonly SlotRecord[], master: Buffer): Buffer {
-	const parts: Buffer[] = [KEYS_MAGIC, Buffer.from([KEYS_VERSION]), repositoryId, Buffer.from([slots.length])];
+/** The older-passphrase section of a version 2 file (count, then length-prefixed sealed passphrases), bounded. */
+function parseLegacySection(section: Buffer): Buffer[] {
+	const count = section[0]!;
+	if (count < 1 || count > MAX_LEGACY_PASSPHRASES) throw badFormat(`${count} older passphrases (1 to ${MAX_LEGACY_PASSPHRASES})`);
+	const entries: Buffer[] = [];
+	let at = 1;
+	for (let index = 0; index < count; index++) {
+		if (at + 2 > section.length) throw badFormat(`older passphrase ${index + 1} is cut off`);
+		const length = section.readUInt16BE(at);
+		at += 2;
+		if (length < LEGACY_SEALED_MIN || length > LEGACY_SEALED_MAX) {
+			throw badFormat(`older passphrase ${index + 1} takes ${length} bytes (${LEGACY_SEALED_MIN} to ${LEGACY_SEALED_MAX})`);
+		}
+		if (at + length > section.length) throw badFormat(`older passphrase ${index + 1} is cut off`);
+		entries.push(Buffer.from(section.subarray(at, (at += length))));
+	}
+	if (at !== section.length) throw badFormat(`${section.length - at} bytes after the older passphrases`);
+	return entries;
+}
+
+function serialize(repositoryId: Buffer, slots: readonly SlotRecord[], legacy: readonly Buffer[], master: Buffer): Buffer {
+	const version = legacy.length === 0 ? KEYS_VERSION : KEYS_VERSION_LEGACY;
+	const parts: Buffer[] = [KEYS_MAGIC, Buffer.from([version]), repositoryId, Buffer.from([slots.length])];
 	for (const slot of slots) {
 		const created = Buffer.alloc(8);
 		created.writeBigUInt64BE(slot.created);
 		const iterations = Buffer.alloc(4);
 		iterations.writeUInt32BE(slot.iterations);
 		parts.push(slot.id, created, Buffer.from([KDF_PBKDF2_SHA256]), iterations, slot.salt, slot.nonce, slot.sealed);
+	}
+	if (legacy.length > 0) {
+		parts.push(Buffer.from([legacy.length]));
+		for (const sealed of legacy) {
+			const length = Buffer.alloc(2);
+			length.writeUInt16BE(sealed.length);
+			parts.push(length, sealed);
+		}
 	}
 	const body = Buffer.concat(parts);
 	const mac = createHmac('sha256', subkey(master, repositoryId, 'keysFile'))
@@ -184,8 +241,9 @@ export interface UnlockOptions {
 }
 
 /**
- * The unlocked keys of a repository: its id, its master key (never shown), its slots, and the keys file they make.
- * Immutable: changing slots returns a new one. Printing it (inspect, JSON, string) never shows key bytes.
+ * The unlocked keys of a repository: its id, its master key (never shown), its slots, the sealed passphrases of older
+ * archives, and the keys file they make. Immutable: changing slots returns a new one, keeping the older passphrases.
+ * Printing it (inspect, JSON, string) never shows key bytes.
  */
 export class RepositoryKeys {
 	/** The random 128-bit repository id. */
@@ -196,13 +254,22 @@ export class RepositoryKeys {
 	public readonly file: Buffer;
 	readonly #master: Buffer;
 	readonly #slots: readonly SlotRecord[];
+	readonly #legacy: readonly Buffer[];
 
-	public constructor(repositoryId: Buffer, master: Buffer, slots: readonly SlotRecord[], openedSlot: string, file?: Buffer) {
+	public constructor(
+		repositoryId: Buffer,
+		master: Buffer,
+		slots: readonly SlotRecord[],
+		openedSlot: string,
+		file?: Buffer,
+		legacy: readonly Buffer[] = []
+	) {
 		this.repositoryId = Buffer.from(repositoryId);
 		this.#master = Buffer.from(master);
 		this.#slots = slots;
+		this.#legacy = legacy;
 		this.openedSlot = openedSlot;
-		this.file = file ?? serialize(this.repositoryId, slots, this.#master);
+		this.file = file ?? serialize(this.repositoryId, slots, legacy, this.#master);
 	}
 
 	/** The repository id as 32 hex digits. */
@@ -230,9 +297,50 @@ export class RepositoryKeys {
 		};
 	}
 
-	/** @internal Used by the slot functions of this module. */
+	/** @internal Used by the slot functions of this module: the same master key and older passphrases, other slots. */
 	public withSlots(slots: readonly SlotRecord[], openedSlot: string): RepositoryKeys {
-		return new RepositoryKeys(this.repositoryId, this.#master, slots, openedSlot);
+		return new RepositoryKeys(this.repositoryId, this.#master, slots, openedSlot, undefined, this.#legacy);
+	}
+
+	/** How many passphrases of older archives the file keeps (without opening them). */
+	public get legacyCount(): number {
+		return this.#legacy.length;
+	}
+
+	/**
+	 * The passphrases of format 1 and original-tool archives this repository keeps, oldest first. They were
+	 * authenticated with the file; each opens under the master key or the file is refused.
+	 *
+	 * @throws {CoreError} TAMPERED_CHUNK when one does not open (only possible for keys not made by this module).
+	 */
+	public legacyPassphrases(): string[] {
+		return this.#legacy.map((sealed) => openLegacySecret(this, sealed, LEGACY_PASSPHRASE_LABEL));
+	}
+
+	/**
+	 * These keys with one more passphrase of older archives kept (sealed under the master key); the same keys when it is
+	 * kept already. The slots do not change.
+	 *
+	 * @throws {CoreError} NO_KEY for an empty passphrase; INVALID_OPTION when it is longer than
+	 * {@link MAX_LEGACY_PASSPHRASE_BYTES} bytes or {@link MAX_LEGACY_PASSPHRASES} are kept already.
+	 */
+	public withLegacyPassphrase(passphrase: string): RepositoryKeys {
+		assertPassphrase(passphrase);
+		if (this.legacyPassphrases().includes(passphrase)) return this;
+		if (Buffer.byteLength(passphrase, 'utf8') > MAX_LEGACY_PASSPHRASE_BYTES) {
+			throw new CoreError(
+				CoreErrorCode.InvalidOption,
+				`A passphrase of older archives is kept up to ${MAX_LEGACY_PASSPHRASE_BYTES} bytes; this one is longer.`
+			);
+		}
+		if (this.#legacy.length >= MAX_LEGACY_PASSPHRASES) {
+			throw new CoreError(
+				CoreErrorCode.InvalidOption,
+				`The repository keeps at most ${MAX_LEGACY_PASSPHRASES} passphrases of older archives, and holds that many already.`
+			);
+		}
+		const sealed = sealLegacySecret(this, passphrase, LEGACY_PASSPHRASE_LABEL);
+		return new RepositoryKeys(this.repositoryId, this.#master, this.#slots, this.openedSlot, undefined, [...this.#legacy, sealed]);
 	}
 
 	/** @internal Whether these bytes are the master key. */
@@ -267,12 +375,12 @@ export class RepositoryKeys {
 		return { id, created: BigInt((options.now ?? new Date()).getTime()), iterations, salt, nonce, sealed };
 	}
 
-	public toJSON(): { repositoryId: string; slots: number; master: string } {
-		return { repositoryId: this.id, slots: this.#slots.length, master: '[redacted]' };
+	public toJSON(): { repositoryId: string; slots: number; legacyPassphrases: number; master: string } {
+		return { repositoryId: this.id, slots: this.#slots.length, legacyPassphrases: this.#legacy.length, master: '[redacted]' };
 	}
 
 	public toString(): string {
-		return `RepositoryKeys(${this.id}, ${this.#slots.length} slots, master [redacted])`;
+		return `RepositoryKeys(${this.id}, ${this.#slots.length} slots, ${this.#legacy.length} older passphrases, master [redacted])`;
 	}
 
 	public [inspect.custom](): string {
@@ -325,9 +433,15 @@ async function openSlot(repositoryId: Buffer, slot: SlotRecord, passphrase: stri
  * but the file's HMAC does not verify; BAD_FORMAT / UNSUPPORTED_VERSION as {@link listSlots} (before any KDF runs).
  */
 export async function unlockKeys(file: Uint8Array, passphrase: string, options: UnlockOptions = {}): Promise<RepositoryKeys> {
+	return unlockInOrder(file, passphrase, options);
+}
+
+/** {@link unlockKeys}, trying the slot `first` (when the file has it) before the others. */
+async function unlockInOrder(file: Uint8Array, passphrase: string, options: UnlockOptions, first?: string): Promise<RepositoryKeys> {
 	assertPassphrase(passphrase);
 	const parsed = parseKeys(file, options.minIterations);
-	for (const slot of parsed.slots) {
+	const order = [...parsed.slots].sort((a, b) => Number(b.id.toString('hex') === first) - Number(a.id.toString('hex') === first));
+	for (const slot of order) {
 		const master = await openSlot(parsed.repositoryId, slot, passphrase, options.signal);
 		if (master === undefined) continue;
 		const expected = createHmac('sha256', subkey(master, parsed.repositoryId, 'keysFile'))
@@ -339,7 +453,10 @@ export async function unlockKeys(file: Uint8Array, passphrase: string, options: 
 				'The keys file was changed by someone without the key (its authentication code does not match): it was not used. Restore it from a copy.'
 			);
 		}
-		return new RepositoryKeys(parsed.repositoryId, master, parsed.slots, slot.id.toString('hex'), Buffer.from(file));
+		const keys = new RepositoryKeys(parsed.repositoryId, master, parsed.slots, slot.id.toString('hex'), Buffer.from(file), parsed.legacy);
+		// Authenticated with the file; opening them here refuses, at once, a file whose MAC was made with the key.
+		keys.legacyPassphrases();
+		return keys;
 	}
 	throw new CoreError(CoreErrorCode.WrongKey, 'Wrong passphrase: it opens none of the key slots of this repository.');
 }
@@ -377,20 +494,77 @@ export function removeSlot(keys: RepositoryKeys, slotId: string): RepositoryKeys
 }
 
 /**
- * Changes the passphrase of the slot that was opened: adds a slot for the new passphrase, checks that the new file
- * opens with it (one more PBKDF2), then removes the old slot. Data is untouched.
+ * Where {@link rotatePassphrase} keeps a keys file between its steps: a local file, a pinned Discord message, memory.
+ */
+export interface KeysStore {
+	/** Replaces the stored keys file with these bytes, whole (never a half-written file). */
+	save(file: Buffer): Promise<void>;
+	/** The stored keys file, as read back from where it is kept. */
+	load(): Promise<Uint8Array>;
+}
+
+/**
+ * Changes the passphrase of the slot that was opened, in an order where some passphrase opens the stored file after
+ * every step, whatever step a crash stops at: adds a slot for the new passphrase and saves (both open), reads the
+ * stored file back and opens it with the new passphrase (one PBKDF2), then removes the old slot and saves (only the new
+ * opens). Data is untouched: the master key, and the older passphrases the file keeps, stay.
  *
- * @throws {CoreError} as {@link addSlot} and {@link unlockKeys}.
+ * @throws {CoreError} INVALID_OPTION when the new passphrase is the one that opened `keys`; WRONG_KEY when the stored
+ * file does not open with the new passphrase (the old one still opens it); as {@link addSlot} and {@link unlockKeys};
+ * whatever the store throws (the step before it stays).
+ */
+export async function rotatePassphrase(
+	keys: RepositoryKeys,
+	newPassphrase: string,
+	store: KeysStore,
+	options: SlotOptions = {}
+): Promise<RepositoryKeys> {
+	const { keys: added, slot } = await addSlot(keys, newPassphrase, options);
+	await store.save(added.file);
+	const unlockOptions = {
+		...(options.minIterations === undefined ? {} : { minIterations: options.minIterations }),
+		...(options.signal ? { signal: options.signal } : {})
+	};
+	// The new slot is tried first: one PBKDF2 when it opens.
+	const reopened = await unlockInOrder(await store.load(), newPassphrase, unlockOptions, slot.id).catch((error: unknown) => {
+		throw new CoreError(
+			CoreErrorCode.WrongKey,
+			'The stored keys do not open with the new passphrase: the old passphrase still opens them. Nothing else was changed.',
+			{},
+			{ cause: error }
+		);
+	});
+	if (!reopened.repositoryId.equals(keys.repositoryId) || reopened.openedSlot !== slot.id) {
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			'The new passphrase opens another key slot than the one just added: it is already a passphrase of this repository. The old passphrase still opens it.'
+		);
+	}
+	const removed = keys.openedSlot === '' ? reopened : removeSlot(reopened, keys.openedSlot);
+	await store.save(removed.file);
+	return removed;
+}
+
+/**
+ * Changes the passphrase of the slot that was opened, in memory ({@link rotatePassphrase} with nothing stored between
+ * the steps): the returned keys' file is the one to keep.
+ *
+ * @throws {CoreError} as {@link rotatePassphrase}.
  */
 export async function changePassphrase(keys: RepositoryKeys, newPassphrase: string, options: SlotOptions = {}): Promise<RepositoryKeys> {
-	const { keys: added, slot } = await addSlot(keys, newPassphrase, options);
-	const record = added.slotRecords().find((candidate) => candidate.id.toString('hex') === slot.id)!;
-	const master = await openSlot(added.repositoryId, record, newPassphrase, options.signal);
-	if (master === undefined || !added.holdsMaster(master)) {
-		throw new CoreError(CoreErrorCode.WrongKey, 'The new key slot does not open: nothing was changed.');
-	}
-	const removed = keys.openedSlot === '' ? added : removeSlot(added, keys.openedSlot);
-	return removed.withSlots(removed.slotRecords(), slot.id);
+	let stored = keys.file;
+	return rotatePassphrase(
+		keys,
+		newPassphrase,
+		{
+			save: (file) => {
+				stored = file;
+				return Promise.resolve();
+			},
+			load: () => Promise.resolve(stored)
+		},
+		options
+	);
 }
 
 const LEGACY_MAGIC = Buffer.from('DOS2LGCY', 'ascii');

@@ -71,6 +71,12 @@ export const channelRoutes: RestRoute[] = [
 		requireBotPermissions(emu, channel, READ);
 		return reply.json(listMessages(emu, channel, query).map((message) => emu.payloads.message(message)));
 	}),
+	// Before `/messages/:message`, which would take `pins` for a message id.
+	route('GET', '/channels/:channel/messages/pins', ({ emu, params, query }) => {
+		const channel = channelOr404(emu, params.channel);
+		requireBotPermissions(emu, channel, READ);
+		return reply.json(listPins(emu, channel, query));
+	}),
 	route('GET', '/channels/:channel/messages/:message', ({ emu, params }) => {
 		const channel = channelOr404(emu, params.channel);
 		requireBotPermissions(emu, channel, READ);
@@ -232,6 +238,7 @@ function pinRoutes(pattern: string): RestRoute[] {
 			const pinned = emu.world.channelMessageIds(message.channelId).filter((id) => emu.world.messages.get(id)?.pinned === true).length;
 			if (pinned >= MAX_PINS) throw DiscordRefusal.maxPins(MAX_PINS);
 			message.pinned = true;
+			message.pinnedAt = new Date().toISOString();
 			emu.world.markChanged();
 			return reply.noContent(true);
 		}),
@@ -239,10 +246,33 @@ function pinRoutes(pattern: string): RestRoute[] {
 			const message = pinning(emu, params.channel, params.message);
 			if (message.pinned !== true) return reply.noContent();
 			message.pinned = false;
+			delete message.pinnedAt;
 			emu.world.markChanged();
 			return reply.noContent(true);
 		})
 	];
+}
+
+/**
+ * `GET /channels/{id}/messages/pins`: `{ items: [{ pinned_at, message }], has_more }`, the most recently pinned first,
+ * `limit` 1–50 (default 50) pinned strictly `before` an ISO 8601 time.
+ */
+function listPins(emu: Emulation, channel: StoredChannel, query: URLSearchParams): { items: unknown[]; has_more: boolean } {
+	const limit = clampLimit(query.get('limit'), 50, 50);
+	const beforeRaw = query.get('before');
+	const before = beforeRaw === null ? Number.POSITIVE_INFINITY : Date.parse(beforeRaw);
+	if (Number.isNaN(before)) throw invalidFormBody([{ path: ['before'], code: 'DATE_TIME_TYPE_PARSE', message: 'Could not parse date-time.' }]);
+	const pinned = emu.world
+		.channelMessageIds(channel.id)
+		.map((id) => emu.world.messages.get(id))
+		.filter((message): message is StoredMessage => message?.pinned === true)
+		.map((message) => ({ message, at: Date.parse(message.pinnedAt ?? message.timestamp) }))
+		.filter((entry) => entry.at < before)
+		.sort((a, b) => b.at - a.at || compareSnowflakes(b.message.id, a.message.id));
+	return {
+		items: pinned.slice(0, limit).map((entry) => ({ pinned_at: new Date(entry.at).toISOString(), message: emu.payloads.message(entry.message) })),
+		has_more: pinned.length > limit
+	};
 }
 
 function route(method: string, pattern: string, handler: RestRoute['handler']): RestRoute {

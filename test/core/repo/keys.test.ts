@@ -7,9 +7,11 @@ import {
 	changePassphrase,
 	createKeys,
 	listSlots,
+	MAX_LEGACY_PASSPHRASES,
 	MAX_SLOTS,
 	openLegacySecret,
 	removeSlot,
+	rotatePassphrase,
 	sealLegacySecret,
 	SLOT_LENGTH,
 	unlockKeys
@@ -121,5 +123,96 @@ describe('format 2 keys', () => {
 		const forged = Buffer.from(sealed);
 		forged[forged.length - 1]! ^= 1;
 		expect(() => openLegacySecret(changed, forged, '#051226-01')).toThrow(/does not authenticate/);
+	});
+
+	it('GIVEN older passphrases kept WHEN the passphrase changes THEN they survive, the file is version 2, and the old passphrase is refused', async () => {
+		const created = await createKeys('old', fast);
+		expect(created.file[8]).toBe(1);
+		const kept = created.withLegacyPassphrase('format 1 USER_KEY').withLegacyPassphrase('original tool key');
+		expect(kept.withLegacyPassphrase('format 1 USER_KEY')).toBe(kept);
+		expect(kept.file[8]).toBe(2);
+		const changed = await changePassphrase(await unlockKeys(kept.file, 'old', fastUnlock), 'new', fast);
+		await expect(unlockKeys(changed.file, 'old', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'WRONG_KEY'));
+		const reopened = await unlockKeys(changed.file, 'new', fastUnlock);
+		expect(reopened.legacyPassphrases()).toEqual(['format 1 USER_KEY', 'original tool key']);
+		const { keys: added } = await addSlot(reopened, 'third', fast);
+		expect((await unlockKeys(removeSlot(added, reopened.openedSlot).file, 'third', fastUnlock)).legacyPassphrases()).toHaveLength(2);
+		expect(JSON.stringify(reopened)).not.toContain('format 1');
+		expect(String(reopened)).not.toContain('format 1');
+	});
+
+	it('GIVEN any one byte of the older-passphrase section changed WHEN unlocking THEN it is refused', async () => {
+		const keys = (await createKeys('p', fast)).withLegacyPassphrase('the old USER_KEY');
+		const file = keys.file;
+		const sectionAt = 26 + SLOT_LENGTH;
+		for (let at = sectionAt; at < file.length; at++) {
+			const forged = Buffer.from(file);
+			forged[at]! ^= 0x01;
+			await expect(unlockKeys(forged, 'p', fastUnlock), `byte ${at}`).rejects.toSatisfy((e) => isCoreError(e));
+		}
+		// The section dropped and the version set back to 1: the MAC covers it.
+		const dropped = Buffer.concat([file.subarray(0, sectionAt), file.subarray(file.length - 32)]);
+		dropped[8] = 1;
+		await expect(unlockKeys(dropped, 'p', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'TAMPERED_CHUNK'));
+	});
+
+	it('GIVEN a forged older-passphrase section WHEN unlocking THEN its bounds are checked before any PBKDF2 runs', async () => {
+		const keys = (await createKeys('p', fast)).withLegacyPassphrase('the old USER_KEY');
+		const sectionAt = 26 + SLOT_LENGTH;
+		const mac = keys.file.subarray(keys.file.length - 32);
+		const head = keys.file.subarray(0, sectionAt);
+		const forgeries = [
+			Buffer.concat([head, Buffer.from([0]), mac]),
+			Buffer.concat([head, Buffer.from([MAX_LEGACY_PASSPHRASES + 1]), mac]),
+			Buffer.concat([head, Buffer.from([1, 0xff, 0xff]), Buffer.alloc(40), mac]),
+			Buffer.concat([head, Buffer.from([1, 0, 28]), Buffer.alloc(28), mac]),
+			Buffer.concat([head, Buffer.from([2, 0, 40]), Buffer.alloc(40), mac]),
+			Buffer.concat([head, Buffer.from([1, 0, 40]), Buffer.alloc(41), mac]),
+			Buffer.concat([head, mac])
+		];
+		for (const forged of forgeries) {
+			forged[8] = 2;
+			const { kdf } = await counted(() => expect(unlockKeys(forged, 'p', fastUnlock)).rejects.toSatisfy((e) => isCoreError(e, 'BAD_FORMAT')));
+			expect(kdf).toEqual([]);
+		}
+	});
+
+	it('GIVEN the most older passphrases, or one too long WHEN kept THEN refused with a reason', async () => {
+		let keys = await createKeys('p', fast);
+		for (let i = 0; i < MAX_LEGACY_PASSPHRASES; i++) keys = keys.withLegacyPassphrase(`old ${i}`);
+		expect((await unlockKeys(keys.file, 'p', fastUnlock)).legacyPassphrases()).toHaveLength(MAX_LEGACY_PASSPHRASES);
+		expect(() => keys.withLegacyPassphrase('one more')).toThrow(/at most 16/);
+		expect(() => keys.withLegacyPassphrase('x'.repeat(1025))).toThrow(/1024 bytes/);
+		expect(() => keys.withLegacyPassphrase('')).toThrow(/No key/);
+	});
+
+	it('GIVEN a rotation stopped at any step (a crash) WHEN the stored file is opened THEN some passphrase always opens it, and after the last step only the new one', async () => {
+		const keys = await createKeys('old', fast);
+		for (let failAt = 1; failAt <= 3; failAt++) {
+			let stored: Buffer = keys.file;
+			let calls = 0;
+			const store = {
+				save: (file: Buffer) => {
+					if (++calls === failAt) return Promise.reject(new Error('crash'));
+					stored = file;
+					return Promise.resolve();
+				},
+				load: () => Promise.resolve(stored)
+			};
+			const outcome = await rotatePassphrase(keys, 'new', store, fast).then(
+				() => 'done',
+				(error: unknown) => (error as Error).message
+			);
+			const opens = async (passphrase: string) =>
+				unlockKeys(stored, passphrase, fastUnlock).then(
+					() => true,
+					() => false
+				);
+			const [old, fresh] = [await opens('old'), await opens('new')];
+			expect(old || fresh, `crash at save ${failAt}`).toBe(true);
+			if (failAt === 1) expect([outcome, old, fresh]).toEqual(['crash', true, false]);
+			if (failAt === 2) expect([outcome, old, fresh]).toEqual(['crash', true, true]);
+			if (failAt === 3) expect([outcome, old, fresh]).toEqual(['done', false, true]);
+		}
 	});
 });

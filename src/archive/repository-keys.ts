@@ -1,0 +1,406 @@
+import { Writable } from 'node:stream';
+import { assertPassphrase, CoreError, CoreErrorCode, isCoreError, throwIfAborted } from '../core/index.js';
+import {
+	createKeys,
+	type KeySlot,
+	listSlots,
+	MAX_KEYS_FILE_BYTES,
+	type RepositoryKeys,
+	rotatePassphrase,
+	SLOT_KDF_ITERATIONS,
+	unlockKeys
+} from '../core/repo/keys.js';
+import type { LiveMessage } from '../discord/index.js';
+import type { ArchiveContext } from './context.js';
+
+/**
+ * The format 2 repository keys of the archive channel (docs/design.md, "Repository keys"): one keys file, posted by
+ * the bot as an attachment of this fixed name and pinned in the archive channel, mirrored in SQLite. Made on first use
+ * from USER_KEY; rotated on the host only (`dos key passwd`), never through Discord.
+ */
+export const REPOSITORY_KEYS_FILENAME = 'dos-repository.keys';
+
+/** The line posted with the keys file (nothing secret: every key in the file is sealed). */
+const KEYS_MESSAGE =
+	'🔑 Repository keys of this archive channel (sealed; keep this message pinned). Change the passphrase with `dos key passwd` on the host.';
+
+/** The channel's keys, opened with USER_KEY, and the message that holds them. */
+export interface ChannelKeys {
+	readonly keys: RepositoryKeys;
+	readonly messageId: string;
+	readonly attachmentId: string;
+}
+
+/** What `/archive status` and `dos key list` show of the channel's keys. */
+export type RepositoryKeysStatus =
+	| { readonly state: 'none' }
+	| {
+			readonly state: 'open';
+			readonly repositoryId: string;
+			readonly slots: readonly KeySlot[];
+			readonly openedSlot: string;
+			readonly legacyPassphrases: number;
+	  }
+	| { readonly state: 'locked'; readonly repositoryId: string; readonly slots: readonly KeySlot[] }
+	| { readonly state: 'unavailable'; readonly reason: string };
+
+/** Options of {@link openChannelKeys}. */
+export interface OpenChannelKeysOptions {
+	/** Make the keys from USER_KEY when the channel has none (default false: NOT_FOUND then). */
+	readonly create?: boolean;
+	readonly signal?: AbortSignal;
+}
+
+interface CachedKeys {
+	readonly passphrase: string;
+	readonly opened: ChannelKeys;
+}
+
+/** Keys unlocked in this process, per index (one per process) and channel: one PBKDF2 per unlock, not per job. */
+const unlocked = new WeakMap<object, Map<string, CachedKeys>>();
+
+function cacheOf(ctx: ArchiveContext): Map<string, CachedKeys> {
+	let cache = unlocked.get(ctx.index);
+	if (cache === undefined) {
+		cache = new Map();
+		unlocked.set(ctx.index, cache);
+	}
+	return cache;
+}
+
+/** The least PBKDF2 count a slot may record here: the format's, or the lower one tests configure. */
+function slotOptions(ctx: ArchiveContext): { iterations: number; minIterations: number } {
+	const iterations = ctx.settings.kdfIterations ?? SLOT_KDF_ITERATIONS;
+	return { iterations, minIterations: Math.min(iterations, SLOT_KDF_ITERATIONS) };
+}
+
+/**
+ * The archive channel's repository keys opened with USER_KEY: the SQLite mirror first (no request when it opens), else
+ * the keys messages pinned in the channel — only messages by the bot itself, with an attachment of the fixed name and
+ * at most {@link MAX_KEYS_FILE_BYTES} bytes (checked before downloading), the most recently pinned first — and the one
+ * that opens is mirrored. Unlocked keys are kept for the process while the mirror holds the same file, so a PBKDF2
+ * runs once per unlock. With `create` and no keys anywhere, new keys are made from USER_KEY, posted, pinned and
+ * mirrored. Whenever USER_KEY opens the keys but is not among the passphrases of older archives they keep, it is added
+ * (format 1 archives are sealed with it) and the keys are posted again.
+ *
+ * @throws {CoreError} NO_KEY; WRONG_KEY when USER_KEY opens no slot (never replaced by new keys); NOT_FOUND when the
+ * channel has no keys and `create` is off; TAMPERED_CHUNK / BAD_FORMAT for a damaged keys file; TransportError.
+ */
+export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelKeysOptions = {}): Promise<ChannelKeys> {
+	const passphrase = ctx.settings.passphrase;
+	assertPassphrase(passphrase);
+	const channelId = ctx.settings.archiveChannelId;
+	const cache = cacheOf(ctx);
+	const row = ctx.index.repositoryKeys.get(channelId);
+	const cached = cache.get(channelId);
+	if (row !== undefined && cached !== undefined && cached.passphrase === passphrase && cached.opened.keys.file.equals(row.keysFile)) {
+		return cached.opened;
+	}
+	const { minIterations } = slotOptions(ctx);
+	const unlockOptions = { minIterations, ...(options.signal ? { signal: options.signal } : {}) };
+	let failure: unknown;
+	if (row !== undefined) {
+		try {
+			const keys = await unlockKeys(row.keysFile, passphrase, unlockOptions);
+			return await remember(ctx, { keys, messageId: row.messageId, attachmentId: row.attachmentId }, options.signal);
+		} catch (error) {
+			if (!isCoreError(error) || isCoreError(error, CoreErrorCode.Aborted)) throw error;
+			// A stale or damaged mirror: the pin is the copy of record.
+			failure = error;
+		}
+	}
+	const candidates = await pinnedKeys(ctx, options.signal);
+	for (const candidate of candidates) {
+		if (row !== undefined && candidate.attachmentId === row.attachmentId) continue;
+		try {
+			const bytes = await downloadKeys(ctx, candidate, options.signal);
+			const keys = await unlockKeys(bytes, passphrase, unlockOptions);
+			return await remember(ctx, { keys, messageId: candidate.messageId, attachmentId: candidate.attachmentId }, options.signal);
+		} catch (error) {
+			if (!isCoreError(error) || isCoreError(error, CoreErrorCode.Aborted)) throw error;
+			if (failure === undefined || isCoreError(error, CoreErrorCode.WrongKey)) failure = error;
+		}
+	}
+	if (failure !== undefined) throw explainFailure(failure);
+	if (options.create !== true) {
+		throw new CoreError(CoreErrorCode.NotFound, 'This archive channel has no repository keys yet: they are made on first use from USER_KEY.');
+	}
+	const created = (
+		await createKeys(passphrase, { ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) })
+	).withLegacyPassphrase(passphrase);
+	const published = await publishKeys(ctx, created, [], options.signal);
+	ctx.log('info', 'repository keys made and pinned in the archive channel', { repositoryId: created.id, messageId: published.messageId });
+	return cacheKeys(ctx, passphrase, published);
+}
+
+/** Keeps opened keys for the process, first adding USER_KEY to the passphrases of older archives when missing. */
+async function remember(ctx: ArchiveContext, opened: ChannelKeys, signal?: AbortSignal): Promise<ChannelKeys> {
+	const passphrase = ctx.settings.passphrase!;
+	let current = opened;
+	if (!opened.keys.legacyPassphrases().includes(passphrase)) {
+		current = await publishKeys(ctx, opened.keys.withLegacyPassphrase(passphrase), [opened.messageId], signal);
+	} else {
+		const row = ctx.index.repositoryKeys.get(ctx.settings.archiveChannelId);
+		if (row === undefined || !row.keysFile.equals(opened.keys.file)) {
+			ctx.index.repositoryKeys.put({
+				channelId: ctx.settings.archiveChannelId,
+				repositoryId: opened.keys.id,
+				keysFile: opened.keys.file,
+				messageId: opened.messageId,
+				attachmentId: opened.attachmentId
+			});
+		}
+	}
+	return cacheKeys(ctx, passphrase, current);
+}
+
+function cacheKeys(ctx: ArchiveContext, passphrase: string, opened: ChannelKeys): ChannelKeys {
+	cacheOf(ctx).set(ctx.settings.archiveChannelId, { passphrase, opened });
+	return opened;
+}
+
+function explainFailure(error: unknown): unknown {
+	if (!isCoreError(error, CoreErrorCode.WrongKey)) return error;
+	return new CoreError(
+		CoreErrorCode.WrongKey,
+		'USER_KEY opens none of the key slots of this archive channel: the passphrase was changed (`dos key passwd`). Set USER_KEY to the current passphrase and restart.',
+		{},
+		{ cause: error }
+	);
+}
+
+interface PinnedKeys {
+	readonly messageId: string;
+	readonly attachmentId: string;
+	readonly size: number;
+	readonly message: LiveMessage;
+}
+
+/** The keys messages pinned in the archive channel by the bot itself, most recently pinned first, size-bounded. */
+async function pinnedKeys(ctx: ArchiveContext, signal?: AbortSignal): Promise<PinnedKeys[]> {
+	const channelId = ctx.settings.archiveChannelId;
+	const self = await ctx.transport.selfUserId(signal ? { signal } : {});
+	const pinned = await ctx.transport.pinnedMessages(channelId, signal ? { signal } : {});
+	const found: PinnedKeys[] = [];
+	for (const message of pinned) {
+		const attachment = message.attachments.find((candidate) => candidate.filename === REPOSITORY_KEYS_FILENAME);
+		if (attachment === undefined) continue;
+		if (message.authorId !== self) {
+			ctx.log('warn', 'a pinned repository keys message not posted by the bot was ignored', {
+				messageId: message.id,
+				authorId: message.authorId
+			});
+			continue;
+		}
+		if (attachment.size > MAX_KEYS_FILE_BYTES) {
+			ctx.log('warn', 'a pinned repository keys message larger than any keys file was ignored', {
+				messageId: message.id,
+				size: attachment.size
+			});
+			continue;
+		}
+		found.push({ messageId: message.id, attachmentId: attachment.id, size: attachment.size, message });
+	}
+	return found;
+}
+
+/** Downloads a pinned keys file into memory, at most its listed size (itself bounded). */
+async function downloadKeys(ctx: ArchiveContext, pinned: PinnedKeys, signal?: AbortSignal): Promise<Buffer> {
+	const parts: Buffer[] = [];
+	let received = 0;
+	const sink = new Writable({
+		write(piece: Buffer, _encoding, callback) {
+			received += piece.length;
+			if (received > pinned.size) {
+				callback(new CoreError(CoreErrorCode.TamperedChunk, 'The keys attachment is larger than Discord lists it.'));
+				return;
+			}
+			parts.push(piece);
+			callback();
+		}
+	});
+	sink.on('error', () => undefined);
+	const live = pinned.message.attachments.find((attachment) => attachment.id === pinned.attachmentId);
+	await ctx.transport.downloadAttachment(
+		{ channelId: ctx.settings.archiveChannelId, messageId: pinned.messageId, attachmentId: pinned.attachmentId },
+		{ stream: sink },
+		{ expectedSize: pinned.size, ...(live ? { live } : {}), ...(signal ? { signal } : {}) }
+	);
+	return Buffer.concat(parts);
+}
+
+/** Where a keys file was posted. */
+interface KeysMessage {
+	readonly messageId: string;
+	readonly attachmentId: string;
+}
+
+/**
+ * Posts a keys file as the channel's keys message: posted, pinned, mirrored in SQLite, and only then the `previous` keys
+ * messages unpinned and deleted. Every step leaves a pinned message and a mirror that open with some passphrase.
+ */
+async function publishFile(
+	ctx: ArchiveContext,
+	file: Buffer,
+	repositoryId: string,
+	previous: readonly string[],
+	signal?: AbortSignal
+): Promise<KeysMessage> {
+	const channelId = ctx.settings.archiveChannelId;
+	const call = signal ? { signal } : {};
+	const posted = await ctx.transport.uploadFile(channelId, {
+		file: { name: REPOSITORY_KEYS_FILENAME, data: file },
+		content: KEYS_MESSAGE,
+		...call
+	});
+	const attachmentId = posted.attachments[0]!.id;
+	await ctx.transport.pinMessage(channelId, posted.messageId, call);
+	ctx.index.repositoryKeys.put({ channelId, repositoryId, keysFile: file, messageId: posted.messageId, attachmentId });
+	for (const messageId of previous) {
+		if (messageId === posted.messageId) continue;
+		await ctx.transport.unpinMessage(channelId, messageId, call);
+		await ctx.transport.deleteMessage(channelId, messageId, call);
+	}
+	return { messageId: posted.messageId, attachmentId };
+}
+
+/** {@link publishFile} for opened keys. */
+async function publishKeys(ctx: ArchiveContext, keys: RepositoryKeys, previous: readonly string[], signal?: AbortSignal): Promise<ChannelKeys> {
+	return { keys, ...(await publishFile(ctx, keys.file, keys.id, previous, signal)) };
+}
+
+/**
+ * Changes the passphrase of the channel's keys (`dos key passwd`), on the host only: USER_KEY opens them; the old and
+ * the new passphrase are both kept as passphrases of older archives; then, as for a local repository
+ * ({@link rotatePassphrase}), a slot for the new passphrase is added and published, the published file is read back
+ * from the pin and opened with the new passphrase, and the old slot is removed and published. Each publish pins the
+ * new message and mirrors it before the previous one is unpinned and deleted, so a crash at any step leaves keys that
+ * USER_KEY or the new passphrase opens. Nothing is uploaded again: the master key stays.
+ *
+ * @throws as {@link openChannelKeys} and {@link rotatePassphrase}.
+ */
+export async function changeChannelPassphrase(
+	ctx: ArchiveContext,
+	newPassphrase: string,
+	options: { readonly signal?: AbortSignal } = {}
+): Promise<{ readonly before: ChannelKeys; readonly after: ChannelKeys }> {
+	assertPassphrase(newPassphrase);
+	const before = await openChannelKeys(ctx, { ...options, create: true });
+	let current: ChannelKeys = before;
+	if (!before.keys.legacyPassphrases().includes(newPassphrase)) {
+		current = await publishKeys(ctx, before.keys.withLegacyPassphrase(newPassphrase), [before.messageId], options.signal);
+	}
+	let message: KeysMessage = current;
+	const rotated = await rotatePassphrase(
+		current.keys,
+		newPassphrase,
+		{
+			save: async (file) => {
+				throwIfAborted(options.signal);
+				message = await publishFile(ctx, file, before.keys.id, [message.messageId], options.signal);
+			},
+			load: async () => {
+				const pinned = (await pinnedKeys(ctx, options.signal)).find((candidate) => candidate.messageId === message.messageId);
+				if (pinned === undefined)
+					throw new CoreError(CoreErrorCode.NotFound, 'The keys message just pinned is no longer pinned in the archive channel.');
+				return downloadKeys(ctx, pinned, options.signal);
+			}
+		},
+		{ ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) }
+	);
+	// This process's USER_KEY is still the old passphrase, which opens nothing now: nothing of it stays cached.
+	cacheOf(ctx).delete(ctx.settings.archiveChannelId);
+	return { before, after: { keys: rotated, ...message } };
+}
+
+/**
+ * The channel's keys as `/archive status` and `dos key list` show them: `open` (USER_KEY opens a slot), `locked`
+ * (it opens none: uploads are refused until USER_KEY is the current passphrase), `none` (not made yet), or
+ * `unavailable` (Discord or the index could not be read; the reason says which). Never throws but ABORTED.
+ */
+export async function channelKeysStatus(ctx: ArchiveContext, signal?: AbortSignal): Promise<RepositoryKeysStatus> {
+	const row = ctx.index.repositoryKeys.get(ctx.settings.archiveChannelId);
+	const listed = () => {
+		try {
+			return row === undefined ? undefined : listSlots(row.keysFile, { minIterations: slotOptions(ctx).minIterations });
+		} catch {
+			return undefined;
+		}
+	};
+	try {
+		const { keys } = await openChannelKeys(ctx, signal ? { signal } : {});
+		return { state: 'open', repositoryId: keys.id, slots: keys.slots, openedSlot: keys.openedSlot, legacyPassphrases: keys.legacyCount };
+	} catch (error) {
+		if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
+		if (isCoreError(error, CoreErrorCode.NotFound)) return { state: 'none' };
+		if (isCoreError(error, CoreErrorCode.WrongKey) || isCoreError(error, CoreErrorCode.NoKey)) {
+			const slots = listed();
+			return { state: 'locked', repositoryId: slots?.repositoryId ?? '', slots: slots?.slots ?? [] };
+		}
+		return { state: 'unavailable', reason: error instanceof Error ? error.message : String(error) };
+	}
+}
+
+/**
+ * Refuses a new upload while the channel has repository keys that USER_KEY does not open (the passphrase was changed on
+ * the host, and this process still runs with the old one). A channel without keys yet, or keys that cannot be read
+ * right now, do not stop a format 1 upload (it does not use them); that is logged.
+ *
+ * @throws {CoreError} WRONG_KEY saying to set USER_KEY to the current passphrase.
+ */
+export async function assertUploadKey(ctx: ArchiveContext, signal?: AbortSignal): Promise<void> {
+	try {
+		await openChannelKeys(ctx, signal ? { signal } : {});
+	} catch (error) {
+		if (isCoreError(error, CoreErrorCode.WrongKey)) {
+			throw new CoreError(
+				CoreErrorCode.WrongKey,
+				'No upload was started: USER_KEY is no longer the passphrase of this archive channel (it was changed with `dos key passwd`). Set USER_KEY to the current passphrase and restart the bot (or run the command again).',
+				{},
+				{ cause: error }
+			);
+		}
+		if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
+		if (!isCoreError(error, CoreErrorCode.NotFound) && !isCoreError(error, CoreErrorCode.NoKey)) {
+			ctx.log('warn', 'the repository keys could not be checked before an upload', {
+				error: error instanceof Error ? error.message : String(error)
+			});
+		}
+	}
+}
+
+/**
+ * Runs `attempt` with USER_KEY, and when it fails WRONG_KEY, again with each passphrase of older archives the channel's
+ * keys keep (format 1 and original-tool archives are sealed with the passphrase they were made under, which a
+ * `dos key passwd` replaced). The one seam where a passphrase meets an older archive's ciphertext goes through this.
+ * Without keys that USER_KEY opens there is nothing else to try: the first failure stands.
+ *
+ * @throws the first attempt's error when no other passphrase opens; any other error of an attempt as it is.
+ */
+export async function withArchivePassphrases<R>(
+	ctx: ArchiveContext,
+	signal: AbortSignal | undefined,
+	attempt: (passphrase: string | undefined, first: boolean) => Promise<R>
+): Promise<R> {
+	const userKey = ctx.settings.passphrase;
+	try {
+		return await attempt(userKey, true);
+	} catch (error) {
+		if (!isCoreError(error, CoreErrorCode.WrongKey) || userKey === undefined || userKey.length === 0) throw error;
+		let others: string[];
+		try {
+			others = (await openChannelKeys(ctx, signal ? { signal } : {})).keys.legacyPassphrases().filter((passphrase) => passphrase !== userKey);
+		} catch (keysError) {
+			if (isCoreError(keysError, CoreErrorCode.Aborted)) throw keysError;
+			throw error;
+		}
+		for (const passphrase of others) {
+			try {
+				return await attempt(passphrase, false);
+			} catch (retry) {
+				if (!isCoreError(retry, CoreErrorCode.WrongKey)) throw retry;
+			}
+		}
+		throw error;
+	}
+}

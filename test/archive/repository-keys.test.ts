@@ -1,0 +1,192 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ArchiveContext } from '../../src/archive/context.js';
+import { downloadArchive } from '../../src/archive/download.js';
+import {
+	assertUploadKey,
+	changeChannelPassphrase,
+	channelKeysStatus,
+	openChannelKeys,
+	REPOSITORY_KEYS_FILENAME
+} from '../../src/archive/repository-keys.js';
+import { CoreErrorCode, isCoreError, KDF_CHANNEL } from '../../src/core/index.js';
+import { createKeys } from '../../src/core/repo/keys.js';
+import type { ArchiveTransport } from '../../src/discord/index.js';
+import { treeDigest } from '../support/tree.js';
+import { postTestArchive } from './read-fixture.js';
+import { type ArchiveHarness, randomContent, startArchiveHarness, testKdfIterations, testPassphrase } from './support/harness.js';
+
+const NEW_PASSPHRASE = 'a brand new passphrase for the channel';
+
+async function kdfRuns<T>(work: () => Promise<T>): Promise<{ value: T; runs: number }> {
+	let runs = 0;
+	const listener = () => {
+		runs++;
+	};
+	subscribe(KDF_CHANNEL, listener);
+	try {
+		return { value: await work(), runs };
+	} finally {
+		unsubscribe(KDF_CHANNEL, listener);
+	}
+}
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+	try {
+		await promise;
+	} catch (error) {
+		return error;
+	}
+	throw new Error('expected a failure');
+}
+
+/** Another process on the same index file and channel, with its own cache, and the given USER_KEY. */
+function processWith(harness: ArchiveHarness, passphrase: string): ArchiveContext {
+	const second = harness.secondContext();
+	return { ...second, settings: { ...second.settings, passphrase } };
+}
+
+/** The keys messages the bot has pinned in the archive channel. */
+async function pinnedKeys(harness: ArchiveHarness): Promise<string[]> {
+	const self = await harness.transport.selfUserId();
+	return (await harness.transport.pinnedMessages(harness.archiveChannelId))
+		.filter((message) => message.authorId === self && message.attachments.some((file) => file.filename === REPOSITORY_KEYS_FILENAME))
+		.map((message) => message.id);
+}
+
+describe('repository keys of the archive channel', () => {
+	let harness: ArchiveHarness;
+
+	beforeEach(async () => {
+		await harness?.close();
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	it('GIVEN a channel without keys WHEN opened THEN they are made from USER_KEY, pinned and mirrored; a second open finds them without a PBKDF2, another process with one, and from the pin when SQLite lost them', async () => {
+		await expect(openChannelKeys(harness.context)).rejects.toSatisfy((error) => isCoreError(error, CoreErrorCode.NotFound));
+		const { value: made, runs } = await kdfRuns(() => openChannelKeys(harness.context, { create: true }));
+		expect(runs).toBe(1);
+		expect(made.keys.slots[0]?.iterations).toBe(testKdfIterations);
+		expect(made.keys.legacyPassphrases()).toEqual([testPassphrase]);
+		expect(await pinnedKeys(harness)).toEqual([made.messageId]);
+		expect(harness.index.repositoryKeys.get(harness.archiveChannelId)?.keysFile.equals(made.keys.file)).toBe(true);
+
+		const again = await kdfRuns(() => openChannelKeys(harness.context, { create: true }));
+		expect(again.runs).toBe(0);
+		expect(again.value.keys.id).toBe(made.keys.id);
+
+		const other = processWith(harness, testPassphrase);
+		const fromSqlite = await kdfRuns(() => openChannelKeys(other, { create: true }));
+		expect([fromSqlite.runs, fromSqlite.value.keys.id]).toEqual([1, made.keys.id]);
+
+		harness.index.repositoryKeys.remove(harness.archiveChannelId);
+		const third = processWith(harness, testPassphrase);
+		const fromPin = await openChannelKeys(third, { create: true });
+		expect(fromPin.keys.id).toBe(made.keys.id);
+		expect(fromPin.messageId).toBe(made.messageId);
+		expect(harness.index.repositoryKeys.get(harness.archiveChannelId)?.messageId).toBe(made.messageId);
+		expect(await pinnedKeys(harness)).toEqual([made.messageId]);
+	});
+
+	it('GIVEN a keys message posted and pinned by someone else WHEN the channel keys are opened THEN it is ignored and the bot makes its own', async () => {
+		const forged = await createKeys(testPassphrase, { iterations: testKdfIterations, minIterations: testKdfIterations });
+		const posted = await harness.emulator.postAs(harness.archiveChannelId, 'member', 'keys', [
+			{ name: REPOSITORY_KEYS_FILENAME, data: forged.file.toString('base64') }
+		]);
+		await harness.transport.pinMessage(harness.archiveChannelId, posted.id);
+		const opened = await openChannelKeys(harness.context, { create: true });
+		expect(opened.keys.id).not.toBe(forged.id);
+		expect(opened.messageId).not.toBe(posted.id);
+		expect(harness.logLines.some((line) => line.message.includes('not posted by the bot'))).toBe(true);
+	});
+
+	it('GIVEN dos key passwd WHEN it completes THEN the old passphrase is refused everywhere, the new opens, older passphrases are kept and one keys message stays pinned', async () => {
+		const made = await openChannelKeys(harness.context, { create: true });
+		const { before, after } = await changeChannelPassphrase(harness.context, NEW_PASSPHRASE);
+		expect(after.keys.id).toBe(made.keys.id);
+		expect(after.keys.slots.map((slot) => slot.id)).toEqual([after.keys.openedSlot]);
+		expect(after.keys.openedSlot).not.toBe(before.keys.openedSlot);
+		expect(await pinnedKeys(harness)).toEqual([after.messageId]);
+		expect(harness.emulator.messages(harness.archiveChannelId).some((message) => message.id === made.messageId)).toBe(false);
+
+		// The running process with the old USER_KEY: its cache is gone, the mirror no longer opens, uploads are refused.
+		const stale = await failure(openChannelKeys(harness.context));
+		expect(isCoreError(stale, CoreErrorCode.WrongKey)).toBe(true);
+		const refused = await failure(assertUploadKey(harness.context));
+		expect(isCoreError(refused, CoreErrorCode.WrongKey)).toBe(true);
+		expect((refused as Error).message).toMatch(/Set USER_KEY to the current passphrase/);
+		const status = await channelKeysStatus(harness.context);
+		expect(status).toMatchObject({
+			state: 'locked',
+			slots: [expect.objectContaining({ id: after.keys.openedSlot, iterations: testKdfIterations })]
+		});
+		// From the pin as well: SQLite lost, the old passphrase opens nothing.
+		harness.index.repositoryKeys.remove(harness.archiveChannelId);
+		expect(isCoreError(await failure(openChannelKeys(processWith(harness, testPassphrase))), CoreErrorCode.WrongKey)).toBe(true);
+
+		const renewed = await openChannelKeys(processWith(harness, NEW_PASSPHRASE));
+		expect(renewed.keys.legacyPassphrases()).toEqual([testPassphrase, NEW_PASSPHRASE]);
+		await assertUploadKey(processWith(harness, NEW_PASSPHRASE));
+		expect(await channelKeysStatus(processWith(harness, NEW_PASSPHRASE))).toMatchObject({ state: 'open', legacyPassphrases: 2 });
+	});
+
+	it('GIVEN dos key passwd stopped at any post or pin (a crash) WHEN the keys are opened afterwards THEN the old or the new passphrase still opens them', async () => {
+		for (let failAt = 1; failAt <= 6; failAt++) {
+			await harness.close();
+			harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
+			await openChannelKeys(harness.context, { create: true });
+			let calls = 0;
+			const crash =
+				<A extends unknown[], R>(real: (...args: A) => Promise<R>) =>
+				async (...args: A): Promise<R> => {
+					if (++calls === failAt) throw new Error('crash');
+					return real(...args);
+				};
+			const transport = harness.transport;
+			const overrides: Partial<ArchiveTransport> = {
+				uploadFile: crash(transport.uploadFile.bind(transport)),
+				pinMessage: crash(transport.pinMessage.bind(transport))
+			};
+			const crashing = new Proxy(transport, {
+				get: (target, name, receiver) => {
+					if (name in overrides) return overrides[name as keyof ArchiveTransport];
+					const value: unknown = Reflect.get(target, name, receiver);
+					return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+				}
+			}) as ArchiveTransport;
+			const outcome = await changeChannelPassphrase({ ...harness.context, transport: crashing }, NEW_PASSPHRASE).then(
+				() => 'done',
+				(error: unknown) => (error as Error).message
+			);
+			const opens = async (passphrase: string) =>
+				openChannelKeys(processWith(harness, passphrase)).then(
+					() => true,
+					() => false
+				);
+			const [old, fresh] = [await opens(testPassphrase), await opens(NEW_PASSPHRASE)];
+			expect({ failAt, outcome, some: old || fresh }).toEqual({ failAt, outcome: 'crash', some: true });
+		}
+	});
+
+	it('GIVEN a format 1 archive uploaded under the old passphrase WHEN downloaded after dos key passwd with the new USER_KEY THEN it restores byte-identical', async () => {
+		const source = await harness.writeTree('before-passwd', {
+			'a.bin': randomContent(150_000, 'old'),
+			'notes/b.txt': 'sealed with the old key\n'
+		});
+		const { archive } = await postTestArchive(harness, 'before-passwd');
+		await openChannelKeys(harness.context, { create: true });
+		await changeChannelPassphrase(harness.context, NEW_PASSPHRASE);
+		const renewed = processWith(harness, NEW_PASSPHRASE);
+		const result = await downloadArchive(renewed, { archive: archive.id }, harness.jobRun());
+		expect(await treeDigest(result.restoredTo)).toEqual(await treeDigest(source));
+		// Without the keys kept, the new USER_KEY alone does not open it.
+		harness.index.repositoryKeys.remove(harness.archiveChannelId);
+		for (const id of await pinnedKeys(harness)) await harness.transport.unpinMessage(harness.archiveChannelId, id);
+		const alone = await failure(downloadArchive(processWith(harness, NEW_PASSPHRASE), { archive: archive.id }, harness.jobRun()));
+		expect(isCoreError(alone, CoreErrorCode.WrongKey)).toBe(true);
+	});
+});
