@@ -173,7 +173,9 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 						Buffer.from(record.id, 'hex'),
 						sealed.subarray(offset, offset + record.storedLength),
 						record.codec,
-						record.rawLength
+						record.rawLength,
+						// A restore checks every file's sha256 before it keeps the file; a check recomputes each id.
+						{ checkId: task.op === 'verifyFiles' }
 					)
 				);
 			} catch (error) {

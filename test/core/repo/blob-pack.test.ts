@@ -64,6 +64,12 @@ describe('format 2 blobs', () => {
 		const plain = text(500);
 		const liar = await sealBlob(keys, plain, 'none', { id: blobId(keys, text(400)) });
 		await expect(openBlob(keys, liar.id, liar.stored, liar.codec, liar.rawLength)).rejects.toThrow(/other content/);
+		// A restore, which checks every file's sha256, skips that pass: the blob still has to authenticate.
+		expect(await openBlob(keys, liar.id, liar.stored, liar.codec, liar.rawLength, { checkId: false })).toEqual(plain);
+		const other = await sealBlob(keys, text(300), 'none');
+		await expect(openBlob(keys, liar.id, other.stored, other.codec, liar.rawLength, { checkId: false })).rejects.toSatisfy((e) =>
+			isCoreError(e, 'TAMPERED_CHUNK')
+		);
 	});
 
 	it('GIVEN the AAD WHEN laid out THEN it is magic, version, id, codec id and raw length', () => {
