@@ -75,13 +75,15 @@ function slotOptions(ctx: ArchiveContext): { iterations: number; minIterations: 
 }
 
 /**
- * The archive channel's repository keys opened with USER_KEY: the SQLite mirror first (no request when it opens), else
- * the keys messages pinned in the channel — only messages by the bot itself, with an attachment of the fixed name and
- * at most {@link MAX_KEYS_FILE_BYTES} bytes (checked before downloading), the most recently pinned first — and the one
- * that opens is mirrored. Unlocked keys are kept for the process while the mirror holds the same file, so a PBKDF2
- * runs once per unlock. With `create` and no keys anywhere, new keys are made from USER_KEY, posted, pinned and
- * mirrored. Whenever USER_KEY opens the keys but is not among the passphrases of older archives they keep, it is added
- * (format 1 archives are sealed with it) and the keys are posted again.
+ * The archive channel's repository keys opened with USER_KEY. The keys of record are the bot's newest keys message:
+ * the SQLite mirror (no request when it is the newest and opens) or a message pinned in the channel — only messages by
+ * the bot itself, with an attachment of the fixed name and at most {@link MAX_KEYS_FILE_BYTES} bytes (checked before
+ * downloading). When the newest does not open with USER_KEY, older ones are not tried (WRONG_KEY: the passphrase was
+ * changed); a damaged copy gives way to the next newest. Once opened, the keys are mirrored and the bot's older keys
+ * messages unpinned and deleted. Unlocked keys are kept for the process while the mirror holds the same file, so a
+ * PBKDF2 runs once per unlock. With nothing pinned or mirrored, the bot's keys messages among the channel's newest
+ * 1,000 are looked for (an unpinned one is pinned again) before, with `create`, new keys are made from USER_KEY,
+ * posted, pinned and mirrored.
  *
  * @throws {CoreError} NO_KEY; WRONG_KEY when USER_KEY opens no slot (never replaced by new keys); NOT_FOUND when the
  * channel has no keys and `create` is off; TAMPERED_CHUNK / BAD_FORMAT for a damaged keys file; TransportError.
@@ -98,60 +100,125 @@ export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelK
 	}
 	const { minIterations } = slotOptions(ctx);
 	const unlockOptions = { minIterations, ...(options.signal ? { signal: options.signal } : {}) };
-	let failure: unknown;
-	if (row !== undefined) {
-		try {
-			const keys = await unlockKeys(row.keysFile, passphrase, unlockOptions);
-			return await remember(ctx, { keys, messageId: row.messageId, attachmentId: row.attachmentId }, options.signal);
-		} catch (error) {
-			if (!isCoreError(error) || isCoreError(error, CoreErrorCode.Aborted)) throw error;
-			// A stale or damaged mirror: the pin is the copy of record.
-			failure = error;
-		}
-	}
-	const candidates = await pinnedKeys(ctx, options.signal);
+	// Every publish posts a new message, so the newest keys message of the bot (a snowflake orders them) is the keys
+	// of record: an older one left pinned by an interrupted change, or pinned again by someone who may, is never
+	// opened in its place. The mirror counts as its message; a pin newer than it (a change made on another host) wins.
+	const candidates: { readonly messageId: string; readonly open: () => Promise<ChannelKeys> }[] = [];
+	if (row !== undefined)
+		candidates.push({
+			messageId: row.messageId,
+			open: async () => ({
+				keys: await unlockKeys(row.keysFile, passphrase, unlockOptions),
+				messageId: row.messageId,
+				attachmentId: row.attachmentId
+			})
+		});
+	const pinned = await pinnedKeys(ctx, options.signal);
+	for (const candidate of pinned)
+		if (candidate.messageId !== row?.messageId)
+			candidates.push({
+				messageId: candidate.messageId,
+				open: async () => ({
+					keys: await unlockKeys(await downloadKeys(ctx, candidate, options.signal), passphrase, unlockOptions),
+					messageId: candidate.messageId,
+					attachmentId: candidate.attachmentId
+				})
+			});
+	candidates.sort((a, b) => compareSnowflakes(b.messageId, a.messageId));
+	let damaged: CoreError | undefined;
 	for (const candidate of candidates) {
-		if (row !== undefined && candidate.attachmentId === row.attachmentId) continue;
+		let opened: ChannelKeys;
 		try {
-			const bytes = await downloadKeys(ctx, candidate, options.signal);
-			const keys = await unlockKeys(bytes, passphrase, unlockOptions);
-			return await remember(ctx, { keys, messageId: candidate.messageId, attachmentId: candidate.attachmentId }, options.signal);
+			opened = await candidate.open();
 		} catch (error) {
 			if (!isCoreError(error) || isCoreError(error, CoreErrorCode.Aborted)) throw error;
-			if (failure === undefined || isCoreError(error, CoreErrorCode.WrongKey)) failure = error;
+			// The newest keys do not open with USER_KEY: the passphrase was changed. Older keys are not tried.
+			if (isCoreError(error, CoreErrorCode.WrongKey) || isCoreError(error, CoreErrorCode.NoKey)) throw explainFailure(error);
+			// A damaged copy (a mirror written over, an attachment that does not parse): the next newest may open.
+			damaged ??= error;
+			continue;
+		}
+		const older = pinned.filter((other) => compareSnowflakes(other.messageId, opened.messageId) < 0).map((other) => other.messageId);
+		return remember(ctx, opened, older, options.signal);
+	}
+	if (damaged !== undefined) throw damaged;
+	// No keys pinned or mirrored. Keys unpinned by someone (or mirrored on another host only) must not be replaced by a
+	// new repository: the bot's keys messages still in the channel's recent history are looked for first.
+	const unpinned = await recentKeys(ctx, options.signal);
+	for (const candidate of unpinned) {
+		try {
+			const keys = await unlockKeys(await downloadKeys(ctx, candidate, options.signal), passphrase, unlockOptions);
+			await ctx.transport.pinMessage(channelId, candidate.messageId, options.signal ? { signal: options.signal } : {});
+			ctx.log('warn', 'the repository keys message was no longer pinned: it was found in the channel and pinned again', {
+				messageId: candidate.messageId
+			});
+			return await remember(ctx, { keys, messageId: candidate.messageId, attachmentId: candidate.attachmentId }, [], options.signal);
+		} catch (error) {
+			if (!isCoreError(error) || isCoreError(error, CoreErrorCode.Aborted)) throw error;
+			if (isCoreError(error, CoreErrorCode.WrongKey) || isCoreError(error, CoreErrorCode.NoKey)) throw explainFailure(error);
 		}
 	}
-	if (failure !== undefined) throw explainFailure(failure);
 	if (options.create !== true) {
 		throw new CoreError(CoreErrorCode.NotFound, 'This archive channel has no repository keys yet: they are made on first use from USER_KEY.');
 	}
-	const created = (
-		await createKeys(passphrase, { ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) })
-	).withLegacyPassphrase(passphrase);
+	const created = await createKeys(passphrase, { ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) });
 	const published = await publishKeys(ctx, created, [], options.signal);
 	ctx.log('info', 'repository keys made and pinned in the archive channel', { repositoryId: created.id, messageId: published.messageId });
 	return cacheKeys(ctx, passphrase, published);
 }
 
-/** Keeps opened keys for the process, first adding USER_KEY to the passphrases of older archives when missing. */
-async function remember(ctx: ArchiveContext, opened: ChannelKeys, signal?: AbortSignal): Promise<ChannelKeys> {
-	const passphrase = ctx.settings.passphrase!;
-	let current = opened;
-	if (!opened.keys.legacyPassphrases().includes(passphrase)) {
-		current = await publishKeys(ctx, opened.keys.withLegacyPassphrase(passphrase), [opened.messageId], signal);
-	} else {
-		const row = ctx.index.repositoryKeys.get(ctx.settings.archiveChannelId);
-		if (row === undefined || !row.keysFile.equals(opened.keys.file)) {
-			ctx.index.repositoryKeys.put({
-				channelId: ctx.settings.archiveChannelId,
-				repositoryId: opened.keys.id,
-				keysFile: opened.keys.file,
-				messageId: opened.messageId,
-				attachmentId: opened.attachmentId
+/** Orders two snowflakes (message ids) by time: negative when `a` is older. */
+function compareSnowflakes(a: string, b: string): number {
+	const x = BigInt(a);
+	const y = BigInt(b);
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** How many of the channel's newest messages are searched for an unpinned keys message before new keys are made. */
+const UNPINNED_SEARCH_MESSAGES = 1000;
+
+/** The bot's keys messages among the channel's newest messages (pinned or not), newest first, size-bounded. */
+async function recentKeys(ctx: ArchiveContext, signal?: AbortSignal): Promise<PinnedKeys[]> {
+	const self = await ctx.transport.selfUserId(signal ? { signal } : {});
+	const recent = await ctx.transport.recentMessages(ctx.settings.archiveChannelId, {
+		limit: UNPINNED_SEARCH_MESSAGES,
+		...(signal ? { signal } : {})
+	});
+	return keysMessages(ctx, recent, self).sort((a, b) => compareSnowflakes(b.messageId, a.messageId));
+}
+
+/**
+ * Keeps opened keys for the process and mirrors them (when the mirror holds another file); unpins and deletes the
+ * bot's `older` keys messages, which nothing opens in their place any more. The current passphrase is never added to
+ * the passphrases of older archives: whoever knew an earlier passphrase, with an earlier copy of the file, could open
+ * the master key and read it (only retired passphrases are kept: `dos key passwd` adds the one it retires).
+ */
+async function remember(ctx: ArchiveContext, opened: ChannelKeys, older: readonly string[], signal?: AbortSignal): Promise<ChannelKeys> {
+	const channelId = ctx.settings.archiveChannelId;
+	const row = ctx.index.repositoryKeys.get(channelId);
+	if (row === undefined || !row.keysFile.equals(opened.keys.file) || row.messageId !== opened.messageId) {
+		ctx.index.repositoryKeys.put({
+			channelId,
+			repositoryId: opened.keys.id,
+			keysFile: opened.keys.file,
+			messageId: opened.messageId,
+			attachmentId: opened.attachmentId
+		});
+	}
+	for (const messageId of older) {
+		try {
+			await ctx.transport.unpinMessage(channelId, messageId, signal ? { signal } : {});
+			await ctx.transport.deleteMessage(channelId, messageId, signal ? { signal } : {});
+			ctx.log('info', 'an older repository keys message was unpinned and deleted', { messageId });
+		} catch (error) {
+			if (isCoreError(error, CoreErrorCode.Aborted)) throw error;
+			ctx.log('warn', 'an older repository keys message could not be removed', {
+				messageId,
+				error: error instanceof Error ? error.message : String(error)
 			});
 		}
 	}
-	return cacheKeys(ctx, passphrase, current);
+	return cacheKeys(ctx, ctx.settings.passphrase!, opened);
 }
 
 function cacheKeys(ctx: ArchiveContext, passphrase: string, opened: ChannelKeys): ChannelKeys {
@@ -178,22 +245,25 @@ interface PinnedKeys {
 
 /** The keys messages pinned in the archive channel by the bot itself, most recently pinned first, size-bounded. */
 async function pinnedKeys(ctx: ArchiveContext, signal?: AbortSignal): Promise<PinnedKeys[]> {
-	const channelId = ctx.settings.archiveChannelId;
 	const self = await ctx.transport.selfUserId(signal ? { signal } : {});
-	const pinned = await ctx.transport.pinnedMessages(channelId, signal ? { signal } : {});
+	return keysMessages(ctx, await ctx.transport.pinnedMessages(ctx.settings.archiveChannelId, signal ? { signal } : {}), self);
+}
+
+/** Of these messages, the bot's own with a keys attachment of at most {@link MAX_KEYS_FILE_BYTES} (others are logged). */
+function keysMessages(ctx: ArchiveContext, messages: readonly LiveMessage[], self: string): PinnedKeys[] {
 	const found: PinnedKeys[] = [];
-	for (const message of pinned) {
+	for (const message of messages) {
 		const attachment = message.attachments.find((candidate) => candidate.filename === REPOSITORY_KEYS_FILENAME);
 		if (attachment === undefined) continue;
 		if (message.authorId !== self) {
-			ctx.log('warn', 'a pinned repository keys message not posted by the bot was ignored', {
+			ctx.log('warn', 'a repository keys message not posted by the bot was ignored', {
 				messageId: message.id,
 				authorId: message.authorId
 			});
 			continue;
 		}
 		if (attachment.size > MAX_KEYS_FILE_BYTES) {
-			ctx.log('warn', 'a pinned repository keys message larger than any keys file was ignored', {
+			ctx.log('warn', 'a repository keys message larger than any keys file was ignored', {
 				messageId: message.id,
 				size: attachment.size
 			});
@@ -270,12 +340,14 @@ async function publishKeys(ctx: ArchiveContext, keys: RepositoryKeys, previous: 
 }
 
 /**
- * Changes the passphrase of the channel's keys (`dos key passwd`), on the host only: USER_KEY opens them; the old and
- * the new passphrase are both kept as passphrases of older archives; then, as for a local repository
+ * Changes the passphrase of the channel's keys (`dos key passwd`), on the host only: USER_KEY opens them and is kept,
+ * sealed, as a passphrase of older archives (the new passphrase never is); then, as for a local repository
  * ({@link rotatePassphrase}), a slot for the new passphrase is added and published, the published file is read back
  * from the pin and opened with the new passphrase, and the old slot is removed and published. Each publish pins the
  * new message and mirrors it before the previous one is unpinned and deleted, so a crash at any step leaves keys that
- * USER_KEY or the new passphrase opens. Nothing is uploaded again: the master key stays.
+ * USER_KEY or the new passphrase opens; the last step removes every slot but the new one. Nothing is uploaded again:
+ * the master key stays (so whoever knew an old passphrase and kept a copy of an old keys file can still open it: only
+ * a new repository revokes that).
  *
  * @throws as {@link openChannelKeys} and {@link rotatePassphrase}.
  */
@@ -286,13 +358,13 @@ export async function changeChannelPassphrase(
 ): Promise<{ readonly before: ChannelKeys; readonly after: ChannelKeys }> {
 	assertPassphrase(newPassphrase);
 	const before = await openChannelKeys(ctx, { ...options, create: true });
-	let current: ChannelKeys = before;
-	if (!before.keys.legacyPassphrases().includes(newPassphrase)) {
-		current = await publishKeys(ctx, before.keys.withLegacyPassphrase(newPassphrase), [before.messageId], options.signal);
-	}
-	let message: KeysMessage = current;
+	// The passphrase being retired is kept (format 1 and original-tool archives were sealed with it), sealed in the
+	// same file as the new slot. The new passphrase never is: see remember().
+	const retiring = ctx.settings.passphrase!;
+	const keeping = before.keys.legacyPassphrases().includes(retiring) ? before.keys : before.keys.withLegacyPassphrase(retiring);
+	let message: KeysMessage = before;
 	const rotated = await rotatePassphrase(
-		current.keys,
+		keeping,
 		newPassphrase,
 		{
 			save: async (file) => {
@@ -306,7 +378,8 @@ export async function changeChannelPassphrase(
 				return downloadKeys(ctx, pinned, options.signal);
 			}
 		},
-		{ ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) }
+		// Every other slot goes too: one left by an interrupted earlier change must not outlive this one.
+		{ ...slotOptions(ctx), removeOthers: true, ...(options.signal ? { signal: options.signal } : {}) }
 	);
 	// This process's USER_KEY is still the old passphrase, which opens nothing now: nothing of it stays cached.
 	cacheOf(ctx).delete(ctx.settings.archiveChannelId);

@@ -54,6 +54,24 @@ async function pinnedKeys(harness: ArchiveHarness): Promise<string[]> {
 		.map((message) => message.id);
 }
 
+/** The harness's transport with some calls failing: `fail(name, call)` says whether the n-th call of `name` fails. */
+function failingTransport(transport: ArchiveTransport, fail: (name: string, call: number) => boolean): ArchiveTransport {
+	const calls = new Map<string, number>();
+	return new Proxy(transport, {
+		get: (target, name, receiver) => {
+			const value: unknown = Reflect.get(target, name, receiver);
+			if (typeof value !== 'function') return value;
+			const real = (value as (...args: unknown[]) => unknown).bind(target);
+			return (...args: unknown[]) => {
+				const call = (calls.get(String(name)) ?? 0) + 1;
+				calls.set(String(name), call);
+				if (fail(String(name), call)) return Promise.reject(new Error('crash'));
+				return real(...args);
+			};
+		}
+	});
+}
+
 describe('repository keys of the archive channel', () => {
 	let harness: ArchiveHarness;
 
@@ -71,7 +89,8 @@ describe('repository keys of the archive channel', () => {
 		const { value: made, runs } = await kdfRuns(() => openChannelKeys(harness.context, { create: true }));
 		expect(runs).toBe(1);
 		expect(made.keys.slots[0]?.iterations).toBe(testKdfIterations);
-		expect(made.keys.legacyPassphrases()).toEqual([testPassphrase]);
+		// The passphrase in use is never kept among older archives' passphrases: only one a change retires.
+		expect(made.keys.legacyPassphrases()).toEqual([]);
 		expect(await pinnedKeys(harness)).toEqual([made.messageId]);
 		expect(harness.index.repositoryKeys.get(harness.archiveChannelId)?.keysFile.equals(made.keys.file)).toBe(true);
 
@@ -129,13 +148,62 @@ describe('repository keys of the archive channel', () => {
 		expect(isCoreError(await failure(openChannelKeys(processWith(harness, testPassphrase))), CoreErrorCode.WrongKey)).toBe(true);
 
 		const renewed = await openChannelKeys(processWith(harness, NEW_PASSPHRASE));
-		expect(renewed.keys.legacyPassphrases()).toEqual([testPassphrase, NEW_PASSPHRASE]);
+		// The retired passphrase is kept for format 1 archives; the new one is not (whoever knew an older passphrase and
+		// kept an older copy of the file could open the master key and read it).
+		expect(renewed.keys.legacyPassphrases()).toEqual([testPassphrase]);
 		await assertUploadKey(processWith(harness, NEW_PASSPHRASE));
-		expect(await channelKeysStatus(processWith(harness, NEW_PASSPHRASE))).toMatchObject({ state: 'open', legacyPassphrases: 2 });
+		expect(await channelKeysStatus(processWith(harness, NEW_PASSPHRASE))).toMatchObject({ state: 'open', legacyPassphrases: 1 });
+	});
+
+	it('GIVEN a passwd whose last step left the older keys message pinned WHEN a process with the old passphrase opens the keys THEN the newest keys are of record: WRONG_KEY, and the new passphrase clears the older pin', async () => {
+		await openChannelKeys(harness.context, { create: true });
+		// The last publish pins the new file, then fails to unpin the previous one (old and new slots).
+		const stuck = failingTransport(harness.transport, (name, call) => name === 'unpinMessage' && call === 2);
+		await failure(changeChannelPassphrase({ ...harness.context, transport: stuck }, NEW_PASSPHRASE));
+		const pinned = await pinnedKeys(harness);
+		expect(pinned.length).toBeGreaterThanOrEqual(2);
+		for (const mirror of [true, false]) {
+			if (!mirror) harness.index.repositoryKeys.remove(harness.archiveChannelId);
+			expect(isCoreError(await failure(openChannelKeys(processWith(harness, testPassphrase))), CoreErrorCode.WrongKey)).toBe(true);
+		}
+		const opened = await openChannelKeys(processWith(harness, NEW_PASSPHRASE));
+		expect(await pinnedKeys(harness)).toEqual([opened.messageId]);
+		expect(opened.keys.slots).toHaveLength(1);
+	});
+
+	it('GIVEN the keys message unpinned by someone WHEN a host without the mirror opens the keys THEN it is found in the channel and pinned again, not replaced by a new repository', async () => {
+		const made = await openChannelKeys(harness.context, { create: true });
+		await harness.transport.unpinMessage(harness.archiveChannelId, made.messageId);
+		harness.index.repositoryKeys.remove(harness.archiveChannelId);
+		const found = await openChannelKeys(processWith(harness, testPassphrase), { create: true });
+		expect(found.keys.id).toBe(made.keys.id);
+		expect(found.messageId).toBe(made.messageId);
+		expect(await pinnedKeys(harness)).toEqual([made.messageId]);
+		// The passphrase of another repository does not make a new one over it either.
+		await harness.transport.unpinMessage(harness.archiveChannelId, made.messageId);
+		harness.index.repositoryKeys.remove(harness.archiveChannelId);
+		const other = await failure(openChannelKeys(processWith(harness, NEW_PASSPHRASE), { create: true }));
+		expect(isCoreError(other, CoreErrorCode.WrongKey)).toBe(true);
+	});
+
+	it('GIVEN a passwd interrupted after adding its slot WHEN passwd runs again with the new passphrase THEN only the newest slot remains: neither earlier passphrase opens', async () => {
+		await openChannelKeys(harness.context, { create: true });
+		// Step 1 (old and new slots) is published; the second post (old slot removed) fails.
+		const interrupted = failingTransport(harness.transport, (name, call) => name === 'uploadFile' && call === 2);
+		await failure(changeChannelPassphrase({ ...harness.context, transport: interrupted }, NEW_PASSPHRASE));
+		const both = await openChannelKeys(processWith(harness, NEW_PASSPHRASE));
+		expect(both.keys.slots).toHaveLength(2);
+		const third = 'a third passphrase, after the interrupted change';
+		const { after } = await changeChannelPassphrase(processWith(harness, NEW_PASSPHRASE), third);
+		expect(after.keys.slots).toHaveLength(1);
+		for (const passphrase of [testPassphrase, NEW_PASSPHRASE])
+			expect(isCoreError(await failure(openChannelKeys(processWith(harness, passphrase))), CoreErrorCode.WrongKey)).toBe(true);
+		expect((await openChannelKeys(processWith(harness, third))).keys.legacyPassphrases()).toEqual([testPassphrase, NEW_PASSPHRASE]);
 	});
 
 	it('GIVEN dos key passwd stopped at any post or pin (a crash) WHEN the keys are opened afterwards THEN the old or the new passphrase still opens them', async () => {
-		for (let failAt = 1; failAt <= 6; failAt++) {
+		// Two publishes (the new slot with the retired passphrase kept, then the old slot removed): a post and a pin each.
+		for (let failAt = 1; failAt <= 4; failAt++) {
 			await harness.close();
 			harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } } });
 			await openChannelKeys(harness.context, { create: true });
@@ -185,7 +253,7 @@ describe('repository keys of the archive channel', () => {
 		expect(await treeDigest(result.restoredTo)).toEqual(await treeDigest(source));
 		// Without the keys kept, the new USER_KEY alone does not open it.
 		harness.index.repositoryKeys.remove(harness.archiveChannelId);
-		for (const id of await pinnedKeys(harness)) await harness.transport.unpinMessage(harness.archiveChannelId, id);
+		for (const id of await pinnedKeys(harness)) await harness.transport.deleteMessage(harness.archiveChannelId, id);
 		const alone = await failure(downloadArchive(processWith(harness, NEW_PASSPHRASE), { archive: archive.id }, harness.jobRun()));
 		expect(isCoreError(alone, CoreErrorCode.WrongKey)).toBe(true);
 	});

@@ -517,7 +517,13 @@ export async function rotatePassphrase(
 	keys: RepositoryKeys,
 	newPassphrase: string,
 	store: KeysStore,
-	options: SlotOptions = {}
+	options: SlotOptions & {
+		/**
+		 * Remove every other slot in the last step, not only the one that was opened (a channel's keys have one
+		 * passphrase: a slot left by an interrupted earlier change must not outlive this one).
+		 */
+		readonly removeOthers?: boolean;
+	} = {}
 ): Promise<RepositoryKeys> {
 	const { keys: added, slot } = await addSlot(keys, newPassphrase, options);
 	await store.save(added.file);
@@ -540,7 +546,15 @@ export async function rotatePassphrase(
 			'The new passphrase opens another key slot than the one just added: it is already a passphrase of this repository. The old passphrase still opens it.'
 		);
 	}
-	const removed = keys.openedSlot === '' ? reopened : removeSlot(reopened, keys.openedSlot);
+	const removed =
+		options.removeOthers === true
+			? reopened.withSlots(
+					reopened.slotRecords().filter((record) => record.id.toString('hex') === slot.id),
+					slot.id
+				)
+			: keys.openedSlot === ''
+				? reopened
+				: removeSlot(reopened, keys.openedSlot);
 	await store.save(removed.file);
 	return removed;
 }
