@@ -174,7 +174,10 @@ export function isLoopbackUrl(url: string): boolean {
 	return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
 }
 
-/** Discord's largest Create Message request (every attachment of a message together), and attachments per message. */
+/**
+ * Discord's largest Create Message request without boosts (every attachment of a message together; a larger attachment
+ * limit implies a larger request), and attachments per message.
+ */
 export const MESSAGE_REQUEST_BYTES = 25 * 1024 * 1024;
 const MAX_ATTACHMENTS_PER_MESSAGE = 10;
 /** Room kept in a message request for its JSON part and multipart framing. */
@@ -316,10 +319,14 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			`DOS_PACK_SIZE (${packSize}) exceeds DOS_ATTACHMENT_LIMIT (${attachmentLimit}): a pack is one attachment; use at most ${attachmentLimit}.`
 		);
 	}
-	const packsPerMessage = values?.DOS_PACKS_PER_MESSAGE ?? 2;
-	if (packsPerMessage * packSize + REQUEST_OVERHEAD > MESSAGE_REQUEST_BYTES) {
+	// One message carries its packs in one request: an explicit count that cannot fit is refused; the default of 2
+	// drops to what fits (one pack of a server's largest attachments).
+	const requestBytes = Math.max(MESSAGE_REQUEST_BYTES, attachmentLimit);
+	const packsThatFit = Math.max(1, Math.floor((requestBytes - REQUEST_OVERHEAD) / packSize));
+	const packsPerMessage = values?.DOS_PACKS_PER_MESSAGE ?? Math.min(2, packsThatFit);
+	if (packsPerMessage > packsThatFit) {
 		problems.push(
-			`DOS_PACKS_PER_MESSAGE (${packsPerMessage}) packs of DOS_PACK_SIZE (${packSize}) bytes do not fit one message request of ${MESSAGE_REQUEST_BYTES} bytes: use at most ${Math.max(1, Math.floor((MESSAGE_REQUEST_BYTES - REQUEST_OVERHEAD) / packSize))} packs per message, or smaller packs.`
+			`DOS_PACKS_PER_MESSAGE (${packsPerMessage}) packs of DOS_PACK_SIZE (${packSize}) bytes do not fit one message request of ${requestBytes} bytes: use at most ${packsThatFit} packs per message, or smaller packs.`
 		);
 	}
 	if (values === undefined || problems.length > 0) throw new ConfigError(problems);

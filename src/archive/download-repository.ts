@@ -145,7 +145,12 @@ function neededBlobs(manifest: ManifestV2, paths: readonly string[] | undefined)
  * @throws as {@link fetchRepositoryArchive}, and the core restore's CoreErrors (FILE_EXISTS, MISSING_CHUNK,
  * TAMPERED_CHUNK, HASH_MISMATCH, UNSAFE_PATH, DISK_FULL, ABORTED).
  */
-export async function downloadRepositoryArchive(ctx: ArchiveContext, archive: Archive, request: DownloadRequest, run: JobRun): Promise<DownloadResult> {
+export async function downloadRepositoryArchive(
+	ctx: ArchiveContext,
+	archive: Archive,
+	request: DownloadRequest,
+	run: JobRun
+): Promise<DownloadResult> {
 	const paths = request.paths === undefined || request.paths.length === 0 ? undefined : request.paths;
 	const fetched = await fetchRepositoryArchive(ctx, archive, run, paths);
 	try {

@@ -37,7 +37,13 @@ export async function fetchRepositoryManifest(
 		);
 	const parts: Buffer[] = [];
 	for (const row of rows) {
-		if (row.messageId === null || row.attachmentId === null || row.storedSize === null || row.sha256 === null || row.storedSize > MANIFEST_PART_SIZE)
+		if (
+			row.messageId === null ||
+			row.attachmentId === null ||
+			row.storedSize === null ||
+			row.sha256 === null ||
+			row.storedSize > MANIFEST_PART_SIZE
+		)
 			throw new CoreError(CoreErrorCode.MissingChunk, `Manifest part ${row.index + 1} of ${archive.id} has no usable record.`);
 		parts.push(
 			await fetchAttachmentToMemory(ctx, {

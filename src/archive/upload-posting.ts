@@ -47,7 +47,10 @@ export interface TrackedPost {
 	/** Records, before the post, that it is in flight (with its nonce). */
 	readonly inFlight: () => void;
 	/** Records, after Discord accepted it, where each file now lives (attachments in the order of `files`). */
-	readonly stored: (message: { readonly messageId: string; readonly attachments: readonly { readonly id: string; readonly filename: string; readonly size: number }[] }) => void;
+	readonly stored: (message: {
+		readonly messageId: string;
+		readonly attachments: readonly { readonly id: string; readonly filename: string; readonly size: number }[];
+	}) => void;
 }
 
 /**

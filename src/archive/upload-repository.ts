@@ -202,7 +202,11 @@ export async function uploadRepositoryArchive(
 						(fetched) => fetched.manifest,
 						(error: unknown) => {
 							// Without it every file is read again; nothing is lost.
-							ctx.log('warn', 'the parent manifest could not be read', { archiveId: archive.id, parent: parent.id, ...errorSummary(error) });
+							ctx.log('warn', 'the parent manifest could not be read', {
+								archiveId: archive.id,
+								parent: parent.id,
+								...errorSummary(error)
+							});
 							return undefined;
 						}
 					);

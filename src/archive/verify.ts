@@ -217,8 +217,7 @@ function quickRepository(ctx: ArchiveContext, archive: Archive, listed: readonly
 								message: `Pack ${pack.name} (message ${item.messageId}) is listed as ${item.attachment.filename}, ${item.attachment.size} B; the index recorded ${pack.size} B.`
 							}
 						: undefined;
-		if (problem !== undefined)
-			chunks.push({ kind: ChunkKind.Data, index, filename: `${pack.name}.pack`, messageId: pack.messageId, ...problem });
+		if (problem !== undefined) chunks.push({ kind: ChunkKind.Data, index, filename: `${pack.name}.pack`, messageId: pack.messageId, ...problem });
 	}
 	return { ...manifest, chunksChecked: packs.length, chunksTotal: packs.length, chunks };
 }
