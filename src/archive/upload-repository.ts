@@ -17,15 +17,15 @@ import {
 	type SliceResult,
 	subkeysOf
 } from '../core/index.js';
-import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, EntryType } from '../db/index.js';
+import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, EntryType } from '../db/index.js';
 import { chunkNonce } from '../discord/index.js';
 import { countOf, renderCard, repositorySizes } from './card.js';
-import { CardUpdater } from './card-updater.js';
+import type { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { errorSummary } from './errors.js';
 import { openChannelKeys } from './repository-keys.js';
 import { fetchRepositoryManifest, manifestPartName } from './repository-manifest.js';
-import { ensureCardAndThread } from './upload-card.js';
+import { startUploadCard } from './upload-card.js';
 import { postRecorded, postTracked } from './upload-posting.js';
 import type { UploadResult } from './upload.js';
 
@@ -113,16 +113,9 @@ export async function uploadRepositoryArchive(
 		updater?.update(renderCard({ archive, status: 'uploading', startedBy }));
 	};
 	try {
-		archive = index.archives.setStatus(lot, ArchiveStatus.Uploading);
-		archive = await ensureCardAndThread(ctx, archive, startedBy, signal);
-		updater = new CardUpdater({
-			transport,
-			channelId: archive.channelId!,
-			messageId: archive.cardMessageId!,
-			log: ctx.log,
-			...(settings.cardEditIntervalMs === undefined ? {} : { intervalMs: settings.cardEditIntervalMs })
-		});
-		const threadId = archive.threadId!;
+		const started = await startUploadCard(ctx, lot, startedBy, signal);
+		({ archive, updater } = started);
+		const { threadId } = started;
 		await mkdir(staging, { recursive: true, mode: 0o700 });
 		let messageIndex = 0;
 		let waiting: StagedPack[] = [];
@@ -292,15 +285,8 @@ async function postRepositoryManifest(
 	signal: AbortSignal
 ): Promise<number> {
 	ctx.index.archives.recordPlan(archive.lot, {
-		entries: manifest.entries.map((entry) => ({
-			path: entry.path,
-			type: entry.type,
-			size: entry.size,
-			mode: entry.mode,
-			mtimeMs: entry.mtimeMs,
-			sha256: entry.sha256 ?? null,
-			target: entry.target ?? null
-		})),
+		// Format 2 files span no chunks: their blobs are in the manifest.
+		entries: manifest.entries.map((entry) => archiveEntryInput(entry, null)),
 		chunks: []
 	});
 	ctx.index.packs.setReferences(

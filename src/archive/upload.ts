@@ -20,11 +20,11 @@ import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKin
 import { type OutgoingFile } from '../discord/index.js';
 import { MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
-import { CardUpdater } from './card-updater.js';
+import type { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobPhase, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
 import { assertIndexCurrent } from './rebuild.js';
-import { ensureCardAndThread } from './upload-card.js';
+import { startUploadCard } from './upload-card.js';
 import { postManifest, postRecorded } from './upload-posting.js';
 import { allocateRepositoryArchive, repositoryLogLine, uploadRepositoryArchive } from './upload-repository.js';
 
@@ -301,16 +301,9 @@ export async function continueUpload(ctx: ArchiveContext, lot: number, run: JobR
 		}
 	};
 	try {
-		archive = index.archives.setStatus(lot, ArchiveStatus.Uploading);
-		archive = await ensureCardAndThread(ctx, archive, startedBy, signal);
-		updater = new CardUpdater({
-			transport,
-			channelId: archive.channelId!,
-			messageId: archive.cardMessageId!,
-			log: ctx.log,
-			...(settings.cardEditIntervalMs === undefined ? {} : { intervalMs: settings.cardEditIntervalMs })
-		});
-		const threadId = archive.threadId!;
+		const started = await startUploadCard(ctx, lot, startedBy, signal);
+		({ archive, updater } = started);
+		const { threadId } = started;
 		const rows = new Map(index.chunks.list(lot, { kind: ChunkKind.Data }).map((row) => [row.index, row]));
 		const stored = new Map<number, string>();
 		for (const row of rows.values()) {
