@@ -19,7 +19,7 @@ import {
 } from '../core/index.js';
 import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, EntryType } from '../db/index.js';
 import { chunkNonce } from '../discord/index.js';
-import { countOf, renderCard, repositorySizes } from './card.js';
+import { countOf, ProgressMeter, renderCard, repositorySizes } from './card.js';
 import type { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { errorSummary } from './errors.js';
@@ -100,7 +100,11 @@ export async function uploadRepositoryArchive(
 	let updater: CardUpdater | null = null;
 	const staging = path.join(settings.tempRoot ?? tmpdir(), `upload-${archive.id.slice(1)}-${randomBytes(4).toString('hex')}`);
 	const progress = { bytesDone: 0, bytesTotal: 0, packsPosted: 0 };
+	const meter = new ProgressMeter();
+	let reportedAt = 0;
+	/** Reports bytes sliced and packs posted to the job and the card (every message, and at most twice a second between). */
 	const report = (note?: string) => {
+		reportedAt = Date.now();
 		run.progress({
 			archiveId: archive.id,
 			phase: 'uploading',
@@ -110,7 +114,13 @@ export async function uploadRepositoryArchive(
 			chunksTotal: progress.packsPosted,
 			...(note === undefined ? {} : { note })
 		});
-		updater?.update(renderCard({ archive, status: 'uploading', startedBy }));
+		const counts = {
+			bytesDone: progress.bytesDone,
+			bytesTotal: progress.bytesTotal,
+			chunksDone: progress.packsPosted,
+			chunksTotal: progress.packsPosted
+		};
+		updater?.update(renderCard({ archive, status: 'uploading', progress: meter.sample(reportedAt, counts), startedBy }));
 	};
 	try {
 		const started = await startUploadCard(ctx, lot, startedBy, signal);
@@ -183,6 +193,7 @@ export async function uploadRepositoryArchive(
 				onProgress: (event) => {
 					progress.bytesDone = event.bytesDone;
 					progress.bytesTotal = event.bytesTotal;
+					if (Date.now() - reportedAt >= 500) report();
 				}
 			},
 			async () => {

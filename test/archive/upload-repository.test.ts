@@ -27,6 +27,7 @@ beforeAll(async () => {
 	tempRoot = await mkdtemp(path.join(tmpdir(), 'dos-f2-staging-'));
 	h = await startArchiveHarness({
 		emulator: { limits: { channelMessagesPerWindow: 1000 } },
+		withLogChannel: true,
 		settings: { format: 2, packSize: MIN_PACK_SIZE, packsPerMessage: 2, compression: 'gzip-1', tempRoot }
 	});
 	// About 11 MiB of incompressible bytes (three packs of the smallest size at least) and a few small files.
@@ -144,6 +145,9 @@ describe('format 2 upload (DOS_FORMAT=2)', () => {
 		expect(files.map((file) => file.filename)).toEqual([expect.stringMatching(/\.m2\.0000\.bin$/)]);
 		const card = h.emulator.messages(h.archiveChannelId).find((message) => message.id === second.cardMessageId);
 		expect(JSON.stringify(card?.embeds)).toContain('0 B new');
+		expect(h.emulator.messages(h.logChannelId).at(-1)?.content).toMatch(
+			new RegExp(`${second.archiveId} uploaded: 5 files, .* · 0 B new, .* reused, 0 packs posted`)
+		);
 		await expectDownloadEquals(second.archiveId, source);
 	});
 
