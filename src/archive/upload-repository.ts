@@ -139,7 +139,7 @@ export async function uploadRepositoryArchive(
 			const at = messageIndex++;
 			await postTracked(ctx, archive, threadId, {
 				files,
-				content: `packs ${at + 1}: ${batch.length} · ${archive.id}`,
+				content: `${countOf(batch.length, 'pack')} · message ${at + 1} · ${archive.id}`,
 				nonce,
 				signal,
 				inFlight: () => {
