@@ -103,6 +103,10 @@ export interface AppConfig {
 		readonly packSize: number;
 		/** Format 2 dedup scope (`DOS_DEDUP`): `repository` (default) or `archive`. */
 		readonly dedup: 'repository' | 'archive';
+		/** The format of new uploads (`DOS_FORMAT`): 1 (default) or 2, the channel's content-addressed repository. */
+		readonly format: 1 | 2;
+		/** Format 2 packs per message (`DOS_PACKS_PER_MESSAGE`, default 2; the message must fit one request). */
+		readonly packsPerMessage: number;
 	};
 }
 
@@ -139,6 +143,8 @@ export const CONFIG_VARIABLES = [
 	'DOS_COMPRESSION',
 	'DOS_PACK_SIZE',
 	'DOS_DEDUP',
+	'DOS_FORMAT',
+	'DOS_PACKS_PER_MESSAGE',
 	'DOS_WORKERS',
 	'DOS_UPLOAD_CONCURRENCY',
 	'DOS_ATTACHMENT_LIMIT',
@@ -167,6 +173,15 @@ export function isLoopbackUrl(url: string): boolean {
 	}
 	return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
 }
+
+/**
+ * Discord's largest Create Message request without boosts (every attachment of a message together; a larger attachment
+ * limit implies a larger request), and attachments per message.
+ */
+export const MESSAGE_REQUEST_BYTES = 25 * 1024 * 1024;
+const MAX_ATTACHMENTS_PER_MESSAGE = 10;
+/** Room kept in a message request for its JSON part and multipart framing. */
+const REQUEST_OVERHEAD = 64 * 1024;
 
 /** How long the cleanup question can be answered by default, and the bounds of `DOS_CLEANUP_CONFIRM_SECONDS`. */
 export const CLEANUP_CONFIRM_SECONDS = { default: 60, min: 1, max: 900 } as const;
@@ -204,6 +219,8 @@ const envSchema = z.object({
 	),
 	DOS_PACK_SIZE: optional(integer(MIN_PACK_SIZE, MAX_PACK_SIZE)),
 	DOS_DEDUP: optional(z.enum(['repository', 'archive'], { error: 'must be repository or archive (default repository)' })),
+	DOS_FORMAT: optional(z.enum(['1', '2'], { error: 'must be 1 or 2 (default 1)' })),
+	DOS_PACKS_PER_MESSAGE: optional(integer(1, MAX_ATTACHMENTS_PER_MESSAGE)),
 	DOS_WORKERS: optional(integer(1, 256)),
 	DOS_UPLOAD_CONCURRENCY: optional(integer(1, 32)),
 	DOS_INDEX_BACKUP_MINUTES: optional(integer(0, 1440)),
@@ -302,6 +319,16 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			`DOS_PACK_SIZE (${packSize}) exceeds DOS_ATTACHMENT_LIMIT (${attachmentLimit}): a pack is one attachment; use at most ${attachmentLimit}.`
 		);
 	}
+	// One message carries its packs in one request: an explicit count that cannot fit is refused; the default of 2
+	// drops to what fits (one pack of a server's largest attachments).
+	const requestBytes = Math.max(MESSAGE_REQUEST_BYTES, attachmentLimit);
+	const packsThatFit = Math.max(1, Math.floor((requestBytes - REQUEST_OVERHEAD) / packSize));
+	const packsPerMessage = values?.DOS_PACKS_PER_MESSAGE ?? Math.min(2, packsThatFit);
+	if (packsPerMessage > packsThatFit) {
+		problems.push(
+			`DOS_PACKS_PER_MESSAGE (${packsPerMessage}) packs of DOS_PACK_SIZE (${packSize}) bytes do not fit one message request of ${requestBytes} bytes: use at most ${packsThatFit} packs per message, or smaller packs.`
+		);
+	}
 	if (values === undefined || problems.length > 0) throw new ConfigError(problems);
 	const gzipLevel = values.DOS_GZIP_LEVEL ?? DEFAULT_GZIP_LEVEL;
 	const resolve = (value: string | undefined, fallback: string) => path.resolve(cwd, value ?? fallback);
@@ -339,7 +366,9 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			attachmentLimit,
 			compression: values.DOS_COMPRESSION ?? (gzipLevel === 0 ? 'none' : `gzip-${gzipLevel}`),
 			packSize,
-			dedup: values.DOS_DEDUP ?? 'repository'
+			dedup: values.DOS_DEDUP ?? 'repository',
+			format: values.DOS_FORMAT === '2' ? 2 : 1,
+			packsPerMessage
 		}
 	};
 }

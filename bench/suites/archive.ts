@@ -179,6 +179,7 @@ const cases = {
 	async resume(params: CaseParams) {
 		return withService(params, async ({ archive, service, context, folders }) => {
 			const planned = await archive.planUpload(context, { folder: folders[0]! });
+			if (planned.format !== 1) throw new Error('The resume benchmark measures format 1 uploads.');
 			const total = planned.plan.chunkCount;
 			const stopAt = Math.floor(total * 0.9);
 			const controller = new AbortController();

@@ -152,8 +152,13 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 	const field = (name: string, value: string, inline = true) => fields.push({ name, value: clip(value || '—', EmbedLimits.fieldValue), inline });
 	field('Id', `\`${archive.id}\``);
 	field('Files', describeCounts(archive));
-	field('Size', `${formatBytes(archive.originalBytes)} → ${formatBytes(archive.storedBytes)} stored`);
-	field('Chunks', `${archive.storedChunkCount}/${archive.chunkCount} · ${formatBytes(archive.chunkSize)} each`);
+	if (archive.format === ArchiveFormat.Dos2) {
+		field('Size', `${repositorySizes(archive)} → ${formatBytes(archive.storedBytes)} stored`);
+		field('Format', `2 · packs of up to ${formatBytes(archive.chunkSize)}`);
+	} else {
+		field('Size', `${formatBytes(archive.originalBytes)} → ${formatBytes(archive.storedBytes)} stored`);
+		field('Chunks', `${archive.storedChunkCount}/${archive.chunkCount} · ${formatBytes(archive.chunkSize)} each`);
+	}
 	if (
 		snapshot.progress &&
 		(status === 'slicing' || status === 'uploading' || status === 'verifying' || status === 'downloading' || status === 'planned')
@@ -303,6 +308,15 @@ export function progressLine(progress: CardProgress): string {
 	if (progress.rate !== null && progress.rate > 0) parts.push(`${formatBytes(progress.rate)}/s`);
 	if (progress.etaMs !== null) parts.push(`ETA ${formatDuration(progress.etaMs)}`);
 	return parts.join(' · ');
+}
+
+/**
+ * The sizes of a format 2 archive: original bytes, and once known the bytes it stored anew and those it found stored
+ * already ("4.2 GiB · 31 MiB new, 4.17 GiB reused").
+ */
+export function repositorySizes(archive: Pick<Archive, 'originalBytes' | 'newBytes' | 'reusedBytes'>): string {
+	if (archive.newBytes === null) return formatBytes(archive.originalBytes);
+	return `${formatBytes(archive.originalBytes)} · ${formatBytes(archive.newBytes)} new, ${formatBytes(archive.reusedBytes ?? 0)} reused`;
 }
 
 /** `1 file`, `2 files`: a count and its noun, singular for exactly one (texts of the bot, the CLI and the log). */

@@ -35,6 +35,23 @@ export interface CleanupResult {
 }
 
 /**
+ * Refuses the cleanup of a format 2 archive whose packs hold blobs other archives reuse: deleting its thread would
+ * take them from those archives (cleanup that counts references is not built yet, docs/design.md §9.7).
+ *
+ * @throws {ArchiveError} INVALID_REQUEST naming the archives that depend on it.
+ */
+export function assertNoDependents(ctx: ArchiveContext, archive: Archive): void {
+	if (archive.format !== ArchiveFormat.Dos2) return;
+	const dependents = ctx.index.packs.dependents(archive.lot);
+	if (dependents.length === 0) return;
+	throw new ArchiveError(
+		ArchiveErrorCode.InvalidRequest,
+		`Cleanup of ${archive.id} refused: its thread holds packs whose blobs ${dependents.join(', ')} reuse${dependents.length >= 10 ? ' (and maybe more)' : ''}. Deleting it would damage them; clean those up first. Nothing was deleted.`,
+		{ archiveId: archive.id, lot: archive.lot }
+	);
+}
+
+/**
  * Deletes the thread of an archive after checking again, on Discord, that it is the archive's own: the thread must be
  * the one started on the archive's card in the archive channel (same id as the card message, that channel as its
  * parent), and the card, when it is still there, must name this archive. Anything else — a thread named by a forged
@@ -105,6 +122,7 @@ function safeRecord(message: LiveMessage): CardRecord | null {
 export async function cleanupArchive(ctx: ArchiveContext, request: CleanupRequest, run: JobRun): Promise<CleanupResult> {
 	let archive = ctx.index.archives.requireExact(request.archive);
 	const alreadyDeleted = archive.status === ArchiveStatus.Deleted;
+	if (!alreadyDeleted) assertNoDependents(ctx, archive);
 	run.progress({
 		archiveId: archive.id,
 		phase: 'cleaning',

@@ -24,6 +24,24 @@ export interface ArchiveSettings {
 	 * archives always use the count recorded in their chunks and manifest).
 	 */
 	readonly kdfIterations?: number;
+	/**
+	 * The format new uploads are written in (DOS_FORMAT): 1 (default) chunks per archive; 2 blobs of the channel's
+	 * repository in packs, only the blobs new to it posted (docs/design.md §9). Downloads read either, whatever this says.
+	 */
+	readonly format?: 1 | 2;
+	/** Format 2: the pack limit in bytes (DOS_PACK_SIZE); default the core's 9.5 MiB. */
+	readonly packSize?: number;
+	/** Format 2: the blob codec (DOS_COMPRESSION); default `gzip-N` of the gzip level. */
+	readonly compression?: string;
+	/** Format 2: the dedup scope (DOS_DEDUP); default `repository`. */
+	readonly dedup?: 'repository' | 'archive';
+	/** Format 2: packs per message (DOS_PACKS_PER_MESSAGE); default 2. */
+	readonly packsPerMessage?: number;
+	/**
+	 * Where format 2 uploads stage their packs and downloads their fetched packs (a folder of the bot's own, never the
+	 * upload root); default the system's temporary folder.
+	 */
+	readonly tempRoot?: string;
 	/** Minimum milliseconds between two progress edits of one card; default 4000 (card edits share the channel's rate limit). */
 	readonly cardEditIntervalMs?: number;
 	/**

@@ -22,6 +22,7 @@ import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, type ChunkRecord
 import { countOf } from './card.js';
 import { fetchChunks, type WantedChunk } from './chunk-fetch.js';
 import type { ArchiveContext, JobRun } from './context.js';
+import { downloadRepositoryArchive } from './download-repository.js';
 import { chunkFolderOf, newRestoreFolder, removeIfEmpty, restoreFolderName } from './download-folders.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { listArchiveAttachments } from './legacy-messages.js';
@@ -105,6 +106,7 @@ export async function downloadArchive(ctx: ArchiveContext, request: DownloadRequ
 	// What the index knows cannot work (deleted, unfinished, a path it does not hold) is refused before anything is
 	// made under the download root or fetched.
 	assertDownloadable(ctx, archive, request.paths);
+	if (archive.format === ArchiveFormat.Dos2) return downloadRepositoryArchive(ctx, archive, request, run);
 	// No room for another restore folder: refused before anything is fetched (the manifest's label is the index's).
 	if (archive.format === ArchiveFormat.Dos1) await restoreFolderName(ctx, archive, archive.label ?? '', request.overwrite === true);
 	threadRefOf(archive);
@@ -162,7 +164,7 @@ export function assertDownloadable(ctx: ArchiveContext, archive: Archive, paths?
 			{ archiveId: archive.id, lot: archive.lot }
 		);
 	}
-	if (paths === undefined || paths.length === 0 || archive.format !== ArchiveFormat.Dos1) return;
+	if (paths === undefined || paths.length === 0 || (archive.format !== ArchiveFormat.Dos1 && archive.format !== ArchiveFormat.Dos2)) return;
 	// A skeleton (rebuilt without its entries) cannot be checked here: the manifest is checked after it is fetched.
 	if (ctx.index.entries.list(archive.lot, { limit: 1 }).length === 0) return;
 	const missing = paths.filter((wanted) => ctx.index.entries.get(archive.lot, selectionPath(wanted)) === undefined);

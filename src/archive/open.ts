@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { type AppConfig, ConfigError } from '../config.js';
 import { type CryptoPool, createCryptoPool } from '../core/index.js';
 import { createHolderToken, type HistoryIndex, openIndex } from '../db/index.js';
@@ -31,6 +32,12 @@ export function archiveSettings(config: AppConfig): ArchiveSettings {
 		gzipLevel: config.engine.gzipLevel,
 		attachmentLimit: config.engine.attachmentLimit,
 		uploadConcurrency: config.engine.uploadConcurrency,
+		format: config.engine.format,
+		packSize: config.engine.packSize,
+		compression: config.engine.compression,
+		dedup: config.engine.dedup,
+		packsPerMessage: config.engine.packsPerMessage,
+		tempRoot: path.join(path.dirname(config.paths.database), 'tmp'),
 		legacyBotIds: config.discord.legacyBotIds
 	};
 }

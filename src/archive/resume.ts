@@ -10,7 +10,7 @@ import {
 	isCoreError,
 	type PlanEntry
 } from '../core/index.js';
-import { type Archive, ArchiveStatus, ChunkKind, ChunkState, type EntryRecord } from '../db/index.js';
+import { type Archive, ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, type EntryRecord } from '../db/index.js';
 import { isResumable } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { fetchAttachmentToMemory } from './thread-reader.js';
@@ -61,7 +61,9 @@ export function assertResumable(archive: Archive): void {
 				? 'it is already complete'
 				: archive.status === ArchiveStatus.Deleted
 					? 'it was deleted'
-					: `it is a ${archive.format} archive, which this program does not upload`;
+					: archive.format === ArchiveFormat.Dos2
+						? 'format 2 uploads are not resumed yet; upload the folder again (the packs it posted are reused)'
+						: `it is a ${archive.format} archive, which this program does not upload`;
 		throw new ArchiveError(ArchiveErrorCode.NotResumable, `Archive ${archive.id} cannot be resumed: ${why}.`, {
 			archiveId: archive.id,
 			lot: archive.lot

@@ -16,7 +16,7 @@ import {
 } from '../db/index.js';
 import { countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
-import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
+import { assertNoDependents, type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
 import { threadRefOf } from './thread-reader.js';
@@ -199,6 +199,7 @@ export class ArchiveService {
 	 */
 	public cleanup(request: CleanupRequest & { readonly requestedBy?: string | null }): JobHandle<CleanupResult> {
 		const archive = this.context.index.archives.require(request.archive);
+		if (archive.status !== ArchiveStatus.Deleted) assertNoDependents(this.context, archive);
 		return this.runner.run({ kind: JobKind.Cleanup, lot: archive.lot, archiveId: archive.id, requestedBy: request.requestedBy ?? null }, (run) =>
 			cleanupArchive(this.context, { archive: String(archive.lot) }, run)
 		);

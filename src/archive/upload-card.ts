@@ -1,8 +1,9 @@
 import { sha256Hex } from '../core/index.js';
-import { type Archive } from '../db/index.js';
+import { type Archive, ArchiveStatus } from '../db/index.js';
 import { isTransportError, type ThreadInfo, TransportErrorCode } from '../discord/index.js';
 import { findCardRecord } from './card-record.js';
 import { renderCard } from './card.js';
+import { CardUpdater } from './card-updater.js';
 import type { ArchiveContext } from './context.js';
 import { errorSummary } from './errors.js';
 import { botUserId } from './reconcile.js';
@@ -12,6 +13,27 @@ import { botUserId } from './reconcile.js';
 /** A deterministic nonce for the card post, so a retried or repeated card post returns the card that landed. */
 function cardNonce(uid: string): string {
 	return `k${sha256Hex(`dos-card-nonce\0${uid}`).slice(0, 24)}`;
+}
+
+/**
+ * Starts posting an upload: the archive becomes `uploading`, gets its card and thread if it has none, and an updater
+ * for the card's progress edits.
+ */
+export async function startUploadCard(
+	ctx: ArchiveContext,
+	lot: number,
+	startedBy: string | null,
+	signal: AbortSignal
+): Promise<{ archive: Archive; updater: CardUpdater; threadId: string }> {
+	const archive = await ensureCardAndThread(ctx, ctx.index.archives.setStatus(lot, ArchiveStatus.Uploading), startedBy, signal);
+	const updater = new CardUpdater({
+		transport: ctx.transport,
+		channelId: archive.channelId!,
+		messageId: archive.cardMessageId!,
+		log: ctx.log,
+		...(ctx.settings.cardEditIntervalMs === undefined ? {} : { intervalMs: ctx.settings.cardEditIntervalMs })
+	});
+	return { archive, updater, threadId: archive.threadId! };
 }
 
 /** Posts the card and starts its thread when the archive has none yet, recording each id as soon as it exists. */

@@ -8,7 +8,7 @@ import type { ContinueUploadOptions } from './upload.js';
 
 /** Posting an upload's chunks and manifest into its thread, each recorded before and after its post. */
 
-interface RecordedPost {
+export interface RecordedPost {
 	readonly kind: ChunkKind;
 	readonly index: number;
 	readonly file: OutgoingFile;
@@ -37,6 +37,43 @@ export function nextGeneration(uid: string, kind: ChunkKind, index: number, prev
 	return 10_000;
 }
 
+/** One message posted into an archive thread, accounted for before and after its post by the caller's records. */
+export interface TrackedPost {
+	readonly files: readonly OutgoingFile[];
+	readonly content: string;
+	/** The post's deterministic nonce (see `chunkNonce`). */
+	readonly nonce: string;
+	readonly signal: AbortSignal;
+	/** Records, before the post, that it is in flight (with its nonce). */
+	readonly inFlight: () => void;
+	/** Records, after Discord accepted it, where each file now lives (attachments in the order of `files`). */
+	readonly stored: (message: {
+		readonly messageId: string;
+		readonly attachments: readonly { readonly id: string; readonly filename: string; readonly size: number }[];
+	}) => void;
+}
+
+/**
+ * Posts one message of files into an archive thread, recorded in flight first and stored once Discord accepted it.
+ * A post whose answer was lost is looked for in the thread by the transport (the bot's own message with these exact
+ * bytes) and adopted, never posted twice; an answer holding other files than those sent (a nonce reused for other
+ * bytes) fails THREAD_MISMATCH. Shared by format 1's chunks and manifest parts and format 2's packs.
+ *
+ * @throws {ArchiveError} THREAD_MISMATCH; TransportError; whatever the records throw.
+ */
+export async function postTracked(ctx: ArchiveContext, archive: Archive, threadId: string, post: TrackedPost): Promise<void> {
+	post.inFlight();
+	const message = await ctx.transport.postChunk({ threadId, files: post.files, content: post.content, nonce: post.nonce, signal: post.signal });
+	if (!message.matchesSent || message.attachments.length !== post.files.length) {
+		throw new ArchiveError(
+			ArchiveErrorCode.ThreadMismatch,
+			`Discord answered the post of ${post.files.map((file) => file.name).join(', ')} with message ${message.messageId}, which holds other files. Resume the archive: it reconciles the thread first.`,
+			{ archiveId: archive.id, lot: archive.lot }
+		);
+	}
+	post.stored({ messageId: message.messageId, attachments: message.attachments });
+}
+
 /**
  * Posts one chunk or manifest part, accounted for in SQLite before and after: in flight with its nonce and sealed
  * file first, stored with message and attachment once Discord accepted it — in the same transaction as the hashes of
@@ -49,25 +86,27 @@ export async function postRecorded(ctx: ArchiveContext, archive: Archive, thread
 		index: post.index,
 		generation: nextGeneration(archive.uid, post.kind, post.index, post.previousNonce)
 	});
-	ctx.index.chunks.markInFlight(archive.lot, { kind: post.kind, index: post.index, nonce, ...post.facts });
-	const message = await ctx.transport.postChunk({ threadId, files: [post.file], content: post.content, nonce, signal: post.signal });
-	const attachment = message.attachments[0];
-	if (!message.matchesSent || attachment === undefined) {
-		throw new ArchiveError(
-			ArchiveErrorCode.ThreadMismatch,
-			`Discord answered the post of ${post.file.name} with message ${message.messageId}, which holds another file. Resume the archive: it reconciles the thread first.`,
-			{ archiveId: archive.id, lot: archive.lot }
-		);
-	}
-	ctx.index.chunks.markStored(archive.lot, {
-		kind: post.kind,
-		index: post.index,
-		messageId: message.messageId,
-		attachmentId: attachment.id,
-		filename: attachment.filename,
-		storedSize: attachment.size,
-		sha256: post.facts.sha256,
-		...(post.completedFiles === undefined || post.completedFiles.size === 0 ? {} : { completedFiles: post.completedFiles })
+	await postTracked(ctx, archive, threadId, {
+		files: [post.file],
+		content: post.content,
+		nonce,
+		signal: post.signal,
+		inFlight: () => {
+			ctx.index.chunks.markInFlight(archive.lot, { kind: post.kind, index: post.index, nonce, ...post.facts });
+		},
+		stored: (message) => {
+			const attachment = message.attachments[0]!;
+			ctx.index.chunks.markStored(archive.lot, {
+				kind: post.kind,
+				index: post.index,
+				messageId: message.messageId,
+				attachmentId: attachment.id,
+				filename: attachment.filename,
+				storedSize: attachment.size,
+				sha256: post.facts.sha256,
+				...(post.completedFiles === undefined || post.completedFiles.size === 0 ? {} : { completedFiles: post.completedFiles })
+			});
+		}
 	});
 }
 

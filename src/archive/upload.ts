@@ -16,16 +16,17 @@ import {
 	type SliceReadPlan,
 	walk
 } from '../core/index.js';
-import { type Archive, archiveEntryInput, ArchiveStatus, ChunkKind, ChunkState, IndexError, IndexErrorCode } from '../db/index.js';
+import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, IndexError, IndexErrorCode } from '../db/index.js';
 import { type OutgoingFile } from '../discord/index.js';
 import { MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
-import { CardUpdater } from './card-updater.js';
+import type { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobPhase, JobRun } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary, stopReasonOf } from './errors.js';
 import { assertIndexCurrent } from './rebuild.js';
-import { ensureCardAndThread } from './upload-card.js';
+import { startUploadCard } from './upload-card.js';
 import { postManifest, postRecorded } from './upload-posting.js';
+import { allocateRepositoryArchive, repositoryLogLine, uploadRepositoryArchive } from './upload-repository.js';
 
 /**
  * The upload job (docs/design.md §4, Upload) and the posting pipeline it shares with resume: resolve the folder inside the
@@ -44,8 +45,20 @@ export interface UploadRequest {
 	readonly requestedBy?: string | null;
 }
 
-/** An archive allocated and planned, not yet posted. */
-export interface PlannedUpload {
+/** An archive allocated and planned, not yet posted: format 1 (chunks planned) or format 2 (walked by its slice). */
+export type PlannedUpload = PlannedChunkUpload | PlannedRepositoryUpload;
+
+/** A format 2 upload allocated: the slice walks the folder when the job runs. */
+export interface PlannedRepositoryUpload {
+	readonly format: 2;
+	readonly archive: Archive;
+	/** The folder, absolute and real. */
+	readonly root: string;
+}
+
+/** A format 1 upload allocated and planned. */
+export interface PlannedChunkUpload {
+	readonly format: 1;
 	readonly archive: Archive;
 	/** The folder, absolute and real. */
 	readonly root: string;
@@ -71,6 +84,11 @@ export interface UploadResult {
 	readonly originalBytes: number;
 	readonly storedBytes: number;
 	readonly skipped: readonly SkippedSource[];
+	/** Format 2 only: the format, packs posted, and plaintext bytes stored anew and found stored already. */
+	readonly format?: 2;
+	readonly packsPosted?: number;
+	readonly newBytes?: number;
+	readonly reusedBytes?: number;
 }
 
 /** Options of {@link continueUpload} (the part shared by upload and resume). */
@@ -157,6 +175,13 @@ export async function planUpload(ctx: ArchiveContext, request: UploadRequest, si
 		throw new ArchiveError(ArchiveErrorCode.InvalidRequest, `A label has at most ${MAX_LABEL_LENGTH} characters; this one has ${label.length}.`);
 	}
 	const { root, source } = await resolveUploadFolder(settings.uploadRoot, request.folder);
+	if (settings.format === 2) {
+		await assertIndexCurrent(ctx, signal);
+		assertNotUploading(ctx, source);
+		const allocated = allocateRepositoryArchive(ctx, source, label, request.requestedBy ?? null);
+		ctx.log('info', 'archive planned', { archiveId: allocated.id, format: 2 });
+		return { format: 2, archive: allocated, root };
+	}
 	const walked = await walk(root, signal ? { signal } : {});
 	const plan = planArchive(walked, { chunkSize: settings.chunkSize, attachmentLimit: settings.attachmentLimit });
 	const key = await deriveArchiveKey(settings.passphrase, {
@@ -186,7 +211,7 @@ export async function planUpload(ctx: ArchiveContext, request: UploadRequest, si
 			}))
 		});
 		ctx.log('info', 'archive planned', { archiveId: planned.id, files: plan.totals.files, bytes: plan.totalBytes, chunks: plan.chunkCount });
-		return { archive: planned, root, plan, key, skipped: walked.skipped };
+		return { format: 1, archive: planned, root, plan, key, skipped: walked.skipped };
 	} catch (error) {
 		ctx.index.archives.remove(archive.lot);
 		throw error;
@@ -225,6 +250,14 @@ function assertNotUploading(ctx: ArchiveContext, source: string): void {
  * @throws whatever stopped the upload (TransportError, CoreError SOURCE_CHANGED / ABORTED, IndexError …).
  */
 export async function uploadArchive(ctx: ArchiveContext, planned: PlannedUpload, run: JobRun, startedBy?: string | null): Promise<UploadResult> {
+	if (planned.format === 2) {
+		const starter = startedBy ?? planned.archive.createdBy ?? null;
+		const result = await uploadRepositoryArchive(ctx, planned.archive.lot, planned.root, run, starter, (error, updater) =>
+			recordUploadFailure(ctx, planned.archive.lot, error, run.signal, { startedBy: starter, updater })
+		);
+		await postLogLine(ctx, repositoryLogLine(ctx.index.archives.require(result.lot), result.packsPosted ?? 0));
+		return result;
+	}
 	return continueUpload(ctx, planned.archive.lot, run, {
 		root: planned.root,
 		plan: planned.plan,
@@ -268,16 +301,9 @@ export async function continueUpload(ctx: ArchiveContext, lot: number, run: JobR
 		}
 	};
 	try {
-		archive = index.archives.setStatus(lot, ArchiveStatus.Uploading);
-		archive = await ensureCardAndThread(ctx, archive, startedBy, signal);
-		updater = new CardUpdater({
-			transport,
-			channelId: archive.channelId!,
-			messageId: archive.cardMessageId!,
-			log: ctx.log,
-			...(settings.cardEditIntervalMs === undefined ? {} : { intervalMs: settings.cardEditIntervalMs })
-		});
-		const threadId = archive.threadId!;
+		const started = await startUploadCard(ctx, lot, startedBy, signal);
+		({ archive, updater } = started);
+		const { threadId } = started;
 		const rows = new Map(index.chunks.list(lot, { kind: ChunkKind.Data }).map((row) => [row.index, row]));
 		const stored = new Map<number, string>();
 		for (const row of rows.values()) {
@@ -414,7 +440,12 @@ export async function recordUploadFailure(
 		});
 	}
 	if (finalStatus === ArchiveStatus.Failed) {
-		await postLogLine(ctx, `❌ ${archive.id} upload failed (${failure.code}). Resume it with /archive resume or dos resume ${archive.id}.`);
+		await postLogLine(
+			ctx,
+			archive.format === ArchiveFormat.Dos2
+				? `❌ ${archive.id} upload failed (${failure.code}). Upload the folder again: the packs it posted are reused.`
+				: `❌ ${archive.id} upload failed (${failure.code}). Resume it with /archive resume or dos resume ${archive.id}.`
+		);
 	}
 	ctx.log(finalStatus === ArchiveStatus.Failed ? 'error' : 'info', `upload ${finalStatus}`, {
 		archiveId: archive.id,

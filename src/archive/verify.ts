@@ -9,7 +9,8 @@ import {
 	throwIfAborted,
 	verifyArchive as verifyManifestChunks
 } from '../core/index.js';
-import { type Archive, ArchiveFormat, ChunkKind, type ChunkRecord, ChunkState, VerificationLevel } from '../db/index.js';
+import { type Archive, ArchiveFormat, ChunkKind, type ChunkRecord, ChunkState, PackState, VerificationLevel } from '../db/index.js';
+import { verifyRepositoryArchive } from './download-repository.js';
 import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { listArchiveAttachments, quickThreadless } from './legacy-messages.js';
@@ -93,14 +94,18 @@ export async function verifyArchive(ctx: ArchiveContext, request: VerifyRequest,
 		request.level === VerificationLevel.Quick
 			? found.threadless
 				? await quickThreadless(ctx, archive, found, run.signal)
-				: quick(ctx, archive, listed)
+				: archive.format === ArchiveFormat.Dos2
+					? quickRepository(ctx, archive, listed)
+					: quick(ctx, archive, listed)
 			: archive.format === ArchiveFormat.Dos1
 				? await fullOurs(ctx, archive, listed, samplePercent, run)
-				: await fullLegacy(ctx, archive, listed, run);
+				: archive.format === ArchiveFormat.Dos2
+					? await fullRepository(ctx, archive, run)
+					: await fullLegacy(ctx, archive, listed, run);
 	const ok = outcome.chunks.length === 0 && outcome.files.length === 0;
 	const sampled = request.level === VerificationLevel.Full && samplePercent < 100 && archive.format === ArchiveFormat.Dos1;
 	const checked = [
-		`${outcome.chunksChecked} of ${countOf(outcome.chunksTotal, 'chunk')}${sampled ? ` (a ${samplePercent} % sample)` : ''}`,
+		`${outcome.chunksChecked} of ${countOf(outcome.chunksTotal, archive.format === ArchiveFormat.Dos2 ? 'pack' : 'chunk')}${sampled ? ` (a ${samplePercent} % sample)` : ''}`,
 		...(outcome.manifestChecked ? ['the manifest'] : []),
 		...(outcome.filesChecked > 0 ? [countOf(outcome.filesChecked, 'file')] : [])
 	];
@@ -186,6 +191,57 @@ function quick(ctx: ArchiveContext, archive: Archive, listed: readonly ThreadAtt
 		filesChecked: 0,
 		chunks,
 		files: []
+	};
+}
+
+/**
+ * Quick verification of a format 2 archive: its manifest parts as format 1's (see {@link quick}), and every pack its
+ * upload posted in its thread with the recorded name and size. Packs of other archives it reuses are checked by a full
+ * verification, which fetches them.
+ */
+function quickRepository(ctx: ArchiveContext, archive: Archive, listed: readonly ThreadAttachment[]): Outcome {
+	const manifest = quick(ctx, archive, listed);
+	const byAttachment = new Map(listed.map((item) => [item.attachment.id, item]));
+	const packs = ctx.index.packs.list(archive.lot);
+	const chunks: ChunkFinding[] = [...manifest.chunks];
+	for (const [index, pack] of packs.entries()) {
+		const item = pack.attachmentId === null ? undefined : byAttachment.get(pack.attachmentId);
+		const problem =
+			pack.state !== PackState.Stored
+				? { code: CoreErrorCode.MissingChunk, message: `Pack ${pack.name} was never stored: the upload did not finish.` }
+				: item === undefined || !item.byBot
+					? { code: CoreErrorCode.MissingChunk, message: `Pack ${pack.name} (message ${pack.messageId ?? '?'}) is gone from the thread.` }
+					: item.attachment.size !== pack.size || item.attachment.filename !== `${pack.name}.pack`
+						? {
+								code: CoreErrorCode.TamperedChunk,
+								message: `Pack ${pack.name} (message ${item.messageId}) is listed as ${item.attachment.filename}, ${item.attachment.size} B; the index recorded ${pack.size} B.`
+							}
+						: undefined;
+		if (problem !== undefined) chunks.push({ kind: ChunkKind.Data, index, filename: `${pack.name}.pack`, messageId: pack.messageId, ...problem });
+	}
+	return { ...manifest, chunksChecked: packs.length, chunksTotal: packs.length, chunks };
+}
+
+/**
+ * Full verification of a format 2 archive: every pack holding a blob it references fetched (whichever thread holds it)
+ * and checked against its recorded size and sha256, every blob authenticated, every file's sha256 recomputed.
+ */
+async function fullRepository(ctx: ArchiveContext, archive: Archive, run: JobRun): Promise<Outcome> {
+	const result = await verifyRepositoryArchive(ctx, archive, run);
+	return {
+		chunksChecked: result.packsChecked,
+		chunksTotal: result.packsNeeded,
+		manifestChecked: true,
+		filesChecked: result.files,
+		chunks: result.badPacks.map((pack, index) => ({
+			kind: ChunkKind.Data,
+			index,
+			filename: `${pack.name}.pack`,
+			messageId: null,
+			code: pack.code,
+			message: pack.message
+		})),
+		files: result.badFiles.map((problem) => ({ path: problem.path, code: problem.code, message: problem.message }))
 	};
 }
 

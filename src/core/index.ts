@@ -24,8 +24,21 @@ export * from './legacy/index.js';
 // Format 2 (the repository engine); the primitives are imported from src/core/repo/ directly.
 export { type Codec, DEFAULT_CODEC, parseCodec } from './repo/codec.js';
 export { type ManifestV2, type ManifestV2Entry, MANIFEST_V2_VERSION, validateManifestV2 } from './repo/manifest.js';
-export { type DedupScope, sliceToRepository, type SliceToRepositoryOptions, type SliceToRepositoryResult } from './repo/slice.js';
 export {
+	type DedupScope,
+	type SliceOptions,
+	type SliceResult,
+	type SliceTarget,
+	sliceInto,
+	sliceToRepository,
+	type SliceToRepositoryOptions,
+	type SliceToRepositoryResult
+} from './repo/slice.js';
+export { MANIFEST_PART_SIZE, MAX_MANIFEST_PARTS as MAX_MANIFEST_V2_PARTS, openManifestV2, sealManifestV2 } from './repo/manifest.js';
+export {
+	assembleOpenedArchive,
+	type OpenedRepositoryArchive,
+	verifyOpenedArchive,
 	assembleFromRepository,
 	type AssembleFromRepositoryOptions,
 	type AssembleFromRepositoryResult,
@@ -36,8 +49,13 @@ export {
 	type VerifyRepositoryResult
 } from './repo/restore.js';
 export {
+	type BlobLocation,
+	type ClosedPack,
 	createRepository,
 	DEFAULT_PACK_SIZE,
+	PACKS_DIR,
+	type RepositorySubkeys,
+	subkeysOf,
 	isRepository,
 	listArchives,
 	listPacks,

@@ -54,6 +54,8 @@ export type ArchivePatch = Partial<
 		| 'cardMessageId'
 		| 'originalBytes'
 		| 'storedBytes'
+		| 'newBytes'
+		| 'reusedBytes'
 		| 'fileCount'
 		| 'directoryCount'
 		| 'symlinkCount'

@@ -30,7 +30,8 @@ export interface ArchiveEntryInput {
 }
 
 /**
- * A format 1 archive entry (of a plan or of a manifest) as the index records it, with the data chunks its bytes span.
+ * An archive entry (of a plan or of a manifest) as the index records it, with the data chunks its bytes span (none for
+ * format 2, `chunkSize` null: its files are made of blobs).
  * The one mapping the upload and the rebuild share, so that a rebuilt index equals the uploaded one.
  */
 export function archiveEntryInput(
@@ -44,10 +45,10 @@ export function archiveEntryInput(
 		readonly sha256?: string;
 		readonly target?: string;
 	},
-	chunkSize: number
+	chunkSize: number | null
 ): ArchiveEntryInput {
 	const file = entry.type === EntryType.File;
-	const span = file ? chunksSpanned(chunkSize, entry.offset ?? 0, entry.size) : [];
+	const span = file && chunkSize !== null ? chunksSpanned(chunkSize, entry.offset ?? 0, entry.size) : [];
 	return {
 		path: entry.path,
 		type: entry.type,

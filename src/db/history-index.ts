@@ -15,6 +15,7 @@ import { EntryIndex } from './entries.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { JobLocks, type Job } from './jobs.js';
 import { LegacyMessageIndex } from './legacy-messages.js';
+import { PackIndex } from './packs.js';
 import { RepositoryKeysIndex } from './repository-keys.js';
 import * as schema from './schema.js';
 import { ArchiveStatus, valuesOf } from './vocabulary.js';
@@ -77,6 +78,8 @@ export class HistoryIndex {
 	public readonly legacyMessages: LegacyMessageIndex;
 	/** The format 2 repository keys of each archive channel (a mirror of the pinned keys message). */
 	public readonly repositoryKeys: RepositoryKeysIndex;
+	/** The format 2 packs, their blobs and the blobs each archive references. */
+	public readonly packs: PackIndex;
 
 	readonly #client: Database.Database;
 	readonly #context: IndexContext;
@@ -95,6 +98,7 @@ export class HistoryIndex {
 		this.backups = new IndexBackupLog(context);
 		this.legacyMessages = new LegacyMessageIndex(context, this.archives);
 		this.repositoryKeys = new RepositoryKeysIndex(context);
+		this.packs = new PackIndex(context);
 	}
 
 	/** Whether the connection is still open. */

@@ -11,7 +11,18 @@
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { blob, check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
-import { ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, EntryType, JobKind, JobStatus, VerificationLevel, valuesOf } from './vocabulary.js';
+import {
+	ArchiveFormat,
+	ArchiveStatus,
+	ChunkKind,
+	ChunkState,
+	EntryType,
+	JobKind,
+	JobStatus,
+	PackState,
+	VerificationLevel,
+	valuesOf
+} from './vocabulary.js';
 
 /** `column IN ('a', 'b', …)` with the values inlined, as DDL takes no parameters. */
 function oneOf(column: AnySQLiteColumn, values: readonly string[]): SQL {
@@ -45,6 +56,9 @@ export const archives = sqliteTable(
 		fileCount: integer('file_count').notNull().default(0),
 		directoryCount: integer('directory_count').notNull().default(0),
 		symlinkCount: integer('symlink_count').notNull().default(0),
+		/** Format 2: plaintext bytes of the blobs this archive stored anew, and of those it found stored already. */
+		newBytes: integer('new_bytes'),
+		reusedBytes: integer('reused_bytes'),
 		/** Data chunks in the plan. */
 		chunkCount: integer('chunk_count').notNull().default(0),
 		/** Data chunks recorded as stored; kept in step by the chunk transitions. */
@@ -320,5 +334,95 @@ export const repositoryKeys = sqliteTable(
 			sql`${t.messageId} glob '[1-9]*' and ${t.messageId} not glob '*[^0-9]*' and length(${t.messageId}) between 17 and 20`
 		),
 		check('repository_keys_file_check', sql`length(${t.keysFile}) between 58 and 65536`)
+	]
+);
+
+/** A Discord id (snowflake), or null. */
+const snowflakeCheck = (column: AnySQLiteColumn) =>
+	sql`${column} is null or (${column} glob '[1-9]*' and ${column} not glob '*[^0-9]*' and length(${column}) between 17 and 20)`;
+
+/**
+ * The packs of format 2 archives (docs/design.md §9): each recorded `in_flight` with its name, size and sha256 before
+ * its post, and `stored` with message and attachment after. A pack belongs to the archive whose upload posted it, in
+ * that archive's thread; later archives of the channel reference its blobs.
+ */
+export const packs = sqliteTable(
+	'packs',
+	{
+		id: integer('id').primaryKey({ autoIncrement: true }),
+		archiveLot: integer('archive_lot')
+			.notNull()
+			.references(() => archives.lot, { onDelete: 'cascade' }),
+		/** The pack's name: the first 32 hex digits of the sha256 of its bytes. */
+		name: text('name').notNull(),
+		state: text('state', { enum: valuesOf(PackState) }).notNull(),
+		/** The thread it is posted into (the archive's). */
+		threadId: text('thread_id').notNull(),
+		/** The message of the archive's upload that carries it (0, 1, …: several packs share a message). */
+		messageIndex: integer('message_index').notNull(),
+		/** Its place among the message's attachments. */
+		attachmentIndex: integer('attachment_index').notNull(),
+		/** The nonce of the message's post, written before the post. */
+		postNonce: text('post_nonce').notNull(),
+		messageId: text('message_id'),
+		attachmentId: text('attachment_id'),
+		/** Bytes of the pack file. */
+		size: integer('size').notNull(),
+		/** sha256 of the pack's bytes (checkable without the key). */
+		sha256: text('sha256').notNull(),
+		recordedAt: integer('recorded_at', { mode: 'timestamp_ms' }).notNull(),
+		updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull()
+	},
+	(t) => [
+		uniqueIndex('packs_archive_name_unique').on(t.archiveLot, t.name),
+		index('packs_name_idx').on(t.name),
+		check('packs_state_check', oneOf(t.state, valuesOf(PackState))),
+		check('packs_name_check', isHex(t.name, 32)),
+		check('packs_sha256_check', isHex(t.sha256, 64)),
+		check('packs_size_check', sql`${t.size} > 0`),
+		check('packs_index_check', sql`${t.messageIndex} >= 0 and ${t.attachmentIndex} between 0 and 9`),
+		check('packs_stored_check', sql`${t.state} <> 'stored' or (${t.messageId} is not null and ${t.attachmentId} is not null)`),
+		check('packs_thread_check', snowflakeCheck(t.threadId)),
+		check('packs_message_check', snowflakeCheck(t.messageId)),
+		check('packs_attachment_check', snowflakeCheck(t.attachmentId))
+	]
+);
+
+/** The blobs of each pack, from its header as written: where a blob lies in the pack, its lengths and codec. */
+export const blobs = sqliteTable(
+	'blobs',
+	{
+		/** The blob id, 64 hex digits. */
+		id: text('id').notNull(),
+		packId: integer('pack_id')
+			.notNull()
+			.references(() => packs.id, { onDelete: 'cascade' }),
+		offset: integer('pack_offset').notNull(),
+		storedLength: integer('stored_length').notNull(),
+		rawLength: integer('raw_length').notNull(),
+		/** The codec (`none`, `gzip-N`, `zstd-N`). */
+		codec: text('codec').notNull()
+	},
+	(t) => [
+		primaryKey({ name: 'blobs_pk', columns: [t.id, t.packId] }),
+		index('blobs_pack_idx').on(t.packId),
+		check('blobs_id_check', isHex(t.id, 64)),
+		check('blobs_lengths_check', sql`${t.offset} >= 0 and ${t.storedLength} > 0 and ${t.rawLength} >= 0`)
+	]
+);
+
+/** Which blobs each format 2 archive references (its manifest's), so that a cleanup can count references. */
+export const archiveBlobs = sqliteTable(
+	'archive_blobs',
+	{
+		archiveLot: integer('archive_lot')
+			.notNull()
+			.references(() => archives.lot, { onDelete: 'cascade' }),
+		blobId: text('blob_id').notNull()
+	},
+	(t) => [
+		primaryKey({ name: 'archive_blobs_pk', columns: [t.archiveLot, t.blobId] }),
+		index('archive_blobs_blob_idx').on(t.blobId),
+		check('archive_blobs_id_check', isHex(t.blobId, 64))
 	]
 );

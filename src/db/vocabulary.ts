@@ -16,9 +16,13 @@ export const ArchiveStatus = {
 } as const;
 export type ArchiveStatus = (typeof ArchiveStatus)[keyof typeof ArchiveStatus];
 
-/** How an archive's chunks were written: ours (format 1) or one of the original Python tool's layouts. */
+/**
+ * How an archive's data was written: ours (format 1: chunks; format 2: blobs in packs of the channel's repository) or
+ * one of the original Python tool's layouts.
+ */
 export const ArchiveFormat = {
 	Dos1: 'dos-1',
+	Dos2: 'dos-2',
 	LegacyV31: 'legacy-v3.1',
 	LegacyV30: 'legacy-v3.0',
 	LegacyV2: 'legacy-v2'
@@ -44,6 +48,16 @@ export const ChunkState = {
 	Missing: 'missing'
 } as const;
 export type ChunkState = (typeof ChunkState)[keyof typeof ChunkState];
+
+/**
+ * Where a format 2 pack stands on Discord: `in_flight` is written (name, size, sha256, nonce) before its post, `stored`
+ * (message and attachment) after.
+ */
+export const PackState = {
+	InFlight: 'in_flight',
+	Stored: 'stored'
+} as const;
+export type PackState = (typeof PackState)[keyof typeof PackState];
 
 /** The kinds of entry an archive records. */
 export const EntryType = {

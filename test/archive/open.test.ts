@@ -43,6 +43,13 @@ describe('openArchiveContext', () => {
 			gzipLevel: config.engine.gzipLevel,
 			attachmentLimit: config.engine.attachmentLimit,
 			uploadConcurrency: 3,
+			format: 1,
+			packSize: config.engine.packSize,
+			compression: config.engine.compression,
+			dedup: 'repository',
+			packsPerMessage: 2,
+			// Format 2 staging lives beside the index, never under the upload root.
+			tempRoot: path.join(dir, 'tmp'),
 			legacyBotIds: config.discord.legacyBotIds
 		});
 	});

@@ -98,6 +98,20 @@ describe('configuration', () => {
 		expect(parseConfig({ DOS_ATTACHMENT_LIMIT: '8000000', DOS_CHUNK_SIZE: '7000000' }).engine.packSize).toBe(8_000_000);
 	});
 
+	it('GIVEN DOS_FORMAT and DOS_PACKS_PER_MESSAGE WHEN parsed THEN format 1 and 2 packs are the defaults, and a message never outgrows one request', () => {
+		expect(parseConfig({}).engine).toMatchObject({ format: 1, packsPerMessage: 2 });
+		expect(parseConfig({ DOS_FORMAT: '2', DOS_PACKS_PER_MESSAGE: '1' }).engine).toMatchObject({ format: 2, packsPerMessage: 1 });
+		expect(() => parseConfig({ DOS_FORMAT: '3' })).toThrow(/DOS_FORMAT must be 1 or 2/);
+		expect(() => parseConfig({ DOS_PACKS_PER_MESSAGE: '0' })).toThrow(/DOS_PACKS_PER_MESSAGE/);
+		expect(() => parseConfig({ DOS_PACKS_PER_MESSAGE: '11' })).toThrow(/DOS_PACKS_PER_MESSAGE/);
+		// Three packs of 9.5 MiB are more than the 25 MiB one message request may carry.
+		expect(() => parseConfig({ DOS_PACKS_PER_MESSAGE: '3' })).toThrow(/use at most 2 packs per message/);
+		expect(parseConfig({ DOS_PACKS_PER_MESSAGE: '5', DOS_PACK_SIZE: '4194466' }).engine.packsPerMessage).toBe(5);
+		// Unset, the default drops to what fits: one pack of 20 MiB.
+		const large = { DOS_ATTACHMENT_LIMIT: String(20 * 1024 * 1024), DOS_PACK_SIZE: String(20 * 1024 * 1024) };
+		expect(parseConfig(large).engine.packsPerMessage).toBe(1);
+	});
+
 	it('GIVEN a pack size a pack reader would refuse WHEN parsed THEN it is refused up front', () => {
 		// A reader bounds a pack to 500 MiB before reading its tail; one raw 4 MiB blob and its header must fit.
 		const big = { DOS_ATTACHMENT_LIMIT: String(1024 * 1024 * 1024) };

@@ -211,3 +211,26 @@ describe('dos upload, resume, list, find, status', () => {
 		expect(run.stderr).toContain('UNSAFE_PATH');
 	});
 });
+
+describe('dos upload, download and verify with DOS_FORMAT=2', () => {
+	it('GIVEN DOS_FORMAT=2 WHEN a folder is uploaded twice, downloaded and verified through the CLI THEN the second posts no pack and both restore byte-identical', async () => {
+		const format2 = { DOS_FORMAT: '2', DOS_PACK_SIZE: '4194466' };
+		const source = await writeTree(path.join(uploadRoot, 'repository'), nestedTree());
+		const first = await dos(['upload', 'repository', '--json'], undefined, format2);
+		expect(first.code, first.stderr).toBe(0);
+		const firstResult = first.lines.find((line) => line.type === 'result')!;
+		expect(firstResult).toMatchObject({ ok: true, format: 2, reusedBytes: 0 });
+		expect(firstResult.packsPosted).toBeGreaterThan(0);
+		const second = await dos(['upload', 'repository'], undefined, format2);
+		expect(second.code, second.stderr).toBe(0);
+		expect(second.stdout).toMatch(/\(format 2\): .* · 0 B new, .* reused; 0 packs posted/);
+		expect(second.stderr).toContain('format 2');
+		const download = await dos(['download', firstResult.archiveId as string, '--json']);
+		expect(download.code, download.stderr).toBe(0);
+		const restored = (download.lines.find((line) => line.type === 'result')!.archives as { restoredTo: string }[])[0]!.restoredTo;
+		expect(await treeDigest(restored)).toEqual(await treeDigest(source));
+		const verify = await dos(['verify', firstResult.archiveId as string, '--full', '--json']);
+		expect(verify.code, verify.stderr).toBe(0);
+		expect(JSON.stringify(verify.lines.at(-1))).toMatch(/full verify passed: \d+ of \d+ packs?, the manifest and 8 files checked/);
+	});
+});

@@ -103,6 +103,11 @@ describe('migrations', () => {
 		raw.exec('ALTER TABLE jobs DROP COLUMN cancel_requested_at');
 		raw.exec('DROP TABLE legacy_messages');
 		raw.exec('DROP TABLE repository_keys');
+		raw.exec('DROP TABLE archive_blobs');
+		raw.exec('DROP TABLE blobs');
+		raw.exec('DROP TABLE packs');
+		raw.exec('ALTER TABLE archives DROP COLUMN new_bytes');
+		raw.exec('ALTER TABLE archives DROP COLUMN reused_bytes');
 		raw.exec(
 			'DELETE FROM __drizzle_migrations WHERE created_at >= (SELECT created_at FROM __drizzle_migrations ORDER BY created_at LIMIT 1 OFFSET 4)'
 		);

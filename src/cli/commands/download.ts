@@ -70,7 +70,7 @@ export function register(program: Command, context: CliInvocation): void {
 										...(result.notes ?? [])
 									]
 								: [
-										`Partly restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo}, ${plural(result.lost.length, 'file')} lost; the chunks are kept in ${result.chunkDir}.`,
+										`Partly restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo}, ${plural(result.lost.length, 'file')} lost${result.chunkDirRemoved ? '.' : `; the chunks are kept in ${result.chunkDir}.`}`,
 										...salvageLines(result.lost, result.badChunks)
 									]
 						),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../../archive/index.js';
+import { ArchiveFormat } from '../../db/index.js';
 import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
@@ -29,11 +30,18 @@ export function register(program: Command, context: CliInvocation): void {
 					// The archive id comes first, so a script (or a person) knows what to resume if this process dies.
 					if (options.json)
 						run.io.stdout.write(`${JSON.stringify({ type: 'started', archiveId: archive.id, lot: archive.lot, jobId: handle.jobId })}\n`);
-					else run.io.stderr.write(`Uploading ${archive.id} (job ${handle.jobId}). If it stops, run: dos resume ${archive.id}\n`);
+					else
+						run.io.stderr.write(
+							archive.format === ArchiveFormat.Dos2
+								? `Uploading ${archive.id} (job ${handle.jobId}, format 2). If it stops, upload the folder again: posted packs are reused.\n`
+								: `Uploading ${archive.id} (job ${handle.jobId}). If it stops, run: dos resume ${archive.id}\n`
+						);
 					const result = await followJob(cli, run, handle);
 					run.reporter.warnSkipped(result.skipped);
 					run.reporter.result({ ...result }, [
-						`Uploaded ${result.archiveId}: ${formatBytes(result.originalBytes)} in ${plural(result.chunks, 'chunk')} (${formatBytes(result.storedBytes)} stored) and ${plural(result.manifestParts, 'manifest part')}.`,
+						result.format === 2
+							? `Uploaded ${result.archiveId} (format 2): ${formatBytes(result.originalBytes)} · ${formatBytes(result.newBytes ?? 0)} new, ${formatBytes(result.reusedBytes ?? 0)} reused; ${plural(result.packsPosted ?? 0, 'pack')} posted (${formatBytes(result.storedBytes)} stored) and ${plural(result.manifestParts, 'manifest part')}.`
+							: `Uploaded ${result.archiveId}: ${formatBytes(result.originalBytes)} in ${plural(result.chunks, 'chunk')} (${formatBytes(result.storedBytes)} stored) and ${plural(result.manifestParts, 'manifest part')}.`,
 						`Thread ${result.threadId}, card ${result.cardMessageId}.`
 					]);
 					return ExitCode.Ok;

@@ -31,7 +31,7 @@ export interface LocalRepository {
 }
 
 /** The subkeys of unlocked repository keys (a local repository's, or a Discord channel's). */
-function subkeysOf(keys: RepositoryKeys): RepositorySubkeys {
+export function subkeysOf(keys: RepositoryKeys): RepositorySubkeys {
 	return { ...keys.blobKeys(), manifest: keys.subkey('manifest') };
 }
 

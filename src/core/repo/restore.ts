@@ -10,7 +10,7 @@ import type { ProgressListener } from '../progress.js';
 import { selectEntries } from '../selection.js';
 import type { FileProblem } from '../verify.js';
 import { type BlobLocation, listArchives, loadBlobIndex, type LocalRepository, openRepository, packPath, readManifest } from './local.js';
-import type { ManifestV2Entry } from './manifest.js';
+import type { ManifestV2, ManifestV2Entry } from './manifest.js';
 import { type FilesResult, type FilesTask, RESTORE_BATCH_BYTES, type RestoreFileSpec, type RestoreRecord } from './restore-worker.js';
 
 /**
@@ -50,8 +50,26 @@ export interface RepositoryLostFile {
 	readonly packs: readonly string[];
 }
 
+/**
+ * An archive ready to restore or check: the repository whose `packs/` folder holds the pack files (its keys open them),
+ * the opened manifest and where each blob lies. A local repository gives it ({@link assembleFromRepository}); a
+ * download from Discord builds it from the history index and a folder of fetched packs.
+ */
+export interface OpenedRepositoryArchive {
+	readonly repo: LocalRepository;
+	readonly manifest: ManifestV2;
+	readonly index: ReadonlyMap<string, BlobLocation>;
+	/** Packs whose tail does not open (their blobs are missing); none when the index comes from elsewhere. */
+	readonly badPacks: readonly BadPack[];
+}
+
 /** Opens an existing local repository and picks an archive (the newest by default); packs whose tail is bad are set apart. */
-async function openArchive(repoDir: string, passphrase: string | undefined, archiveId: string | undefined, signal?: AbortSignal) {
+async function openArchive(
+	repoDir: string,
+	passphrase: string | undefined,
+	archiveId: string | undefined,
+	signal?: AbortSignal
+): Promise<OpenedRepositoryArchive> {
 	const repo = await openRepository(repoDir, passphrase, signal ? { signal } : {});
 	const archives = await listArchives(repo);
 	const id = archiveId === undefined ? archives.at(-1) : requireArchiveId(archiveId).id;
@@ -282,8 +300,20 @@ async function forEachGroup<T>(items: readonly T[], limit: number, signal: Abort
  * HASH_MISMATCH are not thrown but reported in `lost` and `badBlobs`.
  */
 export async function assembleFromRepository(options: AssembleFromRepositoryOptions): Promise<AssembleFromRepositoryResult> {
+	return assembleOpenedArchive(await openArchive(options.repo, options.passphrase, options.archiveId, options.signal), options);
+}
+
+/**
+ * Restores an archive already opened (see {@link OpenedRepositoryArchive}), as {@link assembleFromRepository} does.
+ *
+ * @throws {CoreError} as {@link assembleFromRepository}.
+ */
+export async function assembleOpenedArchive(
+	opened: OpenedRepositoryArchive,
+	options: Omit<AssembleFromRepositoryOptions, 'repo' | 'archiveId' | 'passphrase'>
+): Promise<AssembleFromRepositoryResult> {
 	const { pool, signal } = options;
-	const { repo, manifest, index, badPacks } = await openArchive(options.repo, options.passphrase, options.archiveId, signal);
+	const { repo, manifest, index, badPacks } = opened;
 	const entries = selectEntries(manifest, options.paths);
 	const overwrite = options.overwrite ?? false;
 	const salvage = options.salvage === true;
@@ -408,8 +438,20 @@ export async function verifyRepository(options: {
 	readonly signal?: AbortSignal;
 	readonly onProgress?: ProgressListener;
 }): Promise<VerifyRepositoryResult> {
+	return verifyOpenedArchive(await openArchive(options.repo, options.passphrase, options.archiveId, options.signal), options);
+}
+
+/**
+ * Checks an archive already opened (see {@link OpenedRepositoryArchive}), as {@link verifyRepository} does.
+ *
+ * @throws {CoreError} ABORTED.
+ */
+export async function verifyOpenedArchive(
+	opened: OpenedRepositoryArchive,
+	options: { readonly pool: CryptoPool; readonly signal?: AbortSignal; readonly onProgress?: ProgressListener }
+): Promise<VerifyRepositoryResult> {
 	const { pool, signal } = options;
-	const { repo, manifest, index, badPacks } = await openArchive(options.repo, options.passphrase, options.archiveId, signal);
+	const { repo, manifest, index, badPacks } = opened;
 	const files = manifest.entries.filter((entry) => entry.type === 'file');
 	const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
 	const badBlobs = new Map<string, BadBlob>();

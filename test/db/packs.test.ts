@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ArchiveFormat, ArchiveStatus, type HistoryIndex, IndexErrorCode } from '../../src/db/index.js';
+import { fakeSha, memoryIndex, newArchive } from './index-fixture.js';
+
+const opened: HistoryIndex[] = [];
+afterEach(() => {
+	for (const index of opened.splice(0)) index.close();
+});
+
+const channelId = '100000000000000001';
+const threadId = '100000000000000010';
+
+function setup(): HistoryIndex {
+	const index = memoryIndex();
+	opened.push(index);
+	return index;
+}
+
+function pack(name: string, blobIds: readonly string[], attachmentIndex = 0) {
+	return {
+		name: name.repeat(32),
+		size: 1000,
+		sha256: fakeSha(name),
+		attachmentIndex,
+		blobs: blobIds.map((id, position) => ({ id: id.repeat(64), offset: position * 100, storedLength: 100, rawLength: 72, codec: 'gzip-6' }))
+	};
+}
+
+describe('format 2 packs index', () => {
+	it('GIVEN packs recorded in flight then stored WHEN the channel is asked THEN only stored packs of live archives count as known, and stored bytes follow', () => {
+		const index = setup();
+		const a = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));
+		index.packs.markInFlight(a.lot, { threadId, messageIndex: 0, nonce: 'd1' }, [pack('a', ['1', '2']), pack('b', ['3'], 1)]);
+		expect(index.packs.knownBlobs(channelId)).toEqual(new Set());
+		expect(index.packs.list(a.lot).map((row) => row.state)).toEqual(['in_flight', 'in_flight']);
+		index.packs.markStored(a.lot, [{ name: 'a'.repeat(32), messageId: '100000000000000020', attachmentId: '100000000000000021' }]);
+		expect(index.packs.knownBlobs(channelId)).toEqual(new Set(['1'.repeat(64), '2'.repeat(64)]));
+		expect(index.archives.require(a.lot).storedBytes).toBe(1000);
+		// Recording the same post again (a reconciled answer) changes nothing.
+		index.packs.markStored(a.lot, [{ name: 'a'.repeat(32), messageId: '100000000000000020', attachmentId: '100000000000000021' }]);
+		expect(index.archives.require(a.lot).storedBytes).toBe(1000);
+		const located = index.packs.locate(channelId, ['1'.repeat(64), '3'.repeat(64)]);
+		expect([...located.keys()]).toEqual(['1'.repeat(64)]);
+		expect(located.get('1'.repeat(64))).toMatchObject({ offset: 0, storedLength: 100, rawLength: 72, codec: 'gzip-6' });
+		expect(index.packs.knownBlobs('100000000000000099')).toEqual(new Set());
+		index.archives.setStatus(a.lot, ArchiveStatus.Deleted);
+		expect(index.packs.knownBlobs(channelId)).toEqual(new Set());
+	});
+
+	it('GIVEN an archive reusing blobs of another WHEN dependents are asked THEN it is named; a pack recorded twice or malformed is refused', () => {
+		const index = setup();
+		const a = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));
+		const b = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));
+		index.packs.markInFlight(a.lot, { threadId, messageIndex: 0, nonce: 'd1' }, [pack('a', ['1'])]);
+		index.packs.setReferences(a.lot, ['1'.repeat(64)]);
+		expect(index.packs.dependents(a.lot)).toEqual([]);
+		index.packs.setReferences(b.lot, ['1'.repeat(64), '1'.repeat(64)]);
+		expect(index.packs.countReferences(b.lot)).toBe(1);
+		expect(index.packs.dependents(a.lot)).toEqual([b.id]);
+		expect(() => index.packs.markInFlight(a.lot, { threadId, messageIndex: 1, nonce: 'd2' }, [pack('a', ['4'])])).toThrow(
+			expect.objectContaining({ code: IndexErrorCode.ChunkConflict })
+		);
+		const outside = { ...pack('c', ['5']), size: 50 };
+		expect(() => index.packs.markInFlight(a.lot, { threadId, messageIndex: 1, nonce: 'd2' }, [outside])).toThrow(
+			expect.objectContaining({ code: IndexErrorCode.InvalidRecord })
+		);
+		expect(() => {
+			index.packs.markStored(a.lot, [{ name: 'e'.repeat(32), messageId: '100000000000000020', attachmentId: '100000000000000021' }]);
+		}).toThrow(expect.objectContaining({ code: IndexErrorCode.ChunkNotFound }));
+	});
+
+	it('GIVEN complete format 2 archives of a folder WHEN the parent of a new one is asked THEN it is the newest complete one of that folder and channel', () => {
+		const index = setup();
+		const older = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId, source: 'photos' }));
+		index.archives.setStatus(older.lot, ArchiveStatus.Complete);
+		const newer = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId, source: 'photos' }));
+		index.archives.setStatus(newer.lot, ArchiveStatus.Complete);
+		const failed = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId, source: 'photos' }));
+		index.archives.setStatus(failed.lot, ArchiveStatus.Failed);
+		const other = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos1, channelId, source: 'photos' }));
+		index.archives.setStatus(other.lot, ArchiveStatus.Complete);
+		const current = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId, source: 'photos' }));
+		expect(index.packs.parentOf(channelId, 'photos', current.lot)?.id).toBe(newer.id);
+		expect(index.packs.parentOf(channelId, 'music', current.lot)).toBeUndefined();
+	});
+});
