@@ -94,7 +94,7 @@ async function setUp(params: CaseParams) {
 	for (let index = 0; index < Number(params.archives); index++) {
 		const name = `folder-${index}`;
 		await generateCorpus(path.join(uploadRoot, name), {
-			kind: 'random',
+			kind: params.kind === 'text' ? 'text' : 'random',
 			name,
 			files: Number(params.files ?? 4),
 			bytes: Number(params.bytes),
@@ -119,7 +119,8 @@ async function setUp(params: CaseParams) {
 			chunkSize: CHUNK,
 			gzipLevel: Number(params.gzipLevel ?? 6),
 			attachmentLimit: 10 * MiB,
-			uploadConcurrency: Number(params.archives)
+			uploadConcurrency: Number(params.archives),
+			...(params.format === 2 ? { format: 2 as const, compression: String(params.codec ?? 'zstd-3'), tempRoot: path.join(root, 'tmp') } : {})
 		},
 		holder: db.createHolderToken(),
 		log: () => undefined
@@ -209,6 +210,42 @@ const cases = {
 		});
 	},
 
+	/**
+	 * One folder uploaded under Discord-like limits, timed end to end with the messages the emulator counted: format 1
+	 * (chunks), or format 2 (packs of new blobs, two to a message), which then uploads the same folder again unchanged.
+	 * Then the first archive is downloaded and restored.
+	 */
+	async formats(params: CaseParams) {
+		return withService(params, async ({ service, folders, stats }) => {
+			const upload = async () => {
+				const before = await stats();
+				const started = performance.now();
+				const result = await (await service.upload({ folder: folders[0]! })).result;
+				const seconds = (performance.now() - started) / 1000;
+				const after = await stats();
+				return { result, seconds, messages: after.messages - before.messages, status429: after.status429 - before.status429 };
+			};
+			const first = await upload();
+			const again = params.format === 2 ? await upload() : undefined;
+			const downloadStart = performance.now();
+			await service.download({ archive: first.result.archiveId }).result;
+			const downloadSeconds = (performance.now() - downloadStart) / 1000;
+			const bytes = first.result.originalBytes;
+			return {
+				bytes,
+				chunks: first.messages,
+				storedBytes: first.result.storedBytes,
+				seconds: first.seconds,
+				note:
+					`first upload ${first.seconds.toFixed(1)} s in ${first.messages} messages; 429s ${first.status429}` +
+					(again === undefined
+						? ''
+						: `; unchanged second upload ${again.seconds.toFixed(1)} s in ${again.messages} messages (${(again.result.newBytes ?? 0).toLocaleString('en-US')} B new); 429s ${again.status429}`) +
+					`; download + restore ${(bytes / MiB / downloadSeconds).toFixed(1)} MiB/s`
+			};
+		});
+	},
+
 	/** Uploads one large archive with the rate limit lifted: peak RSS must stay flat whatever the size. */
 	async memory(params: CaseParams) {
 		return withService(params, async ({ service, folders }) => {
@@ -246,8 +283,75 @@ async function run(context: SuiteContext) {
 			params: { archives: 1, files: 8, bytes: Math.max(CHUNK, Math.round(2048 * MiB * context.scale)), discordLimits: false, gzipLevel: 1 }
 		}
 	];
-	for (const entry of spec) results.push(await context.runCase({ ...entry, workers: 2, params: { ...entry.params, dir: dir(entry.id) } }));
-	const targets: TargetCheck[] = [peakRssTarget('archive-upload-rss', 'peak RSS of the service during a 2 GiB upload', [results[3]], 600e6)];
+	const onlyFormats = process.env.DOS_BENCH_ARCHIVE === 'formats';
+	if (onlyFormats) spec.length = 0;
+	const gib = Math.max(CHUNK, Math.round(1024 * MiB * context.scale));
+	const formats: { id: string; kind: string; label: string; params: CaseParams }[] = [];
+	for (const kind of ['text', 'random'] as const) {
+		formats.push({
+			id: `formats/${kind}-1g/f1`,
+			kind: 'formats',
+			label: `1 GiB of ${kind}, format 1`,
+			params: { archives: 1, bytes: gib, kind }
+		});
+		for (const codec of kind === 'text' ? ['zstd-3', 'gzip-9'] : ['zstd-3'])
+			formats.push({
+				id: `formats/${kind}-1g/f2-${codec}`,
+				kind: 'formats',
+				label: `1 GiB of ${kind}, format 2, ${codec}, then again unchanged`,
+				params: { archives: 1, bytes: gib, kind, format: 2, codec }
+			});
+	}
+	for (const entry of [...spec, ...formats])
+		results.push(await context.runCase({ ...entry, workers: 2, params: { ...entry.params, dir: dir(entry.id) } }));
+	const byId = (id: string) => results.find((result) => result.id === id);
+	const targets: TargetCheck[] = onlyFormats
+		? []
+		: [peakRssTarget('archive-upload-rss', 'peak RSS of the service during a 2 GiB upload', [results[3]], 600e6)];
+	const noteNumber = (result: CaseResult | undefined, pattern: RegExp) => Number(pattern.exec(result?.note ?? '')?.[1] ?? Number.NaN);
+	const speedup = (kind: string, codec: string, at: number, label: string) => {
+		const one = byId(`formats/${kind}-1g/f1`);
+		const two = byId(`formats/${kind}-1g/f2-${codec}`);
+		const ratio = one?.ok && two?.ok ? one.seconds / two.seconds : Number.NaN;
+		targets.push({
+			id: `format2-speed-${kind}-${codec}`,
+			description: `format 2 (${codec}) upload ≥ ${at}× faster than format 1, 1 GiB of ${kind}${label}`,
+			measured: `${two?.seconds.toFixed(1) ?? '?'} s vs ${one?.seconds.toFixed(1) ?? '?'} s = ${ratio.toFixed(2)}×`,
+			threshold: `≥ ${at}×`,
+			pass: ratio >= at
+		});
+	};
+	speedup('text', 'zstd-3', 5, '');
+	speedup('text', 'gzip-9', 5, ' — reported');
+	speedup('random', 'zstd-3', 1.8, '');
+	const text2 = byId('formats/text-1g/f2-zstd-3');
+	targets.push({
+		id: 'format2-messages-text',
+		description: 'format 2 (zstd-3) posts 1 GiB of text in ≤ 12 messages (card and thread start included)',
+		measured: `${text2?.chunks ?? 'missing'}`,
+		threshold: '≤ 12',
+		pass: text2?.ok === true && (text2.chunks ?? Number.POSITIVE_INFINITY) <= 12
+	});
+	for (const id of ['formats/text-1g/f2-zstd-3', 'formats/random-1g/f2-zstd-3']) {
+		const result = byId(id);
+		const seconds = noteNumber(result, /unchanged second upload ([\d.]+) s/);
+		const messages = noteNumber(result, /unchanged second upload [\d.]+ s in (\d+) messages/);
+		targets.push({
+			id: `format2-unchanged-${id}`,
+			description: `an unchanged second upload takes ≤ 10 s and ≤ 3 messages (${id})`,
+			measured: `${seconds} s, ${messages} messages`,
+			threshold: '≤ 10 s, ≤ 3 messages',
+			pass: seconds <= 10 && messages <= 3
+		});
+	}
+	targets.push(
+		peakRssTarget(
+			'format2-upload-rss',
+			'peak RSS of every format 1 and format 2 upload case of 1 GiB',
+			formats.map((entry) => byId(entry.id)),
+			300e6
+		)
+	);
 	return {
 		corpora: [],
 		cases: results,
@@ -255,7 +359,8 @@ async function run(context: SuiteContext) {
 		notes: [
 			`The ceiling of the limits: ${MESSAGES_PER_WINDOW} messages per ${WINDOW_SECONDS} s per thread, 9.5 MiB of plaintext per message; n messages need at least (⌈n/5⌉ − 1) × 5 s.`,
 			'Throughput counts plaintext bytes; download + restore includes fetching fresh URLs, hashing, decrypting, inflating and writing every file.',
-			'Resume overhead: the resume re-reads only the files that touch a missing chunk or lack a recorded hash, and re-hashes every stored chunk those files have a byte in (read whole) against its recorded plaintext hash, before posting the missing ones.'
+			'Resume overhead: the resume re-reads only the files that touch a missing chunk or lack a recorded hash, and re-hashes every stored chunk those files have a byte in (read whole) against its recorded plaintext hash, before posting the missing ones.',
+			'Formats: the same 1 GiB folder (4 files of generated text or random bytes) uploaded as format 1 (gzip-6 chunks) and as format 2 (DOS_FORMAT=2: content-defined blobs, only new ones posted, 9.5 MiB packs two to a message); the chunks column of these cases is the messages the emulator counted for the upload (card and thread start included). `DOS_BENCH_ARCHIVE=formats npm run bench -- archive` runs only them.'
 		]
 	};
 }
