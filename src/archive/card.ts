@@ -336,6 +336,19 @@ export function formatBytes(bytes: number): string {
 	return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
+/** The format 2 repository in one line (`/archive status`, `dos status`). */
+export function repositoryLine(totals: {
+	readonly archives: number;
+	readonly packs: number;
+	readonly storedBytes: number;
+	readonly blobs: number;
+	readonly rawBytes: number;
+}): string {
+	if (totals.archives === 0 && totals.packs === 0) return 'no format 2 archive yet';
+	const plural = (count: number, word: string) => `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
+	return `${plural(totals.archives, 'archive')} · ${plural(totals.packs, 'pack')}, ${formatBytes(totals.storedBytes)} stored · ${plural(totals.blobs, 'blob')} holding ${formatBytes(totals.rawBytes)}`;
+}
+
 /** `45s`, `2m 10s`, `3h 05m`. */
 export function formatDuration(ms: number): string {
 	const seconds = Math.max(0, Math.round(ms / 1000));

@@ -15,7 +15,7 @@ import { EntryIndex } from './entries.js';
 import { IndexError, IndexErrorCode } from './errors.js';
 import { JobLocks, type Job } from './jobs.js';
 import { LegacyMessageIndex } from './legacy-messages.js';
-import { PackIndex } from './packs.js';
+import { PackIndex, type RepositoryTotals } from './packs.js';
 import { RepositoryKeysIndex } from './repository-keys.js';
 import * as schema from './schema.js';
 import { ArchiveStatus, valuesOf } from './vocabulary.js';
@@ -47,6 +47,8 @@ export interface IndexStatus {
 	readonly lastBackup: IndexBackup | null;
 	readonly runningJobs: readonly Job[];
 	readonly queuedJobs: readonly Job[];
+	/** The format 2 repository of the index: archives, packs and blobs (docs/design.md §9). */
+	readonly repository: RepositoryTotals;
 }
 
 /** A snapshot file written by {@link HistoryIndex.snapshot}. */
@@ -122,7 +124,8 @@ export class HistoryIndex {
 				lastArchive: this.archives.list({ limit: 1 }).archives[0] ?? null,
 				lastBackup: this.backups.latest() ?? null,
 				runningJobs: this.jobs.running(),
-				queuedJobs: this.jobs.queued()
+				queuedJobs: this.jobs.queued(),
+				repository: this.packs.totals()
 			};
 		});
 	}

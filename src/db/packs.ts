@@ -18,6 +18,17 @@ export interface PackBlobInput {
 }
 
 /** A pack about to be posted: what is known of it before its post. */
+/** What {@link PackIndex.totals} counts. */
+export interface RepositoryTotals {
+	readonly archives: number;
+	readonly packs: number;
+	/** Bytes of the stored packs (what the channel holds). */
+	readonly storedBytes: number;
+	readonly blobs: number;
+	/** Plaintext bytes of the blobs the packs hold (a blob held by two packs counts twice). */
+	readonly rawBytes: number;
+}
+
 export interface InFlightPack {
 	readonly name: string;
 	readonly size: number;
@@ -250,6 +261,41 @@ export class PackIndex {
 				.all()
 				.map((row) => row.id)
 		);
+	}
+
+	/**
+	 * The format 2 repository as a whole: live (not deleted) format 2 archives, the stored packs they posted with their
+	 * bytes, the distinct blobs those packs hold, and the plaintext bytes those blobs stand for.
+	 */
+	public totals(): RepositoryTotals {
+		return guard(this.#context, () => {
+			const live = and(eq(packs.state, PackState.Stored), ne(archives.status, ArchiveStatus.Deleted));
+			const packRow = this.#context.db
+				.select({ packs: sql<number>`count(*)`, bytes: sql<number>`coalesce(sum(${packs.size}), 0)` })
+				.from(packs)
+				.innerJoin(archives, eq(archives.lot, packs.archiveLot))
+				.where(live)
+				.get();
+			const blobRow = this.#context.db
+				.select({ blobs: sql<number>`count(distinct ${blobs.id})`, rawBytes: sql<number>`coalesce(sum(${blobs.rawLength}), 0)` })
+				.from(blobs)
+				.innerJoin(packs, eq(packs.id, blobs.packId))
+				.innerJoin(archives, eq(archives.lot, packs.archiveLot))
+				.where(live)
+				.get();
+			const archiveRow = this.#context.db
+				.select({ count: sql<number>`count(*)` })
+				.from(archives)
+				.where(and(eq(archives.format, ArchiveFormat.Dos2), ne(archives.status, ArchiveStatus.Deleted)))
+				.get();
+			return {
+				archives: archiveRow?.count ?? 0,
+				packs: packRow?.packs ?? 0,
+				storedBytes: packRow?.bytes ?? 0,
+				blobs: blobRow?.blobs ?? 0,
+				rawBytes: blobRow?.rawBytes ?? 0
+			};
+		});
 	}
 
 	/** The newest complete format 2 archive of `source` in the channel, other than `lot`: the parent of a new one. */

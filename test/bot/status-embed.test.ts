@@ -8,7 +8,8 @@ const base = {
 		lastArchive: null,
 		lastBackup: null,
 		runningJobs: [],
-		queuedJobs: []
+		queuedJobs: [],
+		repository: { archives: 0, packs: 0, storedBytes: 0, blobs: 0, rawBytes: 0 }
 	},
 	uploadRoot: { path: '/up', freeBytes: 1 },
 	downloadRoot: { path: '/down', freeBytes: 1 },
@@ -42,5 +43,19 @@ describe('/archive status: repository keys', () => {
 	it('GIVEN no keys yet, or keys that cannot be read WHEN shown THEN each says which', () => {
 		expect(keysField({ state: 'none' })).toMatch(/not made yet/);
 		expect(keysField({ state: 'unavailable', reason: 'Discord is unavailable.' })).toMatch(/could not be read: Discord is unavailable/);
+	});
+});
+
+describe('/archive status: the format 2 repository', () => {
+	const field = (repository: ServiceStatus['index']['repository']) =>
+		statusEmbed({ ...base, index: { ...base.index, repository }, keys: { state: 'none' } }).fields!.find(
+			(candidate) => candidate.name === 'Repository (format 2)'
+		)!.value;
+
+	it('GIVEN no format 2 archive WHEN shown THEN it says so; GIVEN some THEN archives, packs and stored bytes, blobs and their bytes', () => {
+		expect(field({ archives: 0, packs: 0, storedBytes: 0, blobs: 0, rawBytes: 0 })).toBe('no format 2 archive yet');
+		expect(field({ archives: 2, packs: 1, storedBytes: 9_961_472, blobs: 1234, rawBytes: 3 * 1024 ** 3 })).toBe(
+			'2 archives · 1 pack, 9.50 MiB stored · 1,234 blobs holding 3.00 GiB'
+		);
 	});
 });

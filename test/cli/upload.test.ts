@@ -232,5 +232,9 @@ describe('dos upload, download and verify with DOS_FORMAT=2', () => {
 		const verify = await dos(['verify', firstResult.archiveId as string, '--full', '--json']);
 		expect(verify.code, verify.stderr).toBe(0);
 		expect(JSON.stringify(verify.lines.at(-1))).toMatch(/full verify passed: \d+ of \d+ packs?, the manifest and 8 files checked/);
+		// dos status counts the repository: two archives, the first one's packs.
+		const status = await dos(['status']);
+		expect(status.code, status.stderr).toBe(0);
+		expect(status.stdout).toMatch(new RegExp(`Repository \\(format 2\\): 2 archives · ${firstResult.packsPosted as number} packs?, `));
 	});
 });

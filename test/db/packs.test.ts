@@ -47,6 +47,21 @@ describe('format 2 packs index', () => {
 		expect(index.packs.knownBlobs(channelId)).toEqual(new Set());
 	});
 
+	it('GIVEN stored and in-flight packs of live and deleted archives WHEN the repository totals are asked THEN only stored packs of live archives count, each blob once', () => {
+		const index = setup();
+		expect(index.status().repository).toEqual({ archives: 0, packs: 0, storedBytes: 0, blobs: 0, rawBytes: 0 });
+		const a = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));
+		index.packs.markInFlight(a.lot, { threadId, messageIndex: 0, nonce: 't1' }, [pack('a', ['1', '2']), pack('b', ['3'], 1)]);
+		index.packs.markStored(a.lot, [{ name: 'a'.repeat(32), messageId: '100000000000000020', attachmentId: '100000000000000021' }]);
+		const b = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));
+		index.packs.markInFlight(b.lot, { threadId, messageIndex: 0, nonce: 't2' }, [pack('c', ['4', '1'])]);
+		index.packs.markStored(b.lot, [{ name: 'c'.repeat(32), messageId: '100000000000000030', attachmentId: '100000000000000031' }]);
+		// Blob 1 is in two stored packs: one blob, its bytes counted in each.
+		expect(index.status().repository).toEqual({ archives: 2, packs: 2, storedBytes: 2000, blobs: 3, rawBytes: 4 * 72 });
+		index.archives.setStatus(b.lot, ArchiveStatus.Deleted);
+		expect(index.status().repository).toEqual({ archives: 1, packs: 1, storedBytes: 1000, blobs: 2, rawBytes: 2 * 72 });
+	});
+
 	it('GIVEN an archive reusing blobs of another WHEN dependents are asked THEN it is named; a pack recorded twice or malformed is refused', () => {
 		const index = setup();
 		const a = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));

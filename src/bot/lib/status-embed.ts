@@ -1,5 +1,5 @@
 import type { APIEmbed } from 'discord.js';
-import { formatBytes } from '../../archive/card.js';
+import { formatBytes, repositoryLine } from '../../archive/card.js';
 import type { ServiceStatus } from '../../archive/service.js';
 
 /** The repository keys field: whether USER_KEY opens them, and each slot (created, KDF). */
@@ -50,6 +50,7 @@ export function statusEmbed(status: ServiceStatus): APIEmbed {
 			inline: true
 		},
 		{ name: 'Repository keys', value: keysValue(status.keys) },
+		{ name: 'Repository (format 2)', value: repositoryLine(index.repository) },
 		{ name: 'Log channel', value: status.logChannel ? 'set (index backups, one line per job)' : 'not set', inline: true },
 		{ name: 'Jobs', value: jobs.length > 0 ? jobs.join('\n') : 'none running' },
 		{

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatBytes, rootStatus } from '../../archive/index.js';
+import { formatBytes, repositoryLine, rootStatus } from '../../archive/index.js';
 import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
@@ -33,6 +33,7 @@ export function register(program: Command, context: CliInvocation): void {
 							lastBackup: status.lastBackup,
 							runningJobs: status.runningJobs,
 							queuedJobs: status.queuedJobs,
+							repository: status.repository,
 							uploadRoot,
 							downloadRoot,
 							encryption
@@ -41,6 +42,7 @@ export function register(program: Command, context: CliInvocation): void {
 							`Index ${config.paths.database}: ${plural(status.archives.total, 'archive')}${byStatus.length > 0 ? ` (${byStatus.join(', ')})` : ''}.`,
 							`Last archive: ${status.lastArchive ? `${status.lastArchive.id} ${status.lastArchive.status}` : 'none'}. Last index backup: ${status.lastBackup ? status.lastBackup.createdAt.toISOString() : 'none'}.`,
 							`Jobs: ${status.runningJobs.length} running, ${status.queuedJobs.length} queued.${status.runningJobs.map((job) => ` #${job.id} ${job.kind}${job.archiveLot === null ? '' : ` lot ${job.archiveLot}`}`).join(',')}`,
+							`Repository (format 2): ${repositoryLine(status.repository)}.`,
 							`Upload root ${free(uploadRoot)}; download root ${free(downloadRoot)}.`,
 							`Encryption: ${encryption ? 'on (USER_KEY set)' : 'off — set USER_KEY to upload or restore'}.`
 						]
