@@ -78,7 +78,7 @@ export const SUBCOMMAND_HELP = {
 		usage: '/archive status',
 		group: HelpGroup.Check,
 		action: 'status',
-		what: 'archives by status, roots and free space, encryption, running jobs, last backup'
+		what: 'archives by status, roots and free space, encryption, repository keys, the format 2 repository (archives, packs and stored bytes, blobs), running jobs, last backup'
 	},
 	help: {
 		usage: '/archive help',
