@@ -206,7 +206,11 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 	const [walked, target] = await Promise.all([walking, prepare(walking)]);
 	const { keys, archiveId } = target;
 	const newest = target.parent?.id;
-	const known = new Set<string>(options.dedup === 'repository' ? target.known : []);
+	// The target's set is read, never copied (it may hold every blob of a large repository); this run's own blobs are
+	// kept beside it.
+	const held: ReadonlySet<string> = options.dedup === 'repository' ? target.known : new Set<string>();
+	const added = new Set<string>();
+	const known = { has: (id: string) => held.has(id) || added.has(id) };
 	// A file the parent archive holds with the same size and mtime, whose blobs are all stored, is taken from its
 	// manifest without being read (as restic does with its parent snapshot); `rehash` reads every file.
 	const parentFiles = new Map<string, ManifestV2Entry>();
@@ -345,7 +349,7 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 				totals.blobs++;
 				if (known.has(hex)) totals.reusedBytes += length;
 				else {
-					known.add(hex);
+					added.add(hex);
 					totals.newBlobs++;
 					totals.newBytes += length;
 					fresh.push({ id, bytes: plain.subarray(at, at + length) });
