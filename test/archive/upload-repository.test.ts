@@ -124,6 +124,11 @@ describe('format 2 upload (DOS_FORMAT=2)', () => {
 		expect([...packCensus(threads).values()].every((count) => count === 1)).toBe(true);
 		expect(packCensus(threads).size).toBe(packs.length);
 		expect(h.index.packs.countReferences(first.lot)).toBeGreaterThanOrEqual(4);
+		// Stored bytes: its packs and its manifest parts, as posted (recording the plan after the packs keeps them).
+		const manifestBytes = h.index.chunks.list(first.lot).reduce((sum, part) => sum + (part.storedSize ?? 0), 0);
+		expect(manifestBytes).toBeGreaterThan(0);
+		expect(archive.storedBytes).toBe(packs.reduce((sum, pack) => sum + pack.size, 0) + manifestBytes);
+		expect(first.storedBytes).toBe(archive.storedBytes);
 		await expectDownloadEquals(first.archiveId, source);
 		const verified = await verifyArchive(h.context, { archive: first.archiveId, level: VerificationLevel.Full }, h.jobRun());
 		expect(verified.ok).toBe(true);
