@@ -146,6 +146,22 @@ export interface AttachmentToMemory {
  * otherwise (Discord unavailable, stopped).
  */
 export async function fetchAttachmentToMemory(ctx: ArchiveContext, fetch: AttachmentToMemory): Promise<Buffer> {
+	// The transport cannot retry a stream it already wrote into: a connection cut mid-body is retried here, from a new
+	// buffer, as the transport retries file downloads.
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await fetchOnceToMemory(ctx, fetch);
+		} catch (error) {
+			const retryable = isTransportError(error, TransportErrorCode.DownloadFailed) && error.retryable;
+			if (!retryable || attempt >= MEMORY_FETCH_ATTEMPTS || fetch.signal?.aborted === true) throw error;
+		}
+	}
+}
+
+/** Tries per small attachment fetched into memory (the transport's own retries come on top, before the first byte). */
+const MEMORY_FETCH_ATTEMPTS = 3;
+
+async function fetchOnceToMemory(ctx: ArchiveContext, fetch: AttachmentToMemory): Promise<Buffer> {
 	const { expectedSize, failure } = fetch;
 	const parts: Buffer[] = [];
 	let received = 0;
