@@ -280,6 +280,12 @@ export interface DownloadOptions extends CallOptions {
 	readonly live?: LiveAttachment;
 	/** Called with the bytes received so far, as they stream (restarts from 0 if an attempt is retried). */
 	readonly onProgress?: (bytesSoFar: number) => void;
+	/**
+	 * Only these bytes of the attachment (an HTTP range read). `expectedSize` stays the whole attachment's (checked
+	 * against Discord's listing); the bytes received must be the range's length, and `expectedSha256`, if given, is
+	 * theirs. A CDN that does not serve the range fails the download (DOWNLOAD_FAILED, not retried).
+	 */
+	readonly range?: { readonly offset: number; readonly length: number };
 }
 
 export interface DownloadResult {

@@ -14,6 +14,14 @@ export class CdnStatusError extends Error {
 	}
 }
 
+/** The CDN did not answer a range request with that range (it sent the whole file, or other bytes). */
+export class CdnRangeError extends Error {
+	public constructor(status: number, contentRange: string | null) {
+		super(`The CDN answered a range request with HTTP ${status}${contentRange === null ? '' : ` (${contentRange})`}, not the range asked for.`);
+		this.name = 'CdnRangeError';
+	}
+}
+
 /** No byte arrived for too long while downloading from the CDN. */
 export class CdnStallError extends Error {
 	public readonly code = 'ETIMEDOUT';
@@ -34,6 +42,11 @@ export interface CdnFetchOptions {
 	readonly onBytes?: (bytesSoFar: number) => void;
 	/** Called once, right before the first byte is written to the sink. */
 	readonly onFirstWrite?: () => void;
+	/**
+	 * Only these bytes of the attachment (`Range: bytes=offset-…`): the CDN must answer 206 with exactly this range,
+	 * and `expectedSize` is then the range's length.
+	 */
+	readonly range?: { readonly offset: number; readonly length: number };
 	/** Ids to name in errors. */
 	readonly where: { readonly channelId: string; readonly messageId: string; readonly attachmentId: string };
 }
@@ -71,10 +84,28 @@ export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetc
 	};
 	try {
 		armIdleTimer();
-		const response = await fetch(url, { signal: controller.signal, redirect: 'follow', headers: { Accept: '*/*' } });
+		const { range } = options;
+		const response = await fetch(url, {
+			signal: controller.signal,
+			redirect: 'follow',
+			headers: { Accept: '*/*', ...(range === undefined ? {} : { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` }) }
+		});
 		if (!response.ok || response.body === null) {
 			await response.body?.cancel().catch(() => undefined);
 			throw new CdnStatusError(response.status);
+		}
+		if (range !== undefined) {
+			// A CDN that ignores the range sends the whole file (200), one that moves it another range: neither is taken.
+			const served = /^bytes (\d+)-(\d+)\/(?:\d+|\*)$/.exec(response.headers.get('content-range') ?? '');
+			if (
+				response.status !== 206 ||
+				served === null ||
+				Number(served[1]) !== range.offset ||
+				Number(served[2]) !== range.offset + range.length - 1
+			) {
+				await response.body.cancel().catch(() => undefined);
+				throw new CdnRangeError(response.status, response.headers.get('content-range'));
+			}
 		}
 		const announced = response.headers.get('content-length');
 		if (options.expectedSize !== undefined && announced !== null && Number(announced) !== options.expectedSize) {

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { fromFsError } from '../core/errors.js';
 import type { AttachmentLocation, CallOptions, DownloadOptions, DownloadResult, DownloadTarget } from './archive-transport.js';
 import { withBackoff, type BackoffPolicy } from './backoff.js';
-import { CdnStallError, CdnStatusError, fetchFromCdn } from './cdn.js';
+import { CdnRangeError, CdnStallError, CdnStatusError, fetchFromCdn } from './cdn.js';
 import { TransportError, TransportErrorCode, abortedError, isNetworkError } from './errors.js';
 import type { LiveAttachment } from './messages.js';
 
@@ -45,7 +45,8 @@ export class AttachmentDownloads {
 
 	/** See {@link ArchiveTransport.downloadAttachment}. No Authorization header goes to the CDN. */
 	public async download(location: AttachmentLocation, target: DownloadTarget, options: DownloadOptions = {}): Promise<DownloadResult> {
-		const { signal } = options;
+		const { signal, range } = options;
+		if (range !== undefined) assertRange(range, options.expectedSize);
 		let live: LiveAttachment | null = options.live ?? null;
 		let streamTouched = false;
 		const partFile = 'file' in target ? `${target.file}.part` : null;
@@ -67,7 +68,8 @@ export class AttachmentDownloads {
 						try {
 							const fetched = await fetchFromCdn(live.url, sink, {
 								signal,
-								expectedSize: options.expectedSize,
+								expectedSize: range === undefined ? options.expectedSize : range.length,
+								...(range === undefined ? {} : { range }),
 								idleTimeoutMs: this.#idleTimeoutMs,
 								onBytes: options.onProgress,
 								onFirstWrite: () => {
@@ -118,10 +120,11 @@ export class AttachmentDownloads {
 
 /** @throws TransportError SIZE_MISMATCH or HASH_MISMATCH. */
 function checkDownload(result: DownloadResult, location: AttachmentLocation, options: DownloadOptions): void {
-	if (options.expectedSize !== undefined && result.bytes !== options.expectedSize) {
+	const expected = options.range === undefined ? options.expectedSize : options.range.length;
+	if (expected !== undefined && result.bytes !== expected) {
 		throw new TransportError(
 			TransportErrorCode.SizeMismatch,
-			`Attachment ${location.attachmentId} (message ${location.messageId}) arrived with ${result.bytes} bytes, the index recorded ${options.expectedSize}. Run a full verify of this archive.`,
+			`Attachment ${location.attachmentId} (message ${location.messageId}) arrived with ${result.bytes} bytes, ${options.range === undefined ? 'the index recorded' : 'the range asked for'} ${expected}. Run a full verify of this archive.`,
 			{ ...location }
 		);
 	}
@@ -139,6 +142,13 @@ function downloadError(error: unknown, location: AttachmentLocation, signal: Abo
 	if (error instanceof TransportError) return error;
 	if (signal?.aborted) return abortedError(error);
 	if (isFsError(error)) return fromFsError(error, file ?? '(download target)');
+	if (error instanceof CdnRangeError)
+		return new TransportError(
+			TransportErrorCode.DownloadFailed,
+			`Reading part of attachment ${location.attachmentId} (message ${location.messageId}) failed: ${error.message} Download it whole instead.`,
+			{ ...location, retryable: false },
+			{ cause: error }
+		);
 	const status = error instanceof CdnStatusError ? error.status : undefined;
 	if (status !== undefined || error instanceof CdnStallError || isNetworkError(error, signal)) {
 		const reason = status === undefined ? describeNetworkFailure(error) : `HTTP ${status}`;
@@ -159,6 +169,14 @@ function isRetryableCdnError(error: unknown, signal: AbortSignal | undefined): b
 
 function streamTouchedBlocksRetry(target: DownloadTarget, touched: boolean): boolean {
 	return 'stream' in target && touched;
+}
+
+/** @throws RangeError for a range that is empty, negative, or beyond the attachment's recorded size. */
+function assertRange(range: { readonly offset: number; readonly length: number }, size: number | undefined): void {
+	if (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 1)
+		throw new RangeError(`A range read needs a non-negative offset and a positive length, not ${range.offset}+${range.length}.`);
+	if (size !== undefined && range.offset + range.length > size)
+		throw new RangeError(`The range ${range.offset}+${range.length} runs past the attachment's ${size} bytes.`);
 }
 
 /** Opens `<file>.part` for writing; errors of the stream surface through `errored` and `finished`, never unhandled. */

@@ -39,6 +39,8 @@ export interface EmulatorStats {
 	messages: number;
 	attachments: number;
 	bytesStored: number;
+	/** Body bytes the CDN set out to send: a range read counts its range, a whole download the attachment. */
+	cdnBytes: number;
 	unknownRoutes: string[];
 	gatewayConnections: number;
 	/** The emulator process's memory now and at its peak (it must not grow with the bytes stored). */
@@ -122,6 +124,7 @@ export class Control {
 			messages,
 			attachments: world.attachmentCount,
 			bytesStored: world.bytesStored,
+			cdnBytes: stats.cdnBytes,
 			unknownRoutes: [...stats.unknownRoutes],
 			gatewayConnections: gateway.connections,
 			memory: {

@@ -14,6 +14,8 @@ export class Stats {
 	public byRoute: Record<string, number> = {};
 	public status429 = 0;
 	public status5xx = 0;
+	/** Body bytes the CDN was asked to send (whole attachments and ranges). */
+	public cdnBytes = 0;
 	public unknownRoutes: string[] = [];
 
 	public count(routeKey: string): void {
@@ -25,6 +27,7 @@ export class Stats {
 		this.byRoute = {};
 		this.status429 = 0;
 		this.status5xx = 0;
+		this.cdnBytes = 0;
 		this.unknownRoutes = [];
 	}
 }

@@ -479,6 +479,7 @@ async function serveAttachment(emu: Emulation, request: IncomingMessage, respons
 		response.end();
 		return;
 	}
+	emu.stats.cdnBytes += length;
 	// A cut response reads only the bytes before the cut from disk; a body under 2 bytes has no middle to cut at.
 	const cut = length >= 2 && emu.faults.roll('cdnResetMidBody', routeKey);
 	const last = cut ? start + Math.floor(length / 2) - 1 : end;

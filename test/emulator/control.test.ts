@@ -284,6 +284,7 @@ describe('dos emulator and the HTTP control API', () => {
 				'messages',
 				'attachments',
 				'bytesStored',
+				'cdnBytes',
 				'unknownRoutes',
 				'gatewayConnections',
 				'memory'
