@@ -7,7 +7,7 @@ import { formatArchiveId, OFFLINE_LOT, parseArchiveId, requireArchiveId } from '
 import { BLOB_OVERHEAD } from './blob.js';
 import { type BlobKeys, createKeys, listSlots, type RepositoryKeys, unlockKeys } from './keys.js';
 import { type ManifestV2, openManifestV2, sealManifestV2 } from './manifest.js';
-import { assertPackLimit, PACK_NAME_LENGTH, type PackEntry, packSize, readPackHeader, readPackTail, sealPackTail } from './pack.js';
+import { assertPackLimit, MIN_PACK_SIZE, PACK_NAME_LENGTH, type PackEntry, packSize, readPackHeader, readPackTail, sealPackTail } from './pack.js';
 
 export { DEFAULT_PACK_SIZE, MAX_PACK_SIZE, MIN_PACK_SIZE } from './pack.js';
 
@@ -238,6 +238,12 @@ export interface PackDestination {
 	readonly dir: string;
 	readonly keys: BlobKeys;
 	readonly onClosed?: (pack: ClosedPack) => Promise<void>;
+	/**
+	 * The limit of the n-th pack the writer opens (from 0), kept between {@link MIN_PACK_SIZE} (which holds the largest
+	 * blob) and the writer's limit: a Discord upload makes every third pack smaller, so that two full packs and it fill
+	 * one message request. Without it every pack gets the writer's limit.
+	 */
+	readonly limitFor?: (ordinal: number) => number;
 }
 
 /** The packs folder of a local repository, as a {@link PackDestination}. */
@@ -252,6 +258,8 @@ interface OpenPack {
 	readonly hash: Hash;
 	readonly entries: PackEntry[];
 	readonly ids: Set<string>;
+	/** This pack's limit (header and trailer included). */
+	readonly limit: number;
 	/** Bytes of the blob area written so far. */
 	area: number;
 }
@@ -275,6 +283,7 @@ export class PackWriter {
 	readonly #destination: PackDestination;
 	readonly #openPacks: number;
 	readonly #open: OpenPack[] = [];
+	#opened = 0;
 
 	/** @throws {CoreError} INVALID_OPTION for a limit out of range (pack.ts `assertPackLimit`) or `openPacks` below 1. */
 	public constructor(destination: PackDestination, limit: number, options: { readonly openPacks?: number } = {}) {
@@ -365,7 +374,7 @@ export class PackWriter {
 	}
 
 	#fits(pack: OpenPack, storedLength: number): boolean {
-		return packSize(pack.area + storedLength, pack.entries.length + 1) <= this.limit;
+		return packSize(pack.area + storedLength, pack.entries.length + 1) <= pack.limit;
 	}
 
 	#fullest(): OpenPack {
@@ -379,7 +388,9 @@ export class PackWriter {
 		const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch((error: unknown) => {
 			throw fromFsError(error, temp);
 		});
-		const pack: OpenPack = { handle, temp, hash: createHash('sha256'), entries: [], ids: new Set(), area: 0 };
+		const asked = this.#destination.limitFor?.(this.#opened++) ?? this.limit;
+		const limit = Math.min(this.limit, Math.max(MIN_PACK_SIZE, Number.isSafeInteger(asked) ? asked : this.limit));
+		const pack: OpenPack = { handle, temp, hash: createHash('sha256'), entries: [], ids: new Set(), limit, area: 0 };
 		this.#open.push(pack);
 		return pack;
 	}

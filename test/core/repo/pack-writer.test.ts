@@ -107,6 +107,46 @@ describe('format 2 pack writer', () => {
 		expect(closing.writer.written.length).toBeGreaterThan(packs.length);
 	}, 120_000);
 
+	it('GIVEN a destination shaping every third pack smaller WHEN blobs cut like random data are written THEN each pack stays within the limit it was opened with, the small ones within theirs, and every blob reads back', async () => {
+		const sizes = randomCorpusBlobs().slice(0, 120);
+		const repo = await fresh();
+		const small = MIN_PACK_SIZE + 512 * 1024;
+		const asked: number[] = [];
+		const closed: { name: string; size: number }[] = [];
+		const writer = new PackWriter(
+			{
+				...repositoryPacks(repo),
+				limitFor: (ordinal) => {
+					asked.push(ordinal);
+					return ordinal % 3 === 2 ? small : DEFAULT_PACK_SIZE;
+				},
+				onClosed: async (pack) => {
+					closed.push({ name: pack.name, size: pack.size });
+					await Promise.resolve();
+				}
+			},
+			DEFAULT_PACK_SIZE,
+			{ openPacks: 1 }
+		);
+		for (const stored of sizes)
+			await writer.add({ id: randomBytes(32), rawLength: stored - BLOB_OVERHEAD, codec: 'none' }, zeros.subarray(0, stored));
+		await writer.finish();
+		// One open pack: packs close in the order they were opened, so the n-th closed is the n-th asked for.
+		expect(asked).toEqual(closed.map((_, index) => index));
+		expect(closed.length).toBeGreaterThanOrEqual(6);
+		for (const [index, pack] of closed.entries()) expect(pack.size).toBeLessThanOrEqual(index % 3 === 2 ? small : DEFAULT_PACK_SIZE);
+		// The full ones are nearly full: the small limit is not applied to them.
+		expect(closed.filter((_, index) => index % 3 !== 2 && index < closed.length - 1).every((pack) => pack.size > small)).toBe(true);
+		expect((await loadBlobIndex(repo)).size).toBe(sizes.length);
+
+		// A limit asked below the smallest pack (which holds the largest blob) or above the writer's is kept within them.
+		const other = await fresh();
+		const clamped = new PackWriter({ ...repositoryPacks(other), limitFor: () => 1 }, DEFAULT_PACK_SIZE, { openPacks: 1 });
+		await clamped.add({ id: randomBytes(32), rawLength: 4 * 1024 * 1024, codec: 'none' }, zeros.subarray(0, 4 * 1024 * 1024 + BLOB_OVERHEAD));
+		await clamped.finish();
+		expect((await stat(packPath(other, clamped.written[0]!))).size).toBeLessThanOrEqual(MIN_PACK_SIZE);
+	}, 60_000);
+
 	it('GIVEN blobs that fill a pack exactly WHEN written THEN the pack is the limit, closes at once, and reads back; one byte more goes to another pack', async () => {
 		const limit = MIN_PACK_SIZE;
 		const first = 1024 * 1024 + BLOB_OVERHEAD;
