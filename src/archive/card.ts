@@ -2,6 +2,9 @@ import type { APIActionRowComponent, APIComponentInMessageActionRow, APIEmbed } 
 import type { CardBody } from '../discord/index.js';
 import { type Archive, ArchiveFormat, ArchiveStatus } from '../db/index.js';
 import { cardRecordOf, encodeCardRecordUrl } from './card-record.js';
+import { formatBytes } from './format.js';
+
+export { formatBytes } from './format.js';
 
 /**
  * Archive cards (docs/design.md §4–§5): the embed and buttons that show one archive in the archive channel, rendered as
@@ -322,18 +325,6 @@ export function repositorySizes(archive: Pick<Archive, 'originalBytes' | 'newByt
 /** `1 file`, `2 files`: a count and its noun, singular for exactly one (texts of the bot, the CLI and the log). */
 export function countOf(count: number, noun: string): string {
 	return `${count} ${count === 1 ? noun : `${noun}s`}`;
-}
-
-/** `0 B`, `1.5 KiB`, `3.2 GiB`. */
-export function formatBytes(bytes: number): string {
-	const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-	let value = bytes;
-	let unit = 0;
-	while (value >= 1024 && unit < units.length - 1) {
-		value /= 1024;
-		unit++;
-	}
-	return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
 /** The format 2 repository in one line (`/archive status`, `dos status`). */

@@ -1,13 +1,13 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
-import { ArchiveError, ArchiveErrorCode, isArchiveError } from '../archive/index.js';
-import { CodeTable, CoreError, CoreErrorCode, isCoreError } from '../core/index.js';
-import { IndexError, IndexErrorCode, isIndexError } from '../db/index.js';
-import { isTransportError, TransportError, TransportErrorCode } from '../discord/index.js';
+// The error classes from their own modules, which import nothing heavy: every command loads this file.
+import { ArchiveError, ArchiveErrorCode, isArchiveError } from '../archive/errors.js';
+import { CodeTable, CoreError, CoreErrorCode, isCoreError } from '../core/errors.js';
+import { IndexError, IndexErrorCode, isIndexError } from '../db/errors.js';
+import { isTransportError, TransportError, TransportErrorCode } from '../discord/transport-error.js';
+import { ExitCode } from './exit-code.js';
 
-/** Exit codes of `dos`: 0 done, 1 the work failed, 2 the command cannot run as given (usage, configuration). */
-export const ExitCode = { Ok: 0, Failed: 1, Usage: 2 } as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+export { ExitCode } from './exit-code.js';
 
 /** An error as the CLI reports it: a stable code, one line of text, and the exit code. */
 export interface Failure {

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import path from 'node:path';
 import { type AppConfig, type ConfigNeed, loadConfig, readEnvironment, userKeyWarning } from '../config.js';
-import { type CryptoPool, createCryptoPool } from '../core/index.js';
+import { type CryptoPool, createCryptoPool } from '../core/pool.js';
 import type { ExitCode } from './failure.js';
 import type { CliIo } from './io.js';
 import { Reporter } from './report.js';
@@ -87,14 +86,4 @@ export function integerOption(name: string, min: number, max: number): (value: s
 /** Collects a repeatable option. */
 export function collect(value: string, previous: string[] = []): string[] {
 	return [...previous, value];
-}
-
-/** The package version, for `--version` and the manifest's `tool` field. */
-export function toolVersion(): string {
-	try {
-		const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-		return pkg.version ?? '0.0.0';
-	} catch {
-		return '0.0.0';
-	}
 }

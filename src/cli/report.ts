@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { ProgressEvent } from '../core/index.js';
-import { formatBytes } from '../archive/index.js';
+import { formatBytes } from '../archive/format.js';
 import { Redactor } from '../core/redact.js';
 import { describeFailure, type Failure } from './failure.js';
 import type { CliIo } from './io.js';

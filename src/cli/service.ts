@@ -1,4 +1,4 @@
-import { type ArchiveContext, type ArchiveLog, ArchiveService, openArchiveContext } from '../archive/index.js';
+import type { ArchiveContext, ArchiveLog, ArchiveService } from '../archive/index.js';
 import { existsSync } from 'node:fs';
 import { type AppConfig, ConfigError, type ConfigNeed } from '../config.js';
 import { type HistoryIndex, openIndex } from '../db/index.js';
@@ -27,6 +27,8 @@ export const onlineNeeds: readonly ConfigNeed[] = ['discordToken', 'archiveChann
  */
 export async function openCliService(run: CommandRun, needs: readonly ConfigNeed[] = onlineNeeds, workers?: number): Promise<CliService> {
 	const config = run.config([...new Set([...onlineNeeds, ...needs])]);
+	// Loaded here, not with this module: a command's --help and its usage errors need none of the service.
+	const { ArchiveService, openArchiveContext } = await import('../archive/index.js');
 	const log: ArchiveLog = (level, message, fields) => {
 		if (level === 'debug' || level === 'info') return;
 		run.io.stderr.write(run.reporter.redact(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`));

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,11 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertArchiveId } from '../../src/db/index.js';
 import { runDosHere } from './support.js';
+import { builtCli, ensureBuilt } from '../support/build.js';
 import { describeTree } from '../support/tree.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const entry = path.join(repo, 'src/cli/index.ts');
-const loader = createRequire(import.meta.url).resolve('tsx');
 const KEY = 'correct horse battery staple';
 
 interface Run {
@@ -22,12 +20,12 @@ interface Run {
 	lines: Record<string, unknown>[];
 }
 
-/** Runs the CLI from its sources in a child process, in `cwd`, with only the given environment. */
+/** Runs the built CLI (`dist/`, built by the e2e project's global setup) in a child process, in `cwd`, with only the given environment. */
 function dos(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
 	return new Promise((resolve) => {
 		execFile(
 			process.execPath,
-			['--import', loader, entry, ...args],
+			[builtCli, ...args],
 			{ cwd: options.cwd, env: { PATH: process.env.PATH ?? '', DOS_WORKERS: '2', ...options.env }, maxBuffer: 16 * 1024 * 1024 },
 			(error, stdout, stderr) => {
 				const lines = stdout
@@ -47,6 +45,7 @@ function dosHere(args: string[], options: { cwd: string; env?: Record<string, st
 
 let work: string;
 beforeAll(async () => {
+	await ensureBuilt();
 	work = await mkdtemp(path.join(tmpdir(), 'dos-cli-'));
 	await mkdir(path.join(work, 'source/docs/empty'), { recursive: true });
 	await writeFile(path.join(work, 'source/docs/readme.md'), '# hello\n'.repeat(5000));

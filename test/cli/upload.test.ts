@@ -1,20 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CryptoPool, createCryptoPool } from '../../src/core/index.js';
 import { openIndex } from '../../src/db/index.js';
 import { DiscordTransport } from '../../src/discord/index.js';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
 import { type ArchiveHarness, chunkCensus, nestedTree, restoreFromThread, testPassphrase, writeTree } from '../archive/support/harness.js';
+import { builtCli, ensureBuilt } from '../e2e/support.js';
 import { treeDigest } from '../support/tree.js';
-
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const entry = path.join(repo, 'src/cli/index.ts');
-const loader = createRequire(import.meta.url).resolve('tsx');
 
 interface Run {
 	code: number | null;
@@ -31,6 +26,7 @@ let env: Record<string, string>;
 let pool: CryptoPool;
 
 beforeAll(async () => {
+	await ensureBuilt();
 	emulator = await startEmulator({ port: 0, limits: { channelMessagesPerWindow: 1000 } });
 	dir = await mkdtemp(path.join(tmpdir(), 'dos-cli-upload-'));
 	uploadRoot = path.join(dir, 'uploads');
@@ -56,14 +52,14 @@ afterAll(async () => {
 	await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts `dos …` from the sources; `killWhen` sees each JSON line and may return true to SIGKILL the process there. */
+/** Starts the built `dos …` (`dist/`, built by the e2e project's global setup); `killWhen` sees each JSON line and may return true to SIGKILL the process there. */
 function dos(
 	args: string[],
 	killWhen?: (line: Record<string, unknown>, count: number) => boolean,
 	overrides: Record<string, string> = {}
 ): Promise<Run> {
 	return new Promise((resolve) => {
-		const child: ChildProcess = spawn(process.execPath, ['--import', loader, entry, ...args], {
+		const child: ChildProcess = spawn(process.execPath, [builtCli, ...args], {
 			cwd: dir,
 			env: { ...env, ...overrides },
 			stdio: ['ignore', 'pipe', 'pipe']

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ArchiveStatus, ChunkState, IndexErrorCode, openIndex, type ArchivePlan, type HistoryIndex } from '../../src/db/index.js';
+import { ensureBuilt, repoRoot } from '../support/build.js';
 import { fakeSha, manualClock, memoryIndex, newArchive, nextUid, tempFolder } from './index-fixture.js';
 
 const opened: HistoryIndex[] = [];
@@ -99,9 +100,20 @@ describe('lot allocation', () => {
 		folders.push(folder);
 		const file = join(folder.path, 'index.sqlite');
 		openIndex({ path: file }).close();
-		const script = fileURLToPath(new URL('./allocate-lots.script.ts', import.meta.url));
-		const run = () =>
-			promisify(execFile)(process.execPath, ['--import', 'tsx', script, file, '60'], { cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+		await ensureBuilt();
+		// Each child allocates 60 archives on the shared file with the built index (plain node, no TypeScript loader).
+		const script = `
+			import { randomBytes } from 'node:crypto';
+			import { openIndex } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'dist/db/index.js')).href)};
+			const [file, count] = process.argv.slice(-2);
+			const index = openIndex({ path: file, busyTimeoutMs: 30_000 });
+			const lots = [];
+			for (let i = 0; i < Number(count); i++)
+				lots.push(index.archives.allocate({ uid: randomBytes(16).toString('hex'), source: 'shared', chunkSize: 1_000 }).lot);
+			index.close();
+			process.stdout.write(JSON.stringify(lots));
+		`;
+		const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, '--', file, '60'], { cwd: repoRoot });
 		const results = await Promise.all([run(), run()]);
 		const lots = results.flatMap((result) => JSON.parse(result.stdout) as number[]);
 		expect(lots).toHaveLength(120);

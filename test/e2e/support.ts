@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { builtBot, builtCli, builtIsFresh, repoRoot } from '../support/build.js';
+import { builtBot, builtCli, ensureBuilt, repoRoot } from '../support/build.js';
 import { CardControlClient } from '../../src/cli/commands/demo.js';
 import { type Emulator, type EmulatorLimits, startEmulator } from '../../src/emulator/index.js';
 
@@ -12,19 +12,9 @@ import { type Emulator, type EmulatorLimits, startEmulator } from '../../src/emu
  * built bot, exactly what `npm start` runs), and nothing but the emulator's control API to drive it.
  */
 
-export { builtBot, builtCli, repoRoot };
+export { builtBot, builtCli, ensureBuilt, repoRoot };
 export const BOT_TOKEN = 'e2e.bot-token.0123456789abcdef';
 export const USER_KEY = 'e2e passphrase, never logged';
-
-/**
- * Checks that `dist/` is fresh: the e2e project's global setup (`test/support/build.ts`) builds it once before any
- * test file runs. `DOS_E2E_BUILD=0` skips the check (CI builds in `npm ci`).
- */
-export function ensureBuilt(): Promise<void> {
-	if (process.env.DOS_E2E_BUILD !== '0' && !builtIsFresh())
-		return Promise.reject(new Error('dist/ is older than src/: run this file in the e2e project (vitest --project e2e) or npm run build.'));
-	return Promise.resolve();
-}
 
 /** A world: the emulator, a data folder with upload and download roots and the index, and a way to start the bot. */
 export interface World {

@@ -7,20 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtCli, ensureBuilt } from '../support/build.js';
 import { RawGateway } from './support.js';
 
 /**
  * Drives the emulator as an outside script would: started as `dos emulator`, then only HTTP (control API and
- * REST through fetch) and a raw WebSocket for the gateway. No TypeScript API, no discord.js.
+ * REST through fetch) and a raw WebSocket for the gateway. No TypeScript API, no discord.js. The CLI is the built one
+ * (`dist/`, built by the e2e project's global setup), which loads only the command it runs.
  */
-
-const ENTRY = `
-import { Command } from 'commander';
-import { register } from './src/cli/commands/emulator.ts';
-const program = new Command('dos');
-register(program);
-await program.parseAsync(process.argv.slice(process.argv.indexOf('emulator')), { from: 'user' });
-`;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON as an outside script reads it: untyped on purpose.
 type Json = any;
@@ -39,7 +33,7 @@ interface Ready {
 }
 
 function startCli(args: string[]): { child: ChildProcessWithoutNullStreams; ready: Promise<Ready> } {
-	const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', 'emulator', ...args], { cwd: process.cwd() });
+	const child = spawn(process.execPath, [builtCli, 'emulator', ...args], { cwd: process.cwd() });
 	const lines = createInterface({ input: child.stdout });
 	const ready = new Promise<Ready>((resolve, reject) => {
 		let stderr = '';
@@ -84,6 +78,7 @@ const api = async (method: string, path: string, body?: unknown, auth = true) =>
 };
 
 beforeAll(async () => {
+	await ensureBuilt();
 	dataDir = await mkdtemp(join(tmpdir(), 'dos-emu-cli-'));
 	const started = startCli(['--port', '0', '--data', dataDir]);
 	cli = started.child;

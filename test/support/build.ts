@@ -27,6 +27,16 @@ export function builtIsFresh(): boolean {
 }
 
 /**
+ * Checks that `dist/` is fresh: the e2e project's global setup (`test/support/build.ts`) builds it once before any
+ * test file runs. `DOS_E2E_BUILD=0` skips the check (CI builds in `npm ci`).
+ */
+export function ensureBuilt(): Promise<void> {
+	if (process.env.DOS_E2E_BUILD !== '0' && !builtIsFresh())
+		return Promise.reject(new Error('dist/ is older than src/: run this file in the e2e project (vitest --project e2e) or npm run build.'));
+	return Promise.resolve();
+}
+
+/**
  * The e2e project's global setup: builds `dist/` once, before any test file runs, when a file under `src/` is newer
  * than the last build. `DOS_E2E_BUILD=0` skips it (CI builds in `npm ci`).
  */

@@ -15,7 +15,7 @@ import { type CliInvocation, collect, integerOption, runCommand } from '../invoc
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
-import { formatBytes } from '../../archive/index.js';
+import { formatBytes } from '../../archive/format.js';
 
 interface AssembleOptions extends OutputOptions {
 	readonly out: string;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ArchiveError, ArchiveErrorCode } from '../../archive/index.js';
+import { ArchiveError, ArchiveErrorCode } from '../../archive/errors.js';
 import type { Job } from '../../db/index.js';
 import { type CliInvocation, type CommandRun, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';

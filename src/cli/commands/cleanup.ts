@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { cleanupArchive } from '../../archive/cleanup.js';
-import { JobKind } from '../../db/index.js';
+import { JobKind } from '../../db/vocabulary.js';
 import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import type { OutputOptions } from '../io.js';

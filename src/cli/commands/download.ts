@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { DownloadResult } from '../../archive/download.js';
 import { describeSkippedLots, resolveArchiveRange } from '../../archive/lot-range.js';
-import { formatBytes } from '../../archive/index.js';
+import { formatBytes } from '../../archive/format.js';
 import { collect, type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { backupIndex } from '../../archive/index-backup.js';
 import { restoreIndexFromLog } from '../../archive/index-backup.js';
 import { rebuildIndex } from '../../archive/rebuild.js';
-import { JobKind } from '../../db/index.js';
+import { JobKind } from '../../db/vocabulary.js';
 import { DiscordTransport } from '../../discord/index.js';
 import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';

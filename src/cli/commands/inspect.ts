@@ -18,7 +18,7 @@ import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
-import { formatBytes } from '../../archive/index.js';
+import { formatBytes } from '../../archive/format.js';
 import { inspectPack, looksLikePack } from './inspect-pack.js';
 
 interface InspectOptions extends OutputOptions {

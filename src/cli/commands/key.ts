@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { CoreError, CoreErrorCode } from '../../core/index.js';
+import { CoreError, CoreErrorCode } from '../../core/errors.js';
 import { addSlot, type KeySlot, listSlots, type RepositoryKeys, removeSlot, rotatePassphrase, unlockKeys } from '../../core/repo/keys.js';
 import type { ArchiveContext } from '../../archive/context.js';
 import { changeChannelPassphrase, channelKeysStatus } from '../../archive/repository-keys.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatBytes } from '../../archive/index.js';
+import { formatBytes } from '../../archive/format.js';
 import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { archiveName, plural } from '../report.js';

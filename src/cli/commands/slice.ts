@@ -11,11 +11,12 @@ import {
 	sliceToRepository,
 	stageArchive
 } from '../../core/index.js';
-import { type CliInvocation, integerOption, runCommand, toolVersion } from '../invocation.js';
+import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
+import { toolVersion } from '../version.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
 import type { OutputOptions } from '../io.js';
-import { formatBytes } from '../../archive/index.js';
+import { formatBytes } from '../../archive/format.js';
 
 interface SliceOptions extends OutputOptions {
 	readonly out: string;

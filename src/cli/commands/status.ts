@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatBytes, repositoryLine, rootStatus } from '../../archive/index.js';
+import { formatBytes } from '../../archive/format.js';
 import { type CliInvocation, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
@@ -15,6 +15,8 @@ export function register(program: Command, context: CliInvocation): void {
 		.action(async (options: OutputOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
 				const { config, index } = openCliIndex(run);
+				// The service's module only once there is an index to report on (`status --help` needs none of it).
+				const { repositoryLine, rootStatus } = await import('../../archive/index.js');
 				try {
 					const status = index.status();
 					const uploadRoot = await rootStatus(config.paths.uploadRoot);

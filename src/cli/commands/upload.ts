@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { formatBytes } from '../../archive/index.js';
-import { ArchiveFormat } from '../../db/index.js';
+import { formatBytes } from '../../archive/format.js';
+import { ArchiveFormat } from '../../db/vocabulary.js';
 import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { plural } from '../report.js';
