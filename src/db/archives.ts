@@ -3,9 +3,9 @@ import { formatArchiveId, looksLikeArchiveId, parseArchiveId, type ParsedArchive
 import { insertChunks, insertEntries, type ArchiveEntryInput, type PlannedChunkInput, type RecordedChunkInput } from './content.js';
 import { guard, now, sqliteCode, write, type IndexContext } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
-import { archives, chunks, entries, lotCounter } from './schema.js';
+import { archives, chunks, entries, lotCounter, packs } from './schema.js';
 import { cleanSearchText, containsPattern, searchTerms } from './search-query.js';
-import { ArchiveFormat, ArchiveStatus, ChunkState, type VerificationLevel } from './vocabulary.js';
+import { ArchiveFormat, ArchiveStatus, ChunkState, PackState, type VerificationLevel } from './vocabulary.js';
 
 /** An archive's row in the index. */
 export type Archive = typeof archives.$inferSelect;
@@ -462,7 +462,14 @@ export class ArchiveIndex {
 			const at = now(this.#context);
 			const totals = insertEntries(db, lot, plan.entries, plan.chunks.length);
 			insertChunks(db, lot, plan.chunks, at);
-			return this.update(lot, { ...totals, chunkCount: plan.chunks.length, storedChunkCount: 0, storedBytes: 0 });
+			// No chunk is stored any more; a format 2 archive's stored packs (recorded apart from chunks) still are.
+			const packBytes =
+				db
+					.select({ bytes: sql<number>`coalesce(sum(${packs.size}), 0)` })
+					.from(packs)
+					.where(and(eq(packs.archiveLot, lot), eq(packs.state, PackState.Stored)))
+					.get()?.bytes ?? 0;
+			return this.update(lot, { ...totals, chunkCount: plan.chunks.length, storedChunkCount: 0, storedBytes: packBytes });
 		});
 	}
 
