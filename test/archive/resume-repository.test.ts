@@ -165,6 +165,16 @@ async function expectWhole(lot: number, source: string): Promise<PackRecord[]> {
 	return packs;
 }
 
+/**
+ * The archive's packs hold its incompressible bytes once: what it stored (packs and manifest) is its files' bytes plus
+ * sealing overhead, not a second copy of the blobs an earlier run stored.
+ */
+function expectEachBlobOnce(lot: number, seed: string): void {
+	const stored = h.index.archives.require(lot).storedBytes;
+	expect(stored).toBeGreaterThan(9 * 1024 * 1024);
+	expect(stored).toBeLessThan(fileBytes(seed) + 256 * 1024);
+}
+
 describe('resume of a format 2 upload', () => {
 	let completeId = '';
 
@@ -187,6 +197,7 @@ describe('resume of a format 2 upload', () => {
 		expect(result.newBytes).toBe(fileBytes('stopped'));
 		expect(result.reusedBytes).toBe(0);
 		expect(h.index.archives.require(archive.lot)).toMatchObject({ newBytes: fileBytes('stopped'), reusedBytes: 0 });
+		expectEachBlobOnce(archive.lot, 'stopped');
 		// The resumed run's messages come after the earlier ones, and no two messages share a nonce.
 		const firstIndexes = new Set(before.map((pack) => pack.messageIndex));
 		for (const pack of packs.filter((candidate) => !before.some((kept) => kept.name === candidate.name)))
@@ -300,6 +311,22 @@ describe('resume of a format 2 upload', () => {
 		expect(result.reconciled.deletedMessages).toContain(oldManifest.id);
 		expect(result.packsPosted).toBeGreaterThanOrEqual(1);
 		await expectWhole(archive.lot, source);
+	});
+
+	it('GIVEN DOS_DEDUP=archive and an upload stopped after its first message WHEN resumed THEN the packs it stored are still its own: not posted again, counted as new', async () => {
+		const source = await h.writeTree('self-contained', tree('self-contained'));
+		const context: ArchiveContext = { ...h.context, settings: { ...h.settings, dedup: 'archive' } };
+		const planned = await planUpload(context, { folder: 'self-contained' });
+		await caught(uploadArchive(context, planned, stoppingRun(1)));
+		const before = h.index.packs.list(planned.archive.lot).filter((pack) => pack.state === 'stored');
+		expect(before.length).toBeGreaterThanOrEqual(1);
+
+		const result = await resumeArchive(context, { archive: planned.archive.id }, h.jobRun());
+		const packs = await expectWhole(planned.archive.lot, source);
+		expect(result.packsPosted).toBe(packs.length - before.length);
+		expect(result.newBytes).toBe(fileBytes('self-contained'));
+		expect(result.reusedBytes).toBe(0);
+		expectEachBlobOnce(planned.archive.lot, 'self-contained');
 	});
 
 	it('GIVEN a complete format 2 archive WHEN a resume is asked THEN it is refused as not resumable', async () => {
