@@ -106,7 +106,7 @@ export function cardStatusOf(archive: Pick<Archive, 'status'>): CardStatus {
 /** Whether an archive in this state can be resumed (the Resume button and `dos resume`). */
 export function isResumable(archive: Pick<Archive, 'status' | 'format' | 'threadId'>): boolean {
 	return (
-		archive.format === ArchiveFormat.Dos1 &&
+		(archive.format === ArchiveFormat.Dos1 || archive.format === ArchiveFormat.Dos2) &&
 		(archive.status === ArchiveStatus.Failed ||
 			archive.status === ArchiveStatus.Interrupted ||
 			archive.status === ArchiveStatus.Cancelled ||

@@ -33,7 +33,7 @@ export async function fetchRepositoryManifest(
 	if (rows.length === 0 || rows.length > MAX_MANIFEST_V2_PARTS || rows.some((row, index) => row.index !== index || row.state !== ChunkState.Stored))
 		throw new CoreError(
 			CoreErrorCode.MissingChunk,
-			`The index records no complete manifest of ${archive.id} (${rows.length} part(s)): its upload did not finish. Upload the folder again.`
+			`The index records no complete manifest of ${archive.id} (${rows.length} part(s)): its upload did not finish. Resume it.`
 		);
 	const parts: Buffer[] = [];
 	for (const row of rows) {

@@ -16,6 +16,7 @@ import type { ArchiveContext, JobRun } from './context.js';
 import { fetchAttachmentToMemory } from './thread-reader.js';
 import { ArchiveError, ArchiveErrorCode } from './errors.js';
 import { type ReconcileReport, reconcileThread } from './reconcile.js';
+import { resumeRepositoryArchive } from './resume-repository.js';
 import { adoptLandedCard } from './upload-card.js';
 import { CLI_STARTER, continueUpload, recordUploadFailure, resolveUploadFolder, type UploadResult } from './upload.js';
 
@@ -61,15 +62,14 @@ export function assertResumable(archive: Archive): void {
 				? 'it is already complete'
 				: archive.status === ArchiveStatus.Deleted
 					? 'it was deleted'
-					: archive.format === ArchiveFormat.Dos2
-						? 'format 2 uploads are not resumed yet; upload the folder again (the packs it posted are reused)'
-						: `it is a ${archive.format} archive, which this program does not upload`;
+					: `it is a ${archive.format} archive, which this program does not upload`;
 		throw new ArchiveError(ArchiveErrorCode.NotResumable, `Archive ${archive.id} cannot be resumed: ${why}.`, {
 			archiveId: archive.id,
 			lot: archive.lot
 		});
 	}
-	if (archive.archiveSalt === null || archive.kdfIterations === null) {
+	// A format 2 archive is sealed with the channel's repository keys, not an archive key of its own.
+	if (archive.format === ArchiveFormat.Dos1 && (archive.archiveSalt === null || archive.kdfIterations === null)) {
 		throw new ArchiveError(
 			ArchiveErrorCode.NotResumable,
 			`Archive ${archive.id} has no recorded key parameters, so its missing chunks cannot be sealed under its key. Start a new upload of ${archive.source}.`,
@@ -123,7 +123,7 @@ export function planFromIndex(ctx: ArchiveContext, archive: Archive): ArchivePla
 }
 
 /**
- * Resumes an interrupted, failed or cancelled upload. On failure the archive is `failed` (or `cancelled` /
+ * Resumes an interrupted, failed or cancelled upload (a format 2 one through {@link resumeRepositoryArchive}). On failure the archive is `failed` (or `cancelled` /
  * `interrupted` when stopped) and its card says why, as for an upload.
  *
  * @throws {ArchiveError} NOT_RESUMABLE; THREAD_MISMATCH.
@@ -137,6 +137,7 @@ export async function resumeArchive(ctx: ArchiveContext, request: ResumeRequest,
 	const archive = ctx.index.archives.require(request.archive);
 	assertResumable(archive);
 	const startedBy = request.requestedBy ?? CLI_STARTER;
+	if (archive.format === ArchiveFormat.Dos2) return resumeRepositoryArchive(ctx, archive, startedBy, run);
 	let reconciled: ReconcileReport;
 	let continued: Parameters<typeof continueUpload>[3];
 	try {

@@ -25,6 +25,8 @@ export interface RecordedPost {
 	readonly content: string;
 	/** The nonce of this chunk's last post, if any: the next post uses the next generation. */
 	readonly previousNonce: string | null;
+	/** The nonce generation to post with, chosen by the caller (a format 2 resume); else the one after `previousNonce`. */
+	readonly generation?: number;
 	readonly signal: AbortSignal;
 }
 
@@ -84,7 +86,7 @@ export async function postRecorded(ctx: ArchiveContext, archive: Archive, thread
 		archiveUid: archive.uid,
 		kind: post.kind,
 		index: post.index,
-		generation: nextGeneration(archive.uid, post.kind, post.index, post.previousNonce)
+		generation: post.generation ?? nextGeneration(archive.uid, post.kind, post.index, post.previousNonce)
 	});
 	await postTracked(ctx, archive, threadId, {
 		files: [post.file],

@@ -17,7 +17,7 @@ import {
 	type SliceResult,
 	subkeysOf
 } from '../core/index.js';
-import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, EntryType } from '../db/index.js';
+import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, EntryType, PackState } from '../db/index.js';
 import { chunkNonce } from '../discord/index.js';
 import { countOf, ProgressMeter, renderCard, repositorySizes } from './card.js';
 import type { CardUpdater } from './card-updater.js';
@@ -78,9 +78,22 @@ interface StagedPack {
 }
 
 /**
- * Uploads a folder as a format 2 archive already allocated (see {@link allocateRepositoryArchive}). On failure the
- * archive is `failed` (or `cancelled` / `interrupted`), its card says so, and the error is rethrown; the packs it posted
- * stay recorded, and a new upload of the folder reuses their blobs.
+ * How a resume continues a format 2 upload (see `resume-repository.ts`), once the thread is reconciled: the packs the
+ * archive holds stored stay its own, and this run's posts neither reuse a message index nor a nonce of an earlier run.
+ */
+export interface RepositoryContinuation {
+	/** The message index of this run's first pack message: after every index an earlier run used. */
+	readonly messageIndex: number;
+	/** The nonce generation of this run's posts (≥ 1, drawn for the run): no nonce of an earlier run is sent again. */
+	readonly generation: number;
+	/** The archive's manifest, when every part of it is stored already: then nothing is sliced, the upload completes. */
+	readonly manifest?: { readonly manifest: ManifestV2; readonly parts: number };
+}
+
+/**
+ * Uploads a folder as a format 2 archive already allocated (see {@link allocateRepositoryArchive}), or continues one a
+ * resume reconciled (`continuation`). On failure the archive is `failed` (or `cancelled` / `interrupted`), its card
+ * says so, and the error is rethrown; the packs it posted stay recorded, and a resume keeps them.
  *
  * @throws TransportError; CoreError SOURCE_CHANGED / WRONG_KEY / ABORTED; IndexError; ArchiveError THREAD_MISMATCH.
  */
@@ -90,7 +103,8 @@ export async function uploadRepositoryArchive(
 	root: string,
 	run: JobRun,
 	startedBy: string | null,
-	onFailure: (error: unknown, updater: CardUpdater | null) => Promise<void>
+	onFailure: (error: unknown, updater: CardUpdater | null) => Promise<void>,
+	continuation?: RepositoryContinuation
 ): Promise<UploadResult> {
 	const { index, transport, settings } = ctx;
 	const { signal } = run;
@@ -127,7 +141,8 @@ export async function uploadRepositoryArchive(
 		({ archive, updater } = started);
 		const { threadId } = started;
 		await mkdir(staging, { recursive: true, mode: 0o700 });
-		let messageIndex = 0;
+		let messageIndex = continuation?.messageIndex ?? 0;
+		const generation = continuation?.generation ?? 0;
 		let waiting: StagedPack[] = [];
 		/** Posts the packs waiting as one message: recorded in flight (with their blobs), posted, recorded stored, unstaged. */
 		const postWaiting = async () => {
@@ -135,7 +150,7 @@ export async function uploadRepositoryArchive(
 			const batch = waiting;
 			waiting = [];
 			const files = await Promise.all(batch.map(async ({ pack }) => ({ name: `${pack.name}.pack`, data: await readFile(pack.file) })));
-			const nonce = chunkNonce({ archiveUid: archive.uid, kind: ChunkKind.Data, index: messageIndex, generation: 0 });
+			const nonce = chunkNonce({ archiveUid: archive.uid, kind: ChunkKind.Data, index: messageIndex, generation });
 			const at = messageIndex++;
 			await postTracked(ctx, archive, threadId, {
 				files,
@@ -179,64 +194,81 @@ export async function uploadRepositoryArchive(
 		};
 		let keys: RepositorySubkeys | undefined;
 		let manifestParts = 0;
-		const result: SliceResult = await sliceInto(
-			{
-				source: root,
-				pool: ctx.pool,
-				codec: options.codec,
-				packSize: options.packSize,
-				dedup: options.dedup,
-				label: archive.label ?? '',
-				tool: 'discord-object-store',
-				signal,
-				now: archive.createdAt,
-				onProgress: (event) => {
-					progress.bytesDone = event.bytesDone;
-					progress.bytesTotal = event.bytesTotal;
-					if (Date.now() - reportedAt >= 500) report();
-				}
-			},
-			async () => {
-				const opened = await openChannelKeys(ctx, { create: true, signal });
-				keys = subkeysOf(opened.keys);
-				const parent = index.packs.parentOf(settings.archiveChannelId, archive.source, lot);
-				let parentManifest: ManifestV2 | undefined;
-				if (parent !== undefined && options.dedup === 'repository') {
-					parentManifest = await fetchRepositoryManifest(ctx, parent, keys.manifest, signal).then(
-						(fetched) => fetched.manifest,
-						(error: unknown) => {
-							// Without it every file is read again; nothing is lost.
-							ctx.log('warn', 'the parent manifest could not be read', {
-								archiveId: archive.id,
-								parent: parent.id,
-								...errorSummary(error)
-							});
-							return undefined;
-						}
-					);
-				}
-				return {
-					keys,
-					known: options.dedup === 'repository' ? index.packs.knownBlobs(settings.archiveChannelId) : new Set<string>(),
-					archiveId: archive.id,
-					...(parent === undefined ? {} : { parent: { id: parent.id, manifest: parentManifest } }),
-					packs: {
-						dir: staging,
-						keys,
-						onClosed: async (pack) => {
-							waiting.push({ pack });
-							// Awaited: the writer, and so the slice, waits while a message's worth is being posted.
-							if (waiting.length >= options.packsPerMessage) await postWaiting();
-						}
-					},
-					writeManifest: async (manifest) => {
-						await postWaiting();
-						manifestParts = await postRepositoryManifest(ctx, archive, threadId, manifest, keys!.manifest, signal);
-						return manifestParts;
+		/** Slices the folder, posting packs as they close and the manifest last. */
+		const slice = (): Promise<SliceResult> =>
+			sliceInto(
+				{
+					source: root,
+					pool: ctx.pool,
+					codec: options.codec,
+					packSize: options.packSize,
+					dedup: options.dedup,
+					label: archive.label ?? '',
+					tool: 'discord-object-store',
+					signal,
+					now: archive.createdAt,
+					onProgress: (event) => {
+						progress.bytesDone = event.bytesDone;
+						progress.bytesTotal = event.bytesTotal;
+						if (Date.now() - reportedAt >= 500) report();
 					}
-				};
-			}
-		);
+				},
+				async () => {
+					const opened = await openChannelKeys(ctx, { create: true, signal });
+					keys = subkeysOf(opened.keys);
+					const parent = index.packs.parentOf(settings.archiveChannelId, archive.source, lot);
+					let parentManifest: ManifestV2 | undefined;
+					if (parent !== undefined && options.dedup === 'repository') {
+						parentManifest = await fetchRepositoryManifest(ctx, parent, keys.manifest, signal).then(
+							(fetched) => fetched.manifest,
+							(error: unknown) => {
+								// Without it every file is read again; nothing is lost.
+								ctx.log('warn', 'the parent manifest could not be read', {
+									archiveId: archive.id,
+									parent: parent.id,
+									...errorSummary(error)
+								});
+								return undefined;
+							}
+						);
+					}
+					// The archive's own stored packs (a resume's earlier runs): kept, and counted as its new bytes.
+					const own = index.packs.list(lot).filter((row) => row.state === PackState.Stored);
+					return {
+						keys,
+						known: options.dedup === 'repository' ? index.packs.knownBlobs(settings.archiveChannelId) : new Set<string>(),
+						...(own.length === 0
+							? {}
+							: {
+									stored: {
+										packs: own.map((row) => row.name),
+										bytes: own.reduce((sum, row) => sum + row.size, 0),
+										blobs: index.packs.storedBlobsOf(lot)
+									}
+								}),
+						archiveId: archive.id,
+						...(parent === undefined ? {} : { parent: { id: parent.id, manifest: parentManifest } }),
+						packs: {
+							dir: staging,
+							keys,
+							onClosed: async (pack) => {
+								waiting.push({ pack });
+								// Awaited: the writer, and so the slice, waits while a message's worth is being posted.
+								if (waiting.length >= options.packsPerMessage) await postWaiting();
+							}
+						},
+						writeManifest: async (manifest) => {
+							await postWaiting();
+							manifestParts = await postRepositoryManifest(ctx, archive, threadId, manifest, keys!.manifest, generation, signal);
+							return manifestParts;
+						}
+					};
+				}
+			);
+		// A resume that found the whole manifest stored slices nothing: the thread holds the archive already.
+		const result: Pick<SliceResult, 'manifest' | 'skipped'> =
+			continuation?.manifest === undefined ? await slice() : { manifest: continuation.manifest.manifest, skipped: [] };
+		if (continuation?.manifest !== undefined) manifestParts = continuation.manifest.parts;
 		const { totals } = result.manifest;
 		archive = index.archives.update(lot, { newBytes: totals.newBytes, reusedBytes: totals.reusedBytes });
 		archive = index.archives.setStatus(lot, ArchiveStatus.Complete);
@@ -293,6 +325,7 @@ async function postRepositoryManifest(
 	threadId: string,
 	manifest: ManifestV2,
 	manifestKey: Uint8Array,
+	generation: number,
 	signal: AbortSignal
 ): Promise<number> {
 	ctx.index.archives.recordPlan(archive.lot, {
@@ -314,6 +347,7 @@ async function postRepositoryManifest(
 			facts: { filename, storedSize: bytes.length, sha256: sha256Hex(bytes) },
 			content: `manifest ${index + 1}/${parts.length} · ${archive.id}`,
 			previousNonce: null,
+			generation,
 			signal
 		});
 	}

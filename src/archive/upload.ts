@@ -16,7 +16,7 @@ import {
 	type SliceReadPlan,
 	walk
 } from '../core/index.js';
-import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, ChunkState, IndexError, IndexErrorCode } from '../db/index.js';
+import { type Archive, archiveEntryInput, ArchiveStatus, ChunkKind, ChunkState, IndexError, IndexErrorCode } from '../db/index.js';
 import { type OutgoingFile } from '../discord/index.js';
 import { MAX_LABEL_LENGTH } from './card-record.js';
 import { type CardStatus, countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
@@ -440,12 +440,7 @@ export async function recordUploadFailure(
 		});
 	}
 	if (finalStatus === ArchiveStatus.Failed) {
-		await postLogLine(
-			ctx,
-			archive.format === ArchiveFormat.Dos2
-				? `❌ ${archive.id} upload failed (${failure.code}). Upload the folder again: the packs it posted are reused.`
-				: `❌ ${archive.id} upload failed (${failure.code}). Resume it with /archive resume or dos resume ${archive.id}.`
-		);
+		await postLogLine(ctx, `❌ ${archive.id} upload failed (${failure.code}). Resume it with /archive resume or dos resume ${archive.id}.`);
 	}
 	ctx.log(finalStatus === ArchiveStatus.Failed ? 'error' : 'info', `upload ${finalStatus}`, {
 		archiveId: archive.id,

@@ -462,12 +462,13 @@ export class ArchiveIndex {
 			const at = now(this.#context);
 			const totals = insertEntries(db, lot, plan.entries, plan.chunks.length);
 			insertChunks(db, lot, plan.chunks, at);
-			// A format 2 archive records its plan after its packs were posted: their bytes stay counted.
-			const { packBytes } = db
-				.select({ packBytes: sql<number>`coalesce(sum(${packs.size}), 0)` })
-				.from(packs)
-				.where(and(eq(packs.archiveLot, lot), eq(packs.state, PackState.Stored)))
-				.get()!;
+			// No chunk is stored any more; a format 2 archive's stored packs (recorded apart from chunks) still are.
+			const packBytes =
+				db
+					.select({ bytes: sql<number>`coalesce(sum(${packs.size}), 0)` })
+					.from(packs)
+					.where(and(eq(packs.archiveLot, lot), eq(packs.state, PackState.Stored)))
+					.get()?.bytes ?? 0;
 			return this.update(lot, { ...totals, chunkCount: plan.chunks.length, storedChunkCount: 0, storedBytes: packBytes });
 		});
 	}

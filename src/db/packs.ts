@@ -154,6 +154,51 @@ export class PackIndex {
 		});
 	}
 
+	/**
+	 * Forgets packs of an archive that the thread does not hold (a post that never landed, a message that vanished):
+	 * their rows and blob entries go, so their blobs stop counting as held, and a stored one's bytes leave the
+	 * archive's stored bytes. Names the archive does not record are ignored.
+	 *
+	 * @returns how many packs were forgotten.
+	 */
+	public forget(lot: number, names: readonly string[]): number {
+		if (names.length === 0) return 0;
+		return write(this.#context, () => {
+			let forgotten = 0;
+			for (const name of names) {
+				const existing = this.#context.db
+					.select()
+					.from(packs)
+					.where(and(eq(packs.archiveLot, lot), eq(packs.name, name)))
+					.get();
+				if (existing === undefined) continue;
+				this.#context.db.delete(blobs).where(eq(blobs.packId, existing.id)).run();
+				this.#context.db.delete(packs).where(eq(packs.id, existing.id)).run();
+				if (existing.state === PackState.Stored)
+					this.#context.db
+						.update(archives)
+						.set({ storedBytes: sql`max(0, ${archives.storedBytes} - ${existing.size})`, updatedAt: now(this.#context) })
+						.where(eq(archives.lot, lot))
+						.run();
+				forgotten++;
+			}
+			return forgotten;
+		});
+	}
+
+	/** The ids of the blobs held by an archive's own stored packs. */
+	public storedBlobsOf(lot: number): Set<string> {
+		return guard(this.#context, () => {
+			const rows = this.#context.db
+				.selectDistinct({ id: blobs.id })
+				.from(blobs)
+				.innerJoin(packs, eq(packs.id, blobs.packId))
+				.where(and(eq(packs.archiveLot, lot), eq(packs.state, PackState.Stored)))
+				.all();
+			return new Set(rows.map((row) => row.id));
+		});
+	}
+
 	/** The packs an archive's upload posted (or was posting), in order. */
 	public list(lot: number): PackRecord[] {
 		return guard(this.#context, () =>

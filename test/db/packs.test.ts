@@ -84,6 +84,27 @@ describe('format 2 packs index', () => {
 		}).toThrow(expect.objectContaining({ code: IndexErrorCode.ChunkNotFound }));
 	});
 
+	it('GIVEN a stored and an in-flight pack WHEN a resume forgets them THEN their rows and blobs go, stored bytes follow, and recording the entries keeps the bytes of the packs still stored', () => {
+		const index = setup();
+		const a = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));
+		index.packs.markInFlight(a.lot, { threadId, messageIndex: 0, nonce: 'f1' }, [pack('a', ['1', '2']), pack('b', ['3'], 1)]);
+		index.packs.markStored(a.lot, [
+			{ name: 'a'.repeat(32), messageId: '100000000000000020', attachmentId: '100000000000000021' },
+			{ name: 'b'.repeat(32), messageId: '100000000000000020', attachmentId: '100000000000000022' }
+		]);
+		index.packs.markInFlight(a.lot, { threadId, messageIndex: 1, nonce: 'f2' }, [pack('c', ['4'])]);
+		expect(index.packs.storedBlobsOf(a.lot)).toEqual(new Set(['1'.repeat(64), '2'.repeat(64), '3'.repeat(64)]));
+		expect(index.archives.require(a.lot).storedBytes).toBe(2000);
+		expect(index.packs.forget(a.lot, ['b'.repeat(32), 'c'.repeat(32), 'd'.repeat(32)])).toBe(2);
+		expect(index.packs.list(a.lot).map((row) => row.name)).toEqual(['a'.repeat(32)]);
+		expect(index.packs.storedBlobsOf(a.lot)).toEqual(new Set(['1'.repeat(64), '2'.repeat(64)]));
+		expect(index.packs.knownBlobs(channelId)).toEqual(new Set(['1'.repeat(64), '2'.repeat(64)]));
+		expect(index.archives.require(a.lot).storedBytes).toBe(1000);
+		// The manifest's entries are recorded as a plan without chunks: the packs' bytes stay counted.
+		index.archives.recordPlan(a.lot, { entries: [], chunks: [] });
+		expect(index.archives.require(a.lot).storedBytes).toBe(1000);
+	});
+
 	it('GIVEN complete format 2 archives of a folder WHEN the parent of a new one is asked THEN it is the newest complete one of that folder and channel', () => {
 		const index = setup();
 		const older = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId, source: 'photos' }));

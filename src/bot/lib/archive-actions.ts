@@ -73,7 +73,7 @@ export async function startResume(interaction: AskingInteraction, reference: str
 		interaction,
 		handle,
 		(result) =>
-			`✅ **${result.archiveId}** is complete (${plural(result.chunksPosted, 'chunk')} posted by this resume). Card: ${link(interaction, archive)}`
+			`✅ **${result.archiveId}** is complete (${result.format === 2 ? plural(result.packsPosted ?? 0, 'pack') : plural(result.chunksPosted, 'chunk')} posted by this resume). Card: ${link(interaction, archive)}`
 	);
 }
 

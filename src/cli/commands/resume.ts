@@ -24,10 +24,18 @@ export function register(program: Command, context: CliInvocation): void {
 				try {
 					const result = await followJob(cli, run, cli.service.resume({ archive: id, requestedBy: null }));
 					const { reconciled } = result;
-					run.reporter.result({ ...result }, [
-						`Resumed ${result.archiveId}: ${plural(result.chunksPosted, 'chunk')} posted, ${result.chunks} in all (${formatBytes(result.storedBytes)} stored), ${plural(result.manifestParts, 'manifest part')}.`,
-						`The thread held ${plural(reconciled.messagesSeen, 'chunk message')}: ${reconciled.adopted.length} adopted, ${reconciled.vanished.length + reconciled.neverLanded.length} posted again, ${plural(reconciled.deletedMessages.length, 'duplicate')} deleted.`
-					]);
+					run.reporter.result(
+						{ ...result },
+						result.format === 2
+							? [
+									`Resumed ${result.archiveId} (format 2): ${plural(result.packsPosted ?? 0, 'pack')} posted by this resume; ${formatBytes(result.newBytes ?? 0)} new, ${formatBytes(result.reusedBytes ?? 0)} reused (${formatBytes(result.storedBytes)} stored), ${plural(result.manifestParts, 'manifest part')}.`,
+									`The thread held ${plural(reconciled.messagesSeen, 'pack message')}: ${reconciled.adopted.length} adopted, ${reconciled.vanished.length + reconciled.neverLanded.length} not there (their blobs posted again where needed), ${plural(reconciled.deletedMessages.length, 'message')} deleted.`
+								]
+							: [
+									`Resumed ${result.archiveId}: ${plural(result.chunksPosted, 'chunk')} posted, ${result.chunks} in all (${formatBytes(result.storedBytes)} stored), ${plural(result.manifestParts, 'manifest part')}.`,
+									`The thread held ${plural(reconciled.messagesSeen, 'chunk message')}: ${reconciled.adopted.length} adopted, ${reconciled.vanished.length + reconciled.neverLanded.length} posted again, ${plural(reconciled.deletedMessages.length, 'duplicate')} deleted.`
+								]
+					);
 					return ExitCode.Ok;
 				} finally {
 					await cli.close();

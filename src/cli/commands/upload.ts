@@ -33,7 +33,7 @@ export function register(program: Command, context: CliInvocation): void {
 					else
 						run.io.stderr.write(
 							archive.format === ArchiveFormat.Dos2
-								? `Uploading ${archive.id} (job ${handle.jobId}, format 2). If it stops, upload the folder again: posted packs are reused.\n`
+								? `Uploading ${archive.id} (job ${handle.jobId}, format 2). If it stops, run: dos resume ${archive.id}\n`
 								: `Uploading ${archive.id} (job ${handle.jobId}). If it stops, run: dos resume ${archive.id}\n`
 						);
 					const result = await followJob(cli, run, handle);

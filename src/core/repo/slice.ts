@@ -71,6 +71,12 @@ export interface SliceTarget {
 	readonly archiveId: string;
 	/** The archive this one follows (its files of the same size and mtime are not read again), when there is one. */
 	readonly parent?: { readonly id: string; readonly manifest: ManifestV2 | undefined };
+	/**
+	 * What this archive itself stored already, in an earlier run that was interrupted (a resume): its packs, their
+	 * bytes and the blobs they hold. Those blobs are never sealed again, whatever the dedup scope, and they count as
+	 * this archive's new bytes (it stored them), not as reused ones; the manifest lists those packs before this run's.
+	 */
+	readonly stored?: { readonly packs: readonly string[]; readonly bytes: number; readonly blobs: ReadonlySet<string> };
 	/** Where packs are written, and what happens to each once it is complete. */
 	readonly packs: PackDestination;
 	/** Stores the sealed manifest, last; returns how many parts it took. */
@@ -211,12 +217,15 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 	const held: ReadonlySet<string> = options.dedup === 'repository' ? target.known : new Set<string>();
 	const added = new Set<string>();
 	const known = { has: (id: string) => held.has(id) || added.has(id) };
+	// Blobs this archive stored in an earlier run and not met yet in this one: the first meeting counts as new bytes.
+	const own = new Set<string>(target.stored?.blobs);
 	// A file the parent archive holds with the same size and mtime, whose blobs are all stored, is taken from its
-	// manifest without being read (as restic does with its parent snapshot); `rehash` reads every file.
+	// manifest without being read (as restic does with its parent snapshot); `rehash` reads every file. A file with a
+	// blob this archive stored itself is read, so that the blob counts as this archive's.
 	const parentFiles = new Map<string, ManifestV2Entry>();
 	if (options.dedup === 'repository' && options.rehash !== true)
 		for (const entry of target.parent?.manifest?.entries ?? [])
-			if (entry.type === 'file' && (entry.blobs ?? []).every((id) => known.has(id))) parentFiles.set(entry.path, entry);
+			if (entry.type === 'file' && (entry.blobs ?? []).every((id) => known.has(id) && !own.has(id))) parentFiles.set(entry.path, entry);
 	const unchangedFrom = (entry: { path: string; size: number; mtimeMs: number }) => {
 		const previous = parentFiles.get(entry.path);
 		return previous !== undefined && previous.size === entry.size && previous.mtimeMs === entry.mtimeMs ? previous : undefined;
@@ -347,7 +356,12 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 				const hex = Buffer.from(id.buffer, id.byteOffset, 32).toString('hex');
 				blobs.push(hex);
 				totals.blobs++;
-				if (known.has(hex)) totals.reusedBytes += length;
+				if (own.delete(hex)) {
+					// Stored by this archive's earlier run: new to the repository because of this archive, not sealed again.
+					added.add(hex);
+					totals.newBlobs++;
+					totals.newBytes += length;
+				} else if (known.has(hex)) totals.reusedBytes += length;
 				else {
 					added.add(hex);
 					totals.newBlobs++;
@@ -480,13 +494,13 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 		...(newest === undefined ? {} : { parent: newest }),
 		codec: options.codec,
 		dedup: options.dedup,
-		packs: writer.written,
+		packs: [...(target.stored?.packs ?? []), ...writer.written],
 		entries,
 		totals: {
 			...counts,
 			newBytes: totals.newBytes,
 			reusedBytes: totals.reusedBytes,
-			storedBytes: writer.storedBytes,
+			storedBytes: (target.stored?.bytes ?? 0) + writer.storedBytes,
 			blobs: totals.blobs,
 			newBlobs: totals.newBlobs
 		}
