@@ -300,9 +300,11 @@ async function postRepositoryManifest(
 		entries: manifest.entries.map((entry) => archiveEntryInput(entry, null)),
 		chunks: []
 	});
+	// Checked held in the same transaction: a cleanup since the slice began may have deleted a pack it counted on.
 	ctx.index.packs.setReferences(
 		archive.lot,
-		manifest.entries.flatMap((entry) => (entry.type === EntryType.File ? (entry.blobs ?? []) : []))
+		manifest.entries.flatMap((entry) => (entry.type === EntryType.File ? (entry.blobs ?? []) : [])),
+		archive.channelId ?? ctx.settings.archiveChannelId
 	);
 	const parts = sealManifestV2(manifestKey, manifest);
 	for (const [index, bytes] of parts.entries()) {
