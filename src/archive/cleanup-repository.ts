@@ -1,5 +1,6 @@
 import { type Archive, ChunkKind, type PackCleanupPlan, type PackRecord } from '../db/index.js';
 import { isTransportError, type LiveMessage, TransportErrorCode } from '../discord/index.js';
+import { countOf, formatBytes } from './card.js';
 import type { ArchiveContext } from './context.js';
 import { ArchiveError, ArchiveErrorCode, errorSummary } from './errors.js';
 
@@ -165,4 +166,25 @@ function mismatch(archive: Archive, why: string): ArchiveError {
 		`Cleanup of ${archive.id} stopped: ${why} That message was not deleted; the packs it should hold are no longer offered for reuse. Rebuild the index (dos index rebuild) if it is out of date.`,
 		{ archiveId: archive.id, lot: archive.lot }
 	);
+}
+
+/**
+ * One or two short sentences saying what a format 2 cleanup deletes and keeps, for the confirmation and the answer:
+ * "Goes: 3 packs in 2 messages (12 MiB), the thread of #…. Stays: 2 packs (8 MiB) and the thread, which #…, #… reuse."
+ */
+export function describeRepositoryCleanup(summary: RepositoryCleanupSummary): string {
+	const shown = summary.threadsDeleted.slice(0, 5).join(', ');
+	const hidden = summary.threadsDeleted.length - 5;
+	const threads =
+		summary.threadsDeleted.length === 0
+			? ''
+			: `, the thread${summary.threadsDeleted.length === 1 ? '' : 's'} of ${shown}${hidden > 0 ? ` and ${hidden} more` : ''}`;
+	const packs =
+		summary.packsDeleted === 0
+			? 'no pack'
+			: `${countOf(summary.packsDeleted, 'pack')} in ${countOf(summary.messagesDeleted, 'message')} (${formatBytes(summary.bytesDeleted)})`;
+	const goes = `Goes: ${packs}${threads}.`;
+	if (summary.packsKept === 0) return goes;
+	const more = summary.keptByCount > summary.keptBy.length ? ` and ${summary.keptByCount - summary.keptBy.length} more` : '';
+	return `${goes} Stays: ${countOf(summary.packsKept, 'pack')} (${formatBytes(summary.bytesKept)})${summary.threadKept ? ' and its thread' : ''}, which ${summary.keptBy.join(', ')}${more} reuse${summary.keptByCount === 1 ? 's' : ''}.`;
 }
