@@ -10,7 +10,7 @@ import { deleteRecordedMessages } from './legacy-messages.js';
 import { cleanupRepository, type RepositoryCleanupSummary } from './cleanup-repository.js';
 
 /**
- * Cleanup (docs/design.md §4): deletes an archive's thread — every chunk message in one request — marks the archive
+ * Cleanup (docs/design.md §4.5; format 2 archives by references, in cleanup-repository.ts): deletes an archive's thread — every chunk message in one request — marks the archive
  * `deleted` in the index (its row, file list and history stay, so it can still be found and its card explained) and
  * greys its card. Idempotent: a second run, or a thread someone already deleted, is a success that changes nothing.
  */

@@ -74,7 +74,8 @@ const IDS_PER_QUERY = 500;
 /**
  * The format 2 repository of each archive channel as the index knows it (docs/design.md §9): packs posted into
  * archive threads (`in_flight` before their post, `stored` after), the blobs each holds, and the blobs each archive
- * references. Blobs count as held by the channel while their pack is stored and its archive not deleted.
+ * references. Blobs count as held by the channel while their pack is `stored` (a cleanup marks a pack `deleting` before
+ * deleting it, and drops its rows after: docs/design.md §4.5).
  */
 export class PackIndex {
 	readonly #context: IndexContext;

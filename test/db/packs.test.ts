@@ -116,9 +116,9 @@ describe('format 2 packs index', () => {
 		expect(index.packs.dropDeleted(begun.kept.map((row) => row.id))).toBe(0);
 		// An upload that counted blob 3 as stored cannot record it now.
 		const c = index.archives.allocate(newArchive({ format: ArchiveFormat.Dos2, channelId }));
-		expect(() => index.packs.setReferences(c.lot, ['1'.repeat(64), '3'.repeat(64)], channelId)).toThrow(
-			expect.objectContaining({ code: IndexErrorCode.ChunkNotFound })
-		);
+		expect(() => {
+			index.packs.setReferences(c.lot, ['1'.repeat(64), '3'.repeat(64)], channelId);
+		}).toThrow(expect.objectContaining({ code: IndexErrorCode.ChunkNotFound }));
 		expect(index.packs.countReferences(c.lot)).toBe(0);
 		// B cleaned up: A's kept packs go with it (A is deleted already).
 		const last = index.packs.beginCleanup(channelId, b.lot);
