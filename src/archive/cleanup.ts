@@ -7,9 +7,10 @@ import type { ArchiveContext, JobRun } from './context.js';
 import { trustedAuthors } from './reconcile.js';
 import { legacyCardContent, parseLegacyCard } from './legacy-card.js';
 import { deleteRecordedMessages } from './legacy-messages.js';
+import { cleanupRepository, type RepositoryCleanupSummary } from './cleanup-repository.js';
 
 /**
- * Cleanup (docs/design.md §4): deletes an archive's thread — every chunk message in one request — marks the archive
+ * Cleanup (docs/design.md §4.5; format 2 archives by references, in cleanup-repository.ts): deletes an archive's thread — every chunk message in one request — marks the archive
  * `deleted` in the index (its row, file list and history stay, so it can still be found and its card explained) and
  * greys its card. Idempotent: a second run, or a thread someone already deleted, is a success that changes nothing.
  */
@@ -32,23 +33,8 @@ export interface CleanupResult {
 	readonly alreadyDeleted: boolean;
 	/** Whether the card now shows "deleted" (false when it could not be edited; the index is marked anyway). */
 	readonly cardUpdated: boolean;
-}
-
-/**
- * Refuses the cleanup of a format 2 archive whose packs hold blobs other archives reuse: deleting its thread would
- * take them from those archives (cleanup that counts references is not built yet, docs/design.md §9.7).
- *
- * @throws {ArchiveError} INVALID_REQUEST naming the archives that depend on it.
- */
-export function assertNoDependents(ctx: ArchiveContext, archive: Archive): void {
-	if (archive.format !== ArchiveFormat.Dos2) return;
-	const dependents = ctx.index.packs.dependents(archive.lot);
-	if (dependents.length === 0) return;
-	throw new ArchiveError(
-		ArchiveErrorCode.InvalidRequest,
-		`Cleanup of ${archive.id} refused: its thread holds packs whose blobs ${dependents.join(', ')} reuse${dependents.length >= 10 ? ' (and maybe more)' : ''}. Deleting it would damage them; clean those up first. Nothing was deleted.`,
-		{ archiveId: archive.id, lot: archive.lot }
-	);
+	/** Format 2: what went and what stays in the channel's repository (absent for other formats). */
+	readonly repository?: RepositoryCleanupSummary;
 }
 
 /**
@@ -61,6 +47,17 @@ export function assertNoDependents(ctx: ArchiveContext, archive: Archive): void 
  * @throws {ArchiveError} THREAD_MISMATCH when the thread is not bound to the archive's card.
  */
 async function deleteBoundThread(ctx: ArchiveContext, archive: Archive, threadId: string, signal: AbortSignal): Promise<boolean> {
+	if (!(await checkBoundThread(ctx, archive, threadId, signal))) return false;
+	return ctx.transport.deleteThread(threadId, { signal });
+}
+
+/**
+ * The checks of {@link deleteBoundThread}, deleting nothing.
+ *
+ * @returns false when the thread is gone.
+ * @throws {ArchiveError} THREAD_MISMATCH.
+ */
+async function checkBoundThread(ctx: ArchiveContext, archive: Archive, threadId: string, signal: AbortSignal): Promise<boolean> {
 	const channelId = archive.channelId ?? ctx.settings.archiveChannelId;
 	const refuse = (why: string) =>
 		new ArchiveError(
@@ -90,8 +87,9 @@ async function deleteBoundThread(ctx: ArchiveContext, archive: Archive, threadId
 		if (!isTransportError(error, TransportErrorCode.NotFound)) throw error;
 	}
 	if (card !== null) {
-		const record = archive.format === ArchiveFormat.Dos1 ? safeRecord(card) : null;
-		const legacy = archive.format === ArchiveFormat.Dos1 ? null : parseLegacyCard(card);
+		const ours = isOurs(archive);
+		const record = ours ? safeRecord(card) : null;
+		const legacy = ours ? null : parseLegacyCard(card);
 		const names = record !== null ? record.id === archive.id && record.uid === archive.uid : legacy !== null && legacy.archiveId === archive.id;
 		if (!names) throw refuse(`the card ${card.id} its thread was started on is not the card of ${archive.id}.`);
 		// The bot itself — never merely a bot (a webhook or another application is one too); for the original tool's
@@ -100,7 +98,12 @@ async function deleteBoundThread(ctx: ArchiveContext, archive: Archive, threadId
 		const trusted = card.authorId === selfId || (legacy !== null && (await trustedAuthors(ctx, signal)).has(card.authorId));
 		if (!trusted) throw refuse(`the card ${card.id} was not posted by this bot.`);
 	}
-	return ctx.transport.deleteThread(threadId, { signal });
+	return true;
+}
+
+/** Archives whose card this bot renders (formats 1 and 2), as opposed to the original tool's. */
+function isOurs(archive: Archive): boolean {
+	return archive.format === ArchiveFormat.Dos1 || archive.format === ArchiveFormat.Dos2;
 }
 
 function safeRecord(message: LiveMessage): CardRecord | null {
@@ -122,7 +125,6 @@ function safeRecord(message: LiveMessage): CardRecord | null {
 export async function cleanupArchive(ctx: ArchiveContext, request: CleanupRequest, run: JobRun): Promise<CleanupResult> {
 	let archive = ctx.index.archives.requireExact(request.archive);
 	const alreadyDeleted = archive.status === ArchiveStatus.Deleted;
-	if (!alreadyDeleted) assertNoDependents(ctx, archive);
 	run.progress({
 		archiveId: archive.id,
 		phase: 'cleaning',
@@ -132,17 +134,28 @@ export async function cleanupArchive(ctx: ArchiveContext, request: CleanupReques
 		chunksTotal: 1,
 		note: 'deleting the thread'
 	});
-	// A thread-less archive of the original tool: its recorded chunk messages in the storage channel, and nothing else.
-	const messagesDeleted = await deleteRecordedMessages(ctx, archive, run.signal);
-	const threadDeleted = archive.threadId === null ? false : await deleteBoundThread(ctx, archive, archive.threadId, run.signal);
-	if (!alreadyDeleted) archive = ctx.index.archives.setStatus(archive.lot, ArchiveStatus.Deleted);
+	let repository: RepositoryCleanupSummary | undefined;
+	let messagesDeleted = 0;
+	let threadDeleted = false;
+	if (archive.format === ArchiveFormat.Dos2) {
+		// Format 2: by references (cleanup-repository.ts). Its thread is checked bound first, so a mismatch marks nothing.
+		if (archive.threadId !== null) await checkBoundThread(ctx, archive, archive.threadId, run.signal);
+		const done = await cleanupRepository(ctx, archive, (owner, threadId) => deleteBoundThread(ctx, owner, threadId, run.signal), run.signal);
+		({ threadDeleted, summary: repository } = done);
+		archive = ctx.index.archives.require(archive.lot);
+	} else {
+		// A thread-less archive of the original tool: its recorded chunk messages in the storage channel, and nothing else.
+		messagesDeleted = await deleteRecordedMessages(ctx, archive, run.signal);
+		threadDeleted = archive.threadId === null ? false : await deleteBoundThread(ctx, archive, archive.threadId, run.signal);
+		if (!alreadyDeleted) archive = ctx.index.archives.setStatus(archive.lot, ArchiveStatus.Deleted);
+	}
 	let cardUpdated = false;
 	if (archive.cardMessageId !== null) {
 		// A thread-less legacy archive's row names its storage channel; its card (posted by migrate-legacy) is in the archive channel.
 		const channelId =
 			messagesDeleted > 0 || archive.threadId === null ? ctx.settings.archiveChannelId : (archive.channelId ?? ctx.settings.archiveChannelId);
 		try {
-			if (archive.format === ArchiveFormat.Dos1) {
+			if (isOurs(archive)) {
 				await ctx.transport.editCard(channelId, archive.cardMessageId, renderCard({ archive }), { signal: run.signal });
 			} else {
 				const message = await ctx.transport.fetchMessage(channelId, archive.cardMessageId, { signal: run.signal });
@@ -169,7 +182,21 @@ export async function cleanupArchive(ctx: ArchiveContext, request: CleanupReques
 		bytesTotal: 0,
 		chunksDone: 1,
 		chunksTotal: 1,
-		note: threadDeleted ? 'thread deleted' : messagesDeleted > 0 ? `${messagesDeleted} chunk message(s) deleted` : 'nothing left to delete'
+		note: threadDeleted
+			? 'thread deleted'
+			: repository !== undefined
+				? `${repository.packsDeleted} pack(s) deleted, ${repository.packsKept} kept`
+				: messagesDeleted > 0
+					? `${messagesDeleted} chunk message(s) deleted`
+					: 'nothing left to delete'
 	});
-	return { archiveId: archive.id, lot: archive.lot, threadDeleted, messagesDeleted, alreadyDeleted, cardUpdated };
+	return {
+		archiveId: archive.id,
+		lot: archive.lot,
+		threadDeleted,
+		messagesDeleted,
+		alreadyDeleted,
+		cardUpdated,
+		...(repository === undefined ? {} : { repository })
+	};
 }

@@ -23,6 +23,7 @@ export * from './lot-range.js';
 export * from './download.js';
 export * from './verify.js';
 export * from './cleanup.js';
+export { describeRepositoryCleanup, type RepositoryCleanupSummary } from './cleanup-repository.js';
 export * from './rebuild.js';
 export * from './index-backup.js';
 export * from './legacy-card.js';

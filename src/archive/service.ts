@@ -16,7 +16,8 @@ import {
 } from '../db/index.js';
 import { countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
-import { assertNoDependents, type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
+import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
+import { planRepositoryCleanup, type RepositoryCleanupSummary } from './cleanup-repository.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
 import { threadRefOf } from './thread-reader.js';
@@ -193,13 +194,24 @@ export class ArchiveService {
 	}
 
 	/**
+	 * What the cleanup of a format 2 archive would delete and keep (null for other formats, and for an archive
+	 * already deleted): for the confirmation asked first. Changes nothing.
+	 *
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND.
+	 */
+	public cleanupPreview(reference: string): RepositoryCleanupSummary | null {
+		const archive = this.context.index.archives.require(reference);
+		if (archive.format !== ArchiveFormat.Dos2 || archive.status === ArchiveStatus.Deleted) return null;
+		return planRepositoryCleanup(this.context, archive);
+	}
+
+	/**
 	 * Starts the cleanup of an archive (the caller asked for confirmation first).
 	 *
 	 * @throws {IndexError} ARCHIVE_NOT_FOUND, ARCHIVE_BUSY; {@link ArchiveError} SERVICE_CLOSED.
 	 */
 	public cleanup(request: CleanupRequest & { readonly requestedBy?: string | null }): JobHandle<CleanupResult> {
 		const archive = this.context.index.archives.require(request.archive);
-		if (archive.status !== ArchiveStatus.Deleted) assertNoDependents(this.context, archive);
 		return this.runner.run({ kind: JobKind.Cleanup, lot: archive.lot, archiveId: archive.id, requestedBy: request.requestedBy ?? null }, (run) =>
 			cleanupArchive(this.context, { archive: String(archive.lot) }, run)
 		);

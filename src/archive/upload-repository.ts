@@ -32,7 +32,7 @@ import type { UploadResult } from './upload.js';
 /**
  * A format 2 upload into the archive channel's repository (docs/design.md §9): the archive gets its card and thread as
  * format 1's do; the core's slice cuts the folder into content-defined blobs and keeps only those the channel does not
- * hold yet (the blobs of stored packs of its live archives, per the index), sealed with the channel's repository keys
+ * hold yet (the blobs of its stored packs, per the index), sealed with the channel's repository keys
  * into packs staged in a folder of the bot's own; each pack, once closed, waits for the next (default 2 per message)
  * and goes into the thread, recorded in flight before its post and stored after, then its staged file is removed;
  * the sealed manifest is posted last. The parent (the newest complete format 2 archive of the same folder) spares
@@ -333,9 +333,11 @@ async function postRepositoryManifest(
 		entries: manifest.entries.map((entry) => archiveEntryInput(entry, null)),
 		chunks: []
 	});
+	// Checked held in the same transaction: a cleanup since the slice began may have deleted a pack it counted on.
 	ctx.index.packs.setReferences(
 		archive.lot,
-		manifest.entries.flatMap((entry) => (entry.type === EntryType.File ? (entry.blobs ?? []) : []))
+		manifest.entries.flatMap((entry) => (entry.type === EntryType.File ? (entry.blobs ?? []) : [])),
+		archive.channelId ?? ctx.settings.archiveChannelId
 	);
 	const parts = sealManifestV2(manifestKey, manifest);
 	for (const [index, bytes] of parts.entries()) {

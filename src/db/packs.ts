@@ -1,8 +1,9 @@
-import { and, asc, desc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, ne, or, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
 import { guard, now, write, type IndexContext } from './database.js';
 import { IndexError, IndexErrorCode } from './errors.js';
-import { archiveBlobs, archives, blobs, packs } from './schema.js';
-import { ArchiveFormat, ArchiveStatus, PackState } from './vocabulary.js';
+import { archiveBlobs, archives, blobs, jobs, packs } from './schema.js';
+import { ArchiveFormat, ArchiveStatus, JobKind, JobStatus, PackState } from './vocabulary.js';
 
 /** A pack's row in the index. */
 export type PackRecord = typeof packs.$inferSelect;
@@ -37,6 +38,24 @@ export interface InFlightPack {
 	readonly blobs: readonly PackBlobInput[];
 }
 
+/**
+ * What a cleanup does in a channel's repository: the packs of the archive cleaned up and of the channel's deleted
+ * archives a cleanup kept, split into those going (no live archive references a blob they hold, nor one in a pack
+ * sharing their message) and those staying.
+ */
+export interface PackCleanupPlan {
+	/** Packs deleted from Discord, then from the index: whole messages of packs no live archive needs. */
+	readonly doomed: PackRecord[];
+	/** Packs that stay: needed by a live archive, or sharing their message with one that is. */
+	readonly kept: PackRecord[];
+	/** Of {@link kept}, those no live archive needs (they only share a message with one that is). */
+	readonly keptUnneeded: number;
+	/** The live archives whose references keep packs: ids, oldest first, at most the limit asked. */
+	readonly keptBy: string[];
+	/** How many live archives keep packs. */
+	readonly keptByCount: number;
+}
+
 /** Where a blob lies: its pack (stored, with its message and attachment) and its place in the pack. */
 export interface BlobPlace {
 	readonly blobId: string;
@@ -55,7 +74,8 @@ const IDS_PER_QUERY = 500;
 /**
  * The format 2 repository of each archive channel as the index knows it (docs/design.md §9): packs posted into
  * archive threads (`in_flight` before their post, `stored` after), the blobs each holds, and the blobs each archive
- * references. Blobs count as held by the channel while their pack is stored and its archive not deleted.
+ * references. Blobs count as held by the channel while their pack is `stored` (a cleanup marks a pack `deleting` before
+ * deleting it, and drops its rows after: docs/design.md §4.5).
  */
 export class PackIndex {
 	readonly #context: IndexContext;
@@ -206,7 +226,10 @@ export class PackIndex {
 		);
 	}
 
-	/** The ids of the blobs a channel holds: in stored packs of archives of the channel that are not deleted. */
+	/**
+	 * The ids of the blobs a channel holds: in its stored packs — those of its live archives, and those of deleted
+	 * archives a cleanup kept because live archives still need them. A pack a cleanup is deleting is not `stored`.
+	 */
 	public knownBlobs(channelId: string): Set<string> {
 		return guard(this.#context, () => {
 			const rows = this.#context.db
@@ -214,7 +237,7 @@ export class PackIndex {
 				.from(blobs)
 				.innerJoin(packs, eq(packs.id, blobs.packId))
 				.innerJoin(archives, eq(archives.lot, packs.archiveLot))
-				.where(and(eq(packs.state, PackState.Stored), eq(archives.channelId, channelId), ne(archives.status, ArchiveStatus.Deleted)))
+				.where(and(eq(packs.state, PackState.Stored), eq(archives.channelId, channelId)))
 				.all();
 			return new Set(rows.map((row) => row.id));
 		});
@@ -238,8 +261,7 @@ export class PackIndex {
 						and(
 							inArray(blobs.id, wanted.slice(start, start + IDS_PER_QUERY)),
 							eq(packs.state, PackState.Stored),
-							eq(archives.channelId, channelId),
-							ne(archives.status, ArchiveStatus.Deleted)
+							eq(archives.channelId, channelId)
 						)
 					)
 					.orderBy(asc(packs.id))
@@ -260,12 +282,29 @@ export class PackIndex {
 		return found;
 	}
 
-	/** Records the blobs an archive references (its manifest's), replacing what was recorded. */
-	public setReferences(lot: number, ids: Iterable<string>): void {
+	/**
+	 * Records the blobs an archive references (its manifest's), replacing what was recorded. With `heldIn`, first
+	 * checks in the same transaction that the channel holds every one of them in a stored pack: an upload counted
+	 * them as known when it began, and a cleanup may have deleted a pack since (docs/design.md §9.7).
+	 *
+	 * @throws {IndexError} INVALID_RECORD for a malformed id; CHUNK_NOT_FOUND when a blob is no longer held.
+	 */
+	public setReferences(lot: number, ids: Iterable<string>, heldIn?: string): void {
 		const unique = [...new Set(ids)];
 		for (const id of unique)
 			if (!HEX64.test(id)) throw new IndexError(IndexErrorCode.InvalidRecord, `A blob id is 64 lowercase hex digits, not ${id}.`, { lot });
 		write(this.#context, () => {
+			if (heldIn !== undefined) {
+				const held = this.locate(heldIn, unique);
+				const missing = unique.filter((id) => !held.has(id));
+				if (missing.length > 0) {
+					throw new IndexError(
+						IndexErrorCode.ChunkNotFound,
+						`${missing.length} blob(s) this upload counted as stored are no longer held by the channel (a cleanup deleted their packs meanwhile). Upload the folder again: they will be posted anew.`,
+						{ lot }
+					);
+				}
+			}
 			this.#context.db.delete(archiveBlobs).where(eq(archiveBlobs.archiveLot, lot)).run();
 			for (let start = 0; start < unique.length; start += IDS_PER_QUERY)
 				this.#context.db
@@ -289,32 +328,136 @@ export class PackIndex {
 	}
 
 	/**
-	 * The other archives (not deleted) that reference a blob held by a pack of archive `lot`: deleting its thread would
-	 * take those blobs from them. Ids, oldest first, at most `limit`.
+	 * What a cleanup of archive `lot` would do in the channel's repository, with `lot` counted as deleted (the archive
+	 * is not changed): see {@link PackCleanupPlan}. Read only, for the confirmation asked first.
 	 */
-	public dependents(lot: number, limit = 10): string[] {
-		return guard(this.#context, () =>
-			this.#context.db
-				.selectDistinct({ id: archives.id, lot: archives.lot })
-				.from(packs)
-				.innerJoin(blobs, eq(blobs.packId, packs.id))
-				.innerJoin(archiveBlobs, eq(archiveBlobs.blobId, blobs.id))
-				.innerJoin(archives, eq(archives.lot, archiveBlobs.archiveLot))
-				.where(and(eq(packs.archiveLot, lot), ne(archiveBlobs.archiveLot, lot), ne(archives.status, ArchiveStatus.Deleted)))
-				.orderBy(asc(archives.lot))
-				.limit(limit)
-				.all()
-				.map((row) => row.id)
-		);
+	public planCleanup(channelId: string, lot: number, limit = 10): PackCleanupPlan {
+		return guard(this.#context, () => this.#plan(channelId, lot, limit));
 	}
 
 	/**
-	 * The format 2 repository as a whole: live (not deleted) format 2 archives, the stored packs they posted with their
-	 * bytes, the distinct blobs those packs hold, and the plaintext bytes those blobs stand for.
+	 * Starts the cleanup of format 2 archive `lot`, in one transaction: refuses while a format 2 upload of the channel
+	 * runs (it counted blobs as stored when it began, and records its references only at its end); marks the archive
+	 * `deleted` (from here on its references keep nothing); marks `deleting` every pack of it and of the channel's
+	 * deleted archives that no live archive needs, by whole messages — from then on no upload is offered their blobs
+	 * and no download looks for them, before anything is deleted on Discord. Packs already `deleting` (a cleanup
+	 * stopped midway) stay so. Idempotent.
+	 *
+	 * @throws {IndexError} ARCHIVE_NOT_FOUND; ARCHIVE_BUSY while a format 2 upload of the channel runs.
+	 */
+	public beginCleanup(channelId: string, lot: number, limit = 10): PackCleanupPlan {
+		return write(this.#context, () => {
+			const { db } = this.#context;
+			const archive = db.select().from(archives).where(eq(archives.lot, lot)).get();
+			if (archive === undefined) throw new IndexError(IndexErrorCode.ArchiveNotFound, `No archive has lot ${lot}.`, { lot });
+			const uploading = db
+				.select({ jobId: jobs.id, id: archives.id })
+				.from(jobs)
+				.innerJoin(archives, eq(archives.lot, jobs.archiveLot))
+				.where(
+					and(
+						eq(jobs.status, JobStatus.Running),
+						inArray(jobs.kind, [JobKind.Upload, JobKind.Resume]),
+						eq(archives.format, ArchiveFormat.Dos2),
+						eq(archives.channelId, channelId),
+						ne(archives.lot, lot)
+					)
+				)
+				.get();
+			if (uploading !== undefined) {
+				throw new IndexError(
+					IndexErrorCode.ArchiveBusy,
+					`Cleanup of ${archive.id} refused while ${uploading.id} is being uploaded into the same channel (job ${uploading.jobId}): that upload may reuse blobs the cleanup would delete. Nothing was deleted; try again once it has finished.`,
+					{ lot, jobId: uploading.jobId }
+				);
+			}
+			if (archive.status !== ArchiveStatus.Deleted)
+				db.update(archives)
+					.set({ status: ArchiveStatus.Deleted, verifyStale: sql`${archives.verifiedAt} is not null`, updatedAt: now(this.#context) })
+					.where(eq(archives.lot, lot))
+					.run();
+			const plan = this.#plan(channelId, lot, limit);
+			const marking = plan.doomed.filter((pack) => pack.state !== PackState.Deleting).map((pack) => pack.id);
+			for (let start = 0; start < marking.length; start += IDS_PER_QUERY)
+				db.update(packs)
+					.set({ state: PackState.Deleting, updatedAt: now(this.#context) })
+					.where(inArray(packs.id, marking.slice(start, start + IDS_PER_QUERY)))
+					.run();
+			return { ...plan, doomed: plan.doomed.map((pack) => ({ ...pack, state: PackState.Deleting })) };
+		});
+	}
+
+	/**
+	 * Drops from the index packs (and their blobs) a cleanup deleted from Discord. Only `deleting` packs are dropped.
+	 *
+	 * @returns how many were dropped.
+	 */
+	public dropDeleted(ids: readonly number[]): number {
+		return write(this.#context, () => {
+			let dropped = 0;
+			for (let start = 0; start < ids.length; start += IDS_PER_QUERY)
+				dropped += this.#context.db
+					.delete(packs)
+					.where(and(inArray(packs.id, ids.slice(start, start + IDS_PER_QUERY)), eq(packs.state, PackState.Deleting)))
+					.run().changes;
+			return dropped;
+		});
+	}
+
+	#plan(channelId: string, lot: number, limit: number): PackCleanupPlan {
+		const { db } = this.#context;
+		const gone = or(eq(archives.status, ArchiveStatus.Deleted), eq(archives.lot, lot));
+		const candidates = db
+			.select({ pack: packs })
+			.from(packs)
+			.innerJoin(archives, eq(archives.lot, packs.archiveLot))
+			.where(and(eq(archives.channelId, channelId), gone))
+			.orderBy(asc(packs.archiveLot), asc(packs.messageIndex), asc(packs.attachmentIndex))
+			.all()
+			.map((row) => row.pack);
+		// Live archives of the channel (anything not deleted: complete, failed, interrupted…) and what they reference.
+		const live = alias(archives, 'live');
+		const needing = db
+			.select({ packId: packs.id, archiveLot: archiveBlobs.archiveLot })
+			.from(packs)
+			.innerJoin(archives, eq(archives.lot, packs.archiveLot))
+			.innerJoin(blobs, eq(blobs.packId, packs.id))
+			.innerJoin(archiveBlobs, eq(archiveBlobs.blobId, blobs.id))
+			.innerJoin(live, eq(live.lot, archiveBlobs.archiveLot))
+			.where(
+				and(
+					eq(archives.channelId, channelId),
+					gone,
+					eq(packs.state, PackState.Stored),
+					ne(live.status, ArchiveStatus.Deleted),
+					ne(live.lot, lot),
+					eq(live.channelId, channelId)
+				)
+			)
+			.groupBy(packs.id, archiveBlobs.archiveLot)
+			.all();
+		const needed = new Set(needing.map((row) => row.packId));
+		// Discord deletes whole messages: a message goes only when none of its packs is needed.
+		const messageOf = (pack: PackRecord) => `${pack.archiveLot}:${pack.messageIndex}`;
+		const keptMessages = new Set(candidates.filter((pack) => needed.has(pack.id)).map(messageOf));
+		const doomed = candidates.filter((pack) => pack.state === PackState.Deleting || !keptMessages.has(messageOf(pack)));
+		const kept = candidates.filter((pack) => !doomed.includes(pack));
+		const keepers = [...new Set(needing.map((row) => row.archiveLot))].sort((a, b) => a - b);
+		const keptBy = keepers
+			.slice(0, limit)
+			.map((keeper) => db.select({ id: archives.id }).from(archives).where(eq(archives.lot, keeper)).get()?.id)
+			.filter((id): id is string => id !== undefined);
+		return { doomed, kept, keptUnneeded: kept.filter((pack) => !needed.has(pack.id)).length, keptBy, keptByCount: keepers.length };
+	}
+
+	/**
+	 * The format 2 repository as a whole: live (not deleted) format 2 archives, the stored packs (those of live
+	 * archives, and those a cleanup kept for them) with their bytes, the distinct blobs those packs hold, and the
+	 * plaintext bytes those blobs stand for.
 	 */
 	public totals(): RepositoryTotals {
 		return guard(this.#context, () => {
-			const live = and(eq(packs.state, PackState.Stored), ne(archives.status, ArchiveStatus.Deleted));
+			const live = eq(packs.state, PackState.Stored);
 			const packRow = this.#context.db
 				.select({ packs: sql<number>`count(*)`, bytes: sql<number>`coalesce(sum(${packs.size}), 0)` })
 				.from(packs)

@@ -51,11 +51,13 @@ export type ChunkState = (typeof ChunkState)[keyof typeof ChunkState];
 
 /**
  * Where a format 2 pack stands on Discord: `in_flight` is written (name, size, sha256, nonce) before its post, `stored`
- * (message and attachment) after.
+ * (message and attachment) after; `deleting` once a cleanup found no live archive needs it, before its message is
+ * deleted (its row leaves the index after), so that its blobs are never offered for reuse while it is going.
  */
 export const PackState = {
 	InFlight: 'in_flight',
-	Stored: 'stored'
+	Stored: 'stored',
+	Deleting: 'deleting'
 } as const;
 export type PackState = (typeof PackState)[keyof typeof PackState];
 

@@ -232,5 +232,22 @@ describe('dos upload, download and verify with DOS_FORMAT=2', () => {
 		const status = await dos(['status']);
 		expect(status.code, status.stderr).toBe(0);
 		expect(status.stdout).toMatch(new RegExp(`Repository \\(format 2\\): 2 archives · ${firstResult.packsPosted as number} packs?, `));
+
+		// dos cleanup of the first says first that its packs stay for the second; with --yes its thread stays for them.
+		const secondId = /(#\d{6}-\d+)/.exec(second.stdout)![1]!;
+		const asked = await dos(['cleanup', firstResult.archiveId as string]);
+		expect(asked.code).not.toBe(0);
+		expect(asked.stderr).toContain(`Goes: no pack. Stays: ${firstResult.packsPosted as number} pack`);
+		expect(asked.stderr).toContain(`and its thread, which ${secondId} reuses`);
+		const cleaned = await dos(['cleanup', firstResult.archiveId as string, '--yes', '--json']);
+		expect(cleaned.code, cleaned.stderr).toBe(0);
+		expect(cleaned.lines.find((line) => line.type === 'result')).toMatchObject({
+			threadDeleted: false,
+			repository: { packsDeleted: 0, threadKept: true, keptBy: [secondId] }
+		});
+		const afterCleanup = await dos(['download', secondId, '--json']);
+		expect(afterCleanup.code, afterCleanup.stderr).toBe(0);
+		const restoredSecond = (afterCleanup.lines.find((line) => line.type === 'result')!.archives as { restoredTo: string }[])[0]!.restoredTo;
+		expect(await treeDigest(restoredSecond)).toEqual(await treeDigest(source));
 	});
 });

@@ -120,6 +120,36 @@ describe('migrations', () => {
 		);
 	});
 
+	it("GIVEN an index from before packs could be deleting WHEN migrated THEN live archives keep their packs and blobs, and deleted archives' packs are gone", () => {
+		const folder = tempFolder();
+		folders.push(folder);
+		const file = join(folder.path, 'index.sqlite');
+		openIndex({ path: file }).close();
+		const raw = new Database(file);
+		raw.pragma('foreign_keys = ON');
+		const archive = raw.prepare(
+			`INSERT INTO archives (lot, id, uid, source, status, format, chunk_size, channel_id, thread_id, created_at, updated_at) VALUES (?, ?, ?, '', ?, 'dos-2', 1000, '100000000000000009', ?, 0, 0)`
+		);
+		archive.run(1, '#010124-01', 'a'.repeat(32), 'complete', '100000000000000001');
+		archive.run(2, '#010124-02', 'b'.repeat(32), 'deleted', '100000000000000002');
+		const packRow = raw.prepare(
+			`INSERT INTO packs (id, archive_lot, name, state, thread_id, message_index, attachment_index, post_nonce, message_id, attachment_id, size, sha256, recorded_at, updated_at) VALUES (?, ?, ?, 'stored', ?, 0, 0, 'n', '100000000000000020', '100000000000000021', 10, ?, 0, 0)`
+		);
+		packRow.run(1, 1, 'c'.repeat(32), '100000000000000001', 'd'.repeat(64));
+		packRow.run(2, 2, 'e'.repeat(32), '100000000000000002', 'f'.repeat(64));
+		const blobRow = raw.prepare(`INSERT INTO blobs (id, pack_id, pack_offset, stored_length, raw_length, codec) VALUES (?, ?, 0, 5, 5, 'none')`);
+		blobRow.run('1'.repeat(64), 1);
+		blobRow.run('2'.repeat(64), 2);
+		// Forget that the last migration ran.
+		raw.exec('DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)');
+		raw.close();
+		const index = openIndex({ path: file });
+		opened.push(index);
+		expect(index.packs.list(1).map((row) => row.name)).toEqual(['c'.repeat(32)]);
+		expect(index.packs.list(2)).toEqual([]);
+		expect(index.packs.knownBlobs('100000000000000009')).toEqual(new Set(['1'.repeat(64)]));
+	});
+
 	it('GIVEN an index written by a newer version WHEN opened THEN it is refused with INDEX_TOO_NEW and left untouched', () => {
 		const folder = tempFolder();
 		folders.push(folder);

@@ -10,6 +10,7 @@ import {
 	MessageFlags
 } from 'discord.js';
 import { formatBytes } from '../../archive/card.js';
+import { describeRepositoryCleanup } from '../../archive/cleanup-repository.js';
 import type { DownloadResult } from '../../archive/download.js';
 import { describeSkippedLots, resolveArchiveRange, type SkippedInRange } from '../../archive/lot-range.js';
 import type { JobHandle } from '../../archive/runner.js';
@@ -276,7 +277,13 @@ export async function askCleanup(interaction: AskingInteraction, reference: stri
 		}
 	];
 	const row: APIActionRowComponent<APIButtonComponent> = { type: ComponentType.ActionRow, components: buttons };
-	const content = `🗑️ Delete **${archive.id}**${archive.label ? ` (${archive.label})` : ''} from Discord? Its thread and all ${plural(archive.chunkCount, 'chunk')} are deleted; the card stays, greyed. Files on disk are not touched. This question expires <t:${Math.ceil(expiresAt / 1000)}:R>.`;
+	// Format 2: packs other archives reuse stay (docs/design.md §4.5); the question says what goes and what stays.
+	const repository = container.archive.cleanupPreview(String(archive.lot));
+	const what =
+		repository === null
+			? `Its thread and all ${plural(archive.chunkCount, 'chunk')} are deleted`
+			: `${describeRepositoryCleanup(repository)} Its manifest goes`;
+	const content = `🗑️ Delete **${archive.id}**${archive.label ? ` (${archive.label})` : ''} from Discord? ${what}; the card stays, greyed. Files on disk are not touched. This question expires <t:${Math.ceil(expiresAt / 1000)}:R>.`;
 	if (interaction.deferred || interaction.replied) await followUpOnce(interaction, { content, components: [row] });
 	else await replyFirst(interaction, { content, components: [row], flags: MessageFlags.Ephemeral });
 }
@@ -289,7 +296,7 @@ export async function confirmCleanup(interaction: ButtonInteraction, uid: string
 	followJob(interaction, handle, (result) =>
 		result.alreadyDeleted
 			? `**${result.archiveId}** was already deleted.`
-			: `🗑️ **${result.archiveId}** is deleted; its card says so: ${link(interaction, archive)}`
+			: `🗑️ **${result.archiveId}** is deleted${result.repository === undefined ? '' : ` (${describeRepositoryCleanup(result.repository)})`}; its card says so: ${link(interaction, archive)}`
 	);
 }
 

@@ -90,7 +90,7 @@ export const SUBCOMMAND_HELP = {
 		usage: '/archive cleanup id',
 		group: HelpGroup.Tidy,
 		action: 'cleanup',
-		what: "delete the archive's thread after a confirmation (its own buttons, valid one minute, `DOS_CLEANUP_CONFIRM_SECONDS`); the card turns grey"
+		what: "delete the archive's thread after a confirmation (its own buttons, valid one minute, `DOS_CLEANUP_CONFIRM_SECONDS`); the card turns grey; format 2: only what no live archive reuses"
 	},
 	rebuild: {
 		usage: '/archive rebuild [dry_run]',
