@@ -1,6 +1,5 @@
--- Migrations run in one transaction, where PRAGMA foreign_keys cannot be turned off: dropping `packs` deletes every
--- `blobs` row by cascade. They are set aside first and put back once the new table has the old name.
-CREATE TABLE `__keep_blobs` AS SELECT `id`, `pack_id`, `pack_offset`, `stored_length`, `raw_length`, `codec` FROM `blobs`;--> statement-breakpoint
+-- The index runs migrations with foreign keys off (src/db/history-index.ts): dropping `packs` keeps the `blobs` rows of
+-- the packs copied over; those of the packs left behind are deleted after the rename.
 CREATE TABLE `__new_packs` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`archive_lot` integer NOT NULL,
@@ -33,7 +32,6 @@ INSERT INTO `__new_packs`("id", "archive_lot", "name", "state", "thread_id", "me
 WHERE "archive_lot" NOT IN (SELECT "lot" FROM `archives` WHERE "status" = 'deleted');--> statement-breakpoint
 DROP TABLE `packs`;--> statement-breakpoint
 ALTER TABLE `__new_packs` RENAME TO `packs`;--> statement-breakpoint
-INSERT INTO `blobs`("id", "pack_id", "pack_offset", "stored_length", "raw_length", "codec") SELECT "id", "pack_id", "pack_offset", "stored_length", "raw_length", "codec" FROM `__keep_blobs` WHERE "pack_id" IN (SELECT "id" FROM `packs`);--> statement-breakpoint
-DROP TABLE `__keep_blobs`;--> statement-breakpoint
+DELETE FROM `blobs` WHERE "pack_id" NOT IN (SELECT "id" FROM `packs`);--> statement-breakpoint
 CREATE UNIQUE INDEX `packs_archive_name_unique` ON `packs` (`archive_lot`,`name`);--> statement-breakpoint
 CREATE INDEX `packs_name_idx` ON `packs` (`name`);

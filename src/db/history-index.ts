@@ -272,6 +272,26 @@ function applyMigrations(client: Database.Database, db: Parameters<typeof migrat
 			{ file }
 		);
 	}
+	// Migrations that rebuild a table (create, copy, drop, rename) must run with foreign keys off: drizzle runs them in
+	// one transaction, where `PRAGMA foreign_keys=OFF` in a migration's SQL has no effect, and dropping a parent table
+	// would delete every child row by cascade. The keys are checked once the migrations are done, and turned on again.
+	client.pragma('foreign_keys = OFF');
+	try {
+		migrateOnce(db, file, migrationsFolder);
+		const broken = client.pragma('foreign_key_check') as { table: string; parent: string }[];
+		if (broken.length > 0) {
+			throw new IndexError(
+				IndexErrorCode.IndexUnreadable,
+				`Migrating the index ${file} left ${broken.length} row(s) whose parent is missing (first: ${broken[0]!.table} → ${broken[0]!.parent}). Restore it from an index backup or rebuild it from Discord.`,
+				{ file }
+			);
+		}
+	} finally {
+		client.pragma('foreign_keys = ON');
+	}
+}
+
+function migrateOnce(db: Parameters<typeof migrate>[0], file: string, migrationsFolder: string): void {
 	try {
 		migrate(db, { migrationsFolder });
 	} catch (first) {

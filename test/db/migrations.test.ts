@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
@@ -148,6 +148,45 @@ describe('migrations', () => {
 		expect(index.packs.list(1).map((row) => row.name)).toEqual(['c'.repeat(32)]);
 		expect(index.packs.list(2)).toEqual([]);
 		expect(index.packs.knownBlobs('100000000000000009')).toEqual(new Set(['1'.repeat(64)]));
+	});
+
+	it('GIVEN an index from before format 2 (migration 0008) holding archives with entries and chunks WHEN migrated through the table rebuilds THEN no child row is lost', () => {
+		const folder = tempFolder();
+		folders.push(folder);
+		// The migrations as they were when 0008 was the newest.
+		const older = join(folder.path, 'migrations');
+		cpSync(defaultMigrationsFolder, older, { recursive: true });
+		const journalFile = join(older, 'meta/_journal.json');
+		const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number }[] };
+		journal.entries = journal.entries.filter((entry) => entry.idx <= 8);
+		writeFileSync(journalFile, JSON.stringify(journal));
+		const file = join(folder.path, 'index.sqlite');
+		openIndex({ path: file, migrationsFolder: older }).close();
+		// Rows as that version wrote them (its archives table has no new_bytes column yet).
+		const raw = new Database(file);
+		raw.pragma('foreign_keys = ON');
+		raw.prepare(
+			`INSERT INTO archives (lot, id, uid, source, status, format, chunk_size, file_count, chunk_count, created_at, updated_at) VALUES (1, '#010124-01', ?, 'photos', 'complete', 'dos-1', 1000, 1, 2, 0, 0)`
+		).run('a'.repeat(32));
+		const chunk = raw.prepare(
+			`INSERT INTO chunks (archive_lot, kind, chunk_index, state, plain_size, recorded_at, updated_at) VALUES (1, 'data', ?, 'pending', 500, 0, 0)`
+		);
+		chunk.run(0);
+		chunk.run(1);
+		const entry = raw.prepare(`INSERT INTO entries (archive_lot, path, name, type, size) VALUES (1, ?, ?, ?, ?)`);
+		entry.run('a', 'a', 'directory', 0);
+		entry.run('a/one.txt', 'one.txt', 'file', 1000);
+		raw.close();
+		const lot = 1;
+		const index = openIndex({ path: file });
+		opened.push(index);
+		expect(index.archives.require(lot)).toMatchObject({ chunkCount: 2, fileCount: 1, newBytes: null });
+		expect(index.chunks.list(lot)).toHaveLength(2);
+		expect(index.entries.list(lot).map((entry) => entry.path)).toEqual(['a', 'a/one.txt']);
+		expect(index.integrityProblems()).toEqual([]);
+		// Foreign keys are on again for the index's own connection.
+		index.archives.remove(lot);
+		expect(index.chunks.list(lot)).toEqual([]);
 	});
 
 	it('GIVEN an index written by a newer version WHEN opened THEN it is refused with INDEX_TOO_NEW and left untouched', () => {
