@@ -298,11 +298,15 @@ async function postRepositoryManifest(
 	manifestKey: Uint8Array,
 	signal: AbortSignal
 ): Promise<number> {
+	// Recording the plan starts the stored bytes from zero (format 1 records it before any chunk): the packs already
+	// stored keep their bytes, as a rebuild from Discord counts them.
+	const { storedBytes } = ctx.index.archives.require(archive.lot);
 	ctx.index.archives.recordPlan(archive.lot, {
 		// Format 2 files span no chunks: their blobs are in the manifest.
 		entries: manifest.entries.map((entry) => archiveEntryInput(entry, null)),
 		chunks: []
 	});
+	ctx.index.archives.update(archive.lot, { storedBytes });
 	ctx.index.packs.setReferences(
 		archive.lot,
 		manifest.entries.flatMap((entry) => (entry.type === EntryType.File ? (entry.blobs ?? []) : []))
