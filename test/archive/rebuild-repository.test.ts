@@ -9,7 +9,7 @@ import { rebuildIndex } from '../../src/archive/rebuild.js';
 import { planUpload, uploadArchive, type UploadResult } from '../../src/archive/upload.js';
 import { MIN_PACK_SIZE } from '../../src/core/index.js';
 import type { HistoryIndex } from '../../src/db/index.js';
-import { type ArchiveHarness, randomContent, startArchiveHarness, threadFiles } from './support/harness.js';
+import { type ArchiveHarness, randomContent, startArchiveHarness, stoppingRun, threadFiles } from './support/harness.js';
 import { treeDigest } from '../support/tree.js';
 
 /**
@@ -127,7 +127,9 @@ describe('rebuild of format 2 archives', () => {
 		expect(before.archives.map((row) => (row as { format: string }).format)).toEqual(['dos-2', 'dos-2', 'dos-2', 'dos-1']);
 		// Bytes on Discord: the packs each archive posted and its manifest parts.
 		const packBytes = (lot: number) =>
-			before.packs.filter((row) => (row as { archive_lot: number }).archive_lot === lot).reduce((sum, row) => sum + (row as { size: number }).size, 0);
+			before.packs
+				.filter((row) => (row as { archive_lot: number }).archive_lot === lot)
+				.reduce<number>((sum, row) => sum + (row as { size: number }).size, 0);
 		expect((before.archives[0] as { stored_bytes: number }).stored_bytes).toBeGreaterThan(packBytes(uploads.a.lot));
 		expect((before.archives[1] as { stored_bytes: number }).stored_bytes).toBeLessThan(64 * 1024);
 		expect(before.packs.length).toBe(uploads.a.packsPosted! + uploads.c.packsPosted!);
@@ -196,7 +198,11 @@ describe('rebuild of format 2 archives', () => {
 		const rebuilt = await rebuildIndex(context, {}, h.jobRun());
 		expect(rebuilt.skipped).toEqual([]);
 		expect(rebuilt.findings).toEqual([
-			expect.objectContaining({ archiveId: uploads.c.archiveId, code: 'NOT_POSTED_BY_BOT', reason: expect.stringContaining(posted.id) as unknown })
+			expect.objectContaining({
+				archiveId: uploads.c.archiveId,
+				code: 'NOT_POSTED_BY_BOT',
+				reason: expect.stringContaining(posted.id) as unknown
+			})
 		]);
 		const after = snapshot(h.indexPath);
 		expect(after.packs).toEqual(before.packs);
@@ -227,5 +233,45 @@ describe('rebuild of format 2 archives', () => {
 			before.archives.filter((row) => (row as { lot: number }).lot !== uploads.a.lot)
 		);
 		expect(after.archiveBlobs).toEqual(before.archiveBlobs);
+	});
+
+	it('GIVEN an upload stopped after its first pack message (no manifest) WHEN the index is rebuilt THEN the archive keeps its status, its stored packs are recorded as before, and the next upload reuses their blobs', async () => {
+		await h.writeTree('later', {
+			'one.bin': randomContent(3 * 1024 * 1024, 'later-1'),
+			'two.bin': randomContent(3 * 1024 * 1024, 'later-2'),
+			'three.bin': randomContent(3 * 1024 * 1024, 'later-3')
+		});
+		const planned = await planUpload(context, { folder: 'later' });
+		await expect(uploadArchive(context, planned, stoppingRun(2))).rejects.toMatchObject({ code: 'ABORTED' });
+		const lot = planned.archive.lot;
+		const stopped = snapshot(h.indexPath);
+		const ofLot = <T>(rows: T[]) => rows.filter((row) => (row as { archive_lot?: number }).archive_lot === lot);
+		// A pack recorded in flight whose message never landed is not on Discord: only stored packs can come back.
+		const storedNames = new Set(
+			ofLot(stopped.packs).flatMap((row) => ((row as { state: string }).state === 'stored' ? [(row as { name: string }).name] : []))
+		);
+		const stored = {
+			packs: ofLot(stopped.packs).filter((row) => storedNames.has((row as { name: string }).name)),
+			blobs: ofLot(stopped.blobs).filter((row) => storedNames.has((row as { pack: string }).pack))
+		};
+		expect(stored.packs.length).toBeGreaterThanOrEqual(2);
+		const status = index.archives.require(lot).status;
+		expect(['cancelled', 'interrupted', 'failed']).toContain(status);
+
+		await freshIndex();
+		const rebuilt = await rebuildIndex(context, {}, h.jobRun());
+		expect(rebuilt.skipped).toEqual([]);
+		expect(rebuilt.findings).toEqual(
+			expect.arrayContaining([expect.objectContaining({ archiveId: planned.archive.id, code: 'UNOPENABLE_MANIFEST' })])
+		);
+		expect(rebuilt.archives.find((archive) => archive.lot === lot)).toMatchObject({ status, depth: 'skeleton', packs: stored.packs.length });
+		const after = snapshot(h.indexPath);
+		expect(ofLot(after.packs)).toEqual(stored.packs);
+		expect(ofLot(after.blobs)).toEqual(stored.blobs);
+		expect(index.archives.require(lot)).toMatchObject({ status, storedBytes: index.packs.list(lot).reduce((sum, pack) => sum + pack.size, 0) });
+
+		const again = await upload('later', context);
+		expect(again.reusedBytes).toBeGreaterThanOrEqual(3 * 1024 * 1024);
+		expect(index.archives.require(again.lot).status).toBe('complete');
 	});
 });
