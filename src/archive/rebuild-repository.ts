@@ -100,7 +100,8 @@ export async function readRepositoryArchive(
 		for await (const post of ctx.transport.pageMessages(threadId, { signal }))
 			if (post.attachments.length > 0) posts.push({ message: post, byBot: post.authorId === selfId });
 	} catch (error) {
-		if (isTransportError(error, TransportErrorCode.NotFound)) return skeleton(ctx, message, { ...record, status: ArchiveStatus.Deleted }, null, []);
+		if (isTransportError(error, TransportErrorCode.NotFound))
+			return skeleton(ctx, message, { ...record, status: ArchiveStatus.Deleted }, null, []);
 		throw error;
 	}
 	const findings: Finding[] = [];
@@ -136,7 +137,8 @@ export async function readRepositoryArchive(
 		// index that watched the upload holds them, so that the next upload of the folder reuses their blobs instead of
 		// posting them again; the archive itself is a skeleton that cannot be downloaded.
 		const base = skeleton(ctx, message, record, threadId, []);
-		const status = record.status === ArchiveStatus.Complete || record.status === ArchiveStatus.Uploading ? ArchiveStatus.Interrupted : record.status;
+		const status =
+			record.status === ArchiveStatus.Complete || record.status === ArchiveStatus.Uploading ? ArchiveStatus.Interrupted : record.status;
 		return {
 			...base,
 			content: {
@@ -265,20 +267,18 @@ async function openManifest(
 				);
 			}
 			const manifest = openManifestV2(keys.manifest, thread.id, bytes);
-			const parts = choice.map(
-				({ post, attachment }, index): RecordedChunkInput => ({
-					kind: ChunkKind.Manifest,
-					index,
-					state: ChunkState.Stored,
-					// As the upload posts a part the first time (a format 2 manifest is never sealed again).
-					postNonce: chunkNonce({ archiveUid: thread.uid, kind: ChunkKind.Manifest, index, generation: 0 }),
-					messageId: post.message.id,
-					attachmentId: attachment.id,
-					filename: attachment.filename,
-					storedSize: bytes[index]!.length,
-					sha256: sha256Hex(bytes[index]!)
-				})
-			);
+			const parts = choice.map(({ post, attachment }, index): RecordedChunkInput => ({
+				kind: ChunkKind.Manifest,
+				index,
+				state: ChunkState.Stored,
+				// As the upload posts a part the first time (a format 2 manifest is never sealed again).
+				postNonce: chunkNonce({ archiveUid: thread.uid, kind: ChunkKind.Manifest, index, generation: 0 }),
+				messageId: post.message.id,
+				attachmentId: attachment.id,
+				filename: attachment.filename,
+				storedSize: bytes[index]!.length,
+				sha256: sha256Hex(bytes[index]!)
+			}));
 			return { manifest, parts };
 		} catch (error) {
 			if (isCoreError(error, CoreErrorCode.Aborted) || !(isCoreError(error) || isTransportError(error))) throw error;
@@ -339,7 +339,9 @@ async function readPacks(
 			for (const [attachmentIndex, attachment] of message.attachments.entries()) {
 				const name = PACK_FILE.exec(attachment.filename)![1]!;
 				if ((listed !== undefined && !listed.has(name)) || names.has(name)) {
-					unbound.push(`${attachment.filename} (message ${message.id}): ${names.has(name) ? 'a second copy' : 'not a pack its manifest names'}`);
+					unbound.push(
+						`${attachment.filename} (message ${message.id}): ${names.has(name) ? 'a second copy' : 'not a pack its manifest names'}`
+					);
 					continue;
 				}
 				if (attachment.size > largest) {

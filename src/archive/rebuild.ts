@@ -221,7 +221,8 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 					const { repository } = found;
 					if (repository !== undefined) {
 						// A skeleton without the keys knows no packs: what the index recorded of them stays.
-						if (repository.packs.length > 0 || found.summary.depth === 'full') ctx.index.packs.replaceStored(archive.lot, repository.packs);
+						if (repository.packs.length > 0 || found.summary.depth === 'full')
+							ctx.index.packs.replaceStored(archive.lot, repository.packs);
 						if (found.summary.depth === 'full') ctx.index.packs.setReferences(archive.lot, repository.references);
 						ctx.index.archives.update(archive.lot, repository.patch);
 					}

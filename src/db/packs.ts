@@ -176,11 +176,12 @@ export class PackIndex {
 		for (const pack of input) {
 			assertPack(lot, pack);
 			if (![pack.threadId, pack.messageId, pack.attachmentId].every((id) => snowflake.test(id)))
-				throw new IndexError(IndexErrorCode.InvalidRecord, `Pack ${pack.name}: a thread, message or attachment id is not a Discord id.`, { lot });
+				throw new IndexError(IndexErrorCode.InvalidRecord, `Pack ${pack.name}: a thread, message or attachment id is not a Discord id.`, {
+					lot
+				});
 			if (!Number.isSafeInteger(pack.messageIndex) || pack.messageIndex < 0)
 				throw new IndexError(IndexErrorCode.InvalidRecord, `Pack ${pack.name}: its message index is not a whole number.`, { lot });
-			if (names.has(pack.name))
-				throw new IndexError(IndexErrorCode.ChunkConflict, `Pack ${pack.name} of lot ${lot} was given twice.`, { lot });
+			if (names.has(pack.name)) throw new IndexError(IndexErrorCode.ChunkConflict, `Pack ${pack.name} of lot ${lot} was given twice.`, { lot });
 			names.add(pack.name);
 		}
 		write(this.#context, () => {
