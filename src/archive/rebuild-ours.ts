@@ -5,6 +5,7 @@ import type { CardRecord } from './card-record.js';
 import type { ArchiveContext } from './context.js';
 import { RebuildFindingCode, type RebuiltArchive } from './rebuild.js';
 import { openArchiveManifest, type OpenedArchiveManifest } from './thread-manifest.js';
+import type { FoundRepository } from './rebuild-repository.js';
 import { listThreadAttachments, type ThreadAttachment } from './thread-reader.js';
 
 /** A rebuild's reading of one of our archives: its card record, its thread and the manifest the key opens. */
@@ -16,6 +17,8 @@ export interface FoundArchive {
 	readonly summary: Omit<RebuiltArchive, 'written'>;
 	/** Oddities found on the way (the archive is rebuilt all the same). */
 	readonly findings?: readonly { readonly code: string; readonly reason: string }[];
+	/** Format 2: the packs found in its thread, the blobs it references and its sizes, written with its row. */
+	readonly repository?: FoundRepository;
 }
 
 /** At most this many combinations of candidate manifest parts are tried for one archive. */
@@ -249,7 +252,7 @@ function* combinations<T>(slots: readonly (readonly T[])[]): Generator<T[]> {
  * An archive of ours known only from its card record (no key, or its thread is gone): the row as the record says,
  * and the chunks the thread holds by their names (message, attachment, name and size; hashes need the manifest).
  */
-function skeleton(
+export function skeleton(
 	ctx: ArchiveContext,
 	message: LiveMessage,
 	record: CardRecord,

@@ -1,5 +1,5 @@
 import { CoreErrorCode, isCoreError } from '../core/index.js';
-import { type ArchiveFormat, ArchiveStatus, isIndexError } from '../db/index.js';
+import { ArchiveFormat, ArchiveStatus, ChunkKind, isIndexError } from '../db/index.js';
 import { isTransportError, type LiveMessage } from '../discord/index.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { type CardRecord, findCardRecord } from './card-record.js';
@@ -9,6 +9,7 @@ import { type LegacyCard, parseLegacyCard } from './legacy-card.js';
 import { readMigratedCard } from './legacy-migrate.js';
 import { readLegacyArchive } from './rebuild-legacy.js';
 import { type FoundArchive, readOurArchive } from './rebuild-ours.js';
+import { readRepositoryArchive, repositoryKeysSource } from './rebuild-repository.js';
 
 /**
  * Rebuild (docs/design.md §4): the index is a cache of Discord, so it can be made again from the archive channel. Every
@@ -33,6 +34,9 @@ export interface RebuiltArchive {
 	/** Data chunks the archive has, and how many of them its thread holds. */
 	readonly chunks: number;
 	readonly chunksPresent: number;
+	/** Format 2: the packs its thread holds that are bound to it, and the blobs their headers list. */
+	readonly packs?: number;
+	readonly blobs?: number;
 	/** `full` when everything was read back (our manifest opened, or a legacy manifest); `skeleton` otherwise. */
 	readonly depth: 'full' | 'skeleton';
 	/** Whether the index was written (false in a dry run or when it failed). */
@@ -71,7 +75,14 @@ export const RebuildFindingCode = {
 	/** A card without a thread whose archive a later card (with its thread and manifest) holds: the later card was used. */
 	OrphanCard: 'ORPHAN_CARD',
 	/** A card of the original tool posted by a bot that is neither this one nor one named in DOS_LEGACY_BOT_IDS: not imported. */
-	UntrustedLegacyAuthor: 'UNTRUSTED_LEGACY_AUTHOR'
+	UntrustedLegacyAuthor: 'UNTRUSTED_LEGACY_AUTHOR',
+	/**
+	 * Format 2: a pack attachment (or pack message) in an archive's thread that is not bound to the archive — its line
+	 * names another archive or another count, its manifest does not list it, or it is a second copy: ignored.
+	 */
+	UnboundPack: 'UNBOUND_PACK',
+	/** Format 2: a pack whose bytes do not hash to its name, or whose header does not open under the channel's keys: not recorded. */
+	DamagedPack: 'DAMAGED_PACK'
 } as const;
 
 export type RebuildFindingCode = (typeof RebuildFindingCode)[keyof typeof RebuildFindingCode];
@@ -87,6 +98,8 @@ export interface RebuildResult {
 	readonly findings: readonly RebuildSkip[];
 	/** The highest lot on any card of the channel (the lot counter never falls below it), or 0. */
 	readonly highestLot: number;
+	/** Format 2: the packs found bound to their archives, and the blob entries their headers list. */
+	readonly repository: { readonly packs: number; readonly blobs: number };
 }
 
 /**
@@ -108,6 +121,7 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	let messagesScanned = 0;
 	const selfId = await botUserId(ctx, run.signal);
 	const legacyAuthors = await trustedAuthors(ctx, run.signal);
+	const repositoryKeys = repositoryKeysSource(ctx, dryRun, run.signal);
 	const channelId = ctx.settings.archiveChannelId;
 	run.progress({
 		archiveId: undefined,
@@ -140,7 +154,9 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 					? migrated.found
 					: legacy !== null
 						? await readLegacyArchive(ctx, message, legacy, run.signal)
-						: await readOurArchive(ctx, message, record, selfId, run.signal);
+						: record?.format === ArchiveFormat.Dos2
+							? await readRepositoryArchive(ctx, message, record, selfId, repositoryKeys, run.signal)
+							: await readOurArchive(ctx, message, record, selfId, run.signal);
 			if (found === null) continue;
 			const content = found.content;
 			const orphan = resolveDuplicateCard(claimed, message.id, found);
@@ -170,7 +186,8 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 				content.status !== ArchiveStatus.Deleted &&
 				existing?.uid === content.uid &&
 				existing.format === content.format &&
-				existing.kdfId !== null
+				(existing.kdfId !== null ||
+					(existing.format === ArchiveFormat.Dos2 && ctx.index.chunks.list(existing.lot, { kind: ChunkKind.Manifest }).length > 0))
 			) {
 				// The index already knows this archive in full (its manifest was opened before): a skeleton would lose it.
 				findings.push({
@@ -183,23 +200,33 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 				continue;
 			}
 			if (!dryRun) {
-				const holder =
-					content.threadId === null || content.threadId === undefined ? undefined : ctx.index.archives.findByThread(content.threadId);
-				if (holder !== undefined && holder.lot !== content.lot) {
-					// The card this thread was started on is this one: the other row's claim on it was stale or forged.
-					ctx.index.archives.update(holder.lot, { threadId: null });
-					findings.push({
-						messageId: message.id,
-						archiveId: holder.id,
-						code: RebuildFindingCode.StaleBinding,
-						reason: `The index held the thread ${content.threadId} for archive ${holder.id}, but the thread was started on the card of ${content.id}: ${holder.id} no longer names it.`
-					});
-				}
-				const archive = ctx.index.archives.replaceContent(content);
-				if (migrated !== null) ctx.index.legacyMessages.record(archive.lot, migrated.refs);
-				const content_ = found;
-				// The index derives counts from the entries; a skeleton has none, so its card's counts are kept.
-				if (content_.counts !== undefined) ctx.index.archives.update(archive.lot, content_.counts);
+				// The row, its entries and chunks, and a format 2 archive's packs and references land together or not at all.
+				ctx.index.transaction(() => {
+					const holder =
+						content.threadId === null || content.threadId === undefined ? undefined : ctx.index.archives.findByThread(content.threadId);
+					if (holder !== undefined && holder.lot !== content.lot) {
+						// The card this thread was started on is this one: the other row's claim on it was stale or forged.
+						ctx.index.archives.update(holder.lot, { threadId: null });
+						findings.push({
+							messageId: message.id,
+							archiveId: holder.id,
+							code: RebuildFindingCode.StaleBinding,
+							reason: `The index held the thread ${content.threadId} for archive ${holder.id}, but the thread was started on the card of ${content.id}: ${holder.id} no longer names it.`
+						});
+					}
+					const archive = ctx.index.archives.replaceContent(content);
+					if (migrated !== null) ctx.index.legacyMessages.record(archive.lot, migrated.refs);
+					// The index derives counts from the entries; a skeleton has none, so its card's counts are kept.
+					if (found.counts !== undefined) ctx.index.archives.update(archive.lot, found.counts);
+					const { repository } = found;
+					if (repository !== undefined) {
+						// A skeleton without the keys knows no packs: what the index recorded of them stays.
+						if (repository.packs.length > 0 || found.summary.depth === 'full')
+							ctx.index.packs.replaceStored(archive.lot, repository.packs);
+						if (found.summary.depth === 'full') ctx.index.packs.setReferences(archive.lot, repository.references);
+						ctx.index.archives.update(archive.lot, repository.patch);
+					}
+				});
 				written = true;
 			}
 			archives.push({ ...found.summary, written });
@@ -228,7 +255,11 @@ export async function rebuildIndex(ctx: ArchiveContext, request: RebuildRequest,
 	// Lots are never reused: the counter moves past the highest lot any card of the channel shows, used or not.
 	if (!dryRun && highestLot > 0) ctx.index.archives.raiseLotFloor(highestLot);
 	if (!dryRun) ctx.index.writeMeta('rebuilt_at', new Date().toISOString());
-	return { dryRun, messagesScanned, archives, skipped, findings, highestLot };
+	const repository = {
+		packs: archives.reduce((sum, archive) => sum + (archive.packs ?? 0), 0),
+		blobs: archives.reduce((sum, archive) => sum + (archive.blobs ?? 0), 0)
+	};
+	return { dryRun, messagesScanned, archives, skipped, findings, highestLot, repository };
 }
 
 /** The card that holds an id, a lot, a uid during a rebuild. */

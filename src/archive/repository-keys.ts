@@ -48,6 +48,11 @@ export type RepositoryKeysStatus =
 export interface OpenChannelKeysOptions {
 	/** Make the keys from USER_KEY when the channel has none (default false: NOT_FOUND then). */
 	readonly create?: boolean;
+	/**
+	 * Only read (a dry run): the keys found are opened but not mirrored in SQLite, nothing is pinned, unpinned or
+	 * deleted, and none are made (`create` is ignored).
+	 */
+	readonly readOnly?: boolean;
 	readonly signal?: AbortSignal;
 }
 
@@ -138,6 +143,7 @@ export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelK
 			damaged ??= error;
 			continue;
 		}
+		if (options.readOnly === true) return opened;
 		const older = pinned.filter((other) => compareSnowflakes(other.messageId, opened.messageId) < 0).map((other) => other.messageId);
 		return remember(ctx, opened, older, options.signal);
 	}
@@ -148,6 +154,7 @@ export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelK
 	for (const candidate of unpinned) {
 		try {
 			const keys = await unlockKeys(await downloadKeys(ctx, candidate, options.signal), passphrase, unlockOptions);
+			if (options.readOnly === true) return { keys, messageId: candidate.messageId, attachmentId: candidate.attachmentId };
 			await ctx.transport.pinMessage(channelId, candidate.messageId, options.signal ? { signal: options.signal } : {});
 			ctx.log('warn', 'the repository keys message was no longer pinned: it was found in the channel and pinned again', {
 				messageId: candidate.messageId
@@ -158,7 +165,7 @@ export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelK
 			if (isCoreError(error, CoreErrorCode.WrongKey) || isCoreError(error, CoreErrorCode.NoKey)) throw explainFailure(error);
 		}
 	}
-	if (options.create !== true) {
+	if (options.create !== true || options.readOnly === true) {
 		throw new CoreError(CoreErrorCode.NotFound, 'This archive channel has no repository keys yet: they are made on first use from USER_KEY.');
 	}
 	const created = await createKeys(passphrase, { ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) });

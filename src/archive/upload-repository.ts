@@ -204,6 +204,9 @@ export async function uploadRepositoryArchive(
 					packSize: options.packSize,
 					dedup: options.dedup,
 					label: archive.label ?? '',
+					// Sealed in the manifest, so that a rebuild from Discord gives the row back whole.
+					sourceName: archive.source,
+					...(archive.createdBy === null || !/^\d{1,20}$/.test(archive.createdBy) ? {} : { requestedBy: archive.createdBy }),
 					tool: 'discord-object-store',
 					signal,
 					now: archive.createdAt,

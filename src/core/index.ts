@@ -35,6 +35,7 @@ export {
 	type SliceToRepositoryResult
 } from './repo/slice.js';
 export { MANIFEST_PART_SIZE, MAX_MANIFEST_PARTS as MAX_MANIFEST_V2_PARTS, openManifestV2, sealManifestV2 } from './repo/manifest.js';
+export { type PackHeader, readPackHeader, readPackTail } from './repo/pack.js';
 export {
 	assembleOpenedArchive,
 	type OpenedRepositoryArchive,

@@ -103,6 +103,14 @@ export class HistoryIndex {
 		this.packs = new PackIndex(context);
 	}
 
+	/**
+	 * Runs `work` in one write transaction: what several aggregates record together (a rebuilt archive's row, entries,
+	 * packs and references) lands whole or not at all. `work` must be synchronous.
+	 */
+	public transaction<T>(work: () => T): T {
+		return write(this.#context, work);
+	}
+
 	/** Whether the connection is still open. */
 	public get isOpen(): boolean {
 		return this.#client.open;

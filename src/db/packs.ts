@@ -56,6 +56,16 @@ export interface PackCleanupPlan {
 	readonly keptByCount: number;
 }
 
+/** A pack found stored in an archive's thread by a rebuild: where it lives and the blobs its header lists. */
+export interface StoredPackInput extends InFlightPack {
+	readonly threadId: string;
+	readonly messageIndex: number;
+	/** The nonce its message was posted with (deterministic: the archive uid and the message index give it). */
+	readonly nonce: string;
+	readonly messageId: string;
+	readonly attachmentId: string;
+}
+
 /** Where a blob lies: its pack (stored, with its message and attachment) and its place in the pack. */
 export interface BlobPlace {
 	readonly blobId: string;
@@ -216,6 +226,69 @@ export class PackIndex {
 				.where(and(eq(packs.archiveLot, lot), eq(packs.state, PackState.Stored)))
 				.all();
 			return new Set(rows.map((row) => row.id));
+		});
+	}
+
+	/**
+	 * Replaces what the index records of an archive's packs (and their blobs) by the packs a rebuild found stored in its
+	 * thread. Does not touch the archive's stored bytes: the caller sets them with the rest of its row.
+	 *
+	 * @throws {IndexError} INVALID_RECORD for a malformed pack, blob or id; CHUNK_CONFLICT for a pack named twice.
+	 */
+	public replaceStored(lot: number, input: readonly StoredPackInput[]): void {
+		const snowflake = /^[1-9]\d{16,19}$/;
+		const names = new Set<string>();
+		for (const pack of input) {
+			assertPack(lot, pack);
+			if (![pack.threadId, pack.messageId, pack.attachmentId].every((id) => snowflake.test(id)))
+				throw new IndexError(IndexErrorCode.InvalidRecord, `Pack ${pack.name}: a thread, message or attachment id is not a Discord id.`, {
+					lot
+				});
+			if (!Number.isSafeInteger(pack.messageIndex) || pack.messageIndex < 0)
+				throw new IndexError(IndexErrorCode.InvalidRecord, `Pack ${pack.name}: its message index is not a whole number.`, { lot });
+			if (names.has(pack.name)) throw new IndexError(IndexErrorCode.ChunkConflict, `Pack ${pack.name} of lot ${lot} was given twice.`, { lot });
+			names.add(pack.name);
+		}
+		write(this.#context, () => {
+			const at = now(this.#context);
+			const old = this.#context.db.select({ id: packs.id }).from(packs).where(eq(packs.archiveLot, lot)).all();
+			for (let start = 0; start < old.length; start += IDS_PER_QUERY)
+				this.#context.db
+					.delete(blobs)
+					.where(
+						inArray(
+							blobs.packId,
+							old.slice(start, start + IDS_PER_QUERY).map((row) => row.id)
+						)
+					)
+					.run();
+			this.#context.db.delete(packs).where(eq(packs.archiveLot, lot)).run();
+			for (const pack of input) {
+				const row = this.#context.db
+					.insert(packs)
+					.values({
+						archiveLot: lot,
+						name: pack.name,
+						state: PackState.Stored,
+						threadId: pack.threadId,
+						messageIndex: pack.messageIndex,
+						attachmentIndex: pack.attachmentIndex,
+						postNonce: pack.nonce,
+						messageId: pack.messageId,
+						attachmentId: pack.attachmentId,
+						size: pack.size,
+						sha256: pack.sha256,
+						recordedAt: at,
+						updatedAt: at
+					})
+					.returning()
+					.get();
+				for (let start = 0; start < pack.blobs.length; start += IDS_PER_QUERY)
+					this.#context.db
+						.insert(blobs)
+						.values(pack.blobs.slice(start, start + IDS_PER_QUERY).map((blob) => ({ ...blob, packId: row.id })))
+						.run();
+			}
 		});
 	}
 

@@ -310,7 +310,7 @@ export async function startRebuild(interaction: AskingInteraction, dryRun: boole
 	);
 	followJob(interaction, handle, (result) => {
 		const full = result.archives.filter((archive) => archive.depth === 'full').length;
-		const head = `${result.dryRun ? '🔎 Dry run: found' : '✅ Rebuilt'} ${plural(result.archives.length, 'archive')} (${full} in full, ${result.archives.length - full} as skeletons) from ${plural(result.messagesScanned, 'message')}`;
+		const head = `${result.dryRun ? '🔎 Dry run: found' : '✅ Rebuilt'} ${plural(result.archives.length, 'archive')} (${full} in full, ${result.archives.length - full} as skeletons) from ${plural(result.messagesScanned, 'message')}${result.repository.packs > 0 ? ` (format 2: ${plural(result.repository.packs, 'pack')}, ${plural(result.repository.blobs, 'blob')})` : ''}`;
 		const skipped =
 			result.skipped.length === 0
 				? '.'

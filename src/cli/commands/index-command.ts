@@ -87,7 +87,11 @@ export function register(program: Command, context: CliInvocation): void {
 					run.reporter.result({ ...result }, [
 						...result.archives.map(
 							(archive) =>
-								`${archive.archiveId} · ${archive.format} · ${archive.status} · ${plural(archive.files, 'file')} · ${archive.chunksPresent}/${plural(archive.chunks, 'chunk')} · ${archive.depth}`
+								`${archive.archiveId} · ${archive.format} · ${archive.status} · ${plural(archive.files, 'file')} · ${
+									archive.packs === undefined
+										? `${archive.chunksPresent}/${plural(archive.chunks, 'chunk')}`
+										: `${archive.chunksPresent}/${plural(archive.chunks, 'pack')} · ${plural(archive.blobs ?? 0, 'blob')}`
+								} · ${archive.depth}`
 						),
 						...result.skipped.map(
 							(skip) => `skipped message ${skip.messageId}${skip.archiveId ? ` (${skip.archiveId})` : ''}: ${skip.code} ${skip.reason}`
@@ -95,7 +99,7 @@ export function register(program: Command, context: CliInvocation): void {
 						...result.findings.map(
 							(finding) => `oddity in ${finding.archiveId ?? `message ${finding.messageId}`}: ${finding.code} ${finding.reason}`
 						),
-						`${dryRun ? 'Found' : 'Rebuilt'} ${plural(result.archives.length, 'archive')} in ${plural(result.messagesScanned, 'message')}${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}${result.findings.length > 0 ? `; ${result.findings.length} oddit${result.findings.length === 1 ? 'y' : 'ies'}` : ''}; the next lot is above ${result.highestLot}.`
+						`${dryRun ? 'Found' : 'Rebuilt'} ${plural(result.archives.length, 'archive')} in ${plural(result.messagesScanned, 'message')}${result.repository.packs > 0 ? ` (format 2: ${plural(result.repository.packs, 'pack')}, ${plural(result.repository.blobs, 'blob')})` : ''}${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}${result.findings.length > 0 ? `; ${result.findings.length} oddit${result.findings.length === 1 ? 'y' : 'ies'}` : ''}; the next lot is above ${result.highestLot}.`
 					]);
 					return result.skipped.length > 0 ? ExitCode.Failed : ExitCode.Ok;
 				} finally {

@@ -69,6 +69,11 @@ const manifestSchema = z.strictObject({
 	version: z.literal(MANIFEST_V2_VERSION),
 	id: z.string(),
 	label: z.string().max(1000),
+	source: z.string().max(4096).optional(),
+	requestedBy: z
+		.string()
+		.regex(/^\d{1,20}$/)
+		.optional(),
 	createdAt: z.iso.datetime({ offset: true }),
 	tool: z.string().max(200),
 	parent: z.string().optional(),
@@ -108,6 +113,13 @@ export interface ManifestV2 {
 	readonly version: typeof MANIFEST_V2_VERSION;
 	readonly id: string;
 	readonly label: string;
+	/**
+	 * The folder the archive was made from, relative to the upload root (a Discord upload's; a local slice records
+	 * none). Sealed with the rest, so a rebuild of the index from Discord gives it back.
+	 */
+	readonly source?: string;
+	/** The Discord user id who asked for the upload; absent for the CLI and local slices. */
+	readonly requestedBy?: string;
 	readonly createdAt: string;
 	readonly tool: string;
 	/** The archive this one followed (the newest of the repository when it was made). */

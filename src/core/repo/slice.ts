@@ -51,6 +51,10 @@ export interface SliceOptions {
 	readonly packSize: number;
 	readonly dedup: DedupScope;
 	readonly label?: string;
+	/** Recorded in the manifest as the archive's source folder (a Discord upload's, relative to the upload root). */
+	readonly sourceName?: string;
+	/** Recorded in the manifest as who asked for the upload (a Discord user id). */
+	readonly requestedBy?: string;
 	readonly tool: string;
 	readonly signal?: AbortSignal;
 	readonly onProgress?: ProgressListener;
@@ -489,6 +493,8 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 		version: 2,
 		id: archiveId,
 		label: options.label ?? '',
+		...(options.sourceName === undefined ? {} : { source: options.sourceName }),
+		...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
 		createdAt: (options.now ?? new Date()).toISOString(),
 		tool: options.tool,
 		...(newest === undefined ? {} : { parent: newest }),
