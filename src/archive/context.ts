@@ -37,6 +37,8 @@ export interface ArchiveSettings {
 	readonly dedup?: 'repository' | 'archive';
 	/** Format 2: packs per message (DOS_PACKS_PER_MESSAGE); default 2. */
 	readonly packsPerMessage?: number;
+	/** The largest Create Message request, every attachment together; default Discord's 25 MiB (or the attachment limit, if larger). */
+	readonly messageRequestBytes?: number;
 	/**
 	 * Where format 2 uploads stage their packs and downloads their fetched packs (a folder of the bot's own, never the
 	 * upload root); default the system's temporary folder.

@@ -7,6 +7,7 @@ import {
 	type ClosedPack,
 	type Codec,
 	DEFAULT_PACK_SIZE,
+	MIN_PACK_SIZE,
 	type ManifestV2,
 	newArchiveUid,
 	parseCodec,
@@ -18,7 +19,8 @@ import {
 	subkeysOf
 } from '../core/index.js';
 import { type Archive, archiveEntryInput, ArchiveFormat, ArchiveStatus, ChunkKind, EntryType, PackState } from '../db/index.js';
-import { chunkNonce } from '../discord/index.js';
+import { MESSAGE_REQUEST_BYTES } from '../config.js';
+import { chunkNonce, DiscordLimits } from '../discord/index.js';
 import { countOf, ProgressMeter, renderCard, repositorySizes } from './card.js';
 import type { CardUpdater } from './card-updater.js';
 import type { ArchiveContext, JobRun } from './context.js';
@@ -33,23 +35,47 @@ import type { UploadResult } from './upload.js';
  * A format 2 upload into the archive channel's repository (docs/design.md §9): the archive gets its card and thread as
  * format 1's do; the core's slice cuts the folder into content-defined blobs and keeps only those the channel does not
  * hold yet (the blobs of its stored packs, per the index), sealed with the channel's repository keys
- * into packs staged in a folder of the bot's own; each pack, once closed, waits for the next (default 2 per message)
- * and goes into the thread, recorded in flight before its post and stored after, then its staged file is removed;
+ * into packs staged in a folder of the bot's own; each pack, once closed, waits for the next (default 2 full packs and
+ * a smaller one filling the request per message) and goes into the thread, recorded in flight before its post and stored after, then its staged file is removed;
  * the sealed manifest is posted last. The parent (the newest complete format 2 archive of the same folder) spares
  * reading files whose size and mtime did not change.
  */
 
 /** Packs per message when the settings say nothing. */
 const DEFAULT_PACKS_PER_MESSAGE = 2;
+/** Room kept in a message request for its JSON part and multipart framing. */
+const REQUEST_OVERHEAD = 64 * 1024;
 
 /** How format 2 uploads are made, from the settings. */
-function repositoryOptions(ctx: ArchiveContext): { codec: Codec; packSize: number; dedup: 'repository' | 'archive'; packsPerMessage: number } {
+interface RepositoryOptions {
+	readonly codec: Codec;
+	readonly packSize: number;
+	readonly dedup: 'repository' | 'archive';
+	/** Full-size packs per message. */
+	readonly packsPerMessage: number;
+	/** Bytes one message's packs may take together. */
+	readonly messageBudget: number;
+	/**
+	 * The limit of one more, smaller pack per message that fills the request the full ones leave (25 MiB holds two
+	 * 9.5 MiB packs and about 6 MiB more); undefined when that room could not hold the smallest pack, or would hold
+	 * a full one (the setting asked for fewer packs than fit).
+	 */
+	readonly fillerSize: number | undefined;
+}
+
+function repositoryOptions(ctx: ArchiveContext): RepositoryOptions {
 	const { settings } = ctx;
+	const packSize = settings.packSize ?? Math.min(DEFAULT_PACK_SIZE, settings.attachmentLimit);
+	const packsPerMessage = settings.packsPerMessage ?? DEFAULT_PACKS_PER_MESSAGE;
+	const messageBudget = Math.max(settings.messageRequestBytes ?? MESSAGE_REQUEST_BYTES, settings.attachmentLimit) - REQUEST_OVERHEAD;
+	const room = messageBudget - packsPerMessage * packSize;
 	return {
 		codec: parseCodec(settings.compression ?? (settings.gzipLevel === 0 ? 'none' : `gzip-${settings.gzipLevel}`)),
-		packSize: settings.packSize ?? Math.min(DEFAULT_PACK_SIZE, settings.attachmentLimit),
+		packSize,
 		dedup: settings.dedup ?? 'repository',
-		packsPerMessage: settings.packsPerMessage ?? DEFAULT_PACKS_PER_MESSAGE
+		packsPerMessage,
+		messageBudget: Math.max(messageBudget, packsPerMessage * packSize),
+		fillerSize: room >= MIN_PACK_SIZE && room < packSize && packsPerMessage < DiscordLimits.attachmentsPerMessage ? room : undefined
 	};
 }
 
@@ -144,11 +170,15 @@ export async function uploadRepositoryArchive(
 		let messageIndex = continuation?.messageIndex ?? 0;
 		const generation = continuation?.generation ?? 0;
 		let waiting: StagedPack[] = [];
+		let waitingBytes = 0;
+		// Full packs and, when it fits, a smaller one that fills the rest of the request: every (n+1)-th pack opened.
+		const perMessage = options.packsPerMessage + (options.fillerSize === undefined ? 0 : 1);
 		/** Posts the packs waiting as one message: recorded in flight (with their blobs), posted, recorded stored, unstaged. */
 		const postWaiting = async () => {
 			if (waiting.length === 0) return;
 			const batch = waiting;
 			waiting = [];
+			waitingBytes = 0;
 			const files = await Promise.all(batch.map(async ({ pack }) => ({ name: `${pack.name}.pack`, data: await readFile(pack.file) })));
 			const nonce = chunkNonce({ archiveUid: archive.uid, kind: ChunkKind.Data, index: messageIndex, generation });
 			const at = messageIndex++;
@@ -254,10 +284,19 @@ export async function uploadRepositoryArchive(
 						packs: {
 							dir: staging,
 							keys,
+							...(options.fillerSize === undefined
+								? {}
+								: {
+										limitFor: (ordinal: number) =>
+											ordinal % perMessage === perMessage - 1 ? options.fillerSize! : options.packSize
+									}),
 							onClosed: async (pack) => {
-								waiting.push({ pack });
+								// Packs close in any order (the writer keeps several open): a message takes them while they fit.
 								// Awaited: the writer, and so the slice, waits while a message's worth is being posted.
-								if (waiting.length >= options.packsPerMessage) await postWaiting();
+								if (waitingBytes + pack.size > options.messageBudget) await postWaiting();
+								waiting.push({ pack });
+								waitingBytes += pack.size;
+								if (waiting.length >= perMessage) await postWaiting();
 							}
 						},
 						writeManifest: async (manifest) => {
