@@ -93,7 +93,10 @@ export async function readRepositoryArchive(
 	signal: AbortSignal
 ): Promise<FoundArchive> {
 	const threadId = record.thread ?? message.thread?.id ?? null;
-	if (record.status === ArchiveStatus.Deleted || threadId === null) return skeleton(ctx, message, record, threadId, []);
+	if (threadId === null) return skeleton(ctx, message, record, threadId, []);
+	// A format 2 archive cleaned up keeps its thread while packs in it hold blobs later archives reuse (§4.5): those
+	// packs are read back as the cleanup left them; its manifest is gone, and the archive stays deleted.
+	const deleted = record.status === ArchiveStatus.Deleted;
 	let posts: ThreadPost[];
 	try {
 		posts = [];
@@ -128,6 +131,20 @@ export async function readRepositoryArchive(
 		return { ...skeleton(ctx, message, record, threadId, []), findings };
 	}
 	const thread = { id: record.id, threadId };
+	if (deleted) {
+		const kept = await readPacks(ctx, { ...thread, record }, mine, keys, undefined, findings, signal);
+		const base = skeleton(ctx, message, record, threadId, []);
+		return {
+			...base,
+			findings,
+			repository: {
+				packs: kept,
+				references: [],
+				patch: kept.length === 0 ? {} : { storedBytes: kept.reduce((sum, pack) => sum + pack.size, 0) }
+			},
+			summary: { ...base.summary, packs: kept.length, blobs: kept.reduce((sum, pack) => sum + pack.blobs.length, 0) }
+		};
+	}
 	const opened = await openManifest(ctx, { ...thread, uid: record.uid }, mine, keys, findings, signal);
 	const packs = await readPacks(ctx, { ...thread, record }, mine, keys, opened?.manifest, findings, signal);
 	const packBytes = packs.reduce((sum, pack) => sum + pack.size, 0);
