@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
@@ -179,7 +179,8 @@ export async function uploadRepositoryArchive(
 			const batch = waiting;
 			waiting = [];
 			waitingBytes = 0;
-			const files = await Promise.all(batch.map(async ({ pack }) => ({ name: `${pack.name}.pack`, data: await readFile(pack.file) })));
+			// Streamed from the staged files when the request is sent: no pack is read into memory to be posted.
+			const files = batch.map(({ pack }) => ({ name: `${pack.name}.pack`, path: pack.file, size: pack.size, sha256: pack.sha256 }));
 			const nonce = chunkNonce({ archiveUid: archive.uid, kind: ChunkKind.Data, index: messageIndex, generation });
 			const at = messageIndex++;
 			await postTracked(ctx, archive, threadId, {
@@ -194,7 +195,7 @@ export async function uploadRepositoryArchive(
 						batch.map(({ pack }, position) => ({
 							name: pack.name,
 							size: pack.size,
-							sha256: sha256Hex(files[position]!.data),
+							sha256: pack.sha256,
 							attachmentIndex: position,
 							blobs: pack.entries.map((entry) => ({
 								id: entry.id.toString('hex'),

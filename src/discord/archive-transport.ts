@@ -187,11 +187,32 @@ export interface ArchiveTransport {
 /** Auto-archive durations Discord accepts for threads, in minutes. */
 export type ThreadAutoArchiveMinutes = 60 | 1440 | 4320 | 10080;
 
-/** A file to attach to a message. */
-export interface OutgoingFile {
+/** A file to attach to a message: its bytes in memory, or a file on disk streamed when the request is sent. */
+export type OutgoingFile = OutgoingBytes | OutgoingFileOnDisk;
+
+/** A file to attach, held in memory. */
+export interface OutgoingBytes {
 	/** The attachment's file name (opaque for chunks: `241126-07.c000042.3fa9c0d1e2b4.bin`). */
 	readonly name: string;
 	readonly data: Uint8Array;
+}
+
+/**
+ * A file to attach that stays on disk (a staged pack): the request streams it from the file, so posting a message
+ * of 25 MiB holds no copy of it in memory. The file must not change until the post is answered; its size is
+ * checked when the request is built, and `sha256` is what a post whose answer was lost is matched by.
+ */
+export interface OutgoingFileOnDisk {
+	readonly name: string;
+	readonly path: string;
+	readonly size: number;
+	/** SHA-256 of the file's bytes, hex. */
+	readonly sha256: string;
+}
+
+/** Bytes of an outgoing file. */
+export function outgoingSize(file: OutgoingFile): number {
+	return 'data' in file ? file.data.byteLength : file.size;
 }
 
 /** Options every call takes. */

@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
+import { openAsBlob } from 'node:fs';
 import { Writable } from 'node:stream';
 import { MessageFlags, Routes } from 'discord.js';
-import type { APIMessage, RESTPostAPIChannelMessageJSONBody, RawFile } from 'discord.js';
-import type {
-	ArchiveTransport,
-	CallOptions,
-	OutgoingFile,
-	PostChunkInput,
-	PostMessageOptions,
-	PostedChunk,
-	UploadFileInput
+import type { APIMessage, RESTPostAPIChannelMessageJSONBody } from 'discord.js';
+import {
+	outgoingSize,
+	type ArchiveTransport,
+	type CallOptions,
+	type OutgoingFile,
+	type PostChunkInput,
+	type PostMessageOptions,
+	type PostedChunk,
+	type UploadFileInput
 } from './archive-transport.js';
 import { TransportError, TransportErrorCode, type OperationContext } from './errors.js';
 import type { AttachmentRecord, CardBody, LiveMessage, MessageRecord } from './messages.js';
@@ -65,13 +67,13 @@ export class DiscordPosting {
 			if (landed === null) throw error;
 			message = { channel_id: landed.channelId, id: landed.id, attachments: landed.attachments };
 		}
-		const bytes = input.files.reduce((sum, file) => sum + file.data.byteLength, 0);
+		const bytes = input.files.reduce((sum, file) => sum + outgoingSize(file), 0);
 		input.onProgress?.(bytes);
 		const attachments = message.attachments.map(attachmentRecord);
 		const matchesSent =
 			attachments.length === input.files.length &&
 			// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Discord's reply is untrusted: it may hold fewer attachments than were sent
-			input.files.every((file, index) => attachments[index]?.filename === file.name && attachments[index]?.size === file.data.byteLength);
+			input.files.every((file, index) => attachments[index]?.filename === file.name && attachments[index]?.size === outgoingSize(file));
 		return { channelId: message.channel_id, messageId: message.id, attachments, nonce: input.nonce, bytes, matchesSent };
 	}
 
@@ -108,12 +110,12 @@ export class DiscordPosting {
 			context,
 			input.signal
 		);
-		input.onProgress?.(input.file.data.byteLength);
+		input.onProgress?.(outgoingSize(input.file));
 		return {
 			channelId: message.channel_id,
 			messageId: message.id,
 			attachments: message.attachments.map(attachmentRecord),
-			bytes: input.file.data.byteLength
+			bytes: outgoingSize(input.file)
 		};
 	}
 
@@ -136,11 +138,11 @@ export class DiscordPosting {
 					files.every(
 						(file, index) =>
 							// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Discord's reply is untrusted: it may hold fewer attachments than were sent
-							message.attachments[index]?.filename === file.name && message.attachments[index]?.size === file.data.byteLength
+							message.attachments[index]?.filename === file.name && message.attachments[index]?.size === outgoingSize(file)
 					)
 			)
 			.sort(compareSnowflakes);
-		const hashes = files.map((file) => createHash('sha256').update(file.data).digest('hex'));
+		const hashes = files.map((file) => ('data' in file ? createHash('sha256').update(file.data).digest('hex') : file.sha256));
 		for (const message of candidates) {
 			if (await this.#holdsExactly(message, files, hashes, signal)) return message;
 		}
@@ -165,7 +167,7 @@ export class DiscordPosting {
 							}
 						})
 					},
-					{ live: attachment, expectedSize: files[index]!.data.byteLength, expectedSha256: hashes[index]!, ...(signal ? { signal } : {}) }
+					{ live: attachment, expectedSize: outgoingSize(files[index]!), expectedSha256: hashes[index]!, ...(signal ? { signal } : {}) }
 				);
 			} catch (error) {
 				if (
@@ -198,18 +200,14 @@ export class DiscordPosting {
 			allowed_mentions: { parse: [] },
 			...(files.length > 0 ? { attachments: files.map((file, index) => ({ id: index, filename: file.name })) } : {})
 		};
-		const rawFiles: RawFile[] = files.map((file, index) => ({
-			key: `files[${index}]`,
-			name: file.name,
-			data: file.data,
-			contentType: 'application/octet-stream'
-		}));
+		// The multipart body is built here rather than by the REST client, which copies every file into a new Blob:
+		// a file on disk is attached as a Blob backed by the file, and streamed from it by each try of the request.
+		const form = files.length > 0 ? await multipart(body, files) : undefined;
 		return (await this.#requests.callInThread(context, signal, (requestSignal) =>
-			this.#requests.rest.post(Routes.channelMessages(channelId), {
-				body,
-				...(rawFiles.length > 0 ? { files: rawFiles } : {}),
-				signal: requestSignal
-			})
+			this.#requests.rest.post(
+				Routes.channelMessages(channelId),
+				form === undefined ? { body, signal: requestSignal } : { body: form, passThroughBody: true, signal: requestSignal }
+			)
 		)) as APIMessage;
 	}
 
@@ -222,8 +220,8 @@ export class DiscordPosting {
 			throw new RangeError(`A message holds at most ${DiscordLimits.attachmentsPerMessage} attachments (${context.action}).`);
 		}
 		if (context.action.startsWith('post chunk') && files.length === 0) throw new RangeError('A chunk message needs at least one file.');
-		const total = files.reduce((sum, file) => sum + file.data.byteLength, 0);
-		const largest = files.reduce((max, file) => Math.max(max, file.data.byteLength), 0);
+		const total = files.reduce((sum, file) => sum + outgoingSize(file), 0);
+		const largest = files.reduce((max, file) => Math.max(max, outgoingSize(file)), 0);
 		if ((this.#attachmentLimit !== undefined && largest > this.#attachmentLimit) || total > DiscordLimits.requestBytes) {
 			throw new TransportError(
 				TransportErrorCode.AttachmentTooLarge,
@@ -232,6 +230,30 @@ export class DiscordPosting {
 			);
 		}
 	}
+}
+
+/**
+ * The multipart body of a message with files, as Discord takes it: `files[n]` parts and `payload_json`.
+ * @throws TransportError SIZE_MISMATCH when a file on disk no longer has the size it was recorded with.
+ */
+async function multipart(body: RESTPostAPIChannelMessageJSONBody, files: readonly OutgoingFile[]): Promise<FormData> {
+	const form = new FormData();
+	for (const [index, file] of files.entries()) {
+		let part: Blob;
+		if ('data' in file) part = new Blob([file.data], { type: 'application/octet-stream' });
+		else {
+			part = await openAsBlob(file.path, { type: 'application/octet-stream' });
+			if (part.size !== file.size) {
+				throw new TransportError(
+					TransportErrorCode.SizeMismatch,
+					`The staged file ${file.path} holds ${part.size} bytes, not the ${file.size} recorded for ${file.name}: it changed after it was written, so it is not posted.`
+				);
+			}
+		}
+		form.append(`files[${index}]`, part, file.name);
+	}
+	form.append('payload_json', JSON.stringify(body));
+	return form;
 }
 
 function attachmentRecord(attachment: { id: string; filename: string; size: number }): AttachmentRecord {

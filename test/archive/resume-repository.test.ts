@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,9 +71,14 @@ const fileBytes = (seed: string) => 9 * 1024 * 1024 + `hello ${seed}\n`.length *
  * only), with one try and no REST retry, so the fault is final; with `breakSearch`, the look for a post that landed
  * fails too, as when the network stays down: the upload stops with the post's fate unknown to the index.
  */
+/** The bytes of an outgoing file: in memory, or read from its staged file. */
+async function bytesOf(file: OutgoingFile): Promise<Buffer> {
+	return 'data' in file ? Buffer.from(file.data) : readFile(file.path);
+}
+
 class FaultyPostTransport extends DiscordTransport {
-	/** The files of the post that met the fault. */
-	public sent: readonly OutgoingFile[] = [];
+	/** The files of the post that met the fault, with their bytes as they were when it was sent. */
+	public sent: readonly { readonly name: string; readonly data: Buffer }[] = [];
 	#armed = true;
 	#searchBroken = false;
 	readonly #when: (input: PostChunkInput) => boolean;
@@ -99,7 +104,7 @@ class FaultyPostTransport extends DiscordTransport {
 	public override async postChunk(input: PostChunkInput): Promise<PostedChunk> {
 		if (!this.#armed || !this.#when(input)) return super.postChunk(input);
 		this.#armed = false;
-		this.sent = input.files;
+		this.sent = await Promise.all(input.files.map(async (file) => ({ name: file.name, data: await bytesOf(file) })));
 		h.emulator.faults.set({ ...this.#faults, routes: ['POST /channels/:channel/messages'] });
 		this.#searchBroken = this.#breakSearch;
 		try {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -190,6 +190,56 @@ describe('DiscordTransport against the emulator', () => {
 		} finally {
 			await emu.faults({ serverErrorNext: 0, routes: null });
 		}
+	});
+
+	it('GIVEN files on disk WHEN posted through 5xx answers and connection resets THEN each try streams them whole, they land once and download intact; a file that changed size is refused before a request', async () => {
+		const { threadId } = await newThread();
+		const parts = [randomBytes(70_000), randomBytes(50_000)];
+		const files = await Promise.all(
+			parts.map(async (data, index) => {
+				const file = join(workDir, `on-disk-${index}.pack`);
+				await writeFile(file, data);
+				return { name: chunkName(index, data), path: file, size: data.byteLength, sha256: sha256(data) };
+			})
+		);
+		await emu.faults({ serverErrorNext: 2, resetMidBodyNext: 1, routes: ['POST /channels/:channel/messages'] });
+		let record;
+		try {
+			record = await transport.postChunk({
+				threadId,
+				files,
+				content: 'two packs',
+				nonce: chunkNonce({ archiveUid: 'on-disk', kind: 'data', index: 0, generation: 0 })
+			});
+			expect(await emu.faults({})).toMatchObject({ serverErrorNext: 0, resetMidBodyNext: 0 });
+		} finally {
+			await emu.faults({ serverErrorNext: 0, resetMidBodyNext: 0, routes: null });
+		}
+		expect(record.matchesSent).toBe(true);
+		expect(record.bytes).toBe(120_000);
+		expect(await chunkMessages(threadId)).toHaveLength(1);
+		for (const [index, data] of parts.entries()) {
+			const result = await transport.downloadAttachment(
+				{ channelId: threadId, messageId: record.messageId, attachmentId: record.attachments[index]!.id },
+				{ stream: new PassThrough().resume() },
+				{ expectedSize: data.byteLength, expectedSha256: sha256(data) }
+			);
+			expect(result.bytes).toBe(data.byteLength);
+		}
+
+		const requestsBefore = (await emu.stats()).byRoute['POST /channels/:channel/messages'];
+		await writeFile(files[0]!.path, randomBytes(69_999));
+		const changed = await rejection(
+			transport.postChunk({
+				threadId,
+				files,
+				content: 'changed',
+				nonce: chunkNonce({ archiveUid: 'on-disk', kind: 'data', index: 1, generation: 0 })
+			})
+		);
+		expect(changed.code).toBe(TransportErrorCode.SizeMismatch);
+		expect(changed.message).toContain('not posted');
+		expect((await emu.stats()).byRoute['POST /channels/:channel/messages']).toBe(requestsBefore);
 	});
 
 	it('GIVEN Discord keeps answering 500 WHEN a chunk is posted THEN it fails DISCORD_UNAVAILABLE after bounded retries', async () => {

@@ -226,6 +226,8 @@ export interface ClosedPack {
 	readonly file: string;
 	/** Bytes of the file. */
 	readonly size: number;
+	/** SHA-256 of the file's bytes, hex (its name is the first 32 digits). */
+	readonly sha256: string;
 	readonly entries: readonly PackEntry[];
 }
 
@@ -403,12 +405,13 @@ export class PackWriter {
 			await writeFully(pack.handle, tail, pack.temp);
 			pack.hash.update(tail);
 			await pack.handle.close();
-			const name = pack.hash.digest('hex').slice(0, PACK_NAME_LENGTH);
+			const sha256 = pack.hash.digest('hex');
+			const name = sha256.slice(0, PACK_NAME_LENGTH);
 			const file = path.join(this.#destination.dir, name);
 			await rename(pack.temp, file).catch((error: unknown) => {
 				throw fromFsError(error, pack.temp);
 			});
-			closed = { name, file, size: pack.area + tail.length, entries: pack.entries };
+			closed = { name, file, size: pack.area + tail.length, sha256, entries: pack.entries };
 		} catch (error) {
 			await pack.handle.close().catch(() => undefined);
 			await rm(pack.temp, { force: true });
