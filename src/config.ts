@@ -95,15 +95,15 @@ export interface AppConfig {
 		readonly uploadConcurrency: number;
 		readonly attachmentLimit: number;
 		/**
-		 * Format 2 blob codec (`DOS_COMPRESSION`): `none`, `gzip-1`…`gzip-9`, `zstd-1`…`zstd-19`; default `gzip-N` from
-		 * `DOS_GZIP_LEVEL` (level 0 is `none`), else `gzip-9`.
+		 * Format 2 blob codec (`DOS_COMPRESSION`): `none`, `gzip-1`…`gzip-9`, `zstd-1`…`zstd-19`; default `zstd-3`, or
+		 * `gzip-N` when `DOS_GZIP_LEVEL` is set (level 0 is `none`).
 		 */
 		readonly compression: string;
 		/** Format 2 pack limit in bytes (`DOS_PACK_SIZE`, default 9.5 MiB, never above the attachment limit). */
 		readonly packSize: number;
 		/** Format 2 dedup scope (`DOS_DEDUP`): `repository` (default) or `archive`. */
 		readonly dedup: 'repository' | 'archive';
-		/** The format of new uploads (`DOS_FORMAT`): 1 (default) or 2, the channel's content-addressed repository. */
+		/** The format of new uploads (`DOS_FORMAT`): 2 (default), the channel's content-addressed repository, or 1. */
 		readonly format: 1 | 2;
 		/** Format 2 packs per message (`DOS_PACKS_PER_MESSAGE`, default 2; the message must fit one request). */
 		readonly packsPerMessage: number;
@@ -215,11 +215,11 @@ const envSchema = z.object({
 	DOS_CHUNK_SIZE: optional(integer(1, 0xffff_ffff)),
 	DOS_GZIP_LEVEL: optional(integer(0, 9)),
 	DOS_COMPRESSION: optional(
-		z.string().regex(/^(none|gzip-[1-9]|zstd-([1-9]|1[0-9]))$/, 'must be none, gzip-1…gzip-9 or zstd-1…zstd-19 (default gzip-9)')
+		z.string().regex(/^(none|gzip-[1-9]|zstd-([1-9]|1[0-9]))$/, 'must be none, gzip-1…gzip-9 or zstd-1…zstd-19 (default zstd-3)')
 	),
 	DOS_PACK_SIZE: optional(integer(MIN_PACK_SIZE, MAX_PACK_SIZE)),
 	DOS_DEDUP: optional(z.enum(['repository', 'archive'], { error: 'must be repository or archive (default repository)' })),
-	DOS_FORMAT: optional(z.enum(['1', '2'], { error: 'must be 1 or 2 (default 1)' })),
+	DOS_FORMAT: optional(z.enum(['1', '2'], { error: 'must be 1 or 2 (default 2)' })),
 	DOS_PACKS_PER_MESSAGE: optional(integer(1, MAX_ATTACHMENTS_PER_MESSAGE)),
 	DOS_WORKERS: optional(integer(1, 256)),
 	DOS_UPLOAD_CONCURRENCY: optional(integer(1, 32)),
@@ -364,10 +364,10 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 			workers: values.DOS_WORKERS ?? Math.max(1, availableParallelism()),
 			uploadConcurrency: values.DOS_UPLOAD_CONCURRENCY ?? 3,
 			attachmentLimit,
-			compression: values.DOS_COMPRESSION ?? (gzipLevel === 0 ? 'none' : `gzip-${gzipLevel}`),
+			compression: values.DOS_COMPRESSION ?? (values.DOS_GZIP_LEVEL === undefined ? 'zstd-3' : gzipLevel === 0 ? 'none' : `gzip-${gzipLevel}`),
 			packSize,
 			dedup: values.DOS_DEDUP ?? 'repository',
-			format: values.DOS_FORMAT === '2' ? 2 : 1,
+			format: values.DOS_FORMAT === '1' ? 1 : 2,
 			packsPerMessage
 		}
 	};

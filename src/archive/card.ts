@@ -166,7 +166,7 @@ export function renderCard(snapshot: CardSnapshot): CardBody {
 		snapshot.progress &&
 		(status === 'slicing' || status === 'uploading' || status === 'verifying' || status === 'downloading' || status === 'planned')
 	) {
-		field('Progress', progressLine(snapshot.progress), false);
+		field('Progress', progressLine(snapshot.progress, archive.format === ArchiveFormat.Dos2 ? 'pack' : 'chunk'), false);
 	}
 	if (archive.verifiedAt !== null && archive.verifyLevel !== null) {
 		const outcome = archive.verifyOk ? '✅' : '⚠️';
@@ -281,9 +281,11 @@ function fitEmbed(embed: APIEmbed): void {
 	}
 }
 
-/** `format 1` for our archives, `legacy format v3.1` for the original tool's. */
+/** `format 1` / `format 2` for our archives, `legacy format v3.1` for the original tool's. */
 function formatName(format: ArchiveFormat): string {
-	return format === ArchiveFormat.Dos1 ? 'format 1' : `legacy format ${format.replace(/^legacy-/, '')}`;
+	if (format === ArchiveFormat.Dos1) return 'format 1';
+	if (format === ArchiveFormat.Dos2) return 'format 2';
+	return `legacy format ${format.replace(/^legacy-/, '')}`;
 }
 
 function describeCounts(archive: Archive): string {
@@ -293,8 +295,11 @@ function describeCounts(archive: Archive): string {
 	return parts.join(', ');
 }
 
-/** `▰▰▰▰▱▱▱▱▱▱ 42% · 12/30 chunks · 3.1 MiB/s · ETA 2m 10s` */
-export function progressLine(progress: CardProgress): string {
+/**
+ * `▰▰▰▰▱▱▱▱▱▱ 42% · 12/30 chunks · 3.1 MiB/s · ETA 2m 10s`; a format 2 upload (`pack`), whose packs are known only as
+ * the slice closes them: `▰▰▰▰▱▱▱▱▱▱ 42% · 4 packs posted · …`.
+ */
+export function progressLine(progress: CardProgress, unit: 'chunk' | 'pack' = 'chunk'): string {
 	const share =
 		progress.bytesTotal > 0
 			? progress.bytesDone / progress.bytesTotal
@@ -305,7 +310,7 @@ export function progressLine(progress: CardProgress): string {
 	const filled = Math.round(clamped * 12);
 	const parts = [
 		`${'▰'.repeat(filled)}${'▱'.repeat(12 - filled)} ${Math.floor(clamped * 100)}%`,
-		`${progress.chunksDone}/${countOf(progress.chunksTotal, 'chunk')}`
+		unit === 'pack' ? `${countOf(progress.chunksDone, 'pack')} posted` : `${progress.chunksDone}/${countOf(progress.chunksTotal, 'chunk')}`
 	];
 	parts.push(`${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`);
 	if (progress.rate !== null && progress.rate > 0) parts.push(`${formatBytes(progress.rate)}/s`);

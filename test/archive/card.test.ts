@@ -21,7 +21,7 @@ import {
 	parseCardRecordUrl
 } from '../../src/archive/card-record.js';
 import { isArchiveError } from '../../src/archive/errors.js';
-import { type Archive, openIndex } from '../../src/db/index.js';
+import { type Archive, ArchiveFormat, openIndex } from '../../src/db/index.js';
 import { OpenApiSpec } from '../support/openapi.js';
 
 const runs = Number(process.env.FC_RUNS ?? 30);
@@ -84,6 +84,10 @@ describe('card record', () => {
 		expect(new URL(embed.url!).protocol).toBe('https:');
 		// Nothing a person reads shows the record: the footer says the lot and the format in words.
 		expect(embed.footer!.text).toBe(`Lot ${row.lot} · format 1`);
+		const two = renderCard({ archive: { ...row, format: ArchiveFormat.Dos2, newBytes: 10, reusedBytes: 0 }, status: 'uploading', progress })
+			.embeds![0]!;
+		expect(two.footer!.text).toBe(`Lot ${row.lot} · format 2`);
+		expect(JSON.stringify(two.fields)).toMatch(/\d+ packs? posted/);
 		const shown = JSON.stringify([embed.title, embed.description ?? '', embed.fields, embed.footer]);
 		expect(shown).not.toContain('dos-card');
 		expect(shown).not.toContain(row.uid);

@@ -43,7 +43,7 @@ describe('openArchiveContext', () => {
 			gzipLevel: config.engine.gzipLevel,
 			attachmentLimit: config.engine.attachmentLimit,
 			uploadConcurrency: 3,
-			format: 1,
+			format: 2,
 			packSize: config.engine.packSize,
 			compression: config.engine.compression,
 			dedup: 'repository',

@@ -84,7 +84,8 @@ describe('configuration', () => {
 
 	it('GIVEN the format 2 settings WHEN parsed THEN codec, pack size and dedup scope are read, defaulted and bounded', () => {
 		const defaults = parseConfig({}).engine;
-		expect(defaults).toMatchObject({ compression: 'gzip-9', packSize: 9_961_472, dedup: 'repository' });
+		expect(defaults).toMatchObject({ compression: 'zstd-3', packSize: 9_961_472, dedup: 'repository' });
+		expect(parseConfig({ DOS_GZIP_LEVEL: '9' }).engine.compression).toBe('gzip-9');
 		expect(parseConfig({ DOS_GZIP_LEVEL: '4' }).engine.compression).toBe('gzip-4');
 		expect(parseConfig({ DOS_GZIP_LEVEL: '0' }).engine.compression).toBe('none');
 		expect(parseConfig({ DOS_GZIP_LEVEL: '4', DOS_COMPRESSION: 'zstd-3' }).engine.compression).toBe('zstd-3');
@@ -98,8 +99,9 @@ describe('configuration', () => {
 		expect(parseConfig({ DOS_ATTACHMENT_LIMIT: '8000000', DOS_CHUNK_SIZE: '7000000' }).engine.packSize).toBe(8_000_000);
 	});
 
-	it('GIVEN DOS_FORMAT and DOS_PACKS_PER_MESSAGE WHEN parsed THEN format 1 and 2 packs are the defaults, and a message never outgrows one request', () => {
-		expect(parseConfig({}).engine).toMatchObject({ format: 1, packsPerMessage: 2 });
+	it('GIVEN DOS_FORMAT and DOS_PACKS_PER_MESSAGE WHEN parsed THEN format 2 and 2 packs are the defaults, format 1 on request, and a message never outgrows one request', () => {
+		expect(parseConfig({}).engine).toMatchObject({ format: 2, packsPerMessage: 2 });
+		expect(parseConfig({ DOS_FORMAT: '1' }).engine).toMatchObject({ format: 1 });
 		expect(parseConfig({ DOS_FORMAT: '2', DOS_PACKS_PER_MESSAGE: '1' }).engine).toMatchObject({ format: 2, packsPerMessage: 1 });
 		expect(() => parseConfig({ DOS_FORMAT: '3' })).toThrow(/DOS_FORMAT must be 1 or 2/);
 		expect(() => parseConfig({ DOS_PACKS_PER_MESSAGE: '0' })).toThrow(/DOS_PACKS_PER_MESSAGE/);

@@ -26,6 +26,7 @@ beforeAll(async () => {
 		DOS_DB_PATH: path.join(dir, 'index.sqlite'),
 		DOS_CHUNK_SIZE: String(16 * 1024),
 		DOS_GZIP_LEVEL: '1',
+		DOS_FORMAT: '1',
 		DOS_WORKERS: '1'
 	};
 	await writeFile(path.join(dir, 'new.txt'), `${NEW_PASSPHRASE}\n`);

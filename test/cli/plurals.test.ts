@@ -32,6 +32,10 @@ describe('counts in words', () => {
 		expect([allOf(1, 'chunk'), allOf(4, 'chunk')]).toEqual(['The 1 chunk', 'All 4 chunks']);
 		expect(progressLine({ bytesDone: 0, bytesTotal: 10, chunksDone: 0, chunksTotal: 1, rate: null, etaMs: null })).toContain('0/1 chunk');
 		expect(progressLine({ bytesDone: 0, bytesTotal: 10, chunksDone: 0, chunksTotal: 1, rate: null, etaMs: null })).not.toContain('chunks');
+		// Format 2 knows its packs only as the slice closes them: a count posted, never "0/0 chunks".
+		const packs = progressLine({ bytesDone: 5, bytesTotal: 10, chunksDone: 1, chunksTotal: 1, rate: null, etaMs: null }, 'pack');
+		expect(packs).toContain('1 pack posted');
+		expect(packs).not.toContain('chunk');
 	});
 
 	it('GIVEN a folder of one file WHEN sliced and verified THEN the CLI says 1 file, 1 chunk and 1 manifest part, never "1 files"', async () => {

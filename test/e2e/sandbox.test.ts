@@ -114,7 +114,7 @@ describe('dos sandbox and dos demo', () => {
 		expect(code, output).toBe(0);
 		for (const step of [
 			'/archive upload source:demo-folder',
-			'card: ⬆️ Uploading',
+			'card: complete — 5 files',
 			'/archive verify',
 			'is whole (full)',
 			'/archive download',
@@ -124,5 +124,9 @@ describe('dos sandbox and dos demo', () => {
 			expect(output).toContain(step);
 		}
 		expect(output).not.toContain('dos-card/');
+		// The card moves before it completes; format 2 (the default) never reads as 0/0 chunks or as a legacy format.
+		expect(output).toMatch(/card: (⚙️ Slicing|⬆️ Uploading)/);
+		expect(output).toContain('Lot 1 · format 2');
+		expect(output).not.toMatch(/0\/0 chunks|legacy format dos-2|\(0 files, 0 B\)/);
 	});
 });

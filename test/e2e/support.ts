@@ -67,6 +67,9 @@ export async function startWorld(options: { limits?: Partial<EmulatorLimits>; en
 		DISCORD_DRIVE_DOWNLOAD_PATH: downloadRoot,
 		DOS_DB_PATH: database,
 		DOS_CHUNK_SIZE: String(64 * 1024),
+		// These tests drive format 1 archives of many small chunks; format 2 (the default) is driven by format2.test.ts
+		// and by the demo's test, which leaves the format unset.
+		DOS_FORMAT: '1',
 		DOS_WORKERS: '1',
 		...options.env
 	};

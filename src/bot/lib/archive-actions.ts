@@ -16,7 +16,7 @@ import { describeSkippedLots, resolveArchiveRange, type SkippedInRange } from '.
 import type { JobHandle } from '../../archive/runner.js';
 import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
 import type { VerifyResult } from '../../archive/verify.js';
-import { type Archive, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
+import { type Archive, ArchiveFormat, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
 import { cardLink } from './card-link.js';
 import { cleanupConfirmationId } from './custom-ids.js';
 import { BotError, BotErrorCode } from './errors.js';
@@ -49,18 +49,21 @@ export async function startUpload(interaction: AskingInteraction, folder: string
 	await deferEphemeral(interaction);
 	const handle = await container.archive.upload({ folder, label, requestedBy: interaction.user.id });
 	const archive = await archiveWithCard(handle.lot);
-	const what = `\`${folder}\` as **${archive.id}** (${plural(archive.fileCount, 'file')}, ${formatBytes(archive.originalBytes)})`;
+	// A format 2 upload walks its folder when the job runs: its counts are not known yet.
+	const what =
+		archive.format === ArchiveFormat.Dos2
+			? `\`${folder}\` as **${archive.id}** (format 2: only what the channel does not hold yet is posted)`
+			: `\`${folder}\` as **${archive.id}** (${plural(archive.fileCount, 'file')}, ${formatBytes(archive.originalBytes)})`;
 	await replyEphemeral(
 		interaction,
 		isQueued(handle.jobId)
 			? `⏳ Queued ${what}: it starts when one of the uploads running now ends. The card will show its progress: ${link(interaction, archive)}`
 			: `⬆️ Uploading ${what}. Progress is on the card: ${link(interaction, archive)}`
 	);
-	followJob(
-		interaction,
-		handle,
-		(result) =>
-			`✅ **${result.archiveId}** is uploaded: ${plural(result.chunks, 'chunk')}, ${formatBytes(result.originalBytes)} stored as ${formatBytes(result.storedBytes)}. Card: ${link(interaction, archive)}`
+	followJob(interaction, handle, (result) =>
+		result.format === 2
+			? `✅ **${result.archiveId}** is uploaded: ${formatBytes(result.originalBytes)}, ${formatBytes(result.newBytes ?? 0)} new and ${formatBytes(result.reusedBytes ?? 0)} already stored, ${plural(result.packsPosted ?? 0, 'pack')} posted. Card: ${link(interaction, archive)}`
+			: `✅ **${result.archiveId}** is uploaded: ${plural(result.chunks, 'chunk')}, ${formatBytes(result.originalBytes)} stored as ${formatBytes(result.storedBytes)}. Card: ${link(interaction, archive)}`
 	);
 }
 
@@ -215,7 +218,7 @@ function downloadLine(result: DownloadResult): string {
 	if (!result.complete) {
 		return `⚠️ **${result.archiveId}** partly restored: ${plural(result.files, 'file')} into \`${where}\`, ${plural(result.lost.length, 'file')} lost to damaged chunks (the chunk folder is kept). Run a full verify of this archive.`;
 	}
-	const restored = `✅ **${result.archiveId}** restored: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into \`${where}\` under the download root (${plural(result.chunksFetched, 'chunk')} fetched${result.chunksReused > 0 ? `, ${result.chunksReused} reused` : ''}).`;
+	const restored = `✅ **${result.archiveId}** restored: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into \`${where}\` under the download root${result.format === ArchiveFormat.Dos2 ? '' : ` (${plural(result.chunksFetched, 'chunk')} fetched${result.chunksReused > 0 ? `, ${result.chunksReused} reused` : ''})`}.`;
 	// An original-tool archive: its file list is not authenticated, and other manifests in its thread are named.
 	return [restored, ...(result.notes ?? []).map((note) => `ℹ️ ${note}`)].join('\n');
 }

@@ -11,6 +11,7 @@ import type { ControlMessage } from '../../emulator/index.js';
 import type { CliInvocation } from '../invocation.js';
 import { describeFailure, ExitCode } from '../failure.js';
 import { plural } from '../report.js';
+import { formatBytes } from '../../archive/format.js';
 import { startSandbox } from './sandbox.js';
 
 /**
@@ -237,7 +238,12 @@ export async function runDemo(context: CliInvocation, options: DemoOptions): Pro
 			},
 			300_000
 		);
-		say(`   card: ${uploaded.record.status} — ${uploaded.record.stored}/${uploaded.record.chunks} chunks stored`);
+		const { record } = uploaded;
+		say(
+			record.format === 'dos-2'
+				? `   card: ${record.status} — ${plural(record.files, 'file')}, ${formatBytes(record.bytes)} stored as ${formatBytes(record.storedBytes)} (format 2: compressed, encrypted packs)`
+				: `   card: ${record.status} — ${record.stored}/${record.chunks} chunks stored`
+		);
 		if (uploaded.record.status !== 'complete') throw new Error(`The upload ended ${uploaded.record.status}.`);
 		say();
 
