@@ -23,7 +23,10 @@ export async function runCaseInChild(suite: string, spec: CaseSpec, scratch: str
 	const resultFile = path.join(scratch, `case-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}.json`);
 	const exitCode = await new Promise<number | null>((resolve, reject) => {
 		const child = spawn(process.execPath, ['--expose-gc', COMPILED_CASE_CHILD, suite, spec.kind, JSON.stringify(spec.params), resultFile], {
-			stdio: ['ignore', 'inherit', 'inherit']
+			stdio: ['ignore', 'inherit', 'inherit'],
+			// As `npm start` runs the bot: glibc's malloc keeps at most two arenas instead of one per thread that allocates
+			// (the main thread, each worker, libuv's pool), which would each hold freed memory as RSS.
+			env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' }
 		});
 		child.on('error', reject);
 		child.on('exit', (code) => {
