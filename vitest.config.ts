@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -35,6 +36,9 @@ const e2e = [
 export default defineConfig({
 	test: {
 		pool: 'forks',
+		// Vitest's default is one file at a time on two cores (cores − 1); most of the time of the e2e and integration
+		// files is spent waiting on the emulator's rate limits and on child processes, so two at once nearly halve the run.
+		maxWorkers: Math.max(2, availableParallelism() - 1),
 		testTimeout: 60_000,
 		hookTimeout: 60_000,
 		reporters: ['default', './test/support/summary-reporter.ts'],
