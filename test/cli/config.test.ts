@@ -84,8 +84,7 @@ describe('configuration', () => {
 
 	it('GIVEN the format 2 settings WHEN parsed THEN codec, pack size and dedup scope are read, defaulted and bounded', () => {
 		const defaults = parseConfig({}).engine;
-		expect(defaults).toMatchObject({ compression: 'zstd-3', packSize: 9_961_472, dedup: 'repository' });
-		expect(parseConfig({ DOS_GZIP_LEVEL: '9' }).engine.compression).toBe('gzip-9');
+		expect(defaults).toMatchObject({ compression: 'gzip-9', packSize: 9_961_472, dedup: 'repository' });
 		expect(parseConfig({ DOS_GZIP_LEVEL: '4' }).engine.compression).toBe('gzip-4');
 		expect(parseConfig({ DOS_GZIP_LEVEL: '0' }).engine.compression).toBe('none');
 		expect(parseConfig({ DOS_GZIP_LEVEL: '4', DOS_COMPRESSION: 'zstd-3' }).engine.compression).toBe('zstd-3');

@@ -161,7 +161,7 @@ describe('dos key and dos inspect <pack>', () => {
 		expect(pack.entries.map((entry) => [entry.rawLength, entry.codec]).sort()).toEqual(
 			[
 				[5, 'none'],
-				[620_000, 'zstd-3'],
+				[620_000, 'gzip-9'],
 				[200_000, 'none']
 			].sort()
 		);
