@@ -94,6 +94,31 @@ function slotOptions(ctx: ArchiveContext): { iterations: number; minIterations: 
  * channel has no keys and `create` is off; TAMPERED_CHUNK / BAD_FORMAT for a damaged keys file; TransportError.
  */
 export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelKeysOptions = {}): Promise<ChannelKeys> {
+	// One at a time per channel in this process: uploads started together on a channel with no keys yet would each make
+	// a repository of their own, and all but the newest would be sealed under keys nobody opens any more.
+	return serialized(ctx, () => openChannelKeysNow(ctx, options));
+}
+
+/** Opens of each channel's keys in this process, chained, per index (one per process). */
+const opening = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+function serialized<T>(ctx: ArchiveContext, run: () => Promise<T>): Promise<T> {
+	let chains = opening.get(ctx.index);
+	if (chains === undefined) {
+		chains = new Map();
+		opening.set(ctx.index, chains);
+	}
+	const channelId = ctx.settings.archiveChannelId;
+	const result = (chains.get(channelId) ?? Promise.resolve()).then(run);
+	const tail = result.catch(() => undefined);
+	chains.set(channelId, tail);
+	void tail.then(() => {
+		if (chains.get(channelId) === tail) chains.delete(channelId);
+	});
+	return result;
+}
+
+async function openChannelKeysNow(ctx: ArchiveContext, options: OpenChannelKeysOptions): Promise<ChannelKeys> {
 	const passphrase = ctx.settings.passphrase;
 	assertPassphrase(passphrase);
 	const channelId = ctx.settings.archiveChannelId;
@@ -144,7 +169,7 @@ export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelK
 			continue;
 		}
 		if (options.readOnly === true) return opened;
-		const older = pinned.filter((other) => compareSnowflakes(other.messageId, opened.messageId) < 0).map((other) => other.messageId);
+		const older = pinned.filter((other) => compareSnowflakes(other.messageId, opened.messageId) < 0);
 		return remember(ctx, opened, older, options.signal);
 	}
 	if (damaged !== undefined) throw damaged;
@@ -170,6 +195,20 @@ export async function openChannelKeys(ctx: ArchiveContext, options: OpenChannelK
 	}
 	const created = await createKeys(passphrase, { ...slotOptions(ctx), ...(options.signal ? { signal: options.signal } : {}) });
 	const published = await publishKeys(ctx, created, [], options.signal);
+	// Another process (the CLI beside the bot) may have made keys at the same time. The oldest keys message wins, as
+	// every process making keys sees it once its own is pinned: these keys, which nothing is sealed under yet, give way.
+	const rival = (await pinnedKeys(ctx, options.signal)).find((other) => compareSnowflakes(other.messageId, published.messageId) < 0);
+	if (rival !== undefined) {
+		const call = options.signal ? { signal: options.signal } : {};
+		await ctx.transport.unpinMessage(channelId, published.messageId, call);
+		await ctx.transport.deleteMessage(channelId, published.messageId, call);
+		ctx.index.repositoryKeys.remove(channelId);
+		ctx.log('warn', 'repository keys were made at the same time elsewhere: the older ones are used and these removed', {
+			messageId: published.messageId,
+			kept: rival.messageId
+		});
+		return openChannelKeysNow(ctx, { ...options, create: false });
+	}
 	ctx.log('info', 'repository keys made and pinned in the archive channel', { repositoryId: created.id, messageId: published.messageId });
 	return cacheKeys(ctx, passphrase, published);
 }
@@ -200,7 +239,7 @@ async function recentKeys(ctx: ArchiveContext, signal?: AbortSignal): Promise<Pi
  * the passphrases of older archives: whoever knew an earlier passphrase, with an earlier copy of the file, could open
  * the master key and read it (only retired passphrases are kept: `dos key passwd` adds the one it retires).
  */
-async function remember(ctx: ArchiveContext, opened: ChannelKeys, older: readonly string[], signal?: AbortSignal): Promise<ChannelKeys> {
+async function remember(ctx: ArchiveContext, opened: ChannelKeys, older: readonly PinnedKeys[], signal?: AbortSignal): Promise<ChannelKeys> {
 	const channelId = ctx.settings.archiveChannelId;
 	const row = ctx.index.repositoryKeys.get(channelId);
 	if (row === undefined || !row.keysFile.equals(opened.keys.file) || row.messageId !== opened.messageId) {
@@ -212,8 +251,18 @@ async function remember(ctx: ArchiveContext, opened: ChannelKeys, older: readonl
 			attachmentId: opened.attachmentId
 		});
 	}
-	for (const messageId of older) {
+	for (const { messageId, ...pinned } of older) {
 		try {
+			// Only an older copy of the same repository (a passphrase change) is retired. Keys of another repository are
+			// what archives sealed under them need: they stay pinned, whatever made them.
+			const { repositoryId } = listSlots(await downloadKeys(ctx, { messageId, ...pinned }, signal), { minIterations: 1 });
+			if (repositoryId !== opened.keys.id) {
+				ctx.log('warn', 'an older keys message of another repository is kept pinned: archives sealed under it need it', {
+					messageId,
+					repositoryId
+				});
+				continue;
+			}
 			await ctx.transport.unpinMessage(channelId, messageId, signal ? { signal } : {});
 			await ctx.transport.deleteMessage(channelId, messageId, signal ? { signal } : {});
 			ctx.log('info', 'an older repository keys message was unpinned and deleted', { messageId });

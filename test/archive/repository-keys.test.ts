@@ -111,6 +111,36 @@ describe('repository keys of the archive channel', () => {
 		expect(await pinnedKeys(harness)).toEqual([made.messageId]);
 	});
 
+	it('GIVEN three uploads starting together on a channel without keys WHEN each opens the keys THEN one repository is made and all three get it', async () => {
+		const opened = await Promise.all([1, 2, 3].map(() => openChannelKeys(harness.context, { create: true })));
+		expect(new Set(opened.map((keys) => keys.keys.id)).size).toBe(1);
+		expect(await pinnedKeys(harness)).toEqual([opened[0]!.messageId]);
+	});
+
+	it('GIVEN two processes making the keys of a channel at the same time WHEN both open them THEN the older keys message wins, the other is removed, and both use one repository', async () => {
+		const other = processWith(harness, testPassphrase);
+		const [mine, theirs] = await Promise.all([openChannelKeys(harness.context, { create: true }), openChannelKeys(other, { create: true })]);
+		expect(theirs.keys.id).toBe(mine.keys.id);
+		expect(await pinnedKeys(harness)).toEqual([mine.messageId]);
+		// Either process, opening again, stays on it.
+		expect((await openChannelKeys(harness.context, { create: true })).keys.id).toBe(mine.keys.id);
+		expect((await openChannelKeys(processWith(harness, testPassphrase), { create: true })).keys.id).toBe(mine.keys.id);
+		expect(harness.index.repositoryKeys.get(harness.archiveChannelId)?.messageId).toBe(mine.messageId);
+	});
+
+	it('GIVEN an older keys message of the bot for another repository WHEN newer keys are opened THEN the older one is kept pinned, never deleted', async () => {
+		const first = await openChannelKeys(harness.context, { create: true });
+		// Newer keys of another repository, posted and pinned by the bot (as a race between two hosts once could leave).
+		const newer = await createKeys(testPassphrase, { iterations: testKdfIterations, minIterations: testKdfIterations });
+		const posted = await harness.transport.uploadFile(harness.archiveChannelId, { file: { name: REPOSITORY_KEYS_FILENAME, data: newer.file } });
+		await harness.transport.pinMessage(harness.archiveChannelId, posted.messageId);
+		harness.index.repositoryKeys.remove(harness.archiveChannelId);
+		const opened = await openChannelKeys(processWith(harness, testPassphrase), { create: true });
+		expect(opened.keys.id).toBe(newer.id);
+		expect((await pinnedKeys(harness)).sort()).toEqual([first.messageId, posted.messageId].sort());
+		expect(harness.logLines.some((line) => line.message.includes('another repository is kept pinned'))).toBe(true);
+	});
+
 	it('GIVEN a keys message posted and pinned by someone else WHEN the channel keys are opened THEN it is ignored and the bot makes its own', async () => {
 		const forged = await createKeys(testPassphrase, { iterations: testKdfIterations, minIterations: testKdfIterations });
 		const posted = await harness.emulator.postAs(harness.archiveChannelId, 'member', 'keys', [
