@@ -41,7 +41,7 @@ const GROUP_FILES = 1024;
  * Plaintext bytes held at once: read in flight, waiting to be sealed, being sealed and waiting for the pack writer
  * (each read's room is held until its new blobs are in a pack). Bounds the slice's memory whatever the corpus.
  */
-const BUFFERED_BYTES = 24 * 1024 * 1024;
+const BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /** How to slice, whatever the repository: a local folder ({@link sliceToRepository}) or a Discord channel. */
 export interface SliceOptions {
@@ -150,6 +150,14 @@ class Gate {
 	}
 }
 
+/**
+ * The byte budget of every slice in this process, shared: uploads running together (three by default) hold
+ * {@link BUFFERED_BYTES} between them, not each, so that the memory of several slices is that of one. They share the
+ * workers anyway. A read's room is only ever waited for while the slice's earlier reads go on to their packs, so one
+ * slice waiting never holds up another's progress for good.
+ */
+const sharedBudget = new Gate(BUFFERED_BYTES);
+
 /** A local repository as a {@link SliceTarget}: its blob index (pack tails), its newest archive as the parent. */
 async function localTarget(repo: LocalRepository, options: SliceToRepositoryOptions, created: boolean): Promise<SliceTarget> {
 	const archives = created ? [] : await listArchives(repo);
@@ -252,7 +260,7 @@ export async function sliceInto(options: SliceOptions, prepare: (walking: Promis
 	// Every worker task (reads and seals) takes a slot; every read takes its room in the byte budget until its new
 	// blobs are written to a pack (or at once when it has none).
 	const slots = new Gate(2 * pool.workers);
-	const budget = new Gate(BUFFERED_BYTES);
+	const budget = sharedBudget;
 	const running = new Set<Promise<void>>();
 	let writing: Promise<void> = Promise.resolve();
 	let failure: unknown;
