@@ -122,7 +122,9 @@ async function setUp(params: CaseParams) {
 	const { child, started } = await startEmulatorProcess(path.join(root, 'emulator'), params.discordLimits !== false);
 	const index = db.openIndex({ path: path.join(root, 'index.sqlite') });
 	const transport = new discord.DiscordTransport({ token: started.token, apiUrl: started.api });
-	const pool = core.createCryptoPool({ workers: Number(params.workers ?? 2) });
+	// As openArchiveContext makes it for the bot and the CLI: the service's threads free their dead buffers early.
+	core.collectBufferGarbage(core.SERVICE_CHURN_BYTES);
+	const pool = core.createCryptoPool({ workers: Number(params.workers ?? 2), collectGarbageEvery: core.SERVICE_CHURN_BYTES });
 	const context: Archive.ArchiveContext = {
 		index,
 		transport,

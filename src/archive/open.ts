@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type AppConfig, ConfigError } from '../config.js';
-import { type CryptoPool, createCryptoPool } from '../core/index.js';
+import { collectBufferGarbage, type CryptoPool, createCryptoPool, SERVICE_CHURN_BYTES } from '../core/index.js';
 import { createHolderToken, type HistoryIndex, openIndex } from '../db/index.js';
 import { DiscordTransport, type DiscordTransportOptions } from '../discord/index.js';
 import type { ArchiveContext, ArchiveLog, ArchiveSettings } from './context.js';
@@ -104,10 +104,14 @@ export async function openArchiveContext(config: AppConfig, options: OpenArchive
 		});
 		let pool = options.pool;
 		if (pool === undefined) {
-			const owned = (options.createPool ?? ((workers) => createCryptoPool({ workers })))(options.workers ?? config.engine.workers);
+			const owned = (options.createPool ?? ((workers) => createCryptoPool({ workers, collectGarbageEvery: SERVICE_CHURN_BYTES })))(
+				options.workers ?? config.engine.workers
+			);
 			closers.push(() => owned.close());
 			pool = owned;
 		}
+		// The service streams packs and chunks through short-lived buffers: its thread frees them early (memory.ts).
+		collectBufferGarbage(SERVICE_CHURN_BYTES);
 		context = { index, transport, pool, holder: createHolderToken(), log: options.log, settings };
 	} catch (error) {
 		// The opening error is the one worth reporting; a failure while closing after it would only hide it.

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import path from 'node:path';
 import { type AppConfig, type ConfigNeed, loadConfig, readEnvironment, userKeyWarning } from '../config.js';
-import { type CryptoPool, createCryptoPool } from '../core/pool.js';
+import { type CryptoPool, type CryptoPoolOptions, createCryptoPool } from '../core/pool.js';
 import type { ExitCode } from './failure.js';
 import type { CliIo } from './io.js';
 import { Reporter } from './report.js';
@@ -34,7 +34,7 @@ export interface CommandRun {
 	/** Loads the configuration, requiring only what this command needs. */
 	readonly config: (require?: readonly ConfigNeed[]) => AppConfig;
 	/** A crypto pool for this command, closed when it ends. */
-	readonly pool: (workers: number) => CryptoPool;
+	readonly pool: (workers: number, options?: Omit<CryptoPoolOptions, 'workers'>) => CryptoPool;
 }
 
 /**
@@ -59,8 +59,8 @@ export async function runCommand(context: CliInvocation, json: boolean, handler:
 				}
 				return config;
 			},
-			pool: (workers) => {
-				const pool = createCryptoPool({ workers });
+			pool: (workers, options) => {
+				const pool = createCryptoPool({ ...options, workers });
 				pools.push(pool);
 				return pool;
 			}

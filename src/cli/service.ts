@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { type AppConfig, ConfigError, type ConfigNeed } from '../config.js';
 import { type HistoryIndex, openIndex } from '../db/index.js';
 import type { CommandRun } from './invocation.js';
+import { SERVICE_CHURN_BYTES } from '../core/memory.js';
 
 /**
  * The archive service for one CLI command: the index (DOS_DB_PATH), a transport to Discord (DISCORD_BOT_TOKEN, and
@@ -37,7 +38,8 @@ export async function openCliService(run: CommandRun, needs: readonly ConfigNeed
 	const opened = await openArchiveContext(config, {
 		transport: { token: config.discord.token!.reveal(), apiUrl: config.discord.apiUrl },
 		log,
-		pool: run.pool(workers ?? config.engine.workers)
+		// The service's workers free their dead buffers early, as the bot's do (core/memory.ts).
+		pool: run.pool(workers ?? config.engine.workers, { collectGarbageEvery: SERVICE_CHURN_BYTES })
 	});
 	const { context } = opened;
 	// One command, then exit: a backup not yet due at its end is left to the next process (see shortLived).

@@ -1,5 +1,6 @@
-import { Piscina } from 'piscina';
+import { Piscina, workerData } from 'piscina';
 import { CoreError } from './errors.js';
+import { collectBufferGarbage, noteBufferChurn } from './memory.js';
 import { sha256Hex } from './hash.js';
 import { type OpenChunkTask, openChunk, type SealChunkTask, sealChunk } from './sealing.js';
 import { type Codec, TURN_BYTES, turnForFinalizers } from './repo/codec.js';
@@ -7,6 +8,9 @@ import { BLOB_ID_SIZE, BLOB_OVERHEAD, sealBlobInto } from './repo/blob.js';
 import { type ReadItem, readItems } from './repo/reader.js';
 import { walkSync } from './walk.js';
 import { type FilesTask, runFilesTask } from './repo/restore-worker.js';
+
+// The pool says whether its workers collect their dead buffers early (see memory.ts).
+collectBufferGarbage((workerData as { collectGarbageEvery?: number } | undefined)?.collectGarbageEvery);
 
 /** A task posted to a crypto worker. Buffers travel as transferred ArrayBuffers. */
 export type CryptoTask =
@@ -59,6 +63,7 @@ export type CryptoReply =
 /** Handles one task in a worker thread. */
 export default async function handle(message: CryptoTask): Promise<unknown> {
 	try {
+		noteBufferChurn(taskBytes(message));
 		switch (message.op) {
 			case 'seal': {
 				const result = sealChunk({
@@ -119,6 +124,29 @@ export default async function handle(message: CryptoTask): Promise<unknown> {
 	} catch (error) {
 		if (error instanceof CoreError) return { ok: false, code: error.code, message: error.message, details: error.details } satisfies CryptoReply;
 		return { ok: false, message: error instanceof Error ? error.message : String(error) } satisfies CryptoReply;
+	}
+}
+
+/**
+ * The bytes a task passes through buffers this worker drops (restores and checks count theirs batch by batch, reads
+ * their files as they go): counted as the task starts, for the previous tasks' garbage.
+ */
+function taskBytes(message: CryptoTask): number {
+	switch (message.op) {
+		case 'seal':
+		case 'hash':
+			return message.plainLength;
+		case 'open':
+			return message.sealedLength;
+		case 'sealBlobs':
+			return message.plain.byteLength;
+		case 'readBlobs':
+			return message.items.reduce((sum, item) => sum + Math.max(0, Math.min(item.window, item.size - item.offset)), 0);
+		// Restores and checks count their batches themselves; a walk moves no buffers.
+		case 'restoreFiles':
+		case 'verifyFiles':
+		case 'walk':
+			return 0;
 	}
 }
 

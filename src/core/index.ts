@@ -10,6 +10,7 @@ export * from './pool.js';
 export * from './progress.js';
 export * from './archive-id.js';
 export * from './pipeline.js';
+export { collectBufferGarbage, noteBufferChurn, SERVICE_CHURN_BYTES } from './memory.js';
 export * from './names.js';
 export * from './walk.js';
 export * from './plan.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { noteBufferChurn } from '../core/memory.js';
 import { TransportError, TransportErrorCode, abortedError } from './errors.js';
 
 /** The CDN answered with an HTTP error status (no body is kept). */
@@ -140,6 +141,7 @@ export async function fetchFromCdn(url: string, sink: Writable, options: CdnFetc
 				throw sizeMismatch(options, bytes, 'sent at least');
 			}
 			hash.update(piece);
+			noteBufferChurn(piece.byteLength);
 			if (firstWrite) {
 				firstWrite = false;
 				options.onFirstWrite?.();

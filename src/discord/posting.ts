@@ -13,6 +13,7 @@ import {
 	type PostedChunk,
 	type UploadFileInput
 } from './archive-transport.js';
+import { noteBufferChurn } from '../core/memory.js';
 import { TransportError, TransportErrorCode, type OperationContext } from './errors.js';
 import type { AttachmentRecord, CardBody, LiveMessage, MessageRecord } from './messages.js';
 import { assertNonce, randomNonce } from './nonce.js';
@@ -68,6 +69,8 @@ export class DiscordPosting {
 			message = { channel_id: landed.channelId, id: landed.id, attachments: landed.attachments };
 		}
 		const bytes = input.files.reduce((sum, file) => sum + outgoingSize(file), 0);
+		// The request's body (read from the files, or copied from their buffers) is garbage now.
+		noteBufferChurn(bytes);
 		input.onProgress?.(bytes);
 		const attachments = message.attachments.map(attachmentRecord);
 		const matchesSent =

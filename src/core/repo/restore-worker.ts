@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { CoreError, CoreErrorCode, fromFsError, isCoreError } from '../errors.js';
+import { noteBufferChurn } from '../memory.js';
 import { openBlob } from './blob.js';
 import { TURN_BYTES, turnForFinalizers } from './codec.js';
 import type { Codec } from './codec.js';
@@ -111,7 +112,10 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 			const y = task.records[b]!;
 			return x.pack === y.pack ? x.offset - y.offset : x.pack - y.pack;
 		});
-		const sealed = Buffer.allocUnsafe(wanted.reduce((sum, index) => sum + task.records[index]!.storedLength, 0));
+		const sealedBytes = wanted.reduce((sum, index) => sum + task.records[index]!.storedLength, 0);
+		// The previous batch's buffers (read and opened) are dropped by now.
+		noteBufferChurn(sealedBytes + wanted.reduce((sum, index) => sum + task.records[index]!.rawLength, 0));
+		const sealed = Buffer.allocUnsafe(sealedBytes);
 		const at = new Map<number, number>();
 		let filled = 0;
 		for (let first = 0; first < wanted.length;) {
