@@ -102,6 +102,9 @@ export async function openArchiveContext(config: AppConfig, options: OpenArchive
 		closers.push(() => {
 			transport.close();
 		});
+		// The service streams packs and chunks through short-lived buffers: its thread frees them early (memory.ts),
+		// as the workers of the pool it makes do.
+		collectBufferGarbage(SERVICE_CHURN_BYTES);
 		let pool = options.pool;
 		if (pool === undefined) {
 			const owned = (options.createPool ?? ((workers) => createCryptoPool({ workers, collectGarbageEvery: SERVICE_CHURN_BYTES })))(
@@ -110,8 +113,6 @@ export async function openArchiveContext(config: AppConfig, options: OpenArchive
 			closers.push(() => owned.close());
 			pool = owned;
 		}
-		// The service streams packs and chunks through short-lived buffers: its thread frees them early (memory.ts).
-		collectBufferGarbage(SERVICE_CHURN_BYTES);
 		context = { index, transport, pool, holder: createHolderToken(), log: options.log, settings };
 	} catch (error) {
 		// The opening error is the one worth reporting; a failure while closing after it would only hide it.

@@ -45,6 +45,9 @@ export function collectBufferGarbage(bytes: number | undefined): void {
 		throw new RangeError(`Collect after a positive number of bytes, not ${bytes}.`);
 	every = bytes;
 	churned = 0;
+	// Found now rather than at the first collection: a thread that turns it on early sets the flag before the
+	// threads it starts afterwards exist, and those then find `gc` on their own global.
+	if (bytes !== undefined) collector ??= findCollector();
 }
 
 /**
