@@ -4,7 +4,7 @@ import { type Archive, ArchiveFormat, ArchiveStatus } from '../db/index.js';
 import { cardRecordOf, encodeCardRecordUrl } from './card-record.js';
 import { formatBytes } from './format.js';
 
-export { formatBytes } from './format.js';
+export { formatBytes, repositoryLine } from './format.js';
 
 /**
  * Archive cards (docs/design.md §4–§5): the embed and buttons that show one archive in the archive channel, rendered as
@@ -330,19 +330,6 @@ export function repositorySizes(archive: Pick<Archive, 'originalBytes' | 'newByt
 /** `1 file`, `2 files`: a count and its noun, singular for exactly one (texts of the bot, the CLI and the log). */
 export function countOf(count: number, noun: string): string {
 	return `${count} ${count === 1 ? noun : `${noun}s`}`;
-}
-
-/** The format 2 repository in one line (`/archive status`, `dos status`). */
-export function repositoryLine(totals: {
-	readonly archives: number;
-	readonly packs: number;
-	readonly storedBytes: number;
-	readonly blobs: number;
-	readonly rawBytes: number;
-}): string {
-	if (totals.archives === 0 && totals.packs === 0) return 'no format 2 archive yet';
-	const plural = (count: number, word: string) => `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
-	return `${plural(totals.archives, 'archive')} · ${plural(totals.packs, 'pack')}, ${formatBytes(totals.storedBytes)} stored · ${plural(totals.blobs, 'blob')} holding ${formatBytes(totals.rawBytes)}`;
 }
 
 /** `45s`, `2m 10s`, `3h 05m`. */

@@ -12,6 +12,7 @@ import {
 	type Job,
 	JobKind,
 	JobStatus,
+	type RepositoryTotals,
 	type SuggestOptions
 } from '../db/index.js';
 import { countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
@@ -287,6 +288,11 @@ export class ArchiveService {
 	/** A page of archives, newest first. */
 	public list(options: ArchiveListOptions = {}): ArchivePage {
 		return this.context.index.archives.list(options);
+	}
+
+	/** The format 2 repository's totals: its live archives, their stored packs and the distinct blobs they hold. */
+	public repositoryTotals(): RepositoryTotals {
+		return this.context.index.packs.totals();
 	}
 
 	/** Files, folders and links whose name matches, across archives. @throws {IndexError} QUERY_TOO_SHORT. */

@@ -56,7 +56,7 @@ export {
 } from './jobs.js';
 export type { JobProgress, JobResult } from './schema.js';
 export type { LegacyMessageIndex, LegacyMessageRefs } from './legacy-messages.js';
-export type { BlobPlace, InFlightPack, PackBlobInput, PackCleanupPlan, PackIndex, PackRecord, StoredPackInput } from './packs.js';
+export type { BlobPlace, InFlightPack, PackBlobInput, PackCleanupPlan, PackIndex, PackRecord, RepositoryTotals, StoredPackInput } from './packs.js';
 export type { RepositoryKeysIndex, RepositoryKeysInput, RepositoryKeysRecord } from './repository-keys.js';
 export { restoreIndexSnapshot, type RestoredIndex, type RestoreIndexOptions } from './snapshot.js';
 export { minimumTermLength } from './search-query.js';

@@ -233,6 +233,11 @@ describe('dos upload, download and verify with DOS_FORMAT=2', () => {
 		const status = await dos(['status']);
 		expect(status.code, status.stderr).toBe(0);
 		expect(status.stdout).toMatch(new RegExp(`Repository \\(format 2\\): 2 archives · ${firstResult.packsPosted as number} packs?, `));
+		// dos list ends with the same repository line, and its JSON carries the totals.
+		const listed = await dos(['list']);
+		expect(listed.stdout).toMatch(new RegExp(`Repository \\(format 2\\): 2 archives · ${firstResult.packsPosted as number} packs?, `));
+		const listedJson = await dos(['list', '--json']);
+		expect(listedJson.lines[0]).toMatchObject({ repository: { archives: 2, packs: firstResult.packsPosted } });
 
 		// dos cleanup of the first says first that its packs stay for the second; with --yes its thread stays for them.
 		const secondId = /(#\d{6}-\d+)/.exec(second.stdout)![1]!;

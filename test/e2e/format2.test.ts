@@ -104,6 +104,13 @@ describe('format 2 through the bot: dedup, cleanup, rebuild, passphrase change',
 		expect(await treeDigest(await download(ids.changed))).toEqual(await treeDigest(path.join(world.uploadRoot, 'projects')));
 	});
 
+	it('GIVEN three format 2 archives WHEN /archive list runs THEN its footer gives the repository they share', async () => {
+		const list = await world.control.run({ kind: 'command', command: 'archive', subcommand: 'list' });
+		const embed = list.reply?.embeds[0] as { description?: string; footer?: { text: string } } | undefined;
+		expect(embed?.description).toContain(ids.changed);
+		expect(embed?.footer?.text).toMatch(/^Repository \(format 2\): 3 archives · \d+ packs?, [\d.]+ \S+ stored · \d+ blobs? holding /);
+	});
+
 	it('GIVEN the first archive WHEN cleaned up and confirmed THEN the question says what stays for the others, and they still download byte-identical and verify in full', async () => {
 		const question = world.emulator.interact({ kind: 'command', command: 'archive', subcommand: 'cleanup', options: { id: ids.first } });
 		let view = await world.emulator.interaction(question.id, 1_000);

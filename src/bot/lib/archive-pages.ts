@@ -1,6 +1,6 @@
 import { container } from '@sapphire/framework';
 import { type APIActionRowComponent, type APIButtonComponent, type APIEmbed, ButtonStyle, ComponentType } from 'discord.js';
-import { formatBytes } from '../../archive/card.js';
+import { formatBytes, repositoryLine } from '../../archive/card.js';
 import type { Archive } from '../../db/index.js';
 import { cardLink } from './card-link.js';
 import { listPageId } from './custom-ids.js';
@@ -24,10 +24,13 @@ export function listPage(query: string, before: number | null): PageBody {
 	const page = container.archive.list({ query: query === '' ? undefined : query, limit: LIST_PAGE_SIZE, ...(before === null ? {} : { before }) });
 	const guildId = container.dos.config.discord.guildId ?? null;
 	const lines = page.archives.map((archive) => archiveLine(archive, guildId));
+	const repository = container.archive.repositoryTotals();
 	const embed: APIEmbed = {
 		title: query === '' ? 'Archives' : `Archives matching “${query.slice(0, 200)}”`,
 		description: lines.length > 0 ? lines.join('\n') : emptyListText(query, before),
-		color: 0x5865f2
+		color: 0x5865f2,
+		// The format 2 repository as a whole (what its archives share through dedup), once there is one.
+		...(repository.archives > 0 || repository.packs > 0 ? { footer: { text: `Repository (format 2): ${repositoryLine(repository)}` } } : {})
 	};
 	const buttons: APIButtonComponent[] = [
 		{

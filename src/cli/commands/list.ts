@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatBytes } from '../../archive/format.js';
+import { formatBytes, repositoryLine } from '../../archive/format.js';
 import { type CliInvocation, integerOption, runCommand } from '../invocation.js';
 import { ExitCode } from '../failure.js';
 import { archiveName, plural } from '../report.js';
@@ -38,7 +38,10 @@ export function register(program: Command, context: CliInvocation): void {
 						else lines.push(query ? `No archive matches "${query}" (by id, lot, label or folder).` : 'No archives.');
 					}
 					if (page.nextBefore !== null) lines.push(`More: dos list${query ? ` ${query}` : ''} --before ${page.nextBefore}`);
-					run.reporter.result({ archives: page.archives, nextBefore: page.nextBefore }, lines);
+					// The format 2 repository as a whole: what every archive of it shares (dedup), once there is one.
+					const repository = index.packs.totals();
+					if (repository.archives > 0 || repository.packs > 0) lines.push(`Repository (format 2): ${repositoryLine(repository)}.`);
+					run.reporter.result({ archives: page.archives, nextBefore: page.nextBefore, repository }, lines);
 					return Promise.resolve(ExitCode.Ok);
 				} finally {
 					index.close();
