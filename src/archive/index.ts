@@ -14,6 +14,7 @@ export { adoptLandedCard } from './upload-card.js';
 export { nextGeneration } from './upload-posting.js';
 export * from './upload-folders.js';
 export * from './resume.js';
+export * from './check-repository.js';
 export * from './runner.js';
 export * from './service.js';
 export * from './thread-reader.js';

@@ -18,6 +18,7 @@ import {
 import { countOf, formatBytes, ProgressMeter, renderCard } from './card.js';
 import { CardUpdater } from './card-updater.js';
 import { type CleanupRequest, type CleanupResult, cleanupArchive } from './cleanup.js';
+import { assertCheckable, checkRepository, type RepositoryCheckResult } from './check-repository.js';
 import { planRepositoryCleanup, type RepositoryCleanupSummary } from './cleanup-repository.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { assertDownloadable, type DownloadRequest, type DownloadResult, downloadArchive } from './download.js';
@@ -215,6 +216,19 @@ export class ArchiveService {
 		const archive = this.context.index.archives.require(request.archive);
 		return this.runner.run({ kind: JobKind.Cleanup, lot: archive.lot, archiveId: archive.id, requestedBy: request.requestedBy ?? null }, (run) =>
 			cleanupArchive(this.context, { archive: String(archive.lot) }, run)
+		);
+	}
+
+	/**
+	 * Starts the repository-wide check of the archive channel's format 2 repository: every stored pack read once, every
+	 * blob authenticated, every reference of a live archive held (one at a time, as a verify job of no archive).
+	 *
+	 * @throws CoreError NOT_FOUND when the channel holds no format 2 archive; ARCHIVE_BUSY, SERVICE_CLOSED.
+	 */
+	public checkRepository(request: { readonly requestedBy?: string | null } = {}): JobHandle<RepositoryCheckResult> {
+		assertCheckable(this.context);
+		return this.runner.run({ kind: JobKind.Verify, lot: null, requestedBy: request.requestedBy ?? null }, (run) =>
+			checkRepository(this.context, run)
 		);
 	}
 

@@ -39,6 +39,8 @@ export { MANIFEST_PART_SIZE, MAX_MANIFEST_PARTS as MAX_MANIFEST_V2_PARTS, openMa
 export { type PackHeader, readPackHeader, readPackTail } from './repo/pack.js';
 export {
 	assembleOpenedArchive,
+	checkPackBlobs,
+	type PackBlobsCheck,
 	type OpenedRepositoryArchive,
 	verifyOpenedArchive,
 	assembleFromRepository,
@@ -61,6 +63,7 @@ export {
 	isRepository,
 	listArchives,
 	listPacks,
+	readPackFileTail,
 	loadBlobIndex,
 	type LocalRepository,
 	MAX_PACK_SIZE,

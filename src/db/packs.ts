@@ -317,6 +317,85 @@ export class PackIndex {
 	}
 
 	/**
+	 * The channel's stored packs (those of its live archives, and those of deleted archives a cleanup kept because live
+	 * archives still need them), oldest first: what a repository check reads, each once.
+	 */
+	public storedPacks(channelId: string): PackRecord[] {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select({ pack: packs })
+				.from(packs)
+				.innerJoin(archives, eq(archives.lot, packs.archiveLot))
+				.where(and(eq(packs.state, PackState.Stored), eq(archives.channelId, channelId)))
+				.orderBy(asc(packs.id))
+				.all()
+				.map((row) => row.pack)
+		);
+	}
+
+	/** The blobs a pack holds, as the index recorded them from its header. */
+	public blobsIn(packId: number): PackBlobInput[] {
+		return guard(this.#context, () =>
+			this.#context.db
+				.select({ id: blobs.id, offset: blobs.offset, storedLength: blobs.storedLength, rawLength: blobs.rawLength, codec: blobs.codec })
+				.from(blobs)
+				.where(eq(blobs.packId, packId))
+				.orderBy(asc(blobs.offset))
+				.all()
+		);
+	}
+
+	/**
+	 * Blobs the channel's live archives reference that no stored pack of the channel holds (an index that lost rows, or
+	 * a pack deleted behind its back), with the archives that reference them: at most `limit` blobs.
+	 */
+	public unheldReferences(channelId: string, limit = 100): Map<string, string[]> {
+		return guard(this.#context, () => {
+			// Held: some stored pack of an archive of the channel (live, or deleted and kept for others) lists it.
+			const held = sql`exists (select 1 from blobs b join packs p on p.id = b.pack_id join archives h on h.lot = p.archive_lot where b.id = ${archiveBlobs.blobId} and p.state = ${PackState.Stored} and h.channel_id = ${channelId})`;
+			const rows = this.#context.db
+				.select({ blobId: archiveBlobs.blobId, archiveId: archives.id })
+				.from(archiveBlobs)
+				.innerJoin(archives, eq(archives.lot, archiveBlobs.archiveLot))
+				.where(and(eq(archives.channelId, channelId), ne(archives.status, ArchiveStatus.Deleted), sql`not ${held}`))
+				.orderBy(asc(archiveBlobs.blobId), asc(archives.lot))
+				.limit(limit * 50)
+				.all();
+			const unheld = new Map<string, string[]>();
+			for (const { blobId, archiveId } of rows) {
+				const holders = unheld.get(blobId);
+				if (holders !== undefined) holders.push(archiveId);
+				else if (unheld.size < limit) unheld.set(blobId, [archiveId]);
+			}
+			return unheld;
+		});
+	}
+
+	/** The channel's live archives (ids, oldest first) that reference any of these blobs. */
+	public archivesReferencing(channelId: string, ids: Iterable<string>): string[] {
+		const wanted = [...new Set(ids)];
+		const found = new Map<number, string>();
+		guard(this.#context, () => {
+			for (let start = 0; start < wanted.length; start += IDS_PER_QUERY) {
+				const rows = this.#context.db
+					.selectDistinct({ lot: archives.lot, id: archives.id })
+					.from(archiveBlobs)
+					.innerJoin(archives, eq(archives.lot, archiveBlobs.archiveLot))
+					.where(
+						and(
+							inArray(archiveBlobs.blobId, wanted.slice(start, start + IDS_PER_QUERY)),
+							eq(archives.channelId, channelId),
+							ne(archives.status, ArchiveStatus.Deleted)
+						)
+					)
+					.all();
+				for (const row of rows) found.set(row.lot, row.id);
+			}
+		});
+		return [...found.entries()].sort((a, b) => a[0] - b[0]).map(([, id]) => id);
+	}
+
+	/**
 	 * Where the channel holds each of these blobs (one place each, the oldest pack when several hold it); blobs it does
 	 * not hold are absent from the map.
 	 */

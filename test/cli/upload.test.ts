@@ -238,6 +238,13 @@ describe('dos upload, download and verify with DOS_FORMAT=2', () => {
 		expect(listed.stdout).toMatch(new RegExp(`Repository \\(format 2\\): 2 archives · ${firstResult.packsPosted as number} packs?, `));
 		const listedJson = await dos(['list', '--json']);
 		expect(listedJson.lines[0]).toMatchObject({ repository: { archives: 2, packs: firstResult.packsPosted } });
+		// The repository-wide check reads every stored pack once and finds it whole.
+		const checked = await dos(['verify', '--repository', '--json']);
+		expect(checked.code, checked.stderr).toBe(0);
+		expect(checked.lines.find((line) => line.type === 'result')).toMatchObject({ ok: true, packs: firstResult.packsPosted, damagedArchives: [] });
+		const both = await dos(['verify', firstResult.archiveId as string, '--repository']);
+		expect(both.code).toBe(2);
+		expect(both.stderr).toContain('--repository checks the whole archive channel');
 
 		// dos cleanup of the first says first that its packs stay for the second; with --yes its thread stays for them.
 		const secondId = /(#\d{6}-\d+)/.exec(second.stdout)![1]!;

@@ -15,6 +15,7 @@ import { type CliInvocation, type CommandRun, integerOption, runCommand } from '
 import { ExitCode } from '../failure.js';
 import { legacyManifestNote, unreadablePacksWarning } from './assemble.js';
 import { plural, allOf } from '../report.js';
+import { formatBytes } from '../../archive/format.js';
 import type { OutputOptions } from '../io.js';
 import { followJob, openCliService } from '../service.js';
 
@@ -24,6 +25,7 @@ interface VerifyOptions extends OutputOptions {
 	readonly sample?: number;
 	readonly manifest?: string;
 	readonly archive?: string;
+	readonly repository?: boolean;
 }
 
 /** What names an archive in the index rather than a folder: `#241126-07`, `241126-07`, a lot number or a uid. */
@@ -43,7 +45,7 @@ export function register(program: Command, context: CliInvocation): void {
 			'Check a staged (or legacy) archive folder, or an archive on Discord: every chunk hash; with USER_KEY (and --full online), also decrypt and check every file hash (nothing is written).'
 		)
 		.argument(
-			'<dir|id>',
+			'[dir|id]',
 			'the staged (or legacy) archive folder, or an archive on Discord: #DDMMYY-NN, DDMMYY-NN, its lot or uid, or its label or a file name in it'
 		)
 		.option('--full', 'for an archive on Discord: download and check every chunk and file (needs USER_KEY); default: a quick check')
@@ -51,9 +53,27 @@ export function register(program: Command, context: CliInvocation): void {
 		.option('--workers <n>', 'crypto worker threads (default DOS_WORKERS or all cores)', integerOption('--workers', 1, 256))
 		.option('--manifest <file>', 'legacy folders holding several manifests: the file name of the one to use')
 		.option('--archive <id>', 'a repository: the archive to check, #DDMMYY-NN (default: the newest)')
+		.option(
+			'--repository',
+			"the archive channel's format 2 repository as a whole, instead of one archive: every stored pack downloaded once, every blob authenticated, every reference of a live archive held (needs USER_KEY)"
+		)
 		.option('--json', 'print JSON lines (progress and result) on stdout')
-		.action(async (dir: string, options: VerifyOptions) =>
+		.action(async (given: string | undefined, options: VerifyOptions) =>
 			runCommand(context, options.json ?? false, async (run) => {
+				if (options.repository === true) {
+					if (given !== undefined)
+						throw new CoreError(
+							CoreErrorCode.InvalidOption,
+							'--repository checks the whole archive channel: give no folder or archive with it.'
+						);
+					return checkRepositoryOnline(run, options);
+				}
+				if (given === undefined)
+					throw new CoreError(
+						CoreErrorCode.InvalidOption,
+						'Name the folder or the archive to verify, or use --repository for the whole archive channel.'
+					);
+				const dir = given;
 				if (await isRepository(path.resolve(run.io.cwd, dir))) {
 					const settings = run.config(['userKey']);
 					const report = await verifyRepository({
@@ -204,6 +224,31 @@ async function verifyOnline(run: CommandRun, reference: string, options: VerifyO
 			),
 			...result.files.map((file) => `file ${file.path}: ${file.code}`),
 			`${result.archiveId}: ${result.summary}`
+		]);
+		return ExitCode.Failed;
+	} finally {
+		await cli.close();
+	}
+}
+
+/**
+ * `dos verify --repository`: the archive channel's format 2 repository as a whole, through the service (one verify
+ * job of no archive). Exit 1 naming each damaged pack, bad blob and unheld reference, and the archives they touch.
+ */
+async function checkRepositoryOnline(run: CommandRun, options: VerifyOptions): Promise<ExitCode> {
+	const cli = await openCliService(run, ['userKey'], options.workers);
+	try {
+		const result = await followJob(cli, run, cli.service.checkRepository({ requestedBy: null }));
+		const summary = `${plural(result.packs, 'pack')} (${formatBytes(result.packBytes)}) and ${plural(result.blobs, 'blob')} (${formatBytes(result.blobBytes)}) checked`;
+		if (result.ok) {
+			run.reporter.result({ ...result }, [`The repository is whole: ${summary}; every blob a live archive references is held.`]);
+			return ExitCode.Ok;
+		}
+		run.reporter.problems({ ...result }, [
+			...result.packProblems.map((pack) => `pack ${pack.name} (${pack.archiveId}): ${pack.code} ${pack.message}`),
+			...result.badBlobs.map((blob) => `blob ${blob.id.slice(0, 16)}… (pack ${blob.pack ?? '?'}): ${blob.code} ${blob.message}`),
+			...result.unheld.map((blob) => `blob ${blob.id.slice(0, 16)}…: held by no stored pack, referenced by ${blob.archives.join(', ')}`),
+			`The repository is damaged: ${plural(result.packProblemCount, 'damaged pack')}, ${plural(result.badBlobCount, 'bad blob')}, ${plural(result.unheld.length, 'unheld reference')} (${summary}). Archives touched: ${result.damagedArchives.join(', ') || 'none'} — verify them in full to see which files.`
 		]);
 		return ExitCode.Failed;
 	} finally {

@@ -212,6 +212,27 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 		return out;
 	};
 
+	// A check of blobs alone (a repository check names no file): every record opened and its id recomputed, a batch
+	// of about RESTORE_BATCH_BYTES at a time.
+	if (task.files.length === 0) {
+		if (task.op !== 'verifyFiles') return { failed, mismatched, done: 0 };
+		let batch: number[] = [];
+		let bytes = 0;
+		for (const [index, record] of task.records.entries()) {
+			batch.push(index);
+			bytes += record.rawLength;
+			if (bytes >= RESTORE_BATCH_BYTES || index === task.records.length - 1) {
+				checkStop();
+				loaded.clear();
+				await load(batch);
+				batch = [];
+				bytes = 0;
+			}
+		}
+		loaded.clear();
+		return { failed, mismatched, done: 0 };
+	}
+
 	// A group of small files: every blob at once (a restore writes nothing when one fails). A large file: a batch at
 	// a time, each dropped once written.
 	const whole = task.records.reduce((sum, record) => sum + record.rawLength, 0) <= RESTORE_BATCH_BYTES;

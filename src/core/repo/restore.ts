@@ -501,3 +501,53 @@ export async function verifyOpenedArchive(
 		badPacks
 	};
 }
+
+/** What {@link checkPackBlobs} found in one pack. */
+export interface PackBlobsCheck {
+	/** Blobs checked, and their plaintext bytes. */
+	readonly blobs: number;
+	readonly bytes: number;
+	/** Those that did not open, or whose id is not their plaintext's (tampered, moved, missing bytes). */
+	readonly badBlobs: readonly BadBlob[];
+}
+
+/**
+ * Checks every given blob of one pack of `repo` (a local repository, or a staging folder laid out as one): each is
+ * read at its recorded place, authenticated (AES-GCM with its id, codec and length in the AAD), inflated and its id
+ * recomputed, in a worker, a batch at a time; nothing is written. A repository check runs it once per pack.
+ *
+ * @throws {CoreError} ABORTED.
+ */
+export async function checkPackBlobs(
+	repo: LocalRepository,
+	pack: string,
+	blobs: readonly (Omit<BlobLocation, 'pack'> & { readonly id: string })[],
+	options: { readonly pool: CryptoPool; readonly signal?: AbortSignal }
+): Promise<PackBlobsCheck> {
+	const records = blobs.map((blob): RestoreRecord => ({ ...blob, pack: 0 }));
+	const { stop, release } = stopFlag(options.signal);
+	try {
+		throwIfAborted(options.signal);
+		const result = await options.pool.verifyFiles({
+			blobKey: repo.keys.blobSeal,
+			idKey: repo.keys.blobId,
+			packs: [packPath(repo, pack)],
+			records,
+			files: [],
+			stop
+		});
+		throwIfAborted(options.signal);
+		return {
+			blobs: records.length,
+			bytes: records.reduce((sum, record) => sum + record.rawLength, 0),
+			badBlobs: result.failed.map((failure): BadBlob => ({
+				id: records[failure.index]!.id,
+				pack,
+				code: failure.code,
+				message: failure.message
+			}))
+		};
+	} finally {
+		release();
+	}
+}
