@@ -130,6 +130,23 @@ describe('format 2 through the bot: dedup, cleanup, rebuild, passphrase change',
 		expect(await verifyFull(ids.changed)).toMatch(/^✅ .* is whole \(full\)/u);
 	});
 
+	it('GIVEN the cleanup done WHEN the owner checks the whole repository THEN every pack kept is read once and it is whole; with an id as well it is refused', async () => {
+		world.emulator.resetStats();
+		const answer = await ask(
+			{ kind: 'command', command: 'archive', subcommand: 'verify', options: { level: 'repository' } },
+			finished,
+			'the repository check'
+		);
+		expect(answer).toMatch(/^✅ The repository is whole: \d+ packs? \([^)]+\) and \d+ blobs? checked/u);
+		expect(world.emulator.stats().cdnBytes).toBeGreaterThan(0);
+		const refused = await ask(
+			{ kind: 'command', command: 'archive', subcommand: 'verify', options: { id: ids.again, level: 'repository' } },
+			(text) => text.includes('leave id out'),
+			'the refusal'
+		);
+		expect(refused).toContain('level:repository checks every archive of the channel');
+	});
+
 	it('GIVEN the SQLite file deleted WHEN the bot restarts and rebuilds from Discord THEN the format 2 archives come back and download byte-identical', async () => {
 		await bot.stop();
 		for (const suffix of ['', '-wal', '-shm']) await rm(`${world.database}${suffix}`, { force: true });

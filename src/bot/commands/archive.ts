@@ -8,12 +8,14 @@ import {
 	startDownload,
 	startMigrate,
 	startRebuild,
+	startRepositoryCheck,
 	startResume,
 	startUpload,
 	startVerify
 } from '../lib/archive-actions.js';
 import { findPage, listPage } from '../lib/archive-pages.js';
 import { askerOf } from '../lib/asker.js';
+import { BotError, BotErrorCode } from '../lib/errors.js';
 import { helpEmbed } from '../lib/help.js';
 import { editAnswer, replyFirst } from '../lib/replies.js';
 import { statusEmbed } from '../lib/status-embed.js';
@@ -99,13 +101,17 @@ export class ArchiveCommand extends Subcommand {
 				.addSubcommand((sub) =>
 					sub
 						.setName('verify')
-						.setDescription('Check that an archive is whole on Discord')
-						.addStringOption((option) => archiveOption(option, 'The archive to verify'))
+						.setDescription('Check that an archive, or the whole repository, is whole on Discord')
+						.addStringOption((option) => archiveOption(option, 'The archive to verify (not with level repository)').setRequired(false))
 						.addStringOption((option) =>
 							option
 								.setName('level')
-								.setDescription('quick (the default without sample): every chunk present; full: download and check every byte')
-								.addChoices({ name: 'quick', value: 'quick' }, { name: 'full', value: 'full' })
+								.setDescription('quick (the default without sample): chunks present; full: every byte; repository: every pack once')
+								.addChoices(
+									{ name: 'quick', value: 'quick' },
+									{ name: 'full', value: 'full' },
+									{ name: 'repository', value: 'repository' }
+								)
 						)
 						.addIntegerOption((option) =>
 							option
@@ -162,12 +168,15 @@ export class ArchiveCommand extends Subcommand {
 	public async chatInputVerify(interaction: ChatInputCommandInteraction): Promise<void> {
 		const { options } = interaction;
 		const level = options.getString('level');
-		await startVerify(
-			interaction,
-			options.getString('id', true),
-			level === 'quick' || level === 'full' ? level : null,
-			options.getInteger('sample')
-		);
+		const id = options.getString('id');
+		if (level === 'repository') {
+			if (id !== null) throw new BotError(BotErrorCode.InvalidOption, 'level:repository checks every archive of the channel: leave id out.');
+			await startRepositoryCheck(interaction, options.getInteger('sample'));
+			return;
+		}
+		if (id === null)
+			throw new BotError(BotErrorCode.InvalidOption, 'Name the archive to verify (id), or choose level:repository for the whole repository.');
+		await startVerify(interaction, id, level === 'quick' || level === 'full' ? level : null, options.getInteger('sample'));
 	}
 
 	public async chatInputCleanup(interaction: ChatInputCommandInteraction): Promise<void> {

@@ -15,6 +15,7 @@ import type { DownloadResult } from '../../archive/download.js';
 import { describeSkippedLots, resolveArchiveRange, type SkippedInRange } from '../../archive/lot-range.js';
 import type { JobHandle } from '../../archive/runner.js';
 import { ArchiveErrorCode, isArchiveError } from '../../archive/errors.js';
+import type { RepositoryCheckResult } from '../../archive/check-repository.js';
 import type { VerifyResult } from '../../archive/verify.js';
 import { type Archive, ArchiveFormat, ArchiveStatus, type VerificationLevel } from '../../db/index.js';
 import { cardLink } from './card-link.js';
@@ -221,6 +222,35 @@ function downloadLine(result: DownloadResult): string {
 	const restored = `✅ **${result.archiveId}** restored: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into \`${where}\` under the download root${result.format === ArchiveFormat.Dos2 ? '' : ` (${plural(result.chunksFetched, 'chunk')} fetched${result.chunksReused > 0 ? `, ${result.chunksReused} reused` : ''})`}.`;
 	// An original-tool archive: its file list is not authenticated, and other manifests in its thread are named.
 	return [restored, ...(result.notes ?? []).map((note) => `ℹ️ ${note}`)].join('\n');
+}
+
+/**
+ * `/archive verify level:repository`: the archive channel's format 2 repository as a whole (every stored pack once,
+ * every blob, every reference); the answer says what is damaged and which archives it touches.
+ */
+export async function startRepositoryCheck(interaction: AskingInteraction, sample: number | null): Promise<void> {
+	if (sample !== null) throw new BotError(BotErrorCode.InvalidOption, 'level:repository reads every pack of the repository: leave sample out.');
+	await deferEphemeral(interaction);
+	const handle = container.archive.checkRepository({ requestedBy: interaction.user.id });
+	await replyEphemeral(
+		interaction,
+		'🔍 Checking the whole repository: every stored pack once, every blob in it… I will update this message with the outcome.'
+	);
+	followJob(interaction, handle, (result: RepositoryCheckResult) => {
+		const checked = `${plural(result.packs, 'pack')} (${formatBytes(result.packBytes)}) and ${plural(result.blobs, 'blob')} checked`;
+		if (result.ok) return `✅ The repository is whole: ${checked}; every blob a live archive references is held.`;
+		const damaged = [
+			result.packProblemCount > 0 ? plural(result.packProblemCount, 'damaged pack') : '',
+			result.badBlobCount > 0 ? plural(result.badBlobCount, 'bad blob') : '',
+			result.unheld.length > 0 ? plural(result.unheld.length, 'blob') + ' held by no pack' : ''
+		].filter((part) => part !== '');
+		const archives = result.damagedArchives.slice(0, 10).map((id) => `**${id}**`);
+		return `⚠️ The repository has problems: ${damaged.join(', ')} (${checked}). ${
+			archives.length > 0
+				? `Archives touched: ${archives.join(', ')}${result.damagedArchives.length > 10 ? ` and ${result.damagedArchives.length - 10} more` : ''} — verify them with level:full to see which files.`
+				: ''
+		}${result.packProblems[0] ? ` First: ${result.packProblems[0].message}` : ''}`;
+	});
 }
 
 /** `/archive verify id: [level:] [sample:]` and the Verify button (a quick check). */

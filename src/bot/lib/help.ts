@@ -60,7 +60,7 @@ export const SUBCOMMAND_HELP = {
 		usage: '/archive list [query]',
 		group: HelpGroup.Restore,
 		action: 'list',
-		what: 'recent archives, ten per page, with paging buttons; each with its label and source folder (📁)'
+		what: 'recent archives, ten per page, with paging buttons; each with its label and source folder (📁); the footer gives the format 2 repository (archives, packs stored, blobs)'
 	},
 	find: {
 		usage: '/archive find name',
@@ -69,10 +69,10 @@ export const SUBCOMMAND_HELP = {
 		what: "files whose name matches, across archives, each with its archive's label and source folder"
 	},
 	verify: {
-		usage: '/archive verify id [level] [sample]',
+		usage: '/archive verify [id] [level] [sample]',
 		group: HelpGroup.Check,
 		action: 'verify',
-		what: '`quick`: every chunk present; `full`: download and check every byte; a `sample` percentage is a full check of that share; shown on the card'
+		what: '`quick`: every chunk present; `full`: download and check every byte; a `sample` percentage is a full check of that share; shown on the card. `level:repository` (no id): every pack of the format 2 repository once, every blob, every reference'
 	},
 	status: {
 		usage: '/archive status',
