@@ -157,7 +157,9 @@ describe('the headless CLI against a local Discord', () => {
 			const none = await dos(['--env-file', cliEnv, 'list', 'no such thing'], work, env);
 			expect(none.code).toBe(0);
 			// The repository's line follows, whatever the query matched (these archives are format 2).
-			expect(none.stdout).toMatch(/^No archive matches "no such thing" \(by id, lot, label or folder\)\.\nRepository \(format 2\): 3 archives · /);
+			expect(none.stdout).toMatch(
+				/^No archive matches "no such thing" \(by id, lot, label or folder\)\.\nRepository \(format 2\): 3 archives · /
+			);
 			const list = await dos(['--env-file', cliEnv, 'list', 'Team'], work, env);
 			expect(list.stdout).toMatch(/Team reports · 📁 reports/);
 			expect(list.stdout).toMatch(/ 1 file /);
