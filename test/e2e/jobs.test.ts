@@ -28,7 +28,7 @@ describe('archive jobs through the bot, end to end', () => {
 		({ world, bot } = ready);
 		for (const [name, chunks, seed] of [
 			['crash', 10, 1],
-			['graceful', 14, 2],
+			['graceful', 24, 2],
 			['slow', 8, 3]
 		] as const) {
 			await mkdir(path.join(world.uploadRoot, name, 'inner'), { recursive: true });
