@@ -212,7 +212,7 @@ export async function checkRepository(ctx: ArchiveContext, run: JobRun): Promise
 	};
 }
 
-/** @throws {CoreError} INVALID_OPTION: the check has nothing to read without an archive channel repository. */
+/** @throws {CoreError} NOT_FOUND: the archive channel holds no format 2 archive and no pack, so there is nothing to check. */
 export function assertCheckable(ctx: ArchiveContext): void {
 	if (ctx.index.packs.storedPacks(ctx.settings.archiveChannelId).length === 0 && ctx.index.packs.totals().archives === 0)
 		throw new CoreError(CoreErrorCode.NotFound, 'The archive channel holds no format 2 archive yet: there is no repository to check.');

@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
  * Collecting costs time, though: the offline engine, CPU-bound, sliced 1 GiB of text 45 % slower with it. So it is
  * off unless a thread turns it on ({@link collectBufferGarbage}): the archive service does for its thread and its
  * pool's workers, where Discord's pace hides the cost. {@link noteBufferChurn} counts the bytes a thread moved through
- * buffers it dropped and collects every so many. The collector is V8's own `gc`, made reachable at the first use (the
+ * buffers it dropped and collects every so many. The collector is V8's own `gc`, made reachable when a thread turns collection on (the
  * flag `--expose-gc` set at run time, as test runners do to find leaks); where that is refused, nothing is collected
  * early and nothing else changes. Module state: one setting per thread.
  */
@@ -22,7 +22,7 @@ export const SERVICE_CHURN_BYTES = 8 * 1024 * 1024;
 
 type Collect = () => void;
 
-/** Undefined until first asked for; null when this runtime does not give one. */
+/** Undefined until collection is first turned on; null when this runtime does not give one. */
 let collector: Collect | null | undefined;
 let every: number | undefined;
 let churned = 0;
@@ -59,6 +59,5 @@ export function noteBufferChurn(bytes: number): void {
 	churned += bytes;
 	if (churned < every) return;
 	churned = 0;
-	collector ??= findCollector();
 	collector?.();
 }

@@ -193,12 +193,12 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 		}
 	};
 
-	/** A file's blobs cut into batches of about {@link RESTORE_BATCH_BYTES} plaintext bytes, in order. */
-	const batches = (file: RestoreFileSpec): number[][] => {
+	/** Blobs (by index in `records`) cut into batches of about {@link RESTORE_BATCH_BYTES} plaintext bytes, in order. */
+	const batches = (indices: readonly number[]): number[][] => {
 		const out: number[][] = [];
 		let current: number[] = [];
 		let bytes = 0;
-		for (const index of file.blobs) {
+		for (const index of indices) {
 			const size = index >= 0 ? task.records[index]!.rawLength : 0;
 			if (current.length > 0 && bytes + size > RESTORE_BATCH_BYTES) {
 				out.push(current);
@@ -216,18 +216,10 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 	// of about RESTORE_BATCH_BYTES at a time.
 	if (task.files.length === 0) {
 		if (task.op !== 'verifyFiles') return { failed, mismatched, done: 0 };
-		let batch: number[] = [];
-		let bytes = 0;
-		for (const [index, record] of task.records.entries()) {
-			batch.push(index);
-			bytes += record.rawLength;
-			if (bytes >= RESTORE_BATCH_BYTES || index === task.records.length - 1) {
-				checkStop();
-				loaded.clear();
-				await load(batch);
-				batch = [];
-				bytes = 0;
-			}
+		for (const batch of batches([...task.records.keys()])) {
+			checkStop();
+			loaded.clear();
+			await load(batch);
 		}
 		loaded.clear();
 		return { failed, mismatched, done: 0 };
@@ -244,7 +236,7 @@ export async function runFilesTask(task: FilesTask): Promise<FilesResult> {
 	/** Hands the file's plaintext, in order, to `write`; throws {@link BlobsFailed} at the first batch with a bad blob. */
 	const produce = async (file: RestoreFileSpec, write: (plain: Buffer) => void, keepGoing: boolean) => {
 		let lost = false;
-		for (const batch of batches(file)) {
+		for (const batch of batches(file.blobs)) {
 			checkStop();
 			if (!whole) {
 				loaded.clear();
