@@ -108,7 +108,9 @@ export function createCryptoPool(options: CryptoPoolOptions = {}): CryptoPool {
 	const fromSource = import.meta.url.endsWith('.ts');
 	const piscina = new Piscina<CryptoTask, unknown>({
 		filename: fileURLToPath(new URL(fromSource ? './crypto-worker.ts' : './crypto-worker.js', import.meta.url)),
-		minThreads: workers,
+		// One thread starts with the pool, the others when tasks queue for them: a slice whose files are all unchanged
+		// (the walk its only task) or a bot at rest does not pay for threads it never uses.
+		minThreads: 1,
 		maxThreads: workers,
 		idleTimeout: 30_000,
 		// The workers' garbage is mostly small (stat results, task records; their data lives in Buffers outside the
