@@ -200,9 +200,12 @@ async function readPackIndex(repo: LocalRepository, name: string): Promise<reado
 	}
 }
 
-/** The blob index (blob id hex → location), derived from the pack headers alone (tail reads). */
-export async function loadBlobIndex(repo: LocalRepository, onBadPack?: (name: string, error: unknown) => void): Promise<Map<string, BlobLocation>> {
-	const index = new Map<string, BlobLocation>();
+/** Calls `visit` with each pack's header entries (tail reads); a pack that does not open goes to `onBadPack`, or throws. */
+async function eachPackIndex(
+	repo: LocalRepository,
+	onBadPack: ((name: string, error: unknown) => void) | undefined,
+	visit: (pack: string, entries: readonly PackEntry[]) => void
+): Promise<void> {
 	for (const pack of await listPacks(repo)) {
 		let entries: readonly PackEntry[];
 		try {
@@ -212,9 +215,26 @@ export async function loadBlobIndex(repo: LocalRepository, onBadPack?: (name: st
 			onBadPack(pack, error);
 			continue;
 		}
-		for (const { id, ...where } of entries) index.set(id.toString('hex'), { pack, ...where });
+		visit(pack, entries);
 	}
+}
+
+/** The blob index (blob id hex → location), derived from the pack headers alone (tail reads). */
+export async function loadBlobIndex(repo: LocalRepository, onBadPack?: (name: string, error: unknown) => void): Promise<Map<string, BlobLocation>> {
+	const index = new Map<string, BlobLocation>();
+	await eachPackIndex(repo, onBadPack, (pack, entries) => {
+		for (const { id, ...where } of entries) index.set(id.toString('hex'), { pack, ...where });
+	});
 	return index;
+}
+
+/** The ids (hex) of the blobs the packs hold: what a slice needs of the index, without a location per blob. */
+export async function loadBlobIds(repo: LocalRepository): Promise<Set<string>> {
+	const ids = new Set<string>();
+	await eachPackIndex(repo, undefined, (_pack, entries) => {
+		for (const { id } of entries) ids.add(id.toString('hex'));
+	});
+	return ids;
 }
 
 /** Packs a {@link PackWriter} keeps open at once by default. */

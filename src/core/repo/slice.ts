@@ -10,7 +10,7 @@ import {
 	createRepository,
 	isRepository,
 	listArchives,
-	loadBlobIndex,
+	loadBlobIds,
 	MIN_PACK_SIZE,
 	type LocalRepository,
 	nextArchiveId,
@@ -163,14 +163,14 @@ async function localTarget(repo: LocalRepository, options: SliceToRepositoryOpti
 	const archives = created ? [] : await listArchives(repo);
 	const newest = archives.at(-1);
 	const useParent = options.dedup === 'repository' && options.rehash !== true && newest !== undefined;
-	const [index, parentManifest, archiveId] = await Promise.all([
-		options.dedup === 'repository' && !created ? loadBlobIndex(repo) : undefined,
+	const [known, parentManifest, archiveId] = await Promise.all([
+		options.dedup === 'repository' && !created ? loadBlobIds(repo) : new Set<string>(),
 		useParent ? readManifest(repo, newest).catch(() => undefined) : undefined,
 		nextArchiveId(repo, options.now)
 	]);
 	return {
 		keys: repo.keys,
-		known: new Set<string>(index?.keys()),
+		known,
 		archiveId,
 		...(newest === undefined ? {} : { parent: { id: newest, manifest: parentManifest } }),
 		packs: repositoryPacks(repo),
