@@ -234,9 +234,15 @@ function partAad(archiveId: string, index: number, parts: number): Buffer {
 	return aad;
 }
 
-/** Seals a manifest: JSON, gzip-9, cut into parts of at most {@link MANIFEST_PART_SIZE}, each sealed under the manifest subkey. */
+/**
+ * The gzip level of manifests: a manifest is mostly hex ids, which level 9 packs 1.5 % smaller than level 6 in half as
+ * much time again (5 MB of JSON for 20,000 files: 105 ms against 72 ms), on every slice, unchanged ones included.
+ */
+const MANIFEST_GZIP_LEVEL = 6;
+
+/** Seals a manifest: JSON, gzip, cut into parts of at most {@link MANIFEST_PART_SIZE}, each sealed under the manifest subkey. */
 export function sealManifestV2(manifestKey: Uint8Array, manifest: ManifestV2): Buffer[] {
-	const packed = gzipSync(Buffer.from(JSON.stringify(manifest), 'utf8'), { level: 9 });
+	const packed = gzipSync(Buffer.from(JSON.stringify(manifest), 'utf8'), { level: MANIFEST_GZIP_LEVEL });
 	const room = MANIFEST_PART_SIZE - GCM_OVERHEAD;
 	const parts = Math.max(1, Math.ceil(packed.length / room));
 	if (parts > MAX_MANIFEST_PARTS) throw new CoreError(CoreErrorCode.InvalidOption, 'The manifest is too large.');
