@@ -14,6 +14,7 @@ import { verifyRepositoryArchive } from './download-repository.js';
 import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { listArchiveAttachments, quickThreadless } from './legacy-messages.js';
+import { withArchivePassphrases } from './repository-keys.js';
 import { fetchLegacyManifest, openArchiveManifest } from './thread-manifest.js';
 import { chunkFailure, fetchToMemory, type ThreadAttachment, threadRefOf } from './thread-reader.js';
 
@@ -367,6 +368,18 @@ async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonl
 	const passphrase = manifest.encrypted ? ctx.settings.passphrase : undefined;
 	if (manifest.encrypted && passphrase === undefined)
 		throw new CoreError(CoreErrorCode.NoKey, 'No key: set USER_KEY to verify the contents of this legacy archive.');
+	// The passphrase that opened a chunk of this archive: USER_KEY, or one the channel's keys keep from before a
+	// `dos key passwd` (as a download tries them); once one opens a chunk, the others are opened with it alone.
+	let opener: string | undefined;
+	const openChunk = async (name: string, bytes: Buffer, maxPlainBytes: number): Promise<Buffer> => {
+		const open = (candidate: string) => openLegacyChunk(name, bytes, candidate, { maxPlainBytes, signal: run.signal });
+		if (opener !== undefined) return open(opener);
+		return withArchivePassphrases(ctx, run.signal, async (candidate) => {
+			const plain = await open(candidate ?? passphrase!);
+			opener = candidate;
+			return plain;
+		});
+	};
 	const chunks: ChunkFinding[] = [];
 	const files: FileFinding[] = [];
 	let done = 0;
@@ -389,7 +402,7 @@ async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonl
 				);
 				const plain =
 					manifest.scope === 'chunk' && passphrase !== undefined
-						? await openLegacyChunk(chunk.name, bytes, passphrase, { maxPlainBytes: Math.max(0, file.size - size), signal: run.signal })
+						? await openChunk(chunk.name, bytes, Math.max(0, file.size - size))
 						: undefined;
 				if (plain !== undefined) {
 					hash.update(plain);
@@ -431,6 +444,13 @@ async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonl
 			}
 		}
 	}
+	// Not one chunk opened, with any passphrase: the key is wrong, not the chunks. Said as such, and nothing is marked
+	// bad in the index (a resume deletes and posts again the chunks marked bad).
+	if (opener === undefined && chunks.some((item) => item.code === CoreErrorCode.WrongKey))
+		throw new CoreError(
+			CoreErrorCode.WrongKey,
+			`USER_KEY opens no chunk of ${archive.id}, nor does any passphrase the channel's keys keep from before a \`dos key passwd\`: set USER_KEY to the passphrase it was made with. Nothing was marked.`
+		);
 	return {
 		chunksChecked: done,
 		chunksTotal: manifest.totals.chunks,

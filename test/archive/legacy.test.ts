@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadArchive } from '../../src/archive/download.js';
 import { legacyArchiveUid, legacyCardContent, parseLegacyCard } from '../../src/archive/legacy-card.js';
 import { rebuildIndex } from '../../src/archive/rebuild.js';
-import { parseLegacyManifest } from '../../src/core/index.js';
+import { changeChannelPassphrase, openChannelKeys, REPOSITORY_KEYS_FILENAME } from '../../src/archive/repository-keys.js';
+import { verifyArchive } from '../../src/archive/verify.js';
+import { ChunkState, VerificationLevel } from '../../src/db/index.js';
+import { CoreErrorCode, isCoreError, parseLegacyManifest } from '../../src/core/index.js';
 import { expectedHashes, FIXTURE_DIR, FIXTURE_KEY, FIXTURE_MANIFEST } from '../core/legacy/legacy-fixture.js';
 import { postLegacyFixture } from './read-fixture.js';
 import { type ArchiveHarness, startArchiveHarness } from './support/harness.js';
@@ -91,6 +94,46 @@ describe('legacy v3.1 archives on Discord', () => {
 		).toBe(notes);
 		expect((harness.emulator.stats().byRoute['GET /attachments/:channel/:attachment/:filename'] ?? 0) - before).toBe(1 + result.chunksNeeded);
 		expect(result.chunksNeeded).toBeLessThan(11);
+	});
+});
+
+describe('legacy v3.1 archives after the passphrase changed', () => {
+	let harness: ArchiveHarness;
+
+	beforeAll(async () => {
+		harness = await startArchiveHarness({ emulator: { limits: { channelMessagesPerWindow: 1000 } }, settings: { passphrase: FIXTURE_KEY } });
+	});
+
+	afterAll(async () => {
+		await harness?.close();
+	});
+
+	it('GIVEN an original-tool archive and dos key passwd WHEN verified in full with the new USER_KEY THEN the kept passphrase opens its chunks; without it the verify is WRONG_KEY and marks no chunk bad', async () => {
+		await postLegacyFixture(harness, FIXTURE_DIR);
+		await rebuildIndex(harness.context, {}, harness.jobRun());
+		const { lot } = harness.index.archives.require('#241126-07');
+		await openChannelKeys(harness.context, { create: true });
+		const newPassphrase = 'a brand new passphrase for the channel';
+		await changeChannelPassphrase(harness.context, newPassphrase);
+		const renewed = () => {
+			const second = harness.secondContext();
+			return { ...second, settings: { ...second.settings, passphrase: newPassphrase } };
+		};
+		const verified = await verifyArchive(renewed(), { archive: '#241126-07', level: VerificationLevel.Full }, harness.jobRun());
+		expect(verified).toMatchObject({ ok: true, chunks: [], files: [], chunksChecked: 11 });
+
+		// Without the keys that keep the old passphrase, the new one opens nothing: the key is wrong, not the chunks.
+		harness.index.repositoryKeys.remove(harness.archiveChannelId);
+		const self = await harness.transport.selfUserId();
+		for (const message of await harness.transport.pinnedMessages(harness.archiveChannelId))
+			if (message.authorId === self && message.attachments.some((file) => file.filename === REPOSITORY_KEYS_FILENAME))
+				await harness.transport.deleteMessage(harness.archiveChannelId, message.id);
+		const refused = await verifyArchive(renewed(), { archive: '#241126-07', level: VerificationLevel.Full }, harness.jobRun()).then(
+			() => undefined,
+			(error: unknown) => error
+		);
+		expect(isCoreError(refused, CoreErrorCode.WrongKey)).toBe(true);
+		expect(harness.index.chunks.list(lot).filter((row) => row.state === ChunkState.Bad)).toEqual([]);
 	});
 });
 
