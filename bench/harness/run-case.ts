@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChildReport } from './case-child.js';
@@ -21,6 +21,8 @@ export interface CaseSpec {
  */
 export async function runCaseInChild(suite: string, spec: CaseSpec, scratch: string): Promise<CaseResult> {
 	const resultFile = path.join(scratch, `case-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}.json`);
+	// What the cases before wrote or removed is flushed first, so that no case pays for the write-back of another's.
+	spawnSync('sync');
 	const exitCode = await new Promise<number | null>((resolve, reject) => {
 		const child = spawn(process.execPath, ['--expose-gc', COMPILED_CASE_CHILD, suite, spec.kind, JSON.stringify(spec.params), resultFile], {
 			stdio: ['ignore', 'inherit', 'inherit'],
