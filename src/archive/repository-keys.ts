@@ -499,6 +499,23 @@ export async function assertUploadKey(ctx: ArchiveContext, signal?: AbortSignal)
 }
 
 /**
+ * The passphrases of older archives the channel's keys keep (those a `dos key passwd` retired), USER_KEY left out.
+ * None when there are no keys or USER_KEY does not open them (it is not the current passphrase: nothing else to try).
+ *
+ * @throws TransportError when Discord stays unavailable (the keys could not be read: saying the key is wrong would be
+ * a guess); ABORTED.
+ */
+export async function keptPassphrases(ctx: ArchiveContext, signal: AbortSignal | undefined): Promise<string[]> {
+	const userKey = ctx.settings.passphrase;
+	try {
+		return (await openChannelKeys(ctx, signal ? { signal } : {})).keys.legacyPassphrases().filter((passphrase) => passphrase !== userKey);
+	} catch (error) {
+		if (isCoreError(error) && error.code !== CoreErrorCode.Aborted) return [];
+		throw error;
+	}
+}
+
+/**
  * Runs `attempt` with USER_KEY, and when it fails WRONG_KEY, again with each passphrase of older archives the channel's
  * keys keep (format 1 and original-tool archives are sealed with the passphrase they were made under, which a
  * `dos key passwd` replaced). The one seam where a passphrase meets an older archive's ciphertext goes through this.
@@ -516,14 +533,7 @@ export async function withArchivePassphrases<R>(
 		return await attempt(userKey, true);
 	} catch (error) {
 		if (!isCoreError(error, CoreErrorCode.WrongKey) || userKey === undefined || userKey.length === 0) throw error;
-		let others: string[];
-		try {
-			others = (await openChannelKeys(ctx, signal ? { signal } : {})).keys.legacyPassphrases().filter((passphrase) => passphrase !== userKey);
-		} catch (keysError) {
-			if (isCoreError(keysError, CoreErrorCode.Aborted)) throw keysError;
-			throw error;
-		}
-		for (const passphrase of others) {
+		for (const passphrase of await keptPassphrases(ctx, signal)) {
 			try {
 				return await attempt(passphrase, false);
 			} catch (retry) {

@@ -14,7 +14,7 @@ import { verifyRepositoryArchive } from './download-repository.js';
 import { countOf } from './card.js';
 import type { ArchiveContext, JobRun } from './context.js';
 import { listArchiveAttachments, quickThreadless } from './legacy-messages.js';
-import { withArchivePassphrases } from './repository-keys.js';
+import { keptPassphrases } from './repository-keys.js';
 import { fetchLegacyManifest, openArchiveManifest } from './thread-manifest.js';
 import { chunkFailure, fetchToMemory, type ThreadAttachment, threadRefOf } from './thread-reader.js';
 
@@ -79,7 +79,8 @@ export interface VerifyResult {
  * and marks each missing chunk `missing` and each damaged one `bad`.
  *
  * @throws {CoreError} NOT_FOUND (deleted); INVALID_OPTION for a sample outside 1–100; for `full`: NO_KEY, WRONG_KEY
- * (the manifest does not open), MISSING_CHUNK (no manifest at all). Chunk and file problems are reported, not thrown.
+ * (the manifest does not open; for an original-tool archive, an intact chunk opens under no passphrase), MISSING_CHUNK
+ * (no manifest at all). Chunk and file problems are reported, not thrown.
  * {@link IndexError} ARCHIVE_NOT_FOUND; TransportError when Discord stays unavailable; ABORTED.
  */
 export async function verifyArchive(ctx: ArchiveContext, request: VerifyRequest, run: JobRun): Promise<VerifyResult> {
@@ -344,6 +345,13 @@ async function fullOurs(
 	return { chunksChecked: sample.length, chunksTotal: total, manifestChecked: true, filesChecked: 0, chunks, files: [] };
 }
 
+/** An intact chunk of a legacy archive that no passphrase opens: the verify's key is wrong (WRONG_KEY), not the chunk. */
+class WrongKeyForArchive extends CoreError {
+	public constructor(message: string) {
+		super(CoreErrorCode.WrongKey, message);
+	}
+}
+
 /**
  * Full verification of a legacy archive: every chunk fetched, checked against the hash in its name and, with the key,
  * authenticated and inflated; every file's size (and sha256, when the index knows it) checked. Nothing is written.
@@ -369,16 +377,26 @@ async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonl
 	if (manifest.encrypted && passphrase === undefined)
 		throw new CoreError(CoreErrorCode.NoKey, 'No key: set USER_KEY to verify the contents of this legacy archive.');
 	// The passphrase that opened a chunk of this archive: USER_KEY, or one the channel's keys keep from before a
-	// `dos key passwd` (as a download tries them); once one opens a chunk, the others are opened with it alone.
+	// `dos key passwd` (read once, as a download tries them); once one opens a chunk, the others are opened with it alone.
 	let opener: string | undefined;
+	let kept: string[] | undefined;
 	const openChunk = async (name: string, bytes: Buffer, maxPlainBytes: number): Promise<Buffer> => {
 		const open = (candidate: string) => openLegacyChunk(name, bytes, candidate, { maxPlainBytes, signal: run.signal });
 		if (opener !== undefined) return open(opener);
-		return withArchivePassphrases(ctx, run.signal, async (candidate) => {
-			const plain = await open(candidate ?? passphrase!);
-			opener = candidate;
-			return plain;
-		});
+		for (const candidate of [passphrase!, ...(kept ??= await keptPassphrases(ctx, run.signal))]) {
+			try {
+				const plain = await open(candidate);
+				opener = candidate;
+				return plain;
+			} catch (error) {
+				if (!isCoreError(error, CoreErrorCode.WrongKey)) throw error;
+			}
+		}
+		// The chunk's bytes matched the hash in its name (checked before any key) and its poster is the manifest's: it
+		// is intact, so the key is wrong, not the chunk. The verify stops here and marks nothing: the chunks are not bad.
+		throw new WrongKeyForArchive(
+			`USER_KEY opens no chunk of ${archive.id}${kept.length === 0 ? '' : `, nor do the ${kept.length} passphrase(s) the channel's keys keep from before a \`dos key passwd\``}: set USER_KEY to the passphrase it was made with, then verify again. Nothing was marked.`
+		);
 	};
 	const chunks: ChunkFinding[] = [];
 	const files: FileFinding[] = [];
@@ -410,6 +428,7 @@ async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonl
 				}
 			} catch (error) {
 				throwIfAborted(run.signal);
+				if (error instanceof WrongKeyForArchive) throw error;
 				const named = isCoreError(error) ? error : chunkFailure(error, archive, index, `Chunk ${chunk.name}`, item);
 				if (named === undefined) throw error;
 				broken = true;
@@ -444,13 +463,6 @@ async function fullLegacy(ctx: ArchiveContext, archive: Archive, listed: readonl
 			}
 		}
 	}
-	// Not one chunk opened, with any passphrase: the key is wrong, not the chunks. Said as such, and nothing is marked
-	// bad in the index (a resume deletes and posts again the chunks marked bad).
-	if (opener === undefined && chunks.some((item) => item.code === CoreErrorCode.WrongKey))
-		throw new CoreError(
-			CoreErrorCode.WrongKey,
-			`USER_KEY opens no chunk of ${archive.id}, nor does any passphrase the channel's keys keep from before a \`dos key passwd\`: set USER_KEY to the passphrase it was made with. Nothing was marked.`
-		);
 	return {
 		chunksChecked: done,
 		chunksTotal: manifest.totals.chunks,

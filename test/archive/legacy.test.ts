@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { rebuildIndex } from '../../src/archive/rebuild.js';
 import { changeChannelPassphrase, openChannelKeys, REPOSITORY_KEYS_FILENAME } from '../../src/archive/repository-keys.js';
 import { verifyArchive } from '../../src/archive/verify.js';
 import { ChunkState, VerificationLevel } from '../../src/db/index.js';
-import { CoreErrorCode, isCoreError, parseLegacyManifest } from '../../src/core/index.js';
+import { CoreErrorCode, isCoreError, KDF_CHANNEL, parseLegacyManifest } from '../../src/core/index.js';
 import { expectedHashes, FIXTURE_DIR, FIXTURE_KEY, FIXTURE_MANIFEST } from '../core/legacy/legacy-fixture.js';
 import { postLegacyFixture } from './read-fixture.js';
 import { type ArchiveHarness, startArchiveHarness } from './support/harness.js';
@@ -128,11 +129,21 @@ describe('legacy v3.1 archives after the passphrase changed', () => {
 		for (const message of await harness.transport.pinnedMessages(harness.archiveChannelId))
 			if (message.authorId === self && message.attachments.some((file) => file.filename === REPOSITORY_KEYS_FILENAME))
 				await harness.transport.deleteMessage(harness.archiveChannelId, message.id);
-		const refused = await verifyArchive(renewed(), { archive: '#241126-07', level: VerificationLevel.Full }, harness.jobRun()).then(
-			() => undefined,
-			(error: unknown) => error
-		);
+		let derivations = 0;
+		const counted = () => {
+			derivations++;
+		};
+		subscribe(KDF_CHANNEL, counted);
+		const refused = await verifyArchive(renewed(), { archive: '#241126-07', level: VerificationLevel.Full }, harness.jobRun())
+			.then(
+				() => undefined,
+				(error: unknown) => error
+			)
+			.finally(() => unsubscribe(KDF_CHANNEL, counted));
 		expect(isCoreError(refused, CoreErrorCode.WrongKey)).toBe(true);
+		expect((refused as Error).message).toMatch(/opens no chunk of #241126-07.*Nothing was marked/);
+		// It stops at the first chunk (intact: it matched the hash in its name) that no passphrase opens: one PBKDF2, not one per chunk.
+		expect(derivations).toBe(1);
 		expect(harness.index.chunks.list(lot).filter((row) => row.state === ChunkState.Bad)).toEqual([]);
 	});
 });
