@@ -21,7 +21,8 @@ export interface CaseSpec {
  */
 export async function runCaseInChild(suite: string, spec: CaseSpec, scratch: string): Promise<CaseResult> {
 	const resultFile = path.join(scratch, `case-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}.json`);
-	// What the cases before wrote or removed is flushed first, so that no case pays for the write-back of another's.
+	// What the cases before wrote or removed is flushed first, so that no case pays for the write-back of another's (best
+	// effort: where there is no sync command the case runs all the same).
 	spawnSync('sync');
 	const exitCode = await new Promise<number | null>((resolve, reject) => {
 		const child = spawn(process.execPath, ['--expose-gc', COMPILED_CASE_CHILD, suite, spec.kind, JSON.stringify(spec.params), resultFile], {

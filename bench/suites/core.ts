@@ -356,10 +356,18 @@ async function runFormat2(
 	const takeMedian = async (specFor: (attempt: number) => Parameters<SuiteContext['runCase']>[0]) => {
 		const runs: CaseResult[] = [];
 		for (let attempt = 0; attempt < REPEATS; attempt++) runs.push(await context.runCase(specFor(attempt)));
+		// The upper median of the runs that succeeded; the case fails when any run failed, and its peak RSS and PBKDF2 count
+		// are the largest of all runs (the memory and key targets hold for every run, not only the one kept).
 		const ok = runs.filter((run) => run.ok).sort((a, b) => a.seconds - b.seconds);
-		const kept = ok[Math.floor((ok.length - 1) / 2)] ?? runs[0]!;
-		const times = runs.map((run) => (run.ok ? `${run.seconds.toFixed(2)} s` : 'failed')).join(', ');
-		const result: CaseResult = { ...kept, note: `${kept.note === undefined ? '' : `${kept.note}; `}median of ${REPEATS} runs (${times})` };
+		const kept = ok[Math.floor(ok.length / 2)] ?? runs[0]!;
+		const times = runs.map((run) => (run.ok ? `${run.seconds.toFixed(2)} s` : `failed: ${run.error ?? 'no reason'}`)).join(', ');
+		const result: CaseResult = {
+			...kept,
+			ok: runs.every((run) => run.ok),
+			peakRssBytes: Math.max(...runs.map((run) => run.peakRssBytes)),
+			kdfDerivations: Math.max(...runs.map((run) => run.kdfDerivations)),
+			note: `${kept.note === undefined ? '' : `${kept.note}; `}median of ${REPEATS} runs (${times})`
+		};
 		record(result);
 		results.push(result);
 		return result;
