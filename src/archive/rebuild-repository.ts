@@ -15,7 +15,8 @@ import {
 	readPackTail,
 	type RepositorySubkeys,
 	sha256Hex,
-	subkeysOf
+	subkeysOf,
+	forEachConcurrently
 } from '../core/index.js';
 import {
 	type ArchiveContent,
@@ -45,7 +46,7 @@ import { chunkFailure, fetchAttachmentToMemory, type ThreadAttachment } from './
  * each pack of the thread is bound to the archive before anything of it is believed — posted by the bot, in a message
  * whose line names this archive and as many packs as it carries, listed by the manifest, its bytes hashing to its name,
  * its sealed header opening under the channel's pack-header key — and its blobs come from that header. Packs are
- * fetched whole, one at a time, into a file (the sha256 the index keeps, and the name check, are of the whole pack);
+ * fetched whole, three at a time, each into a file (the sha256 the index keeps, and the name check, are of the whole pack);
  * only the header, bounded by the trailer and the pack size, is read into memory.
  */
 
@@ -67,6 +68,21 @@ export function repositoryKeysSource(ctx: ArchiveContext, dryRun: boolean, signa
 /** A pack message's line, as the upload writes it: `2 packs · message 3 · #241126-07`. */
 const PACK_LINE = /^(\d{1,2}) packs? · message (\d{1,9}) · (#\d{6}-\d{2,15})$/;
 const PACK_FILE = /^([0-9a-f]{32})\.pack$/;
+/** Packs a rebuild downloads at once (each whole, into its own staging file): as a download of an archive does. */
+const PACK_READ_CONCURRENCY = 3;
+
+/** A pack attachment the messages bind to the archive, to be read. */
+interface PackCandidate {
+	/** Its place in the thread, among everything a finding may name. */
+	readonly order: number;
+	readonly name: string;
+	readonly message: LiveMessage;
+	readonly attachment: LiveAttachment;
+	readonly attachmentIndex: number;
+	readonly messageIndex: number;
+	readonly nonce: string;
+}
+
 /** Attachments a message may carry (Discord's limit): a pack message claiming more is not read. */
 const MAX_ATTACHMENTS = 10;
 
@@ -328,41 +344,65 @@ async function readPacks(
 ): Promise<StoredPackInput[]> {
 	const listed = manifest === undefined ? undefined : new Set(manifest.packs);
 	const largest = Math.min(MAX_PACK_SIZE, archive.record.chunkSize);
-	const found: StoredPackInput[] = [];
-	const names = new Set<string>();
 	const indexes = new Set<number>();
 	const unbound: string[] = [];
 	const damaged: string[] = [];
-	const staging = await mkdtemp(path.join(ctx.settings.tempRoot ?? tmpdir(), `rebuild-${archive.id.slice(1)}-`));
-	try {
-		for (const { message } of posts) {
-			if (!message.attachments.some((attachment) => PACK_FILE.test(attachment.filename))) continue;
-			const line = PACK_LINE.exec(message.content);
-			const messageIndex = line === null ? -1 : Number(line[2]) - 1;
-			if (
-				line === null ||
-				line[3] !== archive.id ||
-				Number(line[1]) !== message.attachments.length ||
-				message.attachments.length > MAX_ATTACHMENTS ||
-				messageIndex < 0 ||
-				indexes.has(messageIndex) ||
-				!message.attachments.every((attachment) => PACK_FILE.test(attachment.filename))
-			) {
-				unbound.push(`message ${message.id}: its line or attachments are not those of a pack message of ${archive.id}`);
+	// First, in thread order, what the messages alone bind (or not) to the archive; then the packs are read, three at a
+	// time. Copies of one name are read one after the other: the first that reads well is the pack, the later ones are
+	// second copies (as when the thread is read in order).
+	const copies = new Map<string, PackCandidate[]>();
+	const notes: { readonly order: number; readonly into: string[]; readonly text: string }[] = [];
+	let order = 0;
+	for (const { message } of posts) {
+		if (!message.attachments.some((attachment) => PACK_FILE.test(attachment.filename))) continue;
+		const line = PACK_LINE.exec(message.content);
+		const messageIndex = line === null ? -1 : Number(line[2]) - 1;
+		if (
+			line === null ||
+			line[3] !== archive.id ||
+			Number(line[1]) !== message.attachments.length ||
+			message.attachments.length > MAX_ATTACHMENTS ||
+			messageIndex < 0 ||
+			indexes.has(messageIndex) ||
+			!message.attachments.every((attachment) => PACK_FILE.test(attachment.filename))
+		) {
+			notes.push({
+				order: order++,
+				into: unbound,
+				text: `message ${message.id}: its line or attachments are not those of a pack message of ${archive.id}`
+			});
+			continue;
+		}
+		indexes.add(messageIndex);
+		const nonce = chunkNonce({ archiveUid: archive.record.uid, kind: ChunkKind.Data, index: messageIndex, generation: 0 });
+		for (const [attachmentIndex, attachment] of message.attachments.entries()) {
+			const name = PACK_FILE.exec(attachment.filename)![1]!;
+			if (listed !== undefined && !listed.has(name)) {
+				notes.push({ order: order++, into: unbound, text: `${attachment.filename} (message ${message.id}): not a pack its manifest names` });
 				continue;
 			}
-			indexes.add(messageIndex);
-			const nonce = chunkNonce({ archiveUid: archive.record.uid, kind: ChunkKind.Data, index: messageIndex, generation: 0 });
-			for (const [attachmentIndex, attachment] of message.attachments.entries()) {
-				const name = PACK_FILE.exec(attachment.filename)![1]!;
-				if ((listed !== undefined && !listed.has(name)) || names.has(name)) {
-					unbound.push(
-						`${attachment.filename} (message ${message.id}): ${names.has(name) ? 'a second copy' : 'not a pack its manifest names'}`
-					);
-					continue;
-				}
-				if (attachment.size > largest) {
-					damaged.push(`${attachment.filename} (message ${message.id}): ${attachment.size} bytes, more than its pack size ${largest}`);
+			if (attachment.size > largest) {
+				notes.push({
+					order: order++,
+					into: damaged,
+					text: `${attachment.filename} (message ${message.id}): ${attachment.size} bytes, more than its pack size ${largest}`
+				});
+				continue;
+			}
+			const candidate: PackCandidate = { order: order++, name, message, attachment, attachmentIndex, messageIndex, nonce };
+			const same = copies.get(name);
+			if (same === undefined) copies.set(name, [candidate]);
+			else same.push(candidate);
+		}
+	}
+	const read: { readonly order: number; readonly pack: StoredPackInput }[] = [];
+	const staging = await mkdtemp(path.join(ctx.settings.tempRoot ?? tmpdir(), `rebuild-${archive.id.slice(1)}-`));
+	try {
+		await forEachConcurrently([...copies.values()], PACK_READ_CONCURRENCY, signal, async (candidates) => {
+			let kept = false;
+			for (const { order: at, name, message, attachment, attachmentIndex, messageIndex, nonce } of candidates) {
+				if (kept) {
+					notes.push({ order: at, into: unbound, text: `${attachment.filename} (message ${message.id}): a second copy` });
 					continue;
 				}
 				let pack: { sha256: string; header: PackHeader };
@@ -370,33 +410,38 @@ async function readPacks(
 					pack = await readPack(ctx, staging, archive, { messageId: message.id, attachment, messageIndex }, keys, signal);
 				} catch (error) {
 					if (isCoreError(error, CoreErrorCode.Aborted) || !isCoreError(error)) throw error;
-					damaged.push(`${attachment.filename} (message ${message.id}): ${error.message}`);
+					notes.push({ order: at, into: damaged, text: `${attachment.filename} (message ${message.id}): ${error.message}` });
 					continue;
 				}
-				names.add(name);
-				found.push({
-					name,
-					size: attachment.size,
-					sha256: pack.sha256,
-					attachmentIndex,
-					threadId: archive.threadId,
-					messageIndex,
-					nonce,
-					messageId: message.id,
-					attachmentId: attachment.id,
-					blobs: pack.header.entries.map((entry) => ({
-						id: entry.id.toString('hex'),
-						offset: entry.offset,
-						storedLength: entry.storedLength,
-						rawLength: entry.rawLength,
-						codec: entry.codec
-					}))
+				kept = true;
+				read.push({
+					order: at,
+					pack: {
+						name,
+						size: attachment.size,
+						sha256: pack.sha256,
+						attachmentIndex,
+						threadId: archive.threadId,
+						messageIndex,
+						nonce,
+						messageId: message.id,
+						attachmentId: attachment.id,
+						blobs: pack.header.entries.map((entry) => ({
+							id: entry.id.toString('hex'),
+							offset: entry.offset,
+							storedLength: entry.storedLength,
+							rawLength: entry.rawLength,
+							codec: entry.codec
+						}))
+					}
 				});
 			}
-		}
+		});
 	} finally {
 		await rm(staging, { recursive: true, force: true });
 	}
+	for (const note of notes.sort((a, b) => a.order - b.order)) note.into.push(note.text);
+	const found = read.sort((a, b) => a.order - b.order).map(({ pack }) => pack);
 	if (unbound.length > 0) {
 		findings.push({
 			code: RebuildFindingCode.UnboundPack,

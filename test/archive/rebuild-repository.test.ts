@@ -159,7 +159,28 @@ describe('rebuild of format 2 archives', () => {
 	});
 
 	it(`GIVEN the empty index WHEN rebuilt THEN every table comes back equal (but ${UNKNOWABLE.join(', ')}), B and C download byte-identical, and a second run changes nothing`, async () => {
-		const rebuilt = await rebuildIndex(context, {}, h.jobRun());
+		// Downloads in flight at once, counted around the transport: an archive's packs are read three at a time.
+		let inFlight = 0;
+		let most = 0;
+		const transport = new Proxy(context.transport, {
+			get: (target, name, receiver) => {
+				const value: unknown = Reflect.get(target, name, receiver);
+				if (typeof value !== 'function') return value;
+				const real = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+				if (name !== 'downloadAttachment') return real;
+				return async (...args: unknown[]) => {
+					most = Math.max(most, ++inFlight);
+					try {
+						return await real(...args);
+					} finally {
+						inFlight--;
+					}
+				};
+			}
+		});
+		const rebuilt = await rebuildIndex({ ...context, transport }, {}, h.jobRun());
+		expect(most).toBeGreaterThanOrEqual(2);
+		expect(most).toBeLessThanOrEqual(3);
 		expect(rebuilt.skipped).toEqual([]);
 		expect(rebuilt.findings).toEqual([]);
 		expect(rebuilt.archives.every((archive) => archive.written && archive.depth === 'full')).toBe(true);
