@@ -96,6 +96,14 @@ describe('dos key and dos inspect <pack>', () => {
 		expect(run.code).toBe(2);
 		expect((await readFile(path.join(repo, 'keys'))).equals(before)).toBe(true);
 		expect((await dos(['key', 'add', path.join(work, 'nowhere'), '--passphrase-file', 'second.txt'], { USER_KEY: 'x' }, work)).code).toBe(2);
+		// A passphrase USER_KEY would refuse (under 8 characters) would lock the repository out: refused before anything.
+		await writeFile(path.join(work, 'short.txt'), 'abc\n');
+		for (const command of ['add', 'passwd']) {
+			const short = await dos(['key', command, repo, '--passphrase-file', 'short.txt'], { USER_KEY: 'third passphrase' }, work);
+			expect(short.code).toBe(2);
+			expect(short.stdout + short.stderr).toMatch(/too short .*nothing was changed/);
+		}
+		expect((await readFile(path.join(repo, 'keys'))).equals(before)).toBe(true);
 	});
 
 	it('GIVEN a pack in the repository WHEN inspected THEN the trailer shows without a key and the blobs with USER_KEY', async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { USER_KEY_LENGTH } from '../../config.js';
 import { CoreError, CoreErrorCode } from '../../core/errors.js';
 import { addSlot, type KeySlot, listSlots, type RepositoryKeys, removeSlot, rotatePassphrase, unlockKeys } from '../../core/repo/keys.js';
 import type { ArchiveContext } from '../../archive/context.js';
@@ -105,7 +106,17 @@ async function newPassphrase(run: CommandRun, options: NewPassphraseOptions): Pr
 			throw new CoreError(CoreErrorCode.InvalidOption, 'The two passphrases differ: nothing was changed.');
 		}
 	}
-	if (passphrase.length === 0) throw new CoreError(CoreErrorCode.NoKey, 'The new passphrase is empty: nothing was changed.');
+	if (passphrase.length === 0)
+		throw new CoreError(
+			CoreErrorCode.NoKey,
+			'The new passphrase is empty: nothing was changed. Type it at the prompt, or give a file whose first line it is with --passphrase-file.'
+		);
+	// USER_KEY refuses a passphrase this short: accepted here, it would lock the repository (or the channel) out.
+	if (Array.from(passphrase).length < USER_KEY_LENGTH.min)
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			`The new passphrase is too short (under ${USER_KEY_LENGTH.min} characters, which USER_KEY refuses): nothing was changed. Use at least ${USER_KEY_LENGTH.recommended} characters, e.g. four random words.`
+		);
 	run.reporter.keepSecret([passphrase]);
 	return passphrase;
 }
