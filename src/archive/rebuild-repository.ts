@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -396,7 +396,10 @@ async function readPacks(
 		}
 	}
 	const read: { readonly order: number; readonly pack: StoredPackInput }[] = [];
-	const staging = await mkdtemp(path.join(ctx.settings.tempRoot ?? tmpdir(), `rebuild-${archive.id.slice(1)}-`));
+	// The folder of temporary files beside the index is made when missing (a rebuild on a new machine comes first).
+	const root = ctx.settings.tempRoot ?? tmpdir();
+	await mkdir(root, { recursive: true, mode: 0o700 });
+	const staging = await mkdtemp(path.join(root, `rebuild-${archive.id.slice(1)}-`));
 	try {
 		await forEachConcurrently([...copies.values()], PACK_READ_CONCURRENCY, signal, async (candidates) => {
 			let kept = false;
