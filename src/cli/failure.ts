@@ -58,11 +58,40 @@ export function describeFailure(error: unknown): Failure {
 	if (isCoreError(error) || isArchiveError(error) || isIndexError(error) || isTransportError(error)) {
 		return { code: error.code, message: oneLine(error.message), exitCode: usageCodes.has(error) ? ExitCode.Usage : ExitCode.Failed };
 	}
+	const fs = fileSystemProblem(error);
+	if (fs !== undefined) return fs;
 	const message = error instanceof Error ? error.message : String(error);
 	return {
 		code: 'UNEXPECTED',
 		message: `Unexpected error: ${oneLine(message)}. Please report it with the command you ran.`,
 		exitCode: ExitCode.Failed
+	};
+}
+
+/**
+ * What a file-system error about a path says to whoever gave the path, and whether the command was given a path it
+ * cannot use (exit 2) or met a refusal of the system (exit 1). Only errors naming a path; anything else is unexpected.
+ */
+const fileSystemProblems: Readonly<Record<string, { readonly says: string; readonly usage: boolean }>> = {
+	ENOTDIR: { says: 'a part of it is a file, not a folder', usage: true },
+	EEXIST: { says: 'a file is already there', usage: true },
+	EISDIR: { says: 'it is a folder, not a file', usage: true },
+	ENOENT: { says: 'it does not exist', usage: true },
+	ENAMETOOLONG: { says: 'the name is too long', usage: true },
+	ELOOP: { says: 'it goes through too many symbolic links', usage: true },
+	EACCES: { says: 'permission denied', usage: false },
+	EPERM: { says: 'the operation is not permitted', usage: false },
+	EROFS: { says: 'the file system is read-only', usage: false }
+};
+
+function fileSystemProblem(error: unknown): Failure | undefined {
+	const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+	const problem = code === undefined ? undefined : fileSystemProblems[code];
+	if (problem === undefined || typeof path !== 'string') return undefined;
+	return {
+		code: code!,
+		message: `Cannot ${syscall ?? 'use'} ${path}: ${problem.says}. Check the paths given to the command.`,
+		exitCode: problem.usage ? ExitCode.Usage : ExitCode.Failed
 	};
 }
 

@@ -6,6 +6,23 @@ import { IndexError, IndexErrorCode } from '../../src/db/index.js';
 import { TransportError, TransportErrorCode } from '../../src/discord/index.js';
 
 describe('describeFailure', () => {
+	it('GIVEN a file-system error naming a path WHEN described THEN it says what is wrong with the path, not "unexpected"', () => {
+		const inTheWay = Object.assign(new Error("ENOTDIR: not a directory, mkdir '/data/afile/packs'"), {
+			code: 'ENOTDIR',
+			syscall: 'mkdir',
+			path: '/data/afile/packs'
+		});
+		expect(describeFailure(inTheWay)).toEqual({
+			code: 'ENOTDIR',
+			message: 'Cannot mkdir /data/afile/packs: a part of it is a file, not a folder. Check the paths given to the command.',
+			exitCode: ExitCode.Usage
+		});
+		const denied = Object.assign(new Error('EACCES'), { code: 'EACCES', syscall: 'open', path: '/root/x' });
+		expect(describeFailure(denied)).toMatchObject({ code: 'EACCES', exitCode: ExitCode.Failed });
+		// Without a path it is not about what the user gave: still unexpected.
+		expect(describeFailure(Object.assign(new Error('boom'), { code: 'ENOENT' })).code).toBe('UNEXPECTED');
+	});
+
 	it('GIVEN NOT_FOUND from the engine and from the transport WHEN described THEN only the engine one is a usage error', () => {
 		expect(describeFailure(new CoreError(CoreErrorCode.NotFound, 'letters/ is not in the archive.'))).toEqual({
 			code: 'NOT_FOUND',
