@@ -98,6 +98,41 @@ export async function isRealInside(root: string, target: string): Promise<string
 	return isInside(realRoot, realTarget) ? realTarget : undefined;
 }
 
+/** The real path of `target`: the symlinks of the deepest part of it that exists resolved, the rest appended as given. */
+async function realPathSoFar(target: string): Promise<string> {
+	const missing: string[] = [];
+	for (let existing = path.resolve(target); ;) {
+		try {
+			return path.join(await realpath(existing), ...missing.reverse());
+		} catch {
+			const parent = path.dirname(existing);
+			if (parent === existing) return path.resolve(target);
+			missing.push(path.basename(existing));
+			existing = parent;
+		}
+	}
+}
+
+/**
+ * Refuses an output (a repository, a staged archive folder) inside the folder being archived, symlinks resolved: every
+ * later run would archive the output too. A source that cannot be resolved is left to the walk to report.
+ *
+ * @throws {CoreError} INVALID_OPTION.
+ */
+export async function assertOutsideSource(source: string, out: string, what: string): Promise<void> {
+	let realSource: string;
+	try {
+		realSource = await realpath(source);
+	} catch {
+		return;
+	}
+	if (isInside(realSource, await realPathSoFar(out)))
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			`${what} ${out} is inside the folder being archived (${source}): every run would archive it too. Put it outside that folder.`
+		);
+}
+
 /**
  * Resolves a checked relative archive path under `root` and makes sure, lexically, that the result stays
  * inside it. Symlinks on disk are the caller's concern (the assembler never follows one it did not make).

@@ -140,6 +140,26 @@ describe('dos CLI', () => {
 		expect(assemble.stderr).toContain('USER_KEY is not set');
 	});
 
+	it('GIVEN --out a file, or a repository inside the folder WHEN slicing or assembling THEN it says what is wrong with the path and exits 2, writing nothing', async () => {
+		const env = { USER_KEY: KEY };
+		await writeFile(path.join(work, 'afile'), 'not a folder\n');
+		for (const args of [
+			['slice', 'source', '--out', 'afile'],
+			['slice', 'source', '--out', 'afile', '--format', '1'],
+			['assemble', 'staged', '--out', 'afile']
+		]) {
+			const run = await dos(args, { cwd: work, env });
+			expect(run.code).toBe(2);
+			expect(run.stderr).toMatch(/Cannot \w+ .*afile.*: (a part of it is a file, not a folder|a file is already there)\. Check the paths/);
+			expect(run.stderr).not.toContain('Unexpected');
+		}
+		expect(await readFile(path.join(work, 'afile'), 'utf8')).toBe('not a folder\n');
+		const inside = await dos(['slice', 'source', '--out', 'source/docs/repo'], { cwd: work, env });
+		expect(inside.code).toBe(2);
+		expect(inside.stderr).toMatch(/The repository .*source\/docs\/repo is inside the folder being archived/);
+		await expect(readdir(path.join(work, 'source/docs/repo'))).rejects.toThrow();
+	});
+
 	it('GIVEN USER_KEY in a .env file WHEN the CLI runs THEN it is used', async () => {
 		const dir = path.join(work, 'dotenv');
 		await mkdir(dir);
