@@ -192,7 +192,10 @@ export type ConfigEnv = Readonly<Partial<Record<string, string | undefined>>>;
 const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17–20 digits)');
 const optional = <T extends z.ZodType>(schema: T) =>
 	z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema.optional());
-const integer = (min: number, max: number) => z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min).max(max);
+const integer = (min: number, max: number) => {
+	const range = `must be a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}`;
+	return z.coerce.number({ error: range }).int(range).min(min, range).max(max, range);
+};
 const idList = z
 	.string()
 	.transform((value) => value.split(/[\s,]+/).filter(Boolean))

@@ -45,6 +45,8 @@ describe('configuration', () => {
 		const text = error.problems.join('\n');
 		for (const name of ['DOS_CHUNK_SIZE', 'DOS_GZIP_LEVEL', 'OWNER_IDS', 'DISCORD_API_URL', 'GUILD_ID', 'USER_KEY']) expect(text).toContain(name);
 		expect(error.problems).toHaveLength(6);
+		// A number out of range says the range, not only that it should be a number.
+		expect(text).toMatch(/DOS_GZIP_LEVEL.*must be a whole number from 0 to 9/);
 	});
 
 	it('GIVEN DOS_LEGACY_BOT_IDS WHEN parsed THEN the ids are listed; unset, none; not an id, refused by name', () => {
