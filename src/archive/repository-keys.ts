@@ -286,7 +286,7 @@ function explainFailure(error: unknown): unknown {
 	if (!isCoreError(error, CoreErrorCode.WrongKey)) return error;
 	return new CoreError(
 		CoreErrorCode.WrongKey,
-		'USER_KEY opens none of the key slots of this archive channel: the passphrase was changed (`dos key passwd`). Set USER_KEY to the current passphrase and restart.',
+		"USER_KEY opens none of the key slots of this archive channel: it is not the channel's passphrase, or that was changed with `dos key passwd`. Set USER_KEY to the current passphrase and restart.",
 		{},
 		{ cause: error }
 	);

@@ -411,7 +411,7 @@ export async function verifyStagedFolder(
 		badManifestParts,
 		limits: [
 			`Without USER_KEY the manifest stays closed, so the number of chunks is unknown: a chunk deleted after ${
-				indexes.length === 0 ? 'the first' : `chunk ${indexes.at(-1)}`
+				indexes.length === 0 ? 'the first' : `chunk ${indexes.at(-1)! + 1} (numbered from 1)`
 			} cannot be detected. Set USER_KEY to check the folder against its manifest.`
 		]
 	};

@@ -89,7 +89,7 @@ export function register(program: Command, context: CliInvocation): void {
 						run.reporter.warn(unreadablePacksWarning(report.badPacks.map((pack) => pack.name)), { badPacks: report.badPacks });
 					if (report.ok) {
 						run.reporter.result(data, [
-							`Archive ${report.archiveId}: ${allOf(report.blobs, 'blob')} authenticated and ${allOf(report.files, 'file')} hash-checked (${report.bytes} bytes); all intact.`
+							`Archive ${report.archiveId}: ${allOf(report.blobs, 'blob')} authenticated and ${allOf(report.files, 'file').toLowerCase()} hash-checked (${report.bytes} bytes); all intact.`
 						]);
 						return ExitCode.Ok;
 					}

@@ -458,7 +458,10 @@ async function unlockInOrder(file: Uint8Array, passphrase: string, options: Unlo
 		keys.legacyPassphrases();
 		return keys;
 	}
-	throw new CoreError(CoreErrorCode.WrongKey, 'Wrong passphrase: it opens none of the key slots of this repository.');
+	throw new CoreError(
+		CoreErrorCode.WrongKey,
+		"Wrong passphrase: it opens none of the key slots of this repository. Set USER_KEY to the repository's passphrase (`dos key list` shows its slots without one)."
+	);
 }
 
 /**
