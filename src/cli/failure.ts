@@ -21,9 +21,20 @@ export interface Failure {
  * class and code: codes repeat across layers, and a TransportError NOT_FOUND is a failed job, not a usage error.
  */
 const usageCodes = CodeTable.empty()
-	.with(CoreError, [CoreErrorCode.NoKey, CoreErrorCode.InvalidOption, CoreErrorCode.ChunkTooLarge, CoreErrorCode.NotFound])
+	.with(CoreError, [
+		CoreErrorCode.NoKey,
+		CoreErrorCode.InvalidOption,
+		CoreErrorCode.ChunkTooLarge,
+		CoreErrorCode.NotFound,
+		CoreErrorCode.InvalidArchiveId
+	])
 	.with(ArchiveError, [ArchiveErrorCode.InvalidRequest, ArchiveErrorCode.NotResumable, ArchiveErrorCode.NotDownloadable])
-	.with(IndexError, [IndexErrorCode.ArchiveNotFound, IndexErrorCode.AmbiguousArchive, IndexErrorCode.QueryTooShort])
+	.with(IndexError, [
+		IndexErrorCode.ArchiveNotFound,
+		IndexErrorCode.AmbiguousArchive,
+		IndexErrorCode.QueryTooShort,
+		IndexErrorCode.InvalidArchiveId
+	])
 	.with(TransportError, [TransportErrorCode.InvalidToken]);
 
 /** The slash commands of the bot and the `dos` command that does the same: how the CLI names what a message suggests. */

@@ -41,6 +41,9 @@ describe('describeFailure', () => {
 		expect(describeFailure(new IndexError(IndexErrorCode.ArchiveNotFound, 'x')).exitCode).toBe(ExitCode.Usage);
 		expect(describeFailure(new TransportError(TransportErrorCode.InvalidToken, 'x')).exitCode).toBe(ExitCode.Usage);
 		expect(describeFailure(new CoreError(CoreErrorCode.NoKey, 'x')).exitCode).toBe(ExitCode.Usage);
+		// An archive id typed wrong (`--archive garbage`, `--lot 0`) is the command asked wrongly.
+		expect(describeFailure(new IndexError(IndexErrorCode.InvalidArchiveId, 'x')).exitCode).toBe(ExitCode.Usage);
+		expect(describeFailure(new CoreError(CoreErrorCode.InvalidArchiveId, 'x')).exitCode).toBe(ExitCode.Usage);
 		expect(describeFailure(new ArchiveError(ArchiveErrorCode.ThreadMismatch, 'x')).exitCode).toBe(ExitCode.Failed);
 		expect(describeFailure(new IndexError(IndexErrorCode.ArchiveBusy, 'x')).exitCode).toBe(ExitCode.Failed);
 		expect(describeFailure(new TransportError(TransportErrorCode.DiscordUnavailable, 'x')).exitCode).toBe(ExitCode.Failed);
