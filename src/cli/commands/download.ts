@@ -66,7 +66,7 @@ export function register(program: Command, context: CliInvocation): void {
 						...results.flatMap((result) =>
 							result.complete
 								? [
-										`Restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo} (${plural(result.chunksFetched, 'chunk')} fetched, ${result.chunksReused} reused).`,
+										`Restored ${result.archiveId}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} into ${result.restoredTo} (${plural(result.chunksFetched, 'attachment')} fetched, the manifest's included; ${result.chunksReused} reused).`,
 										...(result.notes ?? [])
 									]
 								: [
