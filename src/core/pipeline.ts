@@ -46,9 +46,11 @@ export async function forEachConcurrently<T>(
 	let failed: { error: unknown } | undefined;
 	const worker = async () => {
 		while (failed === undefined && next < items.length) {
-			throwIfAborted(signal);
 			const item = items[next++]!;
 			try {
+				// Inside the try: an abort seen here stops this worker like a failure, and the others' running tasks are
+				// still awaited before anything is thrown (their callers clean up after them).
+				throwIfAborted(signal);
 				await task(item);
 			} catch (error) {
 				failed ??= { error };
