@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
 	CoreError,
 	CoreErrorCode,
+	fromFsError,
 	isCoreError,
 	MANIFEST_PART_SIZE,
 	type ManifestV2,
@@ -81,6 +82,8 @@ interface PackCandidate {
 	readonly attachmentIndex: number;
 	readonly messageIndex: number;
 	readonly nonce: string;
+	/** Larger than the archive's packs can be: never downloaded. */
+	readonly oversized: boolean;
 }
 
 /** Attachments a message may carry (Discord's limit): a pack message claiming more is not read. */
@@ -381,38 +384,58 @@ async function readPacks(
 				notes.push({ order: order++, into: unbound, text: `${attachment.filename} (message ${message.id}): not a pack its manifest names` });
 				continue;
 			}
-			if (attachment.size > largest) {
-				notes.push({
-					order: order++,
-					into: damaged,
-					text: `${attachment.filename} (message ${message.id}): ${attachment.size} bytes, more than its pack size ${largest}`
-				});
-				continue;
-			}
-			const candidate: PackCandidate = { order: order++, name, message, attachment, attachmentIndex, messageIndex, nonce };
+			// A copy larger than the archive's packs is never downloaded; it is a second copy when an earlier one is kept.
+			const candidate: PackCandidate = {
+				order: order++,
+				name,
+				message,
+				attachment,
+				attachmentIndex,
+				messageIndex,
+				nonce,
+				oversized: attachment.size > largest
+			};
 			const same = copies.get(name);
 			if (same === undefined) copies.set(name, [candidate]);
 			else same.push(candidate);
 		}
 	}
 	const read: { readonly order: number; readonly pack: StoredPackInput }[] = [];
-	// The folder of temporary files beside the index is made when missing (a rebuild on a new machine comes first).
-	const root = ctx.settings.tempRoot ?? tmpdir();
-	await mkdir(root, { recursive: true, mode: 0o700 });
-	const staging = await mkdtemp(path.join(root, `rebuild-${archive.id.slice(1)}-`));
+	// The staging folder is made on the first pack to read; the folder of temporary files beside the index with it, when
+	// missing (a rebuild on a new machine comes first).
+	let made: Promise<string> | undefined;
+	const staging = () =>
+		(made ??= (async () => {
+			const root = ctx.settings.tempRoot ?? tmpdir();
+			try {
+				await mkdir(root, { recursive: true, mode: 0o700 });
+				return await mkdtemp(path.join(root, `rebuild-${archive.id.slice(1)}-`));
+			} catch (error) {
+				throw fromFsError(error, root);
+			}
+		})());
 	try {
 		await forEachConcurrently([...copies.values()], PACK_READ_CONCURRENCY, signal, async (candidates) => {
 			let kept = false;
-			for (const { order: at, name, message, attachment, attachmentIndex, messageIndex, nonce } of candidates) {
+			for (const { order: at, name, message, attachment, attachmentIndex, messageIndex, nonce, oversized } of candidates) {
 				if (kept) {
 					notes.push({ order: at, into: unbound, text: `${attachment.filename} (message ${message.id}): a second copy` });
 					continue;
 				}
+				if (oversized) {
+					notes.push({
+						order: at,
+						into: damaged,
+						text: `${attachment.filename} (message ${message.id}): ${attachment.size} bytes, more than its pack size ${largest}`
+					});
+					continue;
+				}
 				let pack: { sha256: string; header: PackHeader };
 				try {
-					pack = await readPack(ctx, staging, archive, { messageId: message.id, attachment, messageIndex }, keys, signal);
+					pack = await readPack(ctx, await staging(), archive, { messageId: message.id, attachment, messageIndex }, keys, signal);
 				} catch (error) {
-					if (isCoreError(error, CoreErrorCode.Aborted) || !isCoreError(error)) throw error;
+					// A full disk or a stop is this machine's, not the pack's: the rebuild stops instead of recording it damaged.
+					if (isCoreError(error, CoreErrorCode.Aborted) || isCoreError(error, CoreErrorCode.DiskFull) || !isCoreError(error)) throw error;
 					notes.push({ order: at, into: damaged, text: `${attachment.filename} (message ${message.id}): ${error.message}` });
 					continue;
 				}
@@ -441,7 +464,8 @@ async function readPacks(
 			}
 		});
 	} finally {
-		await rm(staging, { recursive: true, force: true });
+		const dir = await made?.catch(() => undefined);
+		if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 	}
 	for (const note of notes.sort((a, b) => a.order - b.order)) note.into.push(note.text);
 	const found = read.sort((a, b) => a.order - b.order).map(({ pack }) => pack);
