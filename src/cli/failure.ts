@@ -80,28 +80,31 @@ export function describeFailure(error: unknown): Failure {
 }
 
 /**
- * What a file-system error about a path says to whoever gave the path, and whether the command was given a path it
- * cannot use (exit 2) or met a refusal of the system (exit 1). Only errors naming a path; anything else is unexpected.
+ * What a file-system error about a path says, and whether it is the shape of a path that cannot be used as given (a
+ * file where a folder must be, something already there: exit 2, as the command asked wrongly) or a refusal or absence
+ * met while working (exit 1). Only errors naming a path; anything else is unexpected.
  */
 const fileSystemProblems: Readonly<Record<string, { readonly says: string; readonly usage: boolean }>> = {
 	ENOTDIR: { says: 'a part of it is a file, not a folder', usage: true },
-	EEXIST: { says: 'a file is already there', usage: true },
+	EEXIST: { says: 'something is already there', usage: true },
 	EISDIR: { says: 'it is a folder, not a file', usage: true },
-	ENOENT: { says: 'it does not exist', usage: true },
 	ENAMETOOLONG: { says: 'the name is too long', usage: true },
-	ELOOP: { says: 'it goes through too many symbolic links', usage: true },
+	ENOENT: { says: 'it does not exist', usage: false },
+	ELOOP: { says: 'it goes through too many symbolic links', usage: false },
 	EACCES: { says: 'permission denied', usage: false },
 	EPERM: { says: 'the operation is not permitted', usage: false },
 	EROFS: { says: 'the file system is read-only', usage: false }
 };
 
 function fileSystemProblem(error: unknown): Failure | undefined {
-	const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+	const { code, path, dest, syscall } = (error ?? {}) as NodeJS.ErrnoException & { dest?: unknown };
 	const problem = code === undefined ? undefined : fileSystemProblems[code];
 	if (problem === undefined || typeof path !== 'string') return undefined;
+	// Quoted: a path may hold any character, a newline or a terminal escape among them.
+	const named = typeof dest === 'string' ? `${JSON.stringify(path)} to ${JSON.stringify(dest)}` : JSON.stringify(path);
 	return {
 		code: code!,
-		message: `Cannot ${syscall ?? 'use'} ${path}: ${problem.says}. Check the paths given to the command.`,
+		message: `Cannot ${syscall ?? 'use'} ${named}: ${problem.says}.${problem.usage ? ' Check the paths given to the command.' : ''}`,
 		exitCode: problem.usage ? ExitCode.Usage : ExitCode.Failed
 	};
 }

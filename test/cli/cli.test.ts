@@ -150,7 +150,7 @@ describe('dos CLI', () => {
 		]) {
 			const run = await dos(args, { cwd: work, env });
 			expect(run.code).toBe(2);
-			expect(run.stderr).toMatch(/Cannot \w+ .*afile.*: (a part of it is a file, not a folder|a file is already there)\. Check the paths/);
+			expect(run.stderr).toMatch(/Cannot \w+ ".*afile.*": (a part of it is a file, not a folder|something is already there)\. Check the paths/);
 			expect(run.stderr).not.toContain('Unexpected');
 		}
 		expect(await readFile(path.join(work, 'afile'), 'utf8')).toBe('not a folder\n');

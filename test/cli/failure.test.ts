@@ -14,11 +14,18 @@ describe('describeFailure', () => {
 		});
 		expect(describeFailure(inTheWay)).toEqual({
 			code: 'ENOTDIR',
-			message: 'Cannot mkdir /data/afile/packs: a part of it is a file, not a folder. Check the paths given to the command.',
+			message: 'Cannot mkdir "/data/afile/packs": a part of it is a file, not a folder. Check the paths given to the command.',
 			exitCode: ExitCode.Usage
 		});
 		const denied = Object.assign(new Error('EACCES'), { code: 'EACCES', syscall: 'open', path: '/root/x' });
 		expect(describeFailure(denied)).toMatchObject({ code: 'EACCES', exitCode: ExitCode.Failed });
+		// A path holding a newline is quoted, never printed raw; a rename names both ends.
+		const moved = Object.assign(new Error('ENOENT'), { code: 'ENOENT', syscall: 'rename', path: '/tmp/a\nb', dest: '/tmp/c' });
+		expect(describeFailure(moved)).toEqual({
+			code: 'ENOENT',
+			message: 'Cannot rename "/tmp/a\\nb" to "/tmp/c": it does not exist.',
+			exitCode: ExitCode.Failed
+		});
 		// Without a path it is not about what the user gave: still unexpected.
 		expect(describeFailure(Object.assign(new Error('boom'), { code: 'ENOENT' })).code).toBe('UNEXPECTED');
 	});
