@@ -98,10 +98,14 @@ describe('dos key and dos inspect <pack>', () => {
 		expect((await dos(['key', 'add', path.join(work, 'nowhere'), '--passphrase-file', 'second.txt'], { USER_KEY: 'x' }, work)).code).toBe(2);
 		// A passphrase USER_KEY would refuse (under 8 characters) would lock the repository out: refused before anything.
 		await writeFile(path.join(work, 'short.txt'), 'abc\n');
+		await writeFile(path.join(work, 'spaced.txt'), '  a passphrase with spaces around  \n');
 		for (const command of ['add', 'passwd']) {
 			const short = await dos(['key', command, repo, '--passphrase-file', 'short.txt'], { USER_KEY: 'third passphrase' }, work);
 			expect(short.code).toBe(2);
 			expect(short.stdout + short.stderr).toMatch(/too short .*nothing was changed/);
+			const spaced = await dos(['key', command, repo, '--passphrase-file', 'spaced.txt'], { USER_KEY: 'third passphrase' }, work);
+			expect(spaced.code).toBe(2);
+			expect(spaced.stdout + spaced.stderr).toMatch(/begins or ends with a space.*nothing was changed/);
 		}
 		expect((await readFile(path.join(repo, 'keys'))).equals(before)).toBe(true);
 	});

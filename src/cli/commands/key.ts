@@ -111,7 +111,13 @@ async function newPassphrase(run: CommandRun, options: NewPassphraseOptions): Pr
 			CoreErrorCode.NoKey,
 			'The new passphrase is empty: nothing was changed. Type it at the prompt, or give a file whose first line it is with --passphrase-file.'
 		);
-	// USER_KEY refuses a passphrase this short: accepted here, it would lock the repository (or the channel) out.
+	// USER_KEY takes a value without the spaces around it (a .env line is trimmed, one of spaces alone is unset) and
+	// refuses one this short: either accepted here would lock the repository (or the channel) out.
+	if (passphrase.trim() !== passphrase)
+		throw new CoreError(
+			CoreErrorCode.InvalidOption,
+			'The new passphrase begins or ends with a space, which USER_KEY would not keep: nothing was changed. Give it without them.'
+		);
 	if (Array.from(passphrase).length < USER_KEY_LENGTH.min)
 		throw new CoreError(
 			CoreErrorCode.InvalidOption,
