@@ -129,7 +129,8 @@ export async function assertOutsideSource(source: string, out: string, what: str
 	if (isInside(realSource, await realPathSoFar(out)))
 		throw new CoreError(
 			CoreErrorCode.InvalidOption,
-			`${what} ${out} is inside the folder being archived (${source}): every run would archive it too. Put it outside that folder.`
+			`${what} ${out} is inside the folder being archived (${source}): every run would archive it too. Put it outside that folder.`,
+			{ file: out }
 		);
 }
 

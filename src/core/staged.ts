@@ -9,6 +9,7 @@ import { type ArchiveKey, deriveArchiveKey } from './keys.js';
 import { buildManifest, type Manifest, newArchiveUid, type OpenedManifest, openManifest, sealManifest } from './manifest.js';
 import { formatArchiveId, OFFLINE_LOT } from './archive-id.js';
 import { NAME_HASH_LENGTH, parseStagedName } from './names.js';
+import { assertOutsideSource } from './paths.js';
 import { DEFAULT_ATTACHMENT_LIMIT, planArchive } from './plan.js';
 import type { CryptoPool } from './pool.js';
 import type { ProgressListener } from './progress.js';
@@ -455,17 +456,11 @@ async function readHead(file: string): Promise<Buffer | undefined> {
 }
 
 async function prepareEmptyFolder(dir: string, sourceRoot: string): Promise<string> {
+	await assertOutsideSource(sourceRoot, dir, 'The output folder');
 	await mkdir(dir, { recursive: true }).catch((error: unknown) => {
 		throw fromFsError(error, dir);
 	});
 	const real = await realpath(dir);
-	if (real === sourceRoot || real.startsWith(sourceRoot + path.sep)) {
-		throw new CoreError(
-			CoreErrorCode.InvalidOption,
-			`The output folder ${dir} is inside the folder being archived. Choose an output folder outside it.`,
-			{ file: dir }
-		);
-	}
 	if ((await readdir(real)).length > 0) {
 		throw new CoreError(CoreErrorCode.FileExists, `The output folder ${dir} is not empty. Choose a new or empty folder.`, { file: dir });
 	}

@@ -158,6 +158,10 @@ describe('dos CLI', () => {
 		expect(inside.code).toBe(2);
 		expect(inside.stderr).toMatch(/The repository .*source\/docs\/repo is inside the folder being archived/);
 		await expect(readdir(path.join(work, 'source/docs/repo'))).rejects.toThrow();
+		const staged = await dos(['slice', 'source', '--out', 'source/docs/staged', '--format', '1'], { cwd: work, env });
+		expect(staged.code).toBe(2);
+		expect(staged.stderr).toMatch(/The output folder .*source\/docs\/staged is inside the folder being archived/);
+		await expect(readdir(path.join(work, 'source/docs/staged'))).rejects.toThrow();
 	});
 
 	it('GIVEN USER_KEY in a .env file WHEN the CLI runs THEN it is used', async () => {

@@ -1,7 +1,5 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import {
-	assertOutsideSource,
 	CoreError,
 	CoreErrorCode,
 	formatArchiveId,
@@ -68,11 +66,6 @@ export function register(program: Command, context: CliInvocation): void {
 				const settings = config(['userKey']);
 				if (options.format !== '1' && options.format !== '2')
 					throw new CoreError(CoreErrorCode.InvalidOption, `--format is 1 or 2, not ${JSON.stringify(options.format)}.`);
-				await assertOutsideSource(
-					path.resolve(io.cwd, folder),
-					path.resolve(io.cwd, options.out),
-					options.format === '2' ? 'The repository' : 'The staged archive folder'
-				);
 				if (options.format === '2') {
 					if (options.chunkSize !== undefined || options.gzipLevel !== undefined || options.id !== undefined)
 						throw new CoreError(

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { throwIfAborted } from '../abort.js';
+import { assertOutsideSource } from '../paths.js';
 import { CoreError, CoreErrorCode } from '../errors.js';
 import { MANIFEST_FORMAT } from '../manifest.js';
 import type { CryptoPool } from '../pool.js';
@@ -183,10 +184,12 @@ async function localTarget(repo: LocalRepository, options: SliceToRepositoryOpti
  * The repository is unlocked, and its blob index and newest manifest read, while the walk runs; a new repository's
  * key is derived meanwhile but written only once the walk succeeded. One PBKDF2.
  *
- * @throws {CoreError} NOT_FOUND; WRONG_KEY; NO_KEY; INVALID_OPTION; SOURCE_CHANGED; DISK_FULL; ABORTED.
+ * @throws {CoreError} NOT_FOUND; WRONG_KEY; NO_KEY; INVALID_OPTION (also for a repository inside the source folder);
+ * SOURCE_CHANGED; DISK_FULL; ABORTED.
  */
 export async function sliceToRepository(options: SliceToRepositoryOptions): Promise<SliceToRepositoryResult> {
 	const { signal } = options;
+	await assertOutsideSource(options.source, options.repo, 'The repository');
 	const created = !(await isRepository(options.repo));
 	let root = '';
 	const result = await sliceInto(options, async (walking) => {
