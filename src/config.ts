@@ -160,6 +160,11 @@ export const CONFIG_VARIABLES = [
 /** The shortest USER_KEY accepted, and below which a warning says it is weak (see {@link userKeyWarning}). */
 export const USER_KEY_LENGTH = { min: 8, recommended: 12 } as const;
 
+/** Whether a passphrase is shorter than USER_KEY accepts (counted in characters, not UTF-16 units). */
+export function passphraseTooShort(passphrase: string): boolean {
+	return Array.from(passphrase).length < USER_KEY_LENGTH.min;
+}
+
 /** The shortest real Discord bot token; shorter ones are accepted only by a local emulator. */
 const BOT_TOKEN_MIN_LENGTH = 20;
 
@@ -298,7 +303,7 @@ export function parseConfig(env: ConfigEnv, options: ConfigOptions = {}): AppCon
 		);
 	}
 	const userKey = picked.USER_KEY;
-	if (userKey !== undefined && userKey.trim() !== '' && Array.from(userKey).length < USER_KEY_LENGTH.min) {
+	if (userKey !== undefined && userKey.trim() !== '' && passphraseTooShort(userKey)) {
 		problems.push(
 			`USER_KEY is too short (under ${USER_KEY_LENGTH.min} characters): an archive sealed with it could be opened by guessing. Use a passphrase of at least ${USER_KEY_LENGTH.recommended} characters, e.g. four random words.`
 		);

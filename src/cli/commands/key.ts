@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { USER_KEY_LENGTH } from '../../config.js';
+import { passphraseTooShort, USER_KEY_LENGTH } from '../../config.js';
 import { CoreError, CoreErrorCode } from '../../core/errors.js';
 import { addSlot, type KeySlot, listSlots, type RepositoryKeys, removeSlot, rotatePassphrase, unlockKeys } from '../../core/repo/keys.js';
 import type { ArchiveContext } from '../../archive/context.js';
@@ -118,7 +118,7 @@ async function newPassphrase(run: CommandRun, options: NewPassphraseOptions): Pr
 			CoreErrorCode.InvalidOption,
 			'The new passphrase begins or ends with a space, which USER_KEY would not keep: nothing was changed. Give it without them.'
 		);
-	if (Array.from(passphrase).length < USER_KEY_LENGTH.min)
+	if (passphraseTooShort(passphrase))
 		throw new CoreError(
 			CoreErrorCode.InvalidOption,
 			`The new passphrase is too short (under ${USER_KEY_LENGTH.min} characters, which USER_KEY refuses): nothing was changed. Use at least ${USER_KEY_LENGTH.recommended} characters, e.g. four random words.`
